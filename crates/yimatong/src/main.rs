@@ -1,0 +1,86 @@
+//! `yimatong`: the one binary. Each area of the command line lives in its own
+//! module; this file only parses the arguments and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_certlogic;
+mod cmd_rules;
+mod cmd_token;
+mod cmd_trace;
+
+#[derive(Parser)]
+#[command(
+    name = "yimatong",
+    version,
+    about = "一码通: one national health code platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate, validate and test CertLogic expressions.
+    Certlogic {
+        #[command(subcommand)]
+        command: cmd_certlogic::CertlogicCommand,
+    },
+    /// Check rule sets and explain decisions.
+    Rules {
+        #[command(subcommand)]
+        command: cmd_rules::RulesCommand,
+    },
+    /// Manage the signing keys of health codes.
+    Keys {
+        #[command(subcommand)]
+        command: cmd_token::KeysCommand,
+    },
+    /// Verify a health code (YMT1:) or an EU DCC (HC1:).
+    Verify(cmd_token::VerifyArgs),
+    /// EU Digital COVID Certificates: verify one, or run the dgc-testdata suite.
+    Dcc {
+        #[command(subcommand)]
+        command: cmd_token::DccCommand,
+    },
+    /// Trace close contacts from venue check-ins.
+    Trace(cmd_trace::TraceArgs),
+    /// Benchmarks that print JSON figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Sign and verify health codes.
+    Token(cmd_token::BenchTokenArgs),
+    /// Load, index and trace a check-in workload.
+    Trace(cmd_trace::BenchTraceArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Certlogic { command } => cmd_certlogic::run(command),
+        Command::Rules { command } => cmd_rules::run(command),
+        Command::Keys { command } => cmd_token::run_keys(command),
+        Command::Verify(args) => cmd_token::run_verify(args),
+        Command::Dcc { command } => cmd_token::run_dcc(command),
+        Command::Trace(args) => cmd_trace::run_trace(args),
+        Command::Bench { command } => match command {
+            BenchCommand::Token(args) => cmd_token::run_bench(args),
+            BenchCommand::Trace(args) => cmd_trace::run_bench(args),
+        },
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain types of yimatong: instants, colors, identifiers, events and the
+//! facts derived from them.
+//!
+//! This crate is pure: it performs no I/O and never reads the clock or a
+//! random source. Every instant is passed in by the caller.
+
+pub mod color;
+pub mod ids;
+pub mod time;
+
+pub use color::Color;
+pub use ids::{EventId, IdError, PersonId, RegionCode, VenueId};
+pub use time::{Timestamp, TimestampError};

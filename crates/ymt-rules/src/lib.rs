@@ -1,0 +1,1 @@
+//! ymt-rules (to be written).

@@ -1,0 +1,1 @@
+//! ymt-server (to be written).

@@ -1,0 +1,1 @@
+//! ymt-sim (to be written).

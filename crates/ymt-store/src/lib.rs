@@ -1,0 +1,1 @@
+//! ymt-store (to be written).

@@ -1,0 +1,1 @@
+//! ymt-token (to be written).

@@ -1,0 +1,1 @@
+//! ymt-trace (to be written).
