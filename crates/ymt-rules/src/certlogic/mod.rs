@@ -1,0 +1,1 @@
+//! CertLogic (to be written).
