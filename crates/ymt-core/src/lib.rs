@@ -11,3 +11,9 @@ pub mod time;
 pub use color::Color;
 pub use ids::{EventId, IdError, PersonId, RegionCode, VenueId};
 pub use time::{Timestamp, TimestampError};
+
+pub mod event;
+pub mod facts;
+
+pub use event::{Event, EventBody, EventError, EventKind};
+pub use facts::Facts;
