@@ -1,13 +1,140 @@
-//! `yimatong rules …` (to be written).
+//! `yimatong rules check|explain|show`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use ymt_core::{Event, Facts, Timestamp};
+use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
 #[derive(clap::Subcommand)]
 pub enum RulesCommand {
-    /// Placeholder until the rules engine lands.
-    Todo,
+    /// Publish-time validation of a rule set or a regional parameter profile.
+    Check {
+        /// A rule-set or parameter-profile JSON document.
+        file: PathBuf,
+        /// The rule set a profile is checked against (default: the shipped national set).
+        #[arg(long)]
+        rule_set: Option<PathBuf>,
+    },
+    /// Print the decision for a person's facts or events at an instant.
+    Explain {
+        /// A facts document, a JSON array of events, or JSON lines of events.
+        #[arg(long)]
+        facts: PathBuf,
+        /// The instant to decide at (RFC 3339).
+        #[arg(long)]
+        at: Timestamp,
+        /// A regional parameter profile to apply.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// The rule set (default: the shipped national set).
+        #[arg(long)]
+        rule_set: Option<PathBuf>,
+    },
+    /// Print the shipped national rule set.
+    Show,
 }
 
-pub fn run(_command: RulesCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn load_rule_set(path: Option<&Path>) -> anyhow::Result<RuleSet> {
+    match path {
+        None => Ok(RuleSet::national()),
+        Some(path) => RuleSet::publish(&read(path)?)
+            .with_context(|| format!("rule set {} refused", path.display())),
+    }
+}
+
+/// Reads facts from a facts document, or derives them from events.
+fn load_facts(path: &Path, at: Timestamp) -> anyhow::Result<Facts> {
+    let bytes = read(path)?;
+    let text = std::str::from_utf8(&bytes).context("the facts file is not UTF-8")?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let events: Vec<Event> = serde_json::from_str(text).context("parsing the events array")?;
+        return derive_checked(events, at);
+    }
+    if let Ok(facts) = serde_json::from_str::<Facts>(text) {
+        return Ok(facts);
+    }
+    let mut events = Vec::new();
+    for (line_index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Event = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not a facts document nor an event", path.display(), line_index + 1))?;
+        events.push(event);
+    }
+    derive_checked(events, at)
+}
+
+fn derive_checked(events: Vec<Event>, at: Timestamp) -> anyhow::Result<Facts> {
+    for event in &events {
+        event
+            .validate()
+            .with_context(|| format!("event {} is invalid", event.id))?;
+    }
+    Ok(Facts::derive(&events, at))
+}
+
+pub fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RulesCommand::Check { file, rule_set } => {
+            let bytes = read(&file)?;
+            let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|value| value.get("kind").and_then(|kind| kind.as_str()).map(str::to_owned));
+            let outcome = match kind.as_deref() {
+                Some("parameter-profile") => {
+                    let national = load_rule_set(rule_set.as_deref())?;
+                    national.check_profile(&bytes).map(|profile| {
+                        serde_json::json!({
+                            "ok": true, "kind": "parameter-profile", "id": profile.id,
+                            "region": profile.region.to_string(), "parameters": national.parameters_with(Some(&profile)),
+                        })
+                    })
+                }
+                _ => RuleSet::publish(&bytes).map(|rules| {
+                    serde_json::json!({
+                        "ok": true, "kind": "rule-set", "id": rules.id(), "version": rules.version().to_string(),
+                        "rules": rules.document().rules.len(), "parameters": rules.default_parameters(),
+                    })
+                }),
+            };
+            match outcome {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({"ok": false, "error": error.to_string()}))?
+                    );
+                    eprintln!("refused: {error}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        RulesCommand::Explain { facts, at, profile, rule_set } => {
+            let rules = load_rule_set(rule_set.as_deref())?;
+            let profile: Option<ParameterProfile> = match profile {
+                Some(path) => Some(rules.check_profile(&read(&path)?).context("profile refused")?),
+                None => None,
+            };
+            let compiled = CompiledRules::compile(&rules, profile.as_ref())?;
+            let facts = load_facts(&facts, at)?;
+            let decision = compiled.evaluate(&facts, at)?;
+            println!("{}", serde_json::to_string_pretty(&decision)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Show => {
+            print!("{}", ymt_rules::ruleset::NATIONAL_RULE_SET_JSON);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

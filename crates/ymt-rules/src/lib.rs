@@ -4,3 +4,10 @@
 //! Pure: no I/O, no clock. `now` is always an argument.
 
 pub mod certlogic;
+pub mod decision;
+pub mod facts_value;
+pub mod impact;
+pub mod ruleset;
+
+pub use decision::{CompiledRules, Decision, EvaluateError, FiredRule, evaluate};
+pub use ruleset::{ParameterProfile, PublishError, RuleSet};

@@ -1,0 +1,345 @@
+//! Decisions: the color of a person at an instant, why, and until when.
+//!
+//! `valid_until` is computed, not sampled. Every rule compares `now` directly
+//! against instants derived from facts and parameters (enforced at publish).
+//! The evaluator reports each instant that takes part in a date-time
+//! comparison; between two consecutive such instants every comparison keeps
+//! its outcome, so the decision is constant there. The next change is therefore
+//! at one of those instants `t` (for `now < t`, `now >= t`) or one second
+//! after it (for `now <= t`, `now > t`). We evaluate at the candidates in
+//! increasing order until the color differs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use ymt_core::facts::{FACT_LISTS, Facts};
+use ymt_core::{Color, EventId, Timestamp};
+
+use crate::certlogic::{Expr, Value};
+use crate::ruleset::{
+    LocalizedText, ParameterProfile, PublishError, RuleSet, substitute_parameters,
+};
+
+/// How many candidate instants are tried before giving up on finding the next
+/// change. Each is one evaluation; a timeline would need hundreds of timed
+/// facts, all in the future, to reach it.
+pub const CANDIDATES_MAX: usize = 512;
+
+/// A rule that fired, with the event ids it rests on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FiredRule {
+    pub rule_id: String,
+    pub color: Color,
+    pub description: LocalizedText,
+    pub clears: LocalizedText,
+    pub evidence: Vec<EventId>,
+}
+
+/// Which rules and parameters a decision was made under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RulesInForce {
+    pub rule_set: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInForce>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProfileInForce {
+    pub id: String,
+    pub region: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub color: Color,
+    pub fired: Vec<FiredRule>,
+    /// The instant at which the color changes if no new event arrives; `None`
+    /// when nothing scheduled would change it.
+    pub valid_until: Option<Timestamp>,
+    /// The color from `valid_until` on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_color: Option<Color>,
+    pub evaluated_at: Timestamp,
+    pub rules: RulesInForce,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("rule `{rule}` failed on {list}[{index}]: {message}")]
+    Rule {
+        rule: String,
+        list: &'static str,
+        index: usize,
+        message: String,
+    },
+}
+
+struct CompiledRule {
+    id: String,
+    color: Color,
+    list_index: usize,
+    description: LocalizedText,
+    clears: LocalizedText,
+    expression: Expr,
+}
+
+/// A rule set compiled under one parameter profile: compile once, evaluate
+/// many times.
+pub struct CompiledRules {
+    rules: Vec<CompiledRule>,
+    parameters: BTreeMap<String, i64>,
+    parameters_value: Value,
+    in_force: RulesInForce,
+}
+
+impl std::fmt::Debug for CompiledRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledRules")
+            .field("in_force", &self.in_force)
+            .field("parameters", &self.parameters)
+            .finish_non_exhaustive()
+    }
+}
+
+fn list_index(name: &str) -> Option<usize> {
+    FACT_LISTS.iter().position(|(list, _)| *list == name)
+}
+
+impl CompiledRules {
+    pub fn compile(
+        rule_set: &RuleSet,
+        profile: Option<&ParameterProfile>,
+    ) -> Result<CompiledRules, PublishError> {
+        if let Some(profile) = profile {
+            rule_set.check_parameter_values(&profile.parameters)?;
+        }
+        let parameters = rule_set.parameters_with(profile);
+        let mut rules = Vec::with_capacity(rule_set.document().rules.len());
+        for rule in &rule_set.document().rules {
+            let logic = substitute_parameters(&rule.logic, &parameters);
+            let expression = Expr::compile(&logic).map_err(|error| PublishError::Logic {
+                rule: rule.id.clone(),
+                path: String::new(),
+                message: error.to_string(),
+            })?;
+            rules.push(CompiledRule {
+                id: rule.id.clone(),
+                color: rule.color,
+                list_index: list_index(&rule.over).expect("checked at publish"),
+                description: rule.description.with_parameters(&parameters),
+                clears: rule.clears.with_parameters(&parameters),
+                expression,
+            });
+        }
+        let parameters_value = Value::object(
+            parameters
+                .iter()
+                .map(|(name, value)| (Arc::<str>::from(name.as_str()), Value::int(*value))),
+        );
+        Ok(CompiledRules {
+            rules,
+            parameters,
+            parameters_value,
+            in_force: RulesInForce {
+                rule_set: rule_set.id().to_owned(),
+                version: rule_set.version().to_string(),
+                profile: profile.map(|profile| ProfileInForce {
+                    id: profile.id.clone(),
+                    region: profile.region.to_string(),
+                    version: profile.version.to_string(),
+                }),
+            },
+        })
+    }
+
+    pub fn parameters(&self) -> &BTreeMap<String, i64> {
+        &self.parameters
+    }
+
+    pub fn in_force(&self) -> &RulesInForce {
+        &self.in_force
+    }
+
+    /// Decides the color of a person with these facts at `now`.
+    pub fn evaluate(&self, facts: &Facts, now: Timestamp) -> Result<Decision, EvaluateError> {
+        let prepared = PreparedFacts::new(facts);
+        let mut candidates: Vec<i64> = Vec::new();
+        let fired_now = self.fired_at(&prepared, now, Some(&mut candidates))?;
+        let color = color_of(&self.rules, &fired_now);
+
+        // Walk the candidate instants in increasing order until the color
+        // changes. Evaluating at a candidate may reveal further candidates
+        // (a branch not taken before), so the set grows as we go.
+        let mut pending: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
+        let now_secs = now.unix_secs();
+        let mut add_candidates = |pending: &mut std::collections::BTreeSet<i64>, instants: &[i64], after: i64| {
+            for &instant_millis in instants {
+                let instant_secs = instant_millis.div_euclid(1000);
+                for candidate in [instant_secs, instant_secs + 1] {
+                    if candidate > after {
+                        pending.insert(candidate);
+                    }
+                }
+            }
+        };
+        add_candidates(&mut pending, &candidates, now_secs);
+        let mut valid_until = None;
+        let mut next_color = None;
+        let mut tried = 0;
+        while let Some(candidate) = pending.pop_first() {
+            tried += 1;
+            if tried > CANDIDATES_MAX {
+                break;
+            }
+            let Ok(at) = Timestamp::from_unix_secs(candidate) else {
+                break;
+            };
+            candidates.clear();
+            let fired = self.fired_at(&prepared, at, Some(&mut candidates))?;
+            let candidate_color = color_of(&self.rules, &fired);
+            if candidate_color != color {
+                valid_until = Some(at);
+                next_color = Some(candidate_color);
+                break;
+            }
+            add_candidates(&mut pending, &candidates, candidate);
+        }
+
+        Ok(Decision {
+            color,
+            fired: self.explain(&fired_now, facts),
+            valid_until,
+            next_color,
+            evaluated_at: now,
+            rules: self.in_force.clone(),
+        })
+    }
+
+    /// The (rule, item) pairs for which a rule's logic is truthy at `at`.
+    fn fired_at(
+        &self,
+        prepared: &PreparedFacts,
+        at: Timestamp,
+        mut observed: Option<&mut Vec<i64>>,
+    ) -> Result<Vec<(usize, usize)>, EvaluateError> {
+        let now_value = Value::date_time_unix_secs(at.unix_secs());
+        let mut fired = Vec::new();
+        for (rule_index, rule) in self.rules.iter().enumerate() {
+            for (item_index, item) in prepared.items[rule.list_index].iter().enumerate() {
+                let data = Value::object([
+                    (Arc::<str>::from("facts"), prepared.facts.clone()),
+                    (Arc::<str>::from("params"), self.parameters_value.clone()),
+                    (Arc::<str>::from("now"), now_value.clone()),
+                    (Arc::<str>::from("item"), item.clone()),
+                ]);
+                let result = match observed.as_deref_mut() {
+                    Some(instants) => rule
+                        .expression
+                        .eval_observed(&data, &mut |millis| instants.push(millis)),
+                    None => rule.expression.eval(&data),
+                };
+                let value = result.map_err(|error| EvaluateError::Rule {
+                    rule: rule.id.clone(),
+                    list: FACT_LISTS[rule.list_index].0,
+                    index: item_index,
+                    message: error.to_string(),
+                })?;
+                if value.is_truthy() {
+                    fired.push((rule_index, item_index));
+                }
+            }
+        }
+        Ok(fired)
+    }
+
+    fn explain(&self, fired: &[(usize, usize)], facts: &Facts) -> Vec<FiredRule> {
+        let mut by_rule: BTreeMap<usize, Vec<EventId>> = BTreeMap::new();
+        for &(rule_index, item_index) in fired {
+            let rule = &self.rules[rule_index];
+            if let Some(id) = item_id(facts, rule.list_index, item_index) {
+                by_rule.entry(rule_index).or_default().push(id.clone());
+            }
+        }
+        let mut explained: Vec<FiredRule> = by_rule
+            .into_iter()
+            .map(|(rule_index, mut evidence)| {
+                let rule = &self.rules[rule_index];
+                evidence.sort();
+                evidence.dedup();
+                FiredRule {
+                    rule_id: rule.id.clone(),
+                    color: rule.color,
+                    description: rule.description.clone(),
+                    clears: rule.clears.clone(),
+                    evidence,
+                }
+            })
+            .collect();
+        // Most severe first, then in rule-set order (already the map order).
+        explained.sort_by(|a, b| b.color.cmp(&a.color));
+        explained
+    }
+}
+
+fn color_of(rules: &[CompiledRule], fired: &[(usize, usize)]) -> Color {
+    fired
+        .iter()
+        .map(|&(rule_index, _)| rules[rule_index].color)
+        .max()
+        .unwrap_or(Color::Green)
+}
+
+fn item_id(facts: &Facts, list_index: usize, item_index: usize) -> Option<&EventId> {
+    match FACT_LISTS[list_index].0 {
+        "tests" => facts.tests.get(item_index).map(|item| &item.id),
+        "vaccinations" => facts.vaccinations.get(item_index).map(|item| &item.id),
+        "checkIns" => facts.check_ins.get(item_index).map(|item| &item.id),
+        "travel" => facts.travel.get(item_index).map(|item| &item.id),
+        "contacts" => facts.contacts.get(item_index).map(|item| &item.id),
+        "riskExposures" => facts.risk_exposures.get(item_index).map(|item| &item.id),
+        "quarantines" => facts.quarantines.get(item_index).map(|item| &item.id),
+        "overrides" => facts.overrides.get(item_index).map(|item| &item.id),
+        _ => None,
+    }
+}
+
+/// Facts converted once into CertLogic values, shared by every evaluation of
+/// one decision.
+struct PreparedFacts {
+    facts: Value,
+    /// The items of each fact list, in `FACT_LISTS` order.
+    items: Vec<Vec<Value>>,
+}
+
+impl PreparedFacts {
+    fn new(facts: &Facts) -> PreparedFacts {
+        let items = crate::facts_value::fact_items(facts);
+        let facts_value = Value::object(FACT_LISTS.iter().zip(items.iter()).map(
+            |((name, _), list)| (Arc::<str>::from(*name), Value::array(list.clone())),
+        ));
+        PreparedFacts {
+            facts: facts_value,
+            items,
+        }
+    }
+}
+
+/// Compiles and evaluates in one call; prefer [`CompiledRules`] when deciding
+/// for many persons.
+pub fn evaluate(
+    rule_set: &RuleSet,
+    profile: Option<&ParameterProfile>,
+    facts: &Facts,
+    now: Timestamp,
+) -> Result<Decision, EvaluateError> {
+    let compiled = CompiledRules::compile(rule_set, profile).map_err(|error| EvaluateError::Rule {
+        rule: String::new(),
+        list: "",
+        index: 0,
+        message: error.to_string(),
+    })?;
+    compiled.evaluate(facts, now)
+}

@@ -1,0 +1,160 @@
+//! Property tests of decisions: order and duplication independence, and the
+//! exactness of `valid_until`.
+
+use proptest::prelude::*;
+use ymt_core::event::{
+    ContactDesignation, ContactKind, Override, Quarantine, QuarantineKind, Retraction,
+    RiskExposure, RiskLevel, TestKind, TestOutcome, TestResult,
+};
+use ymt_core::{Color, Event, EventBody, EventId, Facts, PersonId, RegionCode, Timestamp};
+use ymt_rules::{CompiledRules, RuleSet};
+
+const BASE_SECS: i64 = 1_656_662_400; // 2022-07-01T08:00:00Z
+const HOUR_SECS: i64 = 3600;
+
+fn at(offset_hours: i64) -> Timestamp {
+    Timestamp::from_unix_secs(BASE_SECS + offset_hours * HOUR_SECS).unwrap()
+}
+
+/// One random event body, with instants within a few weeks of the base.
+fn body_strategy() -> impl Strategy<Value = EventBody> {
+    let hours = -72i64..400;
+    prop_oneof![
+        (hours.clone(), 0i64..48, any::<bool>(), any::<bool>()).prop_map(|(sampled, delay, positive, pcr)| {
+            EventBody::TestResult(TestResult {
+                test: if pcr { TestKind::Pcr } else { TestKind::Antigen },
+                result: if positive { TestOutcome::Positive } else { TestOutcome::Negative },
+                sampled_at: at(sampled),
+                reported_at: at(sampled + delay),
+                lab: "lab-1".into(),
+            })
+        }),
+        (hours.clone(), 0u8..3).prop_map(|(designated, kind)| {
+            EventBody::ContactDesignation(ContactDesignation {
+                contact: [ContactKind::Close, ContactKind::Secondary, ContactKind::Companion][kind as usize],
+                source_case: None,
+                designated_at: at(designated),
+                last_exposure_at: at(designated - 20),
+                venue: None,
+                overlap_start: None,
+                overlap_end: None,
+                rule: None,
+                reason: "traced".into(),
+            })
+        }),
+        (hours.clone(), 1i64..100, any::<bool>()).prop_map(|(from, length, red)| {
+            EventBody::Override(Override {
+                color: if red { Color::Red } else { Color::Yellow },
+                reason: "check".into(),
+                from: at(from),
+                until: at(from + length),
+            })
+        }),
+        (hours.clone(), 1i64..200, any::<bool>()).prop_map(|(start, length, centralised)| {
+            EventBody::Quarantine(Quarantine {
+                quarantine: if centralised { QuarantineKind::Centralised } else { QuarantineKind::Home },
+                start: at(start),
+                end: at(start + length),
+                reason: "arrival".into(),
+            })
+        }),
+        (hours, 1i64..50, any::<bool>()).prop_map(|(start, length, high)| {
+            EventBody::RiskExposure(RiskExposure {
+                area: RegionCode::parse("440305001").unwrap(),
+                level: if high { RiskLevel::High } else { RiskLevel::Medium },
+                stay_start: at(start),
+                stay_end: at(start + length),
+                designated_from: at(start - 10),
+                designated_until: at(start + 30),
+                designation: None,
+            })
+        }),
+    ]
+}
+
+fn timeline_strategy() -> impl Strategy<Value = Vec<Event>> {
+    prop::collection::vec((body_strategy(), 0i64..400), 0..14).prop_map(|bodies| {
+        let mut events: Vec<Event> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(index, (body, recorded))| Event {
+                id: EventId::parse(&format!("e{index}")).unwrap(),
+                person: PersonId::parse("p-1").unwrap(),
+                recorded_at: at(recorded - 72),
+                author: "tester".into(),
+                body,
+            })
+            .collect();
+        // Retract the first event now and then, to cover corrections.
+        if events.len() > 3 {
+            events.push(Event {
+                id: EventId::parse("retract-e0").unwrap(),
+                person: PersonId::parse("p-1").unwrap(),
+                recorded_at: at(50),
+                author: "tester".into(),
+                body: EventBody::Retraction(Retraction {
+                    target: EventId::parse("e0").unwrap(),
+                    reason: "entry error".into(),
+                }),
+            });
+        }
+        events
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn permutation_and_duplication_do_not_change_the_decision(
+        events in timeline_strategy(),
+        shuffle_seed in any::<u64>(),
+        duplicate_mask in any::<u32>(),
+        now_hours in 0i64..500,
+    ) {
+        let national = RuleSet::national();
+        let compiled = CompiledRules::compile(&national, None).unwrap();
+        let now = at(now_hours);
+        let reference = compiled.evaluate(&Facts::derive(&events, now), now).unwrap();
+
+        let mut shuffled = events.clone();
+        for (index, event) in events.iter().enumerate() {
+            if duplicate_mask & (1 << (index % 32)) != 0 {
+                shuffled.push(event.clone());
+            }
+        }
+        // A deterministic Fisher-Yates shuffle from the seed.
+        let mut state = shuffle_seed | 1;
+        for index in (1..shuffled.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let other = (state % (index as u64 + 1)) as usize;
+            shuffled.swap(index, other);
+        }
+        let permuted = compiled.evaluate(&Facts::derive(&shuffled, now), now).unwrap();
+        prop_assert_eq!(reference, permuted);
+    }
+
+    #[test]
+    fn valid_until_is_exact(events in timeline_strategy(), now_hours in 0i64..500) {
+        let national = RuleSet::national();
+        let compiled = CompiledRules::compile(&national, None).unwrap();
+        let now = at(now_hours);
+        let facts = Facts::derive(&events, now);
+        let decision = compiled.evaluate(&facts, now).unwrap();
+        if let Some(valid_until) = decision.valid_until {
+            prop_assert!(valid_until > now);
+            let just_before = valid_until.plus_secs(-1);
+            let before = compiled.evaluate(&facts, just_before).unwrap();
+            prop_assert_eq!(before.color, decision.color, "one second before valid_until keeps the old color");
+            let after = compiled.evaluate(&facts, valid_until).unwrap();
+            prop_assert_ne!(after.color, decision.color, "at valid_until the color changes");
+            prop_assert_eq!(Some(after.color), decision.next_color);
+        } else {
+            // Nothing scheduled: the color holds far into the future.
+            let later = compiled.evaluate(&facts, now.plus_secs(400 * 24 * HOUR_SECS)).unwrap();
+            prop_assert_eq!(later.color, decision.color);
+        }
+    }
+}
