@@ -1,0 +1,629 @@
+//! Evaluation of compiled expressions.
+//!
+//! The evaluator is generic over an [`Observer`] so that
+//! [`Expr::eval_observed`] can report every date-time compared while
+//! [`Expr::eval`] monomorphises to code without any observation at all.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use super::compile::{Comparison, Expr, Node, Segment, VarAccess, VarTarget};
+use super::datetime::{DateTime, DateTimeParseError};
+use super::value::{NULL, Value};
+
+/// Why evaluating a (structurally valid) expression failed: a type mismatch
+/// that only shows at run time. `path` is the JSON pointer of the operation.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum EvalError {
+    #[error("{role} of \"{operator}\" evaluates to a {found}, which is neither truthy nor falsy (at {})", label(.path))]
+    NeitherTruthyNorFalsy {
+        path: String,
+        operator: &'static str,
+        role: &'static str,
+        found: &'static str,
+    },
+    #[error("{role} of \"{operator}\" must be {expected}, but it is a {found} (at {})", label(.path))]
+    WrongType {
+        path: String,
+        operator: &'static str,
+        role: &'static str,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("operand of \"{operator}\": {source} (at {})", label(.path))]
+    InvalidDateTime {
+        path: String,
+        operator: &'static str,
+        source: DateTimeParseError,
+    },
+    #[error("\"plusTime\" leaves the representable date range (at {})", label(.path))]
+    DateTimeOutOfRange { path: String },
+    #[error("\"+\" overflows a 64-bit integer (at {})", label(.path))]
+    IntegerOverflow { path: String },
+}
+
+impl EvalError {
+    /// The JSON pointer of the failing operation.
+    pub fn path(&self) -> &str {
+        match self {
+            EvalError::NeitherTruthyNorFalsy { path, .. }
+            | EvalError::WrongType { path, .. }
+            | EvalError::InvalidDateTime { path, .. }
+            | EvalError::DateTimeOutOfRange { path }
+            | EvalError::IntegerOverflow { path } => path,
+        }
+    }
+}
+
+fn label(path: &str) -> &str {
+    if path.is_empty() {
+        "the root of the expression"
+    } else {
+        path
+    }
+}
+
+/// Receives the instant of every date-time operand of a date-time
+/// comparison.
+pub(crate) trait Observer {
+    fn observe_instant(&mut self, unix_millis: i64);
+}
+
+/// Observes nothing; `eval` uses it so observation compiles away.
+struct Unobserved;
+
+impl Observer for Unobserved {
+    #[inline(always)]
+    fn observe_instant(&mut self, _unix_millis: i64) {}
+}
+
+struct CallbackObserver<'a>(&'a mut dyn FnMut(i64));
+
+impl Observer for CallbackObserver<'_> {
+    fn observe_instant(&mut self, unix_millis: i64) {
+        (self.0)(unix_millis)
+    }
+}
+
+impl Expr {
+    /// Evaluates the expression against `data`.
+    pub fn eval(&self, data: &Value) -> Result<Value, EvalError> {
+        evaluate(&self.root, &Scope::Root(data), &mut Unobserved)
+    }
+
+    /// Like [`Expr::eval`], and calls `on_instant(unix_millis)` for every
+    /// date-time operand of every `after`, `before`, `not-after` and
+    /// `not-before` that is evaluated (all two or three operands each).
+    /// Operands skipped by `and`/`if` short-circuiting are not evaluated and
+    /// so not reported: the reported instants are exactly those the result
+    /// depended on.
+    pub fn eval_observed(
+        &self,
+        data: &Value,
+        on_instant: &mut dyn FnMut(i64),
+    ) -> Result<Value, EvalError> {
+        evaluate(
+            &self.root,
+            &Scope::Root(data),
+            &mut CallbackObserver(on_instant),
+        )
+    }
+}
+
+/// The data context: the data itself, or the context of a reduce lambda,
+/// `{accumulator, current, data}`, where `data` is the enclosing context
+/// (the patched reduce). Lambda contexts are never materialised unless an
+/// expression asks for the whole context (`{"var": ""}`).
+enum Scope<'a> {
+    Root(&'a Value),
+    Lambda {
+        accumulator: &'a Value,
+        current: &'a Value,
+        outer: &'a Scope<'a>,
+    },
+}
+
+impl Scope<'_> {
+    /// The context as a value; allocates for a lambda context.
+    fn to_value(&self) -> Value {
+        match self {
+            Scope::Root(data) => (*data).clone(),
+            Scope::Lambda {
+                accumulator,
+                current,
+                outer,
+            } => Value::object([
+                ("accumulator", (*accumulator).clone()),
+                ("current", (*current).clone()),
+                ("data", outer.to_value()),
+            ]),
+        }
+    }
+}
+
+/// Walks `segments` down from `start`; anything not found is null.
+fn walk<'v>(start: &'v Value, segments: &[Segment]) -> &'v Value {
+    let mut current = start;
+    for segment in segments {
+        current = match current {
+            Value::Object(object) => object.get(&segment.key).unwrap_or(&NULL),
+            Value::Array(items) => segment
+                .index
+                .and_then(|index| items.get(index))
+                .unwrap_or(&NULL),
+            _ => return &NULL,
+        };
+    }
+    current
+}
+
+fn evaluate_var(access: &VarAccess, scope: &Scope<'_>) -> Value {
+    let mut scope = scope;
+    for _ in 0..access.scopes_up {
+        scope = match scope {
+            Scope::Lambda { outer, .. } => outer,
+            // The compiler never resolves past the root.
+            Scope::Root(_) => return Value::Null,
+        };
+    }
+    match (access.target, scope) {
+        (VarTarget::Context, Scope::Root(data)) => walk(data, &access.rest).clone(),
+        (VarTarget::Context, lambda) => walk(&lambda.to_value(), &access.rest).clone(),
+        (VarTarget::Accumulator, Scope::Lambda { accumulator, .. }) => {
+            walk(accumulator, &access.rest).clone()
+        }
+        (VarTarget::Current, Scope::Lambda { current, .. }) => walk(current, &access.rest).clone(),
+        _ => Value::Null,
+    }
+}
+
+fn truthiness(
+    value: &Value,
+    location: &str,
+    operator: &'static str,
+    role: &'static str,
+) -> Result<bool, EvalError> {
+    value
+        .truthiness()
+        .ok_or_else(|| EvalError::NeitherTruthyNorFalsy {
+            path: location.to_string(),
+            operator,
+            role,
+            found: value.type_name(),
+        })
+}
+
+fn wrong_type(
+    location: &str,
+    operator: &'static str,
+    role: &'static str,
+    expected: &'static str,
+    found: &Value,
+) -> EvalError {
+    EvalError::WrongType {
+        path: location.to_string(),
+        operator,
+        role,
+        expected,
+        found: found.type_name(),
+    }
+}
+
+fn evaluate<O: Observer>(
+    node: &Node,
+    scope: &Scope<'_>,
+    observer: &mut O,
+) -> Result<Value, EvalError> {
+    match node {
+        Node::Literal(value) => Ok(value.clone()),
+        Node::Var(access) => Ok(evaluate_var(access, scope)),
+        Node::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items.iter() {
+                values.push(evaluate(item, scope, observer)?);
+            }
+            Ok(Value::array(values))
+        }
+        Node::If(operands, location) => {
+            let [guard, then, otherwise] = &**operands;
+            let guard_value = evaluate(guard, scope, observer)?;
+            if truthiness(&guard_value, location, "if", "guard")? {
+                evaluate(then, scope, observer)
+            } else {
+                evaluate(otherwise, scope, observer)
+            }
+        }
+        Node::And(operands, location) => {
+            let mut last = Value::Bool(true);
+            for operand in operands.iter() {
+                last = evaluate(operand, scope, observer)?;
+                if !truthiness(&last, location, "and", "an operand")? {
+                    break;
+                }
+            }
+            Ok(last)
+        }
+        Node::Equal(operands) => {
+            let [left, right] = &**operands;
+            let left = evaluate(left, scope, observer)?;
+            let right = evaluate(right, scope, observer)?;
+            Ok(Value::Bool(left == right))
+        }
+        Node::In(operands, location) => {
+            let [needle, haystack] = &**operands;
+            let needle = evaluate(needle, scope, observer)?;
+            let haystack = evaluate(haystack, scope, observer)?;
+            match &haystack {
+                Value::Array(items) => Ok(Value::Bool(items.contains(&needle))),
+                other => Err(wrong_type(
+                    location,
+                    "in",
+                    "right-hand operand",
+                    "an array",
+                    other,
+                )),
+            }
+        }
+        Node::Plus(operands, location) => {
+            let [left, right] = &**operands;
+            let left = evaluate(left, scope, observer)?;
+            let right = evaluate(right, scope, observer)?;
+            match (&left, &right) {
+                (Value::Int(left), Value::Int(right)) => left
+                    .checked_add(*right)
+                    .map(Value::Int)
+                    .ok_or_else(|| EvalError::IntegerOverflow {
+                        path: location.to_string(),
+                    }),
+                (Value::Int(_), other) | (other, _) => Err(wrong_type(
+                    location,
+                    "+",
+                    "every operand",
+                    "an integer",
+                    other,
+                )),
+            }
+        }
+        Node::Not(operand, location) => {
+            let value = evaluate(operand, scope, observer)?;
+            Ok(Value::Bool(!truthiness(
+                &value,
+                location,
+                "!",
+                "the operand",
+            )?))
+        }
+        Node::Compare {
+            comparison,
+            date_time,
+            operator,
+            operands,
+            location,
+        } => evaluate_comparison(
+            *comparison,
+            *date_time,
+            operator,
+            operands,
+            location,
+            scope,
+            observer,
+        ),
+        Node::PlusTime {
+            operand,
+            amount,
+            unit,
+            location,
+        } => {
+            let value = evaluate(operand, scope, observer)?;
+            let start = match &value {
+                Value::String(text) => {
+                    DateTime::parse(text).map_err(|source| EvalError::InvalidDateTime {
+                        path: location.to_string(),
+                        operator: "plusTime",
+                        source,
+                    })?
+                }
+                // An extension: facts may carry parsed instants.
+                Value::DateTime(date_time) => *date_time,
+                other => {
+                    return Err(wrong_type(
+                        location,
+                        "plusTime",
+                        "the date operand (#1)",
+                        "a date(-time) string",
+                        other,
+                    ));
+                }
+            };
+            start
+                .plus(*amount, *unit)
+                .map(Value::DateTime)
+                .ok_or_else(|| EvalError::DateTimeOutOfRange {
+                    path: location.to_string(),
+                })
+        }
+        Node::DccDateOfBirth(operand, location) => {
+            let value = evaluate(operand, scope, observer)?;
+            match &value {
+                Value::String(text) => DateTime::dcc_date_of_birth(text)
+                    .map(Value::DateTime)
+                    .map_err(|source| EvalError::InvalidDateTime {
+                        path: location.to_string(),
+                        operator: "dccDateOfBirth",
+                        source,
+                    }),
+                other => Err(wrong_type(
+                    location,
+                    "dccDateOfBirth",
+                    "the operand",
+                    "a string",
+                    other,
+                )),
+            }
+        }
+        Node::Reduce(operands, location) => {
+            let [operand, lambda, initial] = &**operands;
+            let items = evaluate(operand, scope, observer)?;
+            let mut accumulator = evaluate(initial, scope, observer)?;
+            match &items {
+                Value::Null => Ok(accumulator),
+                Value::Array(items) => {
+                    for current in items.iter() {
+                        let lambda_scope = Scope::Lambda {
+                            accumulator: &accumulator,
+                            current,
+                            outer: scope,
+                        };
+                        accumulator = evaluate(lambda, &lambda_scope, observer)?;
+                    }
+                    Ok(accumulator)
+                }
+                other => Err(wrong_type(
+                    location,
+                    "reduce",
+                    "the operand (#1)",
+                    "an array or null",
+                    other,
+                )),
+            }
+        }
+        Node::ExtractFromUvci {
+            operand,
+            index,
+            location,
+        } => {
+            let value = evaluate(operand, scope, observer)?;
+            match &value {
+                Value::Null => Ok(Value::Null),
+                Value::String(text) => Ok(extract_from_uvci(text, *index)),
+                other => Err(wrong_type(
+                    location,
+                    "extractFromUVCI",
+                    "the UVCI operand (#1)",
+                    "a string or null",
+                    other,
+                )),
+            }
+        }
+    }
+}
+
+fn evaluate_comparison<O: Observer>(
+    comparison: Comparison,
+    date_time: bool,
+    operator: &'static str,
+    operands: &[Node],
+    location: &str,
+    scope: &Scope<'_>,
+    observer: &mut O,
+) -> Result<Value, EvalError> {
+    // Two or three operands: keep them on the stack.
+    let mut values: [Value; 3] = [Value::Null, Value::Null, Value::Null];
+    let count = operands.len().min(3);
+    for (slot, operand) in values.iter_mut().zip(operands) {
+        *slot = evaluate(operand, scope, observer)?;
+    }
+    let values = &values[..count];
+    for value in values {
+        let type_ok = if date_time {
+            matches!(value, Value::DateTime(_))
+        } else {
+            matches!(value, Value::Int(_))
+        };
+        if !type_ok {
+            let expected = if date_time {
+                "a date-time"
+            } else {
+                "an integer"
+            };
+            return Err(wrong_type(
+                location,
+                operator,
+                "every operand",
+                expected,
+                value,
+            ));
+        }
+    }
+    if date_time {
+        for value in values {
+            if let Value::DateTime(instant) = value {
+                observer.observe_instant(instant.unix_millis());
+            }
+        }
+    }
+    let holds = |left: &Value, right: &Value| {
+        let Some(order) = left.partial_order(right) else {
+            return false;
+        };
+        match comparison {
+            Comparison::Less => order.is_lt(),
+            Comparison::Greater => order.is_gt(),
+            Comparison::LessOrEqual => order.is_le(),
+            Comparison::GreaterOrEqual => order.is_ge(),
+        }
+    };
+    let result = values.windows(2).all(|pair| holds(&pair[0], &pair[1]));
+    Ok(Value::Bool(result))
+}
+
+const UVCI_PREFIX: &str = "URN:UVCI:";
+
+/// Fragment `index` of a UVCI split on `/`, `#` and `:`, after dropping an
+/// optional `URN:UVCI:` prefix; null when there is no such fragment.
+fn extract_from_uvci(uvci: &str, index: i64) -> Value {
+    let Ok(index) = usize::try_from(index) else {
+        return Value::Null;
+    };
+    let without_prefix = uvci.strip_prefix(UVCI_PREFIX).unwrap_or(uvci);
+    match without_prefix.split(['/', '#', ':']).nth(index) {
+        Some(fragment) => Value::String(Arc::from(fragment)),
+        None => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(expr: serde_json::Value, data: serde_json::Value, expect: serde_json::Value) {
+        let compiled = Expr::compile(&expr).unwrap();
+        let result = compiled.eval(&Value::from_json(&data)).unwrap();
+        assert_eq!(result.to_json(), expect, "{expr} on {data}");
+    }
+
+    fn check_error(expr: serde_json::Value, data: serde_json::Value, path: &str, part: &str) {
+        let compiled = Expr::compile(&expr).unwrap();
+        let error = compiled.eval(&Value::from_json(&data)).unwrap_err();
+        assert_eq!(error.path(), path, "{error}");
+        assert!(error.to_string().contains(part), "{error} lacks {part:?}");
+    }
+
+    #[test]
+    fn evaluates_operations() {
+        check(json!({"+": [{"var": "a"}, 2]}), json!({"a": 40}), json!(42));
+        check(
+            json!({"in": [{"var": "a"}, [1, 2]]}),
+            json!({"a": 2}),
+            json!(true),
+        );
+        check(
+            json!({"extractFromUVCI": ["URN:UVCI:01:NL:187/375", 2]}),
+            json!(null),
+            json!("187"),
+        );
+        check(
+            json!({"plusTime": ["2020-02-29", 1, "year"]}),
+            json!(null),
+            json!("2021-03-01T00:00:00.000Z"),
+        );
+        check(
+            json!({"dccDateOfBirth": ["2004-02"]}),
+            json!(null),
+            json!("2004-02-29T00:00:00.000Z"),
+        );
+        check(json!({"var": ""}), json!(7), json!(7));
+        check(
+            json!({"var": "a.1.b"}),
+            json!({"a": [0, {"b": "x"}]}),
+            json!("x"),
+        );
+        check(json!({"var": "a.b"}), json!({"a": "text"}), json!(null));
+    }
+
+    #[test]
+    fn reduce_lambda_sees_accumulator_current_and_outer_data() {
+        check(
+            json!({"reduce": [{"var": "xs"}, {"var": ""}, 0]}),
+            json!({"xs": [5], "k": 1}),
+            json!({"accumulator": 0, "current": 5, "data": {"xs": [5], "k": 1}}),
+        );
+        // A nested reduce reaches the outermost data through data.data.
+        check(
+            json!({"reduce": [{"var": "xs"}, {"reduce": [{"var": "current"}, {"+": [{"var": "accumulator"}, {"var": "data.data.k"}]}, {"var": "accumulator"}]}, 0]}),
+            json!({"xs": [[1, 2], [3]], "k": 10}),
+            json!(30),
+        );
+        check(
+            json!({"reduce": [{"var": "xs"}, {"var": "other"}, 0]}),
+            json!({"xs": [1]}),
+            json!(null),
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_location() {
+        check_error(
+            json!({"and": [true, {"+": [1, "2"]}]}),
+            json!(null),
+            "/and/1",
+            "must be an integer, but it is a string",
+        );
+        check_error(
+            json!({"if": [{"plusTime": ["2021", 0, "day"]}, 1, 2]}),
+            json!(null),
+            "",
+            "neither truthy nor falsy",
+        );
+        check_error(
+            json!({"in": [1, {"var": "x"}]}),
+            json!({}),
+            "",
+            "must be an array, but it is a null",
+        );
+        check_error(
+            json!({"after": [{"plusTime": ["2021", 0, "day"]}, 3]}),
+            json!(null),
+            "",
+            "must be a date-time",
+        );
+        check_error(
+            json!({"!": [{"plusTime": [{"var": "d"}, 0, "day"]}]}),
+            json!({"d": "2021-02-30"}),
+            "/!/0",
+            "not a valid date",
+        );
+        check_error(
+            json!({"plusTime": ["2021", 2_000_000_000_000_i64, "hour"]}),
+            json!(null),
+            "",
+            "date range",
+        );
+        check_error(
+            json!({"+": [{"var": "x"}, 1]}),
+            json!({"x": i64::MAX}),
+            "",
+            "overflows",
+        );
+        check_error(
+            json!({"reduce": [1, 0, 0]}),
+            json!(null),
+            "",
+            "an array or null",
+        );
+    }
+
+    #[test]
+    fn observer_sees_every_compared_instant() {
+        let expr = Expr::compile(&json!({"and": [
+            {"not-after": [{"plusTime": [{"var": "a"}, 0, "day"]}, {"plusTime": [{"var": "b"}, 0, "day"]}, {"plusTime": [{"var": "c"}, 0, "day"]}]},
+            {"before": [{"plusTime": [{"var": "a"}, 1, "hour"]}, {"var": "now"}]}
+        ]}))
+        .unwrap();
+        let data = Value::object([
+            ("a", Value::string("1970-01-01")),
+            ("b", Value::string("1970-01-02")),
+            ("c", Value::string("1970-01-03")),
+            ("now", Value::date_time_unix_secs(100_000)),
+        ]);
+        let mut seen = Vec::new();
+        let result = expr
+            .eval_observed(&data, &mut |instant| seen.push(instant))
+            .unwrap();
+        assert_eq!(result, Value::Bool(true));
+        assert_eq!(expr.eval(&data).unwrap(), result);
+        assert_eq!(seen, [0, 86_400_000, 172_800_000, 3_600_000, 100_000_000]);
+    }
+}
