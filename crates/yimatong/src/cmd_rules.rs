@@ -65,8 +65,13 @@ fn load_facts(path: &Path, at: Timestamp) -> anyhow::Result<Facts> {
         if line.trim().is_empty() {
             continue;
         }
-        let event: Event = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not a facts document nor an event", path.display(), line_index + 1))?;
+        let event: Event = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {}: not a facts document nor an event",
+                path.display(),
+                line_index + 1
+            )
+        })?;
         events.push(event);
     }
     derive_checked(events, at)
@@ -87,7 +92,12 @@ pub fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
             let bytes = read(&file)?;
             let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .and_then(|value| value.get("kind").and_then(|kind| kind.as_str()).map(str::to_owned));
+                .and_then(|value| {
+                    value
+                        .get("kind")
+                        .and_then(|kind| kind.as_str())
+                        .map(str::to_owned)
+                });
             let outcome = match kind.as_deref() {
                 Some("parameter-profile") => {
                     let national = load_rule_set(rule_set.as_deref())?;
@@ -113,17 +123,28 @@ pub fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
                 Err(error) => {
                     println!(
                         "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({"ok": false, "error": error.to_string()}))?
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({"ok": false, "error": error.to_string()})
+                        )?
                     );
                     eprintln!("refused: {error}");
                     Ok(ExitCode::from(1))
                 }
             }
         }
-        RulesCommand::Explain { facts, at, profile, rule_set } => {
+        RulesCommand::Explain {
+            facts,
+            at,
+            profile,
+            rule_set,
+        } => {
             let rules = load_rule_set(rule_set.as_deref())?;
             let profile: Option<ParameterProfile> = match profile {
-                Some(path) => Some(rules.check_profile(&read(&path)?).context("profile refused")?),
+                Some(path) => Some(
+                    rules
+                        .check_profile(&read(&path)?)
+                        .context("profile refused")?,
+                ),
                 None => None,
             };
             let compiled = CompiledRules::compile(&rules, profile.as_ref())?;

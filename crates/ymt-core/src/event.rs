@@ -336,9 +336,9 @@ impl Event {
             EventBody::Vaccination(vaccination) => vaccination.administered_at,
             EventBody::Travel(travel) => travel.departed_at.unwrap_or(travel.arrived_at),
             EventBody::CheckIn(check_in) => check_in.left_at.unwrap_or(check_in.entered_at),
-            EventBody::ContactDesignation(designation) => designation
-                .designated_at
-                .max(designation.last_exposure_at),
+            EventBody::ContactDesignation(designation) => {
+                designation.designated_at.max(designation.last_exposure_at)
+            }
             EventBody::RiskExposure(exposure) => exposure.stay_start,
             // Quarantines and overrides legitimately end in the future; what
             // matters is when they start.
@@ -449,10 +449,7 @@ impl Event {
             EventBody::Retraction(retraction) => {
                 check_text("data.reason", &retraction.reason, true)?;
                 if retraction.target == self.id {
-                    return Err(field_error(
-                        "data.target",
-                        "an event cannot retract itself",
-                    ));
+                    return Err(field_error("data.target", "an event cannot retract itself"));
                 }
                 Ok(())
             }
@@ -462,12 +459,16 @@ impl Event {
 
 impl EventBody {
     /// Parses the `data` of an event of the given kind, refusing unknown fields.
-    pub fn from_kind_and_data(kind: EventKind, data: serde_json::Value) -> Result<EventBody, String> {
+    pub fn from_kind_and_data(
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<EventBody, String> {
         fn parse<T: serde::de::DeserializeOwned>(
             kind: EventKind,
             data: serde_json::Value,
         ) -> Result<T, String> {
-            serde_json::from_value(data).map_err(|error| format!("data of a {} event: {error}", kind.as_str()))
+            serde_json::from_value(data)
+                .map_err(|error| format!("data of a {} event: {error}", kind.as_str()))
         }
         Ok(match kind {
             EventKind::TestResult => EventBody::TestResult(parse(kind, data)?),

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    CHECK_IN_DEFAULT_STAY_SECS, ContactKind, Event, EventBody, QuarantineKind, RiskLevel,
-    TestKind, TestOutcome,
+    CHECK_IN_DEFAULT_STAY_SECS, ContactKind, Event, EventBody, QuarantineKind, RiskLevel, TestKind,
+    TestOutcome,
 };
 use crate::{Color, EventId, PersonId, RegionCode, Timestamp, VenueId};
 
@@ -137,10 +137,7 @@ pub const FACT_LISTS: &[(&str, &[&str])] = &[
         "tests",
         &["id", "test", "result", "sampledAt", "reportedAt", "lab"],
     ),
-    (
-        "vaccinations",
-        &["id", "product", "dose", "administeredAt"],
-    ),
+    ("vaccinations", &["id", "product", "dose", "administeredAt"]),
     (
         "checkIns",
         &["id", "venue", "enteredAt", "leftAt", "leftAtAssumed"],

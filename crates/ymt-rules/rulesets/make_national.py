@@ -39,10 +39,10 @@ def two_negative_pcr_apart(after_instant_path, gap_param):
     least `gap_param` hours after the first. Checking pairs against the
     earliest qualifying test would suffice, but a nested reduce keeps the
     logic to plain booleans."""
-    return exists("data.facts.tests", and_(
+    return exists("facts.tests", and_(
         negative_pcr("current"),
         not_before(var("current.sampledAt"), var(after_instant_path)),
-        exists("data.data.facts.tests", and_(
+        exists("data.facts.tests", and_(
             negative_pcr("current"),
             not_before(var("current.sampledAt"),
                        plus(var("data.current.sampledAt"), var("params." + gap_param), "hour")),
@@ -50,7 +50,7 @@ def two_negative_pcr_apart(after_instant_path, gap_param):
     ))
 
 def negative_pcr_on_day(day_start, day_end):
-    return exists("data.facts.tests", and_(
+    return exists("facts.tests", and_(
         negative_pcr("current"),
         not_before(var("current.sampledAt"), day_start),
         before(var("current.sampledAt"), day_end),
@@ -71,7 +71,7 @@ close_contact_required_tests = and_(
     # The last day of quarantine (day 7, or day 5 under a 5-day profile).
     negative_pcr_on_day(plus(quarantine_end_in_reduce, -1, "day"), quarantine_end_in_reduce),
     # The last day of home monitoring, or any later day as a catch-up.
-    exists("data.facts.tests", and_(
+    exists("facts.tests", and_(
         negative_pcr("current"),
         not_before(var("current.sampledAt"),
                    plus(plus(quarantine_end_in_reduce, var("params.closeContactMonitoringDays"), "day"), -1, "day")),
@@ -93,10 +93,10 @@ rules = [
         "logic": and_(
             eq(var("item.test"), "pcr"),
             eq(var("item.result"), "positive"),
-            not_(exists("data.facts.tests", and_(
+            not_(exists("facts.tests", and_(
                 negative_pcr("current"),
                 not_before(var("current.sampledAt"), var("data.item.sampledAt")),
-                exists("data.data.facts.tests", and_(
+                exists("data.facts.tests", and_(
                     negative_pcr("current"),
                     not_before(var("current.sampledAt"),
                                plus(var("data.current.sampledAt"), var("params.caseClearanceTestGapHours"), "hour")),
@@ -115,7 +115,7 @@ rules = [
         "logic": and_(
             eq(var("item.test"), "antigen"),
             eq(var("item.result"), "positive"),
-            not_(exists("data.facts.tests", and_(
+            not_(exists("facts.tests", and_(
                 negative_pcr("current"),
                 not_before(var("current.sampledAt"), var("data.item.sampledAt")),
             ))),

@@ -175,16 +175,17 @@ impl CompiledRules {
         // (a branch not taken before), so the set grows as we go.
         let mut pending: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
         let now_secs = now.unix_secs();
-        let mut add_candidates = |pending: &mut std::collections::BTreeSet<i64>, instants: &[i64], after: i64| {
-            for &instant_millis in instants {
-                let instant_secs = instant_millis.div_euclid(1000);
-                for candidate in [instant_secs, instant_secs + 1] {
-                    if candidate > after {
-                        pending.insert(candidate);
+        let add_candidates =
+            |pending: &mut std::collections::BTreeSet<i64>, instants: &[i64], after: i64| {
+                for &instant_millis in instants {
+                    let instant_secs = instant_millis.div_euclid(1000);
+                    for candidate in [instant_secs, instant_secs + 1] {
+                        if candidate > after {
+                            pending.insert(candidate);
+                        }
                     }
                 }
-            }
-        };
+            };
         add_candidates(&mut pending, &candidates, now_secs);
         let mut valid_until = None;
         let mut next_color = None;
@@ -317,9 +318,12 @@ struct PreparedFacts {
 impl PreparedFacts {
     fn new(facts: &Facts) -> PreparedFacts {
         let items = crate::facts_value::fact_items(facts);
-        let facts_value = Value::object(FACT_LISTS.iter().zip(items.iter()).map(
-            |((name, _), list)| (Arc::<str>::from(*name), Value::array(list.clone())),
-        ));
+        let facts_value = Value::object(
+            FACT_LISTS
+                .iter()
+                .zip(items.iter())
+                .map(|((name, _), list)| (Arc::<str>::from(*name), Value::array(list.clone()))),
+        );
         PreparedFacts {
             facts: facts_value,
             items,
@@ -335,11 +339,12 @@ pub fn evaluate(
     facts: &Facts,
     now: Timestamp,
 ) -> Result<Decision, EvaluateError> {
-    let compiled = CompiledRules::compile(rule_set, profile).map_err(|error| EvaluateError::Rule {
-        rule: String::new(),
-        list: "",
-        index: 0,
-        message: error.to_string(),
-    })?;
+    let compiled =
+        CompiledRules::compile(rule_set, profile).map_err(|error| EvaluateError::Rule {
+            rule: String::new(),
+            list: "",
+            index: 0,
+            message: error.to_string(),
+        })?;
     compiled.evaluate(facts, now)
 }

@@ -88,7 +88,13 @@ mod tests {
 
     #[test]
     fn groups_thousands() {
-        for (count, expected) in [(0, "0"), (999, "999"), (1000, "1,000"), (12345, "12,345"), (1234567, "1,234,567")] {
+        for (count, expected) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (12345, "12,345"),
+            (1234567, "1,234,567"),
+        ] {
             assert_eq!(group_thousands(count), expected);
         }
     }

@@ -110,9 +110,7 @@ pub enum PublishError {
         "a regional profile may only set parameters; it may not add logic (found field `{field}`)"
     )]
     ProfileAddsLogic { field: String },
-    #[error(
-        "parameter `{name}` = {value} is outside the national bounds [{min}, {max}] {unit}"
-    )]
+    #[error("parameter `{name}` = {value} is outside the national bounds [{min}, {max}] {unit}")]
     ParameterOutOfBounds {
         name: String,
         value: i64,
@@ -153,9 +151,7 @@ fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, PublishError> {
     })
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-) -> Result<T, PublishError> {
+fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, PublishError> {
     serde_json::from_value(value).map_err(|error| invalid("/", error.to_string()))
 }
 
@@ -305,7 +301,10 @@ fn check_rule_set(document: &RuleSetDocument) -> Result<(), PublishError> {
     for (name, spec) in &document.parameters {
         let path = format!("/parameters/{name}");
         if !name.chars().all(|c| c.is_ascii_alphanumeric()) || name.is_empty() {
-            return Err(invalid(path, "parameter names are ASCII letters and digits"));
+            return Err(invalid(
+                path,
+                "parameter names are ASCII letters and digits",
+            ));
         }
         if !(spec.min <= spec.default && spec.default <= spec.max) {
             return Err(invalid(
@@ -350,28 +349,32 @@ fn check_rule_logic(
     rule: &RuleDocument,
     parameters: &BTreeMap<String, ParameterSpec>,
 ) -> Result<(), PublishError> {
-    if let Some(issue) = certlogic::validate(&rule.logic).into_iter().next() {
+    check_now_usage(&rule.logic, "", None).map_err(|(path, message)| PublishError::Logic {
+        rule: rule.id.clone(),
+        path,
+        message,
+    })?;
+    // Parameters are substituted before validation: CertLogic wants literal
+    // `plusTime` amounts, and substitution keeps every node at its path, so
+    // the locations reported still point into the published document.
+    let defaults: BTreeMap<String, i64> = parameters
+        .iter()
+        .map(|(name, spec)| (name.clone(), spec.default))
+        .collect();
+    let substituted = substitute_parameters(&rule.logic, &defaults);
+    if let Some(issue) = certlogic::validate(&substituted).into_iter().next() {
         return Err(PublishError::Logic {
             rule: rule.id.clone(),
             path: issue.path,
             message: issue.message,
         });
     }
-    check_now_usage(&rule.logic, "", None).map_err(|(path, message)| PublishError::Logic {
-        rule: rule.id.clone(),
-        path,
-        message,
-    })?;
-    let defaults: BTreeMap<String, i64> = parameters
-        .iter()
-        .map(|(name, spec)| (name.clone(), spec.default))
-        .collect();
-    let substituted = substitute_parameters(&rule.logic, &defaults);
-    let expression = certlogic::Expr::compile(&substituted).map_err(|error| PublishError::Logic {
-        rule: rule.id.clone(),
-        path: String::new(),
-        message: error.to_string(),
-    })?;
+    let expression =
+        certlogic::Expr::compile(&substituted).map_err(|error| PublishError::Logic {
+            rule: rule.id.clone(),
+            path: String::new(),
+            message: error.to_string(),
+        })?;
     for access in certlogic::Expr::compile(&rule.logic)
         .map(|unsubstituted| unsubstituted.data_accesses())
         .unwrap_or_else(|_| expression.data_accesses())
@@ -441,7 +444,10 @@ const DATE_COMPARISONS: [&str; 4] = ["after", "before", "not-after", "not-before
 
 fn is_now_var(value: &serde_json::Value) -> bool {
     match value.get("var").and_then(|path| path.as_str()) {
-        Some(path) => path.trim_start_matches("data.") == "now" && value.as_object().is_some_and(|object| object.len() == 1),
+        Some(path) => {
+            path.trim_start_matches("data.") == "now"
+                && value.as_object().is_some_and(|object| object.len() == 1)
+        }
         None => false,
     }
 }

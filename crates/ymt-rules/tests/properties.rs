@@ -20,18 +20,32 @@ fn at(offset_hours: i64) -> Timestamp {
 fn body_strategy() -> impl Strategy<Value = EventBody> {
     let hours = -72i64..400;
     prop_oneof![
-        (hours.clone(), 0i64..48, any::<bool>(), any::<bool>()).prop_map(|(sampled, delay, positive, pcr)| {
-            EventBody::TestResult(TestResult {
-                test: if pcr { TestKind::Pcr } else { TestKind::Antigen },
-                result: if positive { TestOutcome::Positive } else { TestOutcome::Negative },
-                sampled_at: at(sampled),
-                reported_at: at(sampled + delay),
-                lab: "lab-1".into(),
-            })
-        }),
+        (hours.clone(), 0i64..48, any::<bool>(), any::<bool>()).prop_map(
+            |(sampled, delay, positive, pcr)| {
+                EventBody::TestResult(TestResult {
+                    test: if pcr {
+                        TestKind::Pcr
+                    } else {
+                        TestKind::Antigen
+                    },
+                    result: if positive {
+                        TestOutcome::Positive
+                    } else {
+                        TestOutcome::Negative
+                    },
+                    sampled_at: at(sampled),
+                    reported_at: at(sampled + delay),
+                    lab: "lab-1".into(),
+                })
+            }
+        ),
         (hours.clone(), 0u8..3).prop_map(|(designated, kind)| {
             EventBody::ContactDesignation(ContactDesignation {
-                contact: [ContactKind::Close, ContactKind::Secondary, ContactKind::Companion][kind as usize],
+                contact: [
+                    ContactKind::Close,
+                    ContactKind::Secondary,
+                    ContactKind::Companion,
+                ][kind as usize],
                 source_case: None,
                 designated_at: at(designated),
                 last_exposure_at: at(designated - 20),
@@ -52,7 +66,11 @@ fn body_strategy() -> impl Strategy<Value = EventBody> {
         }),
         (hours.clone(), 1i64..200, any::<bool>()).prop_map(|(start, length, centralised)| {
             EventBody::Quarantine(Quarantine {
-                quarantine: if centralised { QuarantineKind::Centralised } else { QuarantineKind::Home },
+                quarantine: if centralised {
+                    QuarantineKind::Centralised
+                } else {
+                    QuarantineKind::Home
+                },
                 start: at(start),
                 end: at(start + length),
                 reason: "arrival".into(),
@@ -61,7 +79,11 @@ fn body_strategy() -> impl Strategy<Value = EventBody> {
         (hours, 1i64..50, any::<bool>()).prop_map(|(start, length, high)| {
             EventBody::RiskExposure(RiskExposure {
                 area: RegionCode::parse("440305001").unwrap(),
-                level: if high { RiskLevel::High } else { RiskLevel::Medium },
+                level: if high {
+                    RiskLevel::High
+                } else {
+                    RiskLevel::Medium
+                },
                 stay_start: at(start),
                 stay_end: at(start + length),
                 designated_from: at(start - 10),

@@ -89,13 +89,16 @@ fn check_scenario(path: &Path, national: &RuleSet) -> Vec<String> {
     let mut profiles: BTreeMap<String, ParameterProfile> = BTreeMap::new();
     for (name, document) in &scenario.profiles {
         let bytes = serde_json::to_vec(document).unwrap();
-        match (national.check_profile(&bytes), scenario.profile_error.get(name)) {
+        match (
+            national.check_profile(&bytes),
+            scenario.profile_error.get(name),
+        ) {
             (Ok(profile), None) => {
                 profiles.insert(name.clone(), profile);
             }
-            (Ok(_), Some(expected)) => {
-                fail(format!("profile {name} accepted, expected refusal `{expected}`"))
-            }
+            (Ok(_), Some(expected)) => fail(format!(
+                "profile {name} accepted, expected refusal `{expected}`"
+            )),
             (Err(error), Some(expected)) if error.to_string().contains(expected) => {}
             (Err(error), expected) => fail(format!(
                 "profile {name} refused with `{error}`, expected {expected:?}"
@@ -125,14 +128,23 @@ fn check_scenario(path: &Path, national: &RuleSet) -> Vec<String> {
         let decision = compiled.evaluate(&facts, check.at).unwrap();
         let at = check.at;
         if decision.color.as_str() != check.color {
-            fail(format!("at {at}: color {} expected {}", decision.color, check.color));
+            fail(format!(
+                "at {at}: color {} expected {}",
+                decision.color, check.color
+            ));
         }
-        let mut fired: Vec<&str> = decision.fired.iter().map(|rule| rule.rule_id.as_str()).collect();
+        let mut fired: Vec<&str> = decision
+            .fired
+            .iter()
+            .map(|rule| rule.rule_id.as_str())
+            .collect();
         fired.sort();
         let mut expected_fired: Vec<&str> = check.fired.iter().map(String::as_str).collect();
         expected_fired.sort();
         if fired != expected_fired {
-            fail(format!("at {at}: fired {fired:?} expected {expected_fired:?}"));
+            fail(format!(
+                "at {at}: fired {fired:?} expected {expected_fired:?}"
+            ));
         }
         if decision.valid_until != check.valid_until {
             fail(format!(
@@ -143,7 +155,10 @@ fn check_scenario(path: &Path, national: &RuleSet) -> Vec<String> {
         }
         let next_color = decision.next_color.map(|color| color.to_string());
         if check.valid_until.is_some() && next_color != check.next_color {
-            fail(format!("at {at}: next color {next_color:?} expected {:?}", check.next_color));
+            fail(format!(
+                "at {at}: next color {next_color:?} expected {:?}",
+                check.next_color
+            ));
         }
         for (rule_id, expected_evidence) in &check.evidence {
             let evidence: Vec<String> = decision
@@ -153,7 +168,9 @@ fn check_scenario(path: &Path, national: &RuleSet) -> Vec<String> {
                 .map(|rule| rule.evidence.iter().map(|id| id.to_string()).collect())
                 .unwrap_or_default();
             if &evidence != expected_evidence {
-                fail(format!("at {at}: evidence of {rule_id} {evidence:?} expected {expected_evidence:?}"));
+                fail(format!(
+                    "at {at}: evidence of {rule_id} {evidence:?} expected {expected_evidence:?}"
+                ));
             }
         }
         decisions.push(serde_json::to_value(&decision).unwrap());
@@ -183,16 +200,25 @@ fn golden_scenarios() {
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
-            path.extension().is_some_and(|extension| extension == "json")
+            path.extension()
+                .is_some_and(|extension| extension == "json")
                 && !path.to_string_lossy().ends_with(".golden.json")
         })
         .collect();
     paths.sort();
-    assert!(paths.len() >= 20, "at least 20 scenarios, found {}", paths.len());
+    assert!(
+        paths.len() >= 20,
+        "at least 20 scenarios, found {}",
+        paths.len()
+    );
     let failures: Vec<String> = paths
         .iter()
         .flat_map(|path| check_scenario(path, &national))
         .collect();
     println!("{} scenarios checked", paths.len());
-    assert!(failures.is_empty(), "scenario failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "scenario failures:\n{}",
+        failures.join("\n")
+    );
 }

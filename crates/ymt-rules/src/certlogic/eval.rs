@@ -447,7 +447,13 @@ fn evaluate_comparison<O: Observer>(
         }
     }
     if date_time {
-        for value in values {
+        for (value, operand) in values.iter().zip(operands) {
+            // A direct `{"var": "now"}` operand is the evaluation instant
+            // itself, not a threshold; reporting it would make every
+            // evaluation look like it could change one millisecond later.
+            if is_root_now_var(operand) {
+                continue;
+            }
             if let Value::DateTime(instant) = value {
                 observer.observe_instant(instant.unix_millis());
             }
@@ -625,5 +631,18 @@ mod tests {
         assert_eq!(result, Value::Bool(true));
         assert_eq!(expr.eval(&data).unwrap(), result);
         assert_eq!(seen, [0, 86_400_000, 172_800_000, 3_600_000, 100_000_000]);
+    }
+}
+
+/// True for an operand that is exactly `{"var": "now"}` of the root data (or
+/// `data.now` from inside reduce lambdas).
+fn is_root_now_var(operand: &Node) -> bool {
+    match operand {
+        Node::Var(access) => {
+            access.target == VarTarget::Context
+                && access.rest.len() == 1
+                && &*access.rest[0].key == "now"
+        }
+        _ => false,
     }
 }
