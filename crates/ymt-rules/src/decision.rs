@@ -17,6 +17,7 @@ use ymt_core::facts::{FACT_LISTS, Facts};
 use ymt_core::{Color, EventId, Timestamp};
 
 use crate::certlogic::{Expr, Value};
+use crate::facts_value::{context_keys, list_key};
 use crate::ruleset::{
     LocalizedText, ParameterProfile, PublishError, RuleSet, substitute_parameters,
 };
@@ -90,6 +91,8 @@ struct CompiledRule {
 /// many times.
 pub struct CompiledRules {
     rules: Vec<CompiledRule>,
+    /// Rule indexes per fact list, in `FACT_LISTS` order.
+    rules_by_list: Vec<Vec<usize>>,
     parameters: BTreeMap<String, i64>,
     parameters_value: Value,
     in_force: RulesInForce,
@@ -139,8 +142,13 @@ impl CompiledRules {
                 .iter()
                 .map(|(name, value)| (Arc::<str>::from(name.as_str()), Value::int(*value))),
         );
+        let mut rules_by_list = vec![Vec::new(); FACT_LISTS.len()];
+        for (rule_index, rule) in rules.iter().enumerate() {
+            rules_by_list[rule.list_index].push(rule_index);
+        }
         Ok(CompiledRules {
             rules,
+            rules_by_list,
             parameters,
             parameters_value,
             in_force: RulesInForce {
@@ -228,28 +236,36 @@ impl CompiledRules {
     ) -> Result<Vec<(usize, usize)>, EvaluateError> {
         let now_value = Value::date_time_unix_secs(at.unix_secs());
         let mut fired = Vec::new();
-        for (rule_index, rule) in self.rules.iter().enumerate() {
-            for (item_index, item) in prepared.items[rule.list_index].iter().enumerate() {
+        for (list_index, rule_indexes) in self.rules_by_list.iter().enumerate() {
+            if rule_indexes.is_empty() {
+                continue;
+            }
+            for (item_index, item) in prepared.items[list_index].iter().enumerate() {
+                // One data context per item, shared by every rule over the list.
+                let [facts_key, item_key, now_key, params_key] = context_keys();
                 let data = Value::object([
-                    (Arc::<str>::from("facts"), prepared.facts.clone()),
-                    (Arc::<str>::from("params"), self.parameters_value.clone()),
-                    (Arc::<str>::from("now"), now_value.clone()),
-                    (Arc::<str>::from("item"), item.clone()),
+                    (facts_key, prepared.facts.clone()),
+                    (item_key, item.clone()),
+                    (now_key, now_value.clone()),
+                    (params_key, self.parameters_value.clone()),
                 ]);
-                let result = match observed.as_deref_mut() {
-                    Some(instants) => rule
-                        .expression
-                        .eval_observed(&data, &mut |millis| instants.push(millis)),
-                    None => rule.expression.eval(&data),
-                };
-                let value = result.map_err(|error| EvaluateError::Rule {
-                    rule: rule.id.clone(),
-                    list: FACT_LISTS[rule.list_index].0,
-                    index: item_index,
-                    message: error.to_string(),
-                })?;
-                if value.is_truthy() {
-                    fired.push((rule_index, item_index));
+                for &rule_index in rule_indexes {
+                    let rule = &self.rules[rule_index];
+                    let result = match observed.as_deref_mut() {
+                        Some(instants) => rule
+                            .expression
+                            .eval_observed(&data, &mut |millis| instants.push(millis)),
+                        None => rule.expression.eval(&data),
+                    };
+                    let value = result.map_err(|error| EvaluateError::Rule {
+                        rule: rule.id.clone(),
+                        list: FACT_LISTS[list_index].0,
+                        index: item_index,
+                        message: error.to_string(),
+                    })?;
+                    if value.is_truthy() {
+                        fired.push((rule_index, item_index));
+                    }
                 }
             }
         }
@@ -318,11 +334,12 @@ struct PreparedFacts {
 impl PreparedFacts {
     fn new(facts: &Facts) -> PreparedFacts {
         let items = crate::facts_value::fact_items(facts);
+        // Keys in FACT_LISTS order are not sorted; Value::object sorts them.
         let facts_value = Value::object(
-            FACT_LISTS
+            items
                 .iter()
-                .zip(items.iter())
-                .map(|((name, _), list)| (Arc::<str>::from(*name), Value::array(list.clone()))),
+                .enumerate()
+                .map(|(list_index, list)| (list_key(list_index), Value::array(list.clone()))),
         );
         PreparedFacts {
             facts: facts_value,

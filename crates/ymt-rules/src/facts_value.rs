@@ -2,13 +2,26 @@
 //!
 //! Instants become date-time values directly (no string round trip), enums
 //! become their wire strings, and absent optional fields become `null`.
+//! Field names and enum strings are interned once per process, and fields are
+//! listed in key order, so building an item allocates only for its own
+//! strings and the object itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ymt_core::Timestamp;
+use ymt_core::event::{ContactKind, QuarantineKind, RiskLevel, TestKind, TestOutcome};
 use ymt_core::facts::Facts;
 
 use crate::certlogic::Value;
+
+/// An interned `Arc<str>` for a string literal: one allocation per call site
+/// per process.
+macro_rules! interned {
+    ($text:literal) => {{
+        static INTERNED: OnceLock<Arc<str>> = OnceLock::new();
+        INTERNED.get_or_init(|| Arc::from($text)).clone()
+    }};
+}
 
 fn instant(timestamp: Timestamp) -> Value {
     Value::date_time_unix_secs(timestamp.unix_secs())
@@ -26,36 +39,66 @@ fn optional_text(value: Option<&str>) -> Value {
     value.map(Value::string).unwrap_or_else(Value::null)
 }
 
-/// The wire name of a serde-serialised unit enum, such as `TestKind::Pcr` → "pcr".
-fn enum_name<T: serde::Serialize>(value: &T) -> Value {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => Value::string(&name),
-        _ => Value::null(),
-    }
+fn test_kind(kind: TestKind) -> Value {
+    Value::String(match kind {
+        TestKind::Pcr => interned!("pcr"),
+        TestKind::Antigen => interned!("antigen"),
+    })
 }
 
-fn object<const N: usize>(fields: [(&'static str, Value); N]) -> Value {
-    Value::object(
-        fields
-            .into_iter()
-            .map(|(name, value)| (Arc::<str>::from(name), value)),
-    )
+fn test_outcome(outcome: TestOutcome) -> Value {
+    Value::String(match outcome {
+        TestOutcome::Positive => interned!("positive"),
+        TestOutcome::Negative => interned!("negative"),
+    })
+}
+
+fn contact_kind(kind: ContactKind) -> Value {
+    Value::String(match kind {
+        ContactKind::Close => interned!("close"),
+        ContactKind::Secondary => interned!("secondary"),
+        ContactKind::Companion => interned!("companion"),
+    })
+}
+
+fn risk_level(level: RiskLevel) -> Value {
+    Value::String(match level {
+        RiskLevel::Low => interned!("low"),
+        RiskLevel::Medium => interned!("medium"),
+        RiskLevel::High => interned!("high"),
+    })
+}
+
+fn quarantine_kind(kind: QuarantineKind) -> Value {
+    Value::String(match kind {
+        QuarantineKind::Centralised => interned!("centralised"),
+        QuarantineKind::Home => interned!("home"),
+    })
+}
+
+fn color(color: ymt_core::Color) -> Value {
+    Value::String(match color {
+        ymt_core::Color::Green => interned!("green"),
+        ymt_core::Color::Yellow => interned!("yellow"),
+        ymt_core::Color::Red => interned!("red"),
+    })
 }
 
 /// The items of every fact list, in the order of `ymt_core::facts::FACT_LISTS`.
+/// Each object's fields are written in key order (byte order of the names).
 pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
     vec![
         facts
             .tests
             .iter()
             .map(|test| {
-                object([
-                    ("id", text(test.id.as_str())),
-                    ("test", enum_name(&test.test)),
-                    ("result", enum_name(&test.result)),
-                    ("sampledAt", instant(test.sampled_at)),
-                    ("reportedAt", instant(test.reported_at)),
-                    ("lab", text(&test.lab)),
+                Value::object([
+                    (interned!("id"), text(test.id.as_str())),
+                    (interned!("lab"), text(&test.lab)),
+                    (interned!("reportedAt"), instant(test.reported_at)),
+                    (interned!("result"), test_outcome(test.result)),
+                    (interned!("sampledAt"), instant(test.sampled_at)),
+                    (interned!("test"), test_kind(test.test)),
                 ])
             })
             .collect(),
@@ -63,11 +106,14 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .vaccinations
             .iter()
             .map(|vaccination| {
-                object([
-                    ("id", text(vaccination.id.as_str())),
-                    ("product", text(&vaccination.product)),
-                    ("dose", Value::int(i64::from(vaccination.dose))),
-                    ("administeredAt", instant(vaccination.administered_at)),
+                Value::object([
+                    (
+                        interned!("administeredAt"),
+                        instant(vaccination.administered_at),
+                    ),
+                    (interned!("dose"), Value::int(i64::from(vaccination.dose))),
+                    (interned!("id"), text(vaccination.id.as_str())),
+                    (interned!("product"), text(&vaccination.product)),
                 ])
             })
             .collect(),
@@ -75,12 +121,15 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .check_ins
             .iter()
             .map(|check_in| {
-                object([
-                    ("id", text(check_in.id.as_str())),
-                    ("venue", text(check_in.venue.as_str())),
-                    ("enteredAt", instant(check_in.entered_at)),
-                    ("leftAt", instant(check_in.left_at)),
-                    ("leftAtAssumed", Value::bool(check_in.left_at_assumed)),
+                Value::object([
+                    (interned!("enteredAt"), instant(check_in.entered_at)),
+                    (interned!("id"), text(check_in.id.as_str())),
+                    (interned!("leftAt"), instant(check_in.left_at)),
+                    (
+                        interned!("leftAtAssumed"),
+                        Value::bool(check_in.left_at_assumed),
+                    ),
+                    (interned!("venue"), text(check_in.venue.as_str())),
                 ])
             })
             .collect(),
@@ -88,11 +137,14 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .travel
             .iter()
             .map(|travel| {
-                object([
-                    ("id", text(travel.id.as_str())),
-                    ("region", text(travel.region.as_str())),
-                    ("arrivedAt", instant(travel.arrived_at)),
-                    ("departedAt", optional_instant(travel.departed_at)),
+                Value::object([
+                    (interned!("arrivedAt"), instant(travel.arrived_at)),
+                    (
+                        interned!("departedAt"),
+                        optional_instant(travel.departed_at),
+                    ),
+                    (interned!("id"), text(travel.id.as_str())),
+                    (interned!("region"), text(travel.region.as_str())),
                 ])
             })
             .collect(),
@@ -100,24 +152,33 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .contacts
             .iter()
             .map(|contact| {
-                object([
-                    ("id", text(contact.id.as_str())),
-                    ("kind", enum_name(&contact.kind)),
+                Value::object([
+                    (interned!("designatedAt"), instant(contact.designated_at)),
+                    (interned!("designatedBy"), text(&contact.designated_by)),
+                    (interned!("id"), text(contact.id.as_str())),
+                    (interned!("kind"), contact_kind(contact.kind)),
                     (
-                        "sourceCase",
+                        interned!("lastExposureAt"),
+                        instant(contact.last_exposure_at),
+                    ),
+                    (
+                        interned!("overlapEnd"),
+                        optional_instant(contact.overlap_end),
+                    ),
+                    (
+                        interned!("overlapStart"),
+                        optional_instant(contact.overlap_start),
+                    ),
+                    (interned!("reason"), text(&contact.reason)),
+                    (interned!("rule"), optional_text(contact.rule.as_deref())),
+                    (
+                        interned!("sourceCase"),
                         optional_text(contact.source_case.as_ref().map(|case| case.as_str())),
                     ),
-                    ("designatedAt", instant(contact.designated_at)),
-                    ("designatedBy", text(&contact.designated_by)),
-                    ("lastExposureAt", instant(contact.last_exposure_at)),
                     (
-                        "venue",
+                        interned!("venue"),
                         optional_text(contact.venue.as_ref().map(|venue| venue.as_str())),
                     ),
-                    ("overlapStart", optional_instant(contact.overlap_start)),
-                    ("overlapEnd", optional_instant(contact.overlap_end)),
-                    ("rule", optional_text(contact.rule.as_deref())),
-                    ("reason", text(&contact.reason)),
                 ])
             })
             .collect(),
@@ -125,12 +186,12 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .risk_exposures
             .iter()
             .map(|exposure| {
-                object([
-                    ("id", text(exposure.id.as_str())),
-                    ("area", text(exposure.area.as_str())),
-                    ("level", enum_name(&exposure.level)),
-                    ("from", instant(exposure.from)),
-                    ("until", instant(exposure.until)),
+                Value::object([
+                    (interned!("area"), text(exposure.area.as_str())),
+                    (interned!("from"), instant(exposure.from)),
+                    (interned!("id"), text(exposure.id.as_str())),
+                    (interned!("level"), risk_level(exposure.level)),
+                    (interned!("until"), instant(exposure.until)),
                 ])
             })
             .collect(),
@@ -138,13 +199,13 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .quarantines
             .iter()
             .map(|quarantine| {
-                object([
-                    ("id", text(quarantine.id.as_str())),
-                    ("kind", enum_name(&quarantine.kind)),
-                    ("start", instant(quarantine.start)),
-                    ("end", instant(quarantine.end)),
-                    ("orderedBy", text(&quarantine.ordered_by)),
-                    ("reason", text(&quarantine.reason)),
+                Value::object([
+                    (interned!("end"), instant(quarantine.end)),
+                    (interned!("id"), text(quarantine.id.as_str())),
+                    (interned!("kind"), quarantine_kind(quarantine.kind)),
+                    (interned!("orderedBy"), text(&quarantine.ordered_by)),
+                    (interned!("reason"), text(&quarantine.reason)),
+                    (interned!("start"), instant(quarantine.start)),
                 ])
             })
             .collect(),
@@ -152,15 +213,37 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
             .overrides
             .iter()
             .map(|override_| {
-                object([
-                    ("id", text(override_.id.as_str())),
-                    ("color", enum_name(&override_.color)),
-                    ("reason", text(&override_.reason)),
-                    ("by", text(&override_.by)),
-                    ("from", instant(override_.from)),
-                    ("until", instant(override_.until)),
+                Value::object([
+                    (interned!("by"), text(&override_.by)),
+                    (interned!("color"), color(override_.color)),
+                    (interned!("from"), instant(override_.from)),
+                    (interned!("id"), text(override_.id.as_str())),
+                    (interned!("reason"), text(&override_.reason)),
+                    (interned!("until"), instant(override_.until)),
                 ])
             })
             .collect(),
     ]
+}
+
+/// Interned keys of the per-item data context, in key order.
+pub(crate) fn context_keys() -> [Arc<str>; 4] {
+    [
+        interned!("facts"),
+        interned!("item"),
+        interned!("now"),
+        interned!("params"),
+    ]
+}
+
+/// The interned name of a fact list.
+pub(crate) fn list_key(list_index: usize) -> Arc<str> {
+    static KEYS: OnceLock<Vec<Arc<str>>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        ymt_core::facts::FACT_LISTS
+            .iter()
+            .map(|(name, _)| Arc::from(*name))
+            .collect()
+    })[list_index]
+        .clone()
 }

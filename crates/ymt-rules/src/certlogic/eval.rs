@@ -93,14 +93,12 @@ impl Expr {
     }
 
     /// Like [`Expr::eval`], and calls `on_instant(unix_millis)` for every
-    /// date-time operand of every `after`, `before`, `not-after` and
-    /// `not-before` that is evaluated (all two or three operands each).
-    /// Operands skipped by `and`/`if` short-circuiting are not evaluated and
-    /// so not reported: the reported instants are exactly those the result
-    /// depended on. An operand that is directly `{"var": "now"}` (or
-    /// `data.now` in a reduce lambda) is not reported: it is the evaluation
-    /// instant, and the rules engine wants only the thresholds it is compared
-    /// against.
+    /// threshold that `now` is compared against: every date-time operand,
+    /// other than `now` itself, of every `after`, `before`, `not-after` and
+    /// `not-before` evaluated with a direct `{"var": "now"}` (or `data.now`
+    /// in a reduce lambda) operand. Comparisons skipped by `and`/`if`
+    /// short-circuiting are not evaluated and so not reported. The rules
+    /// engine computes `valid_until` from these instants.
     pub fn eval_observed(
         &self,
         data: &Value,
@@ -449,11 +447,12 @@ fn evaluate_comparison<O: Observer>(
             ));
         }
     }
-    if date_time {
+    // Only comparisons against `now` can change outcome as time passes (the
+    // rules engine allows `now` nowhere else), so only their other operands
+    // are thresholds worth reporting. The `now` operand itself is the
+    // evaluation instant, not a threshold.
+    if date_time && operands.iter().any(is_root_now_var) {
         for (value, operand) in values.iter().zip(operands) {
-            // A direct `{"var": "now"}` operand is the evaluation instant
-            // itself, not a threshold; reporting it would make every
-            // evaluation look like it could change one millisecond later.
             if is_root_now_var(operand) {
                 continue;
             }
@@ -617,7 +616,8 @@ mod tests {
     #[test]
     fn observer_sees_every_compared_instant() {
         let expr = Expr::compile(&json!({"and": [
-            {"not-after": [{"plusTime": [{"var": "a"}, 0, "day"]}, {"plusTime": [{"var": "b"}, 0, "day"]}, {"plusTime": [{"var": "c"}, 0, "day"]}]},
+            {"not-after": [{"plusTime": [{"var": "a"}, 0, "day"]}, {"var": "now"}, {"plusTime": [{"var": "c"}, 0, "day"]}]},
+            {"not-after": [{"plusTime": [{"var": "a"}, 0, "day"]}, {"plusTime": [{"var": "b"}, 0, "day"]}]},
             {"before": [{"plusTime": [{"var": "a"}, 1, "hour"]}, {"var": "now"}]}
         ]}))
         .unwrap();
@@ -633,8 +633,9 @@ mod tests {
             .unwrap();
         assert_eq!(result, Value::Bool(true));
         assert_eq!(expr.eval(&data).unwrap(), result);
-        // `now` itself is the evaluation instant, not a threshold: not reported.
-        assert_eq!(seen, [0, 86_400_000, 172_800_000, 3_600_000]);
+        // Thresholds of comparisons with `now` only; `a` vs `b` does not
+        // involve `now`, and `now` itself is not a threshold.
+        assert_eq!(seen, [0, 172_800_000, 3_600_000]);
     }
 }
 

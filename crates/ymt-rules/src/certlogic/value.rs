@@ -50,6 +50,13 @@ impl Object {
             .into_iter()
             .map(|(key, value)| (key.into(), value))
             .collect();
+        // Callers that build objects in a hot loop pass keys already sorted
+        // and distinct; skip the sort and dedup for them.
+        if entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return Object {
+                entries: entries.into_boxed_slice(),
+            };
+        }
         // A stable sort keeps equal keys in input order, so after dedup the
         // retained entry must be the last one of each run.
         entries.sort_by(|left, right| left.0.cmp(&right.0));
