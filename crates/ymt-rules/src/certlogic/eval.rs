@@ -31,11 +31,11 @@ pub enum EvalError {
         expected: &'static str,
         found: &'static str,
     },
-    #[error("operand of \"{operator}\": {source} (at {})", label(.path))]
+    #[error("operand of \"{operator}\": {problem} (at {})", label(.path))]
     InvalidDateTime {
         path: String,
         operator: &'static str,
-        source: DateTimeParseError,
+        problem: DateTimeParseError,
     },
     #[error("\"plusTime\" leaves the representable date range (at {})", label(.path))]
     DateTimeOutOfRange { path: String },
@@ -318,10 +318,10 @@ fn evaluate<O: Observer>(
             let value = evaluate(operand, scope, observer)?;
             let start = match &value {
                 Value::String(text) => {
-                    DateTime::parse(text).map_err(|source| EvalError::InvalidDateTime {
+                    DateTime::parse(text).map_err(|problem| EvalError::InvalidDateTime {
                         path: location.to_string(),
                         operator: "plusTime",
-                        source,
+                        problem,
                     })?
                 }
                 // An extension: facts may carry parsed instants.
@@ -348,10 +348,10 @@ fn evaluate<O: Observer>(
             match &value {
                 Value::String(text) => DateTime::dcc_date_of_birth(text)
                     .map(Value::DateTime)
-                    .map_err(|source| EvalError::InvalidDateTime {
+                    .map_err(|problem| EvalError::InvalidDateTime {
                         path: location.to_string(),
                         operator: "dccDateOfBirth",
-                        source,
+                        problem,
                     }),
                 other => Err(wrong_type(
                     location,
