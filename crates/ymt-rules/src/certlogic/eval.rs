@@ -41,6 +41,8 @@ pub enum EvalError {
     DateTimeOutOfRange { path: String },
     #[error("\"+\" overflows a 64-bit integer (at {})", label(.path))]
     IntegerOverflow { path: String },
+    #[error("evaluation took more than {steps_max} steps")]
+    TooManySteps { steps_max: u64 },
 }
 
 impl EvalError {
@@ -52,6 +54,7 @@ impl EvalError {
             | EvalError::InvalidDateTime { path, .. }
             | EvalError::DateTimeOutOfRange { path }
             | EvalError::IntegerOverflow { path } => path,
+            EvalError::TooManySteps { .. } => "",
         }
     }
 }
@@ -68,6 +71,27 @@ fn label(path: &str) -> &str {
 /// comparison.
 pub(crate) trait Observer {
     fn observe_instant(&mut self, unix_millis: i64);
+}
+
+/// How many expression nodes one evaluation may evaluate. Nested reduces
+/// multiply (items × items × …), so without a bound a small expression over
+/// large data could run for hours; real rules take thousands of steps.
+pub const EVALUATION_STEPS_MAX: u64 = 10_000_000;
+
+/// What the evaluator threads through the recursion: the observer and the
+/// remaining step budget.
+pub(crate) struct Context<O> {
+    observer: O,
+    steps_left: u64,
+}
+
+impl<O: Observer> Context<O> {
+    fn new(observer: O) -> Context<O> {
+        Context {
+            observer,
+            steps_left: EVALUATION_STEPS_MAX,
+        }
+    }
 }
 
 /// Observes nothing; `eval` uses it so observation compiles away.
@@ -89,7 +113,11 @@ impl Observer for CallbackObserver<'_> {
 impl Expr {
     /// Evaluates the expression against `data`.
     pub fn eval(&self, data: &Value) -> Result<Value, EvalError> {
-        evaluate(&self.root, &Scope::Root(data), &mut Unobserved)
+        evaluate(
+            &self.root,
+            &Scope::Root(data),
+            &mut Context::new(Unobserved),
+        )
     }
 
     /// Like [`Expr::eval`], and calls `on_instant(unix_millis)` for every
@@ -106,7 +134,7 @@ impl Expr {
         evaluate(
             &self.root,
             &Scope::Root(data),
-            &mut CallbackObserver(on_instant),
+            &mut Context::new(CallbackObserver(on_instant)),
         )
     }
 }
@@ -213,31 +241,39 @@ fn wrong_type(
 fn evaluate<O: Observer>(
     node: &Node,
     scope: &Scope<'_>,
-    observer: &mut O,
+    context: &mut Context<O>,
 ) -> Result<Value, EvalError> {
+    context.steps_left = match context.steps_left.checked_sub(1) {
+        Some(steps_left) => steps_left,
+        None => {
+            return Err(EvalError::TooManySteps {
+                steps_max: EVALUATION_STEPS_MAX,
+            });
+        }
+    };
     match node {
         Node::Literal(value) => Ok(value.clone()),
         Node::Var(access) => Ok(evaluate_var(access, scope)),
         Node::Array(items) => {
             let mut values = Vec::with_capacity(items.len());
             for item in items.iter() {
-                values.push(evaluate(item, scope, observer)?);
+                values.push(evaluate(item, scope, context)?);
             }
             Ok(Value::array(values))
         }
         Node::If(operands, location) => {
             let [guard, then, otherwise] = &**operands;
-            let guard_value = evaluate(guard, scope, observer)?;
+            let guard_value = evaluate(guard, scope, context)?;
             if truthiness(&guard_value, location, "if", "guard")? {
-                evaluate(then, scope, observer)
+                evaluate(then, scope, context)
             } else {
-                evaluate(otherwise, scope, observer)
+                evaluate(otherwise, scope, context)
             }
         }
         Node::And(operands, location) => {
             let mut last = Value::Bool(true);
             for operand in operands.iter() {
-                last = evaluate(operand, scope, observer)?;
+                last = evaluate(operand, scope, context)?;
                 if !truthiness(&last, location, "and", "an operand")? {
                     break;
                 }
@@ -246,14 +282,14 @@ fn evaluate<O: Observer>(
         }
         Node::Equal(operands) => {
             let [left, right] = &**operands;
-            let left = evaluate(left, scope, observer)?;
-            let right = evaluate(right, scope, observer)?;
+            let left = evaluate(left, scope, context)?;
+            let right = evaluate(right, scope, context)?;
             Ok(Value::Bool(left == right))
         }
         Node::In(operands, location) => {
             let [needle, haystack] = &**operands;
-            let needle = evaluate(needle, scope, observer)?;
-            let haystack = evaluate(haystack, scope, observer)?;
+            let needle = evaluate(needle, scope, context)?;
+            let haystack = evaluate(haystack, scope, context)?;
             match &haystack {
                 Value::Array(items) => Ok(Value::Bool(items.contains(&needle))),
                 other => Err(wrong_type(
@@ -267,8 +303,8 @@ fn evaluate<O: Observer>(
         }
         Node::Plus(operands, location) => {
             let [left, right] = &**operands;
-            let left = evaluate(left, scope, observer)?;
-            let right = evaluate(right, scope, observer)?;
+            let left = evaluate(left, scope, context)?;
+            let right = evaluate(right, scope, context)?;
             match (&left, &right) {
                 (Value::Int(left), Value::Int(right)) => left
                     .checked_add(*right)
@@ -286,7 +322,7 @@ fn evaluate<O: Observer>(
             }
         }
         Node::Not(operand, location) => {
-            let value = evaluate(operand, scope, observer)?;
+            let value = evaluate(operand, scope, context)?;
             Ok(Value::Bool(!truthiness(
                 &value,
                 location,
@@ -307,7 +343,7 @@ fn evaluate<O: Observer>(
             operands,
             location,
             scope,
-            observer,
+            context,
         ),
         Node::PlusTime {
             operand,
@@ -315,7 +351,7 @@ fn evaluate<O: Observer>(
             unit,
             location,
         } => {
-            let value = evaluate(operand, scope, observer)?;
+            let value = evaluate(operand, scope, context)?;
             let start = match &value {
                 Value::String(text) => {
                     DateTime::parse(text).map_err(|problem| EvalError::InvalidDateTime {
@@ -344,7 +380,7 @@ fn evaluate<O: Observer>(
                 })
         }
         Node::DccDateOfBirth(operand, location) => {
-            let value = evaluate(operand, scope, observer)?;
+            let value = evaluate(operand, scope, context)?;
             match &value {
                 Value::String(text) => DateTime::dcc_date_of_birth(text)
                     .map(Value::DateTime)
@@ -364,8 +400,8 @@ fn evaluate<O: Observer>(
         }
         Node::Reduce(operands, location) => {
             let [operand, lambda, initial] = &**operands;
-            let items = evaluate(operand, scope, observer)?;
-            let mut accumulator = evaluate(initial, scope, observer)?;
+            let items = evaluate(operand, scope, context)?;
+            let mut accumulator = evaluate(initial, scope, context)?;
             match &items {
                 Value::Null => Ok(accumulator),
                 Value::Array(items) => {
@@ -375,7 +411,7 @@ fn evaluate<O: Observer>(
                             current,
                             outer: scope,
                         };
-                        accumulator = evaluate(lambda, &lambda_scope, observer)?;
+                        accumulator = evaluate(lambda, &lambda_scope, context)?;
                     }
                     Ok(accumulator)
                 }
@@ -393,7 +429,7 @@ fn evaluate<O: Observer>(
             index,
             location,
         } => {
-            let value = evaluate(operand, scope, observer)?;
+            let value = evaluate(operand, scope, context)?;
             match &value {
                 Value::Null => Ok(Value::Null),
                 Value::String(text) => Ok(extract_from_uvci(text, *index)),
@@ -416,13 +452,13 @@ fn evaluate_comparison<O: Observer>(
     operands: &[Node],
     location: &str,
     scope: &Scope<'_>,
-    observer: &mut O,
+    context: &mut Context<O>,
 ) -> Result<Value, EvalError> {
     // Two or three operands: keep them on the stack.
     let mut values: [Value; 3] = [Value::Null, Value::Null, Value::Null];
     let count = operands.len().min(3);
     for (slot, operand) in values.iter_mut().zip(operands) {
-        *slot = evaluate(operand, scope, observer)?;
+        *slot = evaluate(operand, scope, context)?;
     }
     let values = &values[..count];
     for value in values {
@@ -449,7 +485,7 @@ fn evaluate_comparison<O: Observer>(
     if date_time {
         for value in values {
             if let Value::DateTime(instant) = value {
-                observer.observe_instant(instant.unix_millis());
+                context.observer.observe_instant(instant.unix_millis());
             }
         }
     }
@@ -602,6 +638,23 @@ mod tests {
             json!(null),
             "",
             "an array or null",
+        );
+    }
+
+    #[test]
+    fn evaluation_steps_are_bounded() {
+        let items: Vec<serde_json::Value> = (0..3_200).map(serde_json::Value::from).collect();
+        let expr = Expr::compile(&json!({"reduce": [{"var": "xs"},
+            {"reduce": [{"var": "data.xs"}, {"var": "accumulator"}, {"var": "accumulator"}]}, 0]}))
+        .unwrap();
+        let error = expr
+            .eval(&Value::from_json(&json!({ "xs": items })))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            EvalError::TooManySteps {
+                steps_max: EVALUATION_STEPS_MAX
+            }
         );
     }
 

@@ -11,5 +11,5 @@ pub use compile::{
     validate,
 };
 pub use datetime::{DateTime, DateTimeParseError, TimeUnit};
-pub use eval::EvalError;
+pub use eval::{EVALUATION_STEPS_MAX, EvalError};
 pub use value::{Object, Value};
