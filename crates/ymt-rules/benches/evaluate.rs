@@ -1,7 +1,8 @@
 //! Decision benchmark: one person with 20 events and one with 200, under the
 //! national rule set. `cargo bench -p ymt-rules --bench evaluate`.
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
 use ymt_core::event::{
     CheckIn, ContactDesignation, ContactKind, TestKind, TestOutcome, TestResult, Vaccination,
 };

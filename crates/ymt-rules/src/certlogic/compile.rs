@@ -6,6 +6,7 @@
 //! compiler can never disagree about what is valid.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value as Json;
 use thiserror::Error;
@@ -215,10 +216,23 @@ pub(crate) struct VarAccess {
 }
 
 /// One path fragment: a field name, and its array index if it is one.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Segment {
     pub(crate) key: Box<str>,
     pub(crate) index: Option<usize>,
+    /// Where the field was last found in an object (an inline cache; any
+    /// value is correct, a good one is fast).
+    pub(crate) field_hint: AtomicUsize,
+}
+
+impl Clone for Segment {
+    fn clone(&self) -> Segment {
+        Segment {
+            key: self.key.clone(),
+            index: self.index,
+            field_hint: AtomicUsize::new(self.field_hint.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Node {
@@ -447,6 +461,7 @@ impl Walker {
             .map(|fragment| Segment {
                 key: fragment.into(),
                 index: parse_index(fragment),
+                field_hint: AtomicUsize::new(0),
             })
             .collect();
         Some(Node::Var(VarAccess {

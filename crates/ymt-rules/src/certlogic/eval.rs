@@ -4,6 +4,7 @@
 //! [`Expr::eval_observed`] can report every date-time compared while
 //! [`Expr::eval`] monomorphises to code without any observation at all.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -31,16 +32,18 @@ pub enum EvalError {
         expected: &'static str,
         found: &'static str,
     },
-    #[error("operand of \"{operator}\": {source} (at {})", label(.path))]
+    #[error("operand of \"{operator}\": {problem} (at {})", label(.path))]
     InvalidDateTime {
         path: String,
         operator: &'static str,
-        source: DateTimeParseError,
+        problem: DateTimeParseError,
     },
     #[error("\"plusTime\" leaves the representable date range (at {})", label(.path))]
     DateTimeOutOfRange { path: String },
     #[error("\"+\" overflows a 64-bit integer (at {})", label(.path))]
     IntegerOverflow { path: String },
+    #[error("evaluation took more than {steps_max} steps")]
+    TooManySteps { steps_max: u64 },
 }
 
 impl EvalError {
@@ -52,6 +55,7 @@ impl EvalError {
             | EvalError::InvalidDateTime { path, .. }
             | EvalError::DateTimeOutOfRange { path }
             | EvalError::IntegerOverflow { path } => path,
+            EvalError::TooManySteps { .. } => "",
         }
     }
 }
@@ -64,10 +68,34 @@ fn label(path: &str) -> &str {
     }
 }
 
+/// Internal results box the error so the happy path moves small values.
+type Outcome<T> = Result<T, Box<EvalError>>;
+
 /// Receives the instant of every date-time operand of a date-time
 /// comparison.
 pub(crate) trait Observer {
     fn observe_instant(&mut self, unix_millis: i64);
+}
+
+/// How many expression nodes one evaluation may evaluate. Nested reduces
+/// multiply (items × items × …), so without a bound a small expression over
+/// large data could run for hours; real rules take thousands of steps.
+pub const EVALUATION_STEPS_MAX: u64 = 10_000_000;
+
+/// What the evaluator threads through the recursion: the observer and the
+/// remaining step budget.
+pub(crate) struct Context<O> {
+    observer: O,
+    steps_left: u64,
+}
+
+impl<O: Observer> Context<O> {
+    fn new(observer: O) -> Context<O> {
+        Context {
+            observer,
+            steps_left: EVALUATION_STEPS_MAX,
+        }
+    }
 }
 
 /// Observes nothing; `eval` uses it so observation compiles away.
@@ -89,7 +117,12 @@ impl Observer for CallbackObserver<'_> {
 impl Expr {
     /// Evaluates the expression against `data`.
     pub fn eval(&self, data: &Value) -> Result<Value, EvalError> {
-        evaluate(&self.root, &Scope::Root(data), &mut Unobserved)
+        evaluate(
+            &self.root,
+            &Scope::Root(data),
+            &mut Context::new(Unobserved),
+        )
+        .map_err(|error| *error)
     }
 
     /// Like [`Expr::eval`], and calls `on_instant(unix_millis)` for every
@@ -107,8 +140,9 @@ impl Expr {
         evaluate(
             &self.root,
             &Scope::Root(data),
-            &mut CallbackObserver(on_instant),
+            &mut Context::new(CallbackObserver(on_instant)),
         )
+        .map_err(|error| *error)
     }
 }
 
@@ -148,7 +182,9 @@ fn walk<'v>(start: &'v Value, segments: &[Segment]) -> &'v Value {
     let mut current = start;
     for segment in segments {
         current = match current {
-            Value::Object(object) => object.get(&segment.key).unwrap_or(&NULL),
+            Value::Object(object) => object
+                .get_hinted(&segment.key, &segment.field_hint)
+                .unwrap_or(&NULL),
             Value::Array(items) => segment
                 .index
                 .and_then(|index| items.get(index))
@@ -159,141 +195,198 @@ fn walk<'v>(start: &'v Value, segments: &[Segment]) -> &'v Value {
     current
 }
 
-fn evaluate_var(access: &VarAccess, scope: &Scope<'_>) -> Value {
+#[inline]
+fn evaluate_var<'v>(access: &VarAccess, scope: &Scope<'v>) -> Cow<'v, Value> {
     let mut scope = scope;
     for _ in 0..access.scopes_up {
         scope = match scope {
             Scope::Lambda { outer, .. } => outer,
             // The compiler never resolves past the root.
-            Scope::Root(_) => return Value::Null,
+            Scope::Root(_) => return Cow::Borrowed(&NULL),
         };
     }
     match (access.target, scope) {
-        (VarTarget::Context, Scope::Root(data)) => walk(data, &access.rest).clone(),
-        (VarTarget::Context, lambda) => walk(&lambda.to_value(), &access.rest).clone(),
+        (VarTarget::Context, Scope::Root(data)) => Cow::Borrowed(walk(data, &access.rest)),
+        (VarTarget::Context, lambda) => Cow::Owned(walk(&lambda.to_value(), &access.rest).clone()),
         (VarTarget::Accumulator, Scope::Lambda { accumulator, .. }) => {
-            walk(accumulator, &access.rest).clone()
+            Cow::Borrowed(walk(accumulator, &access.rest))
         }
-        (VarTarget::Current, Scope::Lambda { current, .. }) => walk(current, &access.rest).clone(),
-        _ => Value::Null,
+        (VarTarget::Current, Scope::Lambda { current, .. }) => {
+            Cow::Borrowed(walk(current, &access.rest))
+        }
+        _ => Cow::Borrowed(&NULL),
     }
 }
 
+#[inline]
 fn truthiness(
     value: &Value,
     location: &str,
     operator: &'static str,
     role: &'static str,
-) -> Result<bool, EvalError> {
-    value
-        .truthiness()
-        .ok_or_else(|| EvalError::NeitherTruthyNorFalsy {
-            path: location.to_string(),
-            operator,
-            role,
-            found: value.type_name(),
-        })
+) -> Outcome<bool> {
+    match value.truthiness() {
+        Some(truthy) => Ok(truthy),
+        None => Err(neither_truthy_nor_falsy(value, location, operator, role)),
+    }
 }
 
+#[cold]
+fn neither_truthy_nor_falsy(
+    value: &Value,
+    location: &str,
+    operator: &'static str,
+    role: &'static str,
+) -> Box<EvalError> {
+    Box::new(EvalError::NeitherTruthyNorFalsy {
+        path: location.to_string(),
+        operator,
+        role,
+        found: value.type_name(),
+    })
+}
+
+#[cold]
 fn wrong_type(
     location: &str,
     operator: &'static str,
     role: &'static str,
     expected: &'static str,
     found: &Value,
-) -> EvalError {
-    EvalError::WrongType {
+) -> Box<EvalError> {
+    Box::new(EvalError::WrongType {
         path: location.to_string(),
         operator,
         role,
         expected,
         found: found.type_name(),
+    })
+}
+
+/// Spends one step of the budget.
+#[inline(always)]
+fn step<O>(context: &mut Context<O>) -> Outcome<()> {
+    match context.steps_left.checked_sub(1) {
+        Some(steps_left) => {
+            context.steps_left = steps_left;
+            Ok(())
+        }
+        None => Err(Box::new(EvalError::TooManySteps {
+            steps_max: EVALUATION_STEPS_MAX,
+        })),
     }
 }
 
 fn evaluate<O: Observer>(
     node: &Node,
     scope: &Scope<'_>,
-    observer: &mut O,
-) -> Result<Value, EvalError> {
+    context: &mut Context<O>,
+) -> Outcome<Value> {
+    operand(node, scope, context).map(Cow::into_owned)
+}
+
+/// Evaluates `node`, borrowing the result where it already exists (literals
+/// and data reached by `var`), so operands are compared and tested without
+/// cloning or reference counting. The leaves are handled here, inline; the
+/// operations in [`operation`].
+#[inline]
+fn operand<'v, O: Observer>(
+    node: &'v Node,
+    scope: &Scope<'v>,
+    context: &mut Context<O>,
+) -> Outcome<Cow<'v, Value>> {
+    step(context)?;
     match node {
-        Node::Literal(value) => Ok(value.clone()),
+        Node::Literal(value) => Ok(Cow::Borrowed(value)),
         Node::Var(access) => Ok(evaluate_var(access, scope)),
+        _ => operation(node, scope, context),
+    }
+}
+
+fn operation<'v, O: Observer>(
+    node: &'v Node,
+    scope: &Scope<'v>,
+    context: &mut Context<O>,
+) -> Outcome<Cow<'v, Value>> {
+    let owned = match node {
+        Node::Literal(value) => return Ok(Cow::Borrowed(value)),
+        Node::Var(access) => return Ok(evaluate_var(access, scope)),
         Node::Array(items) => {
             let mut values = Vec::with_capacity(items.len());
             for item in items.iter() {
-                values.push(evaluate(item, scope, observer)?);
+                values.push(evaluate(item, scope, context)?);
             }
-            Ok(Value::array(values))
+            Value::array(values)
         }
         Node::If(operands, location) => {
             let [guard, then, otherwise] = &**operands;
-            let guard_value = evaluate(guard, scope, observer)?;
-            if truthiness(&guard_value, location, "if", "guard")? {
-                evaluate(then, scope, observer)
+            let guard_value = operand(guard, scope, context)?;
+            let branch = if truthiness(&guard_value, location, "if", "guard")? {
+                then
             } else {
-                evaluate(otherwise, scope, observer)
-            }
+                otherwise
+            };
+            return operand(branch, scope, context);
         }
         Node::And(operands, location) => {
-            let mut last = Value::Bool(true);
-            for operand in operands.iter() {
-                last = evaluate(operand, scope, observer)?;
+            let mut last = Cow::Borrowed(&NULL);
+            for node in operands.iter() {
+                last = operand(node, scope, context)?;
                 if !truthiness(&last, location, "and", "an operand")? {
                     break;
                 }
             }
-            Ok(last)
+            return Ok(last);
         }
         Node::Equal(operands) => {
             let [left, right] = &**operands;
-            let left = evaluate(left, scope, observer)?;
-            let right = evaluate(right, scope, observer)?;
-            Ok(Value::Bool(left == right))
+            let left = operand(left, scope, context)?;
+            let right = operand(right, scope, context)?;
+            Value::Bool(left == right)
         }
         Node::In(operands, location) => {
             let [needle, haystack] = &**operands;
-            let needle = evaluate(needle, scope, observer)?;
-            let haystack = evaluate(haystack, scope, observer)?;
-            match &haystack {
-                Value::Array(items) => Ok(Value::Bool(items.contains(&needle))),
-                other => Err(wrong_type(
-                    location,
-                    "in",
-                    "right-hand operand",
-                    "an array",
-                    other,
-                )),
+            let needle = operand(needle, scope, context)?;
+            let haystack = operand(haystack, scope, context)?;
+            match &*haystack {
+                Value::Array(items) => Value::Bool(items.contains(&needle)),
+                other => {
+                    return Err(wrong_type(
+                        location,
+                        "in",
+                        "right-hand operand",
+                        "an array",
+                        other,
+                    ));
+                }
             }
         }
         Node::Plus(operands, location) => {
             let [left, right] = &**operands;
-            let left = evaluate(left, scope, observer)?;
-            let right = evaluate(right, scope, observer)?;
-            match (&left, &right) {
-                (Value::Int(left), Value::Int(right)) => left
-                    .checked_add(*right)
-                    .map(Value::Int)
-                    .ok_or_else(|| EvalError::IntegerOverflow {
-                        path: location.to_string(),
-                    }),
-                (Value::Int(_), other) | (other, _) => Err(wrong_type(
-                    location,
-                    "+",
-                    "every operand",
-                    "an integer",
-                    other,
-                )),
+            let left = operand(left, scope, context)?;
+            let right = operand(right, scope, context)?;
+            match (&*left, &*right) {
+                (Value::Int(left), Value::Int(right)) => {
+                    Value::Int(left.checked_add(*right).ok_or_else(|| {
+                        EvalError::IntegerOverflow {
+                            path: location.to_string(),
+                        }
+                    })?)
+                }
+                (Value::Int(_), other) | (other, _) => {
+                    return Err(wrong_type(
+                        location,
+                        "+",
+                        "every operand",
+                        "an integer",
+                        other,
+                    ));
+                }
             }
         }
-        Node::Not(operand, location) => {
-            let value = evaluate(operand, scope, observer)?;
-            Ok(Value::Bool(!truthiness(
-                &value,
-                location,
-                "!",
-                "the operand",
-            )?))
+        Node::Not(node, location) => {
+            let value = operand(node, scope, context)?;
+            Value::Bool(!truthiness(&value, location, "!", "the operand")?)
         }
         Node::Compare {
             comparison,
@@ -308,21 +401,21 @@ fn evaluate<O: Observer>(
             operands,
             location,
             scope,
-            observer,
-        ),
+            context,
+        )?,
         Node::PlusTime {
-            operand,
+            operand: node,
             amount,
             unit,
             location,
         } => {
-            let value = evaluate(operand, scope, observer)?;
-            let start = match &value {
+            let value = operand(node, scope, context)?;
+            let start = match &*value {
                 Value::String(text) => {
-                    DateTime::parse(text).map_err(|source| EvalError::InvalidDateTime {
+                    DateTime::parse(text).map_err(|problem| EvalError::InvalidDateTime {
                         path: location.to_string(),
                         operator: "plusTime",
-                        source,
+                        problem,
                     })?
                 }
                 // An extension: facts may carry parsed instants.
@@ -337,38 +430,43 @@ fn evaluate<O: Observer>(
                     ));
                 }
             };
-            start
-                .plus(*amount, *unit)
-                .map(Value::DateTime)
-                .ok_or_else(|| EvalError::DateTimeOutOfRange {
-                    path: location.to_string(),
-                })
-        }
-        Node::DccDateOfBirth(operand, location) => {
-            let value = evaluate(operand, scope, observer)?;
-            match &value {
-                Value::String(text) => DateTime::dcc_date_of_birth(text)
-                    .map(Value::DateTime)
-                    .map_err(|source| EvalError::InvalidDateTime {
+            let shifted =
+                start
+                    .plus(*amount, *unit)
+                    .ok_or_else(|| EvalError::DateTimeOutOfRange {
                         path: location.to_string(),
-                        operator: "dccDateOfBirth",
-                        source,
-                    }),
-                other => Err(wrong_type(
-                    location,
-                    "dccDateOfBirth",
-                    "the operand",
-                    "a string",
-                    other,
-                )),
+                    })?;
+            Value::DateTime(shifted)
+        }
+        Node::DccDateOfBirth(node, location) => {
+            let value = operand(node, scope, context)?;
+            match &*value {
+                Value::String(text) => {
+                    Value::DateTime(DateTime::dcc_date_of_birth(text).map_err(|problem| {
+                        EvalError::InvalidDateTime {
+                            path: location.to_string(),
+                            operator: "dccDateOfBirth",
+                            problem,
+                        }
+                    })?)
+                }
+                other => {
+                    return Err(wrong_type(
+                        location,
+                        "dccDateOfBirth",
+                        "the operand",
+                        "a string",
+                        other,
+                    ));
+                }
             }
         }
         Node::Reduce(operands, location) => {
-            let [operand, lambda, initial] = &**operands;
-            let items = evaluate(operand, scope, observer)?;
-            let mut accumulator = evaluate(initial, scope, observer)?;
-            match &items {
-                Value::Null => Ok(accumulator),
+            let [items_node, lambda, initial] = &**operands;
+            let items = operand(items_node, scope, context)?;
+            let mut accumulator = evaluate(initial, scope, context)?;
+            match &*items {
+                Value::Null => {}
                 Value::Array(items) => {
                     for current in items.iter() {
                         let lambda_scope = Scope::Lambda {
@@ -376,61 +474,70 @@ fn evaluate<O: Observer>(
                             current,
                             outer: scope,
                         };
-                        accumulator = evaluate(lambda, &lambda_scope, observer)?;
+                        accumulator = evaluate(lambda, &lambda_scope, context)?;
                     }
-                    Ok(accumulator)
                 }
-                other => Err(wrong_type(
-                    location,
-                    "reduce",
-                    "the operand (#1)",
-                    "an array or null",
-                    other,
-                )),
+                other => {
+                    return Err(wrong_type(
+                        location,
+                        "reduce",
+                        "the operand (#1)",
+                        "an array or null",
+                        other,
+                    ));
+                }
             }
+            accumulator
         }
         Node::ExtractFromUvci {
-            operand,
+            operand: node,
             index,
             location,
         } => {
-            let value = evaluate(operand, scope, observer)?;
-            match &value {
-                Value::Null => Ok(Value::Null),
-                Value::String(text) => Ok(extract_from_uvci(text, *index)),
-                other => Err(wrong_type(
-                    location,
-                    "extractFromUVCI",
-                    "the UVCI operand (#1)",
-                    "a string or null",
-                    other,
-                )),
+            let value = operand(node, scope, context)?;
+            match &*value {
+                Value::Null => Value::Null,
+                Value::String(text) => extract_from_uvci(text, *index),
+                other => {
+                    return Err(wrong_type(
+                        location,
+                        "extractFromUVCI",
+                        "the UVCI operand (#1)",
+                        "a string or null",
+                        other,
+                    ));
+                }
             }
         }
-    }
+    };
+    Ok(Cow::Owned(owned))
 }
 
-fn evaluate_comparison<O: Observer>(
+fn evaluate_comparison<'v, O: Observer>(
     comparison: Comparison,
     date_time: bool,
     operator: &'static str,
-    operands: &[Node],
+    operands: &'v [Node],
     location: &str,
-    scope: &Scope<'_>,
-    observer: &mut O,
-) -> Result<Value, EvalError> {
+    scope: &Scope<'v>,
+    context: &mut Context<O>,
+) -> Outcome<Value> {
     // Two or three operands: keep them on the stack.
-    let mut values: [Value; 3] = [Value::Null, Value::Null, Value::Null];
+    let mut values: [Cow<'v, Value>; 3] = [
+        Cow::Borrowed(&NULL),
+        Cow::Borrowed(&NULL),
+        Cow::Borrowed(&NULL),
+    ];
     let count = operands.len().min(3);
-    for (slot, operand) in values.iter_mut().zip(operands) {
-        *slot = evaluate(operand, scope, observer)?;
+    for (slot, node) in values.iter_mut().zip(operands) {
+        *slot = operand(node, scope, context)?;
     }
     let values = &values[..count];
     for value in values {
         let type_ok = if date_time {
-            matches!(value, Value::DateTime(_))
+            matches!(**value, Value::DateTime(_))
         } else {
-            matches!(value, Value::Int(_))
+            matches!(**value, Value::Int(_))
         };
         if !type_ok {
             let expected = if date_time {
@@ -456,8 +563,8 @@ fn evaluate_comparison<O: Observer>(
             if is_root_now_var(operand) {
                 continue;
             }
-            if let Value::DateTime(instant) = value {
-                observer.observe_instant(instant.unix_millis());
+            if let Value::DateTime(instant) = **value {
+                context.observer.observe_instant(instant.unix_millis());
             }
         }
     }
@@ -610,6 +717,23 @@ mod tests {
             json!(null),
             "",
             "an array or null",
+        );
+    }
+
+    #[test]
+    fn evaluation_steps_are_bounded() {
+        let items: Vec<serde_json::Value> = (0..3_200).map(serde_json::Value::from).collect();
+        let expr = Expr::compile(&json!({"reduce": [{"var": "xs"},
+            {"reduce": [{"var": "data.xs"}, {"var": "accumulator"}, {"var": "accumulator"}]}, 0]}))
+        .unwrap();
+        let error = expr
+            .eval(&Value::from_json(&json!({ "xs": items })))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            EvalError::TooManySteps {
+                steps_max: EVALUATION_STEPS_MAX
+            }
         );
     }
 

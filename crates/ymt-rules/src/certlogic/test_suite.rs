@@ -118,20 +118,26 @@ pub fn run_paths(paths: &[PathBuf], verbose: bool) -> TestSuiteSummary {
 /// [`run_paths`] with options.
 pub fn run_paths_with(paths: &[PathBuf], verbose: bool, options: RunOptions) -> TestSuiteSummary {
     let mut summary = TestSuiteSummary::default();
-    let mut files = Vec::new();
+    // (file, whether it was named explicitly rather than found in a directory)
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for path in paths {
         if path.is_dir() {
-            if let Err(failure) = collect_json_files(path, 0, &mut files) {
+            let mut found = Vec::new();
+            if let Err(failure) = collect_json_files(path, 0, &mut found) {
                 summary.fail(*failure);
             }
+            files.extend(found.into_iter().map(|file| (file, false)));
         } else {
-            files.push(path.clone());
+            files.push((path.clone(), true));
         }
     }
-    for file in files {
+    for (file, explicit) in files {
         let label = file.display().to_string();
         let before = (summary.passed, summary.failed, summary.skipped);
         match read_suite(&file) {
+            // JSON files without cases found in a directory (such as the
+            // schemas next to the suites) are not test suites: pass them by.
+            Ok(suite) if !explicit && suite.get("cases").is_none() => continue,
             Ok(suite) => run_suite(&label, &suite, options, &mut summary),
             Err(actual) => summary.fail(TestFailure {
                 file: label.clone(),

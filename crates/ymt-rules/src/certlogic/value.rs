@@ -6,6 +6,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use super::datetime::DateTime;
 
@@ -34,6 +35,9 @@ pub enum Value {
 
 /// The shared `null`, so lookups can hand out a reference to it.
 pub(crate) static NULL: Value = Value::Null;
+
+/// Objects up to this many fields are searched linearly.
+const LINEAR_SCAN_FIELDS_MAX: usize = 12;
 
 /// A JSON object with its keys sorted, so a field is found by binary search
 /// without allocating.
@@ -74,10 +78,39 @@ impl Object {
 
     /// The value of field `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
+        // Facts objects are small: a linear scan mostly rejects fields by
+        // length alone, which beats the full comparisons of a binary search.
+        if self.entries.len() <= LINEAR_SCAN_FIELDS_MAX {
+            return self
+                .entries
+                .iter()
+                .find(|(entry_key, _)| entry_key.as_ref() == key)
+                .map(|(_, value)| value);
+        }
         self.entries
             .binary_search_by(|(entry_key, _)| entry_key.as_ref().cmp(key))
             .ok()
             .map(|position| &self.entries[position].1)
+    }
+
+    /// [`Object::get`] that first tries the position remembered in `hint`
+    /// and remembers where the key was found: objects in one array usually
+    /// share their shape, so a `var` inside a reduce finds its field with a
+    /// single comparison.
+    #[inline]
+    pub(crate) fn get_hinted(&self, key: &str, hint: &AtomicUsize) -> Option<&Value> {
+        let position = hint.load(AtomicOrdering::Relaxed);
+        if let Some((entry_key, value)) = self.entries.get(position)
+            && entry_key.as_ref() == key
+        {
+            return Some(value);
+        }
+        let position = self
+            .entries
+            .iter()
+            .position(|(entry_key, _)| entry_key.as_ref() == key)?;
+        hint.store(position, AtomicOrdering::Relaxed);
+        Some(&self.entries[position].1)
     }
 
     pub fn len(&self) -> usize {
