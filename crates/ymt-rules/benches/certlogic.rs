@@ -1,5 +1,5 @@
 //! CertLogic evaluation over realistic facts: a person with ~10 fields and
-//! 200 test records, a rule that reduces over them comparing date-times.
+//! 20 or 200 test records, a rule that reduces over them comparing date-times.
 //!
 //! Run: `cargo bench -p ymt-rules --bench certlogic`
 
@@ -10,10 +10,9 @@ use serde_json::json;
 use ymt_rules::certlogic::{Expr, Value};
 
 const NOW_UNIX_SECS: i64 = 1_700_000_000;
-const ITEMS: i64 = 200;
 
-fn facts() -> Value {
-    let tests: Vec<Value> = (0..ITEMS)
+fn facts(items: i64) -> Value {
+    let tests: Vec<Value> = (0..items)
         .map(|index| {
             Value::object([
                 (
@@ -80,25 +79,30 @@ fn rule() -> serde_json::Value {
 }
 
 fn bench(criterion: &mut Criterion) {
-    let data = facts();
     let rule_json = rule();
     let expr = Expr::compile(&rule_json).unwrap();
-    assert_eq!(expr.eval(&data).unwrap(), Value::bool(true));
-
-    criterion.bench_function("certlogic/eval reduce over 200 items", |bencher| {
-        bencher.iter(|| expr.eval(black_box(&data)).unwrap())
-    });
-    criterion.bench_function("certlogic/eval_observed reduce over 200 items", |bencher| {
-        bencher.iter(|| {
-            let mut earliest = i64::MAX;
-            let result = expr
-                .eval_observed(black_box(&data), &mut |instant| {
-                    earliest = earliest.min(instant)
+    for items in [20, 200] {
+        let data = facts(items);
+        assert_eq!(expr.eval(&data).unwrap(), Value::bool(true));
+        criterion.bench_function(
+            &format!("certlogic/eval reduce over {items} items"),
+            |bencher| bencher.iter(|| expr.eval(black_box(&data)).unwrap()),
+        );
+        criterion.bench_function(
+            &format!("certlogic/eval_observed reduce over {items} items"),
+            |bencher| {
+                bencher.iter(|| {
+                    let mut earliest = i64::MAX;
+                    let result = expr
+                        .eval_observed(black_box(&data), &mut |instant| {
+                            earliest = earliest.min(instant)
+                        })
+                        .unwrap();
+                    (result, earliest)
                 })
-                .unwrap();
-            (result, earliest)
-        })
-    });
+            },
+        );
+    }
     criterion.bench_function("certlogic/compile rule", |bencher| {
         bencher.iter(|| Expr::compile(black_box(&rule_json)).unwrap())
     });

@@ -92,6 +92,77 @@ fn expression() -> impl Strategy<Value = Json> {
     })
 }
 
+const VALID_PATHS: &[&str] = &[
+    "",
+    "x",
+    "x.0",
+    "a.b",
+    "current",
+    "accumulator",
+    "data.x",
+    "data",
+    "0",
+    "1",
+    "current.x",
+    "data.data.x",
+    "current.at",
+    "dob",
+    "d",
+];
+
+/// Well-formed expressions: every operator with a correct arity, so that
+/// evaluation (not only compilation) is exercised on arbitrary data.
+fn well_formed() -> impl Strategy<Value = Json> {
+    let leaf = prop_oneof![
+        any::<bool>().prop_map(Json::Bool),
+        (-3i64..40).prop_map(Json::from),
+        prop::sample::select(STRINGS).prop_map(Json::from),
+        prop::sample::select(VALID_PATHS).prop_map(|path| serde_json::json!({ "var": path })),
+    ];
+    leaf.prop_recursive(6, 64, 3, |inner| {
+        let unit = prop::sample::select(&["year", "month", "day", "hour"][..]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Json::Array),
+            (inner.clone(), inner.clone(), inner.clone())
+                .prop_map(|(a, b, c)| serde_json::json!({"if": [a, b, c]})),
+            (
+                prop::sample::select(&["===", "in", "+"][..]),
+                inner.clone(),
+                inner.clone()
+            )
+                .prop_map(|(operator, a, b)| serde_json::json!({ operator: [a, b] })),
+            prop::collection::vec(inner.clone(), 2..4)
+                .prop_map(|operands| serde_json::json!({ "and": operands })),
+            (
+                prop::sample::select(
+                    &[
+                        "<",
+                        ">",
+                        "<=",
+                        ">=",
+                        "after",
+                        "before",
+                        "not-after",
+                        "not-before"
+                    ][..]
+                ),
+                prop::collection::vec(inner.clone(), 2..4)
+            )
+                .prop_map(|(operator, operands)| serde_json::json!({ operator: operands })),
+            inner.clone().prop_map(|a| serde_json::json!({"!": [a]})),
+            (inner.clone(), -1000i64..1000, unit)
+                .prop_map(|(a, amount, unit)| serde_json::json!({"plusTime": [a, amount, unit]})),
+            inner
+                .clone()
+                .prop_map(|a| serde_json::json!({"dccDateOfBirth": [a]})),
+            (inner.clone(), -1i64..6)
+                .prop_map(|(a, index)| serde_json::json!({"extractFromUVCI": [a, index]})),
+            (inner.clone(), inner.clone(), inner)
+                .prop_map(|(a, b, c)| serde_json::json!({"reduce": [a, b, c]})),
+        ]
+    })
+}
+
 fn data() -> impl Strategy<Value = Json> {
     leaf().prop_recursive(4, 48, 5, |inner| {
         prop_oneof![
@@ -133,6 +204,20 @@ proptest! {
                 prop_assert_eq!(&issues[0].message, &error.kind.to_string());
             }
         }
+    }
+
+    #[test]
+    fn well_formed_expressions_compile_and_evaluate_without_panics(
+        expr in well_formed(),
+        data in data(),
+    ) {
+        prop_assert!(validate(&expr).is_empty(), "{expr}");
+        let compiled = Expr::compile(&expr).unwrap();
+        let data = Value::from_json(&data);
+        let plain = compiled.eval(&data);
+        let mut instants = 0usize;
+        let observed = compiled.eval_observed(&data, &mut |_| instants += 1);
+        prop_assert_eq!(plain, observed);
     }
 
     #[test]

@@ -296,9 +296,8 @@ impl Walker {
         None
     }
 
-    /// Walks `child` at pointer `<current>/<token>`.
-    fn walk_child(&mut self, token: &str, child: &Json, depth: usize) -> Option<Node> {
-        let length_before = self.pointer.len();
+    /// Appends `/<token>` to the pointer, escaped per RFC 6901.
+    fn push_token(&mut self, token: &str) {
         self.pointer.push('/');
         for character in token.chars() {
             match character {
@@ -307,11 +306,18 @@ impl Walker {
                 other => self.pointer.push(other),
             }
         }
-        let node = self.walk(child, depth);
+    }
+
+    /// Walks array item `index` at pointer `<current>/<index>`.
+    fn walk_item(&mut self, index: usize, item: &Json, depth: usize) -> Option<Node> {
+        let length_before = self.pointer.len();
+        self.push_token(&index.to_string());
+        let node = self.walk(item, depth);
         self.pointer.truncate(length_before);
         node
     }
 
+    /// Walks an operand at pointer `<current>/<operator>/<index>`.
     fn walk_operand(
         &mut self,
         operator: &str,
@@ -320,16 +326,8 @@ impl Walker {
         depth: usize,
     ) -> Option<Node> {
         let length_before = self.pointer.len();
-        self.pointer.push('/');
-        for character in operator.chars() {
-            match character {
-                '~' => self.pointer.push_str("~0"),
-                '/' => self.pointer.push_str("~1"),
-                other => self.pointer.push(other),
-            }
-        }
-        self.pointer.push('/');
-        self.pointer.push_str(&index.to_string());
+        self.push_token(operator);
+        self.push_token(&index.to_string());
         let node = self.walk(operand, depth);
         self.pointer.truncate(length_before);
         node
@@ -375,7 +373,7 @@ impl Walker {
                 let mut nodes = Vec::with_capacity(items.len());
                 let mut complete = true;
                 for (index, item) in items.iter().enumerate() {
-                    match self.walk_child(&index.to_string(), item, depth + 1) {
+                    match self.walk_item(index, item, depth + 1) {
                         Some(node) => nodes.push(node),
                         None => complete = false,
                     }
@@ -572,10 +570,11 @@ impl Walker {
         index: usize,
         kind: CompileErrorKind,
     ) -> Option<T> {
-        self.issues.push(CompileError {
-            path: format!("{}/{}/{}", self.pointer, escape_token(operator), index),
-            kind,
-        });
+        let length_before = self.pointer.len();
+        self.push_token(operator);
+        self.push_token(&index.to_string());
+        self.issue(kind);
+        self.pointer.truncate(length_before);
         None
     }
 
@@ -679,10 +678,6 @@ fn static_operator_name(operator: &str) -> &'static str {
         .find(|known| **known == operator)
         .copied()
         .unwrap_or("comparison")
-}
-
-fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// A fragment is an array index when it is a plain decimal number.

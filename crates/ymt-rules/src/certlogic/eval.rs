@@ -309,6 +309,8 @@ fn operation<'v, O: Observer>(
     context: &mut Context<O>,
 ) -> Outcome<Cow<'v, Value>> {
     let owned = match node {
+        // Leaves are handled by `operand`; answering them here too keeps
+        // this function total.
         Node::Literal(value) => return Ok(Cow::Borrowed(value)),
         Node::Var(access) => return Ok(evaluate_var(access, scope)),
         Node::Array(items) => {

@@ -78,19 +78,21 @@ impl Object {
 
     /// The value of field `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|position| &self.entries[position].1)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
         // Facts objects are small: a linear scan mostly rejects fields by
         // length alone, which beats the full comparisons of a binary search.
         if self.entries.len() <= LINEAR_SCAN_FIELDS_MAX {
             return self
                 .entries
                 .iter()
-                .find(|(entry_key, _)| entry_key.as_ref() == key)
-                .map(|(_, value)| value);
+                .position(|(entry_key, _)| entry_key.as_ref() == key);
         }
         self.entries
             .binary_search_by(|(entry_key, _)| entry_key.as_ref().cmp(key))
             .ok()
-            .map(|position| &self.entries[position].1)
     }
 
     /// [`Object::get`] that first tries the position remembered in `hint`
@@ -105,10 +107,7 @@ impl Object {
         {
             return Some(value);
         }
-        let position = self
-            .entries
-            .iter()
-            .position(|(entry_key, _)| entry_key.as_ref() == key)?;
+        let position = self.position(key)?;
         hint.store(position, AtomicOrdering::Relaxed);
         Some(&self.entries[position].1)
     }
@@ -414,6 +413,38 @@ mod tests {
         assert_eq!(object.get("b"), Some(&Value::int(3)));
         assert_eq!(object.get("a"), Some(&Value::int(2)));
         assert_eq!(object.get("c"), None);
+    }
+
+    #[test]
+    fn hinted_lookup_survives_changing_shapes() {
+        let hint = AtomicUsize::new(0);
+        let first = Object::new([("a", Value::int(1)), ("b", Value::int(2))]);
+        let second = Object::new([("b", Value::int(3))]);
+        let third = Object::new([("c", Value::int(4))]);
+        assert_eq!(first.get_hinted("b", &hint), Some(&Value::int(2)));
+        assert_eq!(hint.load(AtomicOrdering::Relaxed), 1);
+        assert_eq!(second.get_hinted("b", &hint), Some(&Value::int(3)));
+        assert_eq!(third.get_hinted("b", &hint), None);
+        assert_eq!(first.get_hinted("b", &hint), Some(&Value::int(2)));
+        hint.store(usize::MAX, AtomicOrdering::Relaxed);
+        assert_eq!(first.get_hinted("a", &hint), Some(&Value::int(1)));
+    }
+
+    #[test]
+    fn values_and_expressions_are_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Value>();
+        assert_send_sync::<crate::certlogic::Expr>();
+    }
+
+    #[test]
+    fn large_objects_use_binary_search() {
+        let fields: Vec<(String, Value)> = (0..50)
+            .map(|index| (format!("field{index:02}"), Value::int(index)))
+            .collect();
+        let object = Object::new(fields);
+        assert_eq!(object.get("field37"), Some(&Value::int(37)));
+        assert_eq!(object.get("field50"), None);
     }
 
     #[test]
