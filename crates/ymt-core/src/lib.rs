@@ -5,6 +5,7 @@
 //! random source. Every instant is passed in by the caller.
 
 pub mod color;
+pub mod identity;
 pub mod ids;
 pub mod time;
 
