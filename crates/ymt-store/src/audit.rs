@@ -89,10 +89,7 @@ impl AuditEntry {
             if value.len() > AUDIT_FIELD_BYTES_MAX {
                 return Err(StoreError::InvalidArgument {
                     what,
-                    reason: format!(
-                        "{} bytes, at most {AUDIT_FIELD_BYTES_MAX}",
-                        value.len()
-                    ),
+                    reason: format!("{} bytes, at most {AUDIT_FIELD_BYTES_MAX}", value.len()),
                 });
             }
         }
@@ -148,7 +145,10 @@ pub struct AuditFilter {
 impl AuditFilter {
     pub fn matches(&self, record: &AuditRecord) -> bool {
         record.seq >= self.from_seq
-            && self.principal.as_ref().is_none_or(|p| *p == record.principal)
+            && self
+                .principal
+                .as_ref()
+                .is_none_or(|p| *p == record.principal)
             && self.action.as_ref().is_none_or(|a| *a == record.action)
             && self.target.as_ref().is_none_or(|t| *t == record.target)
             && self.outcome.is_none_or(|o| o == record.outcome)

@@ -68,7 +68,10 @@ impl BenchIngestReport {
 
 /// Opens a fresh store in `dir` (which should be empty) and measures
 /// durable ingest. The clock is read here because this is a benchmark.
-pub fn bench_ingest(dir: &Path, bench: &BenchIngestConfig) -> Result<BenchIngestReport, StoreError> {
+pub fn bench_ingest(
+    dir: &Path,
+    bench: &BenchIngestConfig,
+) -> Result<BenchIngestReport, StoreError> {
     let writers = bench.writers.max(1);
     let batch_events = bench.batch_events.max(1);
     let persons = bench.persons.max(1);

@@ -19,7 +19,10 @@ pub(crate) fn decode_seq(keyspace: &'static str, bytes: &[u8]) -> Result<u64, St
     let array: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
         keyspace,
         key: hex(bytes),
-        reason: format!("expected an 8-byte sequence number, found {} bytes", bytes.len()),
+        reason: format!(
+            "expected an 8-byte sequence number, found {} bytes",
+            bytes.len()
+        ),
     })?;
     Ok(u64::from_be_bytes(array))
 }
@@ -100,8 +103,8 @@ pub(crate) fn decode_event_value(seq: u64, value: &[u8]) -> Result<StoredEvent, 
         return Err(corrupt(format!("unknown event layout version {version}")));
     }
     let secs = i64::from_be_bytes(reader.array::<8>().map_err(&corrupt)?);
-    let recorded_at = Timestamp::from_unix_secs(secs)
-        .map_err(|err| corrupt(format!("recorded_at: {err}")))?;
+    let recorded_at =
+        Timestamp::from_unix_secs(secs).map_err(|err| corrupt(format!("recorded_at: {err}")))?;
     let id_len = reader.take(1).map_err(&corrupt)?[0] as usize;
     let id = reader.text(id_len).map_err(&corrupt)?;
     let id = EventId::parse(id).map_err(|err| corrupt(format!("event id: {err}")))?;

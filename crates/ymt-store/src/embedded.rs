@@ -17,8 +17,8 @@ use crate::codec::{self, decode_event_value, encode_event_value};
 use crate::snapshot;
 use crate::{
     AppendOutcome, AppendReceiver, AuditError, AuditFilter, AuditReceiver, AuditVerifyReport,
-    Conflict, EventStore, NewEvent, PurgeReport, SnapshotLoad, StoreConfig, StoreError,
-    StoreStats, StoredEvent,
+    Conflict, EventStore, NewEvent, PurgeReport, SnapshotLoad, StoreConfig, StoreError, StoreStats,
+    StoredEvent,
 };
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
 use std::collections::HashMap;
@@ -36,6 +36,8 @@ const META_NAMESPACE_BYTES_MAX: usize = 64;
 const META_KEY_BYTES_MAX: usize = 256;
 /// Events examined per chunk by `purge_where`; each chunk is one commit.
 const PURGE_SCAN_CHUNK_EVENTS: usize = 10_000;
+/// The engine refuses smaller journal bounds.
+const JOURNAL_BYTES_MIN: u64 = 64 * 1024 * 1024;
 /// Payload bytes the writer puts into one commit, besides the event bound.
 const GROUP_PAYLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
 
@@ -165,8 +167,10 @@ impl EmbeddedStore {
         validate_config(&config)?;
         let snapshot_dir = dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir).map_err(|err| StoreError::io(&snapshot_dir, err))?;
+        snapshot::remove_temporaries(&snapshot_dir)?;
         let db = Database::builder(dir.join("engine"))
             .cache_size(config.cache_bytes)
+            .max_journaling_size(config.journal_bytes_max)
             .open()?;
         let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
         let keyspaces = Keyspaces {
@@ -231,7 +235,9 @@ impl EmbeddedStore {
             value,
             reply,
         })?;
-        receiver.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        receiver
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterGone)?
     }
 
     /// Reads raw bytes from a keyspace. Only for tests.
@@ -289,15 +295,15 @@ impl EmbeddedStore {
     /// Queues an administrative job (metadata, purge), waiting for room:
     /// these are rare and their callers prefer waiting to retrying.
     fn send_blocking(&self, job: Job) -> Result<(), StoreError> {
-        self.sender()?
-            .send(job)
-            .map_err(|_| StoreError::WriterGone)
+        self.sender()?.send(job).map_err(|_| StoreError::WriterGone)
     }
 
     fn meta_write(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<bool, StoreError> {
         let (reply, receiver) = oneshot::channel();
         self.send_blocking(Job::Meta { key, value, reply })?;
-        receiver.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        receiver
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterGone)?
     }
 
     fn validate_batch(&self, batch: &[NewEvent]) -> Result<usize, StoreError> {
@@ -375,6 +381,20 @@ impl Drop for EmbeddedStore {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+        // On a clean close, flush the memtables so that the next open has
+        // no journal to replay. Failure only costs replay time later, and
+        // the journal already holds every acknowledged write.
+        let keyspaces = &self.shared.keyspaces;
+        for keyspace in [
+            &keyspaces.events,
+            &keyspaces.ids,
+            &keyspaces.persons,
+            &keyspaces.meta,
+            &keyspaces.audit,
+            &keyspaces.sys,
+        ] {
+            let _ = keyspace.rotate_memtable_and_wait();
+        }
     }
 }
 
@@ -387,6 +407,12 @@ fn validate_config(config: &StoreConfig) -> Result<(), StoreError> {
         ("scan_events_max", config.scan_events_max),
         ("meta_list_max", config.meta_list_max),
     ];
+    if config.journal_bytes_max < JOURNAL_BYTES_MIN {
+        return Err(StoreError::InvalidArgument {
+            what: "journal_bytes_max",
+            reason: format!("must be at least {JOURNAL_BYTES_MIN}"),
+        });
+    }
     for (what, value) in positive {
         if value == 0 {
             return Err(StoreError::InvalidArgument {
@@ -458,8 +484,14 @@ fn recover_writer_state(keyspaces: &Keyspaces) -> Result<WriterState, StoreError
 
 /// An answer the writer sends once the group's commit is known.
 enum Pending {
-    Append(Reply<Vec<AppendOutcome>>, Result<Vec<AppendOutcome>, StoreError>),
-    Audit(Reply<Vec<AuditRecord>>, Result<Vec<AuditRecord>, StoreError>),
+    Append(
+        Reply<Vec<AppendOutcome>>,
+        Result<Vec<AppendOutcome>, StoreError>,
+    ),
+    Audit(
+        Reply<Vec<AuditRecord>>,
+        Result<Vec<AuditRecord>, StoreError>,
+    ),
     Meta(Reply<bool>, Result<bool, StoreError>),
     Purge(Reply<PurgeReport>, Result<PurgeReport, StoreError>),
     Raw(Reply<()>, Result<(), StoreError>),
@@ -469,7 +501,10 @@ impl Pending {
     /// Sends the answer, replacing a success by the commit error when the
     /// commit failed. A caller that stopped waiting is not an error.
     fn send(self, commit_error: Option<&str>) {
-        fn settle<T>(result: Result<T, StoreError>, commit_error: Option<&str>) -> Result<T, StoreError> {
+        fn settle<T>(
+            result: Result<T, StoreError>,
+            commit_error: Option<&str>,
+        ) -> Result<T, StoreError> {
             match (result, commit_error) {
                 (Ok(_), Some(message)) => Err(StoreError::CommitFailed(message.to_string())),
                 (result, _) => result,
@@ -511,14 +546,15 @@ impl Group<'_> {
             return Ok(None);
         };
         let seq = codec::decode_seq("ids", &seq_bytes)?;
-        let value = keyspaces
-            .events
-            .get(codec::seq_key(seq))?
-            .ok_or_else(|| StoreError::Corrupt {
-                keyspace: "ids",
-                key: id.to_string(),
-                reason: format!("points at missing event {seq}"),
-            })?;
+        let value =
+            keyspaces
+                .events
+                .get(codec::seq_key(seq))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    keyspace: "ids",
+                    key: id.to_string(),
+                    reason: format!("points at missing event {seq}"),
+                })?;
         Ok(Some((seq, value.to_vec())))
     }
 
@@ -532,12 +568,8 @@ impl Group<'_> {
         let mut existing = Vec::with_capacity(events.len());
         let mut conflicts = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            let value = encode_event_value(
-                &event.id,
-                &event.person,
-                event.recorded_at,
-                &event.payload,
-            );
+            let value =
+                encode_event_value(&event.id, &event.person, event.recorded_at, &event.payload);
             let found = self.lookup_id(event.id.as_str())?;
             if let Some((seq, stored)) = &found
                 && *stored != value
@@ -711,10 +743,7 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
     let job_count = jobs.len() as u64;
     let mut group = Group {
         shared,
-        batch: shared
-            .db
-            .batch()
-            .durability(Some(PersistMode::SyncAll)),
+        batch: shared.db.batch().durability(Some(PersistMode::SyncAll)),
         writes: 0,
         state,
         ids: HashMap::new(),
@@ -836,7 +865,11 @@ impl EventStore for EmbeddedStore {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.events_for_person_page(person, from_seq, limit.min(self.shared.config.person_events_max))
+        self.events_for_person_page(
+            person,
+            from_seq,
+            limit.min(self.shared.config.person_events_max),
+        )
     }
 
     fn event_by_id(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
@@ -952,13 +985,12 @@ impl EventStore for EmbeddedStore {
                 });
             }
             let (key, value) = guard.into_inner()?;
-            let name = std::str::from_utf8(&key[prefix.len()..]).map_err(|_| {
-                StoreError::Corrupt {
+            let name =
+                std::str::from_utf8(&key[prefix.len()..]).map_err(|_| StoreError::Corrupt {
                     keyspace: "meta",
                     key: codec::hex(&key),
                     reason: "key is not UTF-8".into(),
-                }
-            })?;
+                })?;
             entries.push((name.to_string(), value.to_vec()));
         }
         Ok(entries)
@@ -979,10 +1011,7 @@ impl EventStore for EmbeddedStore {
                 reason: format!("{} bytes, at most {max}", bytes.len()),
             });
         }
-        let _writing = self
-            .snapshot_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _writing = self.snapshot_lock.lock().unwrap_or_else(|e| e.into_inner());
         snapshot::write(&self.snapshot_dir, upto_seq, bytes)
     }
 
@@ -1006,14 +1035,19 @@ impl EventStore for EmbeddedStore {
     fn audit_verify(&self) -> Result<AuditVerifyReport, AuditError> {
         let snapshot = self.shared.db.snapshot();
         let keyspaces = &self.shared.keyspaces;
-        let head = match snapshot.get(&keyspaces.sys, SYS_AUDIT_HEAD).map_err(StoreError::from)? {
-            Some(bytes) => Some(audit::decode_head(&bytes).map_err(|reason| {
-                StoreError::Corrupt {
-                    keyspace: "sys",
-                    key: "audit_head".into(),
-                    reason,
-                }
-            })?),
+        let head = match snapshot
+            .get(&keyspaces.sys, SYS_AUDIT_HEAD)
+            .map_err(StoreError::from)?
+        {
+            Some(bytes) => {
+                Some(
+                    audit::decode_head(&bytes).map_err(|reason| StoreError::Corrupt {
+                        keyspace: "sys",
+                        key: "audit_head".into(),
+                        reason,
+                    })?,
+                )
+            }
             None => None,
         };
         let records = snapshot.iter(&keyspaces.audit).map(|guard| {
@@ -1040,11 +1074,12 @@ impl EventStore for EmbeddedStore {
             .range(codec::seq_key(filter.from_seq)..)
         {
             let (key, value) = guard.into_inner()?;
-            let (record, _) = audit::decode_stored(&value).map_err(|reason| StoreError::Corrupt {
-                keyspace: "audit",
-                key: codec::hex(&key),
-                reason,
-            })?;
+            let (record, _) =
+                audit::decode_stored(&value).map_err(|reason| StoreError::Corrupt {
+                    keyspace: "audit",
+                    key: codec::hex(&key),
+                    reason,
+                })?;
             if filter.matches(&record) {
                 records.push(record);
                 if records.len() == limit {

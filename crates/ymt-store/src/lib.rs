@@ -117,6 +117,9 @@ pub struct StoreConfig {
     pub audit_entries_max: usize,
     /// Block cache of the engine.
     pub cache_bytes: u64,
+    /// Journal bytes kept before the engine forces memtable flushes; bounds
+    /// the replay work after a crash. At least 64 MiB.
+    pub journal_bytes_max: u64,
 }
 
 impl Default for StoreConfig {
@@ -134,6 +137,7 @@ impl Default for StoreConfig {
             snapshot_bytes_max: 8 * 1024 * 1024 * 1024,
             audit_entries_max: 1_000,
             cache_bytes: 256 * 1024 * 1024,
+            journal_bytes_max: 128 * 1024 * 1024,
         }
     }
 }
@@ -245,8 +249,11 @@ pub trait EventStore: Send + Sync {
     /// Walks the whole chain and reports the first broken link.
     fn audit_verify(&self) -> Result<AuditVerifyReport, AuditError>;
     /// Records matching the filter in sequence order, at most `limit`.
-    fn audit_list(&self, filter: &AuditFilter, limit: usize)
-    -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit_list(
+        &self,
+        filter: &AuditFilter,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 
     fn stats(&self) -> StoreStats;
 }

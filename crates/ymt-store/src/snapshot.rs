@@ -86,7 +86,7 @@ fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
             found.push((seq, entry.path()));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     Ok(found)
 }
 
@@ -94,6 +94,20 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|handle| handle.sync_all())
         .map_err(|err| StoreError::io(dir, err))
+}
+
+/// Removes temporary files left by a snapshot write that was interrupted.
+pub(crate) fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
+    for entry in fs::read_dir(dir).map_err(|err| StoreError::io(dir, err))? {
+        let entry = entry.map_err(|err| StoreError::io(dir, err))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".snapshot-") && name.ends_with(".tmp") {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(|err| StoreError::io(&path, err))?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn write(dir: &Path, upto_seq: u64, body: &[u8]) -> Result<(), StoreError> {
