@@ -1,0 +1,289 @@
+//! Crash test: a child process appends as fast as it can and prints every
+//! acknowledgement; the parent SIGKILLs it after a pseudo-random number of
+//! acknowledgements (seeded), reopens the store and checks that every
+//! acknowledged event is there with its payload, that no batch is partly
+//! stored, that the audit chain verifies and that the latest snapshot is
+//! intact. This file has its own `main` because it re-executes itself as the
+//! child.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use ymt_core::{EventId, PersonId, Timestamp};
+use ymt_store::{AuditEntry, AuditOutcome, EmbeddedStore, EventStore, NewEvent, StoreConfig};
+
+const CHILD_DIR_ENV: &str = "YMT_STORE_CRASH_CHILD_DIR";
+const CHILD_ROUND_ENV: &str = "YMT_STORE_CRASH_CHILD_ROUND";
+const ROUNDS: u64 = 24;
+const SEED: u64 = 0x005E_ED0F_C4A5;
+/// Kill after 0..ACKS_BEFORE_KILL_MAX acknowledgements (0: right after the
+/// spawn, possibly during open and recovery).
+const ACKS_BEFORE_KILL_MAX: u64 = 150;
+const CHILD_WRITERS: u64 = 4;
+/// A child that sends no acknowledgement for this long is stuck.
+const CHILD_SILENCE_LIMIT_SECS: u64 = 60;
+
+fn main() {
+    match std::env::var(CHILD_DIR_ENV) {
+        Ok(dir) => child(Path::new(&dir)),
+        Err(_) => parent(),
+    }
+}
+
+/// splitmix64: a tiny seeded generator, enough for kill points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Events per batch, a function of the batch number so that the parent can
+/// rebuild batches it never saw acknowledged.
+fn batch_len(batch: u64) -> u64 {
+    1 + batch % 7 * 3
+}
+
+fn batch_prefix(round: u64, writer: u64, batch: u64) -> String {
+    format!("r{round}-w{writer}-b{batch}")
+}
+
+fn batch_events(round: u64, writer: u64, batch: u64) -> Vec<NewEvent> {
+    let prefix = batch_prefix(round, writer, batch);
+    (0..batch_len(batch))
+        .map(|i| {
+            let id = format!("{prefix}-e{i}");
+            NewEvent {
+                id: EventId::parse(&id).unwrap(),
+                person: PersonId::parse(&format!("p{}", (batch + i) % 13)).unwrap(),
+                recorded_at: Timestamp::from_unix_secs(1_642_000_000 + batch as i64).unwrap(),
+                payload: payload_of(&id),
+            }
+        })
+        .collect()
+}
+
+fn payload_of(id: &str) -> Vec<u8> {
+    let len = 10 + id.len() * 37 % 200;
+    id.bytes().cycle().take(len).collect()
+}
+
+fn snapshot_body(upto_seq: u64) -> Vec<u8> {
+    (0..50_000u64).map(|i| (i * 31 + upto_seq) as u8).collect()
+}
+
+fn child(dir: &Path) {
+    let round: u64 = std::env::var(CHILD_ROUND_ENV).unwrap().parse().unwrap();
+    let store = EmbeddedStore::open(dir, StoreConfig::default()).unwrap();
+    let stdout = std::sync::Mutex::new(std::io::stdout());
+    std::thread::scope(|scope| {
+        for writer in 0..CHILD_WRITERS {
+            let (store, stdout) = (&store, &stdout);
+            scope.spawn(move || {
+                for batch in 0.. {
+                    let audit = AuditEntry {
+                        at: Timestamp::from_unix_secs(1_642_000_000).unwrap(),
+                        principal: format!("lab-{writer}"),
+                        role: "lab".into(),
+                        action: "ingest".into(),
+                        target: batch_prefix(round, writer, batch),
+                        outcome: AuditOutcome::Allowed,
+                        detail: String::new(),
+                    };
+                    loop {
+                        let submitted = store.submit_with_audit(
+                            batch_events(round, writer, batch),
+                            vec![audit.clone()],
+                        );
+                        match submitted {
+                            Ok(receiver) => {
+                                receiver.blocking_recv().unwrap().unwrap();
+                                break;
+                            }
+                            Err(ymt_store::StoreError::Overloaded) => std::thread::yield_now(),
+                            Err(err) => panic!("{err}"),
+                        }
+                    }
+                    let mut out = stdout.lock().unwrap();
+                    writeln!(out, "ACK {writer} {batch}").unwrap();
+                    out.flush().unwrap();
+                    drop(out);
+                    if writer == 0 && batch % 25 == 24 {
+                        let upto = store.last_seq();
+                        store.snapshot_write(upto, &snapshot_body(upto)).unwrap();
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn parent() {
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = Rng(SEED);
+    let mut acked: Vec<(u64, u64, u64)> = Vec::new();
+    let mut failures = 0;
+    for round in 0..ROUNDS {
+        // Every sixth round kills right after the spawn, possibly while the
+        // child is still opening (and recovering) the store.
+        let draw = rng.next() % ACKS_BEFORE_KILL_MAX;
+        let kill_after = if round % 6 == 5 { 0 } else { draw };
+        let round_started = std::time::Instant::now();
+        let stderr_path = dir.path().join(format!("child-{round}.stderr"));
+        let mut child = Command::new(&exe)
+            .env(CHILD_DIR_ENV, dir.path().join("store"))
+            .env(CHILD_ROUND_ENV, round.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut round_acks = 0;
+        let mut record = |line: &str| {
+            let mut fields = line.split_whitespace();
+            assert_eq!(
+                fields.next(),
+                Some("ACK"),
+                "unexpected child output {line:?}"
+            );
+            let writer = fields.next().unwrap().parse().unwrap();
+            let batch = fields.next().unwrap().parse().unwrap();
+            acked.push((round, writer, batch));
+        };
+        let watchdog = watchdog(child.id());
+        while round_acks < kill_after {
+            match lines.next() {
+                Some(line) => {
+                    record(&line.unwrap());
+                    round_acks += 1;
+                }
+                None => panic!(
+                    "round {round}: child ended by itself; stderr: {}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                ),
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        drop(watchdog);
+        // Acknowledgements printed before the kill are still in the pipe.
+        for line in lines {
+            record(&line.unwrap());
+            round_acks += 1;
+        }
+        let child_secs = round_started.elapsed().as_secs_f64();
+        match verify(&dir.path().join("store"), &acked, round) {
+            Ok(summary) => println!(
+                "crash round {round}: killed after {kill_after} acks ({round_acks} read), {summary}, child {child_secs:.2}s, total {:.2}s",
+                round_started.elapsed().as_secs_f64()
+            ),
+            Err(message) => {
+                println!("crash round {round}: FAILED: {message}");
+                failures += 1;
+            }
+        }
+    }
+    println!(
+        "crash: {ROUNDS} rounds, {} acknowledged batches in {:.1}s",
+        acked.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failures > 0 {
+        println!("0 passed, 1 failed");
+        std::process::exit(1);
+    }
+    println!("1 passed, 0 failed");
+}
+
+/// Kills a child that stopped talking, so the test cannot hang forever.
+fn watchdog(pid: u32) -> std::sync::mpsc::Sender<()> {
+    let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let limit = std::time::Duration::from_secs(CHILD_SILENCE_LIMIT_SECS);
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+            eprintln!("crash child {pid} is stuck; killing it");
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    });
+    cancel
+}
+
+fn verify(store_dir: &Path, acked: &[(u64, u64, u64)], round: u64) -> Result<String, String> {
+    let store = EmbeddedStore::open(store_dir, StoreConfig::default())
+        .map_err(|err| format!("reopen failed: {err}"))?;
+    for &(ack_round, writer, batch) in acked {
+        for expected in batch_events(ack_round, writer, batch) {
+            let stored = store
+                .event_by_id(&expected.id)
+                .map_err(|err| format!("read {}: {err}", expected.id))?
+                .ok_or_else(|| format!("acknowledged event {} is missing", expected.id))?;
+            if stored.payload != expected.payload || stored.person != expected.person {
+                return Err(format!("event {} has the wrong content", expected.id));
+            }
+        }
+    }
+    // No batch may be partly stored, acknowledged or not.
+    let mut batch_counts: HashMap<String, u64> = HashMap::new();
+    let mut from = 0;
+    let mut total = 0;
+    loop {
+        let chunk = store
+            .scan_from(from, 10_000)
+            .map_err(|err| err.to_string())?;
+        let Some(last) = chunk.last() else { break };
+        from = last.seq + 1;
+        for event in &chunk {
+            let id = event.id.as_str();
+            let prefix = &id[..id.rfind("-e").ok_or("bad id")?];
+            *batch_counts.entry(prefix.to_string()).or_default() += 1;
+            total += 1;
+        }
+    }
+    for (prefix, count) in &batch_counts {
+        let batch: u64 = prefix[prefix.rfind("-b").ok_or("bad id")? + 2..]
+            .parse()
+            .map_err(|_| "bad batch number")?;
+        if *count != batch_len(batch) {
+            return Err(format!(
+                "batch {prefix} is partly stored: {count} of {} events",
+                batch_len(batch)
+            ));
+        }
+    }
+    let audit = store.audit_verify().map_err(|err| err.to_string())?;
+    if let Some(broken) = audit.first_broken {
+        return Err(format!("audit chain broken: {broken}"));
+    }
+    // Every stored batch was committed with its audit record.
+    if audit.records_checked != batch_counts.len() as u64 {
+        return Err(format!(
+            "{} audit records for {} stored batches",
+            audit.records_checked,
+            batch_counts.len()
+        ));
+    }
+    let snapshots = store.snapshot_latest().map_err(|err| err.to_string())?;
+    if !snapshots.warnings.is_empty() {
+        return Err(format!("snapshot warnings: {:?}", snapshots.warnings));
+    }
+    if let Some(snapshot) = &snapshots.latest
+        && snapshot.bytes != snapshot_body(snapshot.upto_seq)
+    {
+        return Err("snapshot content differs".into());
+    }
+    Ok(format!(
+        "store has {total} events in {} batches, {} audit records, snapshot {:?} (round {round})",
+        batch_counts.len(),
+        audit.records_checked,
+        snapshots.latest.map(|s| s.upto_seq)
+    ))
+}
