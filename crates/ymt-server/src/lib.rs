@@ -1,1 +1,17 @@
-//! ymt-server (to be written).
+//! The yimatong node: HTTP API, live status projection, timed transitions,
+//! authorities and audit. Only this crate knows HTTP and JSON wire formats.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod openapi;
+pub mod problem;
+pub mod projection;
+pub mod pseudonym;
+pub mod state;
+
+pub use api::router;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::ServerConfig;
+pub use state::AppState;

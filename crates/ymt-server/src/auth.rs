@@ -1,0 +1,156 @@
+//! Principals, roles, jurisdictions and API keys.
+//!
+//! A principal is a lab, a venue, a verifier device, a health authority, a
+//! national administrator or an auditor, bound to a jurisdiction: a GB/T 2260
+//! code prefix (the empty prefix is the whole country). Its credential is an
+//! API key `ymt_<principal>.<secret>`; only the SHA-256 of the key is stored.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use ymt_core::{EventKind, RegionCode};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Lab,
+    Venue,
+    VerifierDevice,
+    HealthAuthority,
+    NationalAdmin,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Lab,
+        Role::Venue,
+        Role::VerifierDevice,
+        Role::HealthAuthority,
+        Role::NationalAdmin,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Lab => "lab",
+            Role::Venue => "venue",
+            Role::VerifierDevice => "verifier_device",
+            Role::HealthAuthority => "health_authority",
+            Role::NationalAdmin => "national_admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+
+    /// The event kinds this role may submit.
+    pub fn may_submit(self, kind: EventKind) -> bool {
+        match self {
+            Role::Lab => kind == EventKind::TestResult,
+            Role::Venue | Role::VerifierDevice => kind == EventKind::CheckIn,
+            Role::HealthAuthority | Role::NationalAdmin => true,
+            Role::Auditor => false,
+        }
+    }
+
+    /// Whether the role may read a person's status (color and reasons).
+    pub fn may_read_status(self) -> bool {
+        matches!(
+            self,
+            Role::VerifierDevice | Role::Venue | Role::HealthAuthority | Role::NationalAdmin
+        )
+    }
+
+    /// Whether the role may read a person's full timeline and decision.
+    pub fn may_read_timeline(self) -> bool {
+        matches!(self, Role::HealthAuthority | Role::NationalAdmin | Role::Auditor)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Principal {
+    pub id: String,
+    pub role: Role,
+    pub jurisdiction: RegionCode,
+    pub display_name: String,
+    /// SHA-256 of the API key, hex.
+    pub key_sha256: String,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl Principal {
+    pub fn may_act_in(&self, region: &RegionCode) -> bool {
+        self.jurisdiction.contains(region)
+    }
+}
+
+pub fn key_sha256(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A fresh API key for a principal: the id, so the key can be looked up, and
+/// 32 random bytes.
+pub fn new_api_key(principal_id: &str) -> String {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).expect("the operating system provides randomness");
+    format!("ymt_{principal_id}.{}", hex::encode(secret))
+}
+
+/// Principal ids are short tokens: letters, digits, `-`, `_`.
+pub fn check_principal_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 64 {
+        return Err("principal ids are 1 to 64 characters".into());
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("principal ids use ASCII letters, digits, '-' and '_'".into());
+    }
+    Ok(())
+}
+
+/// The principals known to a node, by id.
+#[derive(Default)]
+pub struct Principals {
+    by_id: HashMap<String, Principal>,
+}
+
+impl Principals {
+    pub fn insert(&mut self, principal: Principal) {
+        self.by_id.insert(principal.id.clone(), principal);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Principal> {
+        self.by_id.get(id)
+    }
+
+    pub fn list(&self) -> impl Iterator<Item = &Principal> {
+        self.by_id.values()
+    }
+
+    /// The principal a bearer key belongs to, if the key is valid.
+    pub fn authenticate(&self, key: &str) -> Option<&Principal> {
+        let principal_id = key.strip_prefix("ymt_")?.split('.').next()?;
+        let principal = self.by_id.get(principal_id)?;
+        let presented = key_sha256(key);
+        // Compare digests, not keys, so the comparison time says nothing
+        // about the stored key.
+        (!principal.disabled && constant_time_eq(presented.as_bytes(), principal.key_sha256.as_bytes()))
+            .then_some(principal)
+    }
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}

@@ -1,0 +1,47 @@
+//! Server configuration: where data lives, where to listen, and every limit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Bytes of one request body.
+    pub body_bytes_max: usize,
+    /// Events in one `POST /v1/events:batch`.
+    pub batch_events_max: usize,
+    /// Requests served at once; more are refused with 503 at once rather
+    /// than queued without bound.
+    pub concurrent_requests_max: usize,
+    /// How far in the future an event's instants may lie (clock skew of the
+    /// submitting device).
+    pub future_skew_secs: i64,
+    /// Write a projection snapshot after this many newly stored events.
+    pub snapshot_every_events: u64,
+    /// Read-audit records waiting to be written; past this, reads are
+    /// refused (503) rather than served unaudited.
+    pub audit_queue_max: usize,
+    /// Persons evaluated by one impact preview.
+    pub impact_persons_max: usize,
+    /// The hex pseudonymisation secret; when absent it is read from (or
+    /// created in) `data_dir/pseudonym.secret`.
+    pub pseudonym_secret_hex: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            body_bytes_max: 8 * 1024 * 1024,
+            batch_events_max: 10_000,
+            concurrent_requests_max: 1024,
+            future_skew_secs: 300,
+            snapshot_every_events: 200_000,
+            audit_queue_max: 100_000,
+            impact_persons_max: 2_000_000,
+            pseudonym_secret_hex: None,
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The live status of every person, held in memory, and the ordered queue of
+//! their next timed transitions.
+//!
+//! Memory: a person costs one hash-map entry of a 16-byte key and a 16-byte
+//! [`Slot`] (about 40–50 bytes resident with the map's load factor), which
+//! keeps 10 million persons under half a gigabyte. Only persons whose code is
+//! not green also keep their full decision (reasons and evidence), since only
+//! they have reasons to show; green persons need none.
+//!
+//! Timed transitions: every person with a `valid_until` has an entry in a
+//! min-heap keyed by that instant. The scheduler pops due entries and
+//! re-evaluates those persons; entries made stale by a later re-evaluation are
+//! recognised by comparing with the slot and skipped. No periodic scan of
+//! everyone ever happens.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use ymt_core::{Color, PersonId, Timestamp};
+use ymt_rules::Decision;
+
+pub type PersonKey = [u8; 16];
+
+const SHARDS: usize = 64;
+
+/// The compact status of one person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Slot {
+    /// Unix seconds at which the color changes; 0 when nothing is scheduled.
+    pub valid_until_secs: i64,
+    /// Index into the table of rule sets in force (which compiled rules made
+    /// this decision).
+    pub rules_epoch: u32,
+    pub color: u8,
+    pub next_color: u8,
+    /// Set when the pid is not a 32-hex pseudonym and its text is kept aside.
+    pub has_text_pid: bool,
+    _reserved: u8,
+}
+
+impl Slot {
+    pub fn color(&self) -> Color {
+        Color::from_u8(self.color).unwrap_or(Color::Green)
+    }
+
+    pub fn valid_until(&self) -> Option<Timestamp> {
+        (self.valid_until_secs > 0)
+            .then(|| Timestamp::from_unix_secs(self.valid_until_secs).ok())
+            .flatten()
+    }
+
+    pub fn next_color(&self) -> Option<Color> {
+        self.valid_until().and_then(|_| Color::from_u8(self.next_color))
+    }
+}
+
+/// A stored decision for a person whose code is not green.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Explanation {
+    pub decision: serde_json::Value,
+}
+
+/// A person's key: the 16 bytes of a 32-hex pseudonym, or a 128-bit hash of
+/// any other id text (imports may carry ids of other systems).
+pub fn person_key(pid: &PersonId) -> (PersonKey, bool) {
+    let text = pid.as_str();
+    if text.len() == 32 {
+        let mut key = [0u8; 16];
+        if hex::decode_to_slice(text, &mut key).is_ok() && text.bytes().all(|b| !b.is_ascii_uppercase()) {
+            return (key, false);
+        }
+    }
+    (xxhash_rust::xxh3::xxh3_128(text.as_bytes()).to_le_bytes(), true)
+}
+
+#[derive(Default)]
+struct Shard {
+    slots: HashMap<PersonKey, Slot>,
+    explanations: HashMap<PersonKey, Arc<Explanation>>,
+    text_pids: HashMap<PersonKey, Box<str>>,
+}
+
+pub struct Projection {
+    shards: Box<[RwLock<Shard>]>,
+    due: Mutex<BinaryHeap<Reverse<(i64, PersonKey)>>>,
+    /// Persons per color, for metrics and the dashboard.
+    color_counts: [AtomicI64; 3],
+}
+
+impl Default for Projection {
+    fn default() -> Self {
+        Projection::new()
+    }
+}
+
+fn shard_of(key: &PersonKey) -> usize {
+    key[0] as usize % SHARDS
+}
+
+/// What one update did, for the caller's bookkeeping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    pub previous: Option<Color>,
+    pub current: Color,
+}
+
+impl Projection {
+    pub fn new() -> Projection {
+        Projection {
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            due: Mutex::new(BinaryHeap::new()),
+            color_counts: [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)],
+        }
+    }
+
+    pub fn get(&self, pid: &PersonId) -> Option<(Slot, Option<Arc<Explanation>>)> {
+        let (key, _) = person_key(pid);
+        let shard = self.shards[shard_of(&key)].read().expect("projection lock");
+        let slot = *shard.slots.get(&key)?;
+        let explanation = shard.explanations.get(&key).cloned();
+        Some((slot, explanation))
+    }
+
+    /// The pid text of a key (for the scheduler, which works on keys).
+    pub fn pid_of(&self, key: &PersonKey) -> Option<PersonId> {
+        let shard = self.shards[shard_of(key)].read().expect("projection lock");
+        let slot = shard.slots.get(key)?;
+        if slot.has_text_pid {
+            shard
+                .text_pids
+                .get(key)
+                .and_then(|text| PersonId::parse(text).ok())
+        } else {
+            PersonId::parse(&hex::encode(key)).ok()
+        }
+    }
+
+    /// Stores a fresh decision for a person and schedules its next change.
+    pub fn update(&self, pid: &PersonId, decision: &Decision, rules_epoch: u32) -> UpdateOutcome {
+        let (key, is_text) = person_key(pid);
+        let slot = Slot {
+            valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
+            rules_epoch,
+            color: decision.color as u8,
+            next_color: decision.next_color.map(|c| c as u8).unwrap_or(0),
+            has_text_pid: is_text,
+            _reserved: 0,
+        };
+        let explanation = (decision.color != Color::Green).then(|| {
+            Arc::new(Explanation {
+                decision: serde_json::to_value(decision).unwrap_or_default(),
+            })
+        });
+        self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()))
+    }
+
+    /// Puts back a slot read from a snapshot.
+    pub fn restore(&self, pid: &PersonId, slot: Slot, explanation: Option<Arc<Explanation>>) {
+        let (key, is_text) = person_key(pid);
+        self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()));
+    }
+
+    fn put(
+        &self,
+        key: PersonKey,
+        slot: Slot,
+        explanation: Option<Arc<Explanation>>,
+        text_pid: Option<Box<str>>,
+    ) -> UpdateOutcome {
+        let previous = {
+            let mut shard = self.shards[shard_of(&key)].write().expect("projection lock");
+            let previous = shard.slots.insert(key, slot).map(|old| old.color());
+            match explanation {
+                Some(explanation) => {
+                    shard.explanations.insert(key, explanation);
+                }
+                None => {
+                    shard.explanations.remove(&key);
+                }
+            }
+            if let Some(text) = text_pid {
+                shard.text_pids.insert(key, text);
+            }
+            previous
+        };
+        if let Some(previous) = previous {
+            self.color_counts[previous as usize].fetch_sub(1, Ordering::Relaxed);
+        }
+        self.color_counts[slot.color as usize].fetch_add(1, Ordering::Relaxed);
+        if slot.valid_until_secs > 0 {
+            self.due
+                .lock()
+                .expect("due-queue lock")
+                .push(Reverse((slot.valid_until_secs, key)));
+        }
+        UpdateOutcome {
+            previous,
+            current: slot.color(),
+        }
+    }
+
+    /// Pops every key whose scheduled change is due at `now` and still
+    /// current (not superseded by a later re-evaluation).
+    pub fn take_due(&self, now: Timestamp, limit: usize) -> Vec<PersonKey> {
+        let mut due = self.due.lock().expect("due-queue lock");
+        let mut keys = Vec::new();
+        while keys.len() < limit {
+            match due.peek() {
+                Some(Reverse((at, _))) if *at <= now.unix_secs() => {}
+                _ => break,
+            }
+            let Reverse((at, key)) = due.pop().expect("peeked");
+            let shard = self.shards[shard_of(&key)].read().expect("projection lock");
+            if shard.slots.get(&key).map(|slot| slot.valid_until_secs) == Some(at) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// The earliest scheduled change, if any.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.due
+            .lock()
+            .expect("due-queue lock")
+            .peek()
+            .and_then(|Reverse((at, _))| Timestamp::from_unix_secs(*at).ok())
+    }
+
+    pub fn due_len(&self) -> usize {
+        self.due.lock().expect("due-queue lock").len()
+    }
+
+    pub fn color_counts(&self) -> [i64; 3] {
+        [
+            self.color_counts[0].load(Ordering::Relaxed),
+            self.color_counts[1].load(Ordering::Relaxed),
+            self.color_counts[2].load(Ordering::Relaxed),
+        ]
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().expect("projection lock").slots.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every pid, for full re-evaluations (rule changes, verification).
+    pub fn all_pids(&self) -> Vec<PersonId> {
+        let mut pids = Vec::with_capacity(self.len());
+        for shard in self.shards.iter() {
+            let shard = shard.read().expect("projection lock");
+            for (key, slot) in &shard.slots {
+                let pid = if slot.has_text_pid {
+                    shard.text_pids.get(key).and_then(|text| PersonId::parse(text).ok())
+                } else {
+                    PersonId::parse(&hex::encode(key)).ok()
+                };
+                pids.extend(pid);
+            }
+        }
+        pids
+    }
+
+    /// Serialises the whole projection for a snapshot.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        for shard in self.shards.iter() {
+            let shard = shard.read().expect("projection lock");
+            for (key, slot) in &shard.slots {
+                bytes.push(RECORD_SLOT);
+                bytes.extend_from_slice(key);
+                bytes.extend_from_slice(&slot.valid_until_secs.to_le_bytes());
+                bytes.extend_from_slice(&slot.rules_epoch.to_le_bytes());
+                bytes.extend_from_slice(&[slot.color, slot.next_color, slot.has_text_pid as u8]);
+                if slot.has_text_pid {
+                    let text = shard.text_pids.get(key).map(|t| t.as_bytes()).unwrap_or(b"");
+                    bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                    bytes.extend_from_slice(text);
+                }
+                let explanation = shard
+                    .explanations
+                    .get(key)
+                    .map(|e| serde_json::to_vec(&e.decision).unwrap_or_default())
+                    .unwrap_or_default();
+                bytes.extend_from_slice(&(explanation.len() as u32).to_le_bytes());
+                bytes.extend_from_slice(&explanation);
+            }
+        }
+        bytes
+    }
+
+    /// Rebuilds a projection from a snapshot. Corrupt input is an error, and
+    /// the caller falls back to a full rebuild from the log.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Projection, String> {
+        let projection = Projection::new();
+        let mut rest = bytes
+            .strip_prefix(SNAPSHOT_MAGIC)
+            .ok_or("not a projection snapshot")?;
+        fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], String> {
+            if rest.len() < len {
+                return Err("truncated projection snapshot".into());
+            }
+            let (head, tail) = rest.split_at(len);
+            *rest = tail;
+            Ok(head)
+        }
+        while !rest.is_empty() {
+            if take(&mut rest, 1)?[0] != RECORD_SLOT {
+                return Err("unknown record in projection snapshot".into());
+            }
+            let key: PersonKey = take(&mut rest, 16)?.try_into().expect("16 bytes");
+            let valid_until_secs = i64::from_le_bytes(take(&mut rest, 8)?.try_into().expect("8"));
+            let rules_epoch = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4"));
+            let flags = take(&mut rest, 3)?;
+            let has_text_pid = flags[2] != 0;
+            let text_pid = if has_text_pid {
+                let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4")) as usize;
+                let text = std::str::from_utf8(take(&mut rest, len)?).map_err(|e| e.to_string())?;
+                Some(text.into())
+            } else {
+                None
+            };
+            let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4")) as usize;
+            let explanation_bytes = take(&mut rest, len)?;
+            let explanation = if explanation_bytes.is_empty() {
+                None
+            } else {
+                Some(Arc::new(Explanation {
+                    decision: serde_json::from_slice(explanation_bytes).map_err(|e| e.to_string())?,
+                }))
+            };
+            if flags[0] > 2 {
+                return Err("bad color in projection snapshot".into());
+            }
+            let slot = Slot {
+                valid_until_secs,
+                rules_epoch,
+                color: flags[0],
+                next_color: flags[1],
+                has_text_pid,
+                _reserved: 0,
+            };
+            projection.put(key, slot, explanation, text_pid);
+        }
+        Ok(projection)
+    }
+}
+
+const SNAPSHOT_MAGIC: &[u8] = b"YMTPROJ1";
+const RECORD_SLOT: u8 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+    }
+
+    #[test]
+    fn hex_pids_are_their_own_keys() {
+        let pid = PersonId::parse("00112233445566778899aabbccddeeff").unwrap();
+        let (key, text) = person_key(&pid);
+        assert!(!text);
+        assert_eq!(hex::encode(key), pid.as_str());
+        let other = PersonId::parse("p-123").unwrap();
+        assert!(person_key(&other).1);
+    }
+}
