@@ -41,3 +41,8 @@ pub use trust::{SignedTrustList, TrustEntry, TrustList, TrustListError, TrustedK
 /// several times faster than ES256 with these crates (see
 /// docs/token-format.md for the measurement).
 pub const DEFAULT_ALGORITHM: Algorithm = Algorithm::EdDsa;
+
+/// Re-exported so callers (the CLI) can pass `rand_core::OsRng` to key
+/// generation without depending on rand_core themselves.
+pub use rand_core;
+pub use serde::Serialize;
