@@ -167,7 +167,11 @@ fn now_or(clock: Option<&str>) -> anyhow::Result<Timestamp> {
 fn read_bounded(path: &Path) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
     if meta.len() > INPUT_FILE_LEN_MAX {
-        bail!("{}: {} bytes, at most {INPUT_FILE_LEN_MAX}", path.display(), meta.len());
+        bail!(
+            "{}: {} bytes, at most {INPUT_FILE_LEN_MAX}",
+            path.display(),
+            meta.len()
+        );
     }
     std::fs::read(path).with_context(|| path.display().to_string())
 }
@@ -299,7 +303,10 @@ fn load_signed_trust_list(
             let key: VerifyingKey = info.verifying_key()?;
             Ok((signed.verify(&key)?, "pinned"))
         }
-        None => Ok((signed.verify_with_embedded_signer()?, "embedded (not pinned)")),
+        None => Ok((
+            signed.verify_with_embedded_signer()?,
+            "embedded (not pinned)",
+        )),
     }
 }
 
@@ -315,7 +322,11 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let schema = default_schema_dir(None).and_then(|dir| DccSchema::load(&dir).ok());
         let report = dcc::verify_dcc(&token, &certs, schema.as_ref(), now);
         print_json(&report)?;
-        return Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if report.valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let (trust, trust_source) = match &args.trust_list {
         Some(path) => {
@@ -324,12 +335,19 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let store = KeyStore::open(&args.keys_dir)?;
-            (store.trust_list(now)?, format!("key store {}", args.keys_dir.display()))
+            (
+                store.trust_list(now)?,
+                format!("key store {}", args.keys_dir.display()),
+            )
         }
     };
     let report = ymt_token::verify(&token, &trust, now);
     print_json(&json!({ "now": now, "trust": trust_source, "report": report }))?;
-    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn load_certs(paths: &[PathBuf]) -> anyhow::Result<Vec<DscCert>> {
@@ -379,7 +397,11 @@ pub fn run_dcc(command: DccCommand) -> anyhow::Result<ExitCode> {
             };
             let report = dcc::verify_dcc(text.trim(), &certs, schema.as_ref(), now);
             print_json(&report)?;
-            Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         DccCommand::Test {
             dirs,
@@ -416,7 +438,11 @@ pub fn run_dcc(command: DccCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("{}", result.summary_line());
-            Ok(if result.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if result.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -43,7 +43,9 @@ pub struct Claims {
 fn check_text(field: &str, text: &str, len_max: usize) -> Result<(), String> {
     let len = text.chars().count();
     if len == 0 || len > len_max {
-        return Err(format!("{field} must be 1 to {len_max} characters, got {len}"));
+        return Err(format!(
+            "{field} must be 1 to {len_max} characters, got {len}"
+        ));
     }
     if text.chars().any(char::is_control) {
         return Err(format!("{field} contains a control character"));
@@ -78,7 +80,10 @@ impl Claims {
             (int(CLAIM_ISSUED_AT), int(self.issued_at.unix_secs())),
             (int(CLAIM_PERSON), Value::Text(self.person.as_str().into())),
             (int(CLAIM_COLOR), int(self.color as i64)),
-            (int(CLAIM_MASKED_NAME), Value::Text(self.masked_name.clone())),
+            (
+                int(CLAIM_MASKED_NAME),
+                Value::Text(self.masked_name.clone()),
+            ),
             (
                 int(CLAIM_RULE_SET_VERSION),
                 Value::Text(self.rule_set_version.clone()),
@@ -126,7 +131,8 @@ impl Claims {
                 CLAIM_PERSON => {
                     let raw = text(value, "person (-70001)")?;
                     person = Some(
-                        PersonId::parse(&raw).map_err(|error| format!("person (-70001): {error}"))?,
+                        PersonId::parse(&raw)
+                            .map_err(|error| format!("person (-70001): {error}"))?,
                     );
                 }
                 CLAIM_COLOR => {

@@ -40,15 +40,13 @@ pub struct IssuedCode {
 
 impl IssuedCode {
     pub fn svg(&self) -> &str {
-        self.svg.get_or_init(|| {
-            qr::render_qr_svg(&self.token).expect("a token always fits a QR code")
-        })
+        self.svg
+            .get_or_init(|| qr::render_qr_svg(&self.token).expect("a token always fits a QR code"))
     }
 
     pub fn png(&self) -> &[u8] {
-        self.png.get_or_init(|| {
-            qr::render_qr_png(&self.token).expect("a token always fits a QR code")
-        })
+        self.png
+            .get_or_init(|| qr::render_qr_png(&self.token).expect("a token always fits a QR code"))
     }
 }
 
@@ -107,8 +105,14 @@ impl CodeIssuer {
     /// Switches to a new signing key (after a rotation) and drops every
     /// cached code, so no code signed by the old key is handed out again.
     pub fn set_signing_key(&self, key: SigningKey) {
-        *self.key.write().unwrap_or_else(|poison| poison.into_inner()) = Arc::new(key);
-        let mut cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
+        *self
+            .key
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(key);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         cache.codes.clear();
         cache.order.clear();
     }
@@ -140,7 +144,10 @@ impl CodeIssuer {
             rule_set_version: request.rule_set_version.clone(),
         };
         {
-            let cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
             if let Some(code) = cache.codes.get(&cache_key)
                 && self.is_fresh(code, now)
             {
@@ -170,8 +177,15 @@ impl CodeIssuer {
             svg: OnceLock::new(),
             png: OnceLock::new(),
         });
-        let mut cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
-        if cache.codes.insert(cache_key.clone(), Arc::clone(&code)).is_none() {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if cache
+            .codes
+            .insert(cache_key.clone(), Arc::clone(&code))
+            .is_none()
+        {
             cache.order.push_back(cache_key);
         }
         while cache.codes.len() > self.cache_entries_max {

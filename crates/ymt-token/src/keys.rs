@@ -195,9 +195,9 @@ impl SigningKey {
     pub fn from_secret_bytes(algorithm: Algorithm, bytes: &[u8]) -> Result<SigningKey, KeyError> {
         let bad = || KeyError::BadSecretKey { algorithm };
         let secret = match algorithm {
-            Algorithm::Es256 => SecretKey::Es256(
-                p256::ecdsa::SigningKey::from_slice(bytes).map_err(|_| bad())?,
-            ),
+            Algorithm::Es256 => {
+                SecretKey::Es256(p256::ecdsa::SigningKey::from_slice(bytes).map_err(|_| bad())?)
+            }
             Algorithm::EdDsa => {
                 let seed: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
                 SecretKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(&seed))

@@ -25,7 +25,9 @@ pub fn decode_base45(text: &str) -> Result<Vec<u8>, String> {
 pub fn looks_zlib_compressed(bytes: &[u8]) -> bool {
     // A zlib stream starts with CMF 0x78 (deflate, 32 KiB window) and a
     // header checksum making CMF*256+FLG a multiple of 31.
-    bytes.len() >= 2 && bytes[0] == 0x78 && (u16::from(bytes[0]) * 256 + u16::from(bytes[1])) % 31 == 0
+    bytes.len() >= 2
+        && bytes[0] == 0x78
+        && (u16::from(bytes[0]) * 256 + u16::from(bytes[1])) % 31 == 0
 }
 
 /// Inflates a zlib stream, failing when it is corrupt or inflates past
@@ -45,8 +47,10 @@ pub fn inflate_bounded(bytes: &[u8], len_max: usize) -> Result<Vec<u8>, String> 
 
 pub fn deflate(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder =
-        flate2::write::ZlibEncoder::new(Vec::with_capacity(bytes.len()), flate2::Compression::best());
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(bytes.len()),
+        flate2::Compression::best(),
+    );
     encoder
         .write_all(bytes)
         .expect("writing into a Vec cannot fail");
@@ -101,4 +105,8 @@ pub fn parse_cose_sign1(bytes: &[u8], policy: TagPolicy) -> Result<CoseSign1, St
         return Err(format!("unexpected CBOR tags {tags:?} (want [18])"));
     }
     CoseSign1::from_cbor_value(value).map_err(|error| format!("COSE_Sign1: {error:?}"))
+}
+
+pub fn base45_encode(bytes: &[u8]) -> String {
+    base45::encode(bytes)
 }

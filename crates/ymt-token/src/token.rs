@@ -244,14 +244,21 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
 
     let compressed = match pipeline::decode_base45(body) {
         Ok(bytes) => bytes,
-        Err(detail) => return record.fail(Step::Base45, TokenError::BadBase45 { detail }, None, None),
+        Err(detail) => {
+            return record.fail(Step::Base45, TokenError::BadBase45 { detail }, None, None);
+        }
     };
     record.ok(Step::Base45, format!("{} bytes", compressed.len()));
 
     let cose_bytes = match pipeline::inflate_bounded(&compressed, pipeline::INFLATED_LEN_MAX) {
         Ok(bytes) => bytes,
         Err(detail) => {
-            return record.fail(Step::Inflate, TokenError::InflateFailed { detail }, None, None);
+            return record.fail(
+                Step::Inflate,
+                TokenError::InflateFailed { detail },
+                None,
+                None,
+            );
         }
     };
     record.ok(Step::Inflate, format!("{} bytes", cose_bytes.len()));
@@ -259,7 +266,12 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
     let sign1 = match pipeline::parse_cose_sign1(&cose_bytes, TagPolicy::RequireSign1Tag) {
         Ok(sign1) => sign1,
         Err(detail) => {
-            return record.fail(Step::CoseStructure, TokenError::MalformedCose { detail }, None, None);
+            return record.fail(
+                Step::CoseStructure,
+                TokenError::MalformedCose { detail },
+                None,
+                None,
+            );
         }
     };
     let algorithm = match &sign1.protected.header.alg {
@@ -288,7 +300,12 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
     record.ok(Step::CoseStructure, format!("COSE_Sign1, alg {algorithm}"));
 
     if sign1.protected.header.key_id.is_empty() {
-        return record.fail(Step::KidLookup, TokenError::MissingKid, None, Some(algorithm));
+        return record.fail(
+            Step::KidLookup,
+            TokenError::MissingKid,
+            None,
+            Some(algorithm),
+        );
     }
     let kid = match Kid::from_bytes(&sign1.protected.header.key_id) {
         Ok(kid) => kid,
@@ -320,7 +337,9 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
     }
     record.ok(Step::Signature, format!("{algorithm} signature valid"));
 
-    let claims = match pipeline::cbor_from_slice(payload).and_then(|value| Claims::from_cbor_value(&value)) {
+    let claims = match pipeline::cbor_from_slice(payload)
+        .and_then(|value| Claims::from_cbor_value(&value))
+    {
         Ok(claims) => claims,
         Err(detail) => {
             let error = TokenError::MalformedClaims { detail };
@@ -337,7 +356,10 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
     }
     record.ok(
         Step::Claims,
-        format!("{} code of {} by {}", claims.color, claims.person, claims.issuer),
+        format!(
+            "{} code of {} by {}",
+            claims.color, claims.person, claims.issuer
+        ),
     );
 
     if let Err(error) = check_window(&claims, trusted, &kid, now) {
@@ -345,7 +367,10 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
     }
     record.ok(
         Step::ValidityWindow,
-        format!("valid from {} until {}", claims.issued_at, claims.expires_at),
+        format!(
+            "valid from {} until {}",
+            claims.issued_at, claims.expires_at
+        ),
     );
 
     VerificationReport {
@@ -364,7 +389,8 @@ fn check_window(
     kid: &Kid,
     now: Timestamp,
 ) -> Result<(), TokenError> {
-    let key_valid = trusted.valid_from <= now && trusted.valid_until.is_none_or(|until| now < until);
+    let key_valid =
+        trusted.valid_from <= now && trusted.valid_until.is_none_or(|until| now < until);
     if !key_valid {
         return Err(TokenError::KeyNotValidAt {
             kid: kid.clone(),
@@ -396,16 +422,19 @@ fn check_window(
 /// Decodes a token's layers without checking signature or time, for tools
 /// that show what a code says. Returns the kid, algorithm and claims.
 pub fn inspect(token: &str) -> Result<(Kid, Algorithm, Claims), TokenError> {
-    let body = token.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::BadPrefix {
-        expected: TOKEN_PREFIX,
-    })?;
+    let body = token
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(TokenError::BadPrefix {
+            expected: TOKEN_PREFIX,
+        })?;
     if token.len() > pipeline::QR_TEXT_LEN_MAX {
         return Err(TokenError::TooLong {
             len: token.len(),
             len_max: pipeline::QR_TEXT_LEN_MAX,
         });
     }
-    let compressed = pipeline::decode_base45(body).map_err(|detail| TokenError::BadBase45 { detail })?;
+    let compressed =
+        pipeline::decode_base45(body).map_err(|detail| TokenError::BadBase45 { detail })?;
     let cose = pipeline::inflate_bounded(&compressed, pipeline::INFLATED_LEN_MAX)
         .map_err(|detail| TokenError::InflateFailed { detail })?;
     let sign1 = pipeline::parse_cose_sign1(&cose, TagPolicy::RequireSign1Tag)
@@ -419,7 +448,8 @@ pub fn inspect(token: &str) -> Result<(Kid, Algorithm, Claims), TokenError> {
         .ok_or(TokenError::UnsupportedAlgorithm {
             alg: format!("{:?}", sign1.protected.header.alg),
         })?;
-    let kid = Kid::from_bytes(&sign1.protected.header.key_id).map_err(|_| TokenError::MissingKid)?;
+    let kid =
+        Kid::from_bytes(&sign1.protected.header.key_id).map_err(|_| TokenError::MissingKid)?;
     let payload = sign1.payload.as_deref().unwrap_or_default();
     let claims = pipeline::cbor_from_slice(payload)
         .and_then(|value| Claims::from_cbor_value(&value))
@@ -429,10 +459,13 @@ pub fn inspect(token: &str) -> Result<(Kid, Algorithm, Claims), TokenError> {
 
 /// The COSE bytes of a token (no verification), for test vectors.
 pub fn cose_bytes(token: &str) -> Result<Vec<u8>, TokenError> {
-    let body = token.strip_prefix(TOKEN_PREFIX).ok_or(TokenError::BadPrefix {
-        expected: TOKEN_PREFIX,
-    })?;
-    let compressed = pipeline::decode_base45(body).map_err(|detail| TokenError::BadBase45 { detail })?;
+    let body = token
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(TokenError::BadPrefix {
+            expected: TOKEN_PREFIX,
+        })?;
+    let compressed =
+        pipeline::decode_base45(body).map_err(|detail| TokenError::BadBase45 { detail })?;
     let cose = pipeline::inflate_bounded(&compressed, pipeline::INFLATED_LEN_MAX)
         .map_err(|detail| TokenError::InflateFailed { detail })?;
     // Re-encode to prove the bytes parse; the original bytes are returned.

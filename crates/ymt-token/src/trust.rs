@@ -166,11 +166,13 @@ impl TrustList {
         }
         let mut keys = HashMap::with_capacity(document.entries.len());
         for (index, entry) in document.entries.iter().enumerate() {
-            let key = entry.parse_key().map_err(|detail| TrustListError::BadEntry {
-                index,
-                kid: entry.kid.to_hex(),
-                detail,
-            })?;
+            let key = entry
+                .parse_key()
+                .map_err(|detail| TrustListError::BadEntry {
+                    index,
+                    kid: entry.kid.to_hex(),
+                    detail,
+                })?;
             let trusted = TrustedKey {
                 issuer: entry.issuer.clone(),
                 key,
@@ -234,11 +236,11 @@ pub struct SignerInfo {
 
 impl SignerInfo {
     pub fn verifying_key(&self) -> Result<VerifyingKey, TrustListError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(&self.public_key)
-            .map_err(|error| TrustListError::BadSigner {
+        let bytes = URL_SAFE_NO_PAD.decode(&self.public_key).map_err(|error| {
+            TrustListError::BadSigner {
                 detail: error.to_string(),
-            })?;
+            }
+        })?;
         VerifyingKey::from_public_bytes(self.algorithm, &bytes).map_err(|error| {
             TrustListError::BadSigner {
                 detail: error.to_string(),

@@ -27,7 +27,11 @@ fn dgc_testdata_passes() {
     let result = suite::run_suite(&[testdata], schema.as_ref());
     for assertion in &result.assertions {
         if let suite::Outcome::Failed { detail } = &assertion.outcome {
-            println!("FAILED {} {}: {detail}", assertion.file.display(), assertion.flag);
+            println!(
+                "FAILED {} {}: {detail}",
+                assertion.file.display(),
+                assertion.flag
+            );
         }
     }
     println!("{}", result.summary_line());

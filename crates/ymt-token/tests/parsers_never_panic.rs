@@ -7,7 +7,10 @@ use proptest::prelude::*;
 use ymt_token::{Algorithm, TrustList, dcc, pipeline, verify};
 
 fn trust() -> TrustList {
-    TrustList::from_keys("ymt:44", &[common::key(Algorithm::EdDsa, 1).verifying_key()])
+    TrustList::from_keys(
+        "ymt:44",
+        &[common::key(Algorithm::EdDsa, 1).verifying_key()],
+    )
 }
 
 /// Any bytes, wrapped the way a real token is wrapped, so that the fuzz

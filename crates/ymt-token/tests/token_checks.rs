@@ -62,20 +62,35 @@ fn time_window() {
     let signer = key(Algorithm::EdDsa, 1);
     let trust = TrustList::from_keys(ISSUER, &[signer.verifying_key()]);
     let token = issue(&claims(ISSUER, now), &signer).unwrap();
-    check(&token, &trust, now.plus_secs(300), Expect::Fails(Step::ValidityWindow, |e| {
-        matches!(e, TokenError::Expired { .. })
-    }));
+    check(
+        &token,
+        &trust,
+        now.plus_secs(300),
+        Expect::Fails(Step::ValidityWindow, |e| {
+            matches!(e, TokenError::Expired { .. })
+        }),
+    );
     // Within the clock-skew leeway a code from the near future is accepted.
     check(&token, &trust, now.plus_secs(-30), Expect::Valid);
-    check(&token, &trust, now.plus_secs(-31), Expect::Fails(Step::ValidityWindow, |e| {
-        matches!(e, TokenError::NotYetValid { .. })
-    }));
+    check(
+        &token,
+        &trust,
+        now.plus_secs(-31),
+        Expect::Fails(Step::ValidityWindow, |e| {
+            matches!(e, TokenError::NotYetValid { .. })
+        }),
+    );
     let mut short_color = claims(ISSUER, now);
     short_color.color_valid_until = Some(now.plus_secs(60));
     let token = issue(&short_color, &signer).unwrap();
-    check(&token, &trust, now.plus_secs(60), Expect::Fails(Step::ValidityWindow, |e| {
-        matches!(e, TokenError::ColorExpired { .. })
-    }));
+    check(
+        &token,
+        &trust,
+        now.plus_secs(60),
+        Expect::Fails(Step::ValidityWindow, |e| {
+            matches!(e, TokenError::ColorExpired { .. })
+        }),
+    );
 }
 
 #[test]
@@ -85,26 +100,53 @@ fn kid_algorithm_and_issuer() {
     let stranger = key(Algorithm::EdDsa, 3);
     let token = issue(&claims(ISSUER, now), &signer).unwrap();
     let trust_other = TrustList::from_keys(ISSUER, &[stranger.verifying_key()]);
-    check(&token, &trust_other, now, Expect::Fails(Step::KidLookup, |e| {
-        matches!(e, TokenError::UnknownKid { .. })
-    }));
+    check(
+        &token,
+        &trust_other,
+        now,
+        Expect::Fails(Step::KidLookup, |e| {
+            matches!(e, TokenError::UnknownKid { .. })
+        }),
+    );
 
     // The kid is trusted, but as an ES256 key: the EdDSA code must not pass.
     let es256 = key(Algorithm::Es256, 2);
     let entry = ymt_token::TrustEntry {
         kid: signer.kid().clone(),
-        ..ymt_token::TrustEntry::new(ISSUER, &es256.verifying_key(), ymt_core::Timestamp::EPOCH, None)
+        ..ymt_token::TrustEntry::new(
+            ISSUER,
+            &es256.verifying_key(),
+            ymt_core::Timestamp::EPOCH,
+            None,
+        )
     };
     let trust_wrong_alg = TrustList::new(1, now, vec![entry]).unwrap();
-    check(&token, &trust_wrong_alg, now, Expect::Fails(Step::KidLookup, |e| {
-        matches!(e, TokenError::WrongAlgorithm { expected: Algorithm::Es256, found: Algorithm::EdDsa, .. })
-    }));
+    check(
+        &token,
+        &trust_wrong_alg,
+        now,
+        Expect::Fails(Step::KidLookup, |e| {
+            matches!(
+                e,
+                TokenError::WrongAlgorithm {
+                    expected: Algorithm::Es256,
+                    found: Algorithm::EdDsa,
+                    ..
+                }
+            )
+        }),
+    );
 
     // A key trusted for one region cannot sign for another.
     let trust = TrustList::from_keys("ymt:11", &[signer.verifying_key()]);
-    check(&token, &trust, now, Expect::Fails(Step::Claims, |e| {
-        matches!(e, TokenError::IssuerMismatch { .. })
-    }));
+    check(
+        &token,
+        &trust,
+        now,
+        Expect::Fails(Step::Claims, |e| {
+            matches!(e, TokenError::IssuerMismatch { .. })
+        }),
+    );
 }
 
 #[test]
@@ -148,7 +190,10 @@ fn every_flipped_cose_byte_is_rejected() {
             assert!(!report.valid, "flip at COSE byte {position} still verifies");
             let failed = report.failed_step().unwrap();
             assert!(
-                matches!(failed, Step::CoseStructure | Step::KidLookup | Step::Signature | Step::Claims),
+                matches!(
+                    failed,
+                    Step::CoseStructure | Step::KidLookup | Step::Signature | Step::Claims
+                ),
                 "flip at {position} failed at {failed:?}"
             );
         }
@@ -159,14 +204,43 @@ fn every_flipped_cose_byte_is_rejected() {
 fn malformed_layers_name_their_step() {
     let now = at("2026-11-27T08:00:00Z");
     let trust = TrustList::from_keys(ISSUER, &[key(Algorithm::EdDsa, 6).verifying_key()]);
-    check("HC1:ABC", &trust, now, Expect::Fails(Step::Prefix, |e| matches!(e, TokenError::BadPrefix { .. })));
-    check("YMT1:abc", &trust, now, Expect::Fails(Step::Base45, |e| matches!(e, TokenError::BadBase45 { .. })));
+    check(
+        "HC1:ABC",
+        &trust,
+        now,
+        Expect::Fails(Step::Prefix, |e| matches!(e, TokenError::BadPrefix { .. })),
+    );
+    check(
+        "YMT1:abc",
+        &trust,
+        now,
+        Expect::Fails(Step::Base45, |e| matches!(e, TokenError::BadBase45 { .. })),
+    );
     let not_zlib = format!("YMT1:{}", base45::encode(b"hello"));
-    check(&not_zlib, &trust, now, Expect::Fails(Step::Inflate, |e| matches!(e, TokenError::InflateFailed { .. })));
+    check(
+        &not_zlib,
+        &trust,
+        now,
+        Expect::Fails(Step::Inflate, |e| {
+            matches!(e, TokenError::InflateFailed { .. })
+        }),
+    );
     let not_cose = format!("YMT1:{}", base45::encode(pipeline::deflate(&[0xa0])));
-    check(&not_cose, &trust, now, Expect::Fails(Step::CoseStructure, |e| matches!(e, TokenError::MalformedCose { .. })));
+    check(
+        &not_cose,
+        &trust,
+        now,
+        Expect::Fails(Step::CoseStructure, |e| {
+            matches!(e, TokenError::MalformedCose { .. })
+        }),
+    );
     let long = format!("YMT1:{}", "A".repeat(5000));
-    check(&long, &trust, now, Expect::Fails(Step::Prefix, |e| matches!(e, TokenError::TooLong { .. })));
+    check(
+        &long,
+        &trust,
+        now,
+        Expect::Fails(Step::Prefix, |e| matches!(e, TokenError::TooLong { .. })),
+    );
 }
 
 #[test]
@@ -175,12 +249,16 @@ fn rotated_key_verifies_until_its_last_code_expires() {
     let mut rng = rand_chacha_free_rng();
     let t0 = at("2026-11-27T08:00:00Z");
     let mut store = KeyStore::open(dir.path()).unwrap();
-    store.generate(Algorithm::EdDsa, ISSUER, t0, &mut rng).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, t0, &mut rng)
+        .unwrap();
     let old_key = store.signing_key().unwrap();
     let t1 = t0.plus_secs(3600);
     let old_token = issue(&claims(ISSUER, t1), &old_key).unwrap();
 
-    let (new, retired) = store.rotate(Algorithm::Es256, ISSUER, t1, &mut rng).unwrap();
+    let (new, retired) = store
+        .rotate(Algorithm::Es256, ISSUER, t1, &mut rng)
+        .unwrap();
     assert_eq!(retired.unwrap().kid, *old_key.kid());
     let new_key = store.signing_key().unwrap();
     assert_eq!(new_key.kid(), &new.kid);
@@ -197,16 +275,26 @@ fn rotated_key_verifies_until_its_last_code_expires() {
     let trust = store.trust_list(later).unwrap();
     assert!(trust.lookup(old_key.kid()).is_none());
     assert!(trust.lookup(new_key.kid()).is_some());
-    check(&old_token, &trust, later, Expect::Fails(Step::KidLookup, |e| {
-        matches!(e, TokenError::UnknownKid { .. })
-    }));
+    check(
+        &old_token,
+        &trust,
+        later,
+        Expect::Fails(Step::KidLookup, |e| {
+            matches!(e, TokenError::UnknownKid { .. })
+        }),
+    );
 
     // A verifier holding an older list still refuses the retired key then.
     let stale = store.trust_list(t1.plus_secs(10)).unwrap();
     let late_token = issue(&claims(ISSUER, later.plus_secs(-1)), &old_key).unwrap();
-    check(&late_token, &stale, later, Expect::Fails(Step::ValidityWindow, |e| {
-        matches!(e, TokenError::KeyNotValidAt { .. })
-    }));
+    check(
+        &late_token,
+        &stale,
+        later,
+        Expect::Fails(Step::ValidityWindow, |e| {
+            matches!(e, TokenError::KeyNotValidAt { .. })
+        }),
+    );
 }
 
 #[test]
@@ -215,7 +303,12 @@ fn secret_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = KeyStore::open(dir.path()).unwrap();
     let record = store
-        .generate(Algorithm::EdDsa, ISSUER, at("2026-11-27T08:00:00Z"), &mut rand_chacha_free_rng())
+        .generate(
+            Algorithm::EdDsa,
+            ISSUER,
+            at("2026-11-27T08:00:00Z"),
+            &mut rand_chacha_free_rng(),
+        )
         .unwrap();
     let path = dir.path().join(format!("{}.key", record.kid));
     let mode = std::fs::metadata(path).unwrap().permissions().mode();
@@ -231,7 +324,9 @@ fn trust_list_signature_tampering_is_detected() {
     let now = at("2026-11-27T08:00:00Z");
     let mut rng = rand_chacha_free_rng();
     let mut store = KeyStore::open(dir.path()).unwrap();
-    store.generate(Algorithm::EdDsa, ISSUER, now, &mut rng).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, now, &mut rng)
+        .unwrap();
     let signed = store.export_trust_list(now, Vec::new(), &mut rng).unwrap();
     let anchor = store.trust_list_signer(&mut rng).unwrap().verifying_key();
     let json = signed.to_json_pretty();
@@ -241,9 +336,16 @@ fn trust_list_signature_tampering_is_detected() {
 
     // Change one key's validity inside the payload: the signature breaks.
     let mut forged = parsed.clone();
-    forged.payload = forged.payload.replacen("\"valid_until\":null", "\"valid_until\":\"2099-01-01T00:00:00Z\"", 1);
+    forged.payload = forged.payload.replacen(
+        "\"valid_until\":null",
+        "\"valid_until\":\"2099-01-01T00:00:00Z\"",
+        1,
+    );
     assert_ne!(forged.payload, parsed.payload);
-    assert_eq!(forged.verify(&anchor).unwrap_err(), ymt_token::TrustListError::BadSignature);
+    assert_eq!(
+        forged.verify(&anchor).unwrap_err(),
+        ymt_token::TrustListError::BadSignature
+    );
 
     // Flip each signature character.
     for position in 0..parsed.signature.len() {
@@ -285,7 +387,10 @@ fn code_issuer_caches_until_refresh() {
     assert!(renewed.svg().starts_with("<svg"));
     assert!(renewed.png().starts_with(b"\x89PNG"));
     // The PNG decodes back to the token.
-    assert_eq!(ymt_token::decode_qr_image(renewed.png()).unwrap(), renewed.token);
+    assert_eq!(
+        ymt_token::decode_qr_image(renewed.png()).unwrap(),
+        renewed.token
+    );
 
     // The cache is bounded.
     issuer.code_for(request("p-2"), t0).unwrap();

@@ -55,7 +55,10 @@ impl DscCert {
 
     pub fn from_der(der: &[u8]) -> Result<DscCert, DccError> {
         if der.len() > CERT_DER_LEN_MAX {
-            return Err(bad(format!("{} bytes, at most {CERT_DER_LEN_MAX}", der.len())));
+            return Err(bad(format!(
+                "{} bytes, at most {CERT_DER_LEN_MAX}",
+                der.len()
+            )));
         }
         let cert = x509_cert::Certificate::from_der(der).map_err(|error| bad(error.to_string()))?;
         let tbs = &cert.tbs_certificate;
@@ -117,8 +120,8 @@ pub fn verify(
     };
     match (key, alg) {
         (DscKey::P256(key), coset::Algorithm::Assigned(Iana::ES256)) => {
-            let signature =
-                p256::ecdsa::Signature::from_slice(signature).map_err(|_| DccError::BadSignature)?;
+            let signature = p256::ecdsa::Signature::from_slice(signature)
+                .map_err(|_| DccError::BadSignature)?;
             key.verify(message, &signature)
                 .map_err(|_| DccError::BadSignature)
         }

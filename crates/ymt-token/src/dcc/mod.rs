@@ -148,8 +148,8 @@ pub fn decode_payload(sign1: &CoseSign1) -> Result<DccPayload, DccError> {
         .ok_or_else(|| DccError::MalformedPayload {
             detail: "detached payload".into(),
         })?;
-    let value = pipeline::cbor_from_slice(bytes)
-        .map_err(|detail| DccError::MalformedPayload { detail })?;
+    let value =
+        pipeline::cbor_from_slice(bytes).map_err(|detail| DccError::MalformedPayload { detail })?;
     decode_claims(&value)
 }
 
@@ -261,7 +261,11 @@ pub fn check_key_usage(cert: &DscCert, hcert: &serde_json::Value) -> Result<(), 
 
 /// The signer certificate's validity must cover issue and expiry, and `now`
 /// must lie between them.
-pub fn check_validity(payload: &DccPayload, cert: &DscCert, now: Timestamp) -> Result<(), DccError> {
+pub fn check_validity(
+    payload: &DccPayload,
+    cert: &DscCert,
+    now: Timestamp,
+) -> Result<(), DccError> {
     let window = |detail: String| DccError::ValidityWindow { detail };
     let issued_at = payload
         .issued_at
@@ -403,7 +407,11 @@ pub fn verify_dcc(
         payload: None,
         summary: None,
     };
-    fn record(steps: &mut Vec<DccStepOutcome>, step: DccStep, result: Result<String, DccError>) -> bool {
+    fn record(
+        steps: &mut Vec<DccStepOutcome>,
+        step: DccStep,
+        result: Result<String, DccError>,
+    ) -> bool {
         let ok = result.is_ok();
         steps.push(match result {
             Ok(detail) => DccStepOutcome {
@@ -425,24 +433,52 @@ pub fn verify_dcc(
 
     let decoded = (|| {
         let body = unprefix(text);
-        if !push(DccStep::Prefix, body.as_ref().map(|_| DCC_PREFIX.to_string()).map_err(Clone::clone)) {
+        if !push(
+            DccStep::Prefix,
+            body.as_ref()
+                .map(|_| DCC_PREFIX.to_string())
+                .map_err(Clone::clone),
+        ) {
             return None;
         }
         let compressed = decode_base45(body.ok()?);
-        if !push(DccStep::Base45, compressed.as_ref().map(|b| format!("{} bytes", b.len())).map_err(Clone::clone)) {
+        if !push(
+            DccStep::Base45,
+            compressed
+                .as_ref()
+                .map(|b| format!("{} bytes", b.len()))
+                .map_err(Clone::clone),
+        ) {
             return None;
         }
         let cose = decompress(&compressed.ok()?);
-        if !push(DccStep::Inflate, cose.as_ref().map(|b| format!("{} bytes", b.len())).map_err(Clone::clone)) {
+        if !push(
+            DccStep::Inflate,
+            cose.as_ref()
+                .map(|b| format!("{} bytes", b.len()))
+                .map_err(Clone::clone),
+        ) {
             return None;
         }
         let sign1 = parse_cose(&cose.ok()?);
-        if !push(DccStep::CoseStructure, sign1.as_ref().map(|_| "COSE_Sign1".to_string()).map_err(Clone::clone)) {
+        if !push(
+            DccStep::CoseStructure,
+            sign1
+                .as_ref()
+                .map(|_| "COSE_Sign1".to_string())
+                .map_err(Clone::clone),
+        ) {
             return None;
         }
         let sign1 = sign1.ok()?;
         let payload = decode_payload(&sign1);
-        if !push(DccStep::Payload, payload.as_ref().map(|p| format!("issuer {:?}", p.issuer)).map_err(Clone::clone)) {
+        if !push(
+            DccStep::Payload,
+            payload
+                .as_ref()
+                .map(|p| format!("issuer {:?}", p.issuer))
+                .map_err(Clone::clone),
+        ) {
             return None;
         }
         Some((sign1, payload.ok()?))
@@ -453,7 +489,11 @@ pub fn verify_dcc(
         report.kid = kid_of(&sign1).map(hex::encode);
         report.algorithm = alg_of(&sign1).map(|alg| format!("{alg:?}"));
         let schema_ok = match schema {
-            Some(schema) => record(&mut steps, DccStep::Schema, schema.validate(&payload.hcert).map(|()| "valid".into())),
+            Some(schema) => record(
+                &mut steps,
+                DccStep::Schema,
+                schema.validate(&payload.hcert).map(|()| "valid".into()),
+            ),
             None => {
                 steps.push(DccStepOutcome {
                     step: DccStep::Schema,
@@ -464,19 +504,38 @@ pub fn verify_dcc(
                 true
             }
         };
-        let cert = kid_of(&sign1).and_then(|kid| certs.iter().find(|cert| cert.kid.as_slice() == kid));
+        let cert =
+            kid_of(&sign1).and_then(|kid| certs.iter().find(|cert| cert.kid.as_slice() == kid));
         let kid_result = match (kid_of(&sign1), cert) {
             (None, _) => Err(DccError::MissingKid),
-            (Some(kid), None) => Err(DccError::UnknownKid { kid: hex::encode(kid) }),
+            (Some(kid), None) => Err(DccError::UnknownKid {
+                kid: hex::encode(kid),
+            }),
             (Some(_), Some(cert)) => Ok(format!("signer {}", cert.subject)),
         };
         let mut verified = record(&mut steps, DccStep::KidLookup, kid_result);
         if let Some(cert) = cert {
-            verified &= record(&mut steps, DccStep::Signature, verify_signature(&sign1, cert).map(|()| "valid".into()));
-            verified &= record(&mut steps, DccStep::KeyUsage, check_key_usage(cert, &payload.hcert).map(|()| "allowed".into()));
-            verified &= record(&mut steps, DccStep::ValidityWindow, check_validity(&payload, cert, now).map(|()| "valid now".into()));
+            verified &= record(
+                &mut steps,
+                DccStep::Signature,
+                verify_signature(&sign1, cert).map(|()| "valid".into()),
+            );
+            verified &= record(
+                &mut steps,
+                DccStep::KeyUsage,
+                check_key_usage(cert, &payload.hcert).map(|()| "allowed".into()),
+            );
+            verified &= record(
+                &mut steps,
+                DccStep::ValidityWindow,
+                check_validity(&payload, cert, now).map(|()| "valid now".into()),
+            );
         } else {
-            for step in [DccStep::Signature, DccStep::KeyUsage, DccStep::ValidityWindow] {
+            for step in [
+                DccStep::Signature,
+                DccStep::KeyUsage,
+                DccStep::ValidityWindow,
+            ] {
                 steps.push(DccStepOutcome {
                     step,
                     status: StepStatus::Skipped,

@@ -130,7 +130,9 @@ fn collect_files(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) {
         if path.is_dir() {
             collect_files(&path, depth + 1, files);
         } else if path.extension().is_some_and(|ext| ext == "json")
-            && path.parent().is_some_and(|parent| parent.ends_with("2DCode/raw"))
+            && path
+                .parent()
+                .is_some_and(|parent| parent.ends_with("2DCode/raw"))
             && files.len() < TEST_FILES_MAX
         {
             files.push(path);
@@ -368,12 +370,12 @@ impl Case<'_> {
     /// The CBOR field: a whole CWT payload, or only the certificate.
     fn hcert_from_cbor(&self) -> Result<Result<Json, String>, String> {
         let cbor = unhex(need(self.field("CBOR"), "CBOR")?, "CBOR")?;
-        Ok(pipeline::cbor_from_slice(&cbor).map(|value| {
-            match super::decode_claims(&value) {
+        Ok(
+            pipeline::cbor_from_slice(&cbor).map(|value| match super::decode_claims(&value) {
                 Ok(payload) => payload.hcert,
                 Err(_) => json::cbor_to_json(&value),
-            }
-        }))
+            }),
+        )
     }
 
     fn expected_json(&self) -> Result<&Json, String> {
@@ -430,9 +432,7 @@ impl Case<'_> {
     fn valid_object(&self) -> Check {
         let schema = self.schema()?;
         let expected = self.expected_json()?;
-        Ok(schema
-            .validate(expected)
-            .map_err(|error| error.to_string()))
+        Ok(schema.validate(expected).map_err(|error| error.to_string()))
     }
 
     fn encode(&self) -> Check {
@@ -449,7 +449,8 @@ impl Case<'_> {
 
     fn expiration(&self) -> Check {
         let clock = need(self.context("VALIDATIONCLOCK"), "TESTCTX.VALIDATIONCLOCK")?;
-        let now = parse_clock(clock).ok_or_else(|| format!("VALIDATIONCLOCK {clock:?} unreadable"))?;
+        let now =
+            parse_clock(clock).ok_or_else(|| format!("VALIDATIONCLOCK {clock:?} unreadable"))?;
         let sign1 = self.cose()?;
         let cert = self.cert()?;
         Ok((|| {
@@ -488,7 +489,9 @@ pub fn parse_clock(text: &str) -> Option<Timestamp> {
         .or_else(|| {
             // `+0200` without the colon.
             let (head, tail) = text.split_at(text.len().checked_sub(5)?);
-            if (tail.starts_with('+') || tail.starts_with('-')) && tail[1..].bytes().all(|b| b.is_ascii_digit()) {
+            if (tail.starts_with('+') || tail.starts_with('-'))
+                && tail[1..].bytes().all(|b| b.is_ascii_digit())
+            {
                 parse(&format!("{head}{}:{}", &tail[..3], &tail[3..]))
             } else {
                 None
