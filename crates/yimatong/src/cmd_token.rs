@@ -437,6 +437,11 @@ pub fn run_dcc(command: DccCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            if verbose {
+                for (flag, (passed, failed, skipped)) in dcc::suite::by_flag(&result) {
+                    println!("{flag}: {passed} passed, {failed} failed, {skipped} skipped");
+                }
+            }
             println!("{}", result.summary_line());
             Ok(if result.failed() == 0 {
                 ExitCode::SUCCESS

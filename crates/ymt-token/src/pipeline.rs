@@ -2,8 +2,6 @@
 //! prefix, base45, zlib and COSE_Sign1. Every function here is bounded and
 //! returns an error text instead of panicking on untrusted input.
 
-use std::io::Read;
-
 use ciborium::Value;
 use coset::{AsCborValue, CoseSign1};
 
@@ -30,31 +28,68 @@ pub fn looks_zlib_compressed(bytes: &[u8]) -> bool {
         && (u16::from(bytes[0]) * 256 + u16::from(bytes[1])) % 31 == 0
 }
 
-/// Inflates a zlib stream, failing when it is corrupt or inflates past
-/// `len_max` bytes.
+thread_local! {
+    // Inflate and deflate states are tens to hundreds of KiB; building one
+    // per token cost more than the signature check, so each thread keeps one.
+    static INFLATER: std::cell::RefCell<flate2::Decompress> =
+        std::cell::RefCell::new(flate2::Decompress::new(true));
+    static DEFLATER: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::best(), true));
+}
+
+/// Inflates a zlib stream, failing when it is corrupt, truncated, followed
+/// by trailing bytes, or inflates past `len_max` bytes.
 pub fn inflate_bounded(bytes: &[u8], len_max: usize) -> Result<Vec<u8>, String> {
-    let decoder = flate2::read::ZlibDecoder::new(bytes);
-    let mut out = Vec::with_capacity(bytes.len() * 3);
-    decoder
-        .take(len_max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|error| format!("zlib: {error}"))?;
-    if out.len() > len_max {
-        return Err(format!("inflates past {len_max} bytes"));
-    }
-    Ok(out)
+    INFLATER.with(|cell| {
+        let mut inflater = cell.borrow_mut();
+        inflater.reset(true);
+        let mut out = Vec::with_capacity((bytes.len() * 4).clamp(256, len_max + 1));
+        loop {
+            let consumed = inflater.total_in() as usize;
+            let status = inflater
+                .decompress_vec(
+                    &bytes[consumed..],
+                    &mut out,
+                    flate2::FlushDecompress::Finish,
+                )
+                .map_err(|error| format!("zlib: {error}"))?;
+            if out.len() > len_max {
+                return Err(format!("inflates past {len_max} bytes"));
+            }
+            match status {
+                flate2::Status::StreamEnd => {
+                    if (inflater.total_in() as usize) < bytes.len() {
+                        return Err("trailing bytes after the zlib stream".into());
+                    }
+                    return Ok(out);
+                }
+                _ if out.len() == out.capacity() => {
+                    let grown = (out.capacity() * 2).min(len_max + 1);
+                    out.reserve_exact(grown - out.len());
+                }
+                _ => return Err("zlib: truncated stream".into()),
+            }
+        }
+    })
 }
 
 pub fn deflate(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::ZlibEncoder::new(
-        Vec::with_capacity(bytes.len()),
-        flate2::Compression::best(),
-    );
-    encoder
-        .write_all(bytes)
-        .expect("writing into a Vec cannot fail");
-    encoder.finish().expect("finishing into a Vec cannot fail")
+    DEFLATER.with(|cell| {
+        let mut deflater = cell.borrow_mut();
+        deflater.reset();
+        // zlib's bound for incompressible input plus header and checksum.
+        let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 1000 + 64);
+        loop {
+            let consumed = deflater.total_in() as usize;
+            let status = deflater
+                .compress_vec(&bytes[consumed..], &mut out, flate2::FlushCompress::Finish)
+                .expect("deflating into a Vec cannot fail");
+            if status == flate2::Status::StreamEnd {
+                return out;
+            }
+            out.reserve(out.capacity().max(64));
+        }
+    })
 }
 
 /// Decodes exactly one CBOR item; trailing bytes are an error.

@@ -140,6 +140,17 @@ fn int_claim(value: &Value, what: &str) -> Result<i64, DccError> {
     }
 }
 
+/// The COSE name of an algorithm (`ES256`, `PS256`, `EdDSA`), or its number.
+pub fn algorithm_name(alg: &coset::Algorithm) -> String {
+    use coset::iana::Algorithm as Iana;
+    match alg {
+        coset::Algorithm::Assigned(Iana::ES256) => "ES256".into(),
+        coset::Algorithm::Assigned(Iana::PS256) => "PS256".into(),
+        coset::Algorithm::Assigned(Iana::EdDSA) => "EdDSA".into(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Decodes the CWT claims and the certificate JSON.
 pub fn decode_payload(sign1: &CoseSign1) -> Result<DccPayload, DccError> {
     let bytes = sign1
@@ -373,6 +384,7 @@ pub struct DccStepOutcome {
     pub step: DccStep,
     pub status: crate::token::StepStatus,
     pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<DccError>,
 }
 
@@ -487,7 +499,7 @@ pub fn verify_dcc(
     let mut all_ok = false;
     if let Some((sign1, payload)) = decoded {
         report.kid = kid_of(&sign1).map(hex::encode);
-        report.algorithm = alg_of(&sign1).map(|alg| format!("{alg:?}"));
+        report.algorithm = alg_of(&sign1).map(algorithm_name);
         let schema_ok = match schema {
             Some(schema) => record(
                 &mut steps,

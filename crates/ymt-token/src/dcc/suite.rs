@@ -2,7 +2,7 @@
 //! `2DCode/raw` directory holds the layers of one certificate and the
 //! expected results. Every expected-result flag present is one assertion.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -144,13 +144,20 @@ fn collect_files(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) {
 pub fn run_suite(dirs: &[PathBuf], schema: Option<&DccSchema>) -> SuiteResult {
     let mut result = SuiteResult::default();
     for dir in dirs {
-        let known_issues = read_known_issues(dir);
+        // known_issues.csv sits at the root of the test data; a run over one
+        // country's directory finds it one level up.
+        let root = dir
+            .ancestors()
+            .take(3)
+            .find(|candidate| candidate.join("known_issues.csv").is_file())
+            .unwrap_or(dir);
+        let known_issues = read_known_issues(root);
         let mut files = Vec::new();
         collect_files(dir, 0, &mut files);
         for file in files {
             // The country is the directory right under the root.
             let country = file
-                .strip_prefix(dir)
+                .strip_prefix(root)
                 .ok()
                 .and_then(|rest| rest.components().next())
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -499,9 +506,9 @@ pub fn parse_clock(text: &str) -> Option<Timestamp> {
         })
 }
 
-/// Unused map kept for callers that group assertions by flag.
-pub fn by_flag(result: &SuiteResult) -> HashMap<String, (usize, usize, usize)> {
-    let mut counts: HashMap<String, (usize, usize, usize)> = HashMap::new();
+/// Passed, failed and skipped counts per flag.
+pub fn by_flag(result: &SuiteResult) -> BTreeMap<String, (usize, usize, usize)> {
+    let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     for assertion in &result.assertions {
         let entry = counts.entry(assertion.flag.clone()).or_default();
         match assertion.outcome {
