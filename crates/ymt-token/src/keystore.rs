@@ -1,0 +1,340 @@
+//! Signing keys on disk.
+//!
+//! A key store is a directory holding `keystore.json` (the public index:
+//! kids, algorithms, issuers, creation and retirement instants) and one
+//! `<kid>.key` file per secret key with the 32 secret bytes in hex. Secret
+//! files are created with mode 0600 in the same call that creates them, so
+//! they are never readable by others, not even for a moment.
+//!
+//! This module does file I/O by design; time and randomness are still
+//! passed in by the caller.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use ymt_core::Timestamp;
+
+use crate::keys::{Algorithm, Kid, SigningKey};
+use crate::token::TOKEN_TTL_SECS_DEFAULT;
+use crate::trust::{SignedTrustList, TrustEntry, TrustList};
+
+pub const KEYSTORE_FORMAT: &str = "ymt-keystore/1";
+const INDEX_FILE: &str = "keystore.json";
+const TRUST_LIST_SIGNER_FILE: &str = "trust-list-signer.key";
+/// Most keys one store keeps (retired ones included).
+pub const KEYS_MAX: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the key store has no signing key yet (run `keys generate`)")]
+    NoSigningKey,
+    #[error("the key store already holds {KEYS_MAX} keys")]
+    Full,
+    #[error("issuer must be 1 to 64 characters")]
+    BadIssuer,
+}
+
+/// Public facts about one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub kid: Kid,
+    pub algorithm: Algorithm,
+    pub issuer: String,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+}
+
+impl KeyRecord {
+    /// When the last code this key may have signed expires.
+    pub fn trusted_until(&self, max_token_ttl_secs: i64) -> Option<Timestamp> {
+        self.retired_at
+            .map(|retired_at| retired_at.plus_secs(max_token_ttl_secs))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Index {
+    format: String,
+    max_token_ttl_secs: i64,
+    signing_kid: Option<Kid>,
+    trust_list_serial: u64,
+    keys: Vec<KeyRecord>,
+}
+
+/// A directory of signing keys.
+#[derive(Debug)]
+pub struct KeyStore {
+    dir: PathBuf,
+    index: Index,
+}
+
+impl KeyStore {
+    /// Opens a store; a missing directory is an empty store, created on the
+    /// first write.
+    pub fn open(dir: impl AsRef<Path>) -> Result<KeyStore, KeyStoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let path = dir.join(INDEX_FILE);
+        let index = match fs::read_to_string(&path) {
+            Ok(text) => {
+                let index: Index =
+                    serde_json::from_str(&text).map_err(|error| KeyStoreError::Corrupt {
+                        path: path.clone(),
+                        detail: error.to_string(),
+                    })?;
+                if index.format != KEYSTORE_FORMAT {
+                    return Err(KeyStoreError::Corrupt {
+                        path,
+                        detail: format!("format {:?}", index.format),
+                    });
+                }
+                index
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Index {
+                format: KEYSTORE_FORMAT.into(),
+                max_token_ttl_secs: TOKEN_TTL_SECS_DEFAULT,
+                signing_kid: None,
+                trust_list_serial: 0,
+                keys: Vec::new(),
+            },
+            Err(source) => return Err(KeyStoreError::Io { path, source }),
+        };
+        Ok(KeyStore { dir, index })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn keys(&self) -> &[KeyRecord] {
+        &self.index.keys
+    }
+
+    pub fn signing_kid(&self) -> Option<&Kid> {
+        self.index.signing_kid.as_ref()
+    }
+
+    pub fn max_token_ttl_secs(&self) -> i64 {
+        self.index.max_token_ttl_secs
+    }
+
+    /// Sets the longest TTL codes are issued with; retired keys stay trusted
+    /// this long after retirement.
+    pub fn set_max_token_ttl_secs(&mut self, secs: i64) -> Result<(), KeyStoreError> {
+        self.index.max_token_ttl_secs = secs.max(1);
+        self.save_index()
+    }
+
+    /// Adds a key. It becomes the signing key when there is none yet.
+    pub fn generate(
+        &mut self,
+        algorithm: Algorithm,
+        issuer: &str,
+        now: Timestamp,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<KeyRecord, KeyStoreError> {
+        if issuer.is_empty() || issuer.chars().count() > crate::claims::ISSUER_LEN_MAX {
+            return Err(KeyStoreError::BadIssuer);
+        }
+        if self.index.keys.len() >= KEYS_MAX {
+            return Err(KeyStoreError::Full);
+        }
+        let key = SigningKey::generate(algorithm, rng);
+        self.write_secret(&self.secret_path(key.kid()), &key)?;
+        let record = KeyRecord {
+            kid: key.kid().clone(),
+            algorithm,
+            issuer: issuer.to_owned(),
+            created_at: now,
+            retired_at: None,
+        };
+        self.index.keys.push(record.clone());
+        if self.index.signing_kid.is_none() {
+            self.index.signing_kid = Some(record.kid.clone());
+        }
+        self.save_index()?;
+        Ok(record)
+    }
+
+    /// Makes a new key the signing key and retires the old one at `now`.
+    /// Returns the new key and the retired one.
+    pub fn rotate(
+        &mut self,
+        algorithm: Algorithm,
+        issuer: &str,
+        now: Timestamp,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<(KeyRecord, Option<KeyRecord>), KeyStoreError> {
+        let old_kid = self.index.signing_kid.take();
+        let new = match self.generate(algorithm, issuer, now, rng) {
+            Ok(new) => new,
+            Err(error) => {
+                self.index.signing_kid = old_kid;
+                return Err(error);
+            }
+        };
+        self.index.signing_kid = Some(new.kid.clone());
+        let mut retired = None;
+        if let Some(old_kid) = old_kid
+            && let Some(record) = self.index.keys.iter_mut().find(|r| r.kid == old_kid)
+        {
+            record.retired_at = Some(now);
+            retired = Some(record.clone());
+        }
+        self.save_index()?;
+        Ok((new, retired))
+    }
+
+    /// Loads the current signing key.
+    pub fn signing_key(&self) -> Result<SigningKey, KeyStoreError> {
+        let kid = self
+            .index
+            .signing_kid
+            .as_ref()
+            .ok_or(KeyStoreError::NoSigningKey)?;
+        let record = self
+            .index
+            .keys
+            .iter()
+            .find(|record| &record.kid == kid)
+            .ok_or(KeyStoreError::NoSigningKey)?;
+        self.read_secret(&self.secret_path(kid), record.algorithm)
+    }
+
+    /// The entries a trust list should carry at `now`: every key that is
+    /// active, or retired less than the maximum token TTL ago.
+    pub fn trust_entries(&self, now: Timestamp) -> Result<Vec<TrustEntry>, KeyStoreError> {
+        let ttl = self.index.max_token_ttl_secs;
+        let mut entries = Vec::new();
+        for record in &self.index.keys {
+            let valid_until = record.trusted_until(ttl);
+            if valid_until.is_some_and(|until| until <= now) {
+                continue;
+            }
+            let key = self.read_secret(&self.secret_path(&record.kid), record.algorithm)?;
+            entries.push(TrustEntry::new(
+                &record.issuer,
+                &key.verifying_key(),
+                record.created_at,
+                valid_until,
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// An unsigned trust list of this store's keys, for verifying locally.
+    pub fn trust_list(&self, now: Timestamp) -> Result<TrustList, KeyStoreError> {
+        let entries = self.trust_entries(now)?;
+        TrustList::new(self.index.trust_list_serial, now, entries).map_err(|error| {
+            KeyStoreError::Corrupt {
+                path: self.dir.join(INDEX_FILE),
+                detail: error.to_string(),
+            }
+        })
+    }
+
+    /// The trust-list signing key, created (EdDSA) on first use.
+    pub fn trust_list_signer(
+        &self,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<SigningKey, KeyStoreError> {
+        let path = self.dir.join(TRUST_LIST_SIGNER_FILE);
+        if path.exists() {
+            return self.read_secret(&path, Algorithm::EdDsa);
+        }
+        let key = SigningKey::generate(Algorithm::EdDsa, rng);
+        self.write_secret(&path, &key)?;
+        Ok(key)
+    }
+
+    /// Signs and returns the trust list of this store at `now`, bumping the
+    /// serial. `extra` adds other regional systems' entries.
+    pub fn export_trust_list(
+        &mut self,
+        now: Timestamp,
+        extra: Vec<TrustEntry>,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<SignedTrustList, KeyStoreError> {
+        let signer = self.trust_list_signer(rng)?;
+        let mut entries = self.trust_entries(now)?;
+        entries.extend(extra);
+        self.index.trust_list_serial += 1;
+        let list = TrustList::new(self.index.trust_list_serial, now, entries).map_err(|error| {
+            KeyStoreError::Corrupt {
+                path: self.dir.join(INDEX_FILE),
+                detail: error.to_string(),
+            }
+        })?;
+        self.save_index()?;
+        Ok(list.sign(&signer))
+    }
+
+    fn secret_path(&self, kid: &Kid) -> PathBuf {
+        self.dir.join(format!("{}.key", kid.to_hex()))
+    }
+
+    fn ensure_dir(&self) -> Result<(), KeyStoreError> {
+        fs::create_dir_all(&self.dir).map_err(|source| KeyStoreError::Io {
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    fn write_secret(&self, path: &Path, key: &SigningKey) -> Result<(), KeyStoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.ensure_dir()?;
+        let io = |source| KeyStoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let text = format!("{}\n{}\n", key.algorithm(), hex::encode(key.secret_bytes()));
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    fn read_secret(&self, path: &Path, algorithm: Algorithm) -> Result<SigningKey, KeyStoreError> {
+        let corrupt = |detail: String| KeyStoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text = fs::read_to_string(path).map_err(|source| KeyStoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut lines = text.lines();
+        let stored = lines.next().unwrap_or_default();
+        if Algorithm::parse(stored).ok() != Some(algorithm) {
+            return Err(corrupt(format!("expected a {algorithm} key")));
+        }
+        let bytes = hex::decode(lines.next().unwrap_or_default().trim())
+            .map_err(|_| corrupt("secret is not hex".into()))?;
+        SigningKey::from_secret_bytes(algorithm, &bytes).map_err(|error| corrupt(error.to_string()))
+    }
+
+    fn save_index(&self) -> Result<(), KeyStoreError> {
+        self.ensure_dir()?;
+        let path = self.dir.join(INDEX_FILE);
+        let temporary = self.dir.join(format!("{INDEX_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(&self.index).expect("the index serializes");
+        let io = |source| KeyStoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::write(&temporary, text).map_err(io)?;
+        fs::rename(&temporary, &path).map_err(io)
+    }
+}

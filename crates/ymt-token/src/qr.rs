@@ -1,0 +1,110 @@
+//! QR rendering (fast_qr, alphanumeric mode) and decoding (rqrr).
+
+use fast_qr::convert::Builder;
+use fast_qr::convert::svg::SvgBuilder;
+use fast_qr::qr::QRBuilder;
+use fast_qr::{ECL, Mode};
+
+/// Pixels per module in PNG output and the quiet zone in modules.
+pub const PNG_MODULE_PX: u32 = 4;
+pub const QUIET_ZONE_MODULES: u32 = 4;
+/// Largest image file accepted for decoding, and its largest side.
+pub const IMAGE_FILE_LEN_MAX: usize = 16 * 1024 * 1024;
+pub const IMAGE_SIDE_PX_MAX: u32 = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QrError {
+    #[error("cannot encode as a QR code: {detail}")]
+    Encode { detail: String },
+    #[error("image is {len} bytes, at most {IMAGE_FILE_LEN_MAX}")]
+    ImageTooLarge { len: usize },
+    #[error("cannot read the image: {detail}")]
+    Image { detail: String },
+    #[error("no QR code found in the image")]
+    NotFound,
+    #[error("QR code found but not decodable: {detail}")]
+    Decode { detail: String },
+}
+
+fn build(text: &str) -> Result<fast_qr::QRCode, QrError> {
+    // Tokens use only the base45 alphabet, which is exactly the QR
+    // alphanumeric set; other text falls back to byte mode.
+    let alphanumeric = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b" $%*+-./:".contains(&b));
+    let mut builder = QRBuilder::new(text.as_bytes().to_vec());
+    builder.ecl(ECL::M);
+    if alphanumeric {
+        builder.mode(Mode::Alphanumeric);
+    }
+    builder.build().map_err(|error| QrError::Encode {
+        detail: format!("{error:?}"),
+    })
+}
+
+pub fn render_qr_svg(text: &str) -> Result<String, QrError> {
+    let qr = build(text)?;
+    Ok(SvgBuilder::default()
+        .margin(QUIET_ZONE_MODULES as usize)
+        .to_str(&qr))
+}
+
+/// A black-on-white 8-bit grayscale PNG.
+pub fn render_qr_png(text: &str) -> Result<Vec<u8>, QrError> {
+    let qr = build(text)?;
+    let modules = qr.size as u32;
+    let side = (modules + 2 * QUIET_ZONE_MODULES) * PNG_MODULE_PX;
+    let image = image::GrayImage::from_fn(side, side, |x, y| {
+        let module_x = (x / PNG_MODULE_PX).wrapping_sub(QUIET_ZONE_MODULES);
+        let module_y = (y / PNG_MODULE_PX).wrapping_sub(QUIET_ZONE_MODULES);
+        let dark = module_x < modules
+            && module_y < modules
+            && qr.data[(module_y * modules + module_x) as usize].value();
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::NoFilter,
+    );
+    image::ImageEncoder::write_image(
+        encoder,
+        image.as_raw(),
+        side,
+        side,
+        image::ExtendedColorType::L8,
+    )
+    .map_err(|error| QrError::Encode {
+        detail: error.to_string(),
+    })?;
+    Ok(out)
+}
+
+/// Decodes the first QR code found in a PNG or JPEG file's bytes.
+pub fn decode_qr_image(bytes: &[u8]) -> Result<String, QrError> {
+    if bytes.len() > IMAGE_FILE_LEN_MAX {
+        return Err(QrError::ImageTooLarge { len: bytes.len() });
+    }
+    let image_error = |error: image::ImageError| QrError::Image {
+        detail: error.to_string(),
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|error| QrError::Image {
+            detail: error.to_string(),
+        })?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(IMAGE_SIDE_PX_MAX);
+    limits.max_image_height = Some(IMAGE_SIDE_PX_MAX);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    let gray = reader.decode().map_err(image_error)?.to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(gray);
+    let grids = prepared.detect_grids();
+    let grid = grids.first().ok_or(QrError::NotFound)?;
+    let (_, content) = grid.decode().map_err(|error| QrError::Decode {
+        detail: error.to_string(),
+    })?;
+    Ok(content)
+}
