@@ -65,64 +65,89 @@ pub struct CsvCheckin<'a> {
     pub leave: Option<i64>,
 }
 
-/// Calls `each` with every line (without its line break) and its 1-based
-/// number, reading `reader` in chunks; `progress` gets the bytes read so far.
+/// Calls `each` with runs of whole lines (each ending in `\n`, except perhaps
+/// the last line of the input) and the 1-based number of the run's first
+/// line, reading `reader` in chunks; `progress` gets the bytes read so far.
 /// Stops at the first error `each` returns.
-pub fn for_each_line<R: Read>(
+pub fn for_each_chunk<R: Read>(
     mut reader: R,
+    chunk_bytes: usize,
     progress: &mut dyn FnMut(u64),
     mut each: impl FnMut(u64, &[u8]) -> Result<(), CsvError>,
 ) -> Result<(), CsvError> {
-    let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES + LINE_BYTES_MAX);
-    let mut line_number: u64 = 0;
+    let chunk_bytes = chunk_bytes.max(LINE_BYTES_MAX + 1);
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut next_line: u64 = 1;
     let mut bytes_read: u64 = 0;
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     loop {
-        let got = loop {
-            match reader.read(&mut chunk) {
-                Ok(got) => break got,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    return Err(CsvError {
-                        line: line_number + 1,
-                        kind: error.into(),
-                    });
-                }
-            }
-        };
+        // Fill the buffer up to the chunk size; `read_to_end` grows it only
+        // as far as the input goes, so small inputs stay cheap.
+        let wanted = chunk_bytes.saturating_sub(buffer.len()).max(LINE_BYTES_MAX + 1);
+        let got = (&mut reader)
+            .take(wanted as u64)
+            .read_to_end(&mut buffer)
+            .map_err(|error| CsvError {
+                line: next_line,
+                kind: error.into(),
+            })?;
+        let at_end = got < wanted;
         bytes_read += got as u64;
-        let at_end = got == 0;
-        buffer.extend_from_slice(&chunk[..got]);
-        let mut start = 0;
-        while let Some(offset) = memchr::memchr(b'\n', &buffer[start..]) {
-            line_number += 1;
-            let line = &buffer[start..start + offset];
-            if line.len() > LINE_BYTES_MAX {
+        let whole = if at_end {
+            buffer.len()
+        } else {
+            memchr::memrchr(b'\n', &buffer).map_or(0, |newline| newline + 1)
+        };
+        let run = &buffer[..whole];
+        // Over-long lines are refused before anything looks at them.
+        let mut line = next_line;
+        let mut line_start = 0;
+        for newline in memchr::memchr_iter(b'\n', run).chain(std::iter::once(run.len())) {
+            if newline - line_start > LINE_BYTES_MAX {
                 return Err(CsvError {
-                    line: line_number,
+                    line,
                     kind: CsvErrorKind::LineTooLong,
                 });
             }
-            each(line_number, line)?;
-            start += offset + 1;
+            line += 1;
+            line_start = newline + 1;
         }
-        buffer.drain(..start);
-        if buffer.len() > LINE_BYTES_MAX {
+        if !run.is_empty() {
+            each(next_line, run)?;
+        }
+        next_line += memchr::memchr_iter(b'\n', run).count() as u64;
+        buffer.drain(..whole);
+        if !at_end && buffer.len() > LINE_BYTES_MAX {
             return Err(CsvError {
-                line: line_number + 1,
+                line: next_line,
                 kind: CsvErrorKind::LineTooLong,
             });
         }
+        progress(bytes_read);
         if at_end {
-            if !buffer.is_empty() {
-                line_number += 1;
-                each(line_number, &buffer)?;
-            }
-            progress(bytes_read);
             return Ok(());
         }
-        progress(bytes_read);
     }
+}
+
+/// Calls `each` with every line (without its `\n`) and its 1-based number.
+pub fn for_each_line<R: Read>(
+    reader: R,
+    progress: &mut dyn FnMut(u64),
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), CsvError>,
+) -> Result<(), CsvError> {
+    for_each_chunk(reader, READ_CHUNK_BYTES, progress, |first_line, run| {
+        for (offset, line) in lines_of(run).enumerate() {
+            each(first_line + offset as u64, line)?;
+        }
+        Ok(())
+    })
+}
+
+/// The lines of a run, without their `\n`; a final empty remainder is no line.
+fn lines_of(run: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = run.strip_suffix(b"\n").unwrap_or(run);
+    let empty = run.is_empty();
+    body.split(|&byte| byte == b'\n').filter(move |_| !empty)
 }
 
 fn strip_line_end(line: &[u8]) -> &[u8] {
@@ -271,8 +296,71 @@ pub struct ParseReport {
     pub skipped_errors: Vec<CsvError>,
 }
 
+/// One good line of a piece, before interning.
+struct ParsedRow<'a> {
+    person: &'a str,
+    venue: &'a str,
+    stay: crate::stay::Stay,
+}
+
+/// Parses a piece of whole lines starting at `first_line`. Without
+/// `skip_bad` it stops at the piece's first bad line.
+fn parse_piece<'a>(
+    piece: &'a [u8],
+    first_line: u64,
+    options: &ImportOptions,
+) -> (Vec<ParsedRow<'a>>, Vec<CsvError>, u64) {
+    let mut rows = Vec::with_capacity(piece.len() / 32);
+    let mut errors = Vec::new();
+    let mut bad = 0u64;
+    for (offset, line) in lines_of(piece).enumerate() {
+        let line_number = first_line + offset as u64;
+        if line_number == 1 {
+            if let Err(error) = check_header(1, line, CHECKINS_HEADER) {
+                errors.push(error);
+                bad += 1;
+                break;
+            }
+            continue;
+        }
+        if strip_line_end(line).is_empty() {
+            continue;
+        }
+        let parsed = parse_checkin_line(line).and_then(|row| {
+            let stay = options.policy.resolve(row.enter, row.leave)?;
+            Ok(ParsedRow {
+                person: row.person,
+                venue: row.venue,
+                stay,
+            })
+        });
+        match parsed {
+            Ok(row) => rows.push(row),
+            Err(kind) => {
+                bad += 1;
+                if errors.len() < options.errors_kept_max.max(1) {
+                    errors.push(CsvError {
+                        line: line_number,
+                        kind,
+                    });
+                }
+                if !options.skip_bad {
+                    break;
+                }
+            }
+        }
+    }
+    (rows, errors, bad)
+}
+
+/// Bytes read and interned at a time by [`parse_checkins_csv`].
+const IMPORT_CHUNK_BYTES: usize = 16 << 20;
+/// Lines are parsed in parallel in pieces of about this size.
+const PIECE_BYTES: usize = 256 << 10;
+
 /// Parses `checkins.csv`, interning ids into the given tables. On error the
 /// interners are restored to their previous length, so nothing changed.
+/// Lines are parsed in parallel and ids interned in bulk, chunk by chunk.
 pub fn parse_checkins_csv<R: Read>(
     reader: R,
     persons: &mut Interner,
@@ -280,56 +368,112 @@ pub fn parse_checkins_csv<R: Read>(
     options: &ImportOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Vec<RawStay>, ParseReport), CsvError> {
+    parse_checkins_chunked(
+        reader,
+        persons,
+        venues,
+        options,
+        progress,
+        IMPORT_CHUNK_BYTES,
+        PIECE_BYTES,
+    )
+}
+
+fn parse_checkins_chunked<R: Read>(
+    reader: R,
+    persons: &mut Interner,
+    venues: &mut Interner,
+    options: &ImportOptions,
+    progress: &mut dyn FnMut(u64),
+    chunk_bytes: usize,
+    piece_bytes: usize,
+) -> Result<(Vec<RawStay>, ParseReport), CsvError> {
+    use rayon::prelude::*;
+
     let persons_len = persons.len();
     let venues_len = venues.len();
     let mut stays: Vec<RawStay> = Vec::new();
     let mut report = ParseReport::default();
-    let outcome = for_each_line(reader, progress, |line_number, line| {
-        report.lines = line_number;
-        if line_number == 1 {
-            return check_header(line_number, line, CHECKINS_HEADER);
+    let mut person_numbers: Vec<u32> = Vec::new();
+    let mut venue_numbers: Vec<u32> = Vec::new();
+    let outcome = for_each_chunk(reader, chunk_bytes, progress, |first_line, run| {
+        // Cut the run into pieces at line ends and number their first lines.
+        let mut pieces: Vec<(&[u8], u64)> = Vec::new();
+        let mut start = 0;
+        let mut line = first_line;
+        while start < run.len() {
+            let target = (start + piece_bytes).min(run.len());
+            let end = if target == run.len() {
+                run.len()
+            } else {
+                memchr::memchr(b'\n', &run[target..]).map_or(run.len(), |at| target + at + 1)
+            };
+            pieces.push((&run[start..end], line));
+            line += memchr::memchr_iter(b'\n', &run[start..end]).count() as u64;
+            start = end;
         }
-        if strip_line_end(line).is_empty() {
-            return Ok(());
+        report.lines = line - 1 + u64::from(!run.ends_with(b"\n"));
+        let parsed: Vec<(Vec<ParsedRow<'_>>, Vec<CsvError>, u64)> = pieces
+            .par_iter()
+            .map(|&(piece, first)| parse_piece(piece, first, options))
+            .collect();
+        let mut parsed = parsed;
+        for (_, errors, bad) in parsed.iter_mut() {
+            let header_bad = errors.first().is_some_and(|error| error.line == 1);
+            if *bad > 0 && (!options.skip_bad || header_bad) {
+                // The piece's first error is its first bad line.
+                return Err(errors.swap_remove(0));
+            }
         }
-        let parsed = parse_checkin_line(line).and_then(|row| {
-            let stay = options.policy.resolve(row.enter, row.leave)?;
-            let person = persons.intern(row.person)?;
-            let venue = venues.intern(row.venue)?;
-            Ok(RawStay {
+        let mut person_texts: Vec<&str> = Vec::new();
+        let mut venue_texts: Vec<&str> = Vec::new();
+        let mut pending_stays: Vec<crate::stay::Stay> = Vec::new();
+        for (rows, errors, bad) in parsed {
+            report.skipped += bad;
+            for error in errors {
+                if report.skipped_errors.len() < options.errors_kept_max {
+                    report.skipped_errors.push(error);
+                }
+            }
+            for row in rows {
+                person_texts.push(row.person);
+                venue_texts.push(row.venue);
+                pending_stays.push(row.stay);
+            }
+        }
+        if stays.len() + pending_stays.len() > STAYS_MAX {
+            return Err(CsvError {
+                line: first_line,
+                kind: CsvErrorKind::TooManyRows { max: STAYS_MAX },
+            });
+        }
+        let at_chunk = |error: InternError| CsvError {
+            line: first_line,
+            kind: error.into(),
+        };
+        person_numbers.clear();
+        venue_numbers.clear();
+        persons
+            .intern_batch(&person_texts, &mut person_numbers)
+            .map_err(at_chunk)?;
+        venues
+            .intern_batch(&venue_texts, &mut venue_numbers)
+            .map_err(at_chunk)?;
+        stays.reserve(pending_stays.len());
+        for ((stay, &person), &venue) in pending_stays
+            .iter()
+            .zip(&person_numbers)
+            .zip(&venue_numbers)
+        {
+            stays.push(RawStay {
                 person,
                 venue,
                 enter_rel: stay.enter_rel,
                 leave_rel: stay.leave_rel,
-            })
-        });
-        if stays.len() >= STAYS_MAX {
-            return Err(CsvError {
-                line: line_number,
-                kind: CsvErrorKind::TooManyRows { max: STAYS_MAX },
             });
         }
-        match parsed {
-            Ok(stay) => {
-                stays.push(stay);
-                report.checkins += 1;
-                Ok(())
-            }
-            Err(kind) if options.skip_bad => {
-                report.skipped += 1;
-                if report.skipped_errors.len() < options.errors_kept_max {
-                    report.skipped_errors.push(CsvError {
-                        line: line_number,
-                        kind,
-                    });
-                }
-                Ok(())
-            }
-            Err(kind) => Err(CsvError {
-                line: line_number,
-                kind,
-            }),
-        }
+        report.checkins = stays.len() as u64;
+        Ok(())
     });
     if report.lines == 0 && outcome.is_ok() {
         persons.truncate(persons_len);
@@ -410,4 +554,74 @@ pub fn parse_positives_csv<R: Read>(reader: R) -> Result<Vec<Positive>, CsvError
         });
     }
     Ok(positives)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(lines: usize, bad_every: usize) -> String {
+        let mut text = String::from("person,venue,enter,leave\r\n");
+        for line in 0..lines {
+            let enter = 1_641_000_000 + line as i64;
+            if bad_every > 0 && line % bad_every == bad_every - 1 {
+                text.push_str(&format!("p{line},v1,{enter},{}\n", enter - 1));
+            } else {
+                text.push_str(&format!("p{},v{},{enter},{}\n", line % 977, line % 13, enter + 60));
+            }
+        }
+        text
+    }
+
+    fn parse(text: &str, skip_bad: bool, chunk_bytes: usize, piece_bytes: usize) -> String {
+        let mut persons = Interner::new();
+        let mut venues = Interner::new();
+        let options = ImportOptions {
+            skip_bad,
+            ..ImportOptions::default()
+        };
+        match parse_checkins_chunked(
+            text.as_bytes(),
+            &mut persons,
+            &mut venues,
+            &options,
+            &mut |_| {},
+            chunk_bytes,
+            piece_bytes,
+        ) {
+            Ok((stays, report)) => format!(
+                "{} {} {} {:?} {:?} {}",
+                report.lines,
+                report.checkins,
+                report.skipped,
+                report.skipped_errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+                stays.iter().take(5).collect::<Vec<_>>(),
+                persons.len() + venues.len()
+            ),
+            Err(error) => {
+                assert!(persons.is_empty() && venues.is_empty());
+                error.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn chunking_does_not_change_the_result() {
+        for (lines, bad_every, skip_bad) in [(3000, 0, false), (3000, 700, true), (3000, 700, false)] {
+            let text = sample(lines, bad_every);
+            let whole = parse(&text, skip_bad, 64 << 20, 64 << 20);
+            for (chunk_bytes, piece_bytes) in [(4097, 100), (5000, 1), (20_000, 3000)] {
+                assert_eq!(parse(&text, skip_bad, chunk_bytes, piece_bytes), whole);
+            }
+            if bad_every > 0 && !skip_bad {
+                assert!(whole.starts_with("line 701: leave"), "{whole}");
+            }
+        }
+        let text = sample(10, 0);
+        let unterminated = text.trim_end_matches('\n');
+        assert!(parse(unterminated, false, 4097, 7).starts_with("11 10 0"));
+        assert!(parse("", false, 4097, 7).starts_with("line 1: the header"));
+        let long = format!("person,venue,enter,leave\n{}\n", "x".repeat(5000));
+        assert!(parse(&long, true, 4097, 7).starts_with("line 2: line longer"));
+    }
 }

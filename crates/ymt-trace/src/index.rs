@@ -17,7 +17,7 @@ use ymt_core::{PersonId, Timestamp, VenueId};
 use crate::intern::{InternError, Interner};
 use crate::stay::{CheckIn, StayError, StayPolicy, from_rel, to_rel};
 
-/// One stay in the index; the order of the fields is the sort order within a venue.
+/// One stay in the index; a venue's stays are sorted by enter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(C)]
 pub struct StayRecord {
@@ -98,7 +98,10 @@ impl Run {
             .into_par_iter()
             .with_min_len(64)
             .map(|group| {
-                group.sort_unstable();
+                // Arrival order is nearly enter order, which a stable sort
+                // finishes in one linear pass; ties keep arrival order, which
+                // no query result depends on.
+                group.sort_by_key(|stay| stay.enter_rel);
                 group
                     .iter()
                     .map(|stay| stay.leave_rel - stay.enter_rel)
@@ -302,18 +305,21 @@ impl TraceIndex {
 
     /// Adds stays whose numbers come from this index's interners.
     pub fn extend(&mut self, stays: impl IntoIterator<Item = RawStay>) -> Result<(), IndexError> {
+        let mut outcome = Ok(());
         for stay in stays {
             if self.len() >= STAYS_MAX {
-                return Err(IndexError::Full);
+                outcome = Err(IndexError::Full);
+                break;
             }
             debug_assert!((stay.person as usize) < self.persons.len());
             debug_assert!((stay.venue as usize) < self.venues.len());
             self.pending.push(stay);
-            if self.pending.len() >= PENDING_MIN.max(self.main.len() / 4) {
-                self.seal();
-            }
         }
-        Ok(())
+        // Sealing once after a batch, not per stay, keeps a bulk append linear.
+        if self.pending.len() >= PENDING_MIN.max(self.main.len() / 4) {
+            self.seal();
+        }
+        outcome
     }
 
     /// Merges the pending buffer into the main run.

@@ -237,7 +237,8 @@ fn apply_payload(payload: &[u8], loaded: &mut LoadedLog) -> Result<(), String> {
                 ));
             }
             let mut rest = body;
-            for expected in first..first + count {
+            let mut texts: Vec<&str> = Vec::with_capacity(count);
+            for _ in 0..count {
                 let (&len, tail) = rest.split_first().ok_or("id block cut short")?;
                 let len = len as usize;
                 if len == 0 || tail.len() < len {
@@ -252,14 +253,18 @@ fn apply_payload(payload: &[u8], loaded: &mut LoadedLog) -> Result<(), String> {
                 if !valid {
                     return Err(format!("invalid id {text:?}"));
                 }
-                let number = interner.intern(text).map_err(|error| error.to_string())?;
-                if number as usize != expected {
-                    return Err(format!("id {text:?} is defined twice"));
-                }
+                texts.push(text);
                 rest = &tail[len..];
             }
             if !rest.is_empty() {
                 return Err("trailing bytes in id block".into());
+            }
+            let mut numbers = Vec::with_capacity(count);
+            interner
+                .intern_batch(&texts, &mut numbers)
+                .map_err(|error| error.to_string())?;
+            if numbers.iter().enumerate().any(|(at, &number)| number as usize != first + at) {
+                return Err("an id is defined twice".into());
             }
         }
         KIND_STAYS => {
