@@ -86,6 +86,15 @@ impl Shard {
     }
 }
 
+/// The inputs of one shard during a batch.
+#[derive(Default)]
+struct ShardInput {
+    items: Vec<u32>,
+    hashes: Vec<u64>,
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
 /// Maps id strings to dense numbers `0..len()` in order of first appearance.
 #[derive(Clone)]
 pub struct Interner {
@@ -113,8 +122,11 @@ impl std::fmt::Debug for Interner {
     }
 }
 
+/// The shard comes from middle bits of the hash: hashbrown takes a bucket's
+/// position from the low bits and its tag from the top 7, and fixing either
+/// within a shard would make every probe a string comparison.
 fn shard_of(hash: u64) -> usize {
-    (hash >> (64 - SHARD_BITS)) as usize
+    ((hash >> 40) as usize) & (SHARDS - 1)
 }
 
 impl Interner {
@@ -177,22 +189,32 @@ impl Interner {
             .with_min_len(4096)
             .map(|text| hasher.hash_one(text))
             .collect();
-        let mut per_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
-        for (item, &hash) in hashes.iter().enumerate() {
-            per_shard[shard_of(hash)].push(item as u32);
+        // Copy each shard's inputs next to each other, so its lookups read
+        // their inputs sequentially rather than gathering them from all over.
+        let mut inputs: Vec<ShardInput> = (0..SHARDS).map(|_| ShardInput::default()).collect();
+        for (item, (&hash, text)) in hashes.iter().zip(texts).enumerate() {
+            let input = &mut inputs[shard_of(hash)];
+            input.items.push(item as u32);
+            input.hashes.push(hash);
+            input.bytes.extend_from_slice(text.as_bytes());
+            input.ends.push(input.bytes.len() as u32);
         }
         // Each shard resolves its items in order; a new string gets a local
         // number now and its global number once all shards are done.
         let shard_results: Vec<Result<(Vec<u32>, Vec<(u32, u32)>), InternError>> = self
             .shards
             .par_iter_mut()
-            .zip(per_shard.par_iter())
-            .map(|(shard, items)| {
-                let mut locals = Vec::with_capacity(items.len());
+            .zip(inputs.par_iter())
+            .map(|(shard, input)| {
+                let mut locals = Vec::with_capacity(input.items.len());
                 let mut fresh: Vec<(u32, u32)> = Vec::new();
-                for &item in items {
-                    let text = texts[item as usize];
-                    let hash = hashes[item as usize];
+                let mut start = 0usize;
+                for at in 0..input.items.len() {
+                    let end = input.ends[at] as usize;
+                    // The bytes were copied from `&str`s whole, so this cannot fail.
+                    let text = std::str::from_utf8(&input.bytes[start..end]).unwrap_or_default();
+                    start = end;
+                    let hash = input.hashes[at];
                     let local = match shard.find(hash, text) {
                         Some(local) => local,
                         None => {
@@ -200,7 +222,7 @@ impl Interner {
                                 return Err(InternError::TooMany);
                             }
                             let local = shard.insert(hash, text, &hasher);
-                            fresh.push((item, local));
+                            fresh.push((input.items[at], local));
                             local
                         }
                     };
@@ -209,6 +231,7 @@ impl Interner {
                 Ok((locals, fresh))
             })
             .collect();
+        drop(inputs);
         let mut locals_per_shard: Vec<Vec<u32>> = Vec::with_capacity(SHARDS);
         let mut fresh: Vec<(u32, u32, u32)> = Vec::new();
         let mut failed = false;
@@ -247,13 +270,25 @@ impl Interner {
             self.shards[shard_index as usize].globals[local as usize] = number;
             self.locations.push(shard_index << LOCAL_BITS | local);
         }
+        // Translate to global numbers shard by shard (cache-resident), then
+        // merge the shards' streams back into input order.
+        let globals_per_shard: Vec<Vec<u32>> = self
+            .shards
+            .par_iter()
+            .zip(locals_per_shard.par_iter())
+            .map(|(shard, locals)| {
+                locals
+                    .iter()
+                    .map(|&local| shard.globals[local as usize])
+                    .collect()
+            })
+            .collect();
         numbers.reserve(texts.len());
         let mut cursors = vec![0usize; SHARDS];
         for &hash in &hashes {
             let shard_index = shard_of(hash);
-            let local = locals_per_shard[shard_index][cursors[shard_index]];
+            numbers.push(globals_per_shard[shard_index][cursors[shard_index]]);
             cursors[shard_index] += 1;
-            numbers.push(self.shards[shard_index].globals[local as usize]);
         }
         Ok(())
     }
