@@ -65,27 +65,24 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// Builds a run in O(n) plus a per-venue sort; the sort runs on all cores.
+    /// Builds a run in O(n) plus a per-venue sort. Counting, scattering and
+    /// sorting run on all cores: each worker owns a range of keys and scans
+    /// the whole input for them, which needs no synchronisation.
     pub(crate) fn build(raw: &[RawStay], venue_count: usize, person_count: usize) -> Run {
-        let mut venue_offsets = vec![0u32; venue_count + 1];
-        for stay in raw {
-            venue_offsets[stay.venue as usize + 1] += 1;
-        }
-        for venue in 0..venue_count {
-            venue_offsets[venue + 1] += venue_offsets[venue];
-        }
-        let mut cursor = venue_offsets.clone();
+        let venue_offsets = counts_to_offsets(&parallel_counts(raw, venue_count, |stay| {
+            stay.venue
+        }));
         let mut stays = vec![StayRecord::default(); raw.len()];
-        for stay in raw {
-            let slot = &mut cursor[stay.venue as usize];
-            stays[*slot as usize] = StayRecord {
-                enter_rel: stay.enter_rel,
-                leave_rel: stay.leave_rel,
-                person: stay.person,
-            };
-            *slot += 1;
-        }
-        drop(cursor);
+        parallel_scatter(&venue_offsets, &mut stays, raw, |stay| {
+            (
+                stay.venue,
+                StayRecord {
+                    enter_rel: stay.enter_rel,
+                    leave_rel: stay.leave_rel,
+                    person: stay.person,
+                },
+            )
+        });
         let mut groups: Vec<&mut [StayRecord]> = Vec::with_capacity(venue_count);
         let mut rest: &mut [StayRecord] = &mut stays;
         for venue in 0..venue_count {
@@ -110,20 +107,12 @@ impl Run {
             })
             .collect();
 
-        let mut person_offsets = vec![0u32; person_count + 1];
-        for stay in &stays {
-            person_offsets[stay.person as usize + 1] += 1;
-        }
-        for person in 0..person_count {
-            person_offsets[person + 1] += person_offsets[person];
-        }
-        let mut cursor = person_offsets.clone();
+        let person_offsets =
+            counts_to_offsets(&parallel_counts(&stays, person_count, |stay| stay.person));
         let mut person_positions = vec![0u32; stays.len()];
-        for (position, stay) in stays.iter().enumerate() {
-            let slot = &mut cursor[stay.person as usize];
-            person_positions[*slot as usize] = position as u32;
-            *slot += 1;
-        }
+        parallel_scatter_enumerated(&person_offsets, &mut person_positions, &stays, |stay| {
+            stay.person
+        });
         Run {
             venue_offsets,
             venue_stay_max_secs,
@@ -194,6 +183,116 @@ impl Run {
             * 4
             + self.stays.capacity() * std::mem::size_of::<StayRecord>()
     }
+}
+
+/// How many key ranges the parallel passes split into.
+fn worker_count() -> usize {
+    rayon::current_num_threads().clamp(1, 16)
+}
+
+/// Counts items per key in `0..key_count`.
+fn parallel_counts<T: Sync>(items: &[T], key_count: usize, key: impl Fn(&T) -> u32 + Sync) -> Vec<u32> {
+    let workers = worker_count();
+    let range_len = key_count.div_ceil(workers).max(1);
+    let parts: Vec<Vec<u32>> = (0..workers)
+        .into_par_iter()
+        .map(|worker| {
+            let low = (worker * range_len).min(key_count);
+            let high = ((worker + 1) * range_len).min(key_count);
+            let mut counts = vec![0u32; high - low];
+            for item in items {
+                let slot = key(item) as usize;
+                if (low..high).contains(&slot) {
+                    counts[slot - low] += 1;
+                }
+            }
+            counts
+        })
+        .collect();
+    parts.concat()
+}
+
+/// Offsets (length `counts.len() + 1`) from counts.
+fn counts_to_offsets(counts: &[u32]) -> Vec<u32> {
+    let mut offsets = Vec::with_capacity(counts.len() + 1);
+    let mut total = 0u32;
+    offsets.push(0);
+    for &count in counts {
+        total += count;
+        offsets.push(total);
+    }
+    offsets
+}
+
+/// Splits `out` into one slice per worker at key boundaries of about equal size.
+fn split_by_keys<'a, T>(offsets: &[u32], out: &'a mut [T]) -> Vec<(usize, usize, &'a mut [T])> {
+    let key_count = offsets.len() - 1;
+    let workers = worker_count();
+    let total = out.len();
+    let mut parts = Vec::with_capacity(workers);
+    let mut rest = out;
+    let mut low = 0usize;
+    for worker in 0..workers {
+        let high = if worker + 1 == workers {
+            key_count
+        } else {
+            let target = (total * (worker + 1) / workers) as u32;
+            offsets.partition_point(|&offset| offset < target).clamp(low, key_count)
+        };
+        let len = (offsets[high] - offsets[low]) as usize;
+        let (part, tail) = rest.split_at_mut(len);
+        parts.push((low, high, part));
+        rest = tail;
+        low = high;
+    }
+    parts
+}
+
+/// Places each item's value at the next free slot of its key.
+fn parallel_scatter<T: Sync, V: Send>(
+    offsets: &[u32],
+    out: &mut [V],
+    items: &[T],
+    key_value: impl Fn(&T) -> (u32, V) + Sync,
+) {
+    split_by_keys(offsets, out)
+        .into_par_iter()
+        .for_each(|(low, high, part)| {
+            let base = offsets[low];
+            let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
+            for item in items {
+                let (key, value) = key_value(item);
+                let key = key as usize;
+                if (low..high).contains(&key) {
+                    let slot = &mut cursor[key - low];
+                    part[*slot as usize] = value;
+                    *slot += 1;
+                }
+            }
+        });
+}
+
+/// Places each item's position at the next free slot of its key.
+fn parallel_scatter_enumerated<T: Sync>(
+    offsets: &[u32],
+    out: &mut [u32],
+    items: &[T],
+    key: impl Fn(&T) -> u32 + Sync,
+) {
+    split_by_keys(offsets, out)
+        .into_par_iter()
+        .for_each(|(low, high, part)| {
+            let base = offsets[low];
+            let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
+            for (position, item) in items.iter().enumerate() {
+                let key = key(item) as usize;
+                if (low..high).contains(&key) {
+                    let slot = &mut cursor[key - low];
+                    part[*slot as usize] = position as u32;
+                    *slot += 1;
+                }
+            }
+        });
 }
 
 /// Sizes of the index, for benchmarks and capacity planning.

@@ -91,7 +91,7 @@ impl Shard {
 struct ShardInput {
     items: Vec<u32>,
     hashes: Vec<u64>,
-    bytes: Vec<u8>,
+    text: String,
     ends: Vec<u32>,
 }
 
@@ -196,8 +196,8 @@ impl Interner {
             let input = &mut inputs[shard_of(hash)];
             input.items.push(item as u32);
             input.hashes.push(hash);
-            input.bytes.extend_from_slice(text.as_bytes());
-            input.ends.push(input.bytes.len() as u32);
+            input.text.push_str(text);
+            input.ends.push(input.text.len() as u32);
         }
         // Each shard resolves its items in order; a new string gets a local
         // number now and its global number once all shards are done.
@@ -211,8 +211,7 @@ impl Interner {
                 let mut start = 0usize;
                 for at in 0..input.items.len() {
                     let end = input.ends[at] as usize;
-                    // The bytes were copied from `&str`s whole, so this cannot fail.
-                    let text = std::str::from_utf8(&input.bytes[start..end]).unwrap_or_default();
+                    let text = &input.text[start..end];
                     start = end;
                     let hash = input.hashes[at];
                     let local = match shard.find(hash, text) {
