@@ -220,13 +220,13 @@ fn trace_one(
         }
     }
     // Keep the longest overlap per contact; ties go to the earliest start, then
-    // the lowest venue number, so the evidence is deterministic.
-    hits.sort_unstable_by(|x, y| {
-        x.contact
-            .cmp(&y.contact)
-            .then(y.overlap_secs().cmp(&x.overlap_secs()))
-            .then(x.overlap_start_rel.cmp(&y.overlap_start_rel))
-            .then(x.venue.cmp(&y.venue))
+    // the lowest venue number, so the evidence is deterministic. One packed
+    // integer key sorts several times faster than a chain of comparisons.
+    hits.sort_unstable_by_key(|hit| {
+        (hit.contact as u128) << 96
+            | ((u32::MAX - hit.overlap_secs()) as u128) << 64
+            | (hit.overlap_start_rel as u128) << 32
+            | hit.venue as u128
     });
     hits.dedup_by_key(|hit| hit.contact);
     hits
