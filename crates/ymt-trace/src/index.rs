@@ -433,6 +433,22 @@ impl TraceIndex {
         self.pending = Vec::new();
     }
 
+    /// Builds, without changing the index, the main run it would have after
+    /// adding `extra` (numbers from this index's interners) and sealing.
+    pub(crate) fn build_merged(&self, extra: &[RawStay]) -> Run {
+        let mut raw: Vec<RawStay> = Vec::with_capacity(self.len() + extra.len());
+        raw.extend(self.main.iter_raw());
+        raw.extend_from_slice(&self.pending);
+        raw.extend_from_slice(extra);
+        Run::build(&raw, self.venues.len(), self.persons.len())
+    }
+
+    /// Installs a run from [`TraceIndex::build_merged`].
+    pub(crate) fn install_merged(&mut self, run: Run) {
+        self.main = run;
+        self.pending = Vec::new();
+    }
+
     /// Every stay, in no particular order.
     pub fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
         self.main.iter_raw().chain(self.pending.iter().copied())

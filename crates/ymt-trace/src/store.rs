@@ -104,24 +104,42 @@ impl TraceStore {
         stays: Vec<RawStay>,
         own_segment: bool,
     ) -> Result<u64, StoreError> {
-        let written = if own_segment {
-            self.log.write_segment(
-                0,
-                self.index.persons(),
-                persons_from,
-                self.index.venues(),
-                venues_from,
-                &stays,
-            )
-        } else {
-            self.log.append(
-                self.index.persons(),
-                persons_from,
-                self.index.venues(),
-                venues_from,
-                &stays,
-            )
-        };
+        if own_segment {
+            // A bulk import: build the merged index while the segment is being
+            // written and synced, and install it only once the write succeeded.
+            let index = &self.index;
+            let log = &mut self.log;
+            let (written, run) = rayon::join(
+                || {
+                    log.write_segment(
+                        0,
+                        index.persons(),
+                        persons_from,
+                        index.venues(),
+                        venues_from,
+                        &stays,
+                    )
+                },
+                || index.build_merged(&stays),
+            );
+            return match written {
+                Ok(written) => {
+                    self.index.install_merged(run);
+                    Ok(written)
+                }
+                Err(error) => {
+                    self.rollback_ids(persons_from, venues_from);
+                    Err(error.into())
+                }
+            };
+        }
+        let written = self.log.append(
+            self.index.persons(),
+            persons_from,
+            self.index.venues(),
+            venues_from,
+            &stays,
+        );
         let written = match written {
             Ok(written) => written,
             Err(error) => {
@@ -132,7 +150,6 @@ impl TraceStore {
         self.index
             .extend(stays)
             .map_err(|error| StoreError::Invalid { index: 0, error })?;
-        self.index.seal();
         Ok(written)
     }
 
