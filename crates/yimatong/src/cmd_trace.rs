@@ -10,8 +10,8 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 use ymt_trace::{
-    CheckinLog, ImportOptions, Interner, Positive, StayPolicy, TraceIndex, TraceQuery,
-    TraceResult, TraceStore,
+    CheckinLog, ImportOptions, Interner, Positive, StayPolicy, TraceIndex, TraceQuery, TraceResult,
+    TraceStore,
 };
 
 #[derive(clap::Args)]
@@ -114,7 +114,12 @@ fn write_pairs_csv(index: &TraceIndex, result: &TraceResult, out: &Path) -> anyh
     let mut rows: Vec<(&str, &str)> = result
         .pairs
         .iter()
-        .map(|pair| (persons.resolve(pair.positive), persons.resolve(pair.contact)))
+        .map(|pair| {
+            (
+                persons.resolve(pair.positive),
+                persons.resolve(pair.contact),
+            )
+        })
         .collect();
     rows.sort_unstable_by(|x, y| {
         natural_key(x.0)
@@ -141,7 +146,11 @@ fn write_pairs_csv(index: &TraceIndex, result: &TraceResult, out: &Path) -> anyh
 /// skipped and counted. Prints a JSON report.
 // main.rs wires this into `yimatong import`; until then nothing calls it.
 #[allow(dead_code)]
-pub fn run_import_checkins(csv: &Path, data_dir: &Path, skip_bad: bool) -> anyhow::Result<ExitCode> {
+pub fn run_import_checkins(
+    csv: &Path,
+    data_dir: &Path,
+    skip_bad: bool,
+) -> anyhow::Result<ExitCode> {
     let report = import_checkins(csv, data_dir, skip_bad)?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)

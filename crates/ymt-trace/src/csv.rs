@@ -82,7 +82,9 @@ pub fn for_each_chunk<R: Read>(
     loop {
         // Fill the buffer up to the chunk size; `read_to_end` grows it only
         // as far as the input goes, so small inputs stay cheap.
-        let wanted = chunk_bytes.saturating_sub(buffer.len()).max(LINE_BYTES_MAX + 1);
+        let wanted = chunk_bytes
+            .saturating_sub(buffer.len())
+            .max(LINE_BYTES_MAX + 1);
         let got = (&mut reader)
             .take(wanted as u64)
             .read_to_end(&mut buffer)
@@ -99,16 +101,15 @@ pub fn for_each_chunk<R: Read>(
         };
         let run = &buffer[..whole];
         // Over-long lines are refused before anything looks at them.
-        let mut line = next_line;
         let mut line_start = 0;
-        for newline in memchr::memchr_iter(b'\n', run).chain(std::iter::once(run.len())) {
+        let line_ends = memchr::memchr_iter(b'\n', run).chain(std::iter::once(run.len()));
+        for (line, newline) in (next_line..).zip(line_ends) {
             if newline - line_start > LINE_BYTES_MAX {
                 return Err(CsvError {
                     line,
                     kind: CsvErrorKind::LineTooLong,
                 });
             }
-            line += 1;
             line_start = newline + 1;
         }
         if !run.is_empty() {
@@ -526,9 +527,7 @@ pub fn parse_positives_csv<R: Read>(reader: R) -> Result<Vec<Positive>, CsvError
             kind,
         };
         if positives.len() >= POSITIVES_MAX {
-            return Err(at(CsvErrorKind::TooManyRows {
-                max: POSITIVES_MAX,
-            }));
+            return Err(at(CsvErrorKind::TooManyRows { max: POSITIVES_MAX }));
         }
         let [person, confirmed] = split_fields::<2>(strip_line_end(line)).map_err(at)?;
         let person = parse_id("person", person, PersonId::MAX_LEN, person_slow).map_err(at)?;
@@ -567,7 +566,12 @@ mod tests {
             if bad_every > 0 && line % bad_every == bad_every - 1 {
                 text.push_str(&format!("p{line},v1,{enter},{}\n", enter - 1));
             } else {
-                text.push_str(&format!("p{},v{},{enter},{}\n", line % 977, line % 13, enter + 60));
+                text.push_str(&format!(
+                    "p{},v{},{enter},{}\n",
+                    line % 977,
+                    line % 13,
+                    enter + 60
+                ));
             }
         }
         text
@@ -594,7 +598,11 @@ mod tests {
                 report.lines,
                 report.checkins,
                 report.skipped,
-                report.skipped_errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+                report
+                    .skipped_errors
+                    .iter()
+                    .map(|e| e.line)
+                    .collect::<Vec<_>>(),
                 stays.iter().take(5).collect::<Vec<_>>(),
                 persons.len() + venues.len()
             ),
@@ -607,7 +615,9 @@ mod tests {
 
     #[test]
     fn chunking_does_not_change_the_result() {
-        for (lines, bad_every, skip_bad) in [(3000, 0, false), (3000, 700, true), (3000, 700, false)] {
+        for (lines, bad_every, skip_bad) in
+            [(3000, 0, false), (3000, 700, true), (3000, 700, false)]
+        {
             let text = sample(lines, bad_every);
             let whole = parse(&text, skip_bad, 64 << 20, 64 << 20);
             for (chunk_bytes, piece_bytes) in [(4097, 100), (5000, 1), (20_000, 3000)] {

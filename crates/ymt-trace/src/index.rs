@@ -69,9 +69,8 @@ impl Run {
     /// sorting run on all cores: each worker owns a range of keys and scans
     /// the whole input for them, which needs no synchronisation.
     pub(crate) fn build(raw: &[RawStay], venue_count: usize, person_count: usize) -> Run {
-        let venue_offsets = counts_to_offsets(&parallel_counts(raw, venue_count, |stay| {
-            stay.venue
-        }));
+        let venue_offsets =
+            counts_to_offsets(&parallel_counts(raw, venue_count, |stay| stay.venue));
         let mut stays = vec![StayRecord::default(); raw.len()];
         parallel_scatter(&venue_offsets, &mut stays, raw, |stay| {
             (
@@ -191,7 +190,11 @@ fn worker_count() -> usize {
 }
 
 /// Counts items per key in `0..key_count`.
-fn parallel_counts<T: Sync>(items: &[T], key_count: usize, key: impl Fn(&T) -> u32 + Sync) -> Vec<u32> {
+fn parallel_counts<T: Sync>(
+    items: &[T],
+    key_count: usize,
+    key: impl Fn(&T) -> u32 + Sync,
+) -> Vec<u32> {
     let workers = worker_count();
     let range_len = key_count.div_ceil(workers).max(1);
     let parts: Vec<Vec<u32>> = (0..workers)
@@ -237,7 +240,9 @@ fn split_by_keys<'a, T>(offsets: &[u32], out: &'a mut [T]) -> Vec<(usize, usize,
             key_count
         } else {
             let target = (total * (worker + 1) / workers) as u32;
-            offsets.partition_point(|&offset| offset < target).clamp(low, key_count)
+            offsets
+                .partition_point(|&offset| offset < target)
+                .clamp(low, key_count)
         };
         let len = (offsets[high] - offsets[low]) as usize;
         let (part, tail) = rest.split_at_mut(len);

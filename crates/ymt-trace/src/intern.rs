@@ -86,6 +86,10 @@ impl Shard {
     }
 }
 
+/// A shard's part of a batch: the local number of each of its inputs, and
+/// the (input position, local number) of each string new to it.
+type ShardOutcome = (Vec<u32>, Vec<(u32, u32)>);
+
 /// The inputs of one shard during a batch.
 #[derive(Default)]
 struct ShardInput {
@@ -156,7 +160,9 @@ impl Interner {
     pub fn get(&self, text: &str) -> Option<u32> {
         let hash = self.hash(text);
         let shard = &self.shards[shard_of(hash)];
-        shard.find(hash, text).map(|local| shard.globals[local as usize])
+        shard
+            .find(hash, text)
+            .map(|local| shard.globals[local as usize])
     }
 
     /// The number of `text`, assigning the next one if it is new.
@@ -181,7 +187,11 @@ impl Interner {
     /// Interns many strings at once and appends their numbers to `numbers`;
     /// the numbers are the same as interning them one by one in order. On
     /// error nothing was added.
-    pub fn intern_batch(&mut self, texts: &[&str], numbers: &mut Vec<u32>) -> Result<(), InternError> {
+    pub fn intern_batch(
+        &mut self,
+        texts: &[&str],
+        numbers: &mut Vec<u32>,
+    ) -> Result<(), InternError> {
         let len_before = self.len();
         let hasher = self.hasher;
         let hashes: Vec<u64> = texts
@@ -201,7 +211,7 @@ impl Interner {
         }
         // Each shard resolves its items in order; a new string gets a local
         // number now and its global number once all shards are done.
-        let shard_results: Vec<Result<(Vec<u32>, Vec<(u32, u32)>), InternError>> = self
+        let shard_results: Vec<Result<ShardOutcome, InternError>> = self
             .shards
             .par_iter_mut()
             .zip(inputs.par_iter())
@@ -300,7 +310,9 @@ impl Interner {
         }
         for shard in &mut self.shards {
             // Global numbers grow with local numbers inside a shard.
-            let keep = shard.globals.partition_point(|&global| (global as usize) < len);
+            let keep = shard
+                .globals
+                .partition_point(|&global| (global as usize) < len);
             truncate_shard(shard, keep);
         }
         self.locations.truncate(len);
@@ -347,11 +359,16 @@ mod tests {
 
     #[test]
     fn batches_number_like_single_interning() {
-        let texts: Vec<String> = (0..5000).map(|i| format!("id{}", (i * 7919) % 1300)).collect();
+        let texts: Vec<String> = (0..5000)
+            .map(|i| format!("id{}", (i * 7919) % 1300))
+            .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut single = Interner::new();
         single.intern("id5").unwrap();
-        let expect: Vec<u32> = refs.iter().map(|text| single.intern(text).unwrap()).collect();
+        let expect: Vec<u32> = refs
+            .iter()
+            .map(|text| single.intern(text).unwrap())
+            .collect();
         let mut batched = Interner::new();
         batched.intern("id5").unwrap();
         let mut got = Vec::new();

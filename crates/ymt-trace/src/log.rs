@@ -263,7 +263,11 @@ fn apply_payload(payload: &[u8], loaded: &mut LoadedLog) -> Result<(), String> {
             interner
                 .intern_batch(&texts, &mut numbers)
                 .map_err(|error| error.to_string())?;
-            if numbers.iter().enumerate().any(|(at, &number)| number as usize != first + at) {
+            if numbers
+                .iter()
+                .enumerate()
+                .any(|(at, &number)| number as usize != first + at)
+            {
                 return Err("an id is defined twice".into());
             }
         }
@@ -319,11 +323,16 @@ fn replay_segment(path: &Path, loaded: &mut LoadedLog) -> Result<Replay, LogErro
             return Ok(Replay::TornAt(offset, "block header cut short".into()));
         }
         let mut block_header = [0u8; BLOCK_HEADER_BYTES];
-        reader.read_exact(&mut block_header).map_err(io_error(path))?;
+        reader
+            .read_exact(&mut block_header)
+            .map_err(io_error(path))?;
         let len = u32::from_le_bytes(block_header[0..4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(block_header[4..8].try_into().unwrap());
         if len > BLOCK_PAYLOAD_MAX {
-            return Ok(Replay::TornAt(offset, format!("block length {len} too large")));
+            return Ok(Replay::TornAt(
+                offset,
+                format!("block length {len} too large"),
+            ));
         }
         if file_len - offset - (BLOCK_HEADER_BYTES as u64) < len as u64 {
             return Ok(Replay::TornAt(offset, "block cut short".into()));

@@ -116,7 +116,7 @@ mod tests {
                 StayError::TooLong { .. } => "too-long",
                 StayError::OutOfRange { .. } => "out-of-range",
             });
-        assert_eq!(got, expect.map_err(|e| e), "enter={enter} leave={leave:?}");
+        assert_eq!(got, expect, "enter={enter} leave={leave:?}");
     }
 
     #[test]
@@ -128,6 +128,10 @@ mod tests {
         check(T, Some(T + 86_400), Ok((T, T + 86_400)));
         check(T, Some(T + 86_401), Err("too-long"));
         check(0, Some(10), Err("out-of-range"));
-        check(TIME_LAST_UNIX_SECS, Some(TIME_LAST_UNIX_SECS + 1), Err("out-of-range"));
+        check(
+            TIME_LAST_UNIX_SECS,
+            Some(TIME_LAST_UNIX_SECS + 1),
+            Err("out-of-range"),
+        );
     }
 }

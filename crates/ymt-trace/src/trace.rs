@@ -124,13 +124,8 @@ impl TraceIndex {
         known.sort_unstable_by_key(|(number, _)| *number);
 
         // Pending stays are few; a temporary run lets one code path serve both.
-        let pending_run = (!self.pending().is_empty()).then(|| {
-            Run::build(
-                self.pending(),
-                self.venues().len(),
-                self.persons().len(),
-            )
-        });
+        let pending_run = (!self.pending().is_empty())
+            .then(|| Run::build(self.pending(), self.venues().len(), self.persons().len()));
         let mut runs: Vec<&Run> = vec![self.main_run()];
         runs.extend(pending_run.as_ref());
 

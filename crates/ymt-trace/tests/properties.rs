@@ -3,9 +3,7 @@
 
 use proptest::prelude::*;
 use ymt_core::{PersonId, Timestamp, VenueId};
-use ymt_trace::{
-    CheckIn, ImportOptions, Interner, Positive, StayPolicy, TraceIndex, TraceQuery,
-};
+use ymt_trace::{CheckIn, ImportOptions, Interner, Positive, StayPolicy, TraceIndex, TraceQuery};
 
 const T0: i64 = 1_640_995_200;
 

@@ -95,7 +95,13 @@ fn overlap_is_exact_at_the_boundary() {
         ("b", "v1", 101, 2000),
     ];
     let confirmed = 100_000;
-    check(&rows, &[positive("p", confirmed)], 900, false, &[("p", "a")]);
+    check(
+        &rows,
+        &[positive("p", confirmed)],
+        900,
+        false,
+        &[("p", "a")],
+    );
     check(
         &rows,
         &[positive("p", confirmed)],
@@ -107,7 +113,11 @@ fn overlap_is_exact_at_the_boundary() {
 
 #[test]
 fn touching_intervals_do_not_count() {
-    let rows = [("p", "v1", 0, 100), ("a", "v1", 100, 200), ("b", "v1", 99, 100)];
+    let rows = [
+        ("p", "v1", 0, 100),
+        ("a", "v1", 100, 200),
+        ("b", "v1", 99, 100),
+    ];
     let positives = [positive("p", 100_000)];
     check(&rows, &positives, 1, false, &[("p", "b")]);
     // With D = 0 closed intervals that touch do overlap, by 0 s.
@@ -194,7 +204,10 @@ fn positives_are_pairs_with_each_other_and_contacts_are_distinct() {
     let duplicate = [positive("p", 1), positive("p", 2)];
     assert!(index.trace(&duplicate, &query).is_err());
     assert_eq!(
-        index.trace(&[positive("nobody", 1)], &query).unwrap().positives_unknown,
+        index
+            .trace(&[positive("nobody", 1)], &query)
+            .unwrap()
+            .positives_unknown,
         1
     );
 }
@@ -225,10 +238,7 @@ fn bulk_and_incremental_stays_are_both_traced() {
     let mut index = index_of(&[("p", "v1", 0, 1000), ("a", "v1", 0, 1000)]);
     index.seal();
     index
-        .append(
-            &checkin("b", "v1", 500, Some(1500)),
-            &StayPolicy::default(),
-        )
+        .append(&checkin("b", "v1", 500, Some(1500)), &StayPolicy::default())
         .unwrap();
     index
         .append(&checkin("p", "v2", 0, Some(1000)), &StayPolicy::default())
@@ -268,9 +278,7 @@ fn open(dir: &Path) -> TraceStore {
 fn bad_check_ins_change_nothing() {
     let dir = temp_dir();
     let mut store = open(dir.path());
-    store
-        .append(&[checkin("p", "v1", 0, Some(100))])
-        .unwrap();
+    store.append(&[checkin("p", "v1", 0, Some(100))]).unwrap();
     let bytes = store.log().bytes();
     let cases: [(CheckIn, &str); 2] = [
         (checkin("q", "v9", 100, Some(99)), "leave"),
@@ -328,12 +336,18 @@ fn import_is_all_or_nothing_and_names_the_line() {
             "person,venue,enter,leave\nx,v1,1641000000,1641000100\n\ny,v1,1641000100,1641000000\n",
             "line 4: leave",
         ),
-        ("person,venue,enter,leave\nx y,v1,1641000000,1641000100\n", "line 2: person"),
+        (
+            "person,venue,enter,leave\nx y,v1,1641000000,1641000100\n",
+            "line 2: person",
+        ),
         ("person,place,enter,leave\n", "line 1: the header"),
     ];
     for (text, message) in cases {
         let error = import(&mut store, text, false).unwrap_err();
-        assert!(error.to_string().starts_with(message), "{error} vs {message}");
+        assert!(
+            error.to_string().starts_with(message),
+            "{error} vs {message}"
+        );
         assert_eq!(store.index().len(), 3);
         assert_eq!(store.index().persons().len(), 3);
         assert_eq!(store.log().segment_count(), segments);
@@ -391,7 +405,9 @@ fn purge_removes_old_check_ins_from_log_and_index() {
     };
     check_store(&store);
     assert_eq!(store.log().segment_count(), 1);
-    store.append(&[checkin("b", "v2", 10_500, Some(10_600))]).unwrap();
+    store
+        .append(&[checkin("b", "v2", 10_500, Some(10_600))])
+        .unwrap();
     drop(store);
     let store = open(dir.path());
     assert_eq!(store.index().len(), 4);
