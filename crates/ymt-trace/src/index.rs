@@ -1,0 +1,547 @@
+//! The compact venue×time index.
+//!
+//! Stays are grouped by venue and sorted by enter, 12 bytes each (person,
+//! enter, leave; the venue is implied by the group). A second array lists each
+//! person's stays by position (4 bytes per stay), so the stays of a positive
+//! are found without a scan. Each venue keeps its longest stay, which bounds
+//! how far before a positive's stay a overlapping stay can have started.
+//!
+//! Check-ins arrive one by one or in batches: they are appended to a pending
+//! buffer which is merged into the main run once it grows past a quarter of
+//! it (so each stay is re-sorted only a logarithmic number of times). Queries
+//! see the pending buffer too.
+
+use rayon::prelude::*;
+use ymt_core::{PersonId, Timestamp, VenueId};
+
+use crate::intern::{InternError, Interner};
+use crate::stay::{CheckIn, StayError, StayPolicy, from_rel, to_rel};
+
+/// One stay in the index; a venue's stays are sorted by enter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
+pub struct StayRecord {
+    pub enter_rel: u32,
+    pub leave_rel: u32,
+    pub person: u32,
+}
+
+/// One stay with its venue: the form of stays outside the index (pending
+/// buffer, durable log, bulk input).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
+pub struct RawStay {
+    pub person: u32,
+    pub venue: u32,
+    pub enter_rel: u32,
+    pub leave_rel: u32,
+}
+
+/// The index addresses stays with `u32` positions.
+pub const STAYS_MAX: usize = u32::MAX as usize - 1;
+
+/// The pending buffer is merged once it holds this many stays, or a quarter of
+/// the main run if that is more.
+const PENDING_MIN: usize = 1 << 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Stay(#[from] StayError),
+    #[error(transparent)]
+    Intern(#[from] InternError),
+    #[error("the index is full ({STAYS_MAX} stays)")]
+    Full,
+}
+
+/// Stays sorted by venue then enter, with a person→positions table.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Run {
+    venue_offsets: Vec<u32>,
+    venue_stay_max_secs: Vec<u32>,
+    stays: Vec<StayRecord>,
+    person_offsets: Vec<u32>,
+    person_positions: Vec<u32>,
+}
+
+impl Run {
+    /// Builds a run in O(n) plus a per-venue sort. Counting, scattering and
+    /// sorting run on all cores: each worker owns a range of keys and scans
+    /// the whole input for them, which needs no synchronisation.
+    pub(crate) fn build(raw: &[RawStay], venue_count: usize, person_count: usize) -> Run {
+        let venue_offsets =
+            counts_to_offsets(&parallel_counts(raw, venue_count, |stay| stay.venue));
+        let mut stays = vec![StayRecord::default(); raw.len()];
+        parallel_scatter(&venue_offsets, &mut stays, raw, |stay| {
+            (
+                stay.venue,
+                StayRecord {
+                    enter_rel: stay.enter_rel,
+                    leave_rel: stay.leave_rel,
+                    person: stay.person,
+                },
+            )
+        });
+        let mut groups: Vec<&mut [StayRecord]> = Vec::with_capacity(venue_count);
+        let mut rest: &mut [StayRecord] = &mut stays;
+        for venue in 0..venue_count {
+            let len = (venue_offsets[venue + 1] - venue_offsets[venue]) as usize;
+            let (group, tail) = rest.split_at_mut(len);
+            groups.push(group);
+            rest = tail;
+        }
+        let venue_stay_max_secs: Vec<u32> = groups
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|group| {
+                // Arrival order is nearly enter order, which a stable sort
+                // finishes in one linear pass; ties keep arrival order, which
+                // no query result depends on.
+                group.sort_by_key(|stay| stay.enter_rel);
+                group
+                    .iter()
+                    .map(|stay| stay.leave_rel - stay.enter_rel)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+
+        let person_offsets =
+            counts_to_offsets(&parallel_counts(&stays, person_count, |stay| stay.person));
+        let mut person_positions = vec![0u32; stays.len()];
+        parallel_scatter_enumerated(&person_offsets, &mut person_positions, &stays, |stay| {
+            stay.person
+        });
+        Run {
+            venue_offsets,
+            venue_stay_max_secs,
+            stays,
+            person_offsets,
+            person_positions,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.stays.len()
+    }
+
+    pub(crate) fn venue_stays(&self, venue: u32) -> &[StayRecord] {
+        let venue = venue as usize;
+        if venue + 1 >= self.venue_offsets.len() {
+            return &[];
+        }
+        &self.stays[self.venue_offsets[venue] as usize..self.venue_offsets[venue + 1] as usize]
+    }
+
+    pub(crate) fn venue_stay_max_secs(&self, venue: u32) -> u32 {
+        self.venue_stay_max_secs
+            .get(venue as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Positions of a person's stays, ordered by venue then enter.
+    pub(crate) fn person_positions(&self, person: u32) -> &[u32] {
+        let person = person as usize;
+        if person + 1 >= self.person_offsets.len() {
+            return &[];
+        }
+        &self.person_positions
+            [self.person_offsets[person] as usize..self.person_offsets[person + 1] as usize]
+    }
+
+    pub(crate) fn stay_at(&self, position: u32) -> (u32, StayRecord) {
+        let venue = self
+            .venue_offsets
+            .partition_point(|&offset| offset <= position)
+            - 1;
+        (venue as u32, self.stays[position as usize])
+    }
+
+    pub(crate) fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
+        self.venue_offsets
+            .windows(2)
+            .enumerate()
+            .flat_map(move |(venue, bounds)| {
+                self.stays[bounds[0] as usize..bounds[1] as usize]
+                    .iter()
+                    .map(move |stay| RawStay {
+                        person: stay.person,
+                        venue: venue as u32,
+                        enter_rel: stay.enter_rel,
+                        leave_rel: stay.leave_rel,
+                    })
+            })
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.venue_offsets.capacity()
+            + self.venue_stay_max_secs.capacity()
+            + self.person_offsets.capacity()
+            + self.person_positions.capacity())
+            * 4
+            + self.stays.capacity() * std::mem::size_of::<StayRecord>()
+    }
+}
+
+/// How many key ranges the parallel passes split into.
+fn worker_count() -> usize {
+    rayon::current_num_threads().clamp(1, 16)
+}
+
+/// Counts items per key in `0..key_count`.
+fn parallel_counts<T: Sync>(
+    items: &[T],
+    key_count: usize,
+    key: impl Fn(&T) -> u32 + Sync,
+) -> Vec<u32> {
+    let workers = worker_count();
+    let range_len = key_count.div_ceil(workers).max(1);
+    let parts: Vec<Vec<u32>> = (0..workers)
+        .into_par_iter()
+        .map(|worker| {
+            let low = (worker * range_len).min(key_count);
+            let high = ((worker + 1) * range_len).min(key_count);
+            let mut counts = vec![0u32; high - low];
+            for item in items {
+                let slot = key(item) as usize;
+                if (low..high).contains(&slot) {
+                    counts[slot - low] += 1;
+                }
+            }
+            counts
+        })
+        .collect();
+    parts.concat()
+}
+
+/// Offsets (length `counts.len() + 1`) from counts.
+fn counts_to_offsets(counts: &[u32]) -> Vec<u32> {
+    let mut offsets = Vec::with_capacity(counts.len() + 1);
+    let mut total = 0u32;
+    offsets.push(0);
+    for &count in counts {
+        total += count;
+        offsets.push(total);
+    }
+    offsets
+}
+
+/// Splits `out` into one slice per worker at key boundaries of about equal size.
+fn split_by_keys<'a, T>(offsets: &[u32], out: &'a mut [T]) -> Vec<(usize, usize, &'a mut [T])> {
+    let key_count = offsets.len() - 1;
+    let workers = worker_count();
+    let total = out.len();
+    let mut parts = Vec::with_capacity(workers);
+    let mut rest = out;
+    let mut low = 0usize;
+    for worker in 0..workers {
+        let high = if worker + 1 == workers {
+            key_count
+        } else {
+            let target = (total * (worker + 1) / workers) as u32;
+            offsets
+                .partition_point(|&offset| offset < target)
+                .clamp(low, key_count)
+        };
+        let len = (offsets[high] - offsets[low]) as usize;
+        let (part, tail) = rest.split_at_mut(len);
+        parts.push((low, high, part));
+        rest = tail;
+        low = high;
+    }
+    parts
+}
+
+/// Places each item's value at the next free slot of its key.
+fn parallel_scatter<T: Sync, V: Send>(
+    offsets: &[u32],
+    out: &mut [V],
+    items: &[T],
+    key_value: impl Fn(&T) -> (u32, V) + Sync,
+) {
+    split_by_keys(offsets, out)
+        .into_par_iter()
+        .for_each(|(low, high, part)| {
+            let base = offsets[low];
+            let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
+            for item in items {
+                let (key, value) = key_value(item);
+                let key = key as usize;
+                if (low..high).contains(&key) {
+                    let slot = &mut cursor[key - low];
+                    part[*slot as usize] = value;
+                    *slot += 1;
+                }
+            }
+        });
+}
+
+/// Places each item's position at the next free slot of its key.
+fn parallel_scatter_enumerated<T: Sync>(
+    offsets: &[u32],
+    out: &mut [u32],
+    items: &[T],
+    key: impl Fn(&T) -> u32 + Sync,
+) {
+    split_by_keys(offsets, out)
+        .into_par_iter()
+        .for_each(|(low, high, part)| {
+            let base = offsets[low];
+            let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
+            for (position, item) in items.iter().enumerate() {
+                let key = key(item) as usize;
+                if (low..high).contains(&key) {
+                    let slot = &mut cursor[key - low];
+                    part[*slot as usize] = position as u32;
+                    *slot += 1;
+                }
+            }
+        });
+}
+
+/// Sizes of the index, for benchmarks and capacity planning.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IndexStats {
+    pub checkins: usize,
+    pub persons: usize,
+    pub venues: usize,
+    /// Bytes of the venue×time arrays (stays, per-person positions, offsets, pending buffer).
+    pub index_bytes: usize,
+    /// Bytes of the id tables.
+    pub interner_bytes: usize,
+}
+
+impl IndexStats {
+    pub fn index_bytes_per_checkin(&self) -> f64 {
+        self.index_bytes as f64 / self.checkins.max(1) as f64
+    }
+}
+
+/// The whole in-memory check-in index: id tables, the main run and the pending buffer.
+#[derive(Debug, Default)]
+pub struct TraceIndex {
+    persons: Interner,
+    venues: Interner,
+    main: Run,
+    pending: Vec<RawStay>,
+}
+
+impl TraceIndex {
+    pub fn new() -> TraceIndex {
+        TraceIndex::default()
+    }
+
+    /// Builds the index in bulk. Every stay's person and venue must be numbers
+    /// from the given interners; stays that break this are a bug of the caller
+    /// (the log loader and CSV parser only produce valid numbers).
+    pub fn from_parts(persons: Interner, venues: Interner, stays: Vec<RawStay>) -> TraceIndex {
+        let main = Run::build(&stays, venues.len(), persons.len());
+        drop(stays);
+        TraceIndex {
+            persons,
+            venues,
+            main,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.main.len() + self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn persons(&self) -> &Interner {
+        &self.persons
+    }
+
+    pub fn venues(&self) -> &Interner {
+        &self.venues
+    }
+
+    pub(crate) fn interners_mut(&mut self) -> (&mut Interner, &mut Interner) {
+        (&mut self.persons, &mut self.venues)
+    }
+
+    pub(crate) fn main_run(&self) -> &Run {
+        &self.main
+    }
+
+    pub(crate) fn pending(&self) -> &[RawStay] {
+        &self.pending
+    }
+
+    /// Validates and interns one check-in and adds it.
+    pub fn append(&mut self, checkin: &CheckIn, policy: &StayPolicy) -> Result<(), IndexError> {
+        let stay = self.prepare(checkin, policy)?;
+        self.extend(std::iter::once(stay))
+    }
+
+    /// Validates and interns a check-in without adding it. On error nothing changed.
+    pub(crate) fn prepare(
+        &mut self,
+        checkin: &CheckIn,
+        policy: &StayPolicy,
+    ) -> Result<RawStay, IndexError> {
+        let stay = policy.resolve(
+            checkin.enter.unix_secs(),
+            checkin.leave.map(Timestamp::unix_secs),
+        )?;
+        let persons_len = self.persons.len();
+        let person = self.persons.intern(checkin.person.as_str())?;
+        let venue = match self.venues.intern(checkin.venue.as_str()) {
+            Ok(venue) => venue,
+            Err(error) => {
+                self.persons.truncate(persons_len);
+                return Err(error.into());
+            }
+        };
+        Ok(RawStay {
+            person,
+            venue,
+            enter_rel: stay.enter_rel,
+            leave_rel: stay.leave_rel,
+        })
+    }
+
+    /// Adds stays whose numbers come from this index's interners.
+    pub fn extend(&mut self, stays: impl IntoIterator<Item = RawStay>) -> Result<(), IndexError> {
+        let mut outcome = Ok(());
+        for stay in stays {
+            if self.len() >= STAYS_MAX {
+                outcome = Err(IndexError::Full);
+                break;
+            }
+            debug_assert!((stay.person as usize) < self.persons.len());
+            debug_assert!((stay.venue as usize) < self.venues.len());
+            self.pending.push(stay);
+        }
+        // Sealing once after a batch, not per stay, keeps a bulk append linear.
+        if self.pending.len() >= PENDING_MIN.max(self.main.len() / 4) {
+            self.seal();
+        }
+        outcome
+    }
+
+    /// Merges the pending buffer into the main run.
+    pub fn seal(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut raw: Vec<RawStay> = Vec::with_capacity(self.len());
+        raw.extend(self.main.iter_raw());
+        raw.append(&mut self.pending);
+        self.main = Run::build(&raw, self.venues.len(), self.persons.len());
+        self.pending = Vec::new();
+    }
+
+    /// Builds, without changing the index, the main run it would have after
+    /// adding `extra` (numbers from this index's interners) and sealing.
+    pub(crate) fn build_merged(&self, extra: &[RawStay]) -> Run {
+        let mut raw: Vec<RawStay> = Vec::with_capacity(self.len() + extra.len());
+        raw.extend(self.main.iter_raw());
+        raw.extend_from_slice(&self.pending);
+        raw.extend_from_slice(extra);
+        Run::build(&raw, self.venues.len(), self.persons.len())
+    }
+
+    /// Installs a run from [`TraceIndex::build_merged`].
+    pub(crate) fn install_merged(&mut self, run: Run) {
+        self.main = run;
+        self.pending = Vec::new();
+    }
+
+    /// Every stay, in no particular order.
+    pub fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
+        self.main.iter_raw().chain(self.pending.iter().copied())
+    }
+
+    /// The stays of one person as (venue, enter, leave), ordered by venue then enter.
+    pub fn stays_of(&self, person: &PersonId) -> Vec<(VenueId, Timestamp, Timestamp)> {
+        let Some(number) = self.persons.get(person.as_str()) else {
+            return Vec::new();
+        };
+        let mut stays: Vec<RawStay> = self
+            .main
+            .person_positions(number)
+            .iter()
+            .map(|&position| {
+                let (venue, stay) = self.main.stay_at(position);
+                RawStay {
+                    person: number,
+                    venue,
+                    enter_rel: stay.enter_rel,
+                    leave_rel: stay.leave_rel,
+                }
+            })
+            .chain(
+                self.pending
+                    .iter()
+                    .copied()
+                    .filter(|stay| stay.person == number),
+            )
+            .collect();
+        stays.sort_unstable_by_key(|stay| (stay.venue, stay.enter_rel, stay.leave_rel));
+        stays
+            .into_iter()
+            .map(|stay| {
+                (
+                    self.venue_id(stay.venue),
+                    timestamp_of(stay.enter_rel),
+                    timestamp_of(stay.leave_rel),
+                )
+            })
+            .collect()
+    }
+
+    pub fn person_id(&self, number: u32) -> PersonId {
+        PersonId::parse(self.persons.resolve(number))
+            .expect("interned person ids were parsed before interning")
+    }
+
+    pub fn venue_id(&self, number: u32) -> VenueId {
+        VenueId::parse(self.venues.resolve(number))
+            .expect("interned venue ids were parsed before interning")
+    }
+
+    /// Drops every stay that ended before `cutoff` (leave < cutoff); returns how many.
+    /// The id tables keep their numbers; the durable store renumbers on purge.
+    pub fn purge_before(&mut self, cutoff: Timestamp) -> usize {
+        let cutoff_secs = cutoff.unix_secs();
+        let before = self.len();
+        let kept: Vec<RawStay> = self
+            .iter_raw()
+            .filter(|stay| from_rel(stay.leave_rel) >= cutoff_secs)
+            .collect();
+        let purged = before - kept.len();
+        if purged > 0 {
+            self.main = Run::build(&kept, self.venues.len(), self.persons.len());
+            self.pending = Vec::new();
+        }
+        purged
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            checkins: self.len(),
+            persons: self.persons.len(),
+            venues: self.venues.len(),
+            index_bytes: self.main.heap_bytes()
+                + self.pending.capacity() * std::mem::size_of::<RawStay>(),
+            interner_bytes: self.persons.heap_bytes() + self.venues.heap_bytes(),
+        }
+    }
+}
+
+/// The instant of an index-relative second; always in range by construction.
+pub(crate) fn timestamp_of(rel: u32) -> Timestamp {
+    Timestamp::from_unix_secs(from_rel(rel)).expect("relative seconds are always in range")
+}
+
+/// Index-relative seconds of an instant, for callers that hold a `Timestamp`.
+pub fn rel_of(instant: Timestamp) -> Result<u32, StayError> {
+    to_rel(instant.unix_secs())
+}
