@@ -106,10 +106,33 @@ impl City {
         &self.story
     }
 
+    /// The story as text, one notable person a line, in Chinese then English.
+    pub fn story_text(&self) -> String {
+        story_text(&self.story)
+    }
+
     /// The events of one person (by placeholder pseudonym).
     pub fn events_of<'a>(&'a self, pid: &'a PersonId) -> impl Iterator<Item = &'a Event> + 'a {
         self.events.iter().filter(move |event| &event.person == pid)
     }
+}
+
+/// The story as text: `pid  masked name  expected color  zh / en`, a line each.
+pub fn story_text(story: &[StoryEntry]) -> String {
+    story
+        .iter()
+        .map(|entry| {
+            format!(
+                "{}  {}  {} ({})  {} / {}\n",
+                entry.pid,
+                entry.masked_name,
+                entry.expected_color.label_zh(),
+                entry.expected_color,
+                entry.zh,
+                entry.en
+            )
+        })
+        .collect()
 }
 
 /// Generates the whole city in memory. For millions of persons prefer
@@ -353,6 +376,20 @@ fn masked(person: &SimPerson) -> String {
     MaskedName::mask(&person.display_name)
         .map(|name| name.as_str().to_owned())
         .unwrap_or_else(|_| "*".to_owned())
+}
+
+/// An instant as RFC 3339 in China Standard Time, as a resident reads it.
+fn local_text(secs: i64) -> String {
+    let offset = time::UtcOffset::from_hms(8, 0, 0).expect("+08:00 is an offset");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|datetime| {
+            datetime
+                .to_offset(offset)
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| instant(secs).to_rfc3339())
 }
 
 fn minutes_of(secs: i64) -> i64 {
@@ -789,7 +826,7 @@ pub fn generate_events_streaming(
         );
         close_rank += 1;
         // Every fifth close contact's quarantine tests are missing.
-        if close_rank % 5 == 0 {
+        if close_rank.is_multiple_of(5) {
             continue;
         }
         let lab = authors.lab(quarantine_rng.random_range(1..=LABS));
@@ -976,7 +1013,7 @@ pub fn generate_events_streaming(
         zh,
         en,
     };
-    let at = |secs: i64| instant(secs).to_rfc3339();
+    let at = local_text;
     let mut story = vec![entry(
         StoryRole::Case,
         case,
@@ -992,10 +1029,25 @@ pub fn generate_events_streaming(
             at(case_reported)
         ),
     )];
-    let close_examples = designations
+    // One of each kind of close contact: a housemate, a dinner friend, and
+    // someone who only shared a venue by chance.
+    let close_designations: Vec<&Designation> = designations
         .iter()
         .filter(|d| d.kind == ContactKind::Close)
-        .take(3);
+        .collect();
+    let housemate = close_designations.iter().find(|d| d.overlap.is_none());
+    let friend = close_designations
+        .iter()
+        .find(|d| dinner_friends.contains(&d.person));
+    let stranger = close_designations
+        .iter()
+        .find(|d| d.overlap.is_some() && !dinner_friends.contains(&d.person));
+    let close_examples: Vec<&Designation> = housemate
+        .into_iter()
+        .chain(friend)
+        .chain(stranger)
+        .copied()
+        .collect();
     for designation in close_examples {
         let how_zh = match &designation.overlap {
             Some(overlap) => format!(

@@ -142,8 +142,22 @@ fn colors_at_end(city: &City) -> HashMap<PersonId, Color> {
 
 #[test]
 fn the_story_holds_under_the_national_rules() {
-    for seed in [6, 7] {
-        let city = city(&small(seed));
+    let odd_start = CityConfig {
+        // Not a local midnight, another county, the shortest period, few venues.
+        start: Timestamp::parse_rfc3339("2022-09-03T05:37:11Z").unwrap(),
+        region: RegionCode::parse("110105").unwrap(),
+        days: 10,
+        venues: 12,
+        ..small(7)
+    };
+    let long = CityConfig {
+        days: 30,
+        persons: 300,
+        ..small(9)
+    };
+    for config in [small(6), odd_start, long] {
+        let seed = config.seed;
+        let city = city(&config);
         let colors = colors_at_end(&city);
         for entry in city.story() {
             assert_eq!(
