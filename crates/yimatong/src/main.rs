@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_certlogic;
 mod cmd_rules;
+mod cmd_simulate;
 mod cmd_token;
 mod cmd_trace;
 
@@ -47,6 +48,8 @@ enum Command {
     },
     /// Trace close contacts from venue check-ins.
     Trace(cmd_trace::TraceArgs),
+    /// Generate a synthetic city's events, persons and venues as JSON lines.
+    Simulate(cmd_simulate::SimulateArgs),
     /// Benchmarks that print JSON figures.
     Bench {
         #[command(subcommand)]
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_token::run_verify(args),
         Command::Dcc { command } => cmd_token::run_dcc(command),
         Command::Trace(args) => cmd_trace::run_trace(args),
+        Command::Simulate(args) => cmd_simulate::run(args),
         Command::Bench { command } => match command {
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
