@@ -1,10 +1,11 @@
 //! Durable ingest throughput of the embedded store.
 //!
 //! `cargo run --release -p ymt-store --example bench_ingest -- [WRITERS BATCH EVENTS PAYLOAD]`
-//! prints one JSON line per run. Without arguments it runs a small matrix.
+//! prints one JSON line per run. Without arguments it runs a small matrix;
+//! with the single argument `0` it measures reads instead.
 //! Each run uses a fresh store in a temporary directory under `$TMPDIR`.
 
-use ymt_store::bench::{BenchIngestConfig, bench_ingest};
+use ymt_store::bench::{BenchIngestConfig, BenchReadConfig, bench_ingest, bench_reads};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -35,7 +36,15 @@ fn main() {
             payload_bytes: *payload_bytes,
             ..BenchIngestConfig::default()
         }],
-        _ => panic!("usage: bench_ingest [WRITERS BATCH EVENTS PAYLOAD]"),
+        [0] => {
+            // `bench_ingest 0`: point reads after loading 200 000 events.
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let report =
+                bench_reads(dir.path(), &BenchReadConfig::default()).expect("the benchmark ran");
+            println!("{}", report.to_json());
+            return;
+        }
+        _ => panic!("usage: bench_ingest [WRITERS BATCH EVENTS PAYLOAD | 0]"),
     };
     for run in runs {
         let dir = tempfile::tempdir().expect("a temporary directory");

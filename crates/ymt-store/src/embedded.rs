@@ -36,6 +36,8 @@ const META_NAMESPACE_BYTES_MAX: usize = 64;
 const META_KEY_BYTES_MAX: usize = 256;
 /// Events examined per chunk by `purge_where`; each chunk is one commit.
 const PURGE_SCAN_CHUNK_EVENTS: usize = 10_000;
+/// How long a clean close waits for the memtables to be flushed.
+const CLOSE_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The engine refuses smaller journal bounds.
 const JOURNAL_BYTES_MIN: u64 = 64 * 1024 * 1024;
 /// Payload bytes the writer puts into one commit, besides the event bound.
@@ -382,18 +384,32 @@ impl Drop for EmbeddedStore {
             let _ = writer.join();
         }
         // On a clean close, flush the memtables so that the next open has
-        // no journal to replay. Failure only costs replay time later, and
-        // the journal already holds every acknowledged write.
+        // no journal to replay. Failure only costs replay time later (the
+        // journal already holds every acknowledged write), so the wait is
+        // bounded: a failing disk must not hang the shutdown.
         let keyspaces = &self.shared.keyspaces;
-        for keyspace in [
+        let handles: Vec<Keyspace> = [
             &keyspaces.events,
             &keyspaces.ids,
             &keyspaces.persons,
             &keyspaces.meta,
             &keyspaces.audit,
             &keyspaces.sys,
-        ] {
-            let _ = keyspace.rotate_memtable_and_wait();
+        ]
+        .into_iter()
+        .cloned()
+        .collect();
+        let (done, flushed) = std::sync::mpsc::channel();
+        let flusher = std::thread::Builder::new()
+            .name("ymt-store-close-flush".into())
+            .spawn(move || {
+                for keyspace in handles {
+                    let _ = keyspace.rotate_memtable_and_wait();
+                }
+                let _ = done.send(());
+            });
+        if flusher.is_ok() {
+            let _ = flushed.recv_timeout(CLOSE_FLUSH_WAIT);
         }
     }
 }
