@@ -20,7 +20,9 @@ use crate::{
     Conflict, EventStore, NewEvent, PurgeReport, SnapshotLoad, StoreConfig, StoreError, StoreStats,
     StoredEvent,
 };
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
+use fjall::{
+    Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable, Slice,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -99,11 +101,20 @@ struct Shared {
     gate: Mutex<()>,
 }
 
+/// An event encoded on the caller's thread, so the single writer only
+/// checks and inserts.
+struct PreparedEvent {
+    id: EventId,
+    person: PersonId,
+    /// The `events` value (see `codec::encode_event_value`).
+    value: Slice,
+}
+
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Job {
     Append {
-        events: Vec<NewEvent>,
+        events: Vec<PreparedEvent>,
         audit: Vec<AuditEntry>,
         payload_bytes: usize,
         reply: Reply<Vec<AppendOutcome>>,
@@ -169,7 +180,6 @@ impl EmbeddedStore {
         validate_config(&config)?;
         let snapshot_dir = dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir).map_err(|err| StoreError::io(&snapshot_dir, err))?;
-        snapshot::remove_temporaries(&snapshot_dir)?;
         let db = Database::builder(dir.join("engine"))
             .cache_size(config.cache_bytes)
             .max_journaling_size(config.journal_bytes_max)
@@ -184,6 +194,9 @@ impl EmbeddedStore {
             sys: open("sys")?,
         };
         let state = recover_writer_state(&keyspaces)?;
+        // Only now, holding the engine's lock, is it safe to remove what an
+        // interrupted snapshot write left behind.
+        snapshot::remove_temporaries(&snapshot_dir)?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_batches_max);
         let shared = Arc::new(Shared {
             db,
@@ -308,7 +321,12 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::WriterGone)?
     }
 
-    fn validate_batch(&self, batch: &[NewEvent]) -> Result<usize, StoreError> {
+    /// Checks a batch's bounds and encodes its events; returns them with
+    /// their payload bytes.
+    fn prepare_batch(
+        &self,
+        batch: Vec<NewEvent>,
+    ) -> Result<(Vec<PreparedEvent>, usize), StoreError> {
         let config = &self.shared.config;
         if batch.is_empty() {
             return Err(StoreError::EmptyBatch);
@@ -320,8 +338,9 @@ impl EmbeddedStore {
             });
         }
         let mut payload_bytes = 0usize;
-        let mut first_index_of_id: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
-        for (index, event) in batch.iter().enumerate() {
+        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(batch.len());
+        let mut first_index_of_id: HashMap<EventId, usize> = HashMap::with_capacity(batch.len());
+        for (index, event) in batch.into_iter().enumerate() {
             if event.payload.len() > config.payload_bytes_max {
                 return Err(StoreError::PayloadTooLarge {
                     index,
@@ -331,8 +350,14 @@ impl EmbeddedStore {
                 });
             }
             payload_bytes += event.payload.len();
-            if let Some(&first) = first_index_of_id.get(event.id.as_str()) {
-                if batch[first] != *event {
+            let value = Slice::from(encode_event_value(
+                &event.id,
+                &event.person,
+                event.recorded_at,
+                &event.payload,
+            ));
+            if let Some(&first) = first_index_of_id.get(&event.id) {
+                if prepared[first].value != value {
                     return Err(StoreError::InvalidArgument {
                         what: "batch",
                         reason: format!(
@@ -342,10 +367,15 @@ impl EmbeddedStore {
                     });
                 }
             } else {
-                first_index_of_id.insert(event.id.as_str(), index);
+                first_index_of_id.insert(event.id.clone(), index);
             }
+            prepared.push(PreparedEvent {
+                id: event.id,
+                person: event.person,
+                value,
+            });
         }
-        Ok(payload_bytes)
+        Ok((prepared, payload_bytes))
     }
 
     fn validate_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
@@ -544,7 +574,7 @@ struct Group<'a> {
     writes: usize,
     state: WriterState,
     /// Event id → (seq, encoded value), or `None` when purged in this group.
-    ids: HashMap<String, Option<(u64, Vec<u8>)>>,
+    ids: HashMap<EventId, Option<(u64, Slice)>>,
     /// Metadata keys written (`true`) or removed (`false`) in this group.
     meta: HashMap<Vec<u8>, bool>,
     events_stored: u64,
@@ -553,12 +583,12 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
-    fn lookup_id(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn lookup_id(&self, id: &EventId) -> Result<Option<(u64, Slice)>, StoreError> {
         if let Some(entry) = self.ids.get(id) {
             return Ok(entry.clone());
         }
         let keyspaces = &self.shared.keyspaces;
-        let Some(seq_bytes) = keyspaces.ids.get(id.as_bytes())? else {
+        let Some(seq_bytes) = keyspaces.ids.get(id.as_str())? else {
             return Ok(None);
         };
         let seq = codec::decode_seq("ids", &seq_bytes)?;
@@ -571,24 +601,21 @@ impl Group<'_> {
                     key: id.to_string(),
                     reason: format!("points at missing event {seq}"),
                 })?;
-        Ok(Some((seq, value.to_vec())))
+        Ok(Some((seq, value)))
     }
 
     fn append(
         &mut self,
-        events: &[NewEvent],
+        events: Vec<PreparedEvent>,
         audit_entries: &[AuditEntry],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         // Check first, write after: a rejected batch adds nothing.
-        let mut encoded = Vec::with_capacity(events.len());
         let mut existing = Vec::with_capacity(events.len());
         let mut conflicts = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            let value =
-                encode_event_value(&event.id, &event.person, event.recorded_at, &event.payload);
-            let found = self.lookup_id(event.id.as_str())?;
+            let found = self.lookup_id(&event.id)?;
             if let Some((seq, stored)) = &found
-                && *stored != value
+                && *stored != event.value
             {
                 conflicts.push(Conflict {
                     index,
@@ -597,7 +624,6 @@ impl Group<'_> {
                 });
             }
             existing.push(found.map(|(seq, _)| seq));
-            encoded.push(value);
         }
         if !conflicts.is_empty() {
             self.batches_conflicting += 1;
@@ -605,15 +631,13 @@ impl Group<'_> {
         }
         let keyspaces = &self.shared.keyspaces;
         let mut outcomes = Vec::with_capacity(events.len());
-        for ((event, value), existing_seq) in events.iter().zip(encoded).zip(existing) {
+        for (event, existing_seq) in events.into_iter().zip(existing) {
             // An earlier event of this same batch may have stored the id.
-            let existing_seq = match existing_seq {
-                Some(seq) => Some(seq),
-                None => self
-                    .ids
-                    .get(event.id.as_str())
-                    .and_then(|entry| entry.as_ref().map(|(seq, _)| *seq)),
-            };
+            let existing_seq = existing_seq.or_else(|| {
+                self.ids
+                    .get(&event.id)
+                    .and_then(|entry| entry.as_ref().map(|(seq, _)| *seq))
+            });
             if let Some(seq) = existing_seq {
                 self.events_duplicate += 1;
                 outcomes.push(AppendOutcome {
@@ -625,7 +649,7 @@ impl Group<'_> {
             self.state.last_event_seq += 1;
             let seq = self.state.last_event_seq;
             self.batch
-                .insert(&keyspaces.events, codec::seq_key(seq), value.clone());
+                .insert(&keyspaces.events, codec::seq_key(seq), event.value.clone());
             self.batch
                 .insert(&keyspaces.ids, event.id.as_str(), seq.to_be_bytes());
             self.batch.insert(
@@ -634,8 +658,7 @@ impl Group<'_> {
                 b"",
             );
             self.writes += 3;
-            self.ids
-                .insert(event.id.as_str().to_string(), Some((seq, value)));
+            self.ids.insert(event.id, Some((seq, event.value)));
             self.events_stored += 1;
             outcomes.push(AppendOutcome {
                 seq,
@@ -680,7 +703,7 @@ impl Group<'_> {
         let mut report = PurgeReport::default();
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.lookup_id(id.as_str())? {
+            match self.lookup_id(id)? {
                 Some((seq, value)) => found.push((id, decode_event_value(seq, &value)?)),
                 None => report.missing += 1,
             }
@@ -688,7 +711,7 @@ impl Group<'_> {
         let keyspaces = &self.shared.keyspaces;
         for (id, event) in found {
             // The same id twice in one request is purged once.
-            if matches!(self.ids.get(id.as_str()), Some(None)) {
+            if matches!(self.ids.get(id), Some(None)) {
                 report.missing += 1;
                 continue;
             }
@@ -698,7 +721,7 @@ impl Group<'_> {
             self.batch
                 .remove(&keyspaces.persons, codec::person_key(&event.person, seq));
             self.writes += 3;
-            self.ids.insert(id.as_str().to_string(), None);
+            self.ids.insert(id.clone(), None);
             report.purged += 1;
         }
         Ok(report)
@@ -776,7 +799,7 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
                 audit,
                 reply,
                 ..
-            } => Pending::Append(reply, group.append(&events, &audit)),
+            } => Pending::Append(reply, group.append(events, &audit)),
             Job::Audit { entries, reply } => Pending::Audit(reply, Ok(group.audit(&entries))),
             Job::Meta { key, value, reply } => Pending::Meta(reply, group.meta(key, value)),
             Job::Purge { ids, reply } => Pending::Purge(reply, group.purge(&ids)),
@@ -851,11 +874,11 @@ impl EventStore for EmbeddedStore {
         batch: Vec<NewEvent>,
         audit: Vec<AuditEntry>,
     ) -> Result<AppendReceiver, StoreError> {
-        let payload_bytes = self.validate_batch(&batch)?;
         self.validate_audit(&audit)?;
+        let (events, payload_bytes) = self.prepare_batch(batch)?;
         let (reply, receiver) = oneshot::channel();
         self.try_send(Job::Append {
-            events: batch,
+            events,
             audit,
             payload_bytes,
             reply,
