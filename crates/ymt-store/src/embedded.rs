@@ -250,9 +250,7 @@ impl EmbeddedStore {
             value,
             reply,
         })?;
-        receiver
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
+        crate::wait_blocking(receiver)
     }
 
     /// Reads raw bytes from a keyspace. Only for tests.
@@ -316,9 +314,7 @@ impl EmbeddedStore {
     fn meta_write(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<bool, StoreError> {
         let (reply, receiver) = oneshot::channel();
         self.send_blocking(Job::Meta { key, value, reply })?;
-        receiver
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
+        crate::wait_blocking(receiver)
     }
 
     /// Checks a batch's bounds and encodes its events; returns them with
@@ -948,9 +944,7 @@ impl EventStore for EmbeddedStore {
                 ids: chunk.to_vec(),
                 reply,
             })?;
-            let report = receiver
-                .blocking_recv()
-                .map_err(|_| StoreError::WriterGone)??;
+            let report = crate::wait_blocking(receiver)?;
             total.purged += report.purged;
             total.missing += report.missing;
         }
