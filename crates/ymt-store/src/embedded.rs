@@ -508,14 +508,30 @@ fn recover_writer_state(keyspaces: &Keyspaces) -> Result<WriterState, StoreError
     };
     // The stored head is authoritative: if records after it were removed the
     // writer continues after the head, so the gap stays visible to
-    // `audit_verify` instead of being papered over.
-    let (audit_seq, audit_hash) = match keyspaces.sys.get(SYS_AUDIT_HEAD)? {
-        Some(bytes) => audit::decode_head(&bytes).map_err(|reason| StoreError::Corrupt {
-            keyspace: "sys",
-            key: "audit_head".into(),
-            reason,
-        })?,
-        None => (0, GENESIS_HASH),
+    // `audit_verify` instead of being papered over. A record beyond the head
+    // (or a missing or unreadable head) must never be overwritten either, so
+    // the writer then continues after the last stored record; `audit_verify`
+    // reports whatever is wrong with the head.
+    let stored_head = keyspaces
+        .sys
+        .get(SYS_AUDIT_HEAD)?
+        .and_then(|bytes| audit::decode_head(&bytes).ok());
+    let last_record = match keyspaces.audit.last_key_value() {
+        Some(guard) => {
+            let (key, value) = guard.into_inner()?;
+            let mut hash = GENESIS_HASH;
+            if value.len() >= HASH_LEN {
+                hash.copy_from_slice(&value[value.len() - HASH_LEN..]);
+            }
+            Some((codec::decode_seq("audit", &key)?, hash))
+        }
+        None => None,
+    };
+    let (audit_seq, audit_hash) = match (stored_head, last_record) {
+        (Some(head), Some(last)) if last.0 > head.0 => last,
+        (Some(head), _) => head,
+        (None, Some(last)) => last,
+        (None, None) => (0, GENESIS_HASH),
     };
     Ok(WriterState {
         last_event_seq: stored_last.max(highest_key),
