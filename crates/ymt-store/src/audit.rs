@@ -6,7 +6,7 @@
 //! and commits records through the same group commit as events, so a record
 //! can be made durable atomically with the events it concerns.
 //!
-//! [`verify_chain`] walks the records in key order and reports the first
+//! `EventStore::audit_verify` walks the records in key order and reports the first
 //! broken link: a changed record (its hash no longer matches), a deleted or
 //! reordered record (the sequence numbers stop being consecutive, or the
 //! sequence number inside the record disagrees with its key), and a

@@ -165,3 +165,127 @@ fn bench_event(
         payload: payload.to_vec(),
     })
 }
+
+#[derive(Clone, Debug)]
+pub struct BenchReadConfig {
+    /// Events loaded before reading (in batches of 10 000).
+    pub events: usize,
+    pub readers: usize,
+    /// Lookups per reader for each kind of read.
+    pub reads_per_reader: usize,
+    pub payload_bytes: usize,
+    pub persons: usize,
+}
+
+impl Default for BenchReadConfig {
+    fn default() -> Self {
+        BenchReadConfig {
+            events: 200_000,
+            readers: 2,
+            reads_per_reader: 100_000,
+            payload_bytes: 100,
+            persons: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchReadReport {
+    pub events: usize,
+    pub readers: usize,
+    pub by_id_per_sec: f64,
+    pub person_timelines_per_sec: f64,
+    pub events_per_timeline: f64,
+}
+
+impl BenchReadReport {
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"bench\":\"reads\",\"events\":{},\"readers\":{},\"by_id_per_sec\":{:.0},\"person_timelines_per_sec\":{:.0},\"events_per_timeline\":{:.2}}}",
+            self.events,
+            self.readers,
+            self.by_id_per_sec,
+            self.person_timelines_per_sec,
+            self.events_per_timeline
+        )
+    }
+}
+
+/// Loads `events` events into a fresh store in `dir`, then measures random
+/// `event_by_id` and `events_for_person` lookups from concurrent readers.
+pub fn bench_reads(dir: &Path, bench: &BenchReadConfig) -> Result<BenchReadReport, StoreError> {
+    let readers = bench.readers.max(1);
+    let persons = bench.persons.max(1);
+    let store = EmbeddedStore::open(dir, StoreConfig::default())?;
+    let payload = vec![0x5au8; bench.payload_bytes];
+    let recorded_at = Timestamp::from_unix_secs(1_642_161_600).unwrap_or_default();
+    let load_batch = StoreConfig::default().batch_events_max;
+    let mut next = 0;
+    while next < bench.events {
+        let end = (next + load_batch).min(bench.events);
+        let batch = (next..end)
+            .map(|index| bench_event(0, index, persons, recorded_at, &payload))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.append(batch)?;
+        next = end;
+    }
+    let events = bench.events.max(1);
+    let timed = |kind: u8| -> Result<(f64, u64), StoreError> {
+        let started = Instant::now();
+        let found: Vec<Result<u64, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..readers)
+                .map(|reader| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ reader as u64;
+                        let mut found = 0u64;
+                        for _ in 0..bench.reads_per_reader {
+                            state = state
+                                .wrapping_mul(6_364_136_223_846_793_005)
+                                .wrapping_add(1_442_695_040_888_963_407);
+                            let index = (state >> 33) as usize % events;
+                            if kind == 0 {
+                                let id =
+                                    EventId::parse(&format!("bench-0-{index}")).map_err(|err| {
+                                        StoreError::InvalidArgument {
+                                            what: "bench id",
+                                            reason: err.to_string(),
+                                        }
+                                    })?;
+                                found += u64::from(store.event_by_id(&id)?.is_some());
+                            } else {
+                                let person = PersonId::parse(&format!("p{}", index % persons))
+                                    .map_err(|err| StoreError::InvalidArgument {
+                                        what: "bench person",
+                                        reason: err.to_string(),
+                                    })?;
+                                found += store.events_for_person(&person)?.len() as u64;
+                            }
+                        }
+                        Ok(found)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or(Err(StoreError::WriterGone)))
+                .collect()
+        });
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let mut total = 0;
+        for result in found {
+            total += result?;
+        }
+        Ok(((readers * bench.reads_per_reader) as f64 / elapsed, total))
+    };
+    let (by_id_per_sec, _) = timed(0)?;
+    let (person_timelines_per_sec, timeline_events) = timed(1)?;
+    Ok(BenchReadReport {
+        events: bench.events,
+        readers,
+        by_id_per_sec,
+        person_timelines_per_sec,
+        events_per_timeline: timeline_events as f64
+            / (readers * bench.reads_per_reader).max(1) as f64,
+    })
+}

@@ -177,6 +177,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_values_never_panics(
+            seq in proptest::prelude::any::<u64>(),
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let _ = decode_event_value(seq, &bytes);
+            let _ = decode_seq("events", &bytes);
+            let _ = seq_of_person_key(&bytes);
+        }
+    }
+
     #[test]
     fn person_prefixes_do_not_nest() {
         let short = PersonId::parse("ab").unwrap();

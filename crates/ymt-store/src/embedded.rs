@@ -20,7 +20,9 @@ use crate::{
     Conflict, EventStore, NewEvent, PurgeReport, SnapshotLoad, StoreConfig, StoreError, StoreStats,
     StoredEvent,
 };
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
+use fjall::{
+    Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable, Slice,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +38,8 @@ const META_NAMESPACE_BYTES_MAX: usize = 64;
 const META_KEY_BYTES_MAX: usize = 256;
 /// Events examined per chunk by `purge_where`; each chunk is one commit.
 const PURGE_SCAN_CHUNK_EVENTS: usize = 10_000;
+/// How long a clean close waits for the memtables to be flushed.
+const CLOSE_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The engine refuses smaller journal bounds.
 const JOURNAL_BYTES_MIN: u64 = 64 * 1024 * 1024;
 /// Payload bytes the writer puts into one commit, besides the event bound.
@@ -97,11 +101,20 @@ struct Shared {
     gate: Mutex<()>,
 }
 
+/// An event encoded on the caller's thread, so the single writer only
+/// checks and inserts.
+struct PreparedEvent {
+    id: EventId,
+    person: PersonId,
+    /// The `events` value (see `codec::encode_event_value`).
+    value: Slice,
+}
+
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Job {
     Append {
-        events: Vec<NewEvent>,
+        events: Vec<PreparedEvent>,
         audit: Vec<AuditEntry>,
         payload_bytes: usize,
         reply: Reply<Vec<AppendOutcome>>,
@@ -167,7 +180,6 @@ impl EmbeddedStore {
         validate_config(&config)?;
         let snapshot_dir = dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir).map_err(|err| StoreError::io(&snapshot_dir, err))?;
-        snapshot::remove_temporaries(&snapshot_dir)?;
         let db = Database::builder(dir.join("engine"))
             .cache_size(config.cache_bytes)
             .max_journaling_size(config.journal_bytes_max)
@@ -182,6 +194,9 @@ impl EmbeddedStore {
             sys: open("sys")?,
         };
         let state = recover_writer_state(&keyspaces)?;
+        // Only now, holding the engine's lock, is it safe to remove what an
+        // interrupted snapshot write left behind.
+        snapshot::remove_temporaries(&snapshot_dir)?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(config.queue_batches_max);
         let shared = Arc::new(Shared {
             db,
@@ -235,9 +250,7 @@ impl EmbeddedStore {
             value,
             reply,
         })?;
-        receiver
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
+        crate::wait_blocking(receiver)
     }
 
     /// Reads raw bytes from a keyspace. Only for tests.
@@ -301,12 +314,15 @@ impl EmbeddedStore {
     fn meta_write(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<bool, StoreError> {
         let (reply, receiver) = oneshot::channel();
         self.send_blocking(Job::Meta { key, value, reply })?;
-        receiver
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
+        crate::wait_blocking(receiver)
     }
 
-    fn validate_batch(&self, batch: &[NewEvent]) -> Result<usize, StoreError> {
+    /// Checks a batch's bounds and encodes its events; returns them with
+    /// their payload bytes.
+    fn prepare_batch(
+        &self,
+        batch: Vec<NewEvent>,
+    ) -> Result<(Vec<PreparedEvent>, usize), StoreError> {
         let config = &self.shared.config;
         if batch.is_empty() {
             return Err(StoreError::EmptyBatch);
@@ -318,8 +334,9 @@ impl EmbeddedStore {
             });
         }
         let mut payload_bytes = 0usize;
-        let mut first_index_of_id: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
-        for (index, event) in batch.iter().enumerate() {
+        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(batch.len());
+        let mut first_index_of_id: HashMap<EventId, usize> = HashMap::with_capacity(batch.len());
+        for (index, event) in batch.into_iter().enumerate() {
             if event.payload.len() > config.payload_bytes_max {
                 return Err(StoreError::PayloadTooLarge {
                     index,
@@ -329,8 +346,14 @@ impl EmbeddedStore {
                 });
             }
             payload_bytes += event.payload.len();
-            if let Some(&first) = first_index_of_id.get(event.id.as_str()) {
-                if batch[first] != *event {
+            let value = Slice::from(encode_event_value(
+                &event.id,
+                &event.person,
+                event.recorded_at,
+                &event.payload,
+            ));
+            if let Some(&first) = first_index_of_id.get(&event.id) {
+                if prepared[first].value != value {
                     return Err(StoreError::InvalidArgument {
                         what: "batch",
                         reason: format!(
@@ -340,10 +363,15 @@ impl EmbeddedStore {
                     });
                 }
             } else {
-                first_index_of_id.insert(event.id.as_str(), index);
+                first_index_of_id.insert(event.id.clone(), index);
             }
+            prepared.push(PreparedEvent {
+                id: event.id,
+                person: event.person,
+                value,
+            });
         }
-        Ok(payload_bytes)
+        Ok((prepared, payload_bytes))
     }
 
     fn validate_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
@@ -382,18 +410,32 @@ impl Drop for EmbeddedStore {
             let _ = writer.join();
         }
         // On a clean close, flush the memtables so that the next open has
-        // no journal to replay. Failure only costs replay time later, and
-        // the journal already holds every acknowledged write.
+        // no journal to replay. Failure only costs replay time later (the
+        // journal already holds every acknowledged write), so the wait is
+        // bounded: a failing disk must not hang the shutdown.
         let keyspaces = &self.shared.keyspaces;
-        for keyspace in [
+        let handles: Vec<Keyspace> = [
             &keyspaces.events,
             &keyspaces.ids,
             &keyspaces.persons,
             &keyspaces.meta,
             &keyspaces.audit,
             &keyspaces.sys,
-        ] {
-            let _ = keyspace.rotate_memtable_and_wait();
+        ]
+        .into_iter()
+        .cloned()
+        .collect();
+        let (done, flushed) = std::sync::mpsc::channel();
+        let flusher = std::thread::Builder::new()
+            .name("ymt-store-close-flush".into())
+            .spawn(move || {
+                for keyspace in handles {
+                    let _ = keyspace.rotate_memtable_and_wait();
+                }
+                let _ = done.send(());
+            });
+        if flusher.is_ok() {
+            let _ = flushed.recv_timeout(CLOSE_FLUSH_WAIT);
         }
     }
 }
@@ -466,14 +508,30 @@ fn recover_writer_state(keyspaces: &Keyspaces) -> Result<WriterState, StoreError
     };
     // The stored head is authoritative: if records after it were removed the
     // writer continues after the head, so the gap stays visible to
-    // `audit_verify` instead of being papered over.
-    let (audit_seq, audit_hash) = match keyspaces.sys.get(SYS_AUDIT_HEAD)? {
-        Some(bytes) => audit::decode_head(&bytes).map_err(|reason| StoreError::Corrupt {
-            keyspace: "sys",
-            key: "audit_head".into(),
-            reason,
-        })?,
-        None => (0, GENESIS_HASH),
+    // `audit_verify` instead of being papered over. A record beyond the head
+    // (or a missing or unreadable head) must never be overwritten either, so
+    // the writer then continues after the last stored record; `audit_verify`
+    // reports whatever is wrong with the head.
+    let stored_head = keyspaces
+        .sys
+        .get(SYS_AUDIT_HEAD)?
+        .and_then(|bytes| audit::decode_head(&bytes).ok());
+    let last_record = match keyspaces.audit.last_key_value() {
+        Some(guard) => {
+            let (key, value) = guard.into_inner()?;
+            let mut hash = GENESIS_HASH;
+            if value.len() >= HASH_LEN {
+                hash.copy_from_slice(&value[value.len() - HASH_LEN..]);
+            }
+            Some((codec::decode_seq("audit", &key)?, hash))
+        }
+        None => None,
+    };
+    let (audit_seq, audit_hash) = match (stored_head, last_record) {
+        (Some(head), Some(last)) if last.0 > head.0 => last,
+        (Some(head), _) => head,
+        (None, Some(last)) => last,
+        (None, None) => (0, GENESIS_HASH),
     };
     Ok(WriterState {
         last_event_seq: stored_last.max(highest_key),
@@ -528,7 +586,7 @@ struct Group<'a> {
     writes: usize,
     state: WriterState,
     /// Event id → (seq, encoded value), or `None` when purged in this group.
-    ids: HashMap<String, Option<(u64, Vec<u8>)>>,
+    ids: HashMap<EventId, Option<(u64, Slice)>>,
     /// Metadata keys written (`true`) or removed (`false`) in this group.
     meta: HashMap<Vec<u8>, bool>,
     events_stored: u64,
@@ -537,12 +595,12 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
-    fn lookup_id(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn lookup_id(&self, id: &EventId) -> Result<Option<(u64, Slice)>, StoreError> {
         if let Some(entry) = self.ids.get(id) {
             return Ok(entry.clone());
         }
         let keyspaces = &self.shared.keyspaces;
-        let Some(seq_bytes) = keyspaces.ids.get(id.as_bytes())? else {
+        let Some(seq_bytes) = keyspaces.ids.get(id.as_str())? else {
             return Ok(None);
         };
         let seq = codec::decode_seq("ids", &seq_bytes)?;
@@ -555,24 +613,21 @@ impl Group<'_> {
                     key: id.to_string(),
                     reason: format!("points at missing event {seq}"),
                 })?;
-        Ok(Some((seq, value.to_vec())))
+        Ok(Some((seq, value)))
     }
 
     fn append(
         &mut self,
-        events: &[NewEvent],
+        events: Vec<PreparedEvent>,
         audit_entries: &[AuditEntry],
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         // Check first, write after: a rejected batch adds nothing.
-        let mut encoded = Vec::with_capacity(events.len());
         let mut existing = Vec::with_capacity(events.len());
         let mut conflicts = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            let value =
-                encode_event_value(&event.id, &event.person, event.recorded_at, &event.payload);
-            let found = self.lookup_id(event.id.as_str())?;
+            let found = self.lookup_id(&event.id)?;
             if let Some((seq, stored)) = &found
-                && *stored != value
+                && *stored != event.value
             {
                 conflicts.push(Conflict {
                     index,
@@ -581,7 +636,6 @@ impl Group<'_> {
                 });
             }
             existing.push(found.map(|(seq, _)| seq));
-            encoded.push(value);
         }
         if !conflicts.is_empty() {
             self.batches_conflicting += 1;
@@ -589,15 +643,13 @@ impl Group<'_> {
         }
         let keyspaces = &self.shared.keyspaces;
         let mut outcomes = Vec::with_capacity(events.len());
-        for ((event, value), existing_seq) in events.iter().zip(encoded).zip(existing) {
+        for (event, existing_seq) in events.into_iter().zip(existing) {
             // An earlier event of this same batch may have stored the id.
-            let existing_seq = match existing_seq {
-                Some(seq) => Some(seq),
-                None => self
-                    .ids
-                    .get(event.id.as_str())
-                    .and_then(|entry| entry.as_ref().map(|(seq, _)| *seq)),
-            };
+            let existing_seq = existing_seq.or_else(|| {
+                self.ids
+                    .get(&event.id)
+                    .and_then(|entry| entry.as_ref().map(|(seq, _)| *seq))
+            });
             if let Some(seq) = existing_seq {
                 self.events_duplicate += 1;
                 outcomes.push(AppendOutcome {
@@ -609,7 +661,7 @@ impl Group<'_> {
             self.state.last_event_seq += 1;
             let seq = self.state.last_event_seq;
             self.batch
-                .insert(&keyspaces.events, codec::seq_key(seq), value.clone());
+                .insert(&keyspaces.events, codec::seq_key(seq), event.value.clone());
             self.batch
                 .insert(&keyspaces.ids, event.id.as_str(), seq.to_be_bytes());
             self.batch.insert(
@@ -618,8 +670,7 @@ impl Group<'_> {
                 b"",
             );
             self.writes += 3;
-            self.ids
-                .insert(event.id.as_str().to_string(), Some((seq, value)));
+            self.ids.insert(event.id, Some((seq, event.value)));
             self.events_stored += 1;
             outcomes.push(AppendOutcome {
                 seq,
@@ -664,7 +715,7 @@ impl Group<'_> {
         let mut report = PurgeReport::default();
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.lookup_id(id.as_str())? {
+            match self.lookup_id(id)? {
                 Some((seq, value)) => found.push((id, decode_event_value(seq, &value)?)),
                 None => report.missing += 1,
             }
@@ -672,7 +723,7 @@ impl Group<'_> {
         let keyspaces = &self.shared.keyspaces;
         for (id, event) in found {
             // The same id twice in one request is purged once.
-            if matches!(self.ids.get(id.as_str()), Some(None)) {
+            if matches!(self.ids.get(id), Some(None)) {
                 report.missing += 1;
                 continue;
             }
@@ -682,7 +733,7 @@ impl Group<'_> {
             self.batch
                 .remove(&keyspaces.persons, codec::person_key(&event.person, seq));
             self.writes += 3;
-            self.ids.insert(id.as_str().to_string(), None);
+            self.ids.insert(id.clone(), None);
             report.purged += 1;
         }
         Ok(report)
@@ -760,7 +811,7 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
                 audit,
                 reply,
                 ..
-            } => Pending::Append(reply, group.append(&events, &audit)),
+            } => Pending::Append(reply, group.append(events, &audit)),
             Job::Audit { entries, reply } => Pending::Audit(reply, Ok(group.audit(&entries))),
             Job::Meta { key, value, reply } => Pending::Meta(reply, group.meta(key, value)),
             Job::Purge { ids, reply } => Pending::Purge(reply, group.purge(&ids)),
@@ -835,11 +886,11 @@ impl EventStore for EmbeddedStore {
         batch: Vec<NewEvent>,
         audit: Vec<AuditEntry>,
     ) -> Result<AppendReceiver, StoreError> {
-        let payload_bytes = self.validate_batch(&batch)?;
         self.validate_audit(&audit)?;
+        let (events, payload_bytes) = self.prepare_batch(batch)?;
         let (reply, receiver) = oneshot::channel();
         self.try_send(Job::Append {
-            events: batch,
+            events,
             audit,
             payload_bytes,
             reply,
@@ -909,9 +960,7 @@ impl EventStore for EmbeddedStore {
                 ids: chunk.to_vec(),
                 reply,
             })?;
-            let report = receiver
-                .blocking_recv()
-                .map_err(|_| StoreError::WriterGone)??;
+            let report = crate::wait_blocking(receiver)?;
             total.purged += report.purged;
             total.missing += report.missing;
         }

@@ -72,12 +72,44 @@ pub struct Conflict {
 
 /// The channel on which the writer reports a submitted batch's outcome.
 ///
-/// Await it in async code or call `blocking_recv()` outside a runtime; the
+/// Await it in async code, or wait with [`wait_blocking`] in threads; the
 /// store itself needs no tokio runtime.
 pub type AppendReceiver = tokio::sync::oneshot::Receiver<Result<Vec<AppendOutcome>, StoreError>>;
 
 /// The channel on which the writer reports an audit submission's records.
 pub type AuditReceiver = tokio::sync::oneshot::Receiver<Result<Vec<AuditRecord>, StoreError>>;
+
+/// Waits on this thread for the writer's answer.
+///
+/// Unlike tokio's `blocking_recv`, this does not panic when called from a
+/// thread that runs an async runtime: it parks the thread until the writer
+/// answers (about one fsync). A writer that stopped without answering is
+/// `WriterGone`.
+pub fn wait_blocking<T>(
+    receiver: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut receiver = receiver;
+    loop {
+        match std::pin::Pin::new(&mut receiver).poll(&mut context) {
+            Poll::Ready(Ok(result)) => return result,
+            Poll::Ready(Err(_)) => return Err(StoreError::WriterGone),
+            // A spurious unpark only costs another poll.
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
 
 /// How many events a purge removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -182,12 +214,12 @@ pub trait EventStore: Send + Sync {
         self.submit_with_audit(batch, Vec::new())
     }
 
-    /// Appends a batch and waits until it is durable. Must not be called from
-    /// inside an async runtime (use `submit(..)?.await` there).
+    /// Appends a batch and waits until it is durable. This blocks the
+    /// calling thread for about one fsync; in async code prefer
+    /// `submit(..)?.await` (blocking here does not panic, it only holds the
+    /// runtime's thread).
     fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
-        self.submit(batch)?
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
+        wait_blocking(self.submit(batch)?)
     }
 
     /// Every event of a person in log order, at most
@@ -242,9 +274,7 @@ pub trait EventStore: Send + Sync {
     fn audit_submit(&self, entries: Vec<AuditEntry>) -> Result<AuditReceiver, StoreError>;
     /// Appends audit records and waits until they are durable.
     fn audit_append(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
-        self.audit_submit(entries)?
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
+        wait_blocking(self.audit_submit(entries)?)
     }
     /// Walks the whole chain and reports the first broken link.
     fn audit_verify(&self) -> Result<AuditVerifyReport, AuditError>;

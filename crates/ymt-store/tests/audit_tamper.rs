@@ -156,3 +156,29 @@ fn appending_after_a_removed_tail_keeps_the_gap_visible() {
         }
     );
 }
+
+#[test]
+fn a_removed_head_never_lets_the_writer_overwrite_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, records) = store_with_chain(&dir);
+    store
+        .raw_write_for_tests(RawKeyspace::Sys, b"audit_head".to_vec(), None)
+        .unwrap();
+    assert!(matches!(
+        store.audit_verify().unwrap().first_broken.unwrap().kind,
+        BrokenLinkKind::HeadMismatch { .. }
+    ));
+    drop(store);
+    let store = open(&dir);
+    let added = store.audit_append(vec![audit_entry("read", "x")]).unwrap();
+    assert_eq!(added[0].seq, RECORDS + 1);
+    let report = store.audit_verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(
+        store
+            .audit_list(&ymt_store::AuditFilter::default(), 1)
+            .unwrap()[0]
+            .hash,
+        records[0].hash
+    );
+}

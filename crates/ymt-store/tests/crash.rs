@@ -24,11 +24,29 @@ const CHILD_WRITERS: u64 = 4;
 /// A child that sends no acknowledgement for this long is stuck.
 const CHILD_SILENCE_LIMIT_SECS: u64 = 60;
 
+/// The name filters (as in `cargo test NAME`) match against.
+const TEST_NAME: &str = "crash_sigkill_loses_no_acknowledged_event";
+
 fn main() {
-    match std::env::var(CHILD_DIR_ENV) {
-        Ok(dir) => child(Path::new(&dir)),
-        Err(_) => parent(),
+    if let Ok(dir) = std::env::var(CHILD_DIR_ENV) {
+        return child(Path::new(&dir));
     }
+    // Behave like a libtest binary towards `cargo test FILTER` and `--list`.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--list") {
+        println!("{TEST_NAME}: test");
+        return;
+    }
+    let filters: Vec<&String> = args.iter().filter(|arg| !arg.starts_with('-')).collect();
+    if !filters.is_empty()
+        && !filters
+            .iter()
+            .any(|filter| TEST_NAME.contains(filter.as_str()))
+    {
+        println!("0 passed, 0 failed");
+        return;
+    }
+    parent();
 }
 
 /// splitmix64: a tiny seeded generator, enough for kill points.
@@ -41,6 +59,40 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+}
+
+/// Whether writer 1 purges the first event of this batch (five batches
+/// later).
+fn is_purge_target(writer: u64, batch: u64) -> bool {
+    writer == 1 && batch % 10 == 4
+}
+
+/// What the child acknowledged, over all rounds.
+#[derive(Default)]
+struct Acked {
+    batches: Vec<(u64, u64, u64)>,
+    /// Batches (round, writer, batch) whose first event was purged.
+    purged: std::collections::HashSet<(u64, u64, u64)>,
+    /// Round → the last acknowledged progress value.
+    meta: HashMap<u64, u64>,
+}
+
+impl Acked {
+    fn record(&mut self, round: u64, line: &str) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let number = |index: usize| -> u64 { fields[index].parse().unwrap() };
+        match fields.first() {
+            Some(&"ACK") => self.batches.push((round, number(1), number(2))),
+            Some(&"PURGED") => {
+                self.purged.insert((round, number(1), number(2)));
+            }
+            Some(&"META") => {
+                self.meta.insert(round, number(1));
+            }
+            Some(&"OPENING") => {}
+            _ => panic!("unexpected child output {line:?}"),
+        }
     }
 }
 
@@ -80,6 +132,9 @@ fn snapshot_body(upto_seq: u64) -> Vec<u8> {
 
 fn child(dir: &Path) {
     let round: u64 = std::env::var(CHILD_ROUND_ENV).unwrap().parse().unwrap();
+    // Announced first, so that the parent can kill while the store opens.
+    println!("OPENING");
+    std::io::stdout().flush().unwrap();
     let store = EmbeddedStore::open(dir, StoreConfig::default()).unwrap();
     let stdout = std::sync::Mutex::new(std::io::stdout());
     std::thread::scope(|scope| {
@@ -118,6 +173,32 @@ fn child(dir: &Path) {
                         let upto = store.last_seq();
                         store.snapshot_write(upto, &snapshot_body(upto)).unwrap();
                     }
+                    // Writer 1 purges the first event of an earlier batch,
+                    // writer 2 records its progress in the metadata area;
+                    // both are acknowledged like appends.
+                    if writer == 1 && batch % 10 == 9 {
+                        let target = batch - 5;
+                        let id =
+                            EventId::parse(&format!("{}-e0", batch_prefix(round, writer, target)))
+                                .unwrap();
+                        let report = store.purge(&[id]).unwrap();
+                        assert_eq!(report.purged, 1);
+                        let mut out = stdout.lock().unwrap();
+                        writeln!(out, "PURGED {writer} {target}").unwrap();
+                        out.flush().unwrap();
+                    }
+                    if writer == 2 && batch % 10 == 9 {
+                        store
+                            .meta_put(
+                                "progress",
+                                &format!("r{round}"),
+                                batch.to_be_bytes().to_vec(),
+                            )
+                            .unwrap();
+                        let mut out = stdout.lock().unwrap();
+                        writeln!(out, "META {batch}").unwrap();
+                        out.flush().unwrap();
+                    }
                 }
             });
         }
@@ -129,11 +210,11 @@ fn parent() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng(SEED);
-    let mut acked: Vec<(u64, u64, u64)> = Vec::new();
+    let mut acked = Acked::default();
     let mut failures = 0;
     for round in 0..ROUNDS {
-        // Every sixth round kills right after the spawn, possibly while the
-        // child is still opening (and recovering) the store.
+        // Every sixth round kills as soon as the child starts opening (and
+        // recovering) the store.
         let draw = rng.next() % ACKS_BEFORE_KILL_MAX;
         let kill_after = if round % 6 == 5 { 0 } else { draw };
         let round_started = std::time::Instant::now();
@@ -148,22 +229,16 @@ fn parent() {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut round_acks = 0;
-        let mut record = |line: &str| {
-            let mut fields = line.split_whitespace();
-            assert_eq!(
-                fields.next(),
-                Some("ACK"),
-                "unexpected child output {line:?}"
-            );
-            let writer = fields.next().unwrap().parse().unwrap();
-            let batch = fields.next().unwrap().parse().unwrap();
-            acked.push((round, writer, batch));
-        };
         let watchdog = watchdog(child.id());
+        if kill_after == 0 {
+            // Kill while the child is opening (and recovering) the store.
+            let first = lines.next().map(|line| line.unwrap());
+            assert_eq!(first.as_deref(), Some("OPENING"), "round {round}");
+        }
         while round_acks < kill_after {
             match lines.next() {
                 Some(line) => {
-                    record(&line.unwrap());
+                    acked.record(round, &line.unwrap());
                     round_acks += 1;
                 }
                 None => panic!(
@@ -177,7 +252,7 @@ fn parent() {
         drop(watchdog);
         // Acknowledgements printed before the kill are still in the pipe.
         for line in lines {
-            record(&line.unwrap());
+            acked.record(round, &line.unwrap());
             round_acks += 1;
         }
         let child_secs = round_started.elapsed().as_secs_f64();
@@ -193,8 +268,10 @@ fn parent() {
         }
     }
     println!(
-        "crash: {ROUNDS} rounds, {} acknowledged batches in {:.1}s",
-        acked.len(),
+        "crash: {ROUNDS} rounds, {} acknowledged batches, {} purges, {} progress writes in {:.1}s",
+        acked.batches.len(),
+        acked.purged.len(),
+        acked.meta.len(),
         started.elapsed().as_secs_f64()
     );
     if failures > 0 {
@@ -217,22 +294,53 @@ fn watchdog(pid: u32) -> std::sync::mpsc::Sender<()> {
     cancel
 }
 
-fn verify(store_dir: &Path, acked: &[(u64, u64, u64)], round: u64) -> Result<String, String> {
+fn verify(store_dir: &Path, acked: &Acked, round: u64) -> Result<String, String> {
     let store = EmbeddedStore::open(store_dir, StoreConfig::default())
         .map_err(|err| format!("reopen failed: {err}"))?;
-    for &(ack_round, writer, batch) in acked {
-        for expected in batch_events(ack_round, writer, batch) {
-            let stored = store
+    let acked_batches: std::collections::HashSet<(u64, u64, u64)> =
+        acked.batches.iter().copied().collect();
+    for &(ack_round, writer, batch) in &acked.batches {
+        let purged = acked.purged.contains(&(ack_round, writer, batch));
+        // The purge is sent right after batch + 5 is acknowledged; the child
+        // may die before acknowledging the purge itself.
+        let purge_sent = is_purge_target(writer, batch)
+            && acked_batches.contains(&(ack_round, writer, batch + 5));
+        for (index, expected) in batch_events(ack_round, writer, batch)
+            .into_iter()
+            .enumerate()
+        {
+            let found = store
                 .event_by_id(&expected.id)
-                .map_err(|err| format!("read {}: {err}", expected.id))?
-                .ok_or_else(|| format!("acknowledged event {} is missing", expected.id))?;
+                .map_err(|err| format!("read {}: {err}", expected.id))?;
+            if purged && index == 0 && found.is_some() {
+                return Err(format!("purged event {} is back", expected.id));
+            }
+            if purge_sent && index == 0 {
+                continue;
+            }
+            let stored =
+                found.ok_or_else(|| format!("acknowledged event {} is missing", expected.id))?;
             if stored.payload != expected.payload || stored.person != expected.person {
                 return Err(format!("event {} has the wrong content", expected.id));
             }
         }
     }
-    // No batch may be partly stored, acknowledged or not.
+    for (progress_round, progress) in &acked.meta {
+        let stored = store
+            .meta_get("progress", &format!("r{progress_round}"))
+            .map_err(|err| err.to_string())?
+            .ok_or("acknowledged progress is missing")?;
+        let stored = u64::from_be_bytes(stored.try_into().map_err(|_| "bad progress value")?);
+        if stored < *progress {
+            return Err(format!(
+                "progress of round {progress_round} is {stored}, {progress} was acknowledged"
+            ));
+        }
+    }
+    // No batch may be partly stored, acknowledged or not (except for the
+    // first event of a purge target).
     let mut batch_counts: HashMap<String, u64> = HashMap::new();
+    let mut first_present: std::collections::HashSet<String> = Default::default();
     let mut from = 0;
     let mut total = 0;
     loop {
@@ -245,14 +353,27 @@ fn verify(store_dir: &Path, acked: &[(u64, u64, u64)], round: u64) -> Result<Str
             let id = event.id.as_str();
             let prefix = &id[..id.rfind("-e").ok_or("bad id")?];
             *batch_counts.entry(prefix.to_string()).or_default() += 1;
+            if id.ends_with("-e0") {
+                first_present.insert(prefix.to_string());
+            }
             total += 1;
         }
     }
+    let writer_and_batch = |prefix: &str| -> Result<(u64, u64), String> {
+        let mut parts = prefix.split('-').skip(1);
+        let mut number = |tag: char| -> Result<u64, String> {
+            parts
+                .next()
+                .and_then(|part| part.strip_prefix(tag))
+                .and_then(|digits| digits.parse().ok())
+                .ok_or_else(|| format!("bad batch prefix {prefix}"))
+        };
+        Ok((number('w')?, number('b')?))
+    };
     for (prefix, count) in &batch_counts {
-        let batch: u64 = prefix[prefix.rfind("-b").ok_or("bad id")? + 2..]
-            .parse()
-            .map_err(|_| "bad batch number")?;
-        if *count != batch_len(batch) {
+        let (writer, batch) = writer_and_batch(prefix)?;
+        let purged_first = is_purge_target(writer, batch) && !first_present.contains(prefix);
+        if *count + u64::from(purged_first) != batch_len(batch) {
             return Err(format!(
                 "batch {prefix} is partly stored: {count} of {} events",
                 batch_len(batch)
@@ -263,13 +384,31 @@ fn verify(store_dir: &Path, acked: &[(u64, u64, u64)], round: u64) -> Result<Str
     if let Some(broken) = audit.first_broken {
         return Err(format!("audit chain broken: {broken}"));
     }
-    // Every stored batch was committed with its audit record.
-    if audit.records_checked != batch_counts.len() as u64 {
-        return Err(format!(
-            "{} audit records for {} stored batches",
-            audit.records_checked,
-            batch_counts.len()
-        ));
+    // Every stored batch was committed with its audit record, and every
+    // audit record belongs to a stored batch (or to a one-event batch whose
+    // event was purged).
+    let targets: std::collections::HashSet<String> = store
+        .audit_list(&ymt_store::AuditFilter::default(), 100_000)
+        .map_err(|err| err.to_string())?
+        .into_iter()
+        .map(|record| record.target)
+        .collect();
+    if let Some(prefix) = batch_counts
+        .keys()
+        .find(|prefix| !targets.contains(*prefix))
+    {
+        return Err(format!("stored batch {prefix} has no audit record"));
+    }
+    for target in targets
+        .iter()
+        .filter(|target| !batch_counts.contains_key(*target))
+    {
+        let (writer, batch) = writer_and_batch(target)?;
+        if !(is_purge_target(writer, batch) && batch_len(batch) == 1) {
+            return Err(format!(
+                "audit record for batch {target}, which is not stored"
+            ));
+        }
     }
     let snapshots = store.snapshot_latest().map_err(|err| err.to_string())?;
     if !snapshots.warnings.is_empty() {

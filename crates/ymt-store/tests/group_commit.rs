@@ -144,3 +144,22 @@ fn receivers_can_be_awaited() {
     assert_eq!(outcomes.len(), 2 * EVENTS_PER_BATCH);
     assert_eq!(outcomes.last().unwrap().seq, 2 * EVENTS_PER_BATCH as u64);
 }
+
+#[test]
+fn inside_a_tokio_runtime_submit_awaits_and_blocking_calls_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (awaited, blocking) = runtime.block_on(async {
+        let awaited = store.submit(batch(1, 0)).unwrap().await.unwrap().unwrap();
+        // The blocking API parks the runtime's thread instead of panicking
+        // like tokio's `blocking_recv` would.
+        let blocking = store.append(batch(1, 1)).unwrap();
+        store.meta_put("ns", "key", b"v".to_vec()).unwrap();
+        (awaited, blocking)
+    });
+    assert_eq!(awaited.len(), EVENTS_PER_BATCH);
+    assert_eq!(blocking[0].seq, EVENTS_PER_BATCH as u64 + 1);
+}

@@ -467,3 +467,35 @@ fn a_full_queue_is_overloaded_at_once() {
         receiver.blocking_recv().unwrap().unwrap();
     }
 }
+
+#[test]
+fn a_second_open_of_the_same_directory_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(&dir);
+    let second = ymt_store::EmbeddedStore::open(dir.path(), StoreConfig::default());
+    assert!(second.is_err());
+    drop(first);
+    // Once the first is closed the directory opens again.
+    let again = open(&dir);
+    assert_eq!(again.last_seq(), 0);
+}
+
+#[test]
+fn invalid_configurations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in [
+        StoreConfig {
+            batch_events_max: 0,
+            ..StoreConfig::default()
+        },
+        StoreConfig {
+            journal_bytes_max: 1024,
+            ..StoreConfig::default()
+        },
+    ] {
+        let err = ymt_store::EmbeddedStore::open(dir.path(), config)
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::InvalidArgument { .. }), "{err}");
+    }
+}
