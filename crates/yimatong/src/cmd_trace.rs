@@ -144,8 +144,6 @@ fn write_pairs_csv(index: &TraceIndex, result: &TraceResult, out: &Path) -> anyh
 /// `data_dir`, with a progress bar on a terminal. Without `skip_bad` the first
 /// bad line aborts the import and nothing is written; with it, bad lines are
 /// skipped and counted. Prints a JSON report.
-// main.rs wires this into `yimatong import`; until then nothing calls it.
-#[allow(dead_code)]
 pub fn run_import_checkins(
     csv: &Path,
     data_dir: &Path,

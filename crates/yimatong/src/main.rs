@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod cmd_certlogic;
 mod cmd_rules;
+mod cmd_bench;
+mod cmd_server;
 mod cmd_simulate;
 mod cmd_token;
 mod cmd_trace;
@@ -50,6 +52,20 @@ enum Command {
     Trace(cmd_trace::TraceArgs),
     /// Generate a synthetic city's events, persons and venues as JSON lines.
     Simulate(cmd_simulate::SimulateArgs),
+    /// Run a node: the API, live statuses and timed transitions.
+    Serve(cmd_server::ServeArgs),
+    /// Import events (JSON lines) or check-ins (CSV) into a data directory.
+    Import(cmd_server::ImportArgs),
+    /// Administration: principals and their API keys.
+    Admin {
+        #[command(subcommand)]
+        command: cmd_server::AdminCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: cmd_server::AuditCommand,
+    },
     /// Benchmarks that print JSON figures.
     Bench {
         #[command(subcommand)]
@@ -59,6 +75,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Durable events/s through the batch API of an in-process node.
+    Ingest(cmd_bench::BenchIngestArgs),
+    /// Status lookups/s over HTTP on loopback.
+    Status(cmd_bench::BenchStatusArgs),
     /// Sign and verify health codes.
     Token(cmd_token::BenchTokenArgs),
     /// Load, index and trace a check-in workload.
@@ -75,7 +95,13 @@ fn main() -> ExitCode {
         Command::Dcc { command } => cmd_token::run_dcc(command),
         Command::Trace(args) => cmd_trace::run_trace(args),
         Command::Simulate(args) => cmd_simulate::run(args),
+        Command::Serve(args) => cmd_server::run_serve(args),
+        Command::Import(args) => cmd_server::run_import(args),
+        Command::Admin { command } => cmd_server::run_admin(command),
+        Command::Audit { command } => cmd_server::run_audit(command),
         Command::Bench { command } => match command {
+            BenchCommand::Ingest(args) => cmd_bench::run_ingest(args),
+            BenchCommand::Status(args) => cmd_bench::run_status(args),
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
         },

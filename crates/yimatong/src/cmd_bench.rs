@@ -1,0 +1,278 @@
+//! `yimatong bench ingest|status`: an in-process node on a loopback port and
+//! an in-repo HTTP/1.1 keep-alive load client, printing JSON figures.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use ymt_core::event::{TestKind, TestOutcome, TestResult};
+use ymt_core::{Event, EventBody, EventId, PersonId};
+use ymt_server::auth::{Principal, Role, key_sha256, new_api_key};
+use ymt_server::state::EventRecord;
+use ymt_server::{AppState, ServerConfig, SystemClock};
+
+#[derive(clap::Args)]
+pub struct BenchIngestArgs {
+    /// Events in total.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Events per batch request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+}
+
+#[derive(clap::Args)]
+pub struct BenchStatusArgs {
+    /// Persons loaded before the lookups.
+    #[arg(long, default_value_t = 100_000)]
+    pub persons: usize,
+    /// Seconds of lookups.
+    #[arg(long, default_value_t = 15)]
+    pub seconds: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+}
+
+struct Node {
+    state: Arc<AppState>,
+    address: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_node(batch_events_max: usize) -> anyhow::Result<Node> {
+    let dir = tempfile::tempdir()?;
+    let mut config = ServerConfig::new(dir.path().to_path_buf());
+    config.batch_events_max = batch_events_max.max(1);
+    config.concurrent_requests_max = 4096;
+    let state = tokio::task::block_in_place(|| AppState::open(config, Arc::new(SystemClock)))?;
+    state.spawn_scheduler();
+    state.spawn_read_audit_writer();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = ymt_server::router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Node { state, address, _dir: dir })
+}
+
+fn add_key(state: &AppState, id: &str, role: Role) -> anyhow::Result<String> {
+    let key = new_api_key(id);
+    state
+        .add_principal(Principal {
+            id: id.into(),
+            role,
+            jurisdiction: "nation".parse().expect("nation"),
+            display_name: id.into(),
+            key_sha256: key_sha256(&key),
+            disabled: false,
+        })
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    Ok(key)
+}
+
+/// One request on a kept-alive connection; returns the status code.
+async fn request(stream: &mut TcpStream, buffer: &mut Vec<u8>, head: &[u8], body: &[u8]) -> anyhow::Result<u16> {
+    stream.write_all(head).await?;
+    if !body.is_empty() {
+        stream.write_all(body).await?;
+    }
+    buffer.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            anyhow::bail!("connection closed");
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            let headers = std::str::from_utf8(&buffer[..end])?.to_ascii_lowercase();
+            let status: u16 = headers.get(9..12).and_then(|code| code.parse().ok()).unwrap_or(0);
+            let length: usize = headers
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or(0);
+            while buffer.len() < end + 4 + length {
+                let read = stream.read(&mut chunk).await?;
+                if read == 0 {
+                    anyhow::bail!("connection closed mid-body");
+                }
+                buffer.extend_from_slice(&chunk[..read]);
+            }
+            return Ok(status);
+        }
+    }
+}
+
+fn pid_for(index: usize) -> PersonId {
+    PersonId::parse(&format!("{:032x}", (index as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) | 1)).expect("hex pid")
+}
+
+pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let node = start_node(args.batch).await?;
+        let key = add_key(&node.state, "bench-lab", Role::Lab)?;
+        let batches = args.events.div_ceil(args.batch.max(1));
+        let next_batch = Arc::new(AtomicU64::new(0));
+        let sampled = node.state.now().plus_secs(-3600);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..args.connections.max(1) {
+            let next_batch = next_batch.clone();
+            let key = key.clone();
+            let address = node.address;
+            let batch_size = args.batch;
+            let total = args.events;
+            tasks.push(tokio::spawn(async move {
+                let mut stream = TcpStream::connect(address).await?;
+                stream.set_nodelay(true)?;
+                let mut buffer = Vec::new();
+                let mut refused = 0u64;
+                loop {
+                    let batch = next_batch.fetch_add(1, Ordering::Relaxed) as usize;
+                    if batch >= batches {
+                        break;
+                    }
+                    let first = batch * batch_size;
+                    let last = (first + batch_size).min(total);
+                    let events: Vec<serde_json::Value> = (first..last)
+                        .map(|index| {
+                            serde_json::json!({
+                                "id": format!("bench-{index}"),
+                                "subject": {"pid": pid_for(index)},
+                                "region": "440305",
+                                "kind": "test_result",
+                                "data": {"test": "pcr", "result": "negative", "sampled_at": sampled, "reported_at": sampled, "lab": "bench-lab"}
+                            })
+                        })
+                        .collect();
+                    let body = serde_json::to_vec(&serde_json::json!({ "events": events }))?;
+                    let head = format!(
+                        "POST /v1/events:batch HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let status = request(&mut stream, &mut buffer, head.as_bytes(), &body).await?;
+                    if status != 200 {
+                        refused += 1;
+                    }
+                }
+                Ok::<u64, anyhow::Error>(refused)
+            }));
+        }
+        let mut refused = 0;
+        for task in tasks {
+            refused += task.await??;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let stats = node.state.store.stats();
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "ingest",
+                "events": args.events,
+                "batch": args.batch,
+                "connections": args.connections,
+                "seconds": seconds,
+                "events_per_sec": args.events as f64 / seconds,
+                "refused_batches": refused,
+                "store_commits": stats.commits,
+                "note": "durable (fsync before ack) events through POST /v1/events:batch on loopback, each person re-evaluated",
+            })
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let node = start_node(10_000).await?;
+        let key = add_key(&node.state, "bench-verifier", Role::VerifierDevice)?;
+        let now = node.state.now();
+        let load_started = Instant::now();
+        let records: Vec<EventRecord> = (0..args.persons)
+            .map(|index| EventRecord {
+                region: "440305".parse().expect("region"),
+                event: Event {
+                    id: EventId::parse(&format!("seed-{index}")).expect("id"),
+                    person: pid_for(index),
+                    recorded_at: now,
+                    author: "bench-seed".into(),
+                    body: EventBody::TestResult(TestResult {
+                        test: TestKind::Pcr,
+                        // Every 50th person is a case, so some statuses carry reasons.
+                        result: if index % 50 == 0 { TestOutcome::Positive } else { TestOutcome::Negative },
+                        sampled_at: now.plus_secs(-7200),
+                        reported_at: now.plus_secs(-3600),
+                        lab: "bench-lab".into(),
+                    }),
+                },
+            })
+            .collect();
+        let state = node.state.clone();
+        tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
+            .await?
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+        let load_seconds = load_started.elapsed().as_secs_f64();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for connection in 0..args.connections.max(1) {
+            let (stop, done, errors, key) = (stop.clone(), done.clone(), errors.clone(), key.clone());
+            let address = node.address;
+            let persons = args.persons.max(1);
+            tasks.push(tokio::spawn(async move {
+                let mut stream = TcpStream::connect(address).await?;
+                stream.set_nodelay(true)?;
+                let mut buffer = Vec::new();
+                let mut index = connection * 7919;
+                while !stop.load(Ordering::Relaxed) {
+                    index = (index + 104_729) % persons;
+                    let head = format!(
+                        "GET /v1/persons/{}/status HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n",
+                        pid_for(index)
+                    );
+                    match request(&mut stream, &mut buffer, head.as_bytes(), b"").await? {
+                        200 => done.fetch_add(1, Ordering::Relaxed),
+                        _ => errors.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+                Ok::<(), anyhow::Error>(())
+            }));
+        }
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let seconds = started.elapsed().as_secs_f64();
+        let completed = done.load(Ordering::Relaxed);
+        for task in tasks {
+            let _ = task.await;
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "status",
+                "persons": args.persons,
+                "load_seconds": load_seconds,
+                "connections": args.connections,
+                "seconds": seconds,
+                "lookups": completed,
+                "lookups_per_sec": completed as f64 / seconds,
+                "errors": errors.load(Ordering::Relaxed),
+                "note": "GET /v1/persons/{pid}/status with a verifier key, keep-alive, client and server on the same 2 cores; each read is audited",
+            })
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,392 @@
+//! `yimatong serve|import|admin|audit|bench ingest|bench status`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use ymt_core::{Event, EventBody, PersonId, RegionCode};
+use ymt_server::auth::{Principal, Role, check_principal_id, key_sha256, new_api_key};
+use ymt_server::state::{EventRecord, PersonRecord};
+use ymt_server::{AppState, ServerConfig, SystemClock};
+use ymt_store::EventStore;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The data directory (created if missing).
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seed a small synthetic city (first start only) and print how to try it.
+    #[arg(long)]
+    pub demo: bool,
+    /// Persons in the demo city.
+    #[arg(long, default_value_t = 3000)]
+    pub demo_persons: usize,
+    /// Events per batch request.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch_events_max: usize,
+    /// Requests served at once before shedding with 503.
+    #[arg(long, default_value_t = 1024)]
+    pub concurrent_requests_max: usize,
+}
+
+#[derive(clap::Subcommand)]
+pub enum AdminCommand {
+    /// Manage principals (labs, venues, verifier devices, authorities, auditors).
+    Principal {
+        #[command(subcommand)]
+        command: PrincipalCommand,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum PrincipalCommand {
+    /// Create a principal and print its API key (shown once).
+    Add {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// lab | venue | verifier_device | health_authority | national_admin | auditor
+        #[arg(long)]
+        role: String,
+        /// GB/T 2260 prefix, or `nation`.
+        #[arg(long)]
+        jurisdiction: RegionCode,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List principals (never their keys).
+    List {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain of the audit log and report the first broken link.
+    Verify {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// JSON lines of events (or of `{region, event}` records), or a check-in
+    /// CSV `person,venue,enter,leave`.
+    pub file: PathBuf,
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// The region recorded for plain events (GB/T 2260 code).
+    #[arg(long, default_value = "44")]
+    pub region: RegionCode,
+    /// Skip malformed lines instead of refusing the whole file.
+    #[arg(long)]
+    pub skip_bad: bool,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn open_state(data: &Path) -> anyhow::Result<Arc<AppState>> {
+    let config = ServerConfig::new(data.to_path_buf());
+    AppState::open(config, Arc::new(SystemClock))
+        .with_context(|| format!("opening the data directory {} (is a server already running on it?)", data.display()))
+}
+
+pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    runtime.block_on(async move {
+        let mut config = ServerConfig::new(args.data.clone());
+        config.listen = args.listen;
+        config.batch_events_max = args.batch_events_max;
+        config.concurrent_requests_max = args.concurrent_requests_max;
+        let state = tokio::task::block_in_place(|| AppState::open(config, Arc::new(SystemClock)))
+            .with_context(|| format!("opening {}", args.data.display()))?;
+        let demo_text = if args.demo {
+            Some(tokio::task::block_in_place(|| seed_demo(&state, &args.data, args.demo_persons))?)
+        } else {
+            None
+        };
+        state.spawn_scheduler();
+        state.spawn_read_audit_writer();
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let address = listener.local_addr()?;
+        println!("yimatong listening on http://{address}  (data: {})", args.data.display());
+        if let Some(text) = demo_text {
+            println!("{}", text.replace("{BASE}", &format!("http://{address}")));
+        }
+        let app = ymt_server::router(state.clone());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        println!("shutting down: writing a snapshot");
+        if let Err(error) = state.write_snapshot().await {
+            eprintln!("snapshot failed: {}", error.detail);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+const DEMO_ROLES: [(&str, Role, &str); 5] = [
+    ("demo-admin", Role::NationalAdmin, "nation"),
+    ("demo-cdc-440305", Role::HealthAuthority, "440305"),
+    ("demo-lab-440305", Role::Lab, "440305"),
+    ("demo-verifier-440305", Role::VerifierDevice, "440305"),
+    ("demo-auditor", Role::Auditor, "nation"),
+];
+
+/// Seeds the demo city on first start; prints keys and the story each time.
+fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Result<String> {
+    let keys_path = data.join("demo-keys.json");
+    let story_path = data.join("demo-story.txt");
+    if state.store.last_seq() > 0 && keys_path.exists() {
+        let keys: HashMap<String, String> = serde_json::from_slice(&std::fs::read(&keys_path)?)?;
+        let story = std::fs::read_to_string(&story_path).unwrap_or_default();
+        return Ok(demo_instructions(&keys, &story));
+    }
+    let now = state.now();
+    let days = 14;
+    let config = ymt_sim::CityConfig {
+        persons,
+        start: now.plus_secs(-(days as i64) * 86_400),
+        days,
+        ..ymt_sim::CityConfig::default()
+    };
+    let city = ymt_sim::generate_city(&config).map_err(|error| anyhow::anyhow!("{error}"))?;
+    // The simulator uses placeholder ids; this node's pseudonyms come from
+    // the documents and its own secret.
+    let mut pid_of: HashMap<PersonId, PersonId> = HashMap::new();
+    for person in &city.persons {
+        let pid = state.person_id(&person.document);
+        pid_of.insert(person.pid.clone(), pid.clone());
+        let record = PersonRecord {
+            pid,
+            masked_name: ymt_core::identity::MaskedName::mask(&person.display_name)
+                .map_err(|error| anyhow::anyhow!("{error}"))?,
+            id_type: person.document.id_type(),
+            region: config.region.clone(),
+            has_phone: person.phone,
+            guardian_of: person
+                .dependents
+                .iter()
+                .map(|&index| state.person_id(&city.persons[index].document))
+                .collect(),
+        };
+        state.register_person(&record).map_err(|error| anyhow::anyhow!(error.detail))?;
+    }
+    let records: Vec<EventRecord> = city
+        .events
+        .iter()
+        .filter(|event| event.recorded_at <= now)
+        .map(|event| {
+            let mut event: Event = event.clone();
+            if let Some(pid) = pid_of.get(&event.person) {
+                event.person = pid.clone();
+            }
+            if let EventBody::ContactDesignation(designation) = &mut event.body {
+                if let Some(source) = designation.source_case.as_mut() {
+                    if let Some(pid) = pid_of.get(source) {
+                        *source = pid.clone();
+                    }
+                }
+            }
+            EventRecord {
+                region: config.region.clone(),
+                event,
+            }
+        })
+        .collect();
+    let summary = state
+        .import_records(&records, "demo-seed")
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    let mut keys = HashMap::new();
+    for (id, role, jurisdiction) in DEMO_ROLES {
+        let key = new_api_key(id);
+        state
+            .add_principal(Principal {
+                id: id.into(),
+                role,
+                jurisdiction: jurisdiction.parse().expect("demo jurisdictions are valid"),
+                display_name: format!("demo {}", role.as_str()),
+                key_sha256: key_sha256(&key),
+                disabled: false,
+            })
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+        keys.insert(id.to_string(), key);
+    }
+    write_private(&keys_path, &serde_json::to_vec_pretty(&keys)?)?;
+    let mut story = format!(
+        "Demo city: {} persons, {} events stored ({} persons with events).\nNotable persons (pid, masked name, expected color):\n",
+        city.persons.len(),
+        summary.stored,
+        summary.persons
+    );
+    for entry in &city.story {
+        let pid = pid_of.get(&entry.pid).unwrap_or(&entry.pid);
+        story.push_str(&format!(
+            "  {:<18} {}  {}  {:<6}  {}\n",
+            format!("{:?}", entry.role),
+            pid,
+            entry.masked_name,
+            entry.expected_color,
+            entry.en
+        ));
+    }
+    std::fs::write(&story_path, &story)?;
+    Ok(demo_instructions(&keys, &story))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn demo_instructions(keys: &HashMap<String, String>, story: &str) -> String {
+    let key = |id: &str| keys.get(id).cloned().unwrap_or_default();
+    format!(
+        "\n{story}\nDemo API keys (also in data/demo-keys.json):\n  national admin  {}\n  health authority (440305)  {}\n  lab (440305)  {}\n  verifier device (440305)  {}\n  auditor  {}\n\nTry:\n  curl -s {{BASE}}/v1/persons/<pid>/status -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/v1/persons/<pid>/timeline -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/metrics\n  curl -s {{BASE}}/openapi.json\n",
+        key("demo-admin"),
+        key("demo-cdc-440305"),
+        key("demo-lab-440305"),
+        key("demo-verifier-440305"),
+        key("demo-auditor"),
+        key("demo-verifier-440305"),
+        key("demo-cdc-440305"),
+    )
+}
+
+pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AdminCommand::Principal { command } => match command {
+            PrincipalCommand::Add { data, id, role, jurisdiction, name } => {
+                check_principal_id(&id).map_err(|error| anyhow::anyhow!(error))?;
+                let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}; one of lab, venue, verifier_device, health_authority, national_admin, auditor"))?;
+                let state = open_state(&data)?;
+                if state.principals.read().expect("lock").get(&id).is_some() {
+                    anyhow::bail!("principal {id} exists");
+                }
+                let key = new_api_key(&id);
+                state
+                    .add_principal(Principal {
+                        id: id.clone(),
+                        role,
+                        jurisdiction: jurisdiction.clone(),
+                        display_name: if name.is_empty() { id.clone() } else { name },
+                        key_sha256: key_sha256(&key),
+                        disabled: false,
+                    })
+                    .map_err(|error| anyhow::anyhow!(error.detail))?;
+                println!("{}", serde_json::json!({"id": id, "role": role, "jurisdiction": jurisdiction, "api_key": key}));
+                Ok(ExitCode::SUCCESS)
+            }
+            PrincipalCommand::List { data } => {
+                let state = open_state(&data)?;
+                let principals = state.principals.read().expect("lock");
+                for principal in principals.list() {
+                    println!("{}", serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled}));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+pub fn run_audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify { data } => {
+            let store = ymt_store::EmbeddedStore::open(data.join("store"), ymt_store::StoreConfig::default())
+                .with_context(|| format!("opening {}", data.display()))?;
+            match store.audit_verify() {
+                Ok(report) if report.is_intact() => {
+                    println!("{}", serde_json::json!({"intact": true, "records_checked": report.records_checked, "head_seq": report.head_seq, "head_hash": hex_of(&report.head_hash)}));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(report) => {
+                    println!("{}", serde_json::json!({"intact": false, "records_checked": report.records_checked, "first_broken": report.first_broken.map(|broken| broken.to_string())}));
+                    Ok(ExitCode::from(1))
+                }
+                Err(error) => {
+                    println!("{}", serde_json::json!({"intact": false, "error": error.to_string()}));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let head = {
+        use std::io::BufRead;
+        let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        let mut first = String::new();
+        std::io::BufReader::new(file).read_line(&mut first)?;
+        first
+    };
+    if head.trim_start().starts_with("person,") {
+        return crate::cmd_trace::run_import_checkins(&args.file, &args.data, args.skip_bad);
+    }
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let mut records = Vec::new();
+    let mut skipped = 0u64;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = serde_json::from_str::<EventRecord>(line)
+            .or_else(|_| serde_json::from_str::<Event>(line).map(|event| EventRecord { region: args.region.clone(), event }))
+            .map_err(|error| anyhow::anyhow!("{} line {}: {error}", args.file.display(), index + 1))
+            .and_then(|record| {
+                record
+                    .event
+                    .validate()
+                    .map_err(|error| anyhow::anyhow!("{} line {}: {error}", args.file.display(), index + 1))?;
+                Ok(record)
+            });
+        match parsed {
+            Ok(record) => records.push(record),
+            Err(error) if args.skip_bad => {
+                eprintln!("skipped: {error}");
+                skipped += 1;
+            }
+            Err(error) => return Err(error.context("nothing was imported (use --skip-bad to skip bad lines)")),
+        }
+    }
+    let state = open_state(&args.data)?;
+    let started = Instant::now();
+    let summary = state.import_records(&records, "cli-import").map_err(|error| anyhow::anyhow!(error.detail))?;
+    println!(
+        "{}",
+        serde_json::json!({"stored": summary.stored, "duplicate": summary.duplicate, "skipped": skipped, "persons": summary.persons, "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
