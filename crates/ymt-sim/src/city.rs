@@ -16,8 +16,8 @@ use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp
 use crate::names::TRAVEL_DESTINATIONS;
 use crate::persons::{SimPerson, generate_persons};
 use crate::plan::{
-    Clock, DAY_SECS, HOUR_SECS, LABS, MINUTE_SECS, PersonPlan, PlannedCheckIn, VenueIndex,
-    plan_person,
+    Clock, DAY_SECS, HOUR_SECS, LABS, MINUTE_SECS, PersonPlan, PlannedCheckIn,
+    TRAVEL_RECORDED_AFTER_SECS, VenueIndex, plan_person,
 };
 use crate::venues::{SimVenue, VenueCategory, community_code, generate_venues};
 use crate::{CityConfig, SimError};
@@ -1255,7 +1255,7 @@ fn emit_routine<F: FnMut(Event)>(
         emitter.emit(
             format!("{ITINERARY}:t{index}"),
             &person.pid,
-            trip.departed + HOUR_SECS,
+            trip.departed + TRAVEL_RECORDED_AFTER_SECS,
             ITINERARY,
             EventBody::Travel(Travel {
                 region: RegionCode::parse(code).expect("a county code"),
