@@ -13,11 +13,11 @@ use ymt_core::event::{
 use ymt_core::identity::MaskedName;
 use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp};
 
-use crate::names::TRAVEL_DESTINATIONS;
+use crate::names::{TRAVEL_DESTINATIONS, county_name};
 use crate::persons::{SimPerson, generate_persons};
 use crate::plan::{
-    Clock, DAY_SECS, HOUR_SECS, LABS, MINUTE_SECS, PersonPlan, PlannedCheckIn, VenueIndex,
-    plan_person,
+    Clock, DAY_SECS, HOUR_SECS, LABS, MINUTE_SECS, PersonPlan, PlannedCheckIn,
+    TRAVEL_RECORDED_AFTER_SECS, VenueIndex, plan_person,
 };
 use crate::venues::{SimVenue, VenueCategory, community_code, generate_venues};
 use crate::{CityConfig, SimError};
@@ -899,8 +899,10 @@ pub fn generate_events_streaming(
 
     // An authority's yellow override.
     let override_from = clock.at(case_day + 1, 10 * HOUR_SECS);
-    let override_reason =
-        "社区排查：与入境人员同乘航班，居家健康监测期间赋黄码（南山区疾控值班室）";
+    let override_reason = format!(
+        "社区排查：与入境人员同乘航班，居家健康监测期间赋黄码（{}疾控值班室）",
+        county_name(config.region.as_str())
+    );
     emitter.emit(
         format!("{cdc}:override-{overridden}"),
         &persons[overridden].pid,
@@ -908,7 +910,7 @@ pub fn generate_events_streaming(
         cdc,
         EventBody::Override(Override {
             color: Color::Yellow,
-            reason: override_reason.to_owned(),
+            reason: override_reason.clone(),
             from: instant(override_from),
             until: instant(override_from + 7 * DAY_SECS),
         }),
@@ -1255,7 +1257,7 @@ fn emit_routine<F: FnMut(Event)>(
         emitter.emit(
             format!("{ITINERARY}:t{index}"),
             &person.pid,
-            trip.departed + HOUR_SECS,
+            trip.departed + TRAVEL_RECORDED_AFTER_SECS,
             ITINERARY,
             EventBody::Travel(Travel {
                 region: RegionCode::parse(code).expect("a county code"),

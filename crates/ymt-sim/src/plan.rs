@@ -19,6 +19,9 @@ pub(crate) const MINUTE_SECS: i64 = 60;
 /// China Standard Time, UTC+8, in which days and opening hours are reckoned.
 const LOCAL_OFFSET_SECS: i64 = 8 * HOUR_SECS;
 
+/// How long after the return a trip is recorded (from the itinerary card).
+pub(crate) const TRAVEL_RECORDED_AFTER_SECS: i64 = HOUR_SECS;
+
 /// Number of labs per simulated county (`lab-<county>-01` …).
 pub(crate) const LABS: u8 = 5;
 
@@ -145,7 +148,10 @@ impl<'a> VenueIndex<'a> {
     /// most are quiet.
     fn popular<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let uniform: f64 = rng.random();
-        let index = (uniform.powf(2.5) * self.venues.len() as f64) as usize;
+        // u^2.5, spelled with operations IEEE 754 rounds exactly (unlike
+        // `powf`), so every platform picks the same venue.
+        let skewed = uniform * uniform * uniform.sqrt();
+        let index = (skewed * self.venues.len() as f64) as usize;
         index.min(self.venues.len() - 1) as u32
     }
 
@@ -206,11 +212,16 @@ pub(crate) fn plan_person<R: Rng + ?Sized>(
                 day + rng.random_range(1..=3),
                 rng.random_range(14 * HOUR_SECS..20 * HOUR_SECS),
             );
-            plan.travel = Some(PlannedTravel {
-                destination: rng.random_range(0..travel_destinations),
-                arrived,
-                departed,
-            });
+            let destination = rng.random_range(0..travel_destinations);
+            // A trip becomes known on return; one still under way at the end
+            // is not known yet.
+            if departed + TRAVEL_RECORDED_AFTER_SECS <= clock.end {
+                plan.travel = Some(PlannedTravel {
+                    destination,
+                    arrived,
+                    departed,
+                });
+            }
         }
     }
 
