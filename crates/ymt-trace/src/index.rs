@@ -318,18 +318,49 @@ impl IndexStats {
     }
 }
 
-/// The whole in-memory check-in index: id tables, the main run and the pending buffer.
-#[derive(Debug, Default)]
+/// The whole in-memory check-in index: id tables, the main run, a smaller
+/// delta run and a small pending buffer.
+///
+/// Appends go to the pending buffer; every 65,536 stays (`pending_min`) it
+/// is merged into the delta run, and once the delta reaches a quarter of the
+/// main run everything is merged into the main run. So a query sorts at most
+/// `pending_min` stays on the fly, and each stay is re-sorted a logarithmic
+/// number of times over its life.
+#[derive(Debug)]
 pub struct TraceIndex {
     persons: Interner,
     venues: Interner,
     main: Run,
+    delta: Run,
     pending: Vec<RawStay>,
+    pending_min: usize,
+}
+
+impl Default for TraceIndex {
+    fn default() -> TraceIndex {
+        TraceIndex {
+            persons: Interner::new(),
+            venues: Interner::new(),
+            main: Run::default(),
+            delta: Run::default(),
+            pending: Vec::new(),
+            pending_min: PENDING_MIN,
+        }
+    }
 }
 
 impl TraceIndex {
     pub fn new() -> TraceIndex {
         TraceIndex::default()
+    }
+
+    /// An empty index whose pending buffer is merged every `pending_min`
+    /// stays (at least 1) instead of every 65,536; for tests of the merging.
+    pub fn with_pending_min(pending_min: usize) -> TraceIndex {
+        TraceIndex {
+            pending_min: pending_min.max(1),
+            ..TraceIndex::default()
+        }
     }
 
     /// Builds the index in bulk. Every stay's person and venue must be numbers
@@ -342,12 +373,14 @@ impl TraceIndex {
             persons,
             venues,
             main,
+            delta: Run::default(),
             pending: Vec::new(),
+            pending_min: PENDING_MIN,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.main.len() + self.pending.len()
+        self.main.len() + self.delta.len() + self.pending.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -366,8 +399,13 @@ impl TraceIndex {
         (&mut self.persons, &mut self.venues)
     }
 
-    pub(crate) fn main_run(&self) -> &Run {
-        &self.main
+    /// The sorted runs (main, then delta if it holds anything).
+    pub(crate) fn sealed_runs(&self) -> Vec<&Run> {
+        let mut runs = vec![&self.main];
+        if self.delta.len() > 0 {
+            runs.push(&self.delta);
+        }
+        runs
     }
 
     pub(crate) fn pending(&self) -> &[RawStay] {
@@ -419,22 +457,30 @@ impl TraceIndex {
             debug_assert!((stay.venue as usize) < self.venues.len());
             self.pending.push(stay);
         }
-        // Sealing once after a batch, not per stay, keeps a bulk append linear.
-        if self.pending.len() >= PENDING_MIN.max(self.main.len() / 4) {
+        // Merging once after a batch, not per stay, keeps a bulk append linear.
+        if self.pending.len() >= self.pending_min.max(self.main.len() / 4) {
             self.seal();
+        } else if self.pending.len() >= self.pending_min {
+            let mut raw: Vec<RawStay> = Vec::with_capacity(self.delta.len() + self.pending.len());
+            raw.extend(self.delta.iter_raw());
+            raw.append(&mut self.pending);
+            self.delta = Run::build(&raw, self.venues.len(), self.persons.len());
+            if self.delta.len() >= self.main.len() / 4 {
+                self.seal();
+            }
         }
         outcome
     }
 
-    /// Merges the pending buffer into the main run.
+    /// Merges the delta run and the pending buffer into the main run.
     pub fn seal(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.delta.len() == 0 {
             return;
         }
         let mut raw: Vec<RawStay> = Vec::with_capacity(self.len());
-        raw.extend(self.main.iter_raw());
-        raw.append(&mut self.pending);
+        raw.extend(self.iter_raw());
         self.main = Run::build(&raw, self.venues.len(), self.persons.len());
+        self.delta = Run::default();
         self.pending = Vec::new();
     }
 
@@ -442,8 +488,7 @@ impl TraceIndex {
     /// adding `extra` (numbers from this index's interners) and sealing.
     pub(crate) fn build_merged(&self, extra: &[RawStay]) -> Run {
         let mut raw: Vec<RawStay> = Vec::with_capacity(self.len() + extra.len());
-        raw.extend(self.main.iter_raw());
-        raw.extend_from_slice(&self.pending);
+        raw.extend(self.iter_raw());
         raw.extend_from_slice(extra);
         Run::build(&raw, self.venues.len(), self.persons.len())
     }
@@ -451,12 +496,16 @@ impl TraceIndex {
     /// Installs a run from [`TraceIndex::build_merged`].
     pub(crate) fn install_merged(&mut self, run: Run) {
         self.main = run;
+        self.delta = Run::default();
         self.pending = Vec::new();
     }
 
     /// Every stay, in no particular order.
     pub fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
-        self.main.iter_raw().chain(self.pending.iter().copied())
+        self.main
+            .iter_raw()
+            .chain(self.delta.iter_raw())
+            .chain(self.pending.iter().copied())
     }
 
     /// The stays of one person as (venue, enter, leave), ordered by venue then enter.
@@ -465,17 +514,18 @@ impl TraceIndex {
             return Vec::new();
         };
         let mut stays: Vec<RawStay> = self
-            .main
-            .person_positions(number)
-            .iter()
-            .map(|&position| {
-                let (venue, stay) = self.main.stay_at(position);
-                RawStay {
-                    person: number,
-                    venue,
-                    enter_rel: stay.enter_rel,
-                    leave_rel: stay.leave_rel,
-                }
+            .sealed_runs()
+            .into_iter()
+            .flat_map(|run| {
+                run.person_positions(number).iter().map(move |&position| {
+                    let (venue, stay) = run.stay_at(position);
+                    RawStay {
+                        person: number,
+                        venue,
+                        enter_rel: stay.enter_rel,
+                        leave_rel: stay.leave_rel,
+                    }
+                })
             })
             .chain(
                 self.pending
@@ -519,6 +569,7 @@ impl TraceIndex {
         let purged = before - kept.len();
         if purged > 0 {
             self.main = Run::build(&kept, self.venues.len(), self.persons.len());
+            self.delta = Run::default();
             self.pending = Vec::new();
         }
         purged
@@ -530,6 +581,7 @@ impl TraceIndex {
             persons: self.persons.len(),
             venues: self.venues.len(),
             index_bytes: self.main.heap_bytes()
+                + self.delta.heap_bytes()
                 + self.pending.capacity() * std::mem::size_of::<RawStay>(),
             interner_bytes: self.persons.heap_bytes() + self.venues.heap_bytes(),
         }

@@ -126,7 +126,7 @@ impl TraceIndex {
         // Pending stays are few; a temporary run lets one code path serve both.
         let pending_run = (!self.pending().is_empty())
             .then(|| Run::build(self.pending(), self.venues().len(), self.persons().len()));
-        let mut runs: Vec<&Run> = vec![self.main_run()];
+        let mut runs: Vec<&Run> = self.sealed_runs();
         runs.extend(pending_run.as_ref());
 
         let per_positive: Vec<Vec<ContactPair>> = known

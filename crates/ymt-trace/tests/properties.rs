@@ -43,6 +43,7 @@ proptest! {
         min_overlap_secs in 0u32..90,
         before_confirmed: bool,
         sealed_prefix in 0usize..60,
+        pending_min in 1usize..8,
         window in proptest::option::of((0i64..300, 100i64..600)),
     ) {
         let policy = StayPolicy::default();
@@ -55,8 +56,8 @@ proptest! {
                 leave: Some(Timestamp::from_unix_secs(T0 + enter + len).unwrap()),
             })
             .collect();
-        // Part of the stays go through a seal, the rest stay pending.
-        let mut index = TraceIndex::new();
+        // Stays pass through the pending buffer, the delta run and the main run.
+        let mut index = TraceIndex::with_pending_min(pending_min);
         for (number, checkin) in checkins.iter().enumerate() {
             if number == sealed_prefix {
                 index.seal();
