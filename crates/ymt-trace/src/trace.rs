@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use ymt_core::{PersonId, Timestamp, VenueId};
 
-use crate::index::{Run, TraceIndex, timestamp_of};
+use crate::index::{Run, STAY_CLASSES, TraceIndex, timestamp_of};
 use crate::stay::from_rel;
 
 /// A confirmed case and the part of their history to trace.
@@ -186,11 +186,12 @@ fn trace_one(
             // b.enter <= a.leave - D, and b.leave >= a.enter + D with
             // b.leave <= b.enter + longest stay gives b.enter >= a.enter + D - longest.
             let enter_high = own_leave - min_overlap;
-            for other_run in runs {
-                let stays = other_run.venue_stays(venue);
-                let enter_low =
-                    own_enter + min_overlap - other_run.venue_stay_max_secs(venue) as i64;
-                if enter_high < enter_low || enter_high < 0 {
+            let groups = runs
+                .iter()
+                .flat_map(|run| (0..STAY_CLASSES).map(move |class| run.group(venue, class)));
+            for (stays, stay_max_secs) in groups {
+                let enter_low = own_enter + min_overlap - stay_max_secs as i64;
+                if stays.is_empty() || enter_high < enter_low || enter_high < 0 {
                     continue;
                 }
                 let low = stays.partition_point(|stay| (stay.enter_rel as i64) < enter_low);
