@@ -28,6 +28,10 @@ pub struct TraceArgs {
     /// Trace only the positives' check-ins that entered before confirmation.
     #[arg(long)]
     before_confirmed: bool,
+    /// Trace only stays that end at most this many seconds before each
+    /// positive's confirmation or later (for example 345600 for 4 days).
+    #[arg(long)]
+    lookback_secs: Option<u32>,
     /// Write the sorted pairs as `positive,contact` CSV.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -59,7 +63,12 @@ fn read_positives(path: &Path) -> anyhow::Result<Vec<Positive>> {
 }
 
 pub fn run_trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
-    let positives = read_positives(&args.positives)?;
+    let mut positives = read_positives(&args.positives)?;
+    if let Some(lookback_secs) = args.lookback_secs {
+        for positive in &mut positives {
+            positive.window_start = Some(positive.confirmed.plus_secs(-(lookback_secs as i64)));
+        }
+    }
     let load_watch = Stopwatch::start();
     let loaded = CheckinLog::load_read_only(&args.data)
         .with_context(|| format!("loading the check-in log of {}", args.data.display()))?;
@@ -86,6 +95,7 @@ pub fn run_trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
         "positives_unknown": result.positives_unknown,
         "min_overlap_secs": args.min_overlap_secs,
         "before_confirmed": args.before_confirmed,
+        "lookback_secs": args.lookback_secs,
         "pairs": result.pairs.len(),
         "contacts": result.contacts.len(),
         "log_torn_bytes_ignored": torn_bytes,
