@@ -1,15 +1,16 @@
 //! The compact venue×time index.
 //!
-//! Stays are grouped by venue and sorted by enter, 12 bytes each (person,
-//! enter, leave; the venue is implied by the group). A second array lists each
-//! person's stays by position (4 bytes per stay), so the stays of a positive
-//! are found without a scan. Each venue keeps its longest stay, which bounds
-//! how far before a positive's stay a overlapping stay can have started.
+//! Stays are grouped by venue and, within a venue, by stay-length class, and
+//! sorted by enter: 12 bytes each (person, enter, leave; the venue and class
+//! are implied by the group). A second array lists each person's stays by
+//! position (4 bytes per stay), so the stays of a positive are found without
+//! a scan. Each group keeps its longest stay, which bounds how far before a
+//! positive's stay an overlapping stay can have started.
 //!
-//! Check-ins arrive one by one or in batches: they are appended to a pending
-//! buffer which is merged into the main run once it grows past a quarter of
-//! it (so each stay is re-sorted only a logarithmic number of times). Queries
-//! see the pending buffer too.
+//! Check-ins arrive one by one or in batches: they go to a pending buffer,
+//! which is merged into a delta run every 65,536 stays; the delta is merged
+//! into the main run once it reaches a quarter of it (so each stay is
+//! re-sorted only a logarithmic number of times). Queries see all three.
 
 use rayon::prelude::*;
 use ymt_core::{PersonId, Timestamp, VenueId};
