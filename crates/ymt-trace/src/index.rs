@@ -506,6 +506,10 @@ impl TraceIndex {
     /// Builds, without changing the index, the main run it would have after
     /// adding `extra` (numbers from this index's interners) and sealing.
     pub(crate) fn build_merged(&self, extra: &[RawStay]) -> Run {
+        if self.is_empty() {
+            // The first import into an empty store needs no copy.
+            return Run::build(extra, self.venues.len(), self.persons.len());
+        }
         let mut raw: Vec<RawStay> = Vec::with_capacity(self.len() + extra.len());
         raw.extend(self.iter_raw());
         raw.extend_from_slice(extra);
