@@ -82,8 +82,8 @@ pub(crate) struct Run {
     person_positions: Vec<u32>,
 }
 
-fn group_of(stay: &RawStay) -> u32 {
-    stay.venue * STAY_CLASSES as u32 + stay_class(stay.leave_rel - stay.enter_rel) as u32
+fn group_of(stay: &RawStay) -> usize {
+    stay.venue as usize * STAY_CLASSES + stay_class(stay.leave_rel - stay.enter_rel)
 }
 
 impl Run {
@@ -128,11 +128,12 @@ impl Run {
             })
             .collect();
 
-        let person_offsets =
-            counts_to_offsets(&parallel_counts(&stays, person_count, |stay| stay.person));
+        let person_offsets = counts_to_offsets(&parallel_counts(&stays, person_count, |stay| {
+            stay.person as usize
+        }));
         let mut person_positions = vec![0u32; stays.len()];
         parallel_scatter_enumerated(&person_offsets, &mut person_positions, &stays, |stay| {
-            stay.person
+            stay.person as usize
         });
         Run {
             group_offsets,
@@ -212,7 +213,7 @@ fn worker_count() -> usize {
 fn parallel_counts<T: Sync>(
     items: &[T],
     key_count: usize,
-    key: impl Fn(&T) -> u32 + Sync,
+    key: impl Fn(&T) -> usize + Sync,
 ) -> Vec<u32> {
     let workers = worker_count();
     let range_len = key_count.div_ceil(workers).max(1);
@@ -223,7 +224,7 @@ fn parallel_counts<T: Sync>(
             let high = ((worker + 1) * range_len).min(key_count);
             let mut counts = vec![0u32; high - low];
             for item in items {
-                let slot = key(item) as usize;
+                let slot = key(item);
                 if (low..high).contains(&slot) {
                     counts[slot - low] += 1;
                 }
@@ -277,7 +278,7 @@ fn parallel_scatter<T: Sync, V: Send>(
     offsets: &[u32],
     out: &mut [V],
     items: &[T],
-    key_value: impl Fn(&T) -> (u32, V) + Sync,
+    key_value: impl Fn(&T) -> (usize, V) + Sync,
 ) {
     split_by_keys(offsets, out)
         .into_par_iter()
@@ -286,7 +287,6 @@ fn parallel_scatter<T: Sync, V: Send>(
             let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
             for item in items {
                 let (key, value) = key_value(item);
-                let key = key as usize;
                 if (low..high).contains(&key) {
                     let slot = &mut cursor[key - low];
                     part[*slot as usize] = value;
@@ -301,7 +301,7 @@ fn parallel_scatter_enumerated<T: Sync>(
     offsets: &[u32],
     out: &mut [u32],
     items: &[T],
-    key: impl Fn(&T) -> u32 + Sync,
+    key: impl Fn(&T) -> usize + Sync,
 ) {
     split_by_keys(offsets, out)
         .into_par_iter()
@@ -309,7 +309,7 @@ fn parallel_scatter_enumerated<T: Sync>(
             let base = offsets[low];
             let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
             for (position, item) in items.iter().enumerate() {
-                let key = key(item) as usize;
+                let key = key(item);
                 if (low..high).contains(&key) {
                     let slot = &mut cursor[key - low];
                     part[*slot as usize] = position as u32;
