@@ -100,22 +100,26 @@ pub fn for_each_chunk<R: Read>(
             memchr::memrchr(b'\n', &buffer).map_or(0, |newline| newline + 1)
         };
         let run = &buffer[..whole];
-        // Over-long lines are refused before anything looks at them.
+        // Over-long lines are refused before anything looks at them; the same
+        // pass counts the lines.
         let mut line_start = 0;
-        let line_ends = memchr::memchr_iter(b'\n', run).chain(std::iter::once(run.len()));
-        for (line, newline) in (next_line..).zip(line_ends) {
+        let mut newline_count = 0u64;
+        for newline in memchr::memchr_iter(b'\n', run).chain(std::iter::once(run.len())) {
             if newline - line_start > LINE_BYTES_MAX {
                 return Err(CsvError {
-                    line,
+                    line: next_line + newline_count,
                     kind: CsvErrorKind::LineTooLong,
                 });
             }
+            newline_count += 1;
             line_start = newline + 1;
         }
+        // The chained end of the run is no newline.
+        newline_count -= 1;
         if !run.is_empty() {
             each(next_line, run)?;
         }
-        next_line += memchr::memchr_iter(b'\n', run).count() as u64;
+        next_line += newline_count;
         buffer.drain(..whole);
         if !at_end && buffer.len() > LINE_BYTES_MAX {
             return Err(CsvError {
@@ -147,8 +151,21 @@ pub fn for_each_line<R: Read>(
 /// The lines of a run, without their `\n`; a final empty remainder is no line.
 fn lines_of(run: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = run.strip_suffix(b"\n").unwrap_or(run);
-    let empty = run.is_empty();
-    body.split(|&byte| byte == b'\n').filter(move |_| !empty)
+    let mut starts_at = if run.is_empty() { None } else { Some(0) };
+    let mut newlines = memchr::memchr_iter(b'\n', body);
+    std::iter::from_fn(move || {
+        let start = starts_at?;
+        match newlines.next() {
+            Some(newline) => {
+                starts_at = Some(newline + 1);
+                Some(&body[start..newline])
+            }
+            None => {
+                starts_at = None;
+                Some(&body[start..])
+            }
+        }
+    })
 }
 
 fn strip_line_end(line: &[u8]) -> &[u8] {

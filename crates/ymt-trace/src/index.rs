@@ -1,15 +1,16 @@
 //! The compact venue×time index.
 //!
-//! Stays are grouped by venue and sorted by enter, 12 bytes each (person,
-//! enter, leave; the venue is implied by the group). A second array lists each
-//! person's stays by position (4 bytes per stay), so the stays of a positive
-//! are found without a scan. Each venue keeps its longest stay, which bounds
-//! how far before a positive's stay a overlapping stay can have started.
+//! Stays are grouped by venue and, within a venue, by stay-length class, and
+//! sorted by enter: 12 bytes each (person, enter, leave; the venue and class
+//! are implied by the group). A second array lists each person's stays by
+//! position (4 bytes per stay), so the stays of a positive are found without
+//! a scan. Each group keeps its longest stay, which bounds how far before a
+//! positive's stay an overlapping stay can have started.
 //!
-//! Check-ins arrive one by one or in batches: they are appended to a pending
-//! buffer which is merged into the main run once it grows past a quarter of
-//! it (so each stay is re-sorted only a logarithmic number of times). Queries
-//! see the pending buffer too.
+//! Check-ins arrive one by one or in batches: they go to a pending buffer,
+//! which is merged into a delta run every 65,536 stays; the delta is merged
+//! into the main run once it reaches a quarter of it (so each stay is
+//! re-sorted only a logarithmic number of times). Queries see all three.
 
 use rayon::prelude::*;
 use ymt_core::{PersonId, Timestamp, VenueId};
@@ -54,27 +55,48 @@ pub enum IndexError {
     Full,
 }
 
-/// Stays sorted by venue then enter, with a person→positions table.
+/// Stays are grouped by venue and, inside a venue, by stay-length class
+/// (up to 30 min, up to 2 h, longer). A query for stays overlapping
+/// `[enter, leave]` must look back from `enter` by the longest stay of the
+/// group; classing keeps the many short stays from being scanned over a
+/// window sized for the few long ones (for typical stays, 2 to 3 times fewer
+/// candidates than one group per venue).
+pub(crate) const STAY_CLASSES: usize = 3;
+const STAY_CLASS_LIMITS_SECS: [u32; STAY_CLASSES - 1] = [1800, 7200];
+
+fn stay_class(stay_secs: u32) -> usize {
+    STAY_CLASS_LIMITS_SECS
+        .iter()
+        .position(|&limit| stay_secs <= limit)
+        .unwrap_or(STAY_CLASSES - 1)
+}
+
+/// Stays sorted by (venue, stay class, enter), with a person→positions table.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Run {
-    venue_offsets: Vec<u32>,
-    venue_stay_max_secs: Vec<u32>,
+    /// Group `venue * STAY_CLASSES + class` is `stays[group_offsets[g]..group_offsets[g + 1]]`.
+    group_offsets: Vec<u32>,
+    group_stay_max_secs: Vec<u32>,
     stays: Vec<StayRecord>,
     person_offsets: Vec<u32>,
     person_positions: Vec<u32>,
 }
 
+fn group_of(stay: &RawStay) -> usize {
+    stay.venue as usize * STAY_CLASSES + stay_class(stay.leave_rel - stay.enter_rel)
+}
+
 impl Run {
-    /// Builds a run in O(n) plus a per-venue sort. Counting, scattering and
+    /// Builds a run in O(n) plus a per-group sort. Counting, scattering and
     /// sorting run on all cores: each worker owns a range of keys and scans
     /// the whole input for them, which needs no synchronisation.
     pub(crate) fn build(raw: &[RawStay], venue_count: usize, person_count: usize) -> Run {
-        let venue_offsets =
-            counts_to_offsets(&parallel_counts(raw, venue_count, |stay| stay.venue));
+        let group_count = venue_count * STAY_CLASSES;
+        let group_offsets = counts_to_offsets(&parallel_counts(raw, group_count, group_of));
         let mut stays = vec![StayRecord::default(); raw.len()];
-        parallel_scatter(&venue_offsets, &mut stays, raw, |stay| {
+        parallel_scatter(&group_offsets, &mut stays, raw, |stay| {
             (
-                stay.venue,
+                group_of(stay),
                 StayRecord {
                     enter_rel: stay.enter_rel,
                     leave_rel: stay.leave_rel,
@@ -82,15 +104,15 @@ impl Run {
                 },
             )
         });
-        let mut groups: Vec<&mut [StayRecord]> = Vec::with_capacity(venue_count);
+        let mut groups: Vec<&mut [StayRecord]> = Vec::with_capacity(group_count);
         let mut rest: &mut [StayRecord] = &mut stays;
-        for venue in 0..venue_count {
-            let len = (venue_offsets[venue + 1] - venue_offsets[venue]) as usize;
-            let (group, tail) = rest.split_at_mut(len);
-            groups.push(group);
+        for group in 0..group_count {
+            let len = (group_offsets[group + 1] - group_offsets[group]) as usize;
+            let (slice, tail) = rest.split_at_mut(len);
+            groups.push(slice);
             rest = tail;
         }
-        let venue_stay_max_secs: Vec<u32> = groups
+        let group_stay_max_secs: Vec<u32> = groups
             .into_par_iter()
             .with_min_len(64)
             .map(|group| {
@@ -106,15 +128,16 @@ impl Run {
             })
             .collect();
 
-        let person_offsets =
-            counts_to_offsets(&parallel_counts(&stays, person_count, |stay| stay.person));
+        let person_offsets = counts_to_offsets(&parallel_counts(&stays, person_count, |stay| {
+            stay.person as usize
+        }));
         let mut person_positions = vec![0u32; stays.len()];
         parallel_scatter_enumerated(&person_offsets, &mut person_positions, &stays, |stay| {
-            stay.person
+            stay.person as usize
         });
         Run {
-            venue_offsets,
-            venue_stay_max_secs,
+            group_offsets,
+            group_stay_max_secs,
             stays,
             person_offsets,
             person_positions,
@@ -125,22 +148,19 @@ impl Run {
         self.stays.len()
     }
 
-    pub(crate) fn venue_stays(&self, venue: u32) -> &[StayRecord] {
-        let venue = venue as usize;
-        if venue + 1 >= self.venue_offsets.len() {
-            return &[];
+    /// The stays of one venue and stay class, sorted by enter, with the longest of them.
+    pub(crate) fn group(&self, venue: u32, class: usize) -> (&[StayRecord], u32) {
+        let group = venue as usize * STAY_CLASSES + class;
+        if group + 1 >= self.group_offsets.len() {
+            return (&[], 0);
         }
-        &self.stays[self.venue_offsets[venue] as usize..self.venue_offsets[venue + 1] as usize]
+        (
+            &self.stays[self.group_offsets[group] as usize..self.group_offsets[group + 1] as usize],
+            self.group_stay_max_secs[group],
+        )
     }
 
-    pub(crate) fn venue_stay_max_secs(&self, venue: u32) -> u32 {
-        self.venue_stay_max_secs
-            .get(venue as usize)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Positions of a person's stays, ordered by venue then enter.
+    /// Positions of a person's stays, ordered by venue, class and enter.
     pub(crate) fn person_positions(&self, person: u32) -> &[u32] {
         let person = person as usize;
         if person + 1 >= self.person_offsets.len() {
@@ -151,23 +171,23 @@ impl Run {
     }
 
     pub(crate) fn stay_at(&self, position: u32) -> (u32, StayRecord) {
-        let venue = self
-            .venue_offsets
+        let group = self
+            .group_offsets
             .partition_point(|&offset| offset <= position)
             - 1;
-        (venue as u32, self.stays[position as usize])
+        ((group / STAY_CLASSES) as u32, self.stays[position as usize])
     }
 
     pub(crate) fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
-        self.venue_offsets
+        self.group_offsets
             .windows(2)
             .enumerate()
-            .flat_map(move |(venue, bounds)| {
+            .flat_map(move |(group, bounds)| {
                 self.stays[bounds[0] as usize..bounds[1] as usize]
                     .iter()
                     .map(move |stay| RawStay {
                         person: stay.person,
-                        venue: venue as u32,
+                        venue: (group / STAY_CLASSES) as u32,
                         enter_rel: stay.enter_rel,
                         leave_rel: stay.leave_rel,
                     })
@@ -175,8 +195,8 @@ impl Run {
     }
 
     fn heap_bytes(&self) -> usize {
-        (self.venue_offsets.capacity()
-            + self.venue_stay_max_secs.capacity()
+        (self.group_offsets.capacity()
+            + self.group_stay_max_secs.capacity()
             + self.person_offsets.capacity()
             + self.person_positions.capacity())
             * 4
@@ -193,7 +213,7 @@ fn worker_count() -> usize {
 fn parallel_counts<T: Sync>(
     items: &[T],
     key_count: usize,
-    key: impl Fn(&T) -> u32 + Sync,
+    key: impl Fn(&T) -> usize + Sync,
 ) -> Vec<u32> {
     let workers = worker_count();
     let range_len = key_count.div_ceil(workers).max(1);
@@ -204,7 +224,7 @@ fn parallel_counts<T: Sync>(
             let high = ((worker + 1) * range_len).min(key_count);
             let mut counts = vec![0u32; high - low];
             for item in items {
-                let slot = key(item) as usize;
+                let slot = key(item);
                 if (low..high).contains(&slot) {
                     counts[slot - low] += 1;
                 }
@@ -258,7 +278,7 @@ fn parallel_scatter<T: Sync, V: Send>(
     offsets: &[u32],
     out: &mut [V],
     items: &[T],
-    key_value: impl Fn(&T) -> (u32, V) + Sync,
+    key_value: impl Fn(&T) -> (usize, V) + Sync,
 ) {
     split_by_keys(offsets, out)
         .into_par_iter()
@@ -267,7 +287,6 @@ fn parallel_scatter<T: Sync, V: Send>(
             let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
             for item in items {
                 let (key, value) = key_value(item);
-                let key = key as usize;
                 if (low..high).contains(&key) {
                     let slot = &mut cursor[key - low];
                     part[*slot as usize] = value;
@@ -282,7 +301,7 @@ fn parallel_scatter_enumerated<T: Sync>(
     offsets: &[u32],
     out: &mut [u32],
     items: &[T],
-    key: impl Fn(&T) -> u32 + Sync,
+    key: impl Fn(&T) -> usize + Sync,
 ) {
     split_by_keys(offsets, out)
         .into_par_iter()
@@ -290,7 +309,7 @@ fn parallel_scatter_enumerated<T: Sync>(
             let base = offsets[low];
             let mut cursor: Vec<u32> = offsets[low..high].iter().map(|&o| o - base).collect();
             for (position, item) in items.iter().enumerate() {
-                let key = key(item) as usize;
+                let key = key(item);
                 if (low..high).contains(&key) {
                     let slot = &mut cursor[key - low];
                     part[*slot as usize] = position as u32;
@@ -318,18 +337,49 @@ impl IndexStats {
     }
 }
 
-/// The whole in-memory check-in index: id tables, the main run and the pending buffer.
-#[derive(Debug, Default)]
+/// The whole in-memory check-in index: id tables, the main run, a smaller
+/// delta run and a small pending buffer.
+///
+/// Appends go to the pending buffer; every 65,536 stays (`pending_min`) it
+/// is merged into the delta run, and once the delta reaches a quarter of the
+/// main run everything is merged into the main run. So a query sorts at most
+/// `pending_min` stays on the fly, and each stay is re-sorted a logarithmic
+/// number of times over its life.
+#[derive(Debug)]
 pub struct TraceIndex {
     persons: Interner,
     venues: Interner,
     main: Run,
+    delta: Run,
     pending: Vec<RawStay>,
+    pending_min: usize,
+}
+
+impl Default for TraceIndex {
+    fn default() -> TraceIndex {
+        TraceIndex {
+            persons: Interner::new(),
+            venues: Interner::new(),
+            main: Run::default(),
+            delta: Run::default(),
+            pending: Vec::new(),
+            pending_min: PENDING_MIN,
+        }
+    }
 }
 
 impl TraceIndex {
     pub fn new() -> TraceIndex {
         TraceIndex::default()
+    }
+
+    /// An empty index whose pending buffer is merged every `pending_min`
+    /// stays (at least 1) instead of every 65,536; for tests of the merging.
+    pub fn with_pending_min(pending_min: usize) -> TraceIndex {
+        TraceIndex {
+            pending_min: pending_min.max(1),
+            ..TraceIndex::default()
+        }
     }
 
     /// Builds the index in bulk. Every stay's person and venue must be numbers
@@ -342,12 +392,14 @@ impl TraceIndex {
             persons,
             venues,
             main,
+            delta: Run::default(),
             pending: Vec::new(),
+            pending_min: PENDING_MIN,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.main.len() + self.pending.len()
+        self.main.len() + self.delta.len() + self.pending.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -366,8 +418,13 @@ impl TraceIndex {
         (&mut self.persons, &mut self.venues)
     }
 
-    pub(crate) fn main_run(&self) -> &Run {
-        &self.main
+    /// The sorted runs (main, then delta if it holds anything).
+    pub(crate) fn sealed_runs(&self) -> Vec<&Run> {
+        let mut runs = vec![&self.main];
+        if self.delta.len() > 0 {
+            runs.push(&self.delta);
+        }
+        runs
     }
 
     pub(crate) fn pending(&self) -> &[RawStay] {
@@ -419,31 +476,42 @@ impl TraceIndex {
             debug_assert!((stay.venue as usize) < self.venues.len());
             self.pending.push(stay);
         }
-        // Sealing once after a batch, not per stay, keeps a bulk append linear.
-        if self.pending.len() >= PENDING_MIN.max(self.main.len() / 4) {
+        // Merging once after a batch, not per stay, keeps a bulk append linear.
+        if self.pending.len() >= self.pending_min.max(self.main.len() / 4) {
             self.seal();
+        } else if self.pending.len() >= self.pending_min {
+            let mut raw: Vec<RawStay> = Vec::with_capacity(self.delta.len() + self.pending.len());
+            raw.extend(self.delta.iter_raw());
+            raw.append(&mut self.pending);
+            self.delta = Run::build(&raw, self.venues.len(), self.persons.len());
+            if self.delta.len() >= self.main.len() / 4 {
+                self.seal();
+            }
         }
         outcome
     }
 
-    /// Merges the pending buffer into the main run.
+    /// Merges the delta run and the pending buffer into the main run.
     pub fn seal(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.delta.len() == 0 {
             return;
         }
         let mut raw: Vec<RawStay> = Vec::with_capacity(self.len());
-        raw.extend(self.main.iter_raw());
-        raw.append(&mut self.pending);
+        raw.extend(self.iter_raw());
         self.main = Run::build(&raw, self.venues.len(), self.persons.len());
+        self.delta = Run::default();
         self.pending = Vec::new();
     }
 
     /// Builds, without changing the index, the main run it would have after
     /// adding `extra` (numbers from this index's interners) and sealing.
     pub(crate) fn build_merged(&self, extra: &[RawStay]) -> Run {
+        if self.is_empty() {
+            // The first import into an empty store needs no copy.
+            return Run::build(extra, self.venues.len(), self.persons.len());
+        }
         let mut raw: Vec<RawStay> = Vec::with_capacity(self.len() + extra.len());
-        raw.extend(self.main.iter_raw());
-        raw.extend_from_slice(&self.pending);
+        raw.extend(self.iter_raw());
         raw.extend_from_slice(extra);
         Run::build(&raw, self.venues.len(), self.persons.len())
     }
@@ -451,12 +519,16 @@ impl TraceIndex {
     /// Installs a run from [`TraceIndex::build_merged`].
     pub(crate) fn install_merged(&mut self, run: Run) {
         self.main = run;
+        self.delta = Run::default();
         self.pending = Vec::new();
     }
 
     /// Every stay, in no particular order.
     pub fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
-        self.main.iter_raw().chain(self.pending.iter().copied())
+        self.main
+            .iter_raw()
+            .chain(self.delta.iter_raw())
+            .chain(self.pending.iter().copied())
     }
 
     /// The stays of one person as (venue, enter, leave), ordered by venue then enter.
@@ -465,17 +537,18 @@ impl TraceIndex {
             return Vec::new();
         };
         let mut stays: Vec<RawStay> = self
-            .main
-            .person_positions(number)
-            .iter()
-            .map(|&position| {
-                let (venue, stay) = self.main.stay_at(position);
-                RawStay {
-                    person: number,
-                    venue,
-                    enter_rel: stay.enter_rel,
-                    leave_rel: stay.leave_rel,
-                }
+            .sealed_runs()
+            .into_iter()
+            .flat_map(|run| {
+                run.person_positions(number).iter().map(move |&position| {
+                    let (venue, stay) = run.stay_at(position);
+                    RawStay {
+                        person: number,
+                        venue,
+                        enter_rel: stay.enter_rel,
+                        leave_rel: stay.leave_rel,
+                    }
+                })
             })
             .chain(
                 self.pending
@@ -519,6 +592,7 @@ impl TraceIndex {
         let purged = before - kept.len();
         if purged > 0 {
             self.main = Run::build(&kept, self.venues.len(), self.persons.len());
+            self.delta = Run::default();
             self.pending = Vec::new();
         }
         purged
@@ -530,6 +604,7 @@ impl TraceIndex {
             persons: self.persons.len(),
             venues: self.venues.len(),
             index_bytes: self.main.heap_bytes()
+                + self.delta.heap_bytes()
                 + self.pending.capacity() * std::mem::size_of::<RawStay>(),
             interner_bytes: self.persons.heap_bytes() + self.venues.heap_bytes(),
         }

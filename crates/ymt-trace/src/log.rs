@@ -53,6 +53,8 @@ pub enum LogError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: another process has this check-in log open for writing")]
+    Locked { path: PathBuf },
     #[error("{path}: corrupt at byte {offset}: {reason}")]
     Corrupt {
         path: PathBuf,
@@ -101,6 +103,9 @@ struct Segment {
 pub struct CheckinLog {
     dir: PathBuf,
     segments: Vec<Segment>,
+    /// An exclusive advisory lock on `checkins/LOCK`, held while the log is
+    /// open for writing so two writers never pick the same segment name.
+    _lock: Option<File>,
 }
 
 fn segment_name(seq: u64) -> String {
@@ -379,10 +384,34 @@ impl CheckinLog {
                 CheckinLog {
                     dir,
                     segments: Vec::new(),
+                    _lock: None,
                 },
                 loaded,
             ));
         }
+        let lock = if repair {
+            let lock_path = dir.join("LOCK");
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io_error(&lock_path))?;
+            match lock.try_lock() {
+                Ok(()) => Some(lock),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(LogError::Locked { path: dir });
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(LogError::Io {
+                        path: lock_path,
+                        source,
+                    });
+                }
+            }
+        } else {
+            None
+        };
         let mut segments: Vec<Segment> = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
             let entry = entry.map_err(io_error(&dir))?;
@@ -459,7 +488,14 @@ impl CheckinLog {
         }
         loaded.recovery.segments = segments.len();
         loaded.recovery.bytes = segments.iter().map(|segment| segment.len).sum();
-        Ok((CheckinLog { dir, segments }, loaded))
+        Ok((
+            CheckinLog {
+                dir,
+                segments,
+                _lock: lock,
+            },
+            loaded,
+        ))
     }
 
     /// Total bytes of the live segments.

@@ -104,6 +104,14 @@ impl TraceStore {
         stays: Vec<RawStay>,
         own_segment: bool,
     ) -> Result<u64, StoreError> {
+        // Refuse before logging, so the log never holds what the index cannot.
+        if self.index.len() + stays.len() > crate::index::STAYS_MAX {
+            self.rollback_ids(persons_from, venues_from);
+            return Err(StoreError::Invalid {
+                index: 0,
+                error: IndexError::Full,
+            });
+        }
         if own_segment {
             // A bulk import: build the merged index while the segment is being
             // written and synced, and install it only once the write succeeded.

@@ -38,12 +38,23 @@ proptest! {
 
     #[test]
     fn trace_equals_naive_reference(
-        stays in proptest::collection::vec((0u8..8, 0u8..3, 0i64..400, 0i64..120), 0..60),
-        positives in proptest::collection::btree_map(0u8..8, 0i64..500, 0..4),
-        min_overlap_secs in 0u32..90,
+        // Stay lengths cover every stay class (up to 30 min, up to 2 h, longer),
+        // including their limits.
+        stays in proptest::collection::vec(
+            (
+                0u8..8,
+                0u8..3,
+                0i64..9000,
+                prop_oneof![0i64..120, 1790i64..1810, 7190i64..7210, 7210i64..20000],
+            ),
+            0..60,
+        ),
+        positives in proptest::collection::btree_map(0u8..8, 0i64..12000, 0..4),
+        min_overlap_secs in prop_oneof![0u32..90, 0u32..3000],
         before_confirmed: bool,
         sealed_prefix in 0usize..60,
-        window in proptest::option::of((0i64..300, 100i64..600)),
+        pending_min in 1usize..8,
+        window in proptest::option::of((0i64..8000, 2000i64..15000)),
     ) {
         let policy = StayPolicy::default();
         let checkins: Vec<CheckIn> = stays
@@ -55,8 +66,8 @@ proptest! {
                 leave: Some(Timestamp::from_unix_secs(T0 + enter + len).unwrap()),
             })
             .collect();
-        // Part of the stays go through a seal, the rest stay pending.
-        let mut index = TraceIndex::new();
+        // Stays pass through the pending buffer, the delta run and the main run.
+        let mut index = TraceIndex::with_pending_min(pending_min);
         for (number, checkin) in checkins.iter().enumerate() {
             if number == sealed_prefix {
                 index.seal();

@@ -421,6 +421,7 @@ fn segment_paths(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(dir.join("checkins"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "ymtc"))
         .collect();
     paths.sort();
     paths
@@ -471,4 +472,16 @@ fn damage_before_the_last_segment_is_an_error() {
     std::fs::write(&first, &bytes).unwrap();
     let error = TraceStore::open(dir.path(), StayPolicy::default()).unwrap_err();
     assert!(error.to_string().contains("corrupt"), "{error}");
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let error = TraceStore::open(dir.path(), StayPolicy::default()).unwrap_err();
+    assert!(error.to_string().contains("another process"), "{error}");
+    // Readers need no lock.
+    assert!(ymt_trace::CheckinLog::load_read_only(dir.path()).is_ok());
+    drop(store);
+    assert!(TraceStore::open(dir.path(), StayPolicy::default()).is_ok());
 }
