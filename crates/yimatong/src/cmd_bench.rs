@@ -60,7 +60,11 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<Node> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Node { state, address, _dir: dir })
+    Ok(Node {
+        state,
+        address,
+        _dir: dir,
+    })
 }
 
 fn add_key(state: &AppState, id: &str, role: Role) -> anyhow::Result<String> {
@@ -79,7 +83,12 @@ fn add_key(state: &AppState, id: &str, role: Role) -> anyhow::Result<String> {
 }
 
 /// One request on a kept-alive connection; returns the status code.
-async fn request(stream: &mut TcpStream, buffer: &mut Vec<u8>, head: &[u8], body: &[u8]) -> anyhow::Result<u16> {
+async fn request(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    head: &[u8],
+    body: &[u8],
+) -> anyhow::Result<u16> {
     stream.write_all(head).await?;
     if !body.is_empty() {
         stream.write_all(body).await?;
@@ -94,7 +103,10 @@ async fn request(stream: &mut TcpStream, buffer: &mut Vec<u8>, head: &[u8], body
         buffer.extend_from_slice(&chunk[..read]);
         if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
             let headers = std::str::from_utf8(&buffer[..end])?.to_ascii_lowercase();
-            let status: u16 = headers.get(9..12).and_then(|code| code.parse().ok()).unwrap_or(0);
+            let status: u16 = headers
+                .get(9..12)
+                .and_then(|code| code.parse().ok())
+                .unwrap_or(0);
             let length: usize = headers
                 .lines()
                 .find_map(|line| line.strip_prefix("content-length:"))
@@ -113,11 +125,18 @@ async fn request(stream: &mut TcpStream, buffer: &mut Vec<u8>, head: &[u8], body
 }
 
 fn pid_for(index: usize) -> PersonId {
-    PersonId::parse(&format!("{:032x}", (index as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) | 1)).expect("hex pid")
+    PersonId::parse(&format!(
+        "{:032x}",
+        (index as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) | 1
+    ))
+    .expect("hex pid")
 }
 
 pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let node = start_node(args.batch).await?;
         let key = add_key(&node.state, "bench-lab", Role::Lab)?;
@@ -193,7 +212,10 @@ pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let node = start_node(10_000).await?;
         let key = add_key(&node.state, "bench-verifier", Role::VerifierDevice)?;

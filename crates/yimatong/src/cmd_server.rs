@@ -101,8 +101,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn open_state(data: &Path) -> anyhow::Result<Arc<AppState>> {
     let config = ServerConfig::new(data.to_path_buf());
-    AppState::open(config, Arc::new(SystemClock))
-        .with_context(|| format!("opening the data directory {} (is a server already running on it?)", data.display()))
+    AppState::open(config, Arc::new(SystemClock)).with_context(|| {
+        format!(
+            "opening the data directory {} (is a server already running on it?)",
+            data.display()
+        )
+    })
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -115,7 +119,9 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let state = tokio::task::block_in_place(|| AppState::open(config, Arc::new(SystemClock)))
             .with_context(|| format!("opening {}", args.data.display()))?;
         let demo_text = if args.demo {
-            Some(tokio::task::block_in_place(|| seed_demo(&state, &args.data, args.demo_persons))?)
+            Some(tokio::task::block_in_place(|| {
+                seed_demo(&state, &args.data, args.demo_persons)
+            })?)
         } else {
             None
         };
@@ -125,7 +131,10 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         let address = listener.local_addr()?;
-        println!("yimatong listening on http://{address}  (data: {})", args.data.display());
+        println!(
+            "yimatong listening on http://{address}  (data: {})",
+            args.data.display()
+        );
         if let Some(text) = demo_text {
             println!("{}", text.replace("{BASE}", &format!("http://{address}")));
         }
@@ -188,7 +197,9 @@ fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Resu
                 .map(|&index| state.person_id(&city.persons[index].document))
                 .collect(),
         };
-        state.register_person(&record).map_err(|error| anyhow::anyhow!(error.detail))?;
+        state
+            .register_person(&record)
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
     }
     let records: Vec<EventRecord> = city
         .events
@@ -199,12 +210,11 @@ fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Resu
             if let Some(pid) = pid_of.get(&event.person) {
                 event.person = pid.clone();
             }
-            if let EventBody::ContactDesignation(designation) = &mut event.body {
-                if let Some(source) = designation.source_case.as_mut() {
-                    if let Some(pid) = pid_of.get(source) {
-                        *source = pid.clone();
-                    }
-                }
+            if let EventBody::ContactDesignation(designation) = &mut event.body
+                && let Some(source) = designation.source_case.as_mut()
+                && let Some(pid) = pid_of.get(source)
+            {
+                *source = pid.clone();
             }
             EventRecord {
                 region: config.region.clone(),
@@ -284,7 +294,13 @@ fn demo_instructions(keys: &HashMap<String, String>, story: &str) -> String {
 pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Principal { command } => match command {
-            PrincipalCommand::Add { data, id, role, jurisdiction, name } => {
+            PrincipalCommand::Add {
+                data,
+                id,
+                role,
+                jurisdiction,
+                name,
+            } => {
                 check_principal_id(&id).map_err(|error| anyhow::anyhow!(error))?;
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}; one of lab, venue, verifier_device, health_authority, national_admin, auditor"))?;
                 let state = open_state(&data)?;
@@ -302,14 +318,20 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                         disabled: false,
                     })
                     .map_err(|error| anyhow::anyhow!(error.detail))?;
-                println!("{}", serde_json::json!({"id": id, "role": role, "jurisdiction": jurisdiction, "api_key": key}));
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "role": role, "jurisdiction": jurisdiction, "api_key": key})
+                );
                 Ok(ExitCode::SUCCESS)
             }
             PrincipalCommand::List { data } => {
                 let state = open_state(&data)?;
                 let principals = state.principals.read().expect("lock");
                 for principal in principals.list() {
-                    println!("{}", serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled})
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -320,19 +342,31 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
 pub fn run_audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify { data } => {
-            let store = ymt_store::EmbeddedStore::open(data.join("store"), ymt_store::StoreConfig::default())
-                .with_context(|| format!("opening {}", data.display()))?;
+            let store = ymt_store::EmbeddedStore::open(
+                data.join("store"),
+                ymt_store::StoreConfig::default(),
+            )
+            .with_context(|| format!("opening {}", data.display()))?;
             match store.audit_verify() {
                 Ok(report) if report.is_intact() => {
-                    println!("{}", serde_json::json!({"intact": true, "records_checked": report.records_checked, "head_seq": report.head_seq, "head_hash": hex_of(&report.head_hash)}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"intact": true, "records_checked": report.records_checked, "head_seq": report.head_seq, "head_hash": hex_of(&report.head_hash)})
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(report) => {
-                    println!("{}", serde_json::json!({"intact": false, "records_checked": report.records_checked, "first_broken": report.first_broken.map(|broken| broken.to_string())}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"intact": false, "records_checked": report.records_checked, "first_broken": report.first_broken.map(|broken| broken.to_string())})
+                    );
                     Ok(ExitCode::from(1))
                 }
                 Err(error) => {
-                    println!("{}", serde_json::json!({"intact": false, "error": error.to_string()}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"intact": false, "error": error.to_string()})
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
@@ -343,7 +377,8 @@ pub fn run_audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
 pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let head = {
         use std::io::BufRead;
-        let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        let file = std::fs::File::open(&args.file)
+            .with_context(|| format!("opening {}", args.file.display()))?;
         let mut first = String::new();
         std::io::BufReader::new(file).read_line(&mut first)?;
         first
@@ -351,7 +386,8 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     if head.trim_start().starts_with("person,") {
         return crate::cmd_trace::run_import_checkins(&args.file, &args.data, args.skip_bad);
     }
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
     let mut records = Vec::new();
     let mut skipped = 0u64;
     for (index, line) in text.lines().enumerate() {
@@ -359,13 +395,17 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let parsed = serde_json::from_str::<EventRecord>(line)
-            .or_else(|_| serde_json::from_str::<Event>(line).map(|event| EventRecord { region: args.region.clone(), event }))
+            .or_else(|_| {
+                serde_json::from_str::<Event>(line).map(|event| EventRecord {
+                    region: args.region.clone(),
+                    event,
+                })
+            })
             .map_err(|error| anyhow::anyhow!("{} line {}: {error}", args.file.display(), index + 1))
             .and_then(|record| {
-                record
-                    .event
-                    .validate()
-                    .map_err(|error| anyhow::anyhow!("{} line {}: {error}", args.file.display(), index + 1))?;
+                record.event.validate().map_err(|error| {
+                    anyhow::anyhow!("{} line {}: {error}", args.file.display(), index + 1)
+                })?;
                 Ok(record)
             });
         match parsed {
@@ -374,12 +414,18 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("skipped: {error}");
                 skipped += 1;
             }
-            Err(error) => return Err(error.context("nothing was imported (use --skip-bad to skip bad lines)")),
+            Err(error) => {
+                return Err(
+                    error.context("nothing was imported (use --skip-bad to skip bad lines)")
+                );
+            }
         }
     }
     let state = open_state(&args.data)?;
     let started = Instant::now();
-    let summary = state.import_records(&records, "cli-import").map_err(|error| anyhow::anyhow!(error.detail))?;
+    let summary = state
+        .import_records(&records, "cli-import")
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
     println!(
         "{}",
         serde_json::json!({"stored": summary.stored, "duplicate": summary.duplicate, "skipped": skipped, "persons": summary.persons, "seconds": started.elapsed().as_secs_f64()})

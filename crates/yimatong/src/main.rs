@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_bench;
 mod cmd_certlogic;
 mod cmd_rules;
-mod cmd_bench;
 mod cmd_server;
 mod cmd_simulate;
 mod cmd_token;

@@ -331,7 +331,7 @@ impl Event {
     /// The latest instant the event speaks about, used to refuse events from
     /// far in the future.
     pub fn latest_instant(&self) -> Timestamp {
-        let body_instant = match &self.body {
+        match &self.body {
             EventBody::TestResult(test) => test.sampled_at.max(test.reported_at),
             EventBody::Vaccination(vaccination) => vaccination.administered_at,
             EventBody::Travel(travel) => travel.departed_at.unwrap_or(travel.arrived_at),
@@ -345,8 +345,7 @@ impl Event {
             EventBody::Quarantine(quarantine) => quarantine.start,
             EventBody::Override(override_) => override_.from,
             EventBody::Retraction(_) => self.recorded_at,
-        };
-        body_instant
+        }
     }
 
     /// Checks the invariants serde cannot express: orderings of instants,

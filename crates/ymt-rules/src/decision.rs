@@ -296,7 +296,7 @@ impl CompiledRules {
             })
             .collect();
         // Most severe first, then in rule-set order (already the map order).
-        explained.sort_by(|a, b| b.color.cmp(&a.color));
+        explained.sort_by_key(|rule| std::cmp::Reverse(rule.color));
         explained
     }
 }

@@ -496,12 +496,11 @@ pub fn substitute_parameters(
     value: &serde_json::Value,
     parameters: &BTreeMap<String, i64>,
 ) -> serde_json::Value {
-    if let Some(path) = value.get("var").and_then(|path| path.as_str()) {
-        if let Some(name) = path.trim_start_matches("data.").strip_prefix("params.") {
-            if let Some(parameter) = parameters.get(name) {
-                return serde_json::Value::from(*parameter);
-            }
-        }
+    if let Some(path) = value.get("var").and_then(|path| path.as_str())
+        && let Some(name) = path.trim_start_matches("data.").strip_prefix("params.")
+        && let Some(parameter) = parameters.get(name)
+    {
+        return serde_json::Value::from(*parameter);
     }
     match value {
         serde_json::Value::Array(items) => serde_json::Value::Array(

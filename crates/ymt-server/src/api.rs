@@ -32,15 +32,20 @@ pub struct Authed(pub Principal);
 impl FromRequestParts<SharedState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer <api key> header is required"))?;
-        let key = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
+            })?;
+        let key = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
+        })?;
         state
             .authenticate(key.trim())
             .map(Authed)
@@ -48,16 +53,26 @@ impl FromRequestParts<SharedState> for Authed {
     }
 }
 
-async fn require(state: &AppState, principal: &Principal, allowed: bool, action: &str, target: &str) -> Result<(), ApiError> {
+async fn require(
+    state: &AppState,
+    principal: &Principal,
+    allowed: bool,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
     if allowed {
         return Ok(());
     }
     let detail = format!("a {} may not {action}", principal.role.as_str());
-    state.audit_denied(Some(principal), action, target, &detail).await;
+    state
+        .audit_denied(Some(principal), action, target, &detail)
+        .await;
     Err(ApiError::forbidden(detail))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large("the request body is larger than the configured maximum")
@@ -82,7 +97,15 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], crate::openapi::OPENAPI_JSON) }))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    crate::openapi::OPENAPI_JSON,
+                )
+            }),
+        )
         .route("/v1/events", post(post_event))
         .route("/v1/events:batch", post(post_events_batch))
         .route("/v1/persons", post(register_person))
@@ -100,9 +123,11 @@ pub fn router(state: SharedState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::overloaded("the node is at its concurrent-request limit")
-                }))
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async {
+                        ApiError::overloaded("the node is at its concurrent-request limit")
+                    },
+                ))
                 .load_shed()
                 .concurrency_limit(concurrency),
         )
@@ -147,7 +172,11 @@ async fn metrics(State(state): State<SharedState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn post_event(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn post_event(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let submission: Submission = parse_json(body)?;
     let results = state.ingest(&principal, vec![submission]).await?;
     Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())
@@ -159,7 +188,11 @@ struct BatchBody {
     events: Vec<serde_json::Value>,
 }
 
-async fn post_events_batch(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn post_events_batch(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let batch: BatchBody = parse_json(body)?;
     if batch.events.len() > state.config.batch_events_max {
         return Err(ApiError::too_large(format!(
@@ -173,12 +206,18 @@ async fn post_events_batch(State(state): State<SharedState>, Authed(principal): 
     for (index, value) in batch.events.into_iter().enumerate() {
         match serde_json::from_value::<Submission>(value) {
             Ok(submission) => submissions.push(submission),
-            Err(error) => errors.push(crate::problem::ItemError { index, detail: error.to_string() }),
+            Err(error) => errors.push(crate::problem::ItemError {
+                index,
+                detail: error.to_string(),
+            }),
         }
     }
     if !errors.is_empty() {
         let first = format!("event {}: {}", errors[0].index, errors[0].detail);
-        return Err(ApiError::unprocessable(format!("refused, nothing stored: {first}")).with_errors(errors));
+        return Err(
+            ApiError::unprocessable(format!("refused, nothing stored: {first}"))
+                .with_errors(errors),
+        );
     }
     let results = state.ingest(&principal, submissions).await?;
     Ok(axum::Json(json!({ "results": results })).into_response())
@@ -228,28 +267,62 @@ pub fn color_label(color: Color) -> serde_json::Value {
     json!({"zh-CN": zh, "en": en})
 }
 
-async fn person_status(State(state): State<SharedState>, Authed(principal): Authed, Path(pid): Path<String>) -> Result<Response, ApiError> {
-    require(&state, &principal, principal.role.may_read_status(), "read a person's status", &pid).await?;
+async fn person_status(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(pid): Path<String>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role.may_read_status(),
+        "read a person's status",
+        &pid,
+    )
+    .await?;
     let pid = parse_pid(&pid)?;
     state.audit_read(&principal, "person.status", pid.as_str())?;
     state.metrics.status_reads.fetch_add(1, Ordering::Relaxed);
-    let body = status_json(&state, &pid).ok_or_else(|| ApiError::not_found("no events are recorded for this person"))?;
+    let body = status_json(&state, &pid)
+        .ok_or_else(|| ApiError::not_found("no events are recorded for this person"))?;
     Ok(axum::Json(body).into_response())
 }
 
-async fn person_timeline(State(state): State<SharedState>, Authed(principal): Authed, Path(pid): Path<String>) -> Result<Response, ApiError> {
-    require(&state, &principal, principal.role.may_read_timeline(), "read a person's timeline", &pid).await?;
+async fn person_timeline(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(pid): Path<String>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role.may_read_timeline(),
+        "read a person's timeline",
+        &pid,
+    )
+    .await?;
     let pid = parse_pid(&pid)?;
     let records = state.person_records(&pid)?;
     // A health authority sees persons with at least one event in its
     // jurisdiction; national admins and auditors see everyone.
     let visible = principal.role != Role::HealthAuthority
-        || records.iter().any(|record| principal.may_act_in(&record.region));
+        || records
+            .iter()
+            .any(|record| principal.may_act_in(&record.region));
     if !visible || records.is_empty() {
         if !visible {
-            state.audit_denied(Some(&principal), "person.timeline", pid.as_str(), "outside jurisdiction").await;
+            state
+                .audit_denied(
+                    Some(&principal),
+                    "person.timeline",
+                    pid.as_str(),
+                    "outside jurisdiction",
+                )
+                .await;
         }
-        return Err(ApiError::not_found("no person with events in your jurisdiction has this pid"));
+        return Err(ApiError::not_found(
+            "no person with events in your jurisdiction has this pid",
+        ));
     }
     state.audit_read(&principal, "person.timeline", pid.as_str())?;
     let (decision, _) = state.decide(&pid, state.now())?;
@@ -280,16 +353,32 @@ fn default_true() -> bool {
     true
 }
 
-async fn register_person(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn register_person(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
     require(&state, &principal, allowed, "register persons", "").await?;
     let body: RegisterBody = parse_json(body)?;
     if !principal.may_act_in(&body.region) {
-        state.audit_denied(Some(&principal), "person.register", body.region.as_str(), "outside jurisdiction").await;
-        return Err(ApiError::forbidden(format!("region {} is outside your jurisdiction {}", body.region, principal.jurisdiction)));
+        state
+            .audit_denied(
+                Some(&principal),
+                "person.register",
+                body.region.as_str(),
+                "outside jurisdiction",
+            )
+            .await;
+        return Err(ApiError::forbidden(format!(
+            "region {} is outside your jurisdiction {}",
+            body.region, principal.jurisdiction
+        )));
     }
-    let document = IdDocument::parse(body.id_type, &body.id_number).map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
-    let masked_name = MaskedName::mask(&body.display_name).map_err(|error| ApiError::unprocessable(format!("display_name: {error}")))?;
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let masked_name = MaskedName::mask(&body.display_name)
+        .map_err(|error| ApiError::unprocessable(format!("display_name: {error}")))?;
     let pid = state.person_id(&document);
     let record = PersonRecord {
         pid: pid.clone(),
@@ -311,11 +400,26 @@ struct DocumentBody {
     id_number: String,
 }
 
-async fn resolve_person(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin | Role::Lab);
-    require(&state, &principal, allowed, "resolve identity documents", "").await?;
+async fn resolve_person(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let allowed = matches!(
+        principal.role,
+        Role::HealthAuthority | Role::NationalAdmin | Role::Lab
+    );
+    require(
+        &state,
+        &principal,
+        allowed,
+        "resolve identity documents",
+        "",
+    )
+    .await?;
     let body: DocumentBody = parse_json(body)?;
-    let document = IdDocument::parse(body.id_type, &body.id_number).map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
     let pid = state.person_id(&document);
     state.audit_read(&principal, "person.resolve", pid.as_str())?;
     Ok(axum::Json(json!({"pid": pid})).into_response())
@@ -323,10 +427,22 @@ async fn resolve_person(State(state): State<SharedState>, Authed(principal): Aut
 
 /// For people without phones: a verifier device reads the ID card and gets
 /// the color and masked name.
-async fn verify_id_card(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    require(&state, &principal, principal.role == Role::VerifierDevice, "verify ID cards (registered verifier devices only)", "").await?;
+async fn verify_id_card(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role == Role::VerifierDevice,
+        "verify ID cards (registered verifier devices only)",
+        "",
+    )
+    .await?;
     let body: DocumentBody = parse_json(body)?;
-    let document = IdDocument::parse(body.id_type, &body.id_number).map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
     let pid = state.person_id(&document);
     state.audit_read(&principal, "person.verify_id_card", pid.as_str())?;
     let record = state.person_record(&pid)?;
@@ -349,7 +465,10 @@ async fn verify_id_card(State(state): State<SharedState>, Authed(principal): Aut
     .into_response())
 }
 
-async fn list_rule_sets(State(state): State<SharedState>, Authed(_principal): Authed) -> Result<Response, ApiError> {
+async fn list_rule_sets(
+    State(state): State<SharedState>,
+    Authed(_principal): Authed,
+) -> Result<Response, ApiError> {
     let rules = state.rules.read().expect("rules lock");
     let versions: Vec<_> = rules
         .history
@@ -370,15 +489,26 @@ async fn list_rule_sets(State(state): State<SharedState>, Authed(_principal): Au
     .into_response())
 }
 
-async fn get_rule_set(State(state): State<SharedState>, Authed(_principal): Authed, Path(version): Path<String>) -> Result<Response, ApiError> {
+async fn get_rule_set(
+    State(state): State<SharedState>,
+    Authed(_principal): Authed,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
     let rules = state.rules.read().expect("rules lock");
-    let wanted = if version == "current" { rules.national.version().to_string() } else { version };
+    let wanted = if version == "current" {
+        rules.national.version().to_string()
+    } else {
+        version
+    };
     let rule_set = rules
         .history
         .iter()
         .find(|rule_set| rule_set.version().to_string() == wanted)
         .ok_or_else(|| ApiError::not_found(format!("no rule-set version {wanted}")))?;
-    Ok(axum::Json(serde_json::to_value(rule_set.document()).expect("rule sets serialise")).into_response())
+    Ok(
+        axum::Json(serde_json::to_value(rule_set.document()).expect("rule sets serialise"))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -387,7 +517,11 @@ struct DiffQuery {
     to: String,
 }
 
-async fn diff_rule_sets(State(state): State<SharedState>, Authed(_principal): Authed, Query(query): Query<DiffQuery>) -> Result<Response, ApiError> {
+async fn diff_rule_sets(
+    State(state): State<SharedState>,
+    Authed(_principal): Authed,
+    Query(query): Query<DiffQuery>,
+) -> Result<Response, ApiError> {
     let rules = state.rules.read().expect("rules lock");
     let find = |version: &str| {
         rules
@@ -403,7 +537,10 @@ async fn diff_rule_sets(State(state): State<SharedState>, Authed(_principal): Au
 
 /// Rules added, removed and changed, and parameters whose default or bounds
 /// changed, between two rule-set documents.
-pub fn rule_set_diff(from: &ymt_rules::ruleset::RuleSetDocument, to: &ymt_rules::ruleset::RuleSetDocument) -> serde_json::Value {
+pub fn rule_set_diff(
+    from: &ymt_rules::ruleset::RuleSetDocument,
+    to: &ymt_rules::ruleset::RuleSetDocument,
+) -> serde_json::Value {
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let mut changed = Vec::new();
@@ -423,7 +560,9 @@ pub fn rule_set_diff(from: &ymt_rules::ruleset::RuleSetDocument, to: &ymt_rules:
     for (name, spec) in &to.parameters {
         match from.parameters.get(name) {
             None => parameters.push(json!({"name": name, "change": "added", "to": spec})),
-            Some(old) if old != spec => parameters.push(json!({"name": name, "change": "changed", "from": old, "to": spec})),
+            Some(old) if old != spec => {
+                parameters.push(json!({"name": name, "change": "changed", "from": old, "to": spec}))
+            }
             Some(_) => {}
         }
     }
@@ -465,22 +604,33 @@ fn parse_proposal(state: &AppState, bytes: &[u8]) -> Result<Proposal, ApiError> 
                 .map(Proposal::Profile)
                 .map_err(|error| ApiError::unprocessable(error.to_string()))
         }
-        _ => Err(ApiError::unprocessable("`kind` must be \"rule-set\" or \"parameter-profile\"")),
+        _ => Err(ApiError::unprocessable(
+            "`kind` must be \"rule-set\" or \"parameter-profile\"",
+        )),
     }
 }
 
-fn impact_of(state: &AppState, proposal: &Proposal) -> Result<ymt_rules::impact::ImpactReport, ApiError> {
+fn impact_of(
+    state: &AppState,
+    proposal: &Proposal,
+) -> Result<ymt_rules::impact::ImpactReport, ApiError> {
     let now = state.now();
     let (current, proposed) = {
         let rules = state.rules.read().expect("rules lock");
         match proposal {
             Proposal::RuleSet(rule_set) => (
                 rules.national_compiled.clone(),
-                Arc::new(CompiledRules::compile(rule_set, None).map_err(|e| ApiError::unprocessable(e.to_string()))?),
+                Arc::new(
+                    CompiledRules::compile(rule_set, None)
+                        .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+                ),
             ),
             Proposal::Profile(profile) => (
                 rules.compiled_for(Some(&profile.region)),
-                Arc::new(CompiledRules::compile(&rules.national, Some(profile)).map_err(|e| ApiError::unprocessable(e.to_string()))?),
+                Arc::new(
+                    CompiledRules::compile(&rules.national, Some(profile))
+                        .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+                ),
             ),
         }
     };
@@ -495,7 +645,11 @@ fn impact_of(state: &AppState, proposal: &Proposal) -> Result<ymt_rules::impact:
     ))
 }
 
-async fn preview_rules(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn preview_rules(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
     require(&state, &principal, allowed, "preview rule changes", "").await?;
     let bytes = body.map_err(|_| ApiError::too_large("the body is too large"))?;
@@ -507,11 +661,24 @@ async fn preview_rules(State(state): State<SharedState>, Authed(principal): Auth
     Ok(axum::Json(json!({"impact": report, "summary": report.summary_lines()})).into_response())
 }
 
-async fn publish_rule_set(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    require(&state, &principal, principal.role == Role::NationalAdmin, "publish national rule sets", "").await?;
+async fn publish_rule_set(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role == Role::NationalAdmin,
+        "publish national rule sets",
+        "",
+    )
+    .await?;
     let bytes = body.map_err(|_| ApiError::too_large("the body is too large"))?;
     let Proposal::RuleSet(rule_set) = parse_proposal(&state, &bytes)? else {
-        return Err(ApiError::unprocessable("regional profiles are published at /v1/profiles"));
+        return Err(ApiError::unprocessable(
+            "regional profiles are published at /v1/profiles",
+        ));
     };
     {
         let rules = state.rules.read().expect("rules lock");
@@ -527,8 +694,15 @@ async fn publish_rule_set(State(state): State<SharedState>, Authed(principal): A
     let (report, reevaluated) = tokio::task::spawn_blocking(move || {
         let proposal = Proposal::RuleSet(rule_set.clone());
         let report = impact_of(&worker, &proposal)?;
-        worker.store.meta_put(META_RULE_SETS, &rule_set.version().to_string(), bytes.to_vec())?;
-        let compiled = Arc::new(CompiledRules::compile(&rule_set, None).map_err(|e| ApiError::unprocessable(e.to_string()))?);
+        worker.store.meta_put(
+            META_RULE_SETS,
+            &rule_set.version().to_string(),
+            bytes.to_vec(),
+        )?;
+        let compiled = Arc::new(
+            CompiledRules::compile(&rule_set, None)
+                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+        );
         let reevaluated = worker.apply_rules_change(|rules| {
             rules.history.push(rule_set.clone());
             rules.national = rule_set;
@@ -544,24 +718,54 @@ async fn publish_rule_set(State(state): State<SharedState>, Authed(principal): A
     Ok(axum::Json(json!({"published": true, "impact": report, "summary": report.summary_lines(), "reevaluated": reevaluated})).into_response())
 }
 
-async fn publish_profile(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn publish_profile(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
-    require(&state, &principal, allowed, "publish parameter profiles", "").await?;
+    require(
+        &state,
+        &principal,
+        allowed,
+        "publish parameter profiles",
+        "",
+    )
+    .await?;
     let bytes = body.map_err(|_| ApiError::too_large("the body is too large"))?;
     let Proposal::Profile(profile) = parse_proposal(&state, &bytes)? else {
-        return Err(ApiError::unprocessable("national rule sets are published at /v1/rule-sets"));
+        return Err(ApiError::unprocessable(
+            "national rule sets are published at /v1/rule-sets",
+        ));
     };
     if !principal.may_act_in(&profile.region) {
-        state.audit_denied(Some(&principal), "profile.publish", profile.region.as_str(), "outside jurisdiction").await;
-        return Err(ApiError::forbidden(format!("region {} is outside your jurisdiction {}", profile.region, principal.jurisdiction)));
+        state
+            .audit_denied(
+                Some(&principal),
+                "profile.publish",
+                profile.region.as_str(),
+                "outside jurisdiction",
+            )
+            .await;
+        return Err(ApiError::forbidden(format!(
+            "region {} is outside your jurisdiction {}",
+            profile.region, principal.jurisdiction
+        )));
     }
     let worker = state.clone();
     let (report, reevaluated) = tokio::task::spawn_blocking(move || {
         let report = impact_of(&worker, &Proposal::Profile(profile.clone()))?;
-        worker.store.meta_put(META_PROFILES, profile.region.as_str(), bytes.to_vec())?;
+        worker
+            .store
+            .meta_put(META_PROFILES, profile.region.as_str(), bytes.to_vec())?;
         let reevaluated = worker.apply_rules_change(|rules| {
-            let compiled = Arc::new(CompiledRules::compile(&rules.national, Some(&profile)).map_err(|e| ApiError::unprocessable(e.to_string()))?);
-            rules.profiles.insert(profile.region.clone(), (profile, compiled));
+            let compiled = Arc::new(
+                CompiledRules::compile(&rules.national, Some(&profile))
+                    .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+            );
+            rules
+                .profiles
+                .insert(profile.region.clone(), (profile, compiled));
             Ok(())
         })?;
         Ok::<_, ApiError>((report, reevaluated))
@@ -581,14 +785,20 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-async fn list_audit(State(state): State<SharedState>, Authed(principal): Authed, Query(query): Query<AuditQuery>) -> Result<Response, ApiError> {
+async fn list_audit(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
     let allowed = matches!(principal.role, Role::Auditor | Role::NationalAdmin);
     require(&state, &principal, allowed, "read the audit log", "").await?;
     let filter = AuditFilter {
         principal: query.principal,
         ..AuditFilter::default()
     };
-    let records = state.store.audit_list(&filter, query.limit.unwrap_or(100).min(1000))?;
+    let records = state
+        .store
+        .audit_list(&filter, query.limit.unwrap_or(100).min(1000))?;
     let records: Vec<_> = records
         .iter()
         .map(|record| {
@@ -618,11 +828,28 @@ struct PrincipalBody {
     display_name: String,
 }
 
-async fn create_principal(State(state): State<SharedState>, Authed(principal): Authed, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    require(&state, &principal, principal.role == Role::NationalAdmin, "create principals", "").await?;
+async fn create_principal(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role == Role::NationalAdmin,
+        "create principals",
+        "",
+    )
+    .await?;
     let body: PrincipalBody = parse_json(body)?;
     check_principal_id(&body.id).map_err(ApiError::unprocessable)?;
-    if state.principals.read().expect("principals lock").get(&body.id).is_some() {
+    if state
+        .principals
+        .read()
+        .expect("principals lock")
+        .get(&body.id)
+        .is_some()
+    {
         return Err(ApiError::conflict(format!("principal {} exists", body.id)));
     }
     let key = new_api_key(&body.id);

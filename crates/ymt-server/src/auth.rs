@@ -67,7 +67,10 @@ impl Role {
 
     /// Whether the role may read a person's full timeline and decision.
     pub fn may_read_timeline(self) -> bool {
-        matches!(self, Role::HealthAuthority | Role::NationalAdmin | Role::Auditor)
+        matches!(
+            self,
+            Role::HealthAuthority | Role::NationalAdmin | Role::Auditor
+        )
     }
 }
 
@@ -141,8 +144,9 @@ impl Principals {
         let presented = key_sha256(key);
         // Compare digests, not keys, so the comparison time says nothing
         // about the stored key.
-        (!principal.disabled && constant_time_eq(presented.as_bytes(), principal.key_sha256.as_bytes()))
-            .then_some(principal)
+        (!principal.disabled
+            && constant_time_eq(presented.as_bytes(), principal.key_sha256.as_bytes()))
+        .then_some(principal)
     }
 }
 

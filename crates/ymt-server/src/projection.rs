@@ -54,7 +54,8 @@ impl Slot {
     }
 
     pub fn next_color(&self) -> Option<Color> {
-        self.valid_until().and_then(|_| Color::from_u8(self.next_color))
+        self.valid_until()
+            .and_then(|_| Color::from_u8(self.next_color))
     }
 }
 
@@ -70,11 +71,16 @@ pub fn person_key(pid: &PersonId) -> (PersonKey, bool) {
     let text = pid.as_str();
     if text.len() == 32 {
         let mut key = [0u8; 16];
-        if hex::decode_to_slice(text, &mut key).is_ok() && text.bytes().all(|b| !b.is_ascii_uppercase()) {
+        if hex::decode_to_slice(text, &mut key).is_ok()
+            && text.bytes().all(|b| !b.is_ascii_uppercase())
+        {
             return (key, false);
         }
     }
-    (xxhash_rust::xxh3::xxh3_128(text.as_bytes()).to_le_bytes(), true)
+    (
+        xxhash_rust::xxh3::xxh3_128(text.as_bytes()).to_le_bytes(),
+        true,
+    )
 }
 
 #[derive(Default)]
@@ -172,7 +178,9 @@ impl Projection {
         text_pid: Option<Box<str>>,
     ) -> UpdateOutcome {
         let previous = {
-            let mut shard = self.shards[shard_of(&key)].write().expect("projection lock");
+            let mut shard = self.shards[shard_of(&key)]
+                .write()
+                .expect("projection lock");
             let previous = shard.slots.insert(key, slot).map(|old| old.color());
             match explanation {
                 Some(explanation) => {
@@ -261,7 +269,10 @@ impl Projection {
             let shard = shard.read().expect("projection lock");
             for (key, slot) in &shard.slots {
                 let pid = if slot.has_text_pid {
-                    shard.text_pids.get(key).and_then(|text| PersonId::parse(text).ok())
+                    shard
+                        .text_pids
+                        .get(key)
+                        .and_then(|text| PersonId::parse(text).ok())
                 } else {
                     PersonId::parse(&hex::encode(key)).ok()
                 };
@@ -284,7 +295,11 @@ impl Projection {
                 bytes.extend_from_slice(&slot.rules_epoch.to_le_bytes());
                 bytes.extend_from_slice(&[slot.color, slot.next_color, slot.has_text_pid as u8]);
                 if slot.has_text_pid {
-                    let text = shard.text_pids.get(key).map(|t| t.as_bytes()).unwrap_or(b"");
+                    let text = shard
+                        .text_pids
+                        .get(key)
+                        .map(|t| t.as_bytes())
+                        .unwrap_or(b"");
                     bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
                     bytes.extend_from_slice(text);
                 }
@@ -337,7 +352,8 @@ impl Projection {
                 None
             } else {
                 Some(Arc::new(Explanation {
-                    decision: serde_json::from_slice(explanation_bytes).map_err(|e| e.to_string())?,
+                    decision: serde_json::from_slice(explanation_bytes)
+                        .map_err(|e| e.to_string())?,
                 }))
             };
             if flags[0] > 2 {

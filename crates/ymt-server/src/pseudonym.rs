@@ -30,12 +30,13 @@ impl Pseudonymizer {
     }
 
     pub fn person_id(&self, document: &IdDocument) -> PersonId {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
-            .expect("HMAC accepts keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts keys of any length");
         mac.update(document.id_type().as_str().as_bytes());
         mac.update(&[0]);
         mac.update(document.number_for_hashing().as_bytes());
         let digest = mac.finalize().into_bytes();
-        PersonId::parse(&hex::encode(&digest[..16])).expect("32 hex characters are a valid person id")
+        PersonId::parse(&hex::encode(&digest[..16]))
+            .expect("32 hex characters are a valid person id")
     }
 }

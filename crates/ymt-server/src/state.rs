@@ -198,9 +198,7 @@ pub fn governing_region(records: &[EventRecord]) -> Option<RegionCode> {
                     | EventKind::RiskExposure
             )
         })
-        .max_by(|a, b| {
-            (a.event.recorded_at, &a.event.id).cmp(&(b.event.recorded_at, &b.event.id))
-        })
+        .max_by(|a, b| (a.event.recorded_at, &a.event.id).cmp(&(b.event.recorded_at, &b.event.id)))
         .map(|record| record.region.clone())
 }
 
@@ -214,12 +212,16 @@ impl AppState {
             batch_events_max: config.batch_events_max.max(1),
             ..StoreConfig::default()
         };
-        let store: Arc<dyn EventStore> =
-            Arc::new(EmbeddedStore::open(config.data_dir.join("store"), store_config)?);
+        let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(
+            config.data_dir.join("store"),
+            store_config,
+        )?);
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
         let state = AppState {
-            rules: RwLock::new(RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?),
+            rules: RwLock::new(
+                RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
+            ),
             config,
             store,
             clock,
@@ -250,7 +252,9 @@ impl AppState {
         let mut rules = self.rules.write().expect("rules lock");
         let mut versions: Vec<RuleSet> = Vec::new();
         for (_, bytes) in self.store.meta_list(META_RULE_SETS)? {
-            versions.push(RuleSet::publish(&bytes).map_err(|e| anyhow::anyhow!("stored rule set: {e}"))?);
+            versions.push(
+                RuleSet::publish(&bytes).map_err(|e| anyhow::anyhow!("stored rule set: {e}"))?,
+            );
         }
         versions.sort_by(|a, b| a.version().cmp(b.version()));
         if let Some(latest) = versions.last().cloned() {
@@ -259,16 +263,25 @@ impl AppState {
                 rules.national = latest;
             }
             for version in versions {
-                if !rules.history.iter().any(|known| known.version() == version.version()) {
+                if !rules
+                    .history
+                    .iter()
+                    .any(|known| known.version() == version.version())
+                {
                     rules.history.push(version);
                 }
             }
             rules.history.sort_by(|a, b| a.version().cmp(b.version()));
         }
         for (_, bytes) in self.store.meta_list(META_PROFILES)? {
-            let profile = rules.national.check_profile(&bytes).map_err(|e| anyhow::anyhow!("stored profile: {e}"))?;
+            let profile = rules
+                .national
+                .check_profile(&bytes)
+                .map_err(|e| anyhow::anyhow!("stored profile: {e}"))?;
             let compiled = Arc::new(CompiledRules::compile(&rules.national, Some(&profile))?);
-            rules.profiles.insert(profile.region.clone(), (profile, compiled));
+            rules
+                .profiles
+                .insert(profile.region.clone(), (profile, compiled));
         }
         Ok(())
     }
@@ -291,7 +304,10 @@ impl AppState {
             &principal.id,
             serde_json::to_vec(&principal).expect("principals serialise"),
         )?;
-        self.principals.write().expect("principals lock").insert(principal);
+        self.principals
+            .write()
+            .expect("principals lock")
+            .insert(principal);
         Ok(())
     }
 
@@ -319,7 +335,12 @@ impl AppState {
     /// batches (a crash may lose the last fraction of a second of read
     /// records; writes are audited in the same commit as the write). A full
     /// queue refuses the read.
-    pub fn audit_read(&self, principal: &Principal, action: &str, target: &str) -> Result<(), ApiError> {
+    pub fn audit_read(
+        &self,
+        principal: &Principal,
+        action: &str,
+        target: &str,
+    ) -> Result<(), ApiError> {
         let entry = AuditEntry {
             at: self.now(),
             principal: principal.id.clone(),
@@ -330,16 +351,26 @@ impl AppState {
             detail: String::new(),
         };
         self.read_audit.try_send(entry).map_err(|_| {
-            self.metrics.audit_dropped_reads.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .audit_dropped_reads
+                .fetch_add(1, Ordering::Relaxed);
             ApiError::overloaded("the audit queue is full; the read was not served")
         })
     }
 
     /// Records a refusal durably (and waits for it): refusals are evidence.
-    pub async fn audit_denied(&self, principal: Option<&Principal>, action: &str, target: &str, detail: &str) {
+    pub async fn audit_denied(
+        &self,
+        principal: Option<&Principal>,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) {
         let entry = AuditEntry {
             at: self.now(),
-            principal: principal.map(|p| p.id.clone()).unwrap_or_else(|| "anonymous".into()),
+            principal: principal
+                .map(|p| p.id.clone())
+                .unwrap_or_else(|| "anonymous".into()),
             role: principal.map(|p| p.role.as_str()).unwrap_or("none").into(),
             action: action.into(),
             target: truncate(target, 200),
@@ -416,7 +447,8 @@ impl AppState {
             } else {
                 ApiError::unprocessable(format!("refused, nothing stored: {summary}"))
             };
-            self.audit_denied(Some(principal), "events.submit", &summary, &error.detail).await;
+            self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
+                .await;
             return Err(error.with_errors(errors));
         }
 
@@ -441,10 +473,15 @@ impl AppState {
             });
         }
         let gate = self.ingest_gate.read().await;
-        let receiver = self.store.submit_with_audit(new_events, audit).map_err(|error| {
-            self.metrics.requests_refused_overload.fetch_add(1, Ordering::Relaxed);
-            ApiError::from(error)
-        })?;
+        let receiver = self
+            .store
+            .submit_with_audit(new_events, audit)
+            .map_err(|error| {
+                self.metrics
+                    .requests_refused_overload
+                    .fetch_add(1, Ordering::Relaxed);
+                ApiError::from(error)
+            })?;
         let outcomes = match receiver.await {
             Ok(Ok(outcomes)) => outcomes,
             Ok(Err(ymt_store::StoreError::Conflict { conflicts })) => {
@@ -452,10 +489,16 @@ impl AppState {
                     .iter()
                     .map(|conflict| ItemError {
                         index: conflict.index,
-                        detail: format!("id {} is already stored with different content", conflict.id),
+                        detail: format!(
+                            "id {} is already stored with different content",
+                            conflict.id
+                        ),
                     })
                     .collect();
-                return Err(ApiError::conflict("an event id is already used by a different event; nothing stored").with_errors(errors));
+                return Err(ApiError::conflict(
+                    "an event id is already used by a different event; nothing stored",
+                )
+                .with_errors(errors));
             }
             Ok(Err(error)) => return Err(error.into()),
             Err(_) => return Err(ApiError::internal("the store stopped")),
@@ -472,11 +515,17 @@ impl AppState {
             results.push(IngestResult {
                 id: record.event.id.clone(),
                 pid: record.event.person.clone(),
-                status: if outcome.duplicate { "duplicate" } else { "stored" },
+                status: if outcome.duplicate {
+                    "duplicate"
+                } else {
+                    "stored"
+                },
                 seq: outcome.seq,
             });
         }
-        self.metrics.events_stored.fetch_add(stored, Ordering::Relaxed);
+        self.metrics
+            .events_stored
+            .fetch_add(stored, Ordering::Relaxed);
         self.metrics
             .events_duplicate
             .fetch_add(outcomes.len() as u64 - stored, Ordering::Relaxed);
@@ -488,7 +537,10 @@ impl AppState {
             .map_err(|_| ApiError::internal("re-evaluation panicked"))??;
         drop(gate);
         self.schedule_changed.notify_one();
-        if self.events_since_snapshot.fetch_add(stored, Ordering::Relaxed) + stored
+        if self
+            .events_since_snapshot
+            .fetch_add(stored, Ordering::Relaxed)
+            + stored
             >= self.config.snapshot_every_events
         {
             self.events_since_snapshot.store(0, Ordering::Relaxed);
@@ -505,12 +557,15 @@ impl AppState {
     /// Stores already-authored records (imports, the demo city) durably,
     /// keeping their authors and recording instants, and applies them.
     /// Each record is validated; a bad one refuses the whole call.
-    pub fn import_records(&self, records: &[EventRecord], importer: &str) -> Result<ImportSummary, ApiError> {
+    pub fn import_records(
+        &self,
+        records: &[EventRecord],
+        importer: &str,
+    ) -> Result<ImportSummary, ApiError> {
         for (index, record) in records.iter().enumerate() {
-            record
-                .event
-                .validate()
-                .map_err(|error| ApiError::unprocessable(format!("record {index} ({}): {error}", record.event.id)))?;
+            record.event.validate().map_err(|error| {
+                ApiError::unprocessable(format!("record {index} ({}): {error}", record.event.id))
+            })?;
         }
         let mut summary = ImportSummary::default();
         let mut persons: BTreeSet<PersonId> = BTreeSet::new();
@@ -547,7 +602,9 @@ impl AppState {
         let persons: Vec<PersonId> = persons.into_iter().collect();
         summary.persons = persons.len();
         self.reevaluate_many(&persons)?;
-        self.metrics.events_stored.fetch_add(summary.stored, Ordering::Relaxed);
+        self.metrics
+            .events_stored
+            .fetch_add(summary.stored, Ordering::Relaxed);
         Ok(summary)
     }
 
@@ -562,7 +619,11 @@ impl AppState {
         if !principal.role.may_submit(submission.kind) {
             return Err((
                 true,
-                format!("a {} may not submit {} events", principal.role.as_str(), submission.kind.as_str()),
+                format!(
+                    "a {} may not submit {} events",
+                    principal.role.as_str(),
+                    submission.kind.as_str()
+                ),
             ));
         }
         if !principal.may_act_in(&submission.region) {
@@ -591,7 +652,14 @@ impl AppState {
             author: principal.id.clone(),
             body,
         };
-        event.validate().map_err(|error| (false, format!("data.{error}").replace("data.data.", "data.").replace("data.author", "author")))?;
+        event.validate().map_err(|error| {
+            (
+                false,
+                format!("data.{error}")
+                    .replace("data.data.", "data.")
+                    .replace("data.author", "author"),
+            )
+        })?;
         let latest = event.latest_instant();
         if latest.unix_secs() > now.unix_secs() + self.config.future_skew_secs {
             return Err((
@@ -607,11 +675,19 @@ impl AppState {
                 .store
                 .event_by_id(&retraction.target)
                 .map_err(|error| (false, format!("looking up the retracted event: {error}")))?
-                .ok_or_else(|| (false, format!("data.target: no event {} is stored", retraction.target)))?;
+                .ok_or_else(|| {
+                    (
+                        false,
+                        format!("data.target: no event {} is stored", retraction.target),
+                    )
+                })?;
             let target: EventRecord = serde_json::from_slice(&target.payload)
                 .map_err(|error| (false, format!("stored event unreadable: {error}")))?;
             if target.event.person != event.person {
-                return Err((false, "data.target: the retracted event is about another person".into()));
+                return Err((
+                    false,
+                    "data.target: the retracted event is about another person".into(),
+                ));
             }
             if matches!(target.event.body, EventBody::Retraction(_)) {
                 return Err((false, "data.target: a retraction cannot be retracted; submit the event again under a new id".into()));
@@ -619,7 +695,10 @@ impl AppState {
             if !principal.may_act_in(&target.region) {
                 return Err((
                     true,
-                    format!("the retracted event is in region {}, outside {}", target.region, principal.jurisdiction),
+                    format!(
+                        "the retracted event is in region {}, outside {}",
+                        target.region, principal.jurisdiction
+                    ),
                 ));
             }
         }
@@ -635,15 +714,20 @@ impl AppState {
             .events_for_person(pid)?
             .into_iter()
             .map(|stored| {
-                serde_json::from_slice::<EventRecord>(&stored.payload)
-                    .map_err(|error| ApiError::internal(format!("stored event {} unreadable: {error}", stored.id)))
+                serde_json::from_slice::<EventRecord>(&stored.payload).map_err(|error| {
+                    ApiError::internal(format!("stored event {} unreadable: {error}", stored.id))
+                })
             })
             .collect()
     }
 
     /// Evaluates a person from the store at `now` without touching the
     /// projection.
-    pub fn decide(&self, pid: &PersonId, now: Timestamp) -> Result<(Decision, Vec<EventRecord>), ApiError> {
+    pub fn decide(
+        &self,
+        pid: &PersonId,
+        now: Timestamp,
+    ) -> Result<(Decision, Vec<EventRecord>), ApiError> {
         let records = self.person_records(pid)?;
         let rules = self
             .rules
@@ -678,7 +762,10 @@ impl AppState {
             if keys.is_empty() {
                 break;
             }
-            let pids: Vec<PersonId> = keys.iter().filter_map(|key| self.projection.pid_of(key)).collect();
+            let pids: Vec<PersonId> = keys
+                .iter()
+                .filter_map(|key| self.projection.pid_of(key))
+                .collect();
             self.reevaluate_many(&pids)?;
             applied += pids.len();
         }
@@ -706,7 +793,12 @@ impl AppState {
                     Some(next) => (next.unix_secs() - state.now().unix_secs()).clamp(0, 60),
                     None => 60,
                 };
-                if wait_secs == 0 && state.projection.next_due().is_some_and(|next| next <= state.now()) {
+                if wait_secs == 0
+                    && state
+                        .projection
+                        .next_due()
+                        .is_some_and(|next| next <= state.now())
+                {
                     continue;
                 }
                 let clock_changed = async {
@@ -721,7 +813,8 @@ impl AppState {
                     if state.clock.changed().is_some() {
                         std::future::pending::<()>().await
                     } else {
-                        tokio::time::sleep(std::time::Duration::from_secs(wait_secs.max(1) as u64)).await
+                        tokio::time::sleep(std::time::Duration::from_secs(wait_secs.max(1) as u64))
+                            .await
                     }
                 };
                 tokio::select! {
@@ -815,13 +908,19 @@ impl AppState {
         let mut population = Vec::with_capacity(pids.len());
         for pid in pids {
             let records = self.person_records(&pid)?;
-            population.push((pid, Facts::derive(records.iter().map(|record| &record.event), now)));
+            population.push((
+                pid,
+                Facts::derive(records.iter().map(|record| &record.event), now),
+            ));
         }
         Ok(population)
     }
 
     /// Replaces the rules in force and re-evaluates everyone.
-    pub fn apply_rules_change(&self, change: impl FnOnce(&mut RulesState) -> Result<(), ApiError>) -> Result<usize, ApiError> {
+    pub fn apply_rules_change(
+        &self,
+        change: impl FnOnce(&mut RulesState) -> Result<(), ApiError>,
+    ) -> Result<usize, ApiError> {
         {
             let mut rules = self.rules.write().expect("rules lock");
             change(&mut rules)?;
@@ -839,4 +938,3 @@ impl AppState {
 fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }
-

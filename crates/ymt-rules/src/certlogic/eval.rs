@@ -600,6 +600,19 @@ fn extract_from_uvci(uvci: &str, index: i64) -> Value {
     }
 }
 
+/// True for an operand that is exactly `{"var": "now"}` of the root data (or
+/// `data.now` from inside reduce lambdas).
+fn is_root_now_var(operand: &Node) -> bool {
+    match operand {
+        Node::Var(access) => {
+            access.target == VarTarget::Context
+                && access.rest.len() == 1
+                && &*access.rest[0].key == "now"
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,18 +775,5 @@ mod tests {
         // Thresholds of comparisons with `now` only; `a` vs `b` does not
         // involve `now`, and `now` itself is not a threshold.
         assert_eq!(seen, [0, 172_800_000, 3_600_000]);
-    }
-}
-
-/// True for an operand that is exactly `{"var": "now"}` of the root data (or
-/// `data.now` from inside reduce lambdas).
-fn is_root_now_var(operand: &Node) -> bool {
-    match operand {
-        Node::Var(access) => {
-            access.target == VarTarget::Context
-                && access.rest.len() == 1
-                && &*access.rest[0].key == "now"
-        }
-        _ => false,
     }
 }
