@@ -56,17 +56,37 @@ fn summaries_of_verified_certificates() {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let test: serde_json::Value = serde_json::from_str(&text).unwrap();
         let cert = DscCert::from_base64(test["TESTCTX"]["CERTIFICATE"].as_str().unwrap()).unwrap();
-        let clock = suite::parse_clock(test["TESTCTX"]["VALIDATIONCLOCK"].as_str().unwrap()).unwrap();
+        let clock =
+            suite::parse_clock(test["TESTCTX"]["VALIDATIONCLOCK"].as_str().unwrap()).unwrap();
         let report = dcc::verify_dcc(test["PREFIX"].as_str().unwrap(), &[cert], None, clock);
         assert!(report.valid, "{file}: {:?}", report.steps);
         let summary = report.summary.expect("a verified DCC has a summary");
         assert_eq!(summary.issuing_country.as_deref(), Some("DE"));
         assert_eq!(summary.entries.len(), 1);
-        assert!(expect(&summary.entries[0]), "{file}: {:?}", summary.entries[0]);
+        assert!(
+            expect(&summary.entries[0]),
+            "{file}: {:?}",
+            summary.entries[0]
+        );
     };
     check("1.json", |entry| {
-        matches!(entry, DccEntry::Vaccination { dose_number: 2, total_doses: 2, .. })
+        matches!(
+            entry,
+            DccEntry::Vaccination {
+                dose_number: 2,
+                total_doses: 2,
+                ..
+            }
+        )
     });
-    check("2.json", |entry| matches!(entry, DccEntry::Test { positive: false, .. }));
+    check("2.json", |entry| {
+        matches!(
+            entry,
+            DccEntry::Test {
+                positive: false,
+                ..
+            }
+        )
+    });
     check("3.json", |entry| matches!(entry, DccEntry::Recovery { .. }));
 }
