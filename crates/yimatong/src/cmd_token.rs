@@ -443,7 +443,9 @@ pub fn run_dcc(command: DccCommand) -> anyhow::Result<ExitCode> {
             }
             if verbose {
                 for (flag, (passed, failed, skipped)) in dcc::suite::by_flag(&result) {
-                    println!("{flag}: {passed} passed, {failed} failed, {skipped} skipped");
+                    // Worded unlike the closing line, which must stay the only
+                    // `N passed, M failed, K skipped` line.
+                    println!("flag {flag}: passed={passed} failed={failed} skipped={skipped}");
                 }
             }
             println!("{}", result.summary_line());
