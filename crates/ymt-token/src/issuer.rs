@@ -197,3 +197,13 @@ impl CodeIssuer {
         Ok(code)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_issuer_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::CodeIssuer>();
+        assert_send_sync::<super::IssuedCode>();
+    }
+}

@@ -281,11 +281,18 @@ impl KeyStore {
         self.dir.join(format!("{}.key", kid.to_hex()))
     }
 
+    /// Creates the directory (and missing parents) with mode 0700, so the
+    /// listing of kids is private too.
     fn ensure_dir(&self) -> Result<(), KeyStoreError> {
-        fs::create_dir_all(&self.dir).map_err(|source| KeyStoreError::Io {
-            path: self.dir.clone(),
-            source,
-        })
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|source| KeyStoreError::Io {
+                path: self.dir.clone(),
+                source,
+            })
     }
 
     fn write_secret(&self, path: &Path, key: &SigningKey) -> Result<(), KeyStoreError> {

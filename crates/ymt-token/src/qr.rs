@@ -102,9 +102,16 @@ pub fn decode_qr_image(bytes: &[u8]) -> Result<String, QrError> {
     let gray = reader.decode().map_err(image_error)?.to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(gray);
     let grids = prepared.detect_grids();
-    let grid = grids.first().ok_or(QrError::NotFound)?;
-    let (_, content) = grid.decode().map_err(|error| QrError::Decode {
-        detail: error.to_string(),
-    })?;
-    Ok(content)
+    let mut last_error = QrError::NotFound;
+    for grid in grids.iter().take(8) {
+        match grid.decode() {
+            Ok((_, content)) => return Ok(content),
+            Err(error) => {
+                last_error = QrError::Decode {
+                    detail: error.to_string(),
+                }
+            }
+        }
+    }
+    Err(last_error)
 }

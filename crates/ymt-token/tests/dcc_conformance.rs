@@ -24,7 +24,7 @@ fn dgc_testdata_passes() {
     if schema.is_none() {
         println!("note: eu-dcc-schema not found; schema assertions are skipped");
     }
-    let result = suite::run_suite(&[testdata], schema.as_ref());
+    let result = suite::run_suite(&[testdata], schema.as_ref(), false);
     for assertion in &result.assertions {
         if let suite::Outcome::Failed { detail } = &assertion.outcome {
             println!(
