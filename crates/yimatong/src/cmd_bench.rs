@@ -28,6 +28,16 @@ pub struct BenchIngestArgs {
 }
 
 #[derive(clap::Args)]
+pub struct BenchRestartArgs {
+    /// Events stored before the restart.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    /// Events per person.
+    #[arg(long, default_value_t = 20)]
+    pub events_per_person: usize,
+}
+
+#[derive(clap::Args)]
 pub struct BenchStatusArgs {
     /// Persons loaded before the lookups.
     #[arg(long, default_value_t = 100_000)]
@@ -245,6 +255,8 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
             .await?
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         let load_seconds = load_started.elapsed().as_secs_f64();
+        let persons_in_projection = node.state.projection.len();
+        let compact_bytes = node.state.projection.compact_resident_bytes();
 
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicU64::new(0));
@@ -287,6 +299,8 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
                 "bench": "status",
                 "persons": args.persons,
                 "load_seconds": load_seconds,
+                "projection_compact_bytes_per_person": compact_bytes as f64 / persons_in_projection.max(1) as f64,
+                "projection_non_green_decisions": node.state.projection.explanation_count(),
                 "connections": args.connections,
                 "seconds": seconds,
                 "lookups": completed,
@@ -297,4 +311,80 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Stores events, snapshots, then times a restart with the snapshot and one
+/// without it (full rebuild from the log).
+pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    let config = ServerConfig::new(dir.path().to_path_buf());
+    let state = AppState::open(config.clone(), Arc::new(SystemClock))?;
+    let now = state.now();
+    let per_person = args.events_per_person.max(1);
+    let started = Instant::now();
+    let mut stored = 0usize;
+    while stored < args.events {
+        let chunk = (args.events - stored).min(100_000);
+        let records: Vec<EventRecord> = (stored..stored + chunk)
+            .map(|index| EventRecord {
+                region: "440305".parse().expect("region"),
+                event: Event {
+                    id: EventId::parse(&format!("r-{index}")).expect("id"),
+                    person: pid_for(index / per_person),
+                    recorded_at: now,
+                    author: "bench-seed".into(),
+                    body: EventBody::TestResult(TestResult {
+                        test: TestKind::Pcr,
+                        result: if index % 997 == 0 {
+                            TestOutcome::Positive
+                        } else {
+                            TestOutcome::Negative
+                        },
+                        sampled_at: now.plus_secs(-7200 - (index % per_person) as i64 * 86_400),
+                        reported_at: now.plus_secs(-3600 - (index % per_person) as i64 * 86_400),
+                        lab: "bench-lab".into(),
+                    }),
+                },
+            })
+            .collect();
+        state
+            .import_records(&records, "bench")
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+        stored += chunk;
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let persons = state.projection.len();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(state.write_snapshot())
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    drop(state);
+
+    let started = Instant::now();
+    let reopened = AppState::open(config.clone(), Arc::new(SystemClock))?;
+    let with_snapshot_seconds = started.elapsed().as_secs_f64();
+    let persons_after = reopened.projection.len();
+    drop(reopened);
+
+    std::fs::remove_dir_all(dir.path().join("store").join("snapshots")).ok();
+    let started = Instant::now();
+    let rebuilt = AppState::open(config, Arc::new(SystemClock))?;
+    let without_snapshot_seconds = started.elapsed().as_secs_f64();
+    let persons_rebuilt = rebuilt.projection.len();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "restart",
+            "events": args.events,
+            "persons": persons,
+            "load_seconds": load_seconds,
+            "restart_with_snapshot_seconds": with_snapshot_seconds,
+            "persons_after_restart": persons_after,
+            "restart_without_snapshot_seconds": without_snapshot_seconds,
+            "persons_after_rebuild": persons_rebuilt,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
 }

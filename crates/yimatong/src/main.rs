@@ -79,6 +79,8 @@ enum BenchCommand {
     Ingest(cmd_bench::BenchIngestArgs),
     /// Status lookups/s over HTTP on loopback.
     Status(cmd_bench::BenchStatusArgs),
+    /// Restart time with and without a projection snapshot.
+    Restart(cmd_bench::BenchRestartArgs),
     /// Sign and verify health codes.
     Token(cmd_token::BenchTokenArgs),
     /// Load, index and trace a check-in workload.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Bench { command } => match command {
             BenchCommand::Ingest(args) => cmd_bench::run_ingest(args),
             BenchCommand::Status(args) => cmd_bench::run_status(args),
+            BenchCommand::Restart(args) => cmd_bench::run_restart(args),
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
         },

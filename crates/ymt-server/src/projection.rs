@@ -258,6 +258,29 @@ impl Projection {
             .sum()
     }
 
+    /// Bytes held by the compact part of the projection: every hash-map
+    /// bucket (key, slot and control byte, at the map's real capacity) plus
+    /// the due-queue entries. Decisions of non-green persons are counted
+    /// separately by [`Projection::explanation_count`].
+    pub fn compact_resident_bytes(&self) -> usize {
+        let bucket = std::mem::size_of::<(PersonKey, Slot)>() + 1;
+        let slots: usize = self
+            .shards
+            .iter()
+            .map(|shard| shard.read().expect("projection lock").slots.capacity() * bucket)
+            .sum();
+        let due = self.due.lock().expect("due-queue lock").capacity()
+            * std::mem::size_of::<Reverse<(i64, PersonKey)>>();
+        slots + due
+    }
+
+    pub fn explanation_count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().expect("projection lock").explanations.len())
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
