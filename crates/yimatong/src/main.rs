@@ -88,6 +88,14 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
+    // Behave like other command-line tools when output is piped into `head`:
+    // end quietly on a closed pipe instead of panicking on the next print.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up,
+    // before any thread exists, has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Certlogic { command } => cmd_certlogic::run(command),
