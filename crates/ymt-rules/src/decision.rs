@@ -93,6 +93,9 @@ pub struct CompiledRules {
     rules: Vec<CompiledRule>,
     /// Rule indexes per fact list, in `FACT_LISTS` order.
     rules_by_list: Vec<Vec<usize>>,
+    /// The fact lists any rule reads (as `over` or through `facts.<list>`);
+    /// the others are not converted into values at all.
+    lists_needed: [bool; 8],
     parameters: BTreeMap<String, i64>,
     parameters_value: Value,
     in_force: RulesInForce,
@@ -143,12 +146,29 @@ impl CompiledRules {
                 .map(|(name, value)| (Arc::<str>::from(name.as_str()), Value::int(*value))),
         );
         let mut rules_by_list = vec![Vec::new(); FACT_LISTS.len()];
+        let mut lists_needed = [false; 8];
         for (rule_index, rule) in rules.iter().enumerate() {
             rules_by_list[rule.list_index].push(rule_index);
+            lists_needed[rule.list_index] = true;
+            for access in rule.expression.data_accesses() {
+                let mut path = access.path.as_str();
+                while let Some(rest) = path.strip_prefix("data.") {
+                    path = rest;
+                }
+                if path == "facts" || path.is_empty() || path == "data" {
+                    lists_needed = [true; 8];
+                } else if let Some(rest) = path.strip_prefix("facts.") {
+                    let list = rest.split('.').next().unwrap_or("");
+                    if let Some(index) = list_index(list) {
+                        lists_needed[index] = true;
+                    }
+                }
+            }
         }
         Ok(CompiledRules {
             rules,
             rules_by_list,
+            lists_needed,
             parameters,
             parameters_value,
             in_force: RulesInForce {
@@ -173,7 +193,7 @@ impl CompiledRules {
 
     /// Decides the color of a person with these facts at `now`.
     pub fn evaluate(&self, facts: &Facts, now: Timestamp) -> Result<Decision, EvaluateError> {
-        let prepared = PreparedFacts::new(facts);
+        let prepared = PreparedFacts::new(facts, &self.lists_needed);
         let mut candidates: Vec<i64> = Vec::new();
         let fired_now = self.fired_at(&prepared, now, Some(&mut candidates))?;
         let color = color_of(&self.rules, &fired_now);
@@ -332,8 +352,8 @@ struct PreparedFacts {
 }
 
 impl PreparedFacts {
-    fn new(facts: &Facts) -> PreparedFacts {
-        let items = crate::facts_value::fact_items(facts);
+    fn new(facts: &Facts, lists_needed: &[bool; 8]) -> PreparedFacts {
+        let items = crate::facts_value::fact_items_of(facts, lists_needed);
         // Keys in FACT_LISTS order are not sorted; Value::object sorts them.
         let facts_value = Value::object(
             items

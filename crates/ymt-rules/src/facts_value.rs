@@ -87,10 +87,17 @@ fn color(color: ymt_core::Color) -> Value {
 /// The items of every fact list, in the order of `ymt_core::facts::FACT_LISTS`.
 /// Each object's fields are written in key order (byte order of the names).
 pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
-    vec![
+    fact_items_of(facts, &[true; 8])
+}
+
+/// Like [`fact_items`], but lists whose flag is false stay empty: rule sets
+/// that never read a list (check-ins, say) do not pay for converting it.
+pub fn fact_items_of(facts: &Facts, needed: &[bool; 8]) -> Vec<Vec<Value>> {
+    let lists = vec![
         facts
             .tests
             .iter()
+            .take(if needed[0] { usize::MAX } else { 0 })
             .map(|test| {
                 Value::object([
                     (interned!("id"), text(test.id.as_str())),
@@ -105,6 +112,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .vaccinations
             .iter()
+            .take(if needed[1] { usize::MAX } else { 0 })
             .map(|vaccination| {
                 Value::object([
                     (
@@ -120,6 +128,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .check_ins
             .iter()
+            .take(if needed[2] { usize::MAX } else { 0 })
             .map(|check_in| {
                 Value::object([
                     (interned!("enteredAt"), instant(check_in.entered_at)),
@@ -136,6 +145,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .travel
             .iter()
+            .take(if needed[3] { usize::MAX } else { 0 })
             .map(|travel| {
                 Value::object([
                     (interned!("arrivedAt"), instant(travel.arrived_at)),
@@ -151,6 +161,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .contacts
             .iter()
+            .take(if needed[4] { usize::MAX } else { 0 })
             .map(|contact| {
                 Value::object([
                     (interned!("designatedAt"), instant(contact.designated_at)),
@@ -185,6 +196,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .risk_exposures
             .iter()
+            .take(if needed[5] { usize::MAX } else { 0 })
             .map(|exposure| {
                 Value::object([
                     (interned!("area"), text(exposure.area.as_str())),
@@ -198,6 +210,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .quarantines
             .iter()
+            .take(if needed[6] { usize::MAX } else { 0 })
             .map(|quarantine| {
                 Value::object([
                     (interned!("end"), instant(quarantine.end)),
@@ -212,6 +225,7 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
         facts
             .overrides
             .iter()
+            .take(if needed[7] { usize::MAX } else { 0 })
             .map(|override_| {
                 Value::object([
                     (interned!("by"), text(&override_.by)),
@@ -223,7 +237,8 @@ pub fn fact_items(facts: &Facts) -> Vec<Vec<Value>> {
                 ])
             })
             .collect(),
-    ]
+    ];
+    lists
 }
 
 /// Interned keys of the per-item data context, in key order.
