@@ -12,6 +12,9 @@
 //!   `color` and `valid_until` must equal the timeline's `decision`.
 //!
 //! Finally `yimatong audit verify` must report the audit chain intact.
+//!
+//! The node writes a snapshot every few hundred events, so most restarts
+//! load a snapshot and replay only the log after it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -29,6 +32,7 @@ const BATCH_EVENTS: usize = 200;
 const PERSONS: usize = 5_000;
 const SEED: u64 = 0x5eed_2022_0701;
 const HEALTH_ATTEMPTS_MAX: usize = 200;
+const SNAPSHOT_EVERY_EVENTS: &str = "300";
 
 /// splitmix64: a small, seeded, reproducible generator.
 struct Rng(u64);
@@ -74,6 +78,9 @@ fn start(data: &Path) -> (Child, String) {
         .args(["serve", "--data"])
         .arg(data)
         .args(["--listen", "127.0.0.1:0"])
+        // Snapshots every few batches, so restarts load a snapshot and
+        // replay the log after it, and some kills land mid-snapshot.
+        .args(["--snapshot-every-events", SNAPSHOT_EVERY_EVENTS])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -332,6 +339,11 @@ fn acknowledged_events_survive_sigkill_and_statuses_match_the_log() {
         let store =
             ymt_store::EmbeddedStore::open(data.join("store"), ymt_store::StoreConfig::default())
                 .expect("the store opens");
+        let snapshot = store.snapshot_latest().expect("snapshots read");
+        assert!(
+            snapshot.latest.is_some(),
+            "the node wrote snapshots, so restarts loaded them"
+        );
         for (pid, ids) in &acked {
             for id in ids {
                 let id = ymt_core::EventId::parse(id).expect("an id");

@@ -336,3 +336,26 @@ async fn every_endpoint_for_every_role() {
         "the venue's refusals are listed: {records:?}"
     );
 }
+
+#[test]
+fn the_matrix_covers_every_documented_operation() {
+    let document: Value =
+        serde_json::from_str(ymt_server::openapi::OPENAPI_JSON).expect("the OpenAPI document");
+    let labels: Vec<&str> = rows().iter().map(|row| row.label).collect();
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("operations").keys() {
+            let operation = format!("{} {path}", method.to_uppercase());
+            let covered = labels
+                .iter()
+                .any(|label| *label == operation || label.starts_with(&format!("{operation} ")));
+            if !covered {
+                missing.push(operation);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without a row in the matrix: {missing:?}"
+    );
+}
