@@ -33,10 +33,10 @@ pub struct TestNode {
     _dir: tempfile::TempDir,
 }
 
-// Closing the store waits (up to 30 s) on a memtable flush that fjall does
-// not complete once the runtime is shutting down (see the report of the
-// srvtest branch); the test process exits right after, so the node's state
-// is deliberately not dropped.
+// The node's tasks hold the state until the test's runtime shuts down, after
+// the temporary directory is already removed; closing the store then would
+// wait its bounded 30 s for a memtable flush into a directory that is gone.
+// The test process exits right after a test, so the state is never dropped.
 impl Drop for TestNode {
     fn drop(&mut self) {
         std::mem::forget(self.state.clone());
