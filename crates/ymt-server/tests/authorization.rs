@@ -359,3 +359,39 @@ fn the_matrix_covers_every_documented_operation() {
         "operations without a row in the matrix: {missing:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_cannot_retract_an_event_of_another_jurisdiction() {
+    let node = TestNode::start().await;
+    let shenzhen = node.principal("cdc-440305", Role::HealthAuthority, "440305");
+    let beijing = node.principal("cdc-110105", Role::HealthAuthority, "110105");
+    let designation = event_of_kind(
+        "contact_designation",
+        "cc-sz",
+        "p-1",
+        "440305",
+        T0_UNIX_SECS,
+    );
+    check(
+        "designation in 440305",
+        &node.post("/v1/events", Some(&shenzhen), &designation).await,
+        200,
+    );
+    let before = fingerprint(&node);
+    let denied_before = denied_count(&node, "cdc-110105");
+    // The retraction itself is filed in Beijing's own region, but the event
+    // it would cancel is Shenzhen's.
+    let retraction = json!({
+        "id": "retract-cc-sz",
+        "subject": {"pid": "p-1"},
+        "region": "110105",
+        "kind": "retraction",
+        "data": {"target": "cc-sz", "reason": "not ours to cancel"},
+    });
+    let reply = node.post("/v1/events", Some(&beijing), &retraction).await;
+    check("retraction across jurisdictions", &reply, 403);
+    assert_eq!(fingerprint(&node), before, "nothing stored");
+    assert!(denied_count(&node, "cdc-110105") > denied_before, "audited");
+    let verifier = node.principal("verifier", Role::VerifierDevice, "440305");
+    assert_eq!(node.color(&verifier, "p-1").await, "red", "still red");
+}
