@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Requests served at once before shedding with 503.
     #[arg(long, default_value_t = 1024)]
     pub concurrent_requests_max: usize,
+    /// Write a projection snapshot after this many newly stored events.
+    #[arg(long, default_value_t = 200_000)]
+    pub snapshot_every_events: u64,
 }
 
 #[derive(clap::Subcommand)]
@@ -116,6 +119,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.listen = args.listen;
         config.batch_events_max = args.batch_events_max;
         config.concurrent_requests_max = args.concurrent_requests_max;
+        config.snapshot_every_events = args.snapshot_every_events.max(1);
         let state = tokio::task::block_in_place(|| AppState::open(config, Arc::new(SystemClock)))
             .with_context(|| format!("opening {}", args.data.display()))?;
         let demo_text = if args.demo {

@@ -92,7 +92,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.config.body_bytes_max;
-    let concurrency = state.config.concurrent_requests_max;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        state.config.concurrent_requests_max.max(1),
+    ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -121,17 +123,27 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/audit", get(list_audit))
         .route("/v1/admin/principals", post(create_principal))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(
-                    |_: tower::BoxError| async {
-                        ApiError::overloaded("the node is at its concurrent-request limit")
-                    },
-                ))
-                .load_shed()
-                .concurrency_limit(concurrency),
-        )
+        .layer(axum::middleware::from_fn(move |request, next| {
+            shed_over_limit(in_flight.clone(), request, next)
+        }))
         .with_state(state)
+}
+
+/// Serves a request if fewer than the configured number are in flight, else
+/// refuses it at once with 503. `Router::layer` wraps every route on its own,
+/// so a tower concurrency layer would limit each route separately; one
+/// semaphore shared by all routes limits the node as a whole.
+async fn shed_over_limit(
+    in_flight: Arc<tokio::sync::Semaphore>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match in_flight.try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            ApiError::overloaded("the node is at its concurrent-request limit").into_response()
+        }
+    }
 }
 
 async fn readyz(State(state): State<SharedState>) -> Response {

@@ -452,37 +452,45 @@ impl AppState {
             return Err(error.with_errors(errors));
         }
 
-        let mut new_events = Vec::with_capacity(records.len());
-        let mut audit = Vec::with_capacity(records.len());
-        for record in &records {
-            let payload = serde_json::to_vec(record).expect("events serialise");
-            new_events.push(NewEvent {
-                id: record.event.id.clone(),
-                person: record.event.person.clone(),
-                recorded_at: record.event.recorded_at,
-                payload,
-            });
-            audit.push(AuditEntry {
-                at: now,
-                principal: principal.id.clone(),
-                role: principal.role.as_str().into(),
-                action: format!("event.{}", record.event.kind().as_str()),
-                target: format!("{}/{}", record.event.person, record.event.id),
-                outcome: AuditOutcome::Allowed,
-                detail: format!("region {}", record.region),
-            });
-        }
+        let batch_of = |records: &[EventRecord]| {
+            let mut new_events = Vec::with_capacity(records.len());
+            let mut audit = Vec::with_capacity(records.len());
+            for record in records {
+                let payload = serde_json::to_vec(record).expect("events serialise");
+                new_events.push(NewEvent {
+                    id: record.event.id.clone(),
+                    person: record.event.person.clone(),
+                    recorded_at: record.event.recorded_at,
+                    payload,
+                });
+                audit.push(AuditEntry {
+                    at: now,
+                    principal: principal.id.clone(),
+                    role: principal.role.as_str().into(),
+                    action: format!("event.{}", record.event.kind().as_str()),
+                    target: format!("{}/{}", record.event.person, record.event.id),
+                    outcome: AuditOutcome::Allowed,
+                    detail: format!("region {}", record.region),
+                });
+            }
+            (new_events, audit)
+        };
+        let (new_events, audit) = batch_of(&records);
         let gate = self.ingest_gate.read().await;
-        let receiver = self
-            .store
-            .submit_with_audit(new_events, audit)
-            .map_err(|error| {
-                self.metrics
-                    .requests_refused_overload
-                    .fetch_add(1, Ordering::Relaxed);
-                ApiError::from(error)
-            })?;
-        let outcomes = match receiver.await {
+        let mut outcome = self.submit_records(new_events, audit).await?;
+        // A client retrying an event it never saw acknowledged sends the same
+        // content, but the node stamps a later `recorded_at`. Such a retry is
+        // a duplicate, not a conflict: resubmit it as the stored record.
+        if let Ok(Err(ymt_store::StoreError::Conflict { conflicts })) = &outcome
+            && let Some(stored_records) = self.retries_of_stored(&records, conflicts)
+        {
+            for (index, stored) in stored_records {
+                records[index] = stored;
+            }
+            let (new_events, audit) = batch_of(&records);
+            outcome = self.submit_records(new_events, audit).await?;
+        }
+        let outcomes = match outcome {
             Ok(Ok(outcomes)) => outcomes,
             Ok(Err(ymt_store::StoreError::Conflict { conflicts })) => {
                 let errors = conflicts
@@ -552,6 +560,53 @@ impl AppState {
             });
         }
         Ok(results)
+    }
+
+    async fn submit_records(
+        &self,
+        new_events: Vec<NewEvent>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<
+        Result<
+            Result<Vec<ymt_store::AppendOutcome>, ymt_store::StoreError>,
+            tokio::sync::oneshot::error::RecvError,
+        >,
+        ApiError,
+    > {
+        let receiver = self
+            .store
+            .submit_with_audit(new_events, audit)
+            .map_err(|error| {
+                self.metrics
+                    .requests_refused_overload
+                    .fetch_add(1, Ordering::Relaxed);
+                ApiError::from(error)
+            })?;
+        Ok(receiver.await)
+    }
+
+    /// When every conflicting event equals its stored namesake except for
+    /// the instant the node recorded it, the stored payloads by index.
+    fn retries_of_stored(
+        &self,
+        records: &[EventRecord],
+        conflicts: &[ymt_store::Conflict],
+    ) -> Option<Vec<(usize, EventRecord)>> {
+        let mut stored_records = Vec::with_capacity(conflicts.len());
+        for conflict in conflicts {
+            let new = records.get(conflict.index)?;
+            let stored = self.store.event_by_id(&conflict.id).ok()??;
+            let old: EventRecord = serde_json::from_slice(&stored.payload).ok()?;
+            let same_apart_from_recording = old.region == new.region
+                && old.event.person == new.event.person
+                && old.event.author == new.event.author
+                && old.event.body == new.event.body;
+            if !same_apart_from_recording {
+                return None;
+            }
+            stored_records.push((conflict.index, old));
+        }
+        Some(stored_records)
     }
 
     /// Stores already-authored records (imports, the demo city) durably,
