@@ -106,6 +106,7 @@
   async function start() {
     try {
       session = await api("/v1/session");
+      if (!session.signed_in) { showSignIn(); return; }
       current = session.pid;
       people();
       await load();

@@ -455,6 +455,7 @@ fn person_summary(state: &AppState, pid: &PersonId) -> Result<serde_json::Value,
         })
         .collect();
     Ok(json!({
+        "signed_in": true,
         "pid": pid,
         "masked_name": record.map(|record| record.masked_name.to_string()),
         "dependents": dependents,
@@ -509,11 +510,14 @@ async fn get_session(
     State(state): State<SharedState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let pid = state
-        .codes
-        .session(&headers, state.now())
-        .ok_or_else(|| ApiError::unauthorized("not signed in"))?;
-    Ok(axum::Json(person_summary(&state, &pid)?).into_response())
+    // Signed out is an ordinary answer here, not an error: the page asks on
+    // every load.
+    let Some(pid) = state.codes.session(&headers, state.now()) else {
+        return Ok(axum::Json(json!({"signed_in": false})).into_response());
+    };
+    let mut summary = person_summary(&state, &pid)?;
+    summary["signed_in"] = json!(true);
+    Ok(axum::Json(summary).into_response())
 }
 
 async fn sign_out(State(state): State<SharedState>, headers: HeaderMap) -> Response {
