@@ -39,7 +39,8 @@
       if (clears) item.append(el("br"), el("span", { class: "muted" }, clears));
       reasons.append(item);
     }
-    $("clears").textContent = data.valid_until ? t("clearsAt") + " " + when(data.valid_until) : t("clearsNever");
+    $("clears").textContent = data.valid_until ? t("clearsAt") + " " + when(data.valid_until)
+      : t(data.color === "green" ? "clearsNever" : "clearsUnscheduled");
     const recent = $("recent");
     recent.replaceChildren();
     if (!(data.recent || []).length) recent.append(el("li", {}, t("noRecent")));

@@ -7,7 +7,7 @@ const YMT = (() => {
     "zh-CN": {
       green: "绿码 · 通行", yellow: "黄码 · 限制通行", red: "红码 · 隔离或治疗中",
       invalid: "无效码", offline: "网络不可用：显示的是最后一次获取的码", expires: "码有效至",
-      refreshIn: "秒后刷新", noReasons: "无", noRecent: "无记录", clearsNever: "当前无限制",
+      refreshIn: "秒后刷新", noReasons: "无", noRecent: "无记录", clearsNever: "当前无限制", clearsUnscheduled: "无预定转绿时间，见上方原因",
       clearsAt: "预计转绿时间", appealFiled: "申诉已提交，编号", signInFailed: "登录失败",
       expired: "码已过期", notYetValid: "码尚未生效", badSignature: "签名无效", unknownKid: "未知签发密钥",
       malformed: "码格式错误", checkedIn: "已登记入场", checkinFailed: "登记失败", needKey: "请先在设备设置中填写验码设备密钥",
@@ -19,7 +19,7 @@ const YMT = (() => {
     en: {
       green: "Green · no restriction", yellow: "Yellow · restricted", red: "Red · quarantine or isolation",
       invalid: "Invalid code", offline: "Offline: showing the last code fetched", expires: "Code valid until",
-      refreshIn: "s to refresh", noReasons: "None", noRecent: "Nothing recorded", clearsNever: "No restriction now",
+      refreshIn: "s to refresh", noReasons: "None", noRecent: "Nothing recorded", clearsNever: "No restriction now", clearsUnscheduled: "No set time; see the reasons above",
       clearsAt: "Expected to clear at", appealFiled: "Appeal filed, number", signInFailed: "Sign-in failed",
       expired: "Code expired", notYetValid: "Code not yet valid", badSignature: "Bad signature", unknownKid: "Unknown signing key",
       malformed: "Malformed code", checkedIn: "Check-in recorded", checkinFailed: "Check-in failed", needKey: "Enter the verifier device key in the settings first",
