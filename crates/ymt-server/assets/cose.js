@@ -237,7 +237,7 @@ const YmtCose = (() => {
       report.valid = true;
     } catch (error) {
       const code = error instanceof Failure ? error.code : "malformed_cose";
-      report.error = code;
+      report.error = { code };
       report.steps.push({ step: STEPS[stepIndex++], status: "failed", detail: `${code}: ${error.message}` });
       while (stepIndex < STEPS.length) report.steps.push({ step: STEPS[stepIndex++], status: "skipped", detail: "" });
     }

@@ -44,7 +44,7 @@
     if (!report.valid) {
       result.className = "card result invalid";
       result.dataset.valid = "false";
-      $("result-label").textContent = `${t("invalid")}: ${t(ERRORS[report.error] || "malformed")}`;
+      $("result-label").textContent = `${t("invalid")}: ${t(ERRORS[report.error.code] || "malformed")}`;
       $("result-name").textContent = "";
       $("result-expiry").textContent = "";
       $("result-detail").textContent = report.steps.filter((s) => s.status === "failed").map((s) => `${s.step}: ${s.detail}`).join("; ");

@@ -210,7 +210,9 @@ fn bearer_principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Prin
         .to_str()
         .ok()
         .and_then(|text| text.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
+        })?;
     state
         .authenticate(key.trim())
         .map(Some)
@@ -239,7 +241,13 @@ async fn audit_durable(state: &AppState, entry: AuditEntry) -> Result<(), ApiErr
     Ok(())
 }
 
-fn citizen_audit(pid: &PersonId, action: &str, target: &str, detail: &str, at: Timestamp) -> AuditEntry {
+fn citizen_audit(
+    pid: &PersonId,
+    action: &str,
+    target: &str,
+    detail: &str,
+    at: Timestamp,
+) -> AuditEntry {
     AuditEntry {
         at,
         principal: format!("citizen:{pid}"),
@@ -317,10 +325,13 @@ async fn person_code(
     headers: HeaderMap,
     UrlPath(pid): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let pid = PersonId::parse(&pid).map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
+    let pid =
+        PersonId::parse(&pid).map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
     authorize_person(&state, &headers, &pid, "person.code").await?;
     let now = state.now();
-    state.codes.sample_colors(now, state.projection.color_counts());
+    state
+        .codes
+        .sample_colors(now, state.projection.color_counts());
     let record = state.person_record(&pid)?;
     let status = status_json(&state, &pid);
     if record.is_none() && status.is_none() {
@@ -576,7 +587,9 @@ async fn file_appeal(
     let region = state
         .person_record(&body.pid)?
         .map(|record| record.region)
-        .or_else(|| crate::state::governing_region(&state.person_records(&body.pid).unwrap_or_default()));
+        .or_else(|| {
+            crate::state::governing_region(&state.person_records(&body.pid).unwrap_or_default())
+        });
     let appeal = Appeal {
         id: id.clone(),
         pid: body.pid.clone(),
@@ -599,9 +612,9 @@ async fn file_appeal(
 }
 
 fn require_authority(principal: &Option<Principal>) -> Result<&Principal, ApiError> {
-    let principal = principal
-        .as_ref()
-        .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer <api key> header is required"))?;
+    let principal = principal.as_ref().ok_or_else(|| {
+        ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
+    })?;
     if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
         return Err(ApiError::forbidden(format!(
             "a {} may not handle appeals",

@@ -366,11 +366,31 @@ pub fn colors_chart_svg(counts: [i64; 3], history: &[(i64, [i64; 3])]) -> String
 
 const ASSETS: [(&str, &str, &str); 6] = [
     ("app.css", "text/css", include_str!("../assets/app.css")),
-    ("common.js", "text/javascript", include_str!("../assets/common.js")),
-    ("citizen.js", "text/javascript", include_str!("../assets/citizen.js")),
-    ("verify.js", "text/javascript", include_str!("../assets/verify.js")),
-    ("cose.js", "text/javascript", include_str!("../assets/cose.js")),
-    ("console.js", "text/javascript", include_str!("../assets/console.js")),
+    (
+        "common.js",
+        "text/javascript",
+        include_str!("../assets/common.js"),
+    ),
+    (
+        "citizen.js",
+        "text/javascript",
+        include_str!("../assets/citizen.js"),
+    ),
+    (
+        "verify.js",
+        "text/javascript",
+        include_str!("../assets/verify.js"),
+    ),
+    (
+        "cose.js",
+        "text/javascript",
+        include_str!("../assets/cose.js"),
+    ),
+    (
+        "console.js",
+        "text/javascript",
+        include_str!("../assets/console.js"),
+    ),
 ];
 
 fn html(body: String) -> Response {
@@ -390,7 +410,10 @@ fn html(body: String) -> Response {
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
-        .route("/", get(|query: Query<LangQuery>| async move { html(citizen_page(query.lang())) }))
+        .route(
+            "/",
+            get(|query: Query<LangQuery>| async move { html(citizen_page(query.lang())) }),
+        )
         .route(
             "/citizen",
             get(|query: Query<LangQuery>| async move { html(citizen_page(query.lang())) }),
