@@ -117,6 +117,32 @@ test("verifier checks a valid code offline, rejects a tampered and an expired on
     assert.match(await page.locator("#result-label").textContent(), lang === "en" ? /Invalid/ : /无效/);
     await snap(page, "verify-tampered", lang);
 
+    // A well-formed code whose signature was altered: re-encoded with the
+    // last signature byte flipped, so only the WebCrypto check can catch it.
+    const forged = await page.evaluate(async (token) => {
+      const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+      const compressed = YmtCose.base45Decode(token.slice(5));
+      const inflated = new Uint8Array(await new Response(new Blob([compressed]).stream().pipeThrough(new DecompressionStream("deflate"))).arrayBuffer());
+      inflated[inflated.length - 1] ^= 1;
+      const deflated = new Uint8Array(await new Response(new Blob([inflated]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer());
+      let out = "";
+      for (let i = 0; i < deflated.length; i += 2) {
+        if (i + 1 < deflated.length) {
+          let n = deflated[i] * 256 + deflated[i + 1];
+          out += ALPHABET[n % 45]; n = Math.floor(n / 45); out += ALPHABET[n % 45]; out += ALPHABET[Math.floor(n / 45)];
+        } else {
+          out += ALPHABET[deflated[i] % 45] + ALPHABET[Math.floor(deflated[i] / 45)];
+        }
+      }
+      return "YMT1:" + out;
+    }, code.token);
+    await page.locator("#token").fill(forged);
+    await page.locator("#check").click();
+    await page.waitForFunction(() => document.getElementById("result").dataset.valid === "false"
+      && /signature/.test(document.getElementById("result-detail").textContent));
+    assert.match(await page.locator("#result-detail").textContent(), /bad_signature/);
+    await snap(page, "verify-forged", lang);
+
     const expiredAt = Date.parse(code.expires_at) + 60000;
     await page.clock.setFixedTime(new Date(expiredAt));
     await page.locator("#token").fill(code.token);
