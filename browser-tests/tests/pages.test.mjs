@@ -226,6 +226,16 @@ test("with the server stopped the citizen page keeps the last code and its expir
     assert.equal(await page.locator("#expires").textContent(), expires);
     assert.match(await page.locator("#color-label").textContent(), lang === "en" ? /Red/ : /红码/);
     await snap(page, "citizen-offline", lang);
+    // A reload without the node: the service worker serves the page and the
+    // page shows the last code from localStorage, never a blank page.
+    await page.evaluate(async () => { await navigator.serviceWorker.ready; });
+    if (lang === "zh-CN") {
+      await page.reload();
+      await page.locator("#qr svg").waitFor();
+      await page.locator("#offline").waitFor({ state: "visible" });
+      assert.equal(await page.locator("#expires").textContent(), expires);
+      await snap(page, "citizen-offline-reloaded", lang);
+    }
     assertNoConsoleErrors(assert, page);
     await context.close();
   }

@@ -60,6 +60,8 @@
     if (!code) return;
     const seconds = Math.max(0, Math.round((refreshAt - Date.now()) / 1000));
     $("countdown").textContent = `${seconds} ${t("refreshIn")}`;
+    // Offline past expiry: the code stays visible but says it has expired.
+    if (Date.now() >= Date.parse(code.expires_at)) $("expires").textContent = `${t("expired")} · ${when(code.expires_at)}`;
     if (seconds === 0 && !retryTimer) load();
   }
 
@@ -79,6 +81,7 @@
   function offline() {
     banner(t("offline"));
     const last = code || saved();
+    if (last && !current) current = last.pid;
     if (last) render(last);
     // Retry a little later without hammering the node.
     clearTimeout(retryTimer);
@@ -149,5 +152,6 @@
     showSignIn();
   });
   setInterval(tick, 1000);
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
   start();
 })();

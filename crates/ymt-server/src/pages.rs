@@ -427,6 +427,18 @@ pub fn routes() -> Router<SharedState> {
             get(|query: Query<LangQuery>| async move { html(console_page(query.lang())) }),
         )
         .route("/assets/{name}", get(asset))
+        .route(
+            "/sw.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    include_str!("../assets/sw.js"),
+                )
+            }),
+        )
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
