@@ -188,6 +188,19 @@ async fn codes_are_cached_verifiable_and_expire() {
     let trust = signed.verify_with_embedded_signer().unwrap();
     assert_eq!(trust.entries().len(), 1);
     assert_eq!(trust.entries()[0].issuer, "ymt:cn");
+
+    use std::os::unix::fs::PermissionsExt;
+    let keys = node._dir.path().join("keys");
+    let mut secrets = 0;
+    for entry in std::fs::read_dir(&keys).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|extension| extension == "key") {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            secrets += 1;
+        }
+    }
+    assert_eq!(secrets, 2, "the signing key and the trust-list signer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
