@@ -728,8 +728,41 @@ async fn colors_svg(
         return Err(ApiError::forbidden("authorities only"));
     }
     let now = state.now();
-    let counts = state.projection.color_counts();
-    state.codes.sample_colors(now, counts);
-    let svg = crate::pages::colors_chart_svg(counts, &state.codes.color_history());
+    let national_counts = state.projection.color_counts();
+    state.codes.sample_colors(now, national_counts);
+    // A health authority sees the persons registered in its jurisdiction
+    // only; the hourly history is node-wide, so it is shown to national
+    // roles alone.
+    let (counts, history) = if principal.role == Role::HealthAuthority {
+        let worker = state.clone();
+        let principal = principal.clone();
+        let counts = tokio::task::spawn_blocking(move || jurisdiction_counts(&worker, &principal))
+            .await
+            .map_err(|_| ApiError::internal("counting panicked"))??;
+        (counts, Vec::new())
+    } else {
+        (national_counts, state.codes.color_history())
+    };
+    let svg = crate::pages::colors_chart_svg(counts, &history);
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// Persons registered in the principal's jurisdiction, by current color.
+fn jurisdiction_counts(state: &AppState, principal: &Principal) -> Result<[i64; 3], ApiError> {
+    let mut counts = [0i64; 3];
+    for (_, bytes) in state.store.meta_list(crate::state::META_PERSONS)? {
+        let Ok(record) = serde_json::from_slice::<crate::state::PersonRecord>(&bytes) else {
+            continue;
+        };
+        if !principal.may_act_in(&record.region) {
+            continue;
+        }
+        let color = state
+            .projection
+            .get(&record.pid)
+            .map(|(slot, _)| slot.color())
+            .unwrap_or(Color::Green);
+        counts[color as usize] += 1;
+    }
+    Ok(counts)
 }

@@ -337,6 +337,19 @@ async fn pages_and_the_chart_are_served() {
         .await;
     assert_eq!(status, 200);
     assert!(body.as_str().unwrap().starts_with("<svg"));
+    register(&node, &admin, "E20000005", "钱六", "440305", vec![]).await;
+    let own_city = node.principal("cdc-440305", Role::HealthAuthority, "440305");
+    let other_city = node.principal("cdc-440106", Role::HealthAuthority, "440106");
+    for (key, green) in [(&own_city, "1"), (&other_city, "0")] {
+        let (status, body, _) = node
+            .call("GET", "/v1/dashboard/colors.svg", Some(key), None)
+            .await;
+        assert_eq!(status, 200);
+        let svg = body.as_str().unwrap();
+        // The second 13-point text of the chart is the green count.
+        let green_count = svg.split("font-size=\"13\">").nth(2).unwrap();
+        assert!(green_count.starts_with(&format!("{green}</text>")), "{svg}");
+    }
 }
 
 #[test]
