@@ -141,6 +141,20 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(text) = demo_text {
             println!("{}", text.replace("{BASE}", &format!("http://{address}")));
+            // Demo sign-in for the citizen page: one fixed one-time code.
+            state
+                .codes
+                .set_authenticator(Arc::new(ymt_server::codes::DemoFixedCode {
+                    code: DEMO_ONE_TIME_CODE.into(),
+                }));
+            let keys: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(args.data.join("demo-keys.json"))?)?;
+            println!("Citizen page: http://{address}/  (demo one-time code {DEMO_ONE_TIME_CODE})");
+            // One machine-readable line for scripts and browser tests.
+            println!(
+                "YMT_READY {}",
+                serde_json::json!({"base": format!("http://{address}"), "demo_code": DEMO_ONE_TIME_CODE, "keys": keys})
+            );
         }
         let app = ymt_server::router(state.clone());
         axum::serve(listener, app)
@@ -155,6 +169,9 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// The one-time code every demo citizen signs in with (demo only).
+const DEMO_ONE_TIME_CODE: &str = "246810";
 
 const DEMO_ROLES: [(&str, Role, &str); 5] = [
     ("demo-admin", Role::NationalAdmin, "nation"),

@@ -4,8 +4,10 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod openapi;
+pub mod pages;
 pub mod problem;
 pub mod projection;
 pub mod pseudonym;

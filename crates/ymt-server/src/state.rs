@@ -141,6 +141,8 @@ pub struct AppState {
     pub rules: RwLock<RulesState>,
     pub projection: Projection,
     pub metrics: Metrics,
+    /// Signed codes, citizen sessions and appeals (codes.rs).
+    pub codes: crate::codes::Codes,
     /// Held shared by every ingest from store submission until the
     /// projection is updated, and exclusively by a snapshot while it reads the
     /// log position, so a snapshot never claims an event it has not applied.
@@ -219,6 +221,7 @@ impl AppState {
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
         let state = AppState {
+            codes: crate::codes::Codes::open(&config.data_dir, clock.now())?,
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),

@@ -1,0 +1,157 @@
+// Citizen page: sign in, show the live code of the person or a dependent,
+// refresh it before it goes stale, and keep the last code on screen (from
+// localStorage) when the node cannot be reached.
+"use strict";
+(() => {
+  const { t, when, api, banner, el } = YMT;
+  const STORE = "ymt.lastCode";
+  const $ = (id) => document.getElementById(id);
+  let session = null;
+  let current = null; // pid shown
+  let code = null;
+  let refreshAt = 0;
+  let retryTimer = null;
+
+  function saved() {
+    try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; }
+  }
+
+  function render(data) {
+    code = data;
+    $("code-view").hidden = false;
+    $("sign-in").hidden = true;
+    const card = $("code-card");
+    card.className = "card code-card " + data.color;
+    $("color-label").textContent = t(data.color);
+    const qr = $("qr");
+    qr.innerHTML = data.svg;
+    qr.setAttribute("aria-label", t(data.color) + " " + (data.masked_name || ""));
+    $("masked-name").textContent = data.masked_name || "";
+    $("expires").textContent = t("expires") + " " + when(data.expires_at);
+    const reasons = $("reasons");
+    reasons.replaceChildren();
+    const list = data.reasons || [];
+    if (list.length === 0) reasons.append(el("li", {}, t("noReasons")));
+    for (const reason of list) {
+      const pick = (text) => (text && (text[YMT.lang] || text["zh-CN"] || text.en)) || "";
+      const item = el("li", {}, pick(reason.description) || reason.rule_id || "");
+      const clears = pick(reason.clears);
+      if (clears) item.append(el("br"), el("span", { class: "muted" }, clears));
+      reasons.append(item);
+    }
+    $("clears").textContent = data.valid_until ? t("clearsAt") + " " + when(data.valid_until)
+      : t(data.color === "green" ? "clearsNever" : "clearsUnscheduled");
+    const recent = $("recent");
+    recent.replaceChildren();
+    if (!(data.recent || []).length) recent.append(el("li", {}, t("noRecent")));
+    for (const event of data.recent || []) {
+      const d = event.data || {};
+      let detail = "";
+      if (event.kind === "test_result") detail = `${d.test || ""} ${t(d.result)} · ${when(d.sampled_at)}`;
+      else if (event.kind === "check_in") detail = `${d.venue || ""} · ${when(d.entered_at)}`;
+      recent.append(el("li", {}, `${t(event.kind)}: ${detail}`));
+    }
+    const remaining = Date.parse(data.expires_at) - Date.parse(data.issued_at);
+    refreshAt = Date.parse(data.expires_at) - Math.max(remaining * 0.2, 10000);
+    tick();
+  }
+
+  function tick() {
+    if (!code) return;
+    const seconds = Math.max(0, Math.round((refreshAt - Date.now()) / 1000));
+    $("countdown").textContent = `${seconds} ${t("refreshIn")}`;
+    // Offline past expiry: the code stays visible but says it has expired.
+    if (Date.now() >= Date.parse(code.expires_at)) $("expires").textContent = `${t("expired")} · ${when(code.expires_at)}`;
+    if (seconds === 0 && !retryTimer) load();
+  }
+
+  async function load() {
+    if (!current) return;
+    try {
+      const data = await api(`/v1/persons/${encodeURIComponent(current)}/code`);
+      banner("");
+      localStorage.setItem(STORE, JSON.stringify(data));
+      render(data);
+    } catch (error) {
+      if (error.status === 401) { showSignIn(); return; }
+      offline();
+    }
+  }
+
+  function offline() {
+    banner(t("offline"));
+    const last = code || saved();
+    if (last && !current) current = last.pid;
+    if (last) render(last);
+    // Retry a little later without hammering the node.
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => { retryTimer = null; load(); }, 15000);
+  }
+
+  function showSignIn() {
+    $("sign-in").hidden = false;
+    $("code-view").hidden = true;
+    $("id-number").focus();
+  }
+
+  function people() {
+    const tabs = $("people");
+    tabs.replaceChildren();
+    const entries = [{ pid: session.pid, masked_name: t("me") + " " + (session.masked_name || "") }]
+      .concat((session.dependents || []).map((d) => ({ pid: d.pid, masked_name: d.masked_name || d.pid })));
+    if (entries.length < 2) return;
+    for (const entry of entries) {
+      const button = el("button", { type: "button", "aria-pressed": String(entry.pid === current), "data-pid": entry.pid }, entry.masked_name);
+      button.addEventListener("click", () => { current = entry.pid; people(); load(); });
+      tabs.append(button);
+    }
+  }
+
+  async function start() {
+    try {
+      session = await api("/v1/session");
+      if (!session.signed_in) { showSignIn(); return; }
+      current = session.pid;
+      people();
+      await load();
+    } catch (error) {
+      if (error.status === 401) showSignIn();
+      else offline();
+    }
+  }
+
+  $("sign-in").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("sign-in-error").textContent = "";
+    try {
+      session = await api("/v1/session", { method: "POST", body: {
+        id_type: $("id-type").value, id_number: $("id-number").value.trim(), code: $("otp").value.trim() } });
+      current = session.pid;
+      people();
+      await load();
+    } catch (error) {
+      $("sign-in-error").textContent = `${t("signInFailed")}: ${error.message}`;
+    }
+  });
+  $("refresh").addEventListener("click", () => { clearTimeout(retryTimer); retryTimer = null; load(); });
+  $("appeal").addEventListener("click", async () => {
+    const text = $("appeal-text").value.trim();
+    if (!text || !current) return;
+    try {
+      const appeal = await api("/v1/appeals", { method: "POST", body: { pid: current, text } });
+      $("appeal-result").textContent = `${t("appealFiled")} ${appeal.id}`;
+      $("appeal-text").value = "";
+    } catch (error) {
+      $("appeal-result").textContent = error.message;
+    }
+  });
+  $("sign-out").addEventListener("click", async () => {
+    try { await api("/v1/session", { method: "DELETE" }); } catch { /* the cookie expires anyway */ }
+    localStorage.removeItem(STORE);
+    session = null; code = null; current = null;
+    showSignIn();
+  });
+  setInterval(tick, 1000);
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+  start();
+})();

@@ -1,0 +1,66 @@
+// Shared helpers: language, dictionary for dynamic text, time formatting,
+// JSON fetch with problem+json errors, and the offline banner.
+"use strict";
+const YMT = (() => {
+  const lang = document.documentElement.lang === "en" ? "en" : "zh-CN";
+  const dict = {
+    "zh-CN": {
+      green: "绿码 · 通行", yellow: "黄码 · 限制通行", red: "红码 · 隔离或治疗中",
+      invalid: "无效码", offline: "网络不可用：显示的是最后一次获取的码", expires: "码有效至",
+      refreshIn: "秒后刷新", noReasons: "无", noRecent: "无记录", clearsNever: "当前无限制", clearsUnscheduled: "无预定转绿时间，见上方原因",
+      clearsAt: "预计转绿时间", appealFiled: "申诉已提交，编号", signInFailed: "登录失败",
+      expired: "码已过期", notYetValid: "码尚未生效", badSignature: "签名无效", unknownKid: "未知签发密钥",
+      malformed: "码格式错误", checkedIn: "已登记入场", checkinFailed: "登记失败", needKey: "请先在设备设置中填写验码设备密钥",
+      offlineVerify: "离线核验（本地信任列表）", resolve: "处理", resolved: "已处理", pending: "待处理",
+      notAvailable: "本节点不提供此功能", notFound: "未找到（或不在您的辖区）", colorExpired: "码颜色已失效",
+      test_result: "核酸/抗原检测", check_in: "场所登记", positive: "阳性", negative: "阴性",
+      scanUnsupported: "此浏览器不支持摄像头扫码，请粘贴码文本", me: "本人",
+    },
+    en: {
+      green: "Green · no restriction", yellow: "Yellow · restricted", red: "Red · quarantine or isolation",
+      invalid: "Invalid code", offline: "Offline: showing the last code fetched", expires: "Code valid until",
+      refreshIn: "s to refresh", noReasons: "None", noRecent: "Nothing recorded", clearsNever: "No restriction now", clearsUnscheduled: "No set time; see the reasons above",
+      clearsAt: "Expected to clear at", appealFiled: "Appeal filed, number", signInFailed: "Sign-in failed",
+      expired: "Code expired", notYetValid: "Code not yet valid", badSignature: "Bad signature", unknownKid: "Unknown signing key",
+      malformed: "Malformed code", checkedIn: "Check-in recorded", checkinFailed: "Check-in failed", needKey: "Enter the verifier device key in the settings first",
+      offlineVerify: "Verified offline (local trust list)", resolve: "Resolve", resolved: "Resolved", pending: "Pending",
+      notAvailable: "Not available on this node", notFound: "Not found (or outside your jurisdiction)", colorExpired: "Code color has lapsed",
+      test_result: "Test", check_in: "Check-in", positive: "positive", negative: "negative",
+      scanUnsupported: "This browser cannot scan with the camera; paste the code text", me: "Me",
+    },
+  };
+  const t = (key) => dict[lang][key] || key;
+  const when = (iso) => iso ? new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) : "";
+  async function api(path, options = {}) {
+    const headers = Object.assign({ "Accept": "application/json" }, options.headers || {});
+    if (options.body !== undefined && typeof options.body !== "string") {
+      headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(options.body);
+    }
+    const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
+    const type = response.headers.get("content-type") || "";
+    const body = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) {
+      const error = new Error((body && body.detail) || response.statusText);
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+  function banner(text) {
+    const element = document.getElementById("offline");
+    element.textContent = text || "";
+    element.hidden = !text;
+  }
+  function el(tag, attrs = {}, ...children) {
+    const element = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+    for (const child of children) element.append(child);
+    return element;
+  }
+  function randomId(prefix) {
+    const bytes = crypto.getRandomValues(new Uint8Array(8));
+    return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  return { lang, t, when, api, banner, el, randomId };
+})();

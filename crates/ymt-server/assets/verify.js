@@ -1,0 +1,131 @@
+// Verifier page: read a code (camera via BarcodeDetector, pasted text or an
+// image), verify it in the browser against the cached signed trust list so
+// it works offline, show color, masked name and expiry, and record the
+// check-in with the device's key when online.
+"use strict";
+(() => {
+  const { t, when, api, el } = YMT;
+  const $ = (id) => document.getElementById(id);
+  const TRUST = "ymt.trustList";
+  const ANCHOR = "ymt.trustAnchor";
+  const SETTINGS = "ymt.verifierSettings";
+  let trust = null;
+
+  function settings() {
+    try { return JSON.parse(localStorage.getItem(SETTINGS) || "{}"); } catch { return {}; }
+  }
+
+  // The trust list's signer is pinned on first use; later lists must carry
+  // the same signer. A deployment would ship the anchor with the app.
+  async function loadTrust() {
+    try {
+      const signed = await api("/v1/trust-list");
+      const document = await YmtCose.verifyTrustList(signed, localStorage.getItem(ANCHOR));
+      localStorage.setItem(ANCHOR, signed.signer.public_key);
+      localStorage.setItem(TRUST, JSON.stringify(document));
+      trust = document;
+    } catch (error) {
+      try { trust = JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { trust = null; }
+      if (!trust) YMT.banner(t("offline"));
+    }
+  }
+
+  const ERRORS = {
+    expired: "expired", not_yet_valid: "notYetValid", bad_signature: "badSignature", unknown_kid: "unknownKid",
+    color_expired: "colorExpired",
+  };
+
+  async function check(token) {
+    if (!trust) await loadTrust();
+    const report = await YmtCose.verify(token, trust || { entries: [] }, Math.floor(Date.now() / 1000));
+    const result = $("result");
+    result.hidden = false;
+    $("checkin-result").textContent = "";
+    if (!report.valid) {
+      result.className = "card result invalid";
+      result.dataset.valid = "false";
+      $("result-label").textContent = `${t("invalid")}: ${t(ERRORS[report.error.code] || "malformed")}`;
+      $("result-name").textContent = "";
+      $("result-expiry").textContent = "";
+      $("result-detail").textContent = report.steps.filter((s) => s.status === "failed").map((s) => `${s.step}: ${s.detail}`).join("; ");
+      return report;
+    }
+    const claims = report.claims;
+    result.className = "card result " + claims.color;
+    result.dataset.valid = "true";
+    $("result-label").textContent = t(claims.color);
+    $("result-name").textContent = claims.masked_name;
+    $("result-expiry").textContent = `${t("expires")} ${when(new Date(claims.expires_at * 1000).toISOString())}`;
+    $("result-detail").textContent = t("offlineVerify");
+    await checkIn(claims.person);
+    return report;
+  }
+
+  async function checkIn(pid) {
+    const s = settings();
+    if (!s.key || !s.venue || !s.region) return;
+    try {
+      await api("/v1/events", { method: "POST", headers: { Authorization: `Bearer ${s.key}` }, body: {
+        id: YMT.randomId("ci-"), subject: { pid }, region: s.region, kind: "check_in",
+        data: { venue: s.venue, entered_at: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000Z", "Z") } } });
+      $("checkin-result").textContent = t("checkedIn");
+    } catch (error) {
+      $("checkin-result").textContent = `${t("checkinFailed")}: ${error.message}`;
+    }
+  }
+
+  async function detect(source) {
+    if (!("BarcodeDetector" in window)) throw new Error(t("scanUnsupported"));
+    const detector = new BarcodeDetector({ formats: ["qr_code"] });
+    const codes = await detector.detect(source);
+    return codes.length ? codes[0].rawValue : null;
+  }
+
+  $("check").addEventListener("click", () => check($("token").value));
+  $("image").addEventListener("change", async () => {
+    const file = $("image").files[0];
+    if (!file) return;
+    try {
+      const text = await detect(await createImageBitmap(file));
+      if (text) { $("token").value = text; await check(text); }
+    } catch (error) { $("result-detail").textContent = error.message; $("result").hidden = false; }
+  });
+  $("scan").addEventListener("click", async () => {
+    const video = $("camera");
+    try {
+      if (!("BarcodeDetector" in window)) throw new Error(t("scanUnsupported"));
+      video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      video.hidden = false;
+      await video.play();
+      for (let i = 0; i < 600; i++) {
+        const text = await detect(video);
+        if (text) { $("token").value = text; await check(text); break; }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } catch (error) {
+      $("result").hidden = false;
+      $("result-detail").textContent = error.message;
+    } finally {
+      if (video.srcObject) video.srcObject.getTracks().forEach((track) => track.stop());
+      video.hidden = true;
+    }
+  });
+  const s = settings();
+  $("verifier-key").value = s.key || "";
+  $("venue").value = s.venue || "";
+  $("region").value = s.region || "";
+  $("save-settings").addEventListener("click", () => {
+    localStorage.setItem(SETTINGS, JSON.stringify({ key: $("verifier-key").value.trim(), venue: $("venue").value.trim(), region: $("region").value.trim() }));
+  });
+  $("card-check").addEventListener("click", async () => {
+    const key = settings().key;
+    if (!key) { $("card-result").textContent = t("needKey"); return; }
+    try {
+      const result = await api("/v1/verify/id-card", { method: "POST", headers: { Authorization: `Bearer ${key}` },
+        body: { id_type: $("card-type").value, id_number: $("card-number").value.trim() } });
+      $("card-result").textContent = `${t(result.color)} · ${result.masked_name || ""}`;
+      $("card-result").className = result.color;
+    } catch (error) { $("card-result").textContent = error.message; }
+  });
+  window.ymtVerifierReady = loadTrust();
+})();
