@@ -10,6 +10,7 @@ mod cmd_certlogic;
 mod cmd_rules;
 mod cmd_server;
 mod cmd_simulate;
+mod cmd_storm;
 mod cmd_token;
 mod cmd_trace;
 
@@ -83,6 +84,8 @@ enum BenchCommand {
     Token(cmd_token::BenchTokenArgs),
     /// Load, index and trace a check-in workload.
     Trace(cmd_trace::BenchTraceArgs),
+    /// Statuses updated after one risk-area designation exposing N persons.
+    Storm(cmd_storm::BenchStormArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
             BenchCommand::Status(args) => cmd_bench::run_status(args),
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
+            BenchCommand::Storm(args) => cmd_storm::run_storm(args),
         },
     };
     match outcome {

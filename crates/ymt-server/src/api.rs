@@ -120,6 +120,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/profiles", post(publish_profile))
         .route("/v1/audit", get(list_audit))
         .route("/v1/admin/principals", post(create_principal))
+        .merge(crate::tracing_service::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             tower::ServiceBuilder::new()

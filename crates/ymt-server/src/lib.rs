@@ -3,13 +3,17 @@
 
 pub mod api;
 pub mod auth;
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod openapi;
 pub mod problem;
 pub mod projection;
 pub mod pseudonym;
+pub mod risk;
 pub mod state;
+pub mod tracing_service;
+pub mod venues;
 
 pub use api::router;
 pub use clock::{Clock, ManualClock, SystemClock};

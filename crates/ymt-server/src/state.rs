@@ -141,6 +141,8 @@ pub struct AppState {
     pub rules: RwLock<RulesState>,
     pub projection: Projection,
     pub metrics: Metrics,
+    /// Venues, the check-in index and automatic tracing.
+    pub tracing: crate::tracing_service::TracingState,
     /// Held shared by every ingest from store submission until the
     /// projection is updated, and exclusively by a snapshot while it reads the
     /// log position, so a snapshot never claims an event it has not applied.
@@ -222,6 +224,7 @@ impl AppState {
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),
+            tracing: crate::tracing_service::TracingState::new(config.tracing.clone()),
             config,
             store,
             clock,
@@ -237,6 +240,7 @@ impl AppState {
             read_audit_receiver: std::sync::Mutex::new(Some(read_audit_receiver)),
         };
         state.load_metadata()?;
+        state.tracing.load(&state)?;
         let state = Arc::new(state);
         state.rebuild_projection()?;
         Ok(state)
@@ -551,6 +555,7 @@ impl AppState {
                 }
             });
         }
+        crate::tracing_service::after_ingest(self, &records, &outcomes).await?;
         Ok(results)
     }
 
@@ -596,6 +601,7 @@ impl AppState {
                 } else {
                     summary.stored += 1;
                     persons.insert(record.event.person.clone());
+                    self.tracing.index_records([record]);
                 }
             }
         }
@@ -702,10 +708,12 @@ impl AppState {
                 ));
             }
         }
-        Ok(EventRecord {
+        let record = EventRecord {
             region: submission.region,
             event,
-        })
+        };
+        crate::tracing_service::check_record(self, &record).map_err(|error| (false, error))?;
+        Ok(record)
     }
 
     /// Loads a person's timeline from the store.
@@ -780,6 +788,7 @@ impl AppState {
     /// until the earliest `valid_until`, or until the clock or the queue
     /// changes, then applies what is due.
     pub fn spawn_scheduler(self: &Arc<Self>) {
+        crate::tracing_service::spawn_retention(self);
         let state = self.clone();
         tokio::spawn(async move {
             loop {
