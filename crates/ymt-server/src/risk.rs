@@ -22,7 +22,8 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ymt_core::event::{RiskExposure, RiskLevel, TEXT_LEN_MAX};
-use ymt_core::{Event, EventBody, EventId, PersonId, RegionCode, RegionLevel, Timestamp, VenueId};
+use ymt_core::ids::RegionLevel;
+use ymt_core::{Event, EventBody, EventId, PersonId, RegionCode, Timestamp, VenueId};
 use ymt_trace::stay::from_rel;
 
 use crate::api::{Authed, SharedState};

@@ -16,7 +16,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
-use ymt_core::{RegionCode, RegionLevel, Timestamp, VenueId};
+use ymt_core::ids::RegionLevel;
+use ymt_core::{RegionCode, Timestamp, VenueId};
 
 use crate::api::{Authed, SharedState};
 use crate::auth::Role;
@@ -102,7 +103,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/venues/{id}/qr", get(venue_qr))
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
@@ -121,8 +122,6 @@ fn parse_body<T: serde::de::DeserializeOwned>(
     })
 }
 
-pub(crate) use parse_body as parse_json_body;
-
 async fn register_venue(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -135,7 +134,7 @@ async fn register_venue(
             .await;
         return Err(ApiError::forbidden(detail));
     }
-    let body: VenueBody = parse_body(body)?;
+    let body: VenueBody = parse_json_body(body)?;
     if !matches!(
         body.region.level(),
         Some(RegionLevel::Street | RegionLevel::Community)
