@@ -12,7 +12,9 @@ struct Node {
     state: Arc<AppState>,
     base: String,
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
 }
 
 const T0: &str = "2022-05-10T12:00:00Z";
@@ -35,20 +37,52 @@ async fn node(edit: impl FnOnce(&mut ServerConfig)) -> Node {
     config.pseudonym_secret_hex = Some("11".repeat(32));
     edit(&mut config);
     let state = AppState::open(config, Arc::new(ManualClock::new(t0()))).unwrap();
-    state.spawn_read_audit_writer();
+    // No read-audit writer: its task holds the state for the life of the
+    // runtime, and the store must close before its directory is removed.
+    // Read records wait in the (bounded, large) queue instead.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+    });
     Node {
         state,
         base,
         client: reqwest::Client::new(),
-        _dir: dir,
+        stop,
+        server,
+        dir,
     }
 }
 
 impl Node {
+    /// Stops the server and closes the store before its directory is
+    /// removed (a store whose directory vanished waits long on close).
+    async fn close(self) {
+        let Node {
+            state,
+            client,
+            stop,
+            server,
+            dir,
+            ..
+        } = self;
+        drop(client);
+        let _ = stop.send(());
+        server.await.unwrap();
+        tokio::task::spawn_blocking(move || drop(state))
+            .await
+            .unwrap();
+        drop(dir);
+    }
+
     fn key(&self, id: &str, role: Role, jurisdiction: &str) -> String {
         let key = new_api_key(id);
         self.state
@@ -250,6 +284,7 @@ async fn tracing_designates_at_once_and_a_retraction_restores_everyone() {
     for pid in ["pcase", "pclose", "pcompanion", "psecondary"] {
         assert_eq!(node.color(&world.authority, pid).await, "green", "{pid}");
     }
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,6 +308,7 @@ async fn secondary_tracing_can_be_disabled() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(node.color(&world.authority, "pclose").await, "red");
     assert_eq!(node.color(&world.authority, "psecondary").await, "green");
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,6 +380,7 @@ async fn check_ins_are_checked() {
         .unwrap();
     assert_eq!(svg.status().as_u16(), 200);
     assert!(svg.text().await.unwrap().contains("<svg"));
+    node.close().await;
 }
 
 fn risk_area(id: &str, area: Value) -> Value {
@@ -445,6 +482,7 @@ async fn risk_areas_respect_jurisdiction_and_granularity() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,6 +582,7 @@ async fn the_breaker_holds_large_actions_until_a_second_admin_approves() {
     for action in ["pending.propose", "pending.approve", "pending.reject"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,4 +637,5 @@ async fn retention_purges_old_check_ins_from_store_and_index() {
         purge["detail"].as_str().unwrap().contains("store purged 1"),
         "{purge}"
     );
+    node.close().await;
 }
