@@ -32,7 +32,10 @@ fn at(minutes: i64) -> String {
 }
 
 async fn node(edit: impl FnOnce(&mut ServerConfig)) -> Node {
-    let dir = tempfile::tempdir().unwrap();
+    node_in(tempfile::tempdir().unwrap(), edit).await
+}
+
+async fn node_in(dir: tempfile::TempDir, edit: impl FnOnce(&mut ServerConfig)) -> Node {
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.pseudonym_secret_hex = Some("11".repeat(32));
     edit(&mut config);
@@ -65,7 +68,7 @@ async fn node(edit: impl FnOnce(&mut ServerConfig)) -> Node {
 impl Node {
     /// Stops the server and closes the store before its directory is
     /// removed (a store whose directory vanished waits long on close).
-    async fn close(self) {
+    async fn close(self) -> tempfile::TempDir {
         let Node {
             state,
             client,
@@ -80,7 +83,7 @@ impl Node {
         tokio::task::spawn_blocking(move || drop(state))
             .await
             .unwrap();
-        drop(dir);
+        dir
     }
 
     fn key(&self, id: &str, role: Role, jurisdiction: &str) -> String {
@@ -284,7 +287,7 @@ async fn tracing_designates_at_once_and_a_retraction_restores_everyone() {
     for pid in ["pcase", "pclose", "pcompanion", "psecondary"] {
         assert_eq!(node.color(&world.authority, pid).await, "green", "{pid}");
     }
-    node.close().await;
+    drop(node.close().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,7 +311,7 @@ async fn secondary_tracing_can_be_disabled() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(node.color(&world.authority, "pclose").await, "red");
     assert_eq!(node.color(&world.authority, "psecondary").await, "green");
-    node.close().await;
+    drop(node.close().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,7 +383,7 @@ async fn check_ins_are_checked() {
         .unwrap();
     assert_eq!(svg.status().as_u16(), 200);
     assert!(svg.text().await.unwrap().contains("<svg"));
-    node.close().await;
+    drop(node.close().await);
 }
 
 fn risk_area(id: &str, area: Value) -> Value {
@@ -482,7 +485,7 @@ async fn risk_areas_respect_jurisdiction_and_granularity() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    node.close().await;
+    drop(node.close().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -582,7 +585,7 @@ async fn the_breaker_holds_large_actions_until_a_second_admin_approves() {
     for action in ["pending.propose", "pending.approve", "pending.reject"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
-    node.close().await;
+    drop(node.close().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -637,5 +640,37 @@ async fn retention_purges_old_check_ins_from_store_and_index() {
         purge["detail"].as_str().unwrap().contains("store purged 1"),
         "{purge}"
     );
-    node.close().await;
+    drop(node.close().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_is_rebuilt_from_the_store_on_start() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "pcase", "v-mall", -180, Some(-60)),
+            check_in("c2", "pcompanion", "v-park", -150, Some(-90)),
+            check_in("c3", "pcompanion", "v-mall", -170, None),
+        ],
+    )
+    .await;
+    let key = node.state.tracing.venue_key();
+    let dir = node.close().await;
+    let node = node_in(dir, |_| {}).await;
+    let index = node.state.tracing.index.read().unwrap();
+    assert_eq!(index.len(), 3);
+    let stays = index.stays_of(&PersonId::parse("pcompanion").unwrap());
+    assert_eq!(stays.len(), 2);
+    // The default stay applies to a check-in without a departure.
+    assert!(stays.iter().any(|(venue, enter, leave)| venue.as_str() == "v-mall"
+        && *enter == t0().plus_secs(-170 * 60)
+        && *leave == t0().plus_secs(-50 * 60)));
+    drop(index);
+    // Venues and the venue-code key survive the restart.
+    assert!(node.state.tracing.venue(&"v-gym".parse().unwrap()).is_some());
+    assert_eq!(node.state.tracing.venue_key(), key);
+    drop(node.close().await);
 }
