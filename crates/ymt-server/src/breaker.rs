@@ -30,7 +30,7 @@ use crate::api::{Authed, SharedState};
 use crate::auth::{Principal, Role};
 use crate::problem::ApiError;
 use crate::risk::RiskAreaRequest;
-use crate::state::{AppState, EventRecord, Submission, Subject, governing_region};
+use crate::state::{AppState, EventRecord, Subject, Submission, governing_region};
 use crate::tracing_service::{derived_event_id, ingest_as};
 use crate::venues::parse_json_body;
 
@@ -173,7 +173,13 @@ pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, Ap
     Ok(impact)
 }
 
-fn audit_entry(state: &AppState, principal: &Principal, action: &str, target: &str, detail: String) -> AuditEntry {
+fn audit_entry(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target: &str,
+    detail: String,
+) -> AuditEntry {
     AuditEntry {
         at: state.now(),
         principal: principal.id.clone(),
@@ -237,11 +243,10 @@ pub async fn apply(
     let worker = state.clone();
     let action_for_worker = action.clone();
     let proposer_id = proposer.id.clone();
-    let records = tokio::task::spawn_blocking(move || {
-        records_of(&worker, &action_for_worker, &proposer_id)
-    })
-    .await
-    .map_err(|_| ApiError::internal("computing the action panicked"))??;
+    let records =
+        tokio::task::spawn_blocking(move || records_of(&worker, &action_for_worker, &proposer_id))
+            .await
+            .map_err(|_| ApiError::internal("computing the action panicked"))??;
     let submissions: Vec<Submission> = records.iter().map(submission_of).collect();
     let count = submissions.len();
     if count == 0 {
@@ -399,7 +404,11 @@ async fn decide_pending(
     let approve = match verb {
         "approve" => true,
         "reject" => false,
-        _ => return Err(ApiError::not_found("use /v1/pending/{id}:approve or :reject")),
+        _ => {
+            return Err(ApiError::not_found(
+                "use /v1/pending/{id}:approve or :reject",
+            ));
+        }
     };
     if principal.role != Role::NationalAdmin {
         let detail = format!(
@@ -439,7 +448,10 @@ async fn decide_pending(
             .get(&pending.proposer)
             .cloned()
             .ok_or_else(|| {
-                ApiError::conflict(format!("the proposer {} no longer exists", pending.proposer))
+                ApiError::conflict(format!(
+                    "the proposer {} no longer exists",
+                    pending.proposer
+                ))
             })?;
         pending.events_stored = apply(&state, &pending.action, &proposer).await?;
         if let Action::RiskArea(request) = &pending.action {

@@ -15,8 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,8 @@ fn granularity_hold(request: &RiskAreaRequest, venues: &[Venue]) -> Option<Strin
             Some(RegionLevel::Community) => None,
             level => Some(format!(
                 "granularity: region {region} ({}) is larger than a community; a national_admin must approve",
-                level.map_or("nation".to_string(), |level| format!("{level:?}").to_lowercase())
+                level.map_or("nation".to_string(), |level| format!("{level:?}")
+                    .to_lowercase())
             )),
         };
     }
@@ -166,9 +167,9 @@ pub fn exposure_records(
             if from_rel(stay.enter_rel) > until_secs || from_rel(stay.leave_rel) < from_secs {
                 continue;
             }
-            let entry = best
-                .entry(stay.person)
-                .or_insert((stay.enter_rel, stay.leave_rel, stay.venue));
+            let entry =
+                best.entry(stay.person)
+                    .or_insert((stay.enter_rel, stay.leave_rel, stay.venue));
             if (stay.leave_rel, stay.enter_rel) > (entry.1, entry.0) {
                 *entry = (stay.enter_rel, stay.leave_rel, stay.venue);
             }
@@ -219,10 +220,7 @@ async fn designate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        let detail = format!(
-            "a {} may not designate risk areas",
-            principal.role.as_str()
-        );
+        let detail = format!("a {} may not designate risk areas", principal.role.as_str());
         state
             .audit_denied(Some(&principal), "risk_area.designate", "", &detail)
             .await;

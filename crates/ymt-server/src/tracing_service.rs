@@ -32,7 +32,7 @@ use ymt_trace::{CheckIn, Positive, StayPolicy, TraceIndex, TraceQuery};
 
 use crate::auth::{Principal, Role};
 use crate::problem::ApiError;
-use crate::state::{AppState, EventRecord, IngestResult, Submission, Subject};
+use crate::state::{AppState, EventRecord, IngestResult, Subject, Submission};
 use crate::venues::{META_NODE_KEYS, META_VENUES, VENUE_QR_KEY_NAME, Venue};
 
 pub const TRACE_AUTHOR: &str = "auto-trace";
@@ -177,7 +177,10 @@ impl TracingState {
     }
 
     pub fn venue_key(&self) -> [u8; 32] {
-        *self.venue_key.get().expect("the venue key is loaded on open")
+        *self
+            .venue_key
+            .get()
+            .expect("the venue key is loaded on open")
     }
 
     pub fn register_venue(&self, state: &AppState, venue: Venue) -> Result<(), ApiError> {
@@ -205,7 +208,8 @@ impl TracingState {
             }
             None => {
                 let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|error| anyhow::anyhow!("randomness: {error}"))?;
+                getrandom::fill(&mut key)
+                    .map_err(|error| anyhow::anyhow!("randomness: {error}"))?;
                 state.store.meta_put(
                     META_NODE_KEYS,
                     VENUE_QR_KEY_NAME,
@@ -415,9 +419,8 @@ pub fn find_contacts(
                 overlap_start: resolved.overlap_start,
                 overlap_end: resolved.overlap_end,
             };
-            let rank = |found: &FoundContact, secs: u32| {
-                (matches!(found.kind, ContactKind::Close), secs)
-            };
+            let rank =
+                |found: &FoundContact, secs: u32| (matches!(found.kind, ContactKind::Close), secs);
             match best.get(&resolved.contact) {
                 Some((known, known_secs))
                     if rank(known, *known_secs) >= rank(&found, overlap_secs) => {}

@@ -179,7 +179,11 @@ fn check_in(id: &str, pid: &str, venue: &str, enter: i64, leave: Option<i64>) ->
 
 async fn check_ins(node: &Node, world: &World, events: Vec<Value>) {
     let (status, body) = node
-        .post(&world.scanner, "/v1/events:batch", json!({"events": events}))
+        .post(
+            &world.scanner,
+            "/v1/events:batch",
+            json!({"events": events}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -227,7 +231,14 @@ async fn tracing_designates_at_once_and_a_retraction_restores_everyone() {
         ],
     )
     .await;
-    for pid in ["pcase", "pclose", "pcompanion", "pbrief", "psecondary", "pold"] {
+    for pid in [
+        "pcase",
+        "pclose",
+        "pcompanion",
+        "pbrief",
+        "psecondary",
+        "pold",
+    ] {
         assert_eq!(node.color(&world.authority, pid).await, "green", "{pid}");
     }
     assert_eq!(node.state.tracing.index.read().unwrap().len(), 9);
@@ -387,7 +398,8 @@ async fn check_ins_are_checked() {
 }
 
 fn risk_area(id: &str, area: Value) -> Value {
-    let mut body = json!({"id": id, "level": "high", "from": at(-600), "until": at(600), "reason": "cluster"});
+    let mut body =
+        json!({"id": id, "level": "high", "from": at(-600), "until": at(600), "reason": "cluster"});
     for (key, value) in area.as_object().unwrap() {
         body[key] = value.clone();
     }
@@ -410,7 +422,10 @@ async fn risk_areas_respect_jurisdiction_and_granularity() {
     .await;
 
     // Outside the jurisdiction: refused.
-    for area in [json!({"venues": ["v-mall"]}), json!({"region": COMMUNITY_A})] {
+    for area in [
+        json!({"venues": ["v-mall"]}),
+        json!({"region": COMMUNITY_A}),
+    ] {
         let (status, body) = node
             .post(
                 &world.other_authority,
@@ -510,25 +525,32 @@ async fn the_breaker_holds_large_actions_until_a_second_admin_approves() {
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["pending"]["impact"]["persons_changing"], 2);
-    assert_eq!(
-        body["pending"]["impact"]["transitions"]["green->yellow"],
-        2
-    );
+    assert_eq!(body["pending"]["impact"]["transitions"]["green->yellow"], 2);
     let id = body["pending"]["id"].as_str().unwrap().to_string();
     assert_eq!(node.color(&world.authority, "p1").await, "green");
-    let (status, listed) = node.get(&world.national, "/v1/pending?status=pending").await;
+    let (status, listed) = node
+        .get(&world.national, "/v1/pending?status=pending")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(listed["pending"].as_array().unwrap().len(), 1);
 
     let (status, body) = node
-        .post(&world.national, &format!("/v1/pending/{id}:approve"), json!({}))
+        .post(
+            &world.national,
+            &format!("/v1/pending/{id}:approve"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(node.color(&world.authority, "p1").await, "yellow");
     assert_eq!(node.color(&world.authority, "p2").await, "yellow");
     // Decided once only.
     let (status, _) = node
-        .post(&world.national_2, &format!("/v1/pending/{id}:reject"), json!({}))
+        .post(
+            &world.national_2,
+            &format!("/v1/pending/{id}:reject"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 409);
 
@@ -544,12 +566,20 @@ async fn the_breaker_holds_large_actions_until_a_second_admin_approves() {
     assert_eq!(status, 202, "{body}");
     let id = body["pending"]["id"].as_str().unwrap().to_string();
     let (status, _) = node
-        .post(&world.national, &format!("/v1/pending/{id}:approve"), json!({}))
+        .post(
+            &world.national,
+            &format!("/v1/pending/{id}:approve"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 403);
     assert_eq!(node.color(&world.authority, "p1").await, "yellow");
     let (status, body) = node
-        .post(&world.national_2, &format!("/v1/pending/{id}:approve"), json!({}))
+        .post(
+            &world.national_2,
+            &format!("/v1/pending/{id}:approve"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["pending"]["events_stored"], 3);
@@ -568,7 +598,11 @@ async fn the_breaker_holds_large_actions_until_a_second_admin_approves() {
     assert_eq!(status, 202, "{body}");
     let id = body["pending"]["id"].as_str().unwrap().to_string();
     let (status, _) = node
-        .post(&world.national, &format!("/v1/pending/{id}:reject"), json!({}))
+        .post(
+            &world.national,
+            &format!("/v1/pending/{id}:reject"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = node.get(&world.authority, "/v1/persons/p4/status").await;
@@ -623,11 +657,12 @@ async fn retention_purges_old_check_ins_from_store_and_index() {
             .unwrap()
             .is_some()
     );
-    let index = node.state.tracing.index.read().unwrap();
-    assert_eq!(index.len(), 1);
-    assert!(index.stays_of(&PersonId::parse("pold").unwrap()).is_empty());
-    assert_eq!(index.stays_of(&PersonId::parse("pnew").unwrap()).len(), 1);
-    drop(index);
+    {
+        let index = node.state.tracing.index.read().unwrap();
+        assert_eq!(index.len(), 1);
+        assert!(index.stays_of(&PersonId::parse("pold").unwrap()).is_empty());
+        assert_eq!(index.stays_of(&PersonId::parse("pnew").unwrap()).len(), 1);
+    }
     let (_, audit) = node.get(&world.national, "/v1/audit?limit=1000").await;
     let purge = audit["records"]
         .as_array()
@@ -660,17 +695,27 @@ async fn the_index_is_rebuilt_from_the_store_on_start() {
     let key = node.state.tracing.venue_key();
     let dir = node.close().await;
     let node = node_in(dir, |_| {}).await;
-    let index = node.state.tracing.index.read().unwrap();
-    assert_eq!(index.len(), 3);
-    let stays = index.stays_of(&PersonId::parse("pcompanion").unwrap());
-    assert_eq!(stays.len(), 2);
-    // The default stay applies to a check-in without a departure.
-    assert!(stays.iter().any(|(venue, enter, leave)| venue.as_str() == "v-mall"
-        && *enter == t0().plus_secs(-170 * 60)
-        && *leave == t0().plus_secs(-50 * 60)));
-    drop(index);
+    {
+        let index = node.state.tracing.index.read().unwrap();
+        assert_eq!(index.len(), 3);
+        let stays = index.stays_of(&PersonId::parse("pcompanion").unwrap());
+        assert_eq!(stays.len(), 2);
+        // The default stay applies to a check-in without a departure.
+        assert!(
+            stays
+                .iter()
+                .any(|(venue, enter, leave)| venue.as_str() == "v-mall"
+                    && *enter == t0().plus_secs(-170 * 60)
+                    && *leave == t0().plus_secs(-50 * 60))
+        );
+    }
     // Venues and the venue-code key survive the restart.
-    assert!(node.state.tracing.venue(&"v-gym".parse().unwrap()).is_some());
+    assert!(
+        node.state
+            .tracing
+            .venue(&"v-gym".parse().unwrap())
+            .is_some()
+    );
     assert_eq!(node.state.tracing.venue_key(), key);
     drop(node.close().await);
 }
