@@ -40,6 +40,8 @@ pub const META_TRACED_FROM: &str = "traced-from";
 pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
 pub const RULE_TRACE_COMPANION: &str = "TRACE-COMPANION-01";
 pub const RULE_TRACE_SECONDARY: &str = "TRACE-SECONDARY-01";
+/// Derived events (designations, exposures, overrides) per ingested batch.
+pub const DERIVED_BATCH_EVENTS_MAX: usize = 1000;
 
 #[derive(Clone, Debug)]
 pub struct TracingConfig {
@@ -349,7 +351,9 @@ pub fn ingest_as<'a>(
     Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, ApiError>> + Send + 'a>,
 > {
     Box::pin(async move {
-        let chunk_len = state.config.batch_events_max.max(1);
+        // Ingest writes one audit record per event, and the store takes at
+        // most 1,000 audit records per commit (its default).
+        let chunk_len = state.config.batch_events_max.clamp(1, DERIVED_BATCH_EVENTS_MAX);
         let mut chunks: Vec<Vec<Submission>> = Vec::new();
         let mut submissions = submissions;
         while !submissions.is_empty() {
