@@ -353,7 +353,10 @@ pub fn ingest_as<'a>(
     Box::pin(async move {
         // Ingest writes one audit record per event, and the store takes at
         // most 1,000 audit records per commit (its default).
-        let chunk_len = state.config.batch_events_max.clamp(1, DERIVED_BATCH_EVENTS_MAX);
+        let chunk_len = state
+            .config
+            .batch_events_max
+            .clamp(1, DERIVED_BATCH_EVENTS_MAX);
         let mut chunks: Vec<Vec<Submission>> = Vec::new();
         let mut submissions = submissions;
         while !submissions.is_empty() {
