@@ -285,6 +285,19 @@ async fn tracing_designates_at_once_and_a_retraction_restores_everyone() {
     assert_eq!(event["data"]["rule"], "TRACE-COMPANION-01");
     assert_eq!(designation["region"], COMMUNITY_A);
 
+    // An authority may retract one designation through the ordinary path.
+    let (status, body) = node
+        .post(
+            &world.authority,
+            "/v1/events",
+            json!({"id": "ha-nanshan:R0", "subject": {"pid": "pcompanion"}, "region": COMMUNITY_A, "kind": "retraction",
+                   "data": {"target": event["id"], "reason": "the companion was elsewhere"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "pcompanion").await, "green");
+    assert_eq!(node.color(&world.authority, "pclose").await, "red");
+
     // Retracting the positive retracts everything traced from it.
     let (status, body) = node
         .post(
