@@ -10,6 +10,7 @@ mod cmd_certlogic;
 mod cmd_rules;
 mod cmd_server;
 mod cmd_simulate;
+mod cmd_storm;
 mod cmd_token;
 mod cmd_trace;
 
@@ -85,6 +86,8 @@ enum BenchCommand {
     Token(cmd_token::BenchTokenArgs),
     /// Load, index and trace a check-in workload.
     Trace(cmd_trace::BenchTraceArgs),
+    /// Statuses updated after one risk-area designation exposing N persons.
+    Storm(cmd_storm::BenchStormArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             BenchCommand::Restart(args) => cmd_bench::run_restart(args),
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
+            BenchCommand::Storm(args) => cmd_storm::run_storm(args),
         },
     };
     match outcome {

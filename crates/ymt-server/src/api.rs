@@ -123,6 +123,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/audit", get(list_audit))
         .route("/v1/admin/principals", post(create_principal))
         .merge(crate::codes::routes())
+        .merge(crate::tracing_service::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |request, next| {
             shed_over_limit(in_flight.clone(), request, next)

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     /// The hex pseudonymisation secret; when absent it is read from (or
     /// created in) `data_dir/pseudonym.secret`.
     pub pseudonym_secret_hex: Option<String>,
+    /// Venues, check-in retention, automatic tracing, risk areas and the
+    /// circuit breaker.
+    pub tracing: crate::tracing_service::TracingConfig,
 }
 
 impl ServerConfig {
@@ -42,6 +45,7 @@ impl ServerConfig {
             audit_queue_max: 100_000,
             impact_persons_max: 2_000_000,
             pseudonym_secret_hex: None,
+            tracing: crate::tracing_service::TracingConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod breaker;
 pub mod clock;
 pub mod codes;
 pub mod config;
@@ -11,7 +12,10 @@ pub mod pages;
 pub mod problem;
 pub mod projection;
 pub mod pseudonym;
+pub mod risk;
 pub mod state;
+pub mod tracing_service;
+pub mod venues;
 
 pub use api::router;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -143,6 +143,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Signed codes, citizen sessions and appeals (codes.rs).
     pub codes: crate::codes::Codes,
+    /// Venues, the check-in index and automatic tracing.
+    pub tracing: crate::tracing_service::TracingState,
     /// Held shared by every ingest from store submission until the
     /// projection is updated, and exclusively by a snapshot while it reads the
     /// log position, so a snapshot never claims an event it has not applied.
@@ -212,6 +214,8 @@ impl AppState {
         let secret = read_or_create_secret(&config)?;
         let store_config = StoreConfig {
             batch_events_max: config.batch_events_max.max(1),
+            // Every ingested event carries one audit record in the same commit.
+            audit_entries_max: config.batch_events_max.max(1),
             ..StoreConfig::default()
         };
         let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(
@@ -225,6 +229,7 @@ impl AppState {
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),
+            tracing: crate::tracing_service::TracingState::new(config.tracing.clone()),
             config,
             store,
             clock,
@@ -240,6 +245,7 @@ impl AppState {
             read_audit_receiver: std::sync::Mutex::new(Some(read_audit_receiver)),
         };
         state.load_metadata()?;
+        state.tracing.load(&state)?;
         let state = Arc::new(state);
         state.rebuild_projection()?;
         Ok(state)
@@ -562,6 +568,7 @@ impl AppState {
                 }
             });
         }
+        crate::tracing_service::after_ingest(self, &records, &outcomes).await?;
         Ok(results)
     }
 
@@ -654,6 +661,7 @@ impl AppState {
                 } else {
                     summary.stored += 1;
                     persons.insert(record.event.person.clone());
+                    self.tracing.index_records([record]);
                 }
             }
         }
@@ -760,10 +768,12 @@ impl AppState {
                 ));
             }
         }
-        Ok(EventRecord {
+        let record = EventRecord {
             region: submission.region,
             event,
-        })
+        };
+        crate::tracing_service::check_record(self, &record).map_err(|error| (false, error))?;
+        Ok(record)
     }
 
     /// Loads a person's timeline from the store.
@@ -838,6 +848,7 @@ impl AppState {
     /// until the earliest `valid_until`, or until the clock or the queue
     /// changes, then applies what is due.
     pub fn spawn_scheduler(self: &Arc<Self>) {
+        crate::tracing_service::spawn_retention(self);
         let state = self.clone();
         tokio::spawn(async move {
             loop {

@@ -1,0 +1,135 @@
+//! `yimatong bench storm`: the recompute storm after one risk-area
+//! designation. N persons checked in at one venue are loaded into an
+//! in-process node; the clock then measures one designation of that venue
+//! as high risk: finding the exposed persons in the check-in index,
+//! storing one `risk_exposure` per person durably (with audit) and
+//! re-evaluating every one of them, until every status has changed.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ymt_core::event::{CheckIn, RiskLevel};
+use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp, VenueId};
+use ymt_server::breaker::Action;
+use ymt_server::risk::RiskAreaRequest;
+use ymt_server::state::EventRecord;
+use ymt_server::venues::Venue;
+use ymt_server::{AppState, ManualClock, ServerConfig};
+
+#[derive(clap::Args)]
+pub struct BenchStormArgs {
+    /// Persons exposed by the designation.
+    #[arg(long, default_value_t = 100_000)]
+    pub persons: usize,
+}
+
+fn pid_for(index: usize) -> PersonId {
+    PersonId::parse(&format!(
+        "{:032x}",
+        (index as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) | 1
+    ))
+    .expect("hex pid")
+}
+
+pub fn run_storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(storm(args))
+}
+
+async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
+    let persons = args.persons.max(1);
+    let dir = tempfile::tempdir()?;
+    let mut config = ServerConfig::new(dir.path().to_path_buf());
+    config.tracing.breaker_persons_max = usize::MAX;
+    config.snapshot_every_events = u64::MAX;
+    let now = Timestamp::parse_rfc3339("2022-05-10T12:00:00Z")?;
+    let clock = Arc::new(ManualClock::new(now));
+    let state = tokio::task::block_in_place(|| AppState::open(config, clock))?;
+    let region = RegionCode::parse("440305001001")?;
+    let venue = VenueId::parse("v-storm")?;
+    state
+        .tracing
+        .register_venue(
+            &state,
+            Venue {
+                id: venue.clone(),
+                name: "storm venue".into(),
+                region: region.clone(),
+                category: "market".into(),
+                indoor: true,
+                registered_by: "bench".into(),
+                registered_at: now,
+            },
+        )
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+
+    let setup_started = Instant::now();
+    let records: Vec<EventRecord> = (0..persons)
+        .map(|index| EventRecord {
+            region: region.clone(),
+            event: Event {
+                id: EventId::parse(&format!("ci-{index}")).expect("event id"),
+                person: pid_for(index),
+                recorded_at: now.plus_secs(-3600),
+                author: "bench".into(),
+                body: EventBody::CheckIn(CheckIn {
+                    venue: venue.clone(),
+                    entered_at: now.plus_secs(-7200 + (index % 1800) as i64),
+                    left_at: Some(now.plus_secs(-3600)),
+                }),
+            },
+        })
+        .collect();
+    tokio::task::block_in_place(|| state.import_records(&records, "bench"))
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    drop(records);
+    let setup_secs = setup_started.elapsed().as_secs_f64();
+
+    let request = RiskAreaRequest {
+        id: EventId::parse("ra-storm")?,
+        venues: vec![venue],
+        region: None,
+        level: RiskLevel::High,
+        from: now.plus_secs(-86_400),
+        until: now.plus_secs(86_400),
+        reason: "storm benchmark".into(),
+    };
+    let proposer = ymt_server::tracing_service::system_principal("bench");
+    let started = Instant::now();
+    let stored = ymt_server::breaker::apply(&state, &Action::RiskArea(request), &proposer)
+        .await
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    let elapsed_secs = started.elapsed().as_secs_f64();
+
+    let yellow = (0..persons)
+        .filter(|&index| {
+            state
+                .projection
+                .get(&pid_for(index))
+                .is_some_and(|(slot, _)| slot.color() == Color::Yellow)
+        })
+        .count();
+    let secs_per_million = elapsed_secs * 1_000_000.0 / persons as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "storm",
+            "persons": persons,
+            "exposures_stored": stored,
+            "persons_yellow_after": yellow,
+            "setup_secs": setup_secs,
+            "designation_to_all_updated_secs": elapsed_secs,
+            "secs_per_million_persons": secs_per_million,
+            "goal_secs_per_million": 1.0,
+        })
+    );
+    Ok(if yellow == persons {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

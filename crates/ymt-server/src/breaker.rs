@@ -1,0 +1,552 @@
+//! The circuit breaker: an action that would change the color of more than
+//! `breaker_persons_max` persons, or that needs national approval (a risk
+//! area larger than a community), is held as pending with its impact
+//! preview until a national administrator other than the proposer approves
+//! it. It takes effect only at approval: its events are then computed,
+//! stored and applied. Proposals, approvals and rejections are audited.
+//!
+//! Covered: risk-area designations (see [`crate::risk`]) and bulk overrides
+//! (`POST /v1/overrides:bulk`). Rule-set and profile publication compute
+//! their own impact in `api.rs` and are not held here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ymt_core::{
+    Color, Event, EventBody, EventKind, Facts, PersonId, RegionCode, Timestamp, event::Override,
+};
+use ymt_store::{AuditEntry, AuditOutcome};
+
+use crate::api::{Authed, SharedState};
+use crate::auth::{Principal, Role};
+use crate::problem::ApiError;
+use crate::risk::RiskAreaRequest;
+use crate::state::{AppState, EventRecord, Subject, Submission, governing_region};
+use crate::tracing_service::{derived_event_id, ingest_as};
+use crate::venues::parse_json_body;
+
+pub const META_PENDING: &str = "pending";
+pub const BULK_OVERRIDE_PREFIX: &str = "bulk-override";
+
+/// An action that changes colors in bulk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "request", rename_all = "snake_case")]
+pub enum Action {
+    RiskArea(RiskAreaRequest),
+    BulkOverride(BulkOverrideRequest),
+}
+
+impl Action {
+    pub fn request_id(&self) -> &str {
+        match self {
+            Action::RiskArea(request) => request.id.as_str(),
+            Action::BulkOverride(request) => &request.id,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkOverrideRequest {
+    /// The request's id; each person's override gets an id derived from it.
+    pub id: String,
+    pub pids: Vec<PersonId>,
+    /// The region of the acting authority's decision.
+    pub region: RegionCode,
+    pub color: Color,
+    pub reason: String,
+    pub from: Timestamp,
+    pub until: Timestamp,
+}
+
+/// How many persons an action reaches and how their colors would change.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Impact {
+    pub persons_reached: usize,
+    pub persons_changing: usize,
+    /// Counts per transition, e.g. `"green->yellow": 12`.
+    pub transitions: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingAction {
+    pub id: String,
+    pub action: Action,
+    pub proposer: String,
+    pub proposed_at: Timestamp,
+    /// Why the action was held (granularity, breaker).
+    pub held_because: Vec<String>,
+    pub impact: Impact,
+    pub status: PendingStatus,
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    #[serde(default)]
+    pub decided_at: Option<Timestamp>,
+    /// Events stored when it took effect.
+    #[serde(default)]
+    pub events_stored: usize,
+}
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/pending", get(list_pending))
+        .route("/v1/pending/{id_action}", post(decide_pending))
+        .route("/v1/overrides:bulk", post(bulk_override))
+}
+
+/// The submission that stores a record as is (its author comes from the
+/// principal that ingests it).
+pub fn submission_of(record: &EventRecord) -> Submission {
+    let mut value = serde_json::to_value(&record.event.body).expect("event bodies serialise");
+    let data = value
+        .get_mut("data")
+        .map(serde_json::Value::take)
+        .unwrap_or(serde_json::Value::Null);
+    Submission {
+        id: record.event.id.clone(),
+        subject: Subject::Pid {
+            pid: record.event.person.clone(),
+        },
+        region: record.region.clone(),
+        kind: record.event.kind(),
+        data,
+    }
+}
+
+/// Evaluates every reached person with and without the new records.
+pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, ApiError> {
+    let now = state.now();
+    let mut by_person: BTreeMap<&PersonId, Vec<&EventRecord>> = BTreeMap::new();
+    for record in records {
+        by_person
+            .entry(&record.event.person)
+            .or_default()
+            .push(record);
+    }
+    let mut impact = Impact {
+        persons_reached: by_person.len(),
+        ..Impact::default()
+    };
+    for (pid, extra) in by_person {
+        let before = state
+            .projection
+            .get(pid)
+            .map(|(slot, _)| slot.color())
+            .unwrap_or(Color::Green);
+        let mut timeline = state.person_records(pid)?;
+        timeline.extend(extra.into_iter().cloned());
+        let rules = state
+            .rules
+            .read()
+            .expect("rules lock")
+            .compiled_for(governing_region(&timeline).as_ref());
+        let facts = Facts::derive(timeline.iter().map(|record| &record.event), now);
+        let after = rules
+            .evaluate(&facts, now)
+            .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))?
+            .color;
+        if after != before {
+            impact.persons_changing += 1;
+            *impact
+                .transitions
+                .entry(format!("{}->{}", before.as_str(), after.as_str()))
+                .or_default() += 1;
+        }
+    }
+    Ok(impact)
+}
+
+fn audit_entry(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target: &str,
+    detail: String,
+) -> AuditEntry {
+    AuditEntry {
+        at: state.now(),
+        principal: principal.id.clone(),
+        role: principal.role.as_str().into(),
+        action: action.into(),
+        target: target.chars().take(200).collect(),
+        outcome: AuditOutcome::Allowed,
+        detail: detail.chars().take(1000).collect(),
+    }
+}
+
+async fn audit(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
+    state
+        .store
+        .audit_submit(vec![entry])?
+        .await
+        .map_err(|_| ApiError::internal("the store stopped"))??;
+    Ok(())
+}
+
+/// The events an action stores, computed at the instant it takes effect.
+pub fn records_of(
+    state: &AppState,
+    action: &Action,
+    proposer: &str,
+) -> Result<Vec<EventRecord>, ApiError> {
+    match action {
+        Action::RiskArea(request) => crate::risk::exposure_records(state, request),
+        Action::BulkOverride(request) => {
+            let now = state.now();
+            Ok(request
+                .pids
+                .iter()
+                .map(|pid| EventRecord {
+                    region: request.region.clone(),
+                    event: Event {
+                        id: derived_event_id(BULK_OVERRIDE_PREFIX, &[&request.id, pid.as_str()]),
+                        person: pid.clone(),
+                        recorded_at: now,
+                        author: proposer.into(),
+                        body: EventBody::Override(Override {
+                            color: request.color,
+                            reason: request.reason.clone(),
+                            from: request.from,
+                            until: request.until,
+                        }),
+                    },
+                })
+                .collect())
+        }
+    }
+}
+
+/// Stores an action's events: risk exposures as `auto-risk`, overrides as
+/// their proposer (whose rights are checked again by the ingest).
+pub async fn apply(
+    state: &Arc<AppState>,
+    action: &Action,
+    proposer: &Principal,
+) -> Result<usize, ApiError> {
+    let worker = state.clone();
+    let action_for_worker = action.clone();
+    let proposer_id = proposer.id.clone();
+    let records =
+        tokio::task::spawn_blocking(move || records_of(&worker, &action_for_worker, &proposer_id))
+            .await
+            .map_err(|_| ApiError::internal("computing the action panicked"))??;
+    let submissions: Vec<Submission> = records.iter().map(submission_of).collect();
+    let count = submissions.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    match action {
+        Action::RiskArea(_) => {
+            let principal = crate::tracing_service::system_principal(crate::risk::RISK_AUTHOR);
+            ingest_as(state, &principal, submissions).await?;
+        }
+        Action::BulkOverride(_) => {
+            ingest_as(state, proposer, submissions).await?;
+        }
+    }
+    Ok(count)
+}
+
+/// Applies an action at once, or holds it as pending when it needs national
+/// approval (`granularity`) or would change more colors than the breaker
+/// allows. Answers 200 when applied and 202 when held.
+pub async fn propose(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    action: Action,
+    granularity: Option<String>,
+) -> Result<Response, ApiError> {
+    let worker = state.clone();
+    let action_for_worker = action.clone();
+    let proposer_id = principal.id.clone();
+    let impact = tokio::task::spawn_blocking(move || {
+        let records = records_of(&worker, &action_for_worker, &proposer_id)?;
+        impact_of(&worker, &records)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the impact preview panicked"))??;
+    let mut held_because: Vec<String> = granularity.into_iter().collect();
+    let limit = state.tracing.config.breaker_persons_max;
+    if impact.persons_changing > limit {
+        held_because.push(format!(
+            "circuit breaker: {} persons would change color, more than {limit}",
+            impact.persons_changing
+        ));
+    }
+    let kind = match &action {
+        Action::RiskArea(_) => "risk_area",
+        Action::BulkOverride(_) => "bulk_override",
+    };
+    if held_because.is_empty() {
+        let stored = apply(state, &action, principal).await?;
+        audit(
+            state,
+            audit_entry(
+                state,
+                principal,
+                &format!("{kind}.apply"),
+                action.request_id(),
+                format!("{stored} events; impact {:?}", impact.transitions),
+            ),
+        )
+        .await?;
+        if let Action::RiskArea(request) = &action {
+            crate::risk::record_designation(state, request, principal, "in_force")?;
+        }
+        return Ok(axum::Json(json!({
+            "status": "applied",
+            "events_stored": stored,
+            "impact": impact,
+        }))
+        .into_response());
+    }
+    let id = format!("{kind}.{}", action.request_id());
+    if state.store.meta_get(META_PENDING, &id)?.is_some() {
+        return Err(ApiError::conflict(format!("pending action {id} exists")));
+    }
+    let pending = PendingAction {
+        id: id.clone(),
+        action,
+        proposer: principal.id.clone(),
+        proposed_at: state.now(),
+        held_because,
+        impact,
+        status: PendingStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        events_stored: 0,
+    };
+    state.store.meta_put(
+        META_PENDING,
+        &id,
+        serde_json::to_vec(&pending).expect("pending actions serialise"),
+    )?;
+    if let Action::RiskArea(request) = &pending.action {
+        crate::risk::record_designation(state, request, principal, "pending")?;
+    }
+    audit(
+        state,
+        audit_entry(
+            state,
+            principal,
+            "pending.propose",
+            &id,
+            pending.held_because.join("; "),
+        ),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "pending", "pending": pending})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct PendingQuery {
+    #[serde(default)]
+    status: Option<PendingStatus>,
+}
+
+async fn list_pending(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Query(query): Query<PendingQuery>,
+) -> Result<Response, ApiError> {
+    let sees_all = matches!(principal.role, Role::NationalAdmin | Role::Auditor);
+    if !sees_all && principal.role != Role::HealthAuthority {
+        return Err(ApiError::forbidden(format!(
+            "a {} may not list pending actions",
+            principal.role.as_str()
+        )));
+    }
+    let mut listed = Vec::new();
+    for (_, bytes) in state.store.meta_list(META_PENDING)? {
+        let pending: PendingAction = serde_json::from_slice(&bytes)
+            .map_err(|error| ApiError::internal(format!("stored pending action: {error}")))?;
+        if !sees_all && pending.proposer != principal.id {
+            continue;
+        }
+        if query.status.is_some_and(|status| status != pending.status) {
+            continue;
+        }
+        listed.push(pending);
+    }
+    state.audit_read(&principal, "pending.list", "")?;
+    Ok(axum::Json(json!({"pending": listed})).into_response())
+}
+
+async fn decide_pending(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(id_action): Path<String>,
+) -> Result<Response, ApiError> {
+    let (id, verb) = id_action
+        .rsplit_once(':')
+        .ok_or_else(|| ApiError::not_found("use /v1/pending/{id}:approve or :reject"))?;
+    let approve = match verb {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return Err(ApiError::not_found(
+                "use /v1/pending/{id}:approve or :reject",
+            ));
+        }
+    };
+    if principal.role != Role::NationalAdmin {
+        let detail = format!(
+            "a {} may not decide pending actions; a national_admin must",
+            principal.role.as_str()
+        );
+        state
+            .audit_denied(Some(&principal), "pending.decide", id, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let _serial = state.tracing.decisions.lock().await;
+    let bytes = state
+        .store
+        .meta_get(META_PENDING, id)?
+        .ok_or_else(|| ApiError::not_found(format!("no pending action {id}")))?;
+    let mut pending: PendingAction = serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::internal(format!("stored pending action: {error}")))?;
+    if pending.status != PendingStatus::Pending {
+        return Err(ApiError::conflict(format!(
+            "pending action {id} was already decided ({:?})",
+            pending.status
+        )));
+    }
+    if pending.proposer == principal.id {
+        let detail = "the proposer cannot decide their own action; a second national_admin must";
+        state
+            .audit_denied(Some(&principal), "pending.decide", id, detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    if approve {
+        let proposer = state
+            .principals
+            .read()
+            .expect("principals lock")
+            .get(&pending.proposer)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "the proposer {} no longer exists",
+                    pending.proposer
+                ))
+            })?;
+        pending.events_stored = apply(&state, &pending.action, &proposer).await?;
+        if let Action::RiskArea(request) = &pending.action {
+            crate::risk::record_designation(&state, request, &proposer, "in_force")?;
+        }
+    } else if let Action::RiskArea(request) = &pending.action {
+        let proposer = crate::tracing_service::system_principal(&pending.proposer);
+        crate::risk::record_designation(&state, request, &proposer, "rejected")?;
+    }
+    pending.status = if approve {
+        PendingStatus::Approved
+    } else {
+        PendingStatus::Rejected
+    };
+    pending.decided_by = Some(principal.id.clone());
+    pending.decided_at = Some(state.now());
+    state.store.meta_put(
+        META_PENDING,
+        id,
+        serde_json::to_vec(&pending).expect("pending actions serialise"),
+    )?;
+    audit(
+        &state,
+        audit_entry(
+            &state,
+            &principal,
+            if approve {
+                "pending.approve"
+            } else {
+                "pending.reject"
+            },
+            id,
+            format!(
+                "proposed by {}; {} events stored; impact {:?}",
+                pending.proposer, pending.events_stored, pending.impact.transitions
+            ),
+        ),
+    )
+    .await?;
+    Ok(axum::Json(json!({"pending": pending})).into_response())
+}
+
+async fn bulk_override(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
+        let detail = format!("a {} may not override codes", principal.role.as_str());
+        state
+            .audit_denied(Some(&principal), "override.bulk", "", &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let mut request: BulkOverrideRequest = parse_json_body(body)?;
+    crate::auth::check_principal_id(&request.id)
+        .map_err(|_| ApiError::unprocessable("id: 1 to 64 ASCII letters, digits, '-' or '_'"))?;
+    let unique: BTreeSet<PersonId> = request.pids.drain(..).collect();
+    request.pids = unique.into_iter().collect();
+    if request.pids.is_empty() {
+        return Err(ApiError::unprocessable("pids: at least one person"));
+    }
+    if request.pids.len() > state.tracing.config.action_persons_max {
+        return Err(ApiError::too_large(format!(
+            "pids: at most {} persons per bulk override",
+            state.tracing.config.action_persons_max
+        )));
+    }
+    if !principal.may_act_in(&request.region) {
+        let detail = format!(
+            "region {} is outside your jurisdiction {}",
+            request.region, principal.jurisdiction
+        );
+        state
+            .audit_denied(Some(&principal), "override.bulk", &request.id, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    // Validate one override as the ingest will, so a bad request is refused
+    // before any preview.
+    let probe = Event {
+        id: derived_event_id(BULK_OVERRIDE_PREFIX, &[&request.id]),
+        person: request.pids[0].clone(),
+        recorded_at: state.now(),
+        author: principal.id.clone(),
+        body: EventBody::Override(Override {
+            color: request.color,
+            reason: request.reason.clone(),
+            from: request.from,
+            until: request.until,
+        }),
+    };
+    probe
+        .validate()
+        .map_err(|error| ApiError::unprocessable(error.to_string()))?;
+    debug_assert_eq!(probe.kind(), EventKind::Override);
+    propose(&state, &principal, Action::BulkOverride(request), None).await
+}
