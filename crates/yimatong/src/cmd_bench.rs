@@ -28,6 +28,17 @@ pub struct BenchIngestArgs {
 }
 
 #[derive(clap::Args)]
+pub struct BenchCodesArgs {
+    /// Persons whose codes are requested (each repeatedly, so the cache serves).
+    #[arg(long, default_value_t = 1000)]
+    pub persons: usize,
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+}
+
+#[derive(clap::Args)]
 pub struct BenchRestartArgs {
     /// Events stored before the restart.
     #[arg(long, default_value_t = 1_000_000)]
@@ -387,4 +398,90 @@ pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
         })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Codes served per second over HTTP: `GET /v1/persons/{pid}/code` for a set
+/// of persons requested over and over, so after the first round every code
+/// comes from the cache (no signing, no rendering).
+pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let node = start_node(10_000).await?;
+        let key = add_key(&node.state, "bench-admin", Role::NationalAdmin)?;
+        let now = node.state.now();
+        let records: Vec<EventRecord> = (0..args.persons)
+            .map(|index| EventRecord {
+                region: "440305".parse().expect("region"),
+                event: Event {
+                    id: EventId::parse(&format!("seed-{index}")).expect("id"),
+                    person: pid_for(index),
+                    recorded_at: now,
+                    author: "bench-seed".into(),
+                    body: EventBody::TestResult(TestResult {
+                        test: TestKind::Pcr,
+                        result: TestOutcome::Negative,
+                        sampled_at: now.plus_secs(-7200),
+                        reported_at: now.plus_secs(-3600),
+                        lab: "bench-lab".into(),
+                    }),
+                },
+            })
+            .collect();
+        let state = node.state.clone();
+        tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
+            .await?
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for connection in 0..args.connections.max(1) {
+            let (stop, done, errors, key) = (stop.clone(), done.clone(), errors.clone(), key.clone());
+            let address = node.address;
+            let persons = args.persons.max(1);
+            tasks.push(tokio::spawn(async move {
+                let mut stream = TcpStream::connect(address).await?;
+                stream.set_nodelay(true)?;
+                let mut buffer = Vec::new();
+                let mut index = connection;
+                while !stop.load(Ordering::Relaxed) {
+                    index = (index + 7) % persons;
+                    let head = format!(
+                        "GET /v1/persons/{}/code HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n",
+                        pid_for(index)
+                    );
+                    match request(&mut stream, &mut buffer, head.as_bytes(), b"").await? {
+                        200 => done.fetch_add(1, Ordering::Relaxed),
+                        _ => errors.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+                Ok::<(), anyhow::Error>(())
+            }));
+        }
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let seconds = started.elapsed().as_secs_f64();
+        let completed = done.load(Ordering::Relaxed);
+        for task in tasks {
+            let _ = task.await;
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "codes",
+                "persons": args.persons,
+                "connections": args.connections,
+                "seconds": seconds,
+                "codes_served": completed,
+                "codes_per_sec": completed as f64 / seconds,
+                "errors": errors.load(Ordering::Relaxed),
+                "note": "GET /v1/persons/{pid}/code (token, SVG, PNG, reasons, recent events) over loopback; codes cached per (person, color, valid_until); each read audited",
+            })
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -80,6 +80,8 @@ enum BenchCommand {
     Ingest(cmd_bench::BenchIngestArgs),
     /// Status lookups/s over HTTP on loopback.
     Status(cmd_bench::BenchStatusArgs),
+    /// Signed codes served per second over HTTP, with caching.
+    Codes(cmd_bench::BenchCodesArgs),
     /// Restart time with and without a projection snapshot.
     Restart(cmd_bench::BenchRestartArgs),
     /// Sign and verify health codes.
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
             BenchCommand::Ingest(args) => cmd_bench::run_ingest(args),
             BenchCommand::Status(args) => cmd_bench::run_status(args),
             BenchCommand::Restart(args) => cmd_bench::run_restart(args),
+            BenchCommand::Codes(args) => cmd_bench::run_codes(args),
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
             BenchCommand::Storm(args) => cmd_storm::run_storm(args),
