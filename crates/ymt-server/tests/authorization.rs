@@ -820,3 +820,229 @@ async fn an_authority_cannot_retract_an_event_of_another_jurisdiction() {
     let verifier = node.principal("verifier", Role::VerifierDevice, "440305");
     assert_eq!(node.color(&verifier, "p-1").await, "red", "still red");
 }
+
+/// Sends a request with a citizen's session cookie instead of an API key.
+async fn send_with_cookie(
+    node: &TestNode,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Option<Value>,
+) -> support::Reply {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut request = node
+        .client
+        .request(method, format!("{}{path}", node.base))
+        .header("cookie", cookie);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"));
+    }
+    let response = request.send().await.expect("the node answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response.bytes().await.expect("a body").to_vec();
+    support::Reply {
+        status,
+        content_type,
+        retry_after: None,
+        bytes,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
+    let node = TestNode::start().await;
+    let admin = node.principal("admin", Role::NationalAdmin, "nation");
+    node.state.codes.set_authenticator(Arc::new(DemoFixedCode {
+        code: CITIZEN_CODE.into(),
+    }));
+    let mut pids = Vec::new();
+    for (passport, name) in [(CITIZEN_PASSPORT, "李四"), ("E90000002", "王五")] {
+        let body = json!({"id_type": "passport", "id_number": passport, "display_name": name, "region": "440305"});
+        let reply = node.post("/v1/persons", Some(&admin), &body).await;
+        check("register", &reply, 200);
+        pids.push(reply.json()["pid"].as_str().expect("a pid").to_owned());
+    }
+    let (me, stranger) = (pids[0].clone(), pids[1].clone());
+    let appeal = node
+        .post(
+            "/v1/appeals",
+            Some(&admin),
+            &json!({"pid": me, "text": "filed by the authority"}),
+        )
+        .await;
+    check("an appeal to resolve", &appeal, 201);
+    let appeal_id = appeal.json()["id"].as_str().expect("an id").to_owned();
+
+    let sign_in = node
+        .client
+        .post(format!("{}/v1/session", node.base))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "code": CITIZEN_CODE}),
+            )
+            .expect("json"),
+        )
+        .send()
+        .await
+        .expect("the node answers");
+    assert_eq!(sign_in.status().as_u16(), 200, "the citizen signs in");
+    let cookie = sign_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let cookie = cookie.as_str();
+    let forged = format!("ymt_session={}", "ab".repeat(32));
+    let forged = forged.as_str();
+    let citizen = format!("citizen:{me}");
+
+    // (label, method, path, body, cookie, expected status, audited refusal)
+    let cases: Vec<(&str, &str, String, Option<Value>, &str, u16, bool)> = vec![
+        (
+            "own session",
+            "GET",
+            "/v1/session".into(),
+            None,
+            cookie,
+            200,
+            false,
+        ),
+        (
+            "own code",
+            "GET",
+            format!("/v1/persons/{me}/code"),
+            None,
+            cookie,
+            200,
+            false,
+        ),
+        (
+            "another person's code",
+            "GET",
+            format!("/v1/persons/{stranger}/code"),
+            None,
+            cookie,
+            403,
+            true,
+        ),
+        (
+            "appeal about another person",
+            "POST",
+            "/v1/appeals".into(),
+            Some(json!({"pid": stranger, "text": "not mine"})),
+            cookie,
+            403,
+            true,
+        ),
+        (
+            "own appeal",
+            "POST",
+            "/v1/appeals".into(),
+            Some(json!({"pid": me, "text": "my test was negative"})),
+            cookie,
+            201,
+            false,
+        ),
+        // A session is not an API key: the authority endpoints stay closed.
+        (
+            "appeals queue",
+            "GET",
+            "/v1/appeals".into(),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "resolve own appeal",
+            "POST",
+            format!("/v1/appeals/{appeal_id}/resolve"),
+            Some(json!({"note": "self-service"})),
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "dashboard",
+            "GET",
+            "/v1/dashboard/colors.svg".into(),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "status by API",
+            "GET",
+            format!("/v1/persons/{me}/status"),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "forged session's code",
+            "GET",
+            format!("/v1/persons/{me}/code"),
+            None,
+            forged,
+            401,
+            false,
+        ),
+        (
+            "forged session's appeal",
+            "POST",
+            "/v1/appeals".into(),
+            Some(json!({"pid": me, "text": "forged"})),
+            forged,
+            401,
+            false,
+        ),
+        (
+            "sign out",
+            "DELETE",
+            "/v1/session".into(),
+            None,
+            cookie,
+            204,
+            false,
+        ),
+        (
+            "code after sign-out",
+            "GET",
+            format!("/v1/persons/{me}/code"),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+    ];
+    for (label, method, path, body, cookie, expect, audited) in cases {
+        let before = fingerprint(&node);
+        let denied_before = denied_count(&node, &citizen);
+        let reply = send_with_cookie(&node, method, &path, cookie, body).await;
+        check(label, &reply, expect);
+        if expect >= 400 {
+            assert_eq!(fingerprint(&node), before, "{label}: nothing stored");
+        }
+        assert_eq!(
+            denied_count(&node, &citizen) > denied_before,
+            audited,
+            "{label}: audited as denied exactly when refused for who asks"
+        );
+    }
+    let signed_out = send_with_cookie(&node, "GET", "/v1/session", cookie, None).await;
+    check("session after sign-out", &signed_out, 200);
+    assert_eq!(signed_out.json(), json!({"signed_in": false}));
+}
