@@ -856,6 +856,18 @@ async fn send_with_cookie(
     }
 }
 
+/// A citizen's request: label, method, path, body, session cookie, the
+/// expected status, and whether it is refused for who asks (and audited).
+type CitizenCase<'a> = (
+    &'static str,
+    &'static str,
+    String,
+    Option<Value>,
+    &'a str,
+    u16,
+    bool,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
     let node = TestNode::start().await;
@@ -907,8 +919,7 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
     let forged = forged.as_str();
     let citizen = format!("citizen:{me}");
 
-    // (label, method, path, body, cookie, expected status, audited refusal)
-    let cases: Vec<(&str, &str, String, Option<Value>, &str, u16, bool)> = vec![
+    let cases: Vec<CitizenCase> = vec![
         (
             "own session",
             "GET",
