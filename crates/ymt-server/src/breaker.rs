@@ -372,10 +372,11 @@ async fn list_pending(
 ) -> Result<Response, ApiError> {
     let sees_all = matches!(principal.role, Role::NationalAdmin | Role::Auditor);
     if !sees_all && principal.role != Role::HealthAuthority {
-        return Err(ApiError::forbidden(format!(
-            "a {} may not list pending actions",
-            principal.role.as_str()
-        )));
+        let detail = format!("a {} may not list pending actions", principal.role.as_str());
+        state
+            .audit_denied(Some(&principal), "pending.list", "", &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
     }
     let mut listed = Vec::new();
     for (_, bytes) in state.store.meta_list(META_PENDING)? {

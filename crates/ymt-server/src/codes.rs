@@ -301,6 +301,11 @@ async fn authorize_person(
     if guardian {
         return Ok(format!("citizen:{me}"));
     }
+    // A citizen asking for somebody else's code is a refusal like any other
+    // and leaves evidence in the log.
+    let mut entry = citizen_audit(&me, action, pid.as_str(), "not this person's guardian", now);
+    entry.outcome = AuditOutcome::Denied;
+    audit_durable(state, entry).await?;
     Err(ApiError::forbidden("you are not this person's guardian"))
 }
 
@@ -611,15 +616,22 @@ async fn file_appeal(
     Ok((StatusCode::CREATED, axum::Json(appeal)).into_response())
 }
 
-fn require_authority(principal: &Option<Principal>) -> Result<&Principal, ApiError> {
+/// The authority handling appeals; a refusal is audited.
+async fn require_authority<'a>(
+    state: &AppState,
+    principal: &'a Option<Principal>,
+    action: &str,
+    target: &str,
+) -> Result<&'a Principal, ApiError> {
     let principal = principal.as_ref().ok_or_else(|| {
         ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
     })?;
     if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        return Err(ApiError::forbidden(format!(
-            "a {} may not handle appeals",
-            principal.role.as_str()
-        )));
+        let detail = format!("a {} may not handle appeals", principal.role.as_str());
+        state
+            .audit_denied(Some(principal), action, target, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
     }
     Ok(principal)
 }
@@ -637,7 +649,7 @@ async fn list_appeals(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let principal = bearer_principal(&state, &headers)?;
-    let principal = require_authority(&principal)?;
+    let principal = require_authority(&state, &principal, "appeal.list", "").await?;
     let mut appeals: Vec<Appeal> = state
         .store
         .meta_list(META_APPEALS)?
@@ -667,7 +679,9 @@ async fn resolve_appeal(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let principal = bearer_principal(&state, &headers)?;
-    let principal = require_authority(&principal)?.clone();
+    let principal = require_authority(&state, &principal, "appeal.resolve", &id)
+        .await?
+        .clone();
     let body: ResolveBody = parse_body(body)?;
     if body.note.trim().is_empty() || body.note.chars().count() > APPEAL_TEXT_CHARS_MAX {
         return Err(ApiError::unprocessable(format!(
@@ -677,12 +691,24 @@ async fn resolve_appeal(
     if id.len() > 64 {
         return Err(ApiError::bad_request("appeal id too long"));
     }
+    let not_found = || ApiError::not_found("no appeal with this id in your jurisdiction");
     let mut appeal: Appeal = state
         .store
         .meta_get(META_APPEALS, &id)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .filter(|appeal| appeal_visible(&principal, appeal))
-        .ok_or_else(|| ApiError::not_found("no appeal with this id in your jurisdiction"))?;
+        .ok_or_else(not_found)?;
+    if !appeal_visible(&principal, &appeal) {
+        // Answered like an unknown id, but audited as the refusal it is.
+        state
+            .audit_denied(
+                Some(&principal),
+                "appeal.resolve",
+                &id,
+                "outside jurisdiction",
+            )
+            .await;
+        return Err(not_found());
+    }
     if appeal.resolved.is_some() {
         return Err(ApiError::conflict("this appeal is already resolved"));
     }
@@ -725,7 +751,11 @@ async fn colors_svg(
         principal.role,
         Role::HealthAuthority | Role::NationalAdmin | Role::Auditor
     ) {
-        return Err(ApiError::forbidden("authorities only"));
+        let detail = format!("a {} may not read the dashboard", principal.role.as_str());
+        state
+            .audit_denied(Some(principal), "dashboard.colors", "", &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
     }
     let now = state.now();
     let national_counts = state.projection.color_counts();
