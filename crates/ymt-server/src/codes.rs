@@ -773,7 +773,26 @@ async fn colors_svg(
     } else {
         (national_counts, state.codes.color_history())
     };
-    let svg = crate::pages::colors_chart_svg(counts, &history);
+    let colors = crate::pages::colors_chart_svg(counts, &history);
+    // National roles also see node-wide activity: check-ins per hour and
+    // contacts traced per case, nested under the color chart.
+    let svg = if principal.role == Role::HealthAuthority {
+        colors
+    } else {
+        let worker = state.clone();
+        let (hours, cases) = tokio::task::spawn_blocking(move || {
+            let hours = crate::dashboard::checkins_per_hour(&worker, now);
+            let cases = crate::dashboard::contacts_per_case(&worker, 10)?;
+            Ok::<_, ApiError>((hours, cases))
+        })
+        .await
+        .map_err(|_| ApiError::internal("dashboard panicked"))??;
+        let inner = colors.replacen("<svg ", r#"<svg x="0" y="0" width="640" height="220" "#, 1);
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 620" role="img" aria-label="dashboard"><title>dashboard</title>{inner}{panels}</svg>"#,
+            panels = crate::dashboard::activity_panels_svg(&hours, &cases, 220.0)
+        )
+    };
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
