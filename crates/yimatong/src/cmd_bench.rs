@@ -153,6 +153,44 @@ fn pid_for(index: usize) -> PersonId {
     .expect("hex pid")
 }
 
+/// Test-result records for benchmark persons: record `index` is about person
+/// `person_of(index)`, sampled `days_back(index)` days before `now`; every
+/// `positive_every`-th is positive (0: none), so some statuses carry reasons.
+fn seed_records(
+    indexes: std::ops::Range<usize>,
+    now: ymt_core::Timestamp,
+    person_of: impl Fn(usize) -> PersonId,
+    days_back: impl Fn(usize) -> i64,
+    positive_every: usize,
+    id_prefix: &str,
+) -> Vec<EventRecord> {
+    indexes
+        .map(|index| {
+            let sampled = now.plus_secs(-7200 - days_back(index) * 86_400);
+            EventRecord {
+                region: "440305".parse().expect("region"),
+                event: Event {
+                    id: EventId::parse(&format!("{id_prefix}-{index}")).expect("id"),
+                    person: person_of(index),
+                    recorded_at: now,
+                    author: "bench-seed".into(),
+                    body: EventBody::TestResult(TestResult {
+                        test: TestKind::Pcr,
+                        result: if positive_every > 0 && index % positive_every == 0 {
+                            TestOutcome::Positive
+                        } else {
+                            TestOutcome::Negative
+                        },
+                        sampled_at: sampled,
+                        reported_at: sampled.plus_secs(3600),
+                        lab: "bench-lab".into(),
+                    }),
+                },
+            }
+        })
+        .collect()
+}
+
 pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -242,25 +280,7 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
         let key = add_key(&node.state, "bench-verifier", Role::VerifierDevice)?;
         let now = node.state.now();
         let load_started = Instant::now();
-        let records: Vec<EventRecord> = (0..args.persons)
-            .map(|index| EventRecord {
-                region: "440305".parse().expect("region"),
-                event: Event {
-                    id: EventId::parse(&format!("seed-{index}")).expect("id"),
-                    person: pid_for(index),
-                    recorded_at: now,
-                    author: "bench-seed".into(),
-                    body: EventBody::TestResult(TestResult {
-                        test: TestKind::Pcr,
-                        // Every 50th person is a case, so some statuses carry reasons.
-                        result: if index % 50 == 0 { TestOutcome::Positive } else { TestOutcome::Negative },
-                        sampled_at: now.plus_secs(-7200),
-                        reported_at: now.plus_secs(-3600),
-                        lab: "bench-lab".into(),
-                    }),
-                },
-            })
-            .collect();
+        let records = seed_records(0..args.persons, now, pid_for, |_| 0, 50, "seed");
         let state = node.state.clone();
         tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
             .await?
@@ -336,28 +356,14 @@ pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
     let mut stored = 0usize;
     while stored < args.events {
         let chunk = (args.events - stored).min(100_000);
-        let records: Vec<EventRecord> = (stored..stored + chunk)
-            .map(|index| EventRecord {
-                region: "440305".parse().expect("region"),
-                event: Event {
-                    id: EventId::parse(&format!("r-{index}")).expect("id"),
-                    person: pid_for(index / per_person),
-                    recorded_at: now,
-                    author: "bench-seed".into(),
-                    body: EventBody::TestResult(TestResult {
-                        test: TestKind::Pcr,
-                        result: if index % 997 == 0 {
-                            TestOutcome::Positive
-                        } else {
-                            TestOutcome::Negative
-                        },
-                        sampled_at: now.plus_secs(-7200 - (index % per_person) as i64 * 86_400),
-                        reported_at: now.plus_secs(-3600 - (index % per_person) as i64 * 86_400),
-                        lab: "bench-lab".into(),
-                    }),
-                },
-            })
-            .collect();
+        let records = seed_records(
+            stored..stored + chunk,
+            now,
+            |index| pid_for(index / per_person),
+            |index| (index % per_person) as i64,
+            997,
+            "r",
+        );
         state
             .import_records(&records, "bench")
             .map_err(|error| anyhow::anyhow!(error.detail))?;
@@ -412,24 +418,7 @@ pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
         let node = start_node(10_000).await?;
         let key = add_key(&node.state, "bench-admin", Role::NationalAdmin)?;
         let now = node.state.now();
-        let records: Vec<EventRecord> = (0..args.persons)
-            .map(|index| EventRecord {
-                region: "440305".parse().expect("region"),
-                event: Event {
-                    id: EventId::parse(&format!("seed-{index}")).expect("id"),
-                    person: pid_for(index),
-                    recorded_at: now,
-                    author: "bench-seed".into(),
-                    body: EventBody::TestResult(TestResult {
-                        test: TestKind::Pcr,
-                        result: TestOutcome::Negative,
-                        sampled_at: now.plus_secs(-7200),
-                        reported_at: now.plus_secs(-3600),
-                        lab: "bench-lab".into(),
-                    }),
-                },
-            })
-            .collect();
+        let records = seed_records(0..args.persons, now, pid_for, |_| 0, 0, "seed");
         let state = node.state.clone();
         tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
             .await?
