@@ -94,10 +94,7 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
             "地区代码（社区12位、街道9位或区县6位）",
             "Region code (community 12, street 9 or county 6 digits)",
         ),
-        "risk_venues" => (
-            "或场所编号（逗号分隔）",
-            "Or venue ids (comma separated)",
-        ),
+        "risk_venues" => ("或场所编号（逗号分隔）", "Or venue ids (comma separated)"),
         "risk_level" => ("风险等级", "Level"),
         "level_high" => ("高风险", "High"),
         "level_medium" => ("中风险", "Medium"),
