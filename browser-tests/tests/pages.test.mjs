@@ -15,6 +15,9 @@ before(async () => {
   CHILD.pid = await registerPerson(server, CHILD.id, CHILD.name);
   PERSON.pid = await registerPerson(server, PERSON.id, PERSON.name, [CHILD.pid]);
   await positiveTest(server, PERSON.id);
+  // Check-ins name registered venues; the demo city's venues are not registered.
+  await server.api("/v1/venues", { key: server.keys["demo-cdc-440305"], method: "POST", body: {
+    id: "V440305004009-000001", name: "南山测试场所", region: "440305004009", category: "market", indoor: true } });
 });
 
 after(async () => {

@@ -15,6 +15,11 @@ const YMT = (() => {
       notAvailable: "本节点不提供此功能", notFound: "未找到（或不在您的辖区）", colorExpired: "码颜色已失效",
       test_result: "核酸/抗原检测", check_in: "场所登记", positive: "阳性", negative: "阴性",
       scanUnsupported: "此浏览器不支持摄像头扫码，请粘贴码文本", me: "本人",
+      high: "高风险", medium: "中风险", low: "低风险", in_force: "生效中", status_pending: "待审批", rejected: "已驳回",
+      riskApplied: "已生效", riskHeld: "范围超过一个社区，已提交国家管理员审批", riskApproved: "已批准并生效", riskRejected: "已驳回",
+      personsReached: "涉及人数", personsChanging: "将变色人数", eventsStored: "写入事件数", heldBecause: "暂缓原因",
+      approve: "批准", reject: "驳回", area: "区域", level: "等级", window: "时间段", status: "状态", designatedBy: "划定者",
+      reason: "理由", proposer: "提出者", noPending: "无待审批事项", needArea: "请填写地区代码或场所编号",
     },
     en: {
       green: "Green · no restriction", yellow: "Yellow · restricted", red: "Red · quarantine or isolation",
@@ -27,6 +32,11 @@ const YMT = (() => {
       notAvailable: "Not available on this node", notFound: "Not found (or outside your jurisdiction)", colorExpired: "Code color has lapsed",
       test_result: "Test", check_in: "Check-in", positive: "positive", negative: "negative",
       scanUnsupported: "This browser cannot scan with the camera; paste the code text", me: "Me",
+      high: "High", medium: "Medium", low: "Low", in_force: "In force", status_pending: "Awaiting approval", rejected: "Rejected",
+      riskApplied: "Applied", riskHeld: "Larger than one community: held for national approval", riskApproved: "Approved and applied", riskRejected: "Rejected",
+      personsReached: "Persons reached", personsChanging: "Persons changing color", eventsStored: "Events stored", heldBecause: "Held because",
+      approve: "Approve", reject: "Reject", area: "Area", level: "Level", window: "Window", status: "Status", designatedBy: "Designated by",
+      reason: "Reason", proposer: "Proposed by", noPending: "Nothing awaiting approval", needArea: "Enter a region code or venue ids",
     },
   };
   const t = (key) => dict[lang][key] || key;

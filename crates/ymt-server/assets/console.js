@@ -74,15 +74,122 @@
     $("diff-to").value = versions[versions.length - 1] || "";
   }
 
+  // Risk areas: the designation form, the table of designations and the
+  // approvals queue. A designation larger than one community comes back 202
+  // with a pending action; national admins other than the proposer decide it.
+  const me = () => (key() || "").split(".")[0].replace(/^ymt_/, "");
+  const rfc3339 = (local) => new Date(local).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const localInput = (date) => {
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  };
+  const areaOf = (request) => request.region || (request.venues || []).join(", ");
+
+  function impactList(impact) {
+    const list = el("ul", { class: "impact" },
+      el("li", {}, `${t("personsReached")}: `, el("strong", { "data-reached": "" }, String(impact.persons_reached))),
+      el("li", {}, `${t("personsChanging")}: `, el("strong", { "data-changing": "" }, String(impact.persons_changing))));
+    for (const [transition, count] of Object.entries(impact.transitions || {})) {
+      list.append(el("li", {}, `${transition.split("->").map((c) => t(c).split(" ·")[0]).join(" → ")}: ${count}`));
+    }
+    return list;
+  }
+
   async function riskAreas() {
     const panel = $("risk-areas");
-    try {
-      const areas = await call("/v1/risk-areas");
-      panel.replaceChildren(el("pre", {}, JSON.stringify(areas, null, 1)));
-    } catch (error) {
+    let body;
+    try { body = await call("/v1/risk-areas"); } catch (error) {
       panel.replaceChildren(el("p", { class: "muted", "data-unavailable": "true" }, error.status === 404 || error.status === 405 ? t("notAvailable") : error.message));
+      $("risk-form").hidden = true;
+      return;
+    }
+    const areas = body.risk_areas || [];
+    if (!areas.length) { panel.replaceChildren(el("p", { class: "muted" }, t("noRecent"))); }
+    else {
+      const head = el("tr", {}, ...["area", "level", "window", "status", "designatedBy", "reason"].map((k) => el("th", { scope: "col" }, t(k))));
+      const rows = areas.map((area) => el("tr", { "data-area": area.request.id, "data-status": area.status },
+        el("td", {}, areaOf(area.request)), el("td", {}, t(area.request.level)),
+        el("td", {}, `${when(area.request.from)} – ${when(area.request.until)}`),
+        el("td", {}, t(area.status === "pending" ? "status_pending" : area.status)),
+        el("td", {}, area.designated_by), el("td", {}, area.request.reason)));
+      panel.replaceChildren(el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows))));
+    }
+    await pendingActions();
+  }
+
+  async function pendingActions() {
+    const list = $("pending");
+    let body;
+    try { body = await call("/v1/pending?status=pending"); } catch (error) {
+      // Roles that may not list pending actions simply do not see the list.
+      $("pending-panel").hidden = true;
+      return;
+    }
+    $("pending-panel").hidden = false;
+    list.replaceChildren();
+    if (!body.pending.length) list.append(el("li", { class: "muted" }, t("noPending")));
+    for (const pending of body.pending) {
+      const request = pending.action.request;
+      const item = el("li", { "data-pending": pending.id },
+        el("strong", {}, `${pending.action.kind === "risk_area" ? `${areaOf(request)} · ${t(request.level)}` : pending.action.kind} · ${pending.id}`), el("br"),
+        `${t("proposer")}: ${pending.proposer} · ${when(pending.proposed_at)}`, el("br"),
+        `${t("heldBecause")}: ${pending.held_because.join("; ")}`, impactList(pending.impact));
+      // The proposer may never decide their own action, and an authority
+      // only sees its own proposals, so the buttons are for the others.
+      if (pending.proposer !== me()) {
+        for (const verb of ["approve", "reject"]) {
+          const button = el("button", { type: "button", class: verb === "reject" ? "secondary" : "", "data-verb": verb }, t(verb));
+          button.addEventListener("click", async () => {
+            try {
+              const done = await call(`/v1/pending/${encodeURIComponent(pending.id)}:${verb}`, { method: "POST" });
+              const result = $("risk-result");
+              result.replaceChildren(el("p", { "data-status": done.pending.status },
+                el("strong", {}, t(verb === "approve" ? "riskApproved" : "riskRejected")), ` · ${pending.id}`,
+                verb === "approve" ? ` · ${t("eventsStored")}: ${done.pending.events_stored}` : ""));
+              await riskAreas();
+            } catch (error) { item.append(el("p", { class: "error", role: "alert" }, error.message)); }
+          });
+          item.append(button, " ");
+        }
+      }
+      list.append(item);
     }
   }
+
+  function riskFormDefaults() {
+    const now = new Date();
+    $("risk-from").value = localInput(new Date(now.getTime() - 14 * 86400000));
+    $("risk-until").value = localInput(new Date(now.getTime() + 86400000));
+  }
+
+  $("risk-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = $("risk-result");
+    const region = $("risk-region").value.trim();
+    const venues = $("risk-venues").value.split(/[\s,，]+/).filter(Boolean);
+    if (!region && !venues.length) {
+      result.replaceChildren(el("p", { class: "error", role: "alert" }, t("needArea")));
+      $("risk-region").focus();
+      return;
+    }
+    const request = { id: YMT.randomId("area-"), level: $("risk-level").value, from: rfc3339($("risk-from").value),
+      until: rfc3339($("risk-until").value), reason: $("risk-reason").value.trim() };
+    if (region) request.region = region;
+    if (venues.length) request.venues = venues;
+    try {
+      const body = await call("/v1/risk-areas", { method: "POST", body: request });
+      const held = body.status === "pending";
+      const out = el("div", held ? { "data-status": body.status, "data-pending-id": body.pending.id } : { "data-status": body.status },
+        el("p", {}, el("strong", {}, t(held ? "riskHeld" : "riskApplied")), ` · ${held ? body.pending.id : request.id}`));
+      if (held) out.append(el("p", {}, `${t("heldBecause")}: ${body.pending.held_because.join("; ")}`), impactList(body.pending.impact));
+      else out.append(el("p", {}, `${t("eventsStored")}: ${body.events_stored}`), impactList(body.impact));
+      result.replaceChildren(out);
+      await riskAreas();
+    } catch (error) {
+      result.replaceChildren(el("p", { class: "error", role: "alert" }, error.message));
+    }
+  });
+  riskFormDefaults();
 
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -89,6 +89,22 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "pid" => ("人员编号", "Person id"),
         "rules" => ("规则版本", "Rule-set versions"),
         "risk_areas" => ("风险区域", "Risk areas"),
+        "risk_designate" => ("划定风险区域", "Designate an area"),
+        "risk_region" => (
+            "地区代码（社区12位、街道9位或区县6位）",
+            "Region code (community 12, street 9 or county 6 digits)",
+        ),
+        "risk_venues" => ("或场所编号（逗号分隔）", "Or venue ids (comma separated)"),
+        "risk_level" => ("风险等级", "Level"),
+        "level_high" => ("高风险", "High"),
+        "level_medium" => ("中风险", "Medium"),
+        "level_low" => ("低风险", "Low"),
+        "risk_from" => ("起始时间", "From"),
+        "risk_until" => ("截止时间", "Until"),
+        "risk_reason" => ("划定理由", "Reason"),
+        "risk_submit" => ("提交", "Designate"),
+        "risk_current" => ("当前风险区域", "Current risk areas"),
+        "pending_approvals" => ("待审批", "Pending approvals"),
         "note" => ("处理意见", "Resolution note"),
         "search" => ("查询", "Look up"),
         "diff" => ("比较", "Compare"),
@@ -281,7 +297,19 @@ pub fn console_page(lang: Lang) -> String {
 <pre id="diff-result"></pre>
 <label for="preview-body">{preview}</label><textarea id="preview-body" rows="4" spellcheck="false"></textarea><button type="button" id="preview">{preview}</button>
 <pre id="preview-result"></pre></section>
-<section class="card" id="risk-panel"><h2>{risk_areas}</h2><div id="risk-areas"></div></section>
+<section class="card" id="risk-panel"><h2>{risk_areas}</h2>
+<form id="risk-form"><h3>{risk_designate}</h3>
+<label for="risk-region">{risk_region}</label><input id="risk-region" inputmode="numeric" pattern="[0-9]{{6}}|[0-9]{{9}}|[0-9]{{12}}" autocomplete="off">
+<label for="risk-venues">{risk_venues}</label><input id="risk-venues" autocomplete="off">
+<label for="risk-level">{risk_level}</label><select id="risk-level"><option value="high">{level_high}</option><option value="medium">{level_medium}</option><option value="low">{level_low}</option></select>
+<div class="pair"><div><label for="risk-from">{risk_from}</label><input id="risk-from" type="datetime-local" required></div>
+<div><label for="risk-until">{risk_until}</label><input id="risk-until" type="datetime-local" required></div></div>
+<label for="risk-reason">{risk_reason}</label><input id="risk-reason" maxlength="500" autocomplete="off" required>
+<button type="submit">{risk_submit}</button></form>
+<div id="risk-result" role="status" aria-live="polite"></div>
+<h3>{risk_current}</h3><div id="risk-areas"></div>
+<div id="pending-panel" hidden><h3>{pending_approvals}</h3><ul id="pending" class="list"></ul></div>
+</section>
 </div>"#,
         api_key = t("api_key"),
         sign_in = t("sign_in"),
@@ -295,6 +323,19 @@ pub fn console_page(lang: Lang) -> String {
         diff = t("diff"),
         preview = t("preview"),
         risk_areas = t("risk_areas"),
+        risk_designate = t("risk_designate"),
+        risk_region = t("risk_region"),
+        risk_venues = t("risk_venues"),
+        risk_level = t("risk_level"),
+        level_high = t("level_high"),
+        level_medium = t("level_medium"),
+        level_low = t("level_low"),
+        risk_from = t("risk_from"),
+        risk_until = t("risk_until"),
+        risk_reason = t("risk_reason"),
+        risk_submit = t("risk_submit"),
+        risk_current = t("risk_current"),
+        pending_approvals = t("pending_approvals"),
     );
     layout(lang, "console", "console", &body, &["console.js"])
 }
@@ -474,6 +515,17 @@ mod tests {
         assert!(citizen_page(Lang::ZhCn).contains(r#"lang="zh-CN""#));
         assert!(verify_page(Lang::En).contains(r#"lang="en""#));
         assert!(console_page(Lang::En).contains("Authority console"));
+    }
+
+    #[test]
+    fn console_labels_the_risk_panel_in_both_languages() {
+        for (lang, label) in [(Lang::ZhCn, "待审批"), (Lang::En, "Pending approvals")] {
+            let page = console_page(lang);
+            assert!(page.contains(r#"id="risk-form""#));
+            assert!(page.contains(label));
+            // An unknown key renders as "?"; every label must be known.
+            assert!(!page.contains(">?<"), "an unknown label in {lang:?}");
+        }
     }
 
     #[test]
