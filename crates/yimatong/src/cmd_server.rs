@@ -222,6 +222,25 @@ fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Resu
             .register_person(&record)
             .map_err(|error| anyhow::anyhow!(error.detail))?;
     }
+    // The city's venues are registered first: check-ins at unknown venues
+    // are refused, and risk areas find venues by their community code.
+    for venue in &city.venues {
+        state
+            .tracing
+            .register_venue(
+                state,
+                ymt_server::venues::Venue {
+                    id: venue.id.clone(),
+                    name: venue.name.clone(),
+                    region: venue.region.clone(),
+                    category: venue.category.as_str().into(),
+                    indoor: venue.indoor,
+                    registered_by: "demo-seed".into(),
+                    registered_at: now,
+                },
+            )
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+    }
     let records: Vec<EventRecord> = city
         .events
         .iter()
