@@ -15,9 +15,9 @@ before(async () => {
   CHILD.pid = await registerPerson(server, CHILD.id, CHILD.name);
   PERSON.pid = await registerPerson(server, PERSON.id, PERSON.name, [CHILD.pid]);
   await positiveTest(server, PERSON.id);
-  // Check-ins name registered venues; the demo city's venues are not registered.
+  // Check-ins name registered venues; this test venue is not one of the demo city's.
   await server.api("/v1/venues", { key: server.keys["demo-cdc-440305"], method: "POST", body: {
-    id: "V440305004009-000001", name: "南山测试场所", region: "440305004009", category: "market", indoor: true } });
+    id: "V440305004009-TEST01", name: "南山测试场所", region: "440305004009", category: "market", indoor: true } });
 });
 
 after(async () => {
@@ -91,7 +91,7 @@ test("verifier checks a valid code offline, rejects a tampered and an expired on
     // Settings: the verifier device's key, venue and region; a check-in is recorded online.
     await page.locator("#settings summary").click();
     await page.locator("#verifier-key").fill(server.keys["demo-verifier-440305"]);
-    await page.locator("#venue").fill("V440305004009-000001");
+    await page.locator("#venue").fill("V440305004009-TEST01");
     await page.locator("#region").fill("440305");
     await page.locator("#save-settings").click();
     await page.locator("#token").fill(code.token);

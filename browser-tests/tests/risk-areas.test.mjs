@@ -12,7 +12,7 @@ let browser;
 const VISITOR = { id: "E20000001", name: "李访客" };
 // A venue of the demo city; registering it lets the county designation
 // find the demo's check-ins there as well as the visitor's.
-const VENUE = { id: "V440305004009-000001", region: "440305004009" };
+const VENUE = { id: "V440305004009-TEST01", region: "440305004009" };
 const iso = (ms) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 
 before(async () => {
