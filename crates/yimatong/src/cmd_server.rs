@@ -299,7 +299,25 @@ fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Resu
         ));
     }
     std::fs::write(&story_path, &story)?;
-    Ok(demo_instructions(&keys, &story))
+    // The synthetic ID numbers to sign in with are printed once, at seeding,
+    // and never written to the data directory: the node stores only pids.
+    let mut sign_in =
+        String::from("Sign in on the citizen page as (synthetic identities, shown this once):\n");
+    let mut shown = std::collections::HashSet::new();
+    for entry in &city.story {
+        if !shown.insert(format!("{:?}", entry.role)) {
+            continue;
+        }
+        let person = &city.persons[entry.person];
+        sign_in.push_str(&format!(
+            "  {:<18} {} {}  ({})\n",
+            format!("{:?}", entry.role),
+            person.document.id_type().as_str(),
+            person.document.number_for_hashing(),
+            entry.masked_name
+        ));
+    }
+    Ok(format!("{}\n{sign_in}", demo_instructions(&keys, &story)))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
