@@ -15,7 +15,9 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ] || ! fc-list 2>/dev/null | grep -qi
   fi
 fi
 
-(cd "$root" && cargo build -p yimatong)
+# The same build as `cargo test --workspace` (same features), so after the
+# Rust tests this is a no-op instead of a second build of every dependency.
+(cd "$root" && cargo test --workspace --no-run --locked)
 export YMT_BIN="$root/target/debug/yimatong"
 cd "$here"
 npm ci --no-audit --no-fund
