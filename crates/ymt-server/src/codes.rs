@@ -589,11 +589,22 @@ async fn file_appeal(
         .get(&body.pid)
         .map(|(slot, _)| slot.color())
         .unwrap_or(Color::Green);
+    // The appeal goes to the authority of the person's registration, else of
+    // the authority managing them, else of where their latest event happened,
+    // so an authority that can act on the person can also resolve the appeal.
     let region = state
         .person_record(&body.pid)?
         .map(|record| record.region)
         .or_else(|| {
-            crate::state::governing_region(&state.person_records(&body.pid).unwrap_or_default())
+            let records = state.person_records(&body.pid).unwrap_or_default();
+            crate::state::governing_region(&records).or_else(|| {
+                records
+                    .iter()
+                    .max_by(|a, b| {
+                        (a.event.recorded_at, &a.event.id).cmp(&(b.event.recorded_at, &b.event.id))
+                    })
+                    .map(|record| record.region.clone())
+            })
         });
     let appeal = Appeal {
         id: id.clone(),

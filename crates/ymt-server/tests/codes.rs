@@ -372,3 +372,60 @@ fn every_new_route_is_described_in_openapi() {
         assert!(document["paths"].get(path).is_some(), "{path}");
     }
 }
+
+/// An appeal about a person who is neither registered nor managed by any
+/// authority goes to the region of their latest event, so the authority that
+/// can act on them can also resolve it.
+#[tokio::test]
+async fn an_unregistered_persons_appeal_goes_to_the_region_of_their_latest_event() {
+    let node = node().await;
+    let lab = node.principal("lab-440305", Role::Lab, "440305");
+    let own_city = node.principal("cdc-440305", Role::HealthAuthority, "440305");
+    let other_city = node.principal("cdc-110105", Role::HealthAuthority, "110105");
+    let at = Timestamp::from_unix_secs(T0 - 3600).unwrap();
+    let (status, body, _) = node
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&lab),
+            Some(json!({"id": "lab-440305:S1", "subject": {"id_type": "passport", "id_number": "E12345678"},
+                "region": "440305", "kind": "test_result",
+                "data": {"test": "pcr", "result": "positive", "sampled_at": at, "reported_at": at, "lab": "lab-440305"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let pid = body["results"][0]["pid"].as_str().unwrap().to_owned();
+    let (status, appeal, _) = node
+        .call(
+            "POST",
+            "/v1/appeals",
+            Some(&own_city),
+            Some(json!({"pid": pid, "text": "the sample was mislabelled"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{appeal}");
+    let id = appeal["id"].as_str().unwrap().to_owned();
+    let (_, listed, _) = node
+        .call("GET", "/v1/appeals", Some(&other_city), None)
+        .await;
+    assert_eq!(
+        listed["appeals"].as_array().unwrap().len(),
+        0,
+        "another city sees nothing"
+    );
+    let (_, listed, _) = node.call("GET", "/v1/appeals", Some(&own_city), None).await;
+    assert_eq!(
+        listed["appeals"][0]["id"],
+        id.as_str(),
+        "the event's region sees it"
+    );
+    let (status, resolved, _) = node
+        .call(
+            "POST",
+            &format!("/v1/appeals/{id}/resolve"),
+            Some(&own_city),
+            Some(json!({"note": "sample re-tested"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+}
