@@ -191,6 +191,64 @@ fn seed_records(
         .collect()
 }
 
+/// What a timed GET load measured.
+struct LoadReport {
+    completed: u64,
+    errors: u64,
+    seconds: f64,
+}
+
+/// Runs `connections` keep-alive clients for `seconds`, each sending
+/// `GET path_of(connection, round)` with the key, and counts the 200s.
+async fn get_load(
+    address: std::net::SocketAddr,
+    key: &str,
+    connections: usize,
+    seconds: u64,
+    path_of: impl Fn(usize, usize) -> String + Clone + Send + 'static,
+) -> LoadReport {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for connection in 0..connections.max(1) {
+        let (stop, done, errors, path_of) =
+            (stop.clone(), done.clone(), errors.clone(), path_of.clone());
+        let key = key.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            let mut buffer = Vec::new();
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                round += 1;
+                let head = format!(
+                    "GET {} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n",
+                    path_of(connection, round)
+                );
+                match request(&mut stream, &mut buffer, head.as_bytes(), b"").await? {
+                    200 => done.fetch_add(1, Ordering::Relaxed),
+                    _ => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            Ok::<(), anyhow::Error>(())
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    let completed = done.load(Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    LoadReport {
+        completed,
+        errors: errors.load(Ordering::Relaxed),
+        seconds,
+    }
+}
+
 pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -289,41 +347,13 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
         let persons_in_projection = node.state.projection.len();
         let compact_bytes = node.state.projection.compact_resident_bytes();
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicU64::new(0));
-        let errors = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        for connection in 0..args.connections.max(1) {
-            let (stop, done, errors, key) = (stop.clone(), done.clone(), errors.clone(), key.clone());
-            let address = node.address;
-            let persons = args.persons.max(1);
-            tasks.push(tokio::spawn(async move {
-                let mut stream = TcpStream::connect(address).await?;
-                stream.set_nodelay(true)?;
-                let mut buffer = Vec::new();
-                let mut index = connection * 7919;
-                while !stop.load(Ordering::Relaxed) {
-                    index = (index + 104_729) % persons;
-                    let head = format!(
-                        "GET /v1/persons/{}/status HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n",
-                        pid_for(index)
-                    );
-                    match request(&mut stream, &mut buffer, head.as_bytes(), b"").await? {
-                        200 => done.fetch_add(1, Ordering::Relaxed),
-                        _ => errors.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-                Ok::<(), anyhow::Error>(())
-            }));
-        }
-        let started = Instant::now();
-        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-        stop.store(true, Ordering::Relaxed);
-        let seconds = started.elapsed().as_secs_f64();
-        let completed = done.load(Ordering::Relaxed);
-        for task in tasks {
-            let _ = task.await;
-        }
+        let persons = args.persons.max(1);
+        let load = get_load(node.address, &key, args.connections, args.seconds, move |connection, round| {
+            let index = (connection * 7919 + round * 104_729) % persons;
+            format!("/v1/persons/{}/status", pid_for(index))
+        })
+        .await;
+        let (completed, errors, seconds) = (load.completed, load.errors, load.seconds);
         println!(
             "{}",
             serde_json::json!({
@@ -336,7 +366,7 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
                 "seconds": seconds,
                 "lookups": completed,
                 "lookups_per_sec": completed as f64 / seconds,
-                "errors": errors.load(Ordering::Relaxed),
+                "errors": errors,
                 "note": "GET /v1/persons/{pid}/status with a verifier key, keep-alive, client and server on the same 2 cores; each read is audited",
             })
         );
@@ -423,41 +453,13 @@ pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
         tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
             .await?
             .map_err(|error| anyhow::anyhow!(error.detail))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicU64::new(0));
-        let errors = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        for connection in 0..args.connections.max(1) {
-            let (stop, done, errors, key) = (stop.clone(), done.clone(), errors.clone(), key.clone());
-            let address = node.address;
-            let persons = args.persons.max(1);
-            tasks.push(tokio::spawn(async move {
-                let mut stream = TcpStream::connect(address).await?;
-                stream.set_nodelay(true)?;
-                let mut buffer = Vec::new();
-                let mut index = connection;
-                while !stop.load(Ordering::Relaxed) {
-                    index = (index + 7) % persons;
-                    let head = format!(
-                        "GET /v1/persons/{}/code HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n",
-                        pid_for(index)
-                    );
-                    match request(&mut stream, &mut buffer, head.as_bytes(), b"").await? {
-                        200 => done.fetch_add(1, Ordering::Relaxed),
-                        _ => errors.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-                Ok::<(), anyhow::Error>(())
-            }));
-        }
-        let started = Instant::now();
-        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-        stop.store(true, Ordering::Relaxed);
-        let seconds = started.elapsed().as_secs_f64();
-        let completed = done.load(Ordering::Relaxed);
-        for task in tasks {
-            let _ = task.await;
-        }
+        let persons = args.persons.max(1);
+        let load = get_load(node.address, &key, args.connections, args.seconds, move |connection, round| {
+            let index = (connection + round * 7) % persons;
+            format!("/v1/persons/{}/code", pid_for(index))
+        })
+        .await;
+        let (completed, errors, seconds) = (load.completed, load.errors, load.seconds);
         println!(
             "{}",
             serde_json::json!({
@@ -467,7 +469,7 @@ pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
                 "seconds": seconds,
                 "codes_served": completed,
                 "codes_per_sec": completed as f64 / seconds,
-                "errors": errors.load(Ordering::Relaxed),
+                "errors": errors,
                 "note": "GET /v1/persons/{pid}/code (token, SVG, PNG, reasons, recent events) over loopback; codes cached per (person, color, valid_until); each read audited",
             })
         );
