@@ -718,14 +718,9 @@ impl AppState {
             author: principal.id.clone(),
             body,
         };
-        event.validate().map_err(|error| {
-            (
-                false,
-                format!("data.{error}")
-                    .replace("data.data.", "data.")
-                    .replace("data.author", "author"),
-            )
-        })?;
+        event
+            .validate()
+            .map_err(|error| (false, error.to_string()))?;
         let latest = event.latest_instant();
         if latest.unix_secs() > now.unix_secs() + self.config.future_skew_secs {
             return Err((
