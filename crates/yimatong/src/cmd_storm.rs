@@ -1,9 +1,9 @@
 //! `yimatong bench storm`: the recompute storm after one risk-area
 //! designation. N persons checked in at one venue are loaded into an
 //! in-process node; the clock then measures one designation of that venue
-//! as high risk: finding the exposed persons in the check-in index,
-//! storing one `risk_exposure` per person durably (with audit) and
-//! re-evaluating every one of them, until every status has changed.
+//! as high risk, from the call until every reached person's status has
+//! changed: storing the designation durably, finding the exposed persons in
+//! the check-in index and deciding every one of them (see risk.rs).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use ymt_core::event::{CheckIn, RiskLevel};
 use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp, VenueId};
-use ymt_server::breaker::Action;
 use ymt_server::risk::RiskAreaRequest;
 use ymt_server::state::EventRecord;
 use ymt_server::venues::Venue;
@@ -100,7 +99,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     };
     let proposer = ymt_server::tracing_service::system_principal("bench");
     let started = Instant::now();
-    let stored = ymt_server::breaker::apply(&state, &Action::RiskArea(request), &proposer)
+    let outcome = ymt_server::risk::take_effect(&state, &request, &proposer)
         .await
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     let elapsed_secs = started.elapsed().as_secs_f64();
@@ -119,7 +118,9 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
         serde_json::json!({
             "bench": "storm",
             "persons": persons,
-            "exposures_stored": stored,
+            "persons_reached": outcome.persons_reached,
+            "decided_incrementally": outcome.decided_incrementally,
+            "decided_in_full": outcome.decided_in_full,
             "persons_yellow_after": yellow,
             "setup_secs": setup_secs,
             "designation_to_all_updated_secs": elapsed_secs,

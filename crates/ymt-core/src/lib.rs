@@ -15,6 +15,7 @@ pub use time::{Timestamp, TimestampError};
 
 pub mod event;
 pub mod facts;
+pub mod risk_area;
 
 pub use event::{Event, EventBody, EventError, EventKind};
 pub use facts::Facts;

@@ -96,6 +96,9 @@ pub struct CompiledRules {
     /// The fact lists any rule reads (as `over` or through `facts.<list>`);
     /// the others are not converted into values at all.
     lists_needed: [bool; 8],
+    /// Per fact list: whether each of its items contributes to a decision on
+    /// its own (see [`CompiledRules::items_decide_alone`]).
+    items_alone: [bool; 8],
     parameters: BTreeMap<String, i64>,
     parameters_value: Value,
     in_force: RulesInForce,
@@ -147,6 +150,9 @@ impl CompiledRules {
         );
         let mut rules_by_list = vec![Vec::new(); FACT_LISTS.len()];
         let mut lists_needed = [false; 8];
+        // Lists read through `facts` by some rule, and rules reading `facts`.
+        let mut lists_read_as_facts = [false; 8];
+        let mut rule_reads_facts = vec![false; rules.len()];
         for (rule_index, rule) in rules.iter().enumerate() {
             rules_by_list[rule.list_index].push(rule_index);
             lists_needed[rule.list_index] = true;
@@ -157,18 +163,33 @@ impl CompiledRules {
                 }
                 if path == "facts" || path.is_empty() || path == "data" {
                     lists_needed = [true; 8];
+                    lists_read_as_facts = [true; 8];
+                    rule_reads_facts[rule_index] = true;
                 } else if let Some(rest) = path.strip_prefix("facts.") {
+                    rule_reads_facts[rule_index] = true;
                     let list = rest.split('.').next().unwrap_or("");
-                    if let Some(index) = list_index(list) {
-                        lists_needed[index] = true;
+                    match list_index(list) {
+                        Some(index) => {
+                            lists_needed[index] = true;
+                            lists_read_as_facts[index] = true;
+                        }
+                        None => lists_read_as_facts = [true; 8],
                     }
                 }
             }
+        }
+        let mut items_alone = [false; 8];
+        for (index, alone) in items_alone.iter_mut().enumerate() {
+            *alone = !lists_read_as_facts[index]
+                && rules_by_list[index]
+                    .iter()
+                    .all(|&rule_index| !rule_reads_facts[rule_index]);
         }
         Ok(CompiledRules {
             rules,
             rules_by_list,
             lists_needed,
+            items_alone,
             parameters,
             parameters_value,
             in_force: RulesInForce {
@@ -181,6 +202,17 @@ impl CompiledRules {
                 }),
             },
         })
+    }
+
+    /// Whether every item of `list` contributes to a decision on its own: no
+    /// rule reads the list through `facts`, and the rules over the list read
+    /// only their item, the parameters and `now`. Then the color function of
+    /// a person with one more such item is the maximum of their color
+    /// function without it and that of the item alone, which lets a node
+    /// apply a designation reaching a million persons without re-reading a
+    /// million timelines. `false` for an unknown list.
+    pub fn items_decide_alone(&self, list: &str) -> bool {
+        list_index(list).is_some_and(|index| self.items_alone[index])
     }
 
     pub fn parameters(&self) -> &BTreeMap<String, i64> {

@@ -180,3 +180,81 @@ proptest! {
         }
     }
 }
+
+fn exposure_strategy() -> impl Strategy<Value = ymt_core::facts::RiskExposureFact> {
+    (-72i64..400, 0i64..48, any::<bool>()).prop_map(|(from, length, high)| {
+        ymt_core::facts::RiskExposureFact {
+            id: EventId::parse("ra-1").unwrap(),
+            area: RegionCode::parse("440305001001").unwrap(),
+            level: if high {
+                RiskLevel::High
+            } else {
+                RiskLevel::Medium
+            },
+            from: at(from),
+            until: at(from + length),
+        }
+    })
+}
+
+proptest! {
+    // Many random timelines are not settled green; they are skipped.
+    #![proptest_config(ProptestConfig { cases: 200, max_global_rejects: 20_000, ..ProptestConfig::default() })]
+
+    /// What lets a node apply a designation without re-reading timelines:
+    /// for a person whose code is green with nothing scheduled, the decision
+    /// with one more risk exposure is the decision of that exposure alone.
+    #[test]
+    fn an_exposure_on_a_settled_green_timeline_decides_alone(
+        events in timeline_strategy(),
+        exposure in exposure_strategy(),
+        now_hours in 0i64..500,
+    ) {
+        let national = RuleSet::national();
+        let compiled = CompiledRules::compile(&national, None).unwrap();
+        prop_assert!(compiled.items_decide_alone("riskExposures"));
+        let now = at(now_hours);
+        let mut facts = Facts::derive(&events, now);
+        let before = compiled.evaluate(&facts, now).unwrap();
+        prop_assume!(before.color == Color::Green && before.valid_until.is_none());
+        facts.risk_exposures.push(exposure.clone());
+        facts.risk_exposures.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
+        let full = compiled.evaluate(&facts, now).unwrap();
+        let alone_facts = Facts {
+            version: ymt_core::facts::FACTS_VERSION,
+            risk_exposures: vec![exposure],
+            ..Facts::default()
+        };
+        let alone = compiled.evaluate(&alone_facts, now).unwrap();
+        prop_assert_eq!(full, alone);
+    }
+}
+
+/// A rule that reads the exposures through `facts` makes each exposure's
+/// effect depend on the rest of the timeline, so nodes must not decide
+/// them alone.
+#[test]
+fn reading_a_list_through_facts_means_its_items_do_not_decide_alone() {
+    let mut document: serde_json::Value =
+        serde_json::from_str(include_str!("../rulesets/cn-national.json")).unwrap();
+    let rules = document["rules"].as_array_mut().unwrap();
+    let mut counting = rules[0].clone();
+    counting["id"] = "TEST-MANY-EXPOSURES".into();
+    counting["over"] = "tests".into();
+    counting["logic"] = serde_json::json!({">": [{"reduce": [
+        {"var": "facts.riskExposures"}, {"+": [{"var": "accumulator"}, 1]}, 0]}, 1]});
+    rules.push(counting);
+    let rule_set = RuleSet::publish(document.to_string().as_bytes()).unwrap();
+    let compiled = CompiledRules::compile(&rule_set, None).unwrap();
+    assert!(!compiled.items_decide_alone("riskExposures"));
+    assert!(compiled.items_decide_alone("overrides"));
+    let national = CompiledRules::compile(&RuleSet::national(), None).unwrap();
+    // The close-contact rules read the person's tests, so contacts do not.
+    for (list, alone) in [
+        ("riskExposures", true),
+        ("contacts", false),
+        ("nonsense", false),
+    ] {
+        assert_eq!(national.items_decide_alone(list), alone, "{list}");
+    }
+}

@@ -339,13 +339,18 @@ async fn person_timeline(
         ));
     }
     state.audit_read(&principal, "person.timeline", pid.as_str())?;
-    let (decision, _) = state.decide(&pid, state.now())?;
+    let now = state.now();
+    let (decision, _) = state.decide(&pid, now)?;
     let record = state.person_record(&pid)?;
+    // Designations reach a person through their check-ins, not through an
+    // event of their own; they are listed here with author and reason.
+    let risk_areas = crate::risk::designations_reaching(&state, &records, now)?;
     Ok(axum::Json(json!({
         "pid": pid,
         "masked_name": record.map(|r| r.masked_name),
         "decision": decision,
         "events": records,
+        "risk_areas": risk_areas,
     }))
     .into_response())
 }

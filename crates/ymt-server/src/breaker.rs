@@ -99,9 +99,19 @@ pub struct PendingAction {
     pub decided_by: Option<String>,
     #[serde(default)]
     pub decided_at: Option<Timestamp>,
-    /// Events stored when it took effect.
+    /// Events stored when it took effect (bulk overrides).
     #[serde(default)]
     pub events_stored: usize,
+    /// Persons a designation reached when it took effect.
+    #[serde(default)]
+    pub persons_reached: usize,
+}
+
+/// What putting an action into force did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub events_stored: usize,
+    pub persons_reached: usize,
 }
 
 pub fn routes() -> Router<SharedState> {
@@ -207,7 +217,8 @@ pub fn records_of(
     proposer: &str,
 ) -> Result<Vec<EventRecord>, ApiError> {
     match action {
-        Action::RiskArea(request) => crate::risk::exposure_records(state, request),
+        // A designation stores no events per person (see risk.rs).
+        Action::RiskArea(_) => Ok(Vec::new()),
         Action::BulkOverride(request) => {
             let now = state.now();
             Ok(request
@@ -233,13 +244,22 @@ pub fn records_of(
     }
 }
 
-/// Stores an action's events: risk exposures as `auto-risk`, overrides as
-/// their proposer (whose rights are checked again by the ingest).
+/// Puts an action into force: a designation through [`crate::risk::take_effect`]
+/// (one durable record, statuses updated in memory), overrides as events of
+/// their proposer (whose rights are checked again by the ingest). Returns how
+/// many persons a designation reached, or how many events were stored.
 pub async fn apply(
     state: &Arc<AppState>,
     action: &Action,
     proposer: &Principal,
-) -> Result<usize, ApiError> {
+) -> Result<Applied, ApiError> {
+    if let Action::RiskArea(request) = action {
+        let outcome = crate::risk::take_effect(state, request, proposer).await?;
+        return Ok(Applied {
+            events_stored: 0,
+            persons_reached: outcome.persons_reached,
+        });
+    }
     let worker = state.clone();
     let action_for_worker = action.clone();
     let proposer_id = proposer.id.clone();
@@ -249,19 +269,32 @@ pub async fn apply(
             .map_err(|_| ApiError::internal("computing the action panicked"))??;
     let submissions: Vec<Submission> = records.iter().map(submission_of).collect();
     let count = submissions.len();
-    if count == 0 {
-        return Ok(0);
+    if count > 0 {
+        ingest_as(state, proposer, submissions).await?;
     }
+    Ok(Applied {
+        events_stored: count,
+        persons_reached: records
+            .iter()
+            .map(|record| &record.event.person)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+    })
+}
+
+/// The impact preview of an action.
+fn impact_of_action(state: &AppState, action: &Action, proposer: &str) -> Result<Impact, ApiError> {
     match action {
-        Action::RiskArea(_) => {
-            let principal = crate::tracing_service::system_principal(crate::risk::RISK_AUTHOR);
-            ingest_as(state, &principal, submissions).await?;
+        Action::RiskArea(request) => {
+            let outcome = crate::risk::impact_of_request(state, request)?;
+            Ok(Impact {
+                persons_reached: outcome.persons_reached,
+                persons_changing: outcome.persons_changing,
+                transitions: outcome.transitions,
+            })
         }
-        Action::BulkOverride(_) => {
-            ingest_as(state, proposer, submissions).await?;
-        }
+        Action::BulkOverride(_) => impact_of(state, &records_of(state, action, proposer)?),
     }
-    Ok(count)
 }
 
 /// Applies an action at once, or holds it as pending when it needs national
@@ -277,8 +310,7 @@ pub async fn propose(
     let action_for_worker = action.clone();
     let proposer_id = principal.id.clone();
     let impact = tokio::task::spawn_blocking(move || {
-        let records = records_of(&worker, &action_for_worker, &proposer_id)?;
-        impact_of(&worker, &records)
+        impact_of_action(&worker, &action_for_worker, &proposer_id)
     })
     .await
     .map_err(|_| ApiError::internal("the impact preview panicked"))??;
@@ -295,7 +327,7 @@ pub async fn propose(
         Action::BulkOverride(_) => "bulk_override",
     };
     if held_because.is_empty() {
-        let stored = apply(state, &action, principal).await?;
+        let applied = apply(state, &action, principal).await?;
         audit(
             state,
             audit_entry(
@@ -303,16 +335,17 @@ pub async fn propose(
                 principal,
                 &format!("{kind}.apply"),
                 action.request_id(),
-                format!("{stored} events; impact {:?}", impact.transitions),
+                format!(
+                    "{} events, {} persons reached; impact {:?}",
+                    applied.events_stored, applied.persons_reached, impact.transitions
+                ),
             ),
         )
         .await?;
-        if let Action::RiskArea(request) = &action {
-            crate::risk::record_designation(state, request, principal, "in_force")?;
-        }
         return Ok(axum::Json(json!({
             "status": "applied",
-            "events_stored": stored,
+            "events_stored": applied.events_stored,
+            "persons_reached": applied.persons_reached,
             "impact": impact,
         }))
         .into_response());
@@ -332,6 +365,7 @@ pub async fn propose(
         decided_by: None,
         decided_at: None,
         events_stored: 0,
+        persons_reached: 0,
     };
     state.store.meta_put(
         META_PENDING,
@@ -454,10 +488,9 @@ async fn decide_pending(
                     pending.proposer
                 ))
             })?;
-        pending.events_stored = apply(&state, &pending.action, &proposer).await?;
-        if let Action::RiskArea(request) = &pending.action {
-            crate::risk::record_designation(&state, request, &proposer, "in_force")?;
-        }
+        let applied = apply(&state, &pending.action, &proposer).await?;
+        pending.events_stored = applied.events_stored;
+        pending.persons_reached = applied.persons_reached;
     } else if let Action::RiskArea(request) = &pending.action {
         let proposer = crate::tracing_service::system_principal(&pending.proposer);
         crate::risk::record_designation(&state, request, &proposer, "rejected")?;

@@ -65,10 +65,24 @@ pub struct Explanation {
     pub decision: serde_json::Value,
 }
 
+impl Explanation {
+    /// The explanation kept for a decision: only a code that is not green
+    /// has reasons to show.
+    pub fn of(decision: &Decision) -> Option<Explanation> {
+        (decision.color != Color::Green).then(|| Explanation {
+            decision: serde_json::to_value(decision).unwrap_or_default(),
+        })
+    }
+}
+
 /// A person's key: the 16 bytes of a 32-hex pseudonym, or a 128-bit hash of
 /// any other id text (imports may carry ids of other systems).
 pub fn person_key(pid: &PersonId) -> (PersonKey, bool) {
-    let text = pid.as_str();
+    person_key_of_text(pid.as_str())
+}
+
+/// [`person_key`] of an id text already known to be a valid pid.
+pub fn person_key_of_text(text: &str) -> (PersonKey, bool) {
     if text.len() == 32 {
         let mut key = [0u8; 16];
         if hex::decode_to_slice(text, &mut key).is_ok()
@@ -103,9 +117,13 @@ impl Default for Projection {
     }
 }
 
-fn shard_of(key: &PersonKey) -> usize {
+/// The shard that holds a key; batch operations work one shard at a time.
+pub fn shard_of(key: &PersonKey) -> usize {
     key[0] as usize % SHARDS
 }
+
+/// How many shards the projection has.
+pub const SHARD_COUNT: usize = SHARDS;
 
 /// What one update did, for the caller's bookkeeping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +165,19 @@ impl Projection {
 
     /// Stores a fresh decision for a person and schedules its next change.
     pub fn update(&self, pid: &PersonId, decision: &Decision, rules_epoch: u32) -> UpdateOutcome {
+        let explanation = Explanation::of(decision).map(Arc::new);
+        self.update_shared(pid, decision, explanation, rules_epoch)
+    }
+
+    /// [`Projection::update`] with the explanation already built, so many
+    /// persons with the same decision share one.
+    pub fn update_shared(
+        &self,
+        pid: &PersonId,
+        decision: &Decision,
+        explanation: Option<Arc<Explanation>>,
+        rules_epoch: u32,
+    ) -> UpdateOutcome {
         let (key, is_text) = person_key(pid);
         let slot = Slot {
             valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
@@ -156,12 +187,70 @@ impl Projection {
             has_text_pid: is_text,
             _reserved: 0,
         };
-        let explanation = (decision.color != Color::Green).then(|| {
-            Arc::new(Explanation {
-                decision: serde_json::to_value(decision).unwrap_or_default(),
-            })
-        });
         self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()))
+    }
+
+    /// The slots of many keys of one shard, under one lock, each with
+    /// whether a full decision is kept for it.
+    pub fn slots_in_shard(&self, shard: usize, keys: &[PersonKey]) -> Vec<Option<(Slot, bool)>> {
+        let shard = self.shards[shard].read().expect("projection lock");
+        keys.iter()
+            .map(|key| {
+                shard
+                    .slots
+                    .get(key)
+                    .map(|slot| (*slot, shard.explanations.contains_key(key)))
+            })
+            .collect()
+    }
+
+    /// Stores decisions for many persons of one shard who are already in
+    /// the projection, under one lock, keeping how their pid is spelled.
+    pub fn update_shard_batch(
+        &self,
+        shard: usize,
+        updates: Vec<(PersonKey, &Decision, Option<Arc<Explanation>>, u32)>,
+    ) {
+        let mut color_deltas = [0i64; 3];
+        let mut due = Vec::new();
+        {
+            let mut shard = self.shards[shard].write().expect("projection lock");
+            shard.explanations.reserve(updates.len());
+            for (key, decision, explanation, rules_epoch) in updates {
+                let Some(slot) = shard.slots.get_mut(&key) else {
+                    continue;
+                };
+                color_deltas[slot.color as usize] -= 1;
+                *slot = Slot {
+                    valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
+                    rules_epoch,
+                    color: decision.color as u8,
+                    next_color: decision.next_color.map(|c| c as u8).unwrap_or(0),
+                    has_text_pid: slot.has_text_pid,
+                    _reserved: 0,
+                };
+                color_deltas[slot.color as usize] += 1;
+                if slot.valid_until_secs > 0 {
+                    due.push(Reverse((slot.valid_until_secs, key)));
+                }
+                match explanation {
+                    Some(explanation) => {
+                        shard.explanations.insert(key, explanation);
+                    }
+                    None => {
+                        shard.explanations.remove(&key);
+                    }
+                }
+            }
+        }
+        for (count, delta) in self.color_counts.iter().zip(color_deltas) {
+            if delta != 0 {
+                count.fetch_add(delta, Ordering::Relaxed);
+            }
+        }
+        if !due.is_empty() {
+            self.due.lock().expect("due-queue lock").extend(due);
+        }
     }
 
     /// Puts back a slot read from a snapshot.

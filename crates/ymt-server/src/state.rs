@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use ymt_core::identity::{IdDocument, IdType, MaskedName};
+use ymt_core::risk_area::{RiskArea, RiskAreas};
 use ymt_core::{Event, EventBody, EventId, EventKind, Facts, PersonId, RegionCode, Timestamp};
 use ymt_rules::{CompiledRules, Decision, ParameterProfile, RuleSet};
 use ymt_store::{AuditEntry, AuditOutcome, EmbeddedStore, EventStore, NewEvent, StoreConfig};
@@ -106,18 +107,48 @@ impl RulesState {
     /// The compiled rules for a person governed by `region`: the profile of
     /// the longest region prefix that has one, else the national defaults.
     pub fn compiled_for(&self, region: Option<&RegionCode>) -> Arc<CompiledRules> {
+        self.compiled_with_tag(region).1
+    }
+
+    /// [`RulesState::compiled_for`] with the tag the projection keeps in a
+    /// person's slot, so the rules that made a decision can be found again
+    /// without re-reading the timeline: 0 for the national defaults, else a
+    /// hash of the profile's region (odd, so never 0).
+    pub fn compiled_with_tag(&self, region: Option<&RegionCode>) -> (u32, Arc<CompiledRules>) {
         if let Some(region) = region {
             let best = self
                 .profiles
                 .iter()
                 .filter(|(profile_region, _)| profile_region.contains(region))
                 .max_by_key(|(profile_region, _)| profile_region.as_str().len());
-            if let Some((_, (_, compiled))) = best {
-                return compiled.clone();
+            if let Some((profile_region, (_, compiled))) = best {
+                return (profile_tag(profile_region), compiled.clone());
             }
         }
-        self.national_compiled.clone()
+        (0, self.national_compiled.clone())
     }
+
+    pub fn tag_of_profile(&self, region: &RegionCode) -> u32 {
+        profile_tag(region)
+    }
+
+    /// The compiled rules a slot's tag names, if they are still in force.
+    pub fn compiled_by_tag(&self, tag: u32) -> Option<Arc<CompiledRules>> {
+        if tag == 0 {
+            return Some(self.national_compiled.clone());
+        }
+        let mut matching = self
+            .profiles
+            .iter()
+            .filter(|(region, _)| profile_tag(region) == tag);
+        let (_, (_, compiled)) = matching.next()?;
+        // Two profiles with one tag: ambiguous, so the caller re-reads.
+        matching.next().is_none().then(|| compiled.clone())
+    }
+}
+
+fn profile_tag(region: &RegionCode) -> u32 {
+    (xxhash_rust::xxh3::xxh3_64(region.as_str().as_bytes()) as u32) | 1
 }
 
 /// Counters exported at `/metrics`.
@@ -145,6 +176,13 @@ pub struct AppState {
     pub codes: crate::codes::Codes,
     /// Venues, the check-in index and automatic tracing.
     pub tracing: crate::tracing_service::TracingState,
+    /// The risk-area designations in force, joined with check-ins at
+    /// evaluation (risk.rs).
+    pub risk_areas: RwLock<RiskAreas>,
+    /// Persons with at least one retraction in their timeline. A designation
+    /// taking effect re-reads their timelines instead of trusting the
+    /// check-in index, which keeps retracted stays.
+    pub persons_with_retractions: RwLock<std::collections::HashSet<crate::projection::PersonKey>>,
     /// Held shared by every ingest from store submission until the
     /// projection is updated, and exclusively by a snapshot while it reads the
     /// log position, so a snapshot never claims an event it has not applied.
@@ -230,6 +268,8 @@ impl AppState {
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),
             tracing: crate::tracing_service::TracingState::new(config.tracing.clone()),
+            risk_areas: RwLock::new(RiskAreas::new()),
+            persons_with_retractions: RwLock::new(Default::default()),
             config,
             store,
             clock,
@@ -246,8 +286,9 @@ impl AppState {
         };
         state.load_metadata()?;
         state.tracing.load(&state)?;
+        let areas_in_force = crate::risk::load_areas(&state)?;
         let state = Arc::new(state);
-        state.rebuild_projection()?;
+        state.rebuild_projection(&areas_in_force)?;
         Ok(state)
     }
 
@@ -521,6 +562,13 @@ impl AppState {
             Err(_) => return Err(ApiError::internal("the store stopped")),
         };
 
+        self.note_retractions(
+            records
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| !outcome.duplicate)
+                .map(|(record, _)| record),
+        );
         let mut persons: BTreeSet<PersonId> = BTreeSet::new();
         let mut results = Vec::with_capacity(records.len());
         let mut stored = 0u64;
@@ -662,6 +710,7 @@ impl AppState {
                     summary.stored += 1;
                     persons.insert(record.event.person.clone());
                     self.tracing.index_records([record]);
+                    self.note_retractions([record]);
                 }
             }
         }
@@ -791,26 +840,54 @@ impl AppState {
         pid: &PersonId,
         now: Timestamp,
     ) -> Result<(Decision, Vec<EventRecord>), ApiError> {
+        let (decision, records, _) = self.decide_with(pid, now, None)?;
+        Ok((decision, records))
+    }
+
+    /// The facts of a timeline at `now`: its events, joined with the risk
+    /// areas in force (and `extra`, a designation being previewed).
+    pub fn facts_of(
+        &self,
+        records: &[EventRecord],
+        now: Timestamp,
+        extra: Option<&RiskArea>,
+    ) -> Facts {
+        let mut facts = Facts::derive(records.iter().map(|record| &record.event), now);
+        self.risk_areas
+            .read()
+            .expect("risk areas lock")
+            .join(&mut facts, now, extra);
+        facts
+    }
+
+    /// [`AppState::decide`], also giving the tag of the rules used, and
+    /// optionally with one more designation than those in force.
+    pub fn decide_with(
+        &self,
+        pid: &PersonId,
+        now: Timestamp,
+        extra: Option<&RiskArea>,
+    ) -> Result<(Decision, Vec<EventRecord>, u32), ApiError> {
         let records = self.person_records(pid)?;
-        let rules = self
+        let (tag, rules) = self
             .rules
             .read()
             .expect("rules lock")
-            .compiled_for(governing_region(&records).as_ref());
-        let facts = Facts::derive(records.iter().map(|record| &record.event), now);
+            .compiled_with_tag(governing_region(&records).as_ref());
+        let facts = self.facts_of(&records, now, extra);
         let decision = rules
             .evaluate(&facts, now)
             .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))?;
         self.metrics.evaluations.fetch_add(1, Ordering::Relaxed);
-        Ok((decision, records))
+        Ok((decision, records, tag))
     }
 
     /// Re-evaluates persons and stores their new status.
     pub fn reevaluate_many(&self, pids: &[PersonId]) -> Result<(), ApiError> {
         let now = self.now();
         for pid in pids {
-            let (decision, _) = self.decide(pid, now)?;
-            self.projection.update(pid, &decision, 0);
+            let (decision, _, tag) = self.decide_with(pid, now, None)?;
+            self.projection.update(pid, &decision, tag);
         }
         Ok(())
     }
@@ -818,6 +895,9 @@ impl AppState {
     /// Applies every transition due at the clock's current instant. Returns
     /// how many persons were re-evaluated.
     pub fn apply_due_transitions(&self) -> Result<usize, ApiError> {
+        // Not while a designation takes effect (see risk::take_effect); this
+        // runs on a blocking thread, where waiting is allowed.
+        let _gate = self.ingest_gate.blocking_read();
         let now = self.now();
         let mut applied = 0;
         loop {
@@ -890,6 +970,26 @@ impl AppState {
         });
     }
 
+    /// Holds ingest off (and snapshots with it) until the guard is dropped.
+    pub async fn ingest_exclusive(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.ingest_gate.write().await
+    }
+
+    /// Remembers the persons whose new events include a retraction.
+    pub fn note_retractions<'a>(&self, records: impl IntoIterator<Item = &'a EventRecord>) {
+        let keys: Vec<crate::projection::PersonKey> = records
+            .into_iter()
+            .filter(|record| matches!(record.event.body, EventBody::Retraction(_)))
+            .map(|record| person_key(&record.event.person).0)
+            .collect();
+        if !keys.is_empty() {
+            self.persons_with_retractions
+                .write()
+                .expect("retractions lock")
+                .extend(keys);
+        }
+    }
+
     /// Writes a snapshot of the projection covering the log up to the last
     /// acknowledged event.
     pub async fn write_snapshot(self: &Arc<Self>) -> Result<u64, ApiError> {
@@ -909,14 +1009,19 @@ impl AppState {
 
     /// Loads the latest snapshot and re-evaluates every person with events
     /// after it; without a snapshot, evaluates everyone from the log.
-    fn rebuild_projection(self: &Arc<Self>) -> anyhow::Result<()> {
+    fn rebuild_projection(
+        self: &Arc<Self>,
+        areas_in_force: &[crate::risk::RiskAreaRecord],
+    ) -> anyhow::Result<()> {
         let mut from_seq = 1;
+        let mut snapshot_upto_seq = None;
         let load = self.store.snapshot_latest()?;
         if let Some(snapshot) = load.latest {
             match Projection::from_snapshot(&snapshot.bytes) {
                 Ok(loaded) => {
                     self.restore_from(&loaded);
                     from_seq = snapshot.upto_seq + 1;
+                    snapshot_upto_seq = Some(snapshot.upto_seq);
                 }
                 Err(error) => tracing::warn!("ignoring unreadable snapshot: {error}"),
             }
@@ -943,6 +1048,13 @@ impl AppState {
             Ok::<_, ApiError>(())
         })
         .map_err(|error| anyhow::anyhow!(error.detail))?;
+        // Designations are not in the log: those that took effect after the
+        // snapshot are applied again (without a snapshot, the evaluations
+        // above already joined them).
+        if let Some(upto_seq) = snapshot_upto_seq {
+            crate::risk::reapply_after_snapshot(self, areas_in_force, upto_seq)
+                .map_err(|error| anyhow::anyhow!(error.detail))?;
+        }
         Ok(())
     }
 
@@ -972,10 +1084,7 @@ impl AppState {
         let mut population = Vec::with_capacity(pids.len());
         for pid in pids {
             let records = self.person_records(&pid)?;
-            population.push((
-                pid,
-                Facts::derive(records.iter().map(|record| &record.event), now),
-            ));
+            population.push((pid, self.facts_of(&records, now, None)));
         }
         Ok(population)
     }

@@ -235,6 +235,10 @@ impl TracingState {
             let Some(last) = events.last() else { break };
             from_seq = last.seq + 1;
             for stored in &events {
+                if may_be_retraction(stored) {
+                    let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                    state.note_retractions([&record]);
+                }
                 if !may_be_check_in(stored) {
                     continue;
                 }
@@ -266,6 +270,13 @@ impl TracingState {
             }
         }
     }
+}
+
+fn may_be_retraction(stored: &StoredEvent) -> bool {
+    stored
+        .payload
+        .windows(b"\"retraction\"".len())
+        .any(|window| window == b"\"retraction\"")
 }
 
 fn may_be_check_in(stored: &StoredEvent) -> bool {

@@ -732,3 +732,153 @@ async fn the_index_is_rebuilt_from_the_store_on_start() {
     assert_eq!(node.state.tracing.venue_key(), key);
     drop(node.close().await);
 }
+
+/// The status a node keeps for a person equals a full evaluation of their
+/// timeline with the designations in force: color, change instant, next
+/// color and the whole explanation.
+async fn check_projection_matches_full_evaluation(node: &Node, pids: &[&str]) {
+    let state = node.state.clone();
+    let pids: Vec<String> = pids.iter().map(|pid| pid.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        for pid in pids {
+            let pid = PersonId::parse(&pid).unwrap();
+            let (decision, _) = state.decide(&pid, state.now()).unwrap();
+            let (slot, explanation) = state.projection.get(&pid).expect("in the projection");
+            assert_eq!(slot.color(), decision.color, "{pid}");
+            assert_eq!(slot.valid_until(), decision.valid_until, "{pid}");
+            assert_eq!(slot.next_color(), decision.next_color, "{pid}");
+            let kept = explanation.map(|explanation| explanation.decision.clone());
+            let expected = (decision.color != ymt_core::Color::Green)
+                .then(|| serde_json::to_value(&decision).unwrap());
+            assert_eq!(kept, expected, "{pid}");
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            // Green before, one stay in the window.
+            check_in("c1", "pone", "v-mall", -120, Some(-60)),
+            // Two stays: the one that ended last counts.
+            check_in("c2", "ptwo", "v-mall", -500, Some(-400)),
+            check_in("c3", "ptwo", "v-mall", -100, Some(-90)),
+            // No departure recorded: the default stay.
+            check_in("c4", "pdefault", "v-mall", -200, None),
+            // Another venue: not reached.
+            check_in("c5", "pelsewhere", "v-gym", -120, Some(-60)),
+            // A stay that will be retracted.
+            check_in("c6", "pretracted", "v-mall", -300, Some(-250)),
+            // Already red with timed transitions ahead.
+            check_in("c7", "pred", "v-mall", -300, Some(-200)),
+            // Already yellow (antigen positive).
+            check_in("c8", "pyellow", "v-mall", -300, Some(-200)),
+        ],
+    )
+    .await;
+    let (status, body) = node
+        .post(
+            &world.authority,
+            "/v1/events:batch",
+            json!({"events": [
+                {"id": "r6", "subject": {"pid": "pretracted"}, "region": COMMUNITY_A,
+                 "kind": "retraction", "data": {"target": "c6", "reason": "scanned by mistake"}},
+                {"id": "cc7", "subject": {"pid": "pred"}, "region": NANSHAN,
+                 "kind": "contact_designation",
+                 "data": {"contact": "close", "designated_at": at(-30), "last_exposure_at": at(-200),
+                          "reason": "traced by the CDC"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = node
+        .post(
+            &world.lab,
+            "/v1/events",
+            json!({"id": "lab-1:A8", "subject": {"pid": "pyellow"}, "region": NANSHAN,
+                   "kind": "test_result",
+                   "data": {"test": "antigen", "result": "positive", "sampled_at": at(-20),
+                            "reported_at": at(-10), "lab": "lab-1"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let everyone = [
+        "pone",
+        "ptwo",
+        "pdefault",
+        "pelsewhere",
+        "pretracted",
+        "pred",
+        "pyellow",
+    ];
+    assert_eq!(node.color(&world.authority, "pred").await, "red");
+    assert_eq!(node.color(&world.authority, "pyellow").await, "yellow");
+    // A snapshot from before the designation: a restart must apply it again.
+    node.state.write_snapshot().await.unwrap();
+
+    let (status, body) = node
+        .post(
+            &world.authority,
+            "/v1/risk-areas",
+            risk_area("ra-mall", json!({"venues": ["v-mall"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The retracted stay is still in the index, so it counts as reached
+    // (and is then decided from the timeline, where it is gone).
+    assert_eq!(body["persons_reached"], 6, "{body}");
+    for (pid, color) in [
+        ("pone", "yellow"),
+        ("ptwo", "yellow"),
+        ("pdefault", "yellow"),
+        ("pelsewhere", "green"),
+        ("pretracted", "green"),
+        ("pred", "red"),
+        ("pyellow", "yellow"),
+    ] {
+        assert_eq!(node.color(&world.authority, pid).await, color, "{pid}");
+    }
+    check_projection_matches_full_evaluation(&node, &everyone).await;
+    let (_, status) = node.get(&world.authority, "/v1/persons/pone/status").await;
+    assert!(reasons(&status).contains(&"CN-HIGH-RISK-01".to_string()));
+    assert!(status.to_string().contains("ra-mall"), "{status}");
+
+    // The person sees who designated the area, and why.
+    let (status, timeline) = node
+        .get(&world.authority, "/v1/persons/ptwo/timeline")
+        .await;
+    assert_eq!(status, 200, "{timeline}");
+    let area = &timeline["risk_areas"][0];
+    assert_eq!(area["id"], "ra-mall", "{timeline}");
+    assert_eq!(area["designated_by"], "ha-nanshan");
+    assert_eq!(area["reason"], "cluster");
+    assert_eq!(area["exposure"]["from"], at(-100));
+    assert_eq!(area["exposure"]["until"], at(-90));
+
+    // After a restart from the earlier snapshot, the designation is joined
+    // again and every status is the same.
+    let dir = node.close().await;
+    let node = node_in(dir, |config| {
+        config.pseudonym_secret_hex = Some("11".repeat(32));
+    })
+    .await;
+    assert_eq!(node.state.risk_areas.read().unwrap().len(), 1);
+    check_projection_matches_full_evaluation(&node, &everyone).await;
+    assert_eq!(
+        node.state
+            .projection
+            .get(&PersonId::parse("pone").unwrap())
+            .unwrap()
+            .0
+            .color(),
+        ymt_core::Color::Yellow
+    );
+    drop(node.close().await);
+}

@@ -531,6 +531,29 @@ impl TraceIndex {
             .chain(self.pending.iter().copied())
     }
 
+    /// Visits every stay at `venue`, in no particular order: the venue's
+    /// groups of each sorted run, then the unsorted tail. A designation of a
+    /// few venues reads only their stays, not the whole index.
+    pub fn for_each_stay_at(&self, venue: u32, mut visit: impl FnMut(RawStay)) {
+        for run in self.sealed_runs() {
+            for class in 0..STAY_CLASSES {
+                for stay in run.group(venue, class).0 {
+                    visit(RawStay {
+                        person: stay.person,
+                        venue,
+                        enter_rel: stay.enter_rel,
+                        leave_rel: stay.leave_rel,
+                    });
+                }
+            }
+        }
+        for stay in &self.pending {
+            if stay.venue == venue {
+                visit(*stay);
+            }
+        }
+    }
+
     /// The stays of one person as (venue, enter, leave), ordered by venue then enter.
     pub fn stays_of(&self, person: &PersonId) -> Vec<(VenueId, Timestamp, Timestamp)> {
         let Some(number) = self.persons.get(person.as_str()) else {

@@ -127,3 +127,45 @@ proptest! {
         prop_assert_eq!(result.contacts.len(), contacts.len());
     }
 }
+
+proptest! {
+    /// The stays of one venue, read through its groups, are exactly the
+    /// stays at that venue among all of them, wherever they sit (main run,
+    /// delta run or pending buffer).
+    #[test]
+    fn stays_at_a_venue_are_those_of_the_whole_index(
+        stays in proptest::collection::vec((0u8..8, 0u8..4, 0i64..9000, 0i64..20000), 0..60),
+        sealed_prefix in 0usize..60,
+        pending_min in 1usize..8,
+    ) {
+        let policy = StayPolicy::default();
+        let mut index = TraceIndex::with_pending_min(pending_min);
+        for (number, &(person, venue, enter, len)) in stays.iter().enumerate() {
+            if number == sealed_prefix {
+                index.seal();
+            }
+            let checkin = CheckIn {
+                person: PersonId::parse(&format!("p{person}")).unwrap(),
+                venue: VenueId::parse(&format!("v{venue}")).unwrap(),
+                enter: Timestamp::from_unix_secs(T0 + enter).unwrap(),
+                leave: Some(Timestamp::from_unix_secs(T0 + enter + len).unwrap()),
+            };
+            index.append(&checkin, &policy).unwrap();
+        }
+        for venue in 0..index.venues().len() as u32 {
+            let mut expected: Vec<_> = index
+                .iter_raw()
+                .filter(|stay| stay.venue == venue)
+                .map(|stay| (stay.person, stay.enter_rel, stay.leave_rel))
+                .collect();
+            let mut got = Vec::new();
+            index.for_each_stay_at(venue, |stay| {
+                assert_eq!(stay.venue, venue);
+                got.push((stay.person, stay.enter_rel, stay.leave_rel));
+            });
+            expected.sort_unstable();
+            got.sort_unstable();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
