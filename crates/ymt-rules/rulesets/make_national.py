@@ -268,6 +268,13 @@ rule_set = {
         "mediumRiskStayYellowDays": param(7, 0, 7, "day", "中风险区停留后黄码天数", "Yellow days after a medium-risk-area stay"),
         "companionTestGapHours": param(24, 24, 48, "hour", "时空伴随者两次核酸最小间隔（小时）", "Minimum gap between a companion's two negative tests, hours"),
         "caseClearanceTestGapHours": param(24, 24, 48, "hour", "病例解除两次核酸最小间隔（小时）", "Minimum gap between a case's two clearing tests, hours"),
+        # Automatic tracing reads these (ymt-server tracing_service.rs); no
+        # rule does. A region may trace less widely than the nation, not more.
+        "tracingLookbackDays": param(4, 2, 4, "day", "自动流调：采样前追溯天数", "Automatic tracing: days before sampling whose stays are traced"),
+        "tracingCompanionMinOverlapMinutes": param(15, 10, 120, "minute", "自动流调：时空伴随最短重叠（分钟）", "Automatic tracing: least overlap that makes a spatiotemporal companion, minutes"),
+        "tracingCloseContactIndoorMinOverlapMinutes": param(30, 15, 240, "minute", "自动流调：室内密接最短重叠（分钟）", "Automatic tracing: least indoor overlap that makes a close contact, minutes"),
+        "tracingCloseContactOutdoorMinOverlapMinutes": param(240, 120, 1440, "minute", "自动流调：室外密接最短重叠（分钟）", "Automatic tracing: least outdoor overlap that makes a close contact, minutes"),
+        "tracingSecondaryLookbackDays": param(2, 0, 2, "day", "自动流调：次密接追溯天数（0 为不追溯）", "Automatic tracing: days before a close contact's designation traced for secondary contacts (0: none)"),
     },
     "rules": rules,
 }

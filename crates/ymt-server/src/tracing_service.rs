@@ -17,9 +17,11 @@
 //! - Check-ins whose stay ended before the retention window are purged from
 //!   the store and the index hourly and at start, each purge audited.
 //!
-//! The overlap thresholds are node configuration ([`TracingConfig`]), not
-//! rule-set parameters: they decide who is designated, not what a
-//! designation means, and the rules see only the resulting designation.
+//! The look-back windows and the overlap thresholds (indoor and outdoor) are
+//! parameters of the published rule set (`tracing…` in cn-national.json),
+//! so they are versioned, bounded and regionally profiled like the rules:
+//! tracing a case uses the rules governing the region of its test result
+//! ([`TracingParameters`]). Operational limits stay node configuration.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -49,17 +51,9 @@ pub struct TracingConfig {
     pub checkin_retention_days: i64,
     /// How often the retention purge runs (it also runs at start).
     pub retention_interval_secs: u64,
-    /// The least overlap that makes a companion (时空伴随者).
-    pub min_overlap_minutes: u32,
-    /// The least indoor overlap that makes a close contact (密接).
-    pub close_contact_min_overlap_minutes: u32,
-    /// Stays of a case are traced from this many days before sampling.
-    pub lookback_days_before_sampling: i64,
-    /// Whether contacts of new close contacts are designated (次密接).
+    /// Whether contacts of new close contacts are designated (次密接); the
+    /// rule set's `tracingSecondaryLookbackDays` may also turn it off.
     pub secondary_contacts_enabled: bool,
-    /// Stays of a close contact traced for secondary contacts: this many
-    /// days before the designation.
-    pub secondary_lookback_days: i64,
     /// Designations one positive result may cause; more is refused (and
     /// logged) rather than flooding the store.
     pub contacts_per_case_max: usize,
@@ -75,14 +69,84 @@ impl Default for TracingConfig {
         TracingConfig {
             checkin_retention_days: 21,
             retention_interval_secs: 3600,
-            min_overlap_minutes: 15,
-            close_contact_min_overlap_minutes: 30,
-            lookback_days_before_sampling: 4,
             secondary_contacts_enabled: true,
-            secondary_lookback_days: 2,
             contacts_per_case_max: 100_000,
             breaker_persons_max: 10_000,
             action_persons_max: 2_000_000,
+        }
+    }
+}
+
+/// What automatic tracing takes from the rule set in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracingParameters {
+    pub lookback_days: i64,
+    pub companion_min_overlap_secs: u32,
+    pub close_indoor_min_overlap_secs: u32,
+    pub close_outdoor_min_overlap_secs: u32,
+    pub secondary_lookback_days: i64,
+}
+
+impl TracingParameters {
+    /// The national defaults, for a rule set published before these
+    /// parameters existed.
+    pub const NATIONAL_DEFAULTS: TracingParameters = TracingParameters {
+        lookback_days: 4,
+        companion_min_overlap_secs: 15 * 60,
+        close_indoor_min_overlap_secs: 30 * 60,
+        close_outdoor_min_overlap_secs: 240 * 60,
+        secondary_lookback_days: 2,
+    };
+
+    pub fn of(rules: &ymt_rules::CompiledRules) -> TracingParameters {
+        let defaults = TracingParameters::NATIONAL_DEFAULTS;
+        let parameters = rules.parameters();
+        let minutes = |name: &str, default_secs: u32| {
+            parameters
+                .get(name)
+                .map(|&minutes| (minutes.clamp(1, 7 * 1440) * 60) as u32)
+                .unwrap_or(default_secs)
+        };
+        let days = |name: &str, default_days: i64| {
+            parameters
+                .get(name)
+                .map(|&days| days.clamp(0, 30))
+                .unwrap_or(default_days)
+        };
+        TracingParameters {
+            lookback_days: days("tracingLookbackDays", defaults.lookback_days),
+            companion_min_overlap_secs: minutes(
+                "tracingCompanionMinOverlapMinutes",
+                defaults.companion_min_overlap_secs,
+            ),
+            close_indoor_min_overlap_secs: minutes(
+                "tracingCloseContactIndoorMinOverlapMinutes",
+                defaults.close_indoor_min_overlap_secs,
+            ),
+            close_outdoor_min_overlap_secs: minutes(
+                "tracingCloseContactOutdoorMinOverlapMinutes",
+                defaults.close_outdoor_min_overlap_secs,
+            ),
+            secondary_lookback_days: days(
+                "tracingSecondaryLookbackDays",
+                defaults.secondary_lookback_days,
+            ),
+        }
+    }
+
+    /// The contact an overlap makes, if any.
+    fn kind_of(&self, indoor: bool, overlap_secs: u32) -> Option<ContactKind> {
+        let close_secs = if indoor {
+            self.close_indoor_min_overlap_secs
+        } else {
+            self.close_outdoor_min_overlap_secs
+        };
+        if overlap_secs >= close_secs {
+            Some(ContactKind::Close)
+        } else if overlap_secs >= self.companion_min_overlap_secs {
+            Some(ContactKind::Companion)
+        } else {
+            None
         }
     }
 }
@@ -402,16 +466,24 @@ pub fn ingest_as<'a>(
 pub fn find_contacts(
     tracing: &TracingState,
     index: &TraceIndex,
+    parameters: &TracingParameters,
     person: &PersonId,
     window_start: Timestamp,
     window_end: Timestamp,
     close_only: bool,
 ) -> Vec<FoundContact> {
-    let config = &tracing.config;
-    let min_secs = config.min_overlap_minutes.max(1) * 60;
-    let close_secs = config.close_contact_min_overlap_minutes.max(1) * 60;
+    let least_secs = if close_only {
+        parameters
+            .close_indoor_min_overlap_secs
+            .min(parameters.close_outdoor_min_overlap_secs)
+    } else {
+        parameters
+            .companion_min_overlap_secs
+            .min(parameters.close_indoor_min_overlap_secs)
+            .min(parameters.close_outdoor_min_overlap_secs)
+    };
     let query = TraceQuery {
-        min_overlap_secs: if close_only { close_secs } else { min_secs },
+        min_overlap_secs: least_secs.max(1),
         before_confirmed: false,
     };
     let mut best: HashMap<PersonId, (FoundContact, u32)> = HashMap::new();
@@ -441,12 +513,10 @@ pub fn find_contacts(
                     .venue(&resolved.venue)
                     .is_some_and(|venue| venue.indoor)
             });
-            let kind = if indoor && overlap_secs >= close_secs {
-                ContactKind::Close
-            } else if close_only {
-                continue;
-            } else {
-                ContactKind::Companion
+            let kind = match parameters.kind_of(indoor, overlap_secs) {
+                Some(ContactKind::Close) => ContactKind::Close,
+                Some(kind) if !close_only => kind,
+                _ => continue,
             };
             let found = FoundContact {
                 contact: resolved.contact.clone(),
@@ -542,26 +612,47 @@ pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Res
     };
     let now = state.now();
     let case = test_record.event.person.clone();
+    let parameters = TracingParameters::of(
+        &state
+            .rules
+            .read()
+            .expect("rules lock")
+            .compiled_for(Some(&test_record.region)),
+    );
     let window_start = test
         .sampled_at
-        .plus_secs(-state.tracing.config.lookback_days_before_sampling * 86_400);
+        .plus_secs(-parameters.lookback_days * 86_400);
     let worker = state.clone();
     let case_for_worker = case.clone();
     let (direct, secondary) = tokio::task::spawn_blocking(move || {
         let tracing = &worker.tracing;
         let index = tracing.index.read().expect("index lock");
-        let direct = find_contacts(tracing, &index, &case_for_worker, window_start, now, false);
+        let direct = find_contacts(
+            tracing,
+            &index,
+            &parameters,
+            &case_for_worker,
+            window_start,
+            now,
+            false,
+        );
         let mut secondary: Vec<(PersonId, FoundContact)> = Vec::new();
-        if tracing.config.secondary_contacts_enabled {
-            let secondary_start = now.plus_secs(-tracing.config.secondary_lookback_days * 86_400);
+        if tracing.config.secondary_contacts_enabled && parameters.secondary_lookback_days > 0 {
+            let secondary_start = now.plus_secs(-parameters.secondary_lookback_days * 86_400);
             let mut taken: std::collections::HashSet<&PersonId> =
                 direct.iter().map(|found| &found.contact).collect();
             taken.insert(&case_for_worker);
             let mut chosen: BTreeMap<PersonId, (PersonId, FoundContact)> = BTreeMap::new();
             for close in direct.iter().filter(|f| f.kind == ContactKind::Close) {
-                for found in
-                    find_contacts(tracing, &index, &close.contact, secondary_start, now, true)
-                {
+                for found in find_contacts(
+                    tracing,
+                    &index,
+                    &parameters,
+                    &close.contact,
+                    secondary_start,
+                    now,
+                    true,
+                ) {
                     if taken.contains(&found.contact) || chosen.contains_key(&found.contact) {
                         continue;
                     }

@@ -882,3 +882,57 @@ async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() 
     );
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_thresholds_come_from_the_rules_governing_the_case() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    // Nanshan traces less widely than the nation: longer overlaps needed.
+    let (status, body) = node
+        .post(
+            &world.national,
+            "/v1/profiles",
+            json!({
+                "kind": "parameter-profile",
+                "id": "profile-nanshan",
+                "region": NANSHAN,
+                "ruleSet": "cn-national",
+                "version": "1.0.0",
+                "validFrom": "2022-06-28T00:00:00Z",
+                "parameters": {
+                    "tracingCompanionMinOverlapMinutes": 60,
+                    "tracingCloseContactIndoorMinOverlapMinutes": 90,
+                },
+                "reason": "regional choice within national bounds",
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "pcase", "v-mall", -180, Some(-60)),
+            check_in("c2", "pcase", "v-park", -360, Some(-300)),
+            // 60 min indoors: a close contact nationally, a companion here.
+            check_in("c3", "pindoor", "v-mall", -150, Some(-90)),
+            // 30 min outdoors: a companion nationally, nothing here.
+            check_in("c4", "poutdoor", "v-park", -330, Some(-240)),
+        ],
+    )
+    .await;
+    let (status, body) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, indoor) = node
+        .get(&world.authority, "/v1/persons/pindoor/status")
+        .await;
+    assert_eq!(indoor["color"], "yellow", "{indoor}");
+    assert!(
+        reasons(&indoor).contains(&"CN-COMPANION-01".to_string()),
+        "{indoor}"
+    );
+    assert_eq!(node.color(&world.authority, "poutdoor").await, "green");
+    drop(node.close().await);
+}
