@@ -709,32 +709,70 @@ async fn publish_rule_set(
             )));
         }
     }
-    let worker = state.clone();
-    let (report, reevaluated) = tokio::task::spawn_blocking(move || {
-        let proposal = Proposal::RuleSet(rule_set.clone());
-        let report = impact_of(&worker, &proposal)?;
-        worker.store.meta_put(
-            META_RULE_SETS,
-            &rule_set.version().to_string(),
-            bytes.to_vec(),
-        )?;
-        let compiled = Arc::new(
-            CompiledRules::compile(&rule_set, None)
-                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-        );
-        let reevaluated = worker.apply_rules_change(|rules| {
-            rules.history.push(rule_set.clone());
-            rules.national = rule_set;
-            rules.national_compiled = compiled;
-            Ok(())
-        })?;
-        Ok::<_, ApiError>((report, reevaluated))
-    })
-    .await
-    .map_err(|_| ApiError::internal("publish panicked"))??;
-    state.audit_read(&principal, "rule_set.publish", "national")?;
-    state.schedule_changed.notify_one();
-    Ok(axum::Json(json!({"published": true, "impact": report, "summary": report.summary_lines(), "reevaluated": reevaluated})).into_response())
+    let action = crate::breaker::Action::RuleSet(crate::breaker::RulesDocument {
+        id: crate::breaker::action_id(&format!("{}-{}", rule_set.id(), rule_set.version())),
+        document: String::from_utf8_lossy(&bytes).into_owned(),
+    });
+    crate::breaker::propose(&state, &principal, action, None).await
+}
+
+/// The impact preview of a rule set or profile document, for the breaker.
+pub(crate) fn rules_impact(
+    state: &AppState,
+    document: &[u8],
+) -> Result<ymt_rules::impact::ImpactReport, ApiError> {
+    let proposal = parse_proposal(state, document)?;
+    impact_of(state, &proposal)
+}
+
+/// Puts a rule set or profile document into force and re-evaluates
+/// everyone; returns how many persons were re-evaluated. Checked again here,
+/// since an approval may come long after the proposal.
+pub(crate) fn put_rules_into_force(state: &AppState, document: &[u8]) -> Result<usize, ApiError> {
+    match parse_proposal(state, document)? {
+        Proposal::RuleSet(rule_set) => {
+            {
+                let rules = state.rules.read().expect("rules lock");
+                if rule_set.version() <= rules.national.version() {
+                    return Err(ApiError::conflict(format!(
+                        "version {} is no longer newer than {} in force",
+                        rule_set.version(),
+                        rules.national.version()
+                    )));
+                }
+            }
+            let compiled = Arc::new(
+                CompiledRules::compile(&rule_set, None)
+                    .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+            );
+            state.store.meta_put(
+                META_RULE_SETS,
+                &rule_set.version().to_string(),
+                document.to_vec(),
+            )?;
+            state.apply_rules_change(|rules| {
+                rules.history.push(rule_set.clone());
+                rules.national = rule_set;
+                rules.national_compiled = compiled;
+                Ok(())
+            })
+        }
+        Proposal::Profile(profile) => {
+            state
+                .store
+                .meta_put(META_PROFILES, profile.region.as_str(), document.to_vec())?;
+            state.apply_rules_change(|rules| {
+                let compiled = Arc::new(
+                    CompiledRules::compile(&rules.national, Some(&profile))
+                        .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+                );
+                rules
+                    .profiles
+                    .insert(profile.region.clone(), (profile, compiled));
+                Ok(())
+            })
+        }
+    }
 }
 
 async fn publish_profile(
@@ -771,29 +809,11 @@ async fn publish_profile(
             profile.region, principal.jurisdiction
         )));
     }
-    let worker = state.clone();
-    let (report, reevaluated) = tokio::task::spawn_blocking(move || {
-        let report = impact_of(&worker, &Proposal::Profile(profile.clone()))?;
-        worker
-            .store
-            .meta_put(META_PROFILES, profile.region.as_str(), bytes.to_vec())?;
-        let reevaluated = worker.apply_rules_change(|rules| {
-            let compiled = Arc::new(
-                CompiledRules::compile(&rules.national, Some(&profile))
-                    .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-            );
-            rules
-                .profiles
-                .insert(profile.region.clone(), (profile, compiled));
-            Ok(())
-        })?;
-        Ok::<_, ApiError>((report, reevaluated))
-    })
-    .await
-    .map_err(|_| ApiError::internal("publish panicked"))??;
-    state.audit_read(&principal, "profile.publish", "")?;
-    state.schedule_changed.notify_one();
-    Ok(axum::Json(json!({"published": true, "impact": report, "summary": report.summary_lines(), "reevaluated": reevaluated})).into_response())
+    let action = crate::breaker::Action::Profile(crate::breaker::RulesDocument {
+        id: crate::breaker::action_id(&format!("{}-{}", profile.id, profile.version)),
+        document: String::from_utf8_lossy(&bytes).into_owned(),
+    });
+    crate::breaker::propose(&state, &principal, action, None).await
 }
 
 #[derive(Deserialize)]

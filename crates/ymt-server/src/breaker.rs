@@ -43,6 +43,33 @@ pub const BULK_OVERRIDE_PREFIX: &str = "bulk-override";
 pub enum Action {
     RiskArea(RiskAreaRequest),
     BulkOverride(BulkOverrideRequest),
+    /// A new national rule set, as published.
+    RuleSet(RulesDocument),
+    /// A regional parameter profile, as published.
+    Profile(RulesDocument),
+}
+
+/// A rule set or profile document held for approval, kept as its text.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RulesDocument {
+    /// `<id>-<version>`.
+    pub id: String,
+    pub document: String,
+}
+
+/// An id usable in a pending action's path: letters, digits, `.`, `_` and
+/// `-` kept, anything else replaced by `_`, at most 100 characters.
+pub fn action_id(text: &str) -> String {
+    text.chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl Action {
@@ -50,6 +77,7 @@ impl Action {
         match self {
             Action::RiskArea(request) => request.id.as_str(),
             Action::BulkOverride(request) => &request.id,
+            Action::RuleSet(document) | Action::Profile(document) => &document.id,
         }
     }
 }
@@ -217,8 +245,9 @@ pub fn records_of(
     proposer: &str,
 ) -> Result<Vec<EventRecord>, ApiError> {
     match action {
-        // A designation stores no events per person (see risk.rs).
-        Action::RiskArea(_) => Ok(Vec::new()),
+        // A designation stores no events per person (see risk.rs), nor
+        // does a change of rules.
+        Action::RiskArea(_) | Action::RuleSet(_) | Action::Profile(_) => Ok(Vec::new()),
         Action::BulkOverride(request) => {
             let now = state.now();
             Ok(request
@@ -253,12 +282,29 @@ pub async fn apply(
     action: &Action,
     proposer: &Principal,
 ) -> Result<Applied, ApiError> {
-    if let Action::RiskArea(request) = action {
-        let outcome = crate::risk::take_effect(state, request, proposer).await?;
-        return Ok(Applied {
-            events_stored: 0,
-            persons_reached: outcome.persons_reached,
-        });
+    match action {
+        Action::RiskArea(request) => {
+            let outcome = crate::risk::take_effect(state, request, proposer).await?;
+            return Ok(Applied {
+                events_stored: 0,
+                persons_reached: outcome.persons_reached,
+            });
+        }
+        Action::RuleSet(document) | Action::Profile(document) => {
+            let worker = state.clone();
+            let bytes = document.document.clone().into_bytes();
+            let reevaluated = tokio::task::spawn_blocking(move || {
+                crate::api::put_rules_into_force(&worker, &bytes)
+            })
+            .await
+            .map_err(|_| ApiError::internal("putting the rules into force panicked"))??;
+            state.schedule_changed.notify_one();
+            return Ok(Applied {
+                events_stored: 0,
+                persons_reached: reevaluated,
+            });
+        }
+        Action::BulkOverride(_) => {}
     }
     let worker = state.clone();
     let action_for_worker = action.clone();
@@ -294,6 +340,18 @@ fn impact_of_action(state: &AppState, action: &Action, proposer: &str) -> Result
             })
         }
         Action::BulkOverride(_) => impact_of(state, &records_of(state, action, proposer)?),
+        Action::RuleSet(document) | Action::Profile(document) => {
+            let report = crate::api::rules_impact(state, document.document.as_bytes())?;
+            Ok(Impact {
+                persons_reached: report.persons_total as usize,
+                persons_changing: report.persons_changed as usize,
+                transitions: report
+                    .transitions
+                    .into_iter()
+                    .map(|(transition, count)| (transition.replace('→', "->"), count as usize))
+                    .collect(),
+            })
+        }
     }
 }
 
@@ -325,6 +383,8 @@ pub async fn propose(
     let kind = match &action {
         Action::RiskArea(_) => "risk_area",
         Action::BulkOverride(_) => "bulk_override",
+        Action::RuleSet(_) => "rule_set",
+        Action::Profile(_) => "profile",
     };
     if held_because.is_empty() {
         let applied = apply(state, &action, principal).await?;

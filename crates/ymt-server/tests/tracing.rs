@@ -936,3 +936,72 @@ async fn tracing_thresholds_come_from_the_rules_governing_the_case() {
     assert_eq!(node.color(&world.authority, "poutdoor").await, "green");
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_holds_a_rules_change_that_would_change_many_colors() {
+    let node = node(|config| config.tracing.breaker_persons_max = 1).await;
+    let world = world(&node).await;
+    // Two close contacts designated 6 days ago: red nationally (7 days),
+    // yellow under a 5-day profile.
+    let designated = |id: &str, pid: &str| {
+        json!({"id": id, "subject": {"pid": pid}, "region": NANSHAN, "kind": "contact_designation",
+               "data": {"contact": "close", "designated_at": at(-6 * 1440), "last_exposure_at": at(-7 * 1440),
+                        "reason": "traced by the CDC"}})
+    };
+    let (status, body) = node
+        .post(
+            &world.authority,
+            "/v1/events:batch",
+            json!({"events": [designated("d1", "p1"), designated("d2", "p2")]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "p1").await, "red");
+    let profile = json!({
+        "kind": "parameter-profile",
+        "id": "profile-nanshan",
+        "region": NANSHAN,
+        "ruleSet": "cn-national",
+        "version": "1.0.0",
+        "validFrom": "2022-06-28T00:00:00Z",
+        "parameters": {"closeContactQuarantineDays": 5},
+        "reason": "the 20 measures",
+    });
+    let (status, body) = node.post(&world.authority, "/v1/profiles", profile).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(
+        body["pending"]["impact"]["transitions"]["red->yellow"], 2,
+        "{body}"
+    );
+    let id = body["pending"]["id"].as_str().unwrap().to_string();
+    assert_eq!(node.color(&world.authority, "p1").await, "red");
+    // The proposer's region authority cannot approve; a national admin can.
+    let (status, _) = node
+        .post(
+            &world.authority,
+            &format!("/v1/pending/{id}:approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = node
+        .post(
+            &world.national,
+            &format!("/v1/pending/{id}:approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "p1").await, "yellow");
+    assert_eq!(node.color(&world.authority, "p2").await, "yellow");
+    let (_, audit) = node.get(&world.national, "/v1/audit?limit=1000").await;
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|record| record["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"pending.propose"), "{actions:?}");
+    drop(node.close().await);
+}
