@@ -22,7 +22,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ymt_core::{
-    Color, Event, EventBody, EventKind, Facts, PersonId, RegionCode, Timestamp, event::Override,
+    Color, Event, EventBody, EventId, EventKind, Facts, PersonId, RegionCode, Timestamp,
+    event::Override,
 };
 use ymt_store::{AuditEntry, AuditOutcome};
 
@@ -47,6 +48,16 @@ pub enum Action {
     RuleSet(RulesDocument),
     /// A regional parameter profile, as published.
     Profile(RulesDocument),
+    /// Automatic tracing of one positive result that would designate more
+    /// persons than the breaker allows.
+    Tracing(TracingRequest),
+}
+
+/// Held automatic tracing: the positive result to trace on approval.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TracingRequest {
+    pub test: EventId,
+    pub case: PersonId,
 }
 
 /// A rule set or profile document held for approval, kept as its text.
@@ -78,6 +89,7 @@ impl Action {
             Action::RiskArea(request) => request.id.as_str(),
             Action::BulkOverride(request) => &request.id,
             Action::RuleSet(document) | Action::Profile(document) => &document.id,
+            Action::Tracing(request) => request.test.as_str(),
         }
     }
 }
@@ -247,7 +259,9 @@ pub fn records_of(
     match action {
         // A designation stores no events per person (see risk.rs), nor
         // does a change of rules.
-        Action::RiskArea(_) | Action::RuleSet(_) | Action::Profile(_) => Ok(Vec::new()),
+        Action::RiskArea(_) | Action::RuleSet(_) | Action::Profile(_) | Action::Tracing(_) => {
+            Ok(Vec::new())
+        }
         Action::BulkOverride(request) => {
             let now = state.now();
             Ok(request
@@ -304,6 +318,13 @@ pub async fn apply(
                 persons_reached: reevaluated,
             });
         }
+        Action::Tracing(request) => {
+            let stored = crate::tracing_service::apply_held_tracing(state, request).await?;
+            return Ok(Applied {
+                events_stored: stored,
+                persons_reached: stored,
+            });
+        }
         Action::BulkOverride(_) => {}
     }
     let worker = state.clone();
@@ -340,6 +361,14 @@ fn impact_of_action(state: &AppState, action: &Action, proposer: &str) -> Result
             })
         }
         Action::BulkOverride(_) => impact_of(state, &records_of(state, action, proposer)?),
+        Action::Tracing(request) => {
+            let records = state.person_records(&request.case)?;
+            let test_record = records
+                .into_iter()
+                .find(|record| record.event.id == request.test)
+                .ok_or_else(|| ApiError::conflict("the positive result is no longer stored"))?;
+            Ok(crate::tracing_service::plan_tracing(state, &test_record).impact(state))
+        }
         Action::RuleSet(document) | Action::Profile(document) => {
             let report = crate::api::rules_impact(state, document.document.as_bytes())?;
             Ok(Impact {
@@ -372,6 +401,17 @@ pub async fn propose(
     })
     .await
     .map_err(|_| ApiError::internal("the impact preview panicked"))??;
+    propose_with_impact(state, principal, action, granularity, impact).await
+}
+
+/// [`propose`] with the impact already computed by the caller.
+pub async fn propose_with_impact(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    action: Action,
+    granularity: Option<String>,
+    impact: Impact,
+) -> Result<Response, ApiError> {
     let mut held_because: Vec<String> = granularity.into_iter().collect();
     let limit = state.tracing.config.breaker_persons_max;
     if impact.persons_changing > limit {
@@ -385,6 +425,7 @@ pub async fn propose(
         Action::BulkOverride(_) => "bulk_override",
         Action::RuleSet(_) => "rule_set",
         Action::Profile(_) => "profile",
+        Action::Tracing(_) => "tracing",
     };
     if held_because.is_empty() {
         let applied = apply(state, &action, principal).await?;
@@ -536,12 +577,16 @@ async fn decide_pending(
         return Err(ApiError::forbidden(detail));
     }
     if approve {
+        // Automatic tracing has no principal of its own in the table.
+        let system_proposer = (pending.proposer == crate::tracing_service::TRACE_AUTHOR)
+            .then(|| crate::tracing_service::system_principal(&pending.proposer));
         let proposer = state
             .principals
             .read()
             .expect("principals lock")
             .get(&pending.proposer)
             .cloned()
+            .or(system_proposer)
             .ok_or_else(|| {
                 ApiError::conflict(format!(
                     "the proposer {} no longer exists",

@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::{Deserialize, Serialize};
 use ymt_core::event::{CHECK_IN_DEFAULT_STAY_SECS, ContactKind, TestKind, TestOutcome};
-use ymt_core::{EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
+use ymt_core::{Color, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
 use ymt_store::{AppendOutcome, AuditEntry, AuditOutcome, StoredEvent};
 use ymt_trace::{CheckIn, Positive, StayPolicy, TraceIndex, TraceQuery};
 
@@ -605,10 +605,58 @@ fn designation_submission(
     )
 }
 
-/// Traces one stored positive PCR result and ingests the designations.
-pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Result<(), ApiError> {
+/// What tracing one positive result would designate.
+pub struct TracingPlan {
+    submissions: Vec<Submission>,
+    traced: Vec<TracedDesignation>,
+    /// The color each designated person would get at least, for the impact.
+    designated: Vec<(PersonId, Color)>,
+}
+
+impl TracingPlan {
+    pub fn len(&self) -> usize {
+        self.submissions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.submissions.is_empty()
+    }
+
+    /// How many designated persons' codes would change: those whose color
+    /// now is below what their designation gives (red for close contacts,
+    /// yellow for the others).
+    pub fn impact(&self, state: &AppState) -> crate::breaker::Impact {
+        let mut impact = crate::breaker::Impact {
+            persons_reached: self.designated.len(),
+            ..Default::default()
+        };
+        for (pid, color) in &self.designated {
+            let before = state
+                .projection
+                .get(pid)
+                .map(|(slot, _)| slot.color())
+                .unwrap_or(Color::Green);
+            if before < *color {
+                impact.persons_changing += 1;
+                *impact
+                    .transitions
+                    .entry(format!("{}->{}", before.as_str(), color.as_str()))
+                    .or_default() += 1;
+            }
+        }
+        impact
+    }
+}
+
+/// Traces one positive PCR result against the index as it is now.
+pub fn plan_tracing(state: &AppState, test_record: &EventRecord) -> TracingPlan {
+    let mut plan = TracingPlan {
+        submissions: Vec::new(),
+        traced: Vec::new(),
+        designated: Vec::new(),
+    };
     let EventBody::TestResult(test) = &test_record.event.body else {
-        return Ok(());
+        return plan;
     };
     let now = state.now();
     let case = test_record.event.person.clone();
@@ -622,16 +670,14 @@ pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Res
     let window_start = test
         .sampled_at
         .plus_secs(-parameters.lookback_days * 86_400);
-    let worker = state.clone();
-    let case_for_worker = case.clone();
-    let (direct, secondary) = tokio::task::spawn_blocking(move || {
-        let tracing = &worker.tracing;
+    let (direct, secondary) = {
+        let tracing = &state.tracing;
         let index = tracing.index.read().expect("index lock");
         let direct = find_contacts(
             tracing,
             &index,
             &parameters,
-            &case_for_worker,
+            &case,
             window_start,
             now,
             false,
@@ -641,7 +687,7 @@ pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Res
             let secondary_start = now.plus_secs(-parameters.secondary_lookback_days * 86_400);
             let mut taken: std::collections::HashSet<&PersonId> =
                 direct.iter().map(|found| &found.contact).collect();
-            taken.insert(&case_for_worker);
+            taken.insert(&case);
             let mut chosen: BTreeMap<PersonId, (PersonId, FoundContact)> = BTreeMap::new();
             for close in direct.iter().filter(|f| f.kind == ContactKind::Close) {
                 for found in find_contacts(
@@ -662,61 +708,132 @@ pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Res
             secondary = chosen.into_values().collect();
         }
         (direct, secondary)
-    })
-    .await
-    .map_err(|_| ApiError::internal("tracing panicked"))?;
+    };
+    let designations = direct.iter().map(|found| (&case, found, found.kind)).chain(
+        secondary
+            .iter()
+            .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
+    );
+    for (source, found, kind) in designations {
+        let (submission, designation) = designation_submission(
+            state,
+            &test_record.event.id,
+            source,
+            found,
+            kind,
+            &test_record.region,
+            now,
+        );
+        plan.submissions.push(submission);
+        plan.traced.push(designation);
+        let color = if kind == ContactKind::Close {
+            Color::Red
+        } else {
+            Color::Yellow
+        };
+        plan.designated.push((found.contact.clone(), color));
+    }
+    let limit = state.tracing.config.contacts_per_case_max;
+    if plan.submissions.len() > limit {
+        tracing::warn!(
+            "positive {} traced {} contacts, more than the limit {limit}; only the first are designated",
+            test_record.event.id,
+            plan.submissions.len(),
+        );
+        plan.submissions.truncate(limit);
+        plan.traced.truncate(limit);
+        plan.designated.truncate(limit);
+    }
+    plan
+}
 
-    let mut submissions = Vec::new();
-    let mut traced = Vec::new();
-    for found in &direct {
-        let (submission, designation) = designation_submission(
-            state,
-            &test_record.event.id,
-            &case,
-            found,
-            found.kind,
-            &test_record.region,
-            now,
-        );
-        submissions.push(submission);
-        traced.push(designation);
-    }
-    for (close_contact, found) in &secondary {
-        let (submission, designation) = designation_submission(
-            state,
-            &test_record.event.id,
-            close_contact,
-            found,
-            ContactKind::Secondary,
-            &test_record.region,
-            now,
-        );
-        submissions.push(submission);
-        traced.push(designation);
-    }
-    if submissions.is_empty() {
+/// Traces one stored positive PCR result and ingests the designations, or,
+/// when they would change more colors than the circuit breaker allows,
+/// holds the tracing for a national administrator's approval.
+pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Result<(), ApiError> {
+    let worker = state.clone();
+    let record = test_record.clone();
+    let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
+        .await
+        .map_err(|_| ApiError::internal("tracing panicked"))?;
+    if plan.is_empty() {
         return Ok(());
     }
-    if submissions.len() > state.tracing.config.contacts_per_case_max {
-        tracing::warn!(
-            "positive {} traced {} contacts, more than the limit {}; only the first are designated",
-            test_record.event.id,
-            submissions.len(),
-            state.tracing.config.contacts_per_case_max
-        );
-        submissions.truncate(state.tracing.config.contacts_per_case_max);
-        traced.truncate(state.tracing.config.contacts_per_case_max);
+    if plan.len() > state.tracing.config.breaker_persons_max {
+        let request = crate::breaker::TracingRequest {
+            test: test_record.event.id.clone(),
+            case: test_record.event.person.clone(),
+        };
+        let impact = plan.impact(state);
+        crate::breaker::propose_with_impact(
+            state,
+            &system_principal(TRACE_AUTHOR),
+            crate::breaker::Action::Tracing(request),
+            None,
+            impact,
+        )
+        .await?;
+        return Ok(());
+    }
+    apply_plan(state, test_record, plan).await
+}
+
+/// Stores what a plan designates, recording first which designations the
+/// positive result caused.
+async fn apply_plan(
+    state: &Arc<AppState>,
+    test_record: &EventRecord,
+    plan: TracingPlan,
+) -> Result<(), ApiError> {
+    if plan.is_empty() {
+        return Ok(());
     }
     // The mapping is written first, so a designation stored before a crash
     // is still found when its positive is retracted.
     state.store.meta_put(
         META_TRACED_FROM,
         test_record.event.id.as_str(),
-        serde_json::to_vec(&traced).expect("designations serialise"),
+        serde_json::to_vec(&plan.traced).expect("designations serialise"),
     )?;
     let principal = system_principal(TRACE_AUTHOR);
-    ingest_as(state, &principal, submissions).await?;
+    ingest_as(state, &principal, plan.submissions).await?;
     Ok(())
+}
+
+/// Puts held tracing into force on approval: traces the positive result
+/// again against the index as it is now. Refused when the result has been
+/// retracted meanwhile. Returns how many designations were stored.
+pub async fn apply_held_tracing(
+    state: &Arc<AppState>,
+    request: &crate::breaker::TracingRequest,
+) -> Result<usize, ApiError> {
+    let records = state.person_records(&request.case)?;
+    let retracted = records.iter().any(|record| {
+        matches!(&record.event.body, EventBody::Retraction(retraction) if retraction.target == request.test)
+    });
+    let Some(test_record) = records
+        .into_iter()
+        .find(|record| record.event.id == request.test)
+    else {
+        return Err(ApiError::conflict(format!(
+            "the positive result {} is no longer stored",
+            request.test
+        )));
+    };
+    if retracted {
+        return Err(ApiError::conflict(format!(
+            "the positive result {} was retracted; nothing to trace",
+            request.test
+        )));
+    }
+    let worker = state.clone();
+    let record = test_record.clone();
+    let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
+        .await
+        .map_err(|_| ApiError::internal("tracing panicked"))?;
+    let count = plan.len();
+    apply_plan(state, &test_record, plan).await?;
+    Ok(count)
 }
 
 /// Retracts every designation traced from a retracted positive result.

@@ -1005,3 +1005,88 @@ async fn the_breaker_holds_a_rules_change_that_would_change_many_colors() {
     assert!(actions.contains(&"pending.propose"), "{actions:?}");
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_that_would_designate_more_than_the_breaker_allows_waits_for_approval() {
+    let node = node(|config| config.tracing.breaker_persons_max = 1).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "pcase", "v-mall", -180, Some(-60)),
+            check_in("c2", "pclose", "v-mall", -150, Some(-90)),
+            check_in("c3", "pclose2", "v-mall", -140, Some(-80)),
+            check_in("c4", "pcase2", "v-gym", -180, Some(-60)),
+            check_in("c5", "pother", "v-gym", -150, Some(-90)),
+            check_in("c6", "pother2", "v-gym", -140, Some(-80)),
+        ],
+    )
+    .await;
+    // The lab's result is stored and the case is red at once; the two
+    // designations wait.
+    let (status, body) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "pcase").await, "red");
+    assert_eq!(node.color(&world.authority, "pclose").await, "green");
+    let (status, listed) = node
+        .get(&world.national, "/v1/pending?status=pending")
+        .await;
+    assert_eq!(status, 200);
+    let pending = listed["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pending| pending["id"] == "tracing.lab-1:S1")
+        .expect("the tracing is held")
+        .clone();
+    assert_eq!(
+        pending["impact"]["transitions"]["green->red"], 2,
+        "{pending}"
+    );
+    assert_eq!(pending["proposer"], "auto-trace");
+
+    // On approval the contacts are designated.
+    let (status, body) = node
+        .post(
+            &world.national,
+            "/v1/pending/tracing.lab-1:S1:approve",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["pending"]["events_stored"], 2, "{body}");
+    assert_eq!(node.color(&world.authority, "pclose").await, "red");
+    assert_eq!(node.color(&world.authority, "pclose2").await, "red");
+
+    // A positive retracted while its tracing waits is not traced on approval.
+    let (status, body) = node
+        .post(
+            &world.lab,
+            "/v1/events",
+            positive("lab-1:S2", "pcase2", -60),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = node
+        .post(
+            &world.authority,
+            "/v1/events",
+            json!({"id": "ha-nanshan:R2", "subject": {"pid": "pcase2"}, "region": NANSHAN, "kind": "retraction",
+                   "data": {"target": "lab-1:S2", "reason": "sample mix-up"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = node
+        .post(
+            &world.national,
+            "/v1/pending/tracing.lab-1:S2:approve",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(node.color(&world.authority, "pother").await, "green");
+    drop(node.close().await);
+}
