@@ -294,6 +294,9 @@ impl TracingState {
         }
         let mut from_seq = 1;
         let mut index = TraceIndex::new();
+        // Targets of retractions, withdrawn from the index once it is built
+        // (a retraction may be stored before or after its target's scan).
+        let mut retracted: Vec<EventId> = Vec::new();
         loop {
             let events = state.store.scan_from(from_seq, 100_000)?;
             let Some(last) = events.last() else { break };
@@ -302,6 +305,9 @@ impl TracingState {
                 if may_be_retraction(stored) {
                     let record: EventRecord = serde_json::from_slice(&stored.payload)?;
                     state.note_retractions([&record]);
+                    if let EventBody::Retraction(retraction) = &record.event.body {
+                        retracted.push(retraction.target.clone());
+                    }
                 }
                 if !may_be_check_in(stored) {
                     continue;
@@ -316,8 +322,32 @@ impl TracingState {
                 }
             }
         }
+        for target in &retracted {
+            if let Some(stored) = state.store.event_by_id(target)? {
+                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                if let Some(check_in) = check_in_of(&record) {
+                    index.retract(&check_in, &self.policy);
+                }
+            }
+        }
         index.seal();
         *self.index.write().expect("index lock") = index;
+        Ok(())
+    }
+
+    /// Withdraws a retracted check-in from the index, if `target` is one.
+    pub fn retract_check_in(&self, state: &AppState, target: &EventId) -> Result<(), ApiError> {
+        let Some(stored) = state.store.event_by_id(target)? else {
+            return Ok(());
+        };
+        let record: EventRecord = serde_json::from_slice(&stored.payload)
+            .map_err(|error| ApiError::internal(format!("stored event {target}: {error}")))?;
+        if let Some(check_in) = check_in_of(&record) {
+            self.index
+                .write()
+                .expect("index lock")
+                .retract(&check_in, &self.policy);
+        }
         Ok(())
     }
 
@@ -407,6 +437,7 @@ pub async fn after_ingest(
                 trace_case(state, record).await?;
             }
             EventBody::Retraction(retraction) => {
+                state.tracing.retract_check_in(state, &retraction.target)?;
                 cascade_retraction(state, &record.event.id, &retraction.target).await?;
             }
             _ => {}

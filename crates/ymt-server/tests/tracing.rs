@@ -1090,3 +1090,53 @@ async fn tracing_that_would_designate_more_than_the_breaker_allows_waits_for_app
     assert_eq!(node.color(&world.authority, "pother").await, "green");
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retracted_check_in_is_not_traced_before_or_after_a_restart() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "pcase", "v-mall", -180, Some(-60)),
+            check_in("c2", "pmistaken", "v-mall", -150, Some(-90)),
+            check_in("c3", "pcase2", "v-gym", -180, Some(-60)),
+            check_in("c4", "pmistaken2", "v-gym", -150, Some(-90)),
+        ],
+    )
+    .await;
+    for (id, pid, target) in [("r2", "pmistaken", "c2"), ("r4", "pmistaken2", "c4")] {
+        let (status, body) = node
+            .post(
+                &world.authority,
+                "/v1/events",
+                json!({"id": id, "subject": {"pid": pid}, "region": COMMUNITY_A, "kind": "retraction",
+                       "data": {"target": target, "reason": "scanned at the wrong venue"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "pcase").await, "red");
+    assert_eq!(node.color(&world.authority, "pmistaken").await, "green");
+
+    // The index rebuilt on start leaves the retracted stay out too (the
+    // principals and their keys are stored, so they still work).
+    let dir = node.close().await;
+    let node = node_in(dir, |_| {}).await;
+    let (status, body) = node
+        .post(
+            &world.lab,
+            "/v1/events",
+            positive("lab-1:S3", "pcase2", -60),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "pcase2").await, "red");
+    assert_eq!(node.color(&world.authority, "pmistaken2").await, "green");
+    drop(node.close().await);
+}

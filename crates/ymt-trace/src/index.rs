@@ -178,6 +178,24 @@ impl Run {
         ((group / STAY_CLASSES) as u32, self.stays[position as usize])
     }
 
+    /// Empties one live stay of `person` at `venue` with these bounds
+    /// (leave = enter), which keeps the group's order and overlaps nothing.
+    fn retract(&mut self, person: u32, venue: u32, enter_rel: u32, leave_rel: u32) -> bool {
+        let positions: Vec<u32> = self.person_positions(person).to_vec();
+        for position in positions {
+            let (stay_venue, stay) = self.stay_at(position);
+            if stay_venue == venue
+                && stay.enter_rel == enter_rel
+                && stay.leave_rel == leave_rel
+                && stay.leave_rel > stay.enter_rel
+            {
+                self.stays[position as usize].leave_rel = stay.enter_rel;
+                return true;
+            }
+        }
+        false
+    }
+
     pub(crate) fn iter_raw(&self) -> impl Iterator<Item = RawStay> + '_ {
         self.group_offsets
             .windows(2)
@@ -435,6 +453,41 @@ impl TraceIndex {
     pub fn append(&mut self, checkin: &CheckIn, policy: &StayPolicy) -> Result<(), IndexError> {
         let stay = self.prepare(checkin, policy)?;
         self.extend(std::iter::once(stay))
+    }
+
+    /// Withdraws one stay equal to a retracted check-in, so tracing no
+    /// longer finds it: removed from the unsorted tail, or emptied in place
+    /// (leave = enter) in a sorted run, where an empty stay overlaps
+    /// nothing. Returns whether such a stay was found; a second identical
+    /// check-in keeps its own stay.
+    pub fn retract(&mut self, checkin: &CheckIn, policy: &StayPolicy) -> bool {
+        let Ok(stay) = policy.resolve(
+            checkin.enter.unix_secs(),
+            checkin.leave.map(Timestamp::unix_secs),
+        ) else {
+            return false;
+        };
+        let (Some(person), Some(venue)) = (
+            self.persons.get(checkin.person.as_str()),
+            self.venues.get(checkin.venue.as_str()),
+        ) else {
+            return false;
+        };
+        let wanted = RawStay {
+            person,
+            venue,
+            enter_rel: stay.enter_rel,
+            leave_rel: stay.leave_rel,
+        };
+        if let Some(position) = self.pending.iter().position(|stay| *stay == wanted) {
+            self.pending.remove(position);
+            return true;
+        }
+        self.main
+            .retract(person, venue, stay.enter_rel, stay.leave_rel)
+            || self
+                .delta
+                .retract(person, venue, stay.enter_rel, stay.leave_rel)
     }
 
     /// Validates and interns a check-in without adding it. On error nothing changed.

@@ -485,3 +485,45 @@ fn one_writer_at_a_time() {
     drop(store);
     assert!(TraceStore::open(dir.path(), StayPolicy::default()).is_ok());
 }
+
+#[test]
+fn a_retracted_check_in_is_no_longer_traced_wherever_it_sits() {
+    let rows = [
+        ("case", "v1", 0, 3600),
+        ("contact", "v1", 600, 1800),
+        // An identical second check-in: retracting one keeps the other.
+        ("twin", "v1", 600, 1800),
+        ("twin", "v1", 600, 1800),
+    ];
+    let policy = StayPolicy::default();
+    // Sealed (sorted runs) and unsealed (pending tail) indexes.
+    for sealed in [false, true] {
+        let mut index = index_of(&rows);
+        if sealed {
+            index.seal();
+        }
+        let before = pairs(&index, &[positive("case", 7200)], 1, false);
+        assert_eq!(
+            before,
+            vec![
+                ("case".into(), "contact".into()),
+                ("case".into(), "twin".into())
+            ]
+        );
+        assert!(index.retract(&checkin("contact", "v1", 600, Some(1800)), &policy));
+        // A second retraction of the same stay finds nothing left.
+        assert!(!index.retract(&checkin("contact", "v1", 600, Some(1800)), &policy));
+        assert!(index.retract(&checkin("twin", "v1", 600, Some(1800)), &policy));
+        // Unknown persons and venues are not found.
+        assert!(!index.retract(&checkin("nobody", "v1", 600, Some(1800)), &policy));
+        assert!(!index.retract(&checkin("contact", "v9", 600, Some(1800)), &policy));
+        assert_eq!(
+            pairs(&index, &[positive("case", 7200)], 1, false),
+            vec![("case".to_string(), "twin".to_string())],
+            "sealed={sealed}"
+        );
+        // The case's own retracted stay traces nobody.
+        assert!(index.retract(&checkin("case", "v1", 0, Some(3600)), &policy));
+        assert!(pairs(&index, &[positive("case", 7200)], 1, false).is_empty());
+    }
+}
