@@ -429,6 +429,35 @@ pub async fn after_ingest(
         .map(|(record, _)| record)
         .collect();
     state.tracing.index_records(fresh.iter().copied());
+    // A positive stored before a crash that cut its tracing short comes
+    // back as a duplicate when the lab retries (it never saw an answer):
+    // trace it unless its tracing was recorded or is held. Designation ids
+    // are derived, so tracing again stores nothing twice.
+    for (record, outcome) in records.iter().zip(outcomes) {
+        if outcome.duplicate
+            && is_positive_pcr(record)
+            && state
+                .store
+                .meta_get(META_TRACED_FROM, record.event.id.as_str())?
+                .is_none()
+            && state
+                .store
+                .meta_get(
+                    crate::breaker::META_PENDING,
+                    &format!("tracing.{}", record.event.id),
+                )?
+                .is_none()
+            && !state
+                .person_records(&record.event.person)?
+                .iter()
+                .any(|other| {
+                    matches!(&other.event.body, EventBody::Retraction(retraction)
+                    if retraction.target == record.event.id)
+                })
+        {
+            trace_case(state, record).await?;
+        }
+    }
     for record in fresh {
         match &record.event.body {
             EventBody::TestResult(test)
@@ -444,6 +473,11 @@ pub async fn after_ingest(
         }
     }
     Ok(())
+}
+
+fn is_positive_pcr(record: &EventRecord) -> bool {
+    matches!(&record.event.body, EventBody::TestResult(test)
+        if test.test == TestKind::Pcr && test.result == TestOutcome::Positive)
 }
 
 /// Ingests events (at most one per person) as `principal`, in batches the

@@ -1139,3 +1139,50 @@ async fn a_retracted_check_in_is_not_traced_before_or_after_a_restart() {
     assert_eq!(node.color(&world.authority, "pmistaken2").await, "green");
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_positive_whose_tracing_was_cut_short_is_traced() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "pcase", "v-mall", -180, Some(-60)),
+            check_in("c2", "pclose", "v-mall", -150, Some(-90)),
+        ],
+    )
+    .await;
+    // As if the node had crashed after storing the positive and before
+    // tracing it: the result is stored, its tracing never ran.
+    let state = node.state.clone();
+    tokio::task::spawn_blocking(move || {
+        let record: ymt_server::state::EventRecord = serde_json::from_value(json!({
+            "region": NANSHAN,
+            "event": {"id": "lab-1:S1", "person": "pcase", "recorded_at": at(0), "author": "lab-1",
+                      "kind": "test_result",
+                      "data": {"test": "pcr", "result": "positive", "sampled_at": at(-60),
+                               "reported_at": at(0), "lab": "lab-1"}},
+        }))
+        .unwrap();
+        state.import_records(&[record], "test").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(node.color(&world.authority, "pcase").await, "red");
+    assert_eq!(node.color(&world.authority, "pclose").await, "green");
+    // The lab never saw an answer and retries: a duplicate, now traced.
+    let (status, body) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "duplicate", "{body}");
+    assert_eq!(node.color(&world.authority, "pclose").await, "red");
+    // A further retry changes nothing.
+    let (status, _) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(node.color(&world.authority, "pclose").await, "red");
+    drop(node.close().await);
+}
