@@ -145,7 +145,7 @@
               const result = $("risk-result");
               result.replaceChildren(el("p", { "data-status": done.pending.status },
                 el("strong", {}, t(verb === "approve" ? "riskApproved" : "riskRejected")), ` · ${pending.id}`,
-                verb === "approve" ? ` · ${t("eventsStored")}: ${done.pending.events_stored}` : ""));
+                verb === "approve" ? ` · ${t("personsReached")}: ${done.pending.persons_reached}` : ""));
               await riskAreas();
             } catch (error) { item.append(el("p", { class: "error", role: "alert" }, error.message)); }
           });
@@ -182,7 +182,7 @@
       const out = el("div", held ? { "data-status": body.status, "data-pending-id": body.pending.id } : { "data-status": body.status },
         el("p", {}, el("strong", {}, t(held ? "riskHeld" : "riskApplied")), ` · ${held ? body.pending.id : request.id}`));
       if (held) out.append(el("p", {}, `${t("heldBecause")}: ${body.pending.held_because.join("; ")}`), impactList(body.pending.impact));
-      else out.append(el("p", {}, `${t("eventsStored")}: ${body.events_stored}`), impactList(body.impact));
+      else out.append(el("p", {}, `${t("personsReached")}: ${body.persons_reached}`), impactList(body.impact));
       result.replaceChildren(out);
       await riskAreas();
     } catch (error) {
