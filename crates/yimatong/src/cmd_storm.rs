@@ -72,13 +72,11 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
         .map_err(|error| anyhow::anyhow!(error.detail))?;
 
     let setup_started = Instant::now();
-    let unsettled_every = if args.unsettled_percent > 0.0 {
-        ((100.0 / args.unsettled_percent).round() as usize).max(1)
-    } else {
-        usize::MAX
-    };
+    let unsettled_every = (args.unsettled_percent > 0.0)
+        .then(|| ((100.0 / args.unsettled_percent).round() as usize).max(1));
+    let is_unsettled = |index: usize| unsettled_every.is_some_and(|every| index % every == 0);
     let unsettled: Vec<EventRecord> = (0..persons)
-        .filter(|index| index % unsettled_every == 0)
+        .filter(|&index| is_unsettled(index))
         .map(|index| EventRecord {
             region: region.clone(),
             event: Event {
@@ -142,7 +140,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     // Everyone is yellow now, except the close contacts, who stay red.
     let as_expected = (0..persons)
         .filter(|&index| {
-            let expected = if index % unsettled_every == 0 {
+            let expected = if is_unsettled(index) {
                 Color::Red
             } else {
                 Color::Yellow
