@@ -74,7 +74,8 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     let setup_started = Instant::now();
     let unsettled_every = (args.unsettled_percent > 0.0)
         .then(|| ((100.0 / args.unsettled_percent).round() as usize).max(1));
-    let is_unsettled = |index: usize| unsettled_every.is_some_and(|every| index % every == 0);
+    let is_unsettled =
+        |index: usize| unsettled_every.is_some_and(|every| index.is_multiple_of(every));
     let unsettled: Vec<EventRecord> = (0..persons)
         .filter(|&index| is_unsettled(index))
         .map(|index| EventRecord {

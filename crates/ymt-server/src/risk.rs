@@ -643,17 +643,50 @@ pub fn load_areas(state: &AppState) -> anyhow::Result<Vec<RiskAreaRecord>> {
     Ok(records)
 }
 
+const META_SNAPSHOT_AREAS: &str = "snapshot-areas";
+const LATEST_SNAPSHOT: &str = "latest";
+
+/// Which designations the latest snapshot reflects.
+#[derive(Serialize, Deserialize)]
+struct AreasInSnapshot {
+    upto_seq: u64,
+    areas: Vec<EventId>,
+}
+
+/// Records which designations the snapshot up to `upto_seq` reflects, so a
+/// restart from it does not apply them again.
+pub fn record_areas_in_snapshot(
+    state: &AppState,
+    upto_seq: u64,
+    areas: Vec<EventId>,
+) -> Result<(), ApiError> {
+    let record = AreasInSnapshot { upto_seq, areas };
+    state.store.meta_put(
+        META_SNAPSHOT_AREAS,
+        LATEST_SNAPSHOT,
+        serde_json::to_vec(&record).expect("snapshot areas serialise"),
+    )?;
+    Ok(())
+}
+
 /// After a snapshot covering the log up to `snapshot_upto_seq` is loaded,
-/// applies again every designation that took effect after it (or at the
-/// same log position, where the order is unknown).
+/// applies again every designation that took effect after it, or at the
+/// same log position unless the snapshot is recorded as reflecting it.
 pub fn reapply_after_snapshot(
     state: &AppState,
     records: &[RiskAreaRecord],
     snapshot_upto_seq: u64,
 ) -> Result<usize, ApiError> {
+    let reflected: BTreeSet<EventId> = state
+        .store
+        .meta_get(META_SNAPSHOT_AREAS, LATEST_SNAPSHOT)?
+        .and_then(|bytes| serde_json::from_slice::<AreasInSnapshot>(&bytes).ok())
+        .filter(|record| record.upto_seq == snapshot_upto_seq)
+        .map(|record| record.areas.into_iter().collect())
+        .unwrap_or_default();
     let mut persons = 0;
     for record in records {
-        if record.applied_after_seq < snapshot_upto_seq {
+        if record.applied_after_seq < snapshot_upto_seq || reflected.contains(&record.request.id) {
             continue;
         }
         let Some(area) = &record.area else { continue };

@@ -993,14 +993,26 @@ impl AppState {
     /// Writes a snapshot of the projection covering the log up to the last
     /// acknowledged event.
     pub async fn write_snapshot(self: &Arc<Self>) -> Result<u64, ApiError> {
-        let upto_seq = {
+        // Under the gate no designation is half applied, so every one in
+        // force is wholly reflected in the projection read below.
+        let (upto_seq, areas_reflected) = {
             let _exclusive = self.ingest_gate.write().await;
-            self.store.last_seq()
+            let areas: Vec<EventId> = self
+                .risk_areas
+                .read()
+                .expect("risk areas lock")
+                .iter()
+                .map(|area| area.id.clone())
+                .collect();
+            (self.store.last_seq(), areas)
         };
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             let bytes = state.projection.to_snapshot();
             state.store.snapshot_write(upto_seq, &bytes)?;
+            // Written after the snapshot: a crash in between leaves an older
+            // record, which only makes the restart re-apply more.
+            crate::risk::record_areas_in_snapshot(&state, upto_seq, areas_reflected)?;
             Ok::<_, ApiError>(upto_seq)
         })
         .await

@@ -879,6 +879,20 @@ async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() 
             .color(),
         ymt_core::Color::Yellow
     );
+
+    // A snapshot taken with the designation in force already reflects it:
+    // a restart from it evaluates nobody again.
+    node.state.write_snapshot().await.unwrap();
+    let dir = node.close().await;
+    let node = node_in(dir, |_| {}).await;
+    assert_eq!(
+        node.state
+            .metrics
+            .evaluations
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    check_projection_matches_full_evaluation(&node, &everyone).await;
     drop(node.close().await);
 }
 
