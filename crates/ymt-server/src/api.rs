@@ -345,12 +345,14 @@ async fn person_timeline(
     // Designations reach a person through their check-ins, not through an
     // event of their own; they are listed here with author and reason.
     let risk_areas = crate::risk::designations_reaching(&state, &records, now)?;
+    let confirmations = crate::confirmations::confirmations_of(&state, &records)?;
     Ok(axum::Json(json!({
         "pid": pid,
         "masked_name": record.map(|r| r.masked_name),
         "decision": decision,
         "events": records,
         "risk_areas": risk_areas,
+        "confirmations": confirmations,
     }))
     .into_response())
 }

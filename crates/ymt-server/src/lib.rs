@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod confirmations;
 pub mod dashboard;
 pub mod openapi;
 pub mod pages;

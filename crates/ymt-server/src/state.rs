@@ -682,6 +682,7 @@ impl AppState {
         }
         let mut summary = ImportSummary::default();
         let mut persons: BTreeSet<PersonId> = BTreeSet::new();
+        let mut retracted: Vec<EventId> = Vec::new();
         let now = self.now();
         for chunk in records.chunks(self.config.batch_events_max.max(1)) {
             let batch: Vec<NewEvent> = chunk
@@ -711,8 +712,17 @@ impl AppState {
                     persons.insert(record.event.person.clone());
                     self.tracing.index_records([record]);
                     self.note_retractions([record]);
+                    if let EventBody::Retraction(retraction) = &record.event.body {
+                        retracted.push(retraction.target.clone());
+                    }
                 }
             }
+        }
+        // Retracted check-ins leave the index once the whole import is in,
+        // whichever came first in the file; a retraction already stored
+        // (a re-import) has done so before.
+        for target in &retracted {
+            self.tracing.retract_check_in(self, target)?;
         }
         let persons: Vec<PersonId> = persons.into_iter().collect();
         summary.persons = persons.len();

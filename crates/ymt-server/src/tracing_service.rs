@@ -156,6 +156,7 @@ pub fn routes() -> axum::Router<crate::api::SharedState> {
     crate::venues::routes()
         .merge(crate::risk::routes())
         .merge(crate::breaker::routes())
+        .merge(crate::confirmations::routes())
 }
 
 /// The tracing part of the node's state.

@@ -14,6 +14,7 @@ use ymt_core::identity::resident_id_check_char;
 use ymt_server::auth::Role;
 use ymt_server::breaker::META_PENDING;
 use ymt_server::codes::{DemoFixedCode, META_APPEALS};
+use ymt_server::confirmations::META_CONFIRMATIONS;
 use ymt_server::risk::META_RISK_AREAS;
 use ymt_server::state::{META_PERSONS, META_PRINCIPALS, META_PROFILES, META_RULE_SETS};
 use ymt_server::venues::META_VENUES;
@@ -45,6 +46,8 @@ struct Seeds {
     /// One open appeal about the citizen per caller, in `CALLERS` order, so
     /// every caller that may resolve one finds it still open.
     appeals: Vec<String>,
+    /// One unconfirmed automatic designation in 440305 per caller, likewise.
+    designations: Vec<String>,
 }
 
 /// One call of a row: a unique number, the caller's index and the seeds.
@@ -568,6 +571,16 @@ fn rows() -> Vec<Row> {
             body: None,
         },
         Row {
+            label: "POST /v1/designations/{id}:confirm",
+            request: |call| {
+                let id = &call.seeds.designations[call.caller];
+                let body = json!({"note": "checked the venue's records"});
+                ("POST", format!("/v1/designations/{id}:confirm"), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
             label: "POST /v1/overrides:bulk",
             request: |call| {
                 let body = json!({
@@ -617,6 +630,7 @@ fn fingerprint(node: &TestNode) -> Vec<(usize, u64)> {
         META_VENUES,
         META_RISK_AREAS,
         META_PENDING,
+        META_CONFIRMATIONS,
     ] {
         let entries = store.meta_list(namespace).expect("meta reads");
         let mut hasher = DefaultHasher::new();
@@ -685,10 +699,34 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
             202,
         );
     }
+    let mut designations = Vec::new();
+    let mut records = Vec::new();
+    for (index, _) in CALLERS.iter().enumerate() {
+        let id = format!("seed-designation-{index}");
+        records.push(
+            serde_json::from_value::<ymt_server::state::EventRecord>(json!({
+                "region": COMMUNITY,
+                "event": {"id": id, "person": format!("p-designated-{index}"),
+                          "recorded_at": support::rfc3339(T0_UNIX_SECS), "author": "auto-trace",
+                          "kind": "contact_designation",
+                          "data": {"contact": "companion", "designated_at": support::rfc3339(T0_UNIX_SECS),
+                                   "last_exposure_at": support::rfc3339(T0_UNIX_SECS - 3600),
+                                   "reason": "traced"}},
+            }))
+            .expect("a designation record"),
+        );
+        designations.push(id);
+    }
+    let state = node.state.clone();
+    tokio::task::spawn_blocking(move || state.import_records(&records, "seed").map(|_| ()))
+        .await
+        .expect("the import ran")
+        .expect("seed designations");
     Seeds {
         token,
         citizen_pid,
         appeals,
+        designations,
     }
 }
 

@@ -1200,3 +1200,105 @@ async fn a_retried_positive_whose_tracing_was_cut_short_is_traced() {
     assert_eq!(node.color(&world.authority, "pclose").await, "red");
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_retraction_withdraws_its_check_in_from_the_index() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    let record =
+        |value: Value| -> ymt_server::state::EventRecord { serde_json::from_value(value).unwrap() };
+    let check_in_record = |id: &str, pid: &str, enter: i64, leave: i64| {
+        record(json!({
+            "region": COMMUNITY_A,
+            "event": {"id": id, "person": pid, "recorded_at": at(-30), "author": "import",
+                      "kind": "check_in",
+                      "data": {"venue": "v-mall", "entered_at": at(enter), "left_at": at(leave)}},
+        }))
+    };
+    // The retraction comes first in the file, before its check-in.
+    let records = vec![
+        record(json!({
+            "region": COMMUNITY_A,
+            "event": {"id": "r2", "person": "pmistaken", "recorded_at": at(-20), "author": "import",
+                      "kind": "retraction",
+                      "data": {"target": "c2", "reason": "scanned at the wrong venue"}},
+        })),
+        check_in_record("c1", "pcase", -180, -60),
+        check_in_record("c2", "pmistaken", -150, -90),
+    ];
+    let state = node.state.clone();
+    tokio::task::spawn_blocking(move || state.import_records(&records, "test").unwrap())
+        .await
+        .unwrap();
+    let (status, body) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.color(&world.authority, "pcase").await, "red");
+    assert_eq!(node.color(&world.authority, "pmistaken").await, "green");
+    drop(node.close().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_confirms_an_automatic_designation_and_the_person_sees_it() {
+    let node = node(|_| {}).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "pcase", "v-mall", -180, Some(-60)),
+            check_in("c2", "pclose", "v-mall", -150, Some(-90)),
+        ],
+    )
+    .await;
+    let (status, body) = node
+        .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, timeline) = node
+        .get(&world.authority, "/v1/persons/pclose/timeline")
+        .await;
+    let designation = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["event"]["kind"] == "contact_designation")
+        .expect("a designation")["event"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/designations/{designation}:confirm");
+    // Another region's authority may not; a lab may not.
+    let (status, _) = node
+        .post(&world.other_authority, &path, json!({"note": "x"}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = node.post(&world.lab, &path, json!({})).await;
+    assert_eq!(status, 403);
+    // Only automatic designations, and only once.
+    let (status, _) = node
+        .post(&world.authority, "/v1/designations/c2:confirm", json!({}))
+        .await;
+    assert_eq!(status, 422);
+    let (status, body) = node
+        .post(
+            &world.authority,
+            &path,
+            json!({"note": "the venue's records agree"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = node.post(&world.authority, &path, json!({})).await;
+    assert_eq!(status, 409);
+    // The color is unchanged; the person sees who confirmed it and why.
+    assert_eq!(node.color(&world.authority, "pclose").await, "red");
+    let (_, timeline) = node
+        .get(&world.authority, "/v1/persons/pclose/timeline")
+        .await;
+    let confirmation = &timeline["confirmations"][0];
+    assert_eq!(confirmation["designation"], designation.as_str());
+    assert_eq!(confirmation["confirmed_by"], "ha-nanshan");
+    assert_eq!(confirmation["note"], "the venue's records agree");
+    drop(node.close().await);
+}
