@@ -158,9 +158,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let app = ymt_server::router(state.clone());
         axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(shutdown_requested())
             .await?;
         println!("shutting down: writing a snapshot");
         if let Err(error) = state.write_snapshot().await {
@@ -168,6 +166,24 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (what service managers and container
+/// runtimes send to stop a process), so both end in a clean shutdown with a
+/// snapshot.
+async fn shutdown_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The one-time code every demo citizen signs in with (demo only).
