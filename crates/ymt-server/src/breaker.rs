@@ -84,6 +84,17 @@ pub fn action_id(text: &str) -> String {
 }
 
 impl Action {
+    /// The kind's name, as in pending ids and audit actions.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::RiskArea(_) => "risk_area",
+            Action::BulkOverride(_) => "bulk_override",
+            Action::RuleSet(_) => "rule_set",
+            Action::Profile(_) => "profile",
+            Action::Tracing(_) => "tracing",
+        }
+    }
+
     pub fn request_id(&self) -> &str {
         match self {
             Action::RiskArea(request) => request.id.as_str(),
@@ -400,8 +411,24 @@ pub async fn propose(
         impact_of_action(&worker, &action_for_worker, &proposer_id)
     })
     .await
-    .map_err(|_| ApiError::internal("the impact preview panicked"))??;
-    propose_with_impact(state, principal, action, granularity, impact).await
+    .map_err(|_| ApiError::internal("the impact preview panicked"))?;
+    match impact {
+        Ok(impact) => propose_with_impact(state, principal, action, granularity, impact).await,
+        // A rules change on a node too large to preview is not refused, nor
+        // applied blind: it waits for a second administrator, saying why.
+        Err(error)
+            if error.status == StatusCode::PAYLOAD_TOO_LARGE
+                && matches!(action, Action::RuleSet(_) | Action::Profile(_)) =>
+        {
+            let reason = format!(
+                "impact preview not computed ({}); a second national_admin must approve",
+                error.detail
+            );
+            let held = granularity.into_iter().chain([reason]).collect::<Vec<_>>();
+            propose_held(state, principal, action, held, Impact::default()).await
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// [`propose`] with the impact already computed by the caller.
@@ -420,13 +447,7 @@ pub async fn propose_with_impact(
             impact.persons_changing
         ));
     }
-    let kind = match &action {
-        Action::RiskArea(_) => "risk_area",
-        Action::BulkOverride(_) => "bulk_override",
-        Action::RuleSet(_) => "rule_set",
-        Action::Profile(_) => "profile",
-        Action::Tracing(_) => "tracing",
-    };
+    let kind = action.kind();
     if held_because.is_empty() {
         let applied = apply(state, &action, principal).await?;
         audit(
@@ -451,7 +472,18 @@ pub async fn propose_with_impact(
         }))
         .into_response());
     }
-    let id = format!("{kind}.{}", action.request_id());
+    propose_held(state, principal, action, held_because, impact).await
+}
+
+/// Holds an action as pending, for the reasons given.
+async fn propose_held(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    action: Action,
+    held_because: Vec<String>,
+    impact: Impact,
+) -> Result<Response, ApiError> {
+    let id = format!("{}.{}", action.kind(), action.request_id());
     if state.store.meta_get(META_PENDING, &id)?.is_some() {
         return Err(ApiError::conflict(format!("pending action {id} exists")));
     }

@@ -1302,3 +1302,49 @@ async fn an_authority_confirms_an_automatic_designation_and_the_person_sees_it()
     assert_eq!(confirmation["note"], "the venue's records agree");
     drop(node.close().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_change_too_large_to_preview_waits_for_approval() {
+    let node = node(|config| config.impact_persons_max = 1).await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![
+            check_in("c1", "p1", "v-mall", -120, Some(-60)),
+            check_in("c2", "p2", "v-mall", -120, Some(-60)),
+        ],
+    )
+    .await;
+    let profile = json!({
+        "kind": "parameter-profile",
+        "id": "profile-nanshan",
+        "region": NANSHAN,
+        "ruleSet": "cn-national",
+        "version": "1.0.0",
+        "validFrom": "2022-06-28T00:00:00Z",
+        "parameters": {"closeContactQuarantineDays": 5},
+        "reason": "the 20 measures",
+    });
+    let (status, body) = node.post(&world.authority, "/v1/profiles", profile).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        body["pending"]["held_because"][0]
+            .as_str()
+            .unwrap()
+            .contains("impact preview not computed"),
+        "{body}"
+    );
+    assert!(node.state.rules.read().unwrap().profiles.is_empty());
+    let id = body["pending"]["id"].as_str().unwrap().to_string();
+    let (status, body) = node
+        .post(
+            &world.national,
+            &format!("/v1/pending/{id}:approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.state.rules.read().unwrap().profiles.len(), 1);
+    drop(node.close().await);
+}
