@@ -413,6 +413,12 @@ impl Drop for EmbeddedStore {
         // no journal to replay. Failure only costs replay time later (the
         // journal already holds every acknowledged write), so the wait is
         // bounded: a failing disk must not hang the shutdown.
+        // A store whose directory is gone (removed under a running node)
+        // cannot flush at all; waiting for it would only stall the close.
+        let engine_dir = self.snapshot_dir.with_file_name("engine");
+        if !engine_dir.exists() {
+            return;
+        }
         let keyspaces = &self.shared.keyspaces;
         let handles: Vec<Keyspace> = [
             &keyspaces.events,
