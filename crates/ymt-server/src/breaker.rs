@@ -656,8 +656,11 @@ async fn decide_pending(
             },
             id,
             format!(
-                "proposed by {}; {} events stored; impact {:?}",
-                pending.proposer, pending.events_stored, pending.impact.transitions
+                "proposed by {}; {} events stored, {} persons reached; impact {:?}",
+                pending.proposer,
+                pending.events_stored,
+                pending.persons_reached,
+                pending.impact.transitions
             ),
         ),
     )

@@ -45,7 +45,6 @@ use crate::state::AppState;
 use crate::venues::{Venue, parse_json_body};
 use rustc_hash::FxHashMap;
 
-pub const RISK_AUTHOR: &str = "auto-risk";
 pub const META_RISK_AREAS: &str = "risk-areas";
 /// Venues named by one designation.
 pub const RISK_AREA_VENUES_MAX: usize = 1000;
