@@ -905,12 +905,14 @@ impl AppState {
     /// Applies every transition due at the clock's current instant. Returns
     /// how many persons were re-evaluated.
     pub fn apply_due_transitions(&self) -> Result<usize, ApiError> {
-        // Not while a designation takes effect (see risk::take_effect); this
-        // runs on a blocking thread, where waiting is allowed.
-        let _gate = self.ingest_gate.blocking_read();
         let now = self.now();
         let mut applied = 0;
         loop {
+            // Not while a designation takes effect (see risk::take_effect).
+            // Held per batch, not for the whole pass: a designation waiting
+            // for it would otherwise hold up every ingest behind it. This
+            // runs on a blocking thread, where waiting is allowed.
+            let _gate = self.ingest_gate.blocking_read();
             let keys = self.projection.take_due(now, 10_000);
             if keys.is_empty() {
                 break;
@@ -919,7 +921,19 @@ impl AppState {
                 .iter()
                 .filter_map(|key| self.projection.pid_of(key))
                 .collect();
-            self.reevaluate_many(&pids)?;
+            // Two workers: many transitions can fall due at one instant
+            // (everyone an area reached leaves it together), and each is a
+            // read of the store plus an evaluation.
+            let chunk = pids.len().div_ceil(2).max(1);
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = pids
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || self.reevaluate_many(part)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .try_for_each(|worker| worker.join().expect("transition worker"))
+            })?;
             applied += pids.len();
         }
         self.metrics
