@@ -190,9 +190,11 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
             "persons_green_after_expiry": green_after_expiry,
         })
     );
-    Ok(if as_expected == persons && green_after_expiry == persons - unsettled_count {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if as_expected == persons && green_after_expiry == persons - unsettled_count {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }

@@ -63,6 +63,12 @@ pub struct Decision {
     /// The color from `valid_until` on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_color: Option<Color>,
+    /// The first instant at which the rules that fire, or their evidence,
+    /// change (at or before `valid_until`): a rule can stop firing while
+    /// another keeps the color. A node re-evaluates then, so the reasons it
+    /// shows stay true. Not part of the published decision.
+    #[serde(skip)]
+    pub reasons_until: Option<Timestamp>,
     pub evaluated_at: Timestamp,
     pub rules: RulesInForce,
 }
@@ -249,6 +255,7 @@ impl CompiledRules {
         add_candidates(&mut pending, &candidates, now_secs);
         let mut valid_until = None;
         let mut next_color = None;
+        let mut reasons_until = None;
         let mut tried = 0;
         while let Some(candidate) = pending.pop_first() {
             tried += 1;
@@ -260,6 +267,9 @@ impl CompiledRules {
             };
             candidates.clear();
             let fired = self.fired_at(&prepared, at, Some(&mut candidates))?;
+            if reasons_until.is_none() && fired != fired_now {
+                reasons_until = Some(at);
+            }
             let candidate_color = color_of(&self.rules, &fired);
             if candidate_color != color {
                 valid_until = Some(at);
@@ -274,6 +284,7 @@ impl CompiledRules {
             fired: self.explain(&fired_now, facts),
             valid_until,
             next_color,
+            reasons_until,
             evaluated_at: now,
             rules: self.in_force.clone(),
         })

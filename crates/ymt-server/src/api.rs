@@ -246,7 +246,7 @@ pub fn status_json(state: &AppState, pid: &PersonId) -> Option<serde_json::Value
     let (slot, explanation) = state.projection.get(pid)?;
     let color = slot.color();
     let mut body = match explanation {
-        Some(explanation) => explanation.decision.clone(),
+        Some(explanation) => explanation.served(),
         None => {
             let rules = state.rules.read().expect("rules lock");
             json!({

@@ -63,14 +63,70 @@ impl Slot {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Explanation {
     pub decision: serde_json::Value,
+    /// Set when the decision is that of one risk exposure alone (a person
+    /// settled green when a designation reached them, with no event since:
+    /// any event re-evaluates them and replaces this). Their next decision
+    /// is then that exposure's alone at the later instant, which lets the
+    /// scheduler turn a million of them green without re-reading timelines.
+    /// Not kept in snapshots; a restored person is re-read.
+    #[serde(skip)]
+    pub alone: Option<AloneExposure>,
+}
+
+const REASONS_UNTIL_KEY: &str = "reasons_until";
+
+/// When a decision's reasons change before its color does, if they do.
+fn reasons_refresh_at(decision: &Decision) -> Option<Timestamp> {
+    decision
+        .reasons_until
+        .filter(|reasons_until| decision.valid_until != Some(*reasons_until))
+}
+
+/// The one exposure a decision rests on, and the rules that decided it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AloneExposure {
+    pub rules_tag: u32,
+    pub exposure: ymt_core::facts::RiskExposureFact,
 }
 
 impl Explanation {
     /// The explanation kept for a decision: only a code that is not green
     /// has reasons to show.
     pub fn of(decision: &Decision) -> Option<Explanation> {
-        (decision.color != Color::Green).then(|| Explanation {
-            decision: serde_json::to_value(decision).unwrap_or_default(),
+        (decision.color != Color::Green).then(|| {
+            let mut value = serde_json::to_value(decision).unwrap_or_default();
+            // Kept (and so snapshotted) with the decision, so a restarted
+            // node still refreshes the reasons on time; never served.
+            if let Some(reasons_until) = reasons_refresh_at(decision)
+                && let Some(object) = value.as_object_mut()
+            {
+                object.insert(REASONS_UNTIL_KEY.into(), serde_json::json!(reasons_until));
+            }
+            Explanation {
+                decision: value,
+                alone: None,
+            }
+        })
+    }
+
+    /// The decision as served: without the node's own bookkeeping.
+    pub fn served(&self) -> serde_json::Value {
+        let mut value = self.decision.clone();
+        if let Some(object) = value.as_object_mut() {
+            object.remove(REASONS_UNTIL_KEY);
+        }
+        value
+    }
+
+    fn reasons_until(&self) -> Option<Timestamp> {
+        serde_json::from_value(self.decision.get(REASONS_UNTIL_KEY)?.clone()).ok()
+    }
+
+    /// [`Explanation::of`] for the decision of one exposure alone.
+    pub fn of_alone(decision: &Decision, alone: AloneExposure) -> Option<Explanation> {
+        Explanation::of(decision).map(|explanation| Explanation {
+            alone: Some(alone),
+            ..explanation
         })
     }
 }
@@ -107,6 +163,11 @@ struct Shard {
 pub struct Projection {
     shards: Box<[RwLock<Shard>]>,
     due: Mutex<BinaryHeap<Reverse<(i64, PersonKey)>>>,
+    /// Instants at which a person's reasons change while their color does
+    /// not (a rule stops firing while another keeps the color). They are
+    /// re-evaluated then too; an entry made useless by a later
+    /// re-evaluation only costs one more evaluation.
+    reasons_due: Mutex<BinaryHeap<Reverse<(i64, PersonKey)>>>,
     /// Persons per color, for metrics and the dashboard.
     color_counts: [AtomicI64; 3],
 }
@@ -137,6 +198,7 @@ impl Projection {
         Projection {
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             due: Mutex::new(BinaryHeap::new()),
+            reasons_due: Mutex::new(BinaryHeap::new()),
             color_counts: [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)],
         }
     }
@@ -187,7 +249,23 @@ impl Projection {
             has_text_pid: is_text,
             _reserved: 0,
         };
+        self.schedule_reasons(key, decision);
         self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()))
+    }
+
+    /// Queues a re-evaluation at the instant the decision's reasons change,
+    /// when that comes before its color does.
+    fn schedule_reasons(&self, key: PersonKey, decision: &Decision) {
+        if let Some(reasons_until) = reasons_refresh_at(decision) {
+            self.schedule_reasons_at(key, reasons_until);
+        }
+    }
+
+    fn schedule_reasons_at(&self, key: PersonKey, at: Timestamp) {
+        self.reasons_due
+            .lock()
+            .expect("reasons-queue lock")
+            .push(Reverse((at.unix_secs(), key)));
     }
 
     /// The slots of many keys of one shard, under one lock, each with
@@ -213,6 +291,7 @@ impl Projection {
     ) {
         let mut color_deltas = [0i64; 3];
         let mut due = Vec::new();
+        let mut reasons_due = Vec::new();
         {
             let mut shard = self.shards[shard].write().expect("projection lock");
             shard.explanations.reserve(updates.len());
@@ -220,6 +299,9 @@ impl Projection {
                 let Some(slot) = shard.slots.get_mut(&key) else {
                     continue;
                 };
+                if let Some(reasons_until) = reasons_refresh_at(decision) {
+                    reasons_due.push(Reverse((reasons_until.unix_secs(), key)));
+                }
                 color_deltas[slot.color as usize] -= 1;
                 *slot = Slot {
                     valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
@@ -251,11 +333,20 @@ impl Projection {
         if !due.is_empty() {
             self.due.lock().expect("due-queue lock").extend(due);
         }
+        if !reasons_due.is_empty() {
+            self.reasons_due
+                .lock()
+                .expect("reasons-queue lock")
+                .extend(reasons_due);
+        }
     }
 
     /// Puts back a slot read from a snapshot.
     pub fn restore(&self, pid: &PersonId, slot: Slot, explanation: Option<Arc<Explanation>>) {
         let (key, is_text) = person_key(pid);
+        if let Some(reasons_until) = explanation.as_ref().and_then(|e| e.reasons_until()) {
+            self.schedule_reasons_at(key, reasons_until);
+        }
         self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()));
     }
 
@@ -303,16 +394,29 @@ impl Projection {
     /// Pops every key whose scheduled change is due at `now` and still
     /// current (not superseded by a later re-evaluation).
     pub fn take_due(&self, now: Timestamp, limit: usize) -> Vec<PersonKey> {
-        let mut due = self.due.lock().expect("due-queue lock");
         let mut keys = Vec::new();
+        {
+            let mut due = self.due.lock().expect("due-queue lock");
+            while keys.len() < limit {
+                match due.peek() {
+                    Some(Reverse((at, _))) if *at <= now.unix_secs() => {}
+                    _ => break,
+                }
+                let Reverse((at, key)) = due.pop().expect("peeked");
+                let shard = self.shards[shard_of(&key)].read().expect("projection lock");
+                if shard.slots.get(&key).map(|slot| slot.valid_until_secs) == Some(at) {
+                    keys.push(key);
+                }
+            }
+        }
+        let mut reasons_due = self.reasons_due.lock().expect("reasons-queue lock");
         while keys.len() < limit {
-            match due.peek() {
+            match reasons_due.peek() {
                 Some(Reverse((at, _))) if *at <= now.unix_secs() => {}
                 _ => break,
             }
-            let Reverse((at, key)) = due.pop().expect("peeked");
-            let shard = self.shards[shard_of(&key)].read().expect("projection lock");
-            if shard.slots.get(&key).map(|slot| slot.valid_until_secs) == Some(at) {
+            let Reverse((_, key)) = reasons_due.pop().expect("peeked");
+            if !keys.contains(&key) {
                 keys.push(key);
             }
         }
@@ -321,11 +425,23 @@ impl Projection {
 
     /// The earliest scheduled change, if any.
     pub fn next_due(&self) -> Option<Timestamp> {
-        self.due
+        let color_due = self
+            .due
             .lock()
             .expect("due-queue lock")
             .peek()
-            .and_then(|Reverse((at, _))| Timestamp::from_unix_secs(*at).ok())
+            .map(|Reverse((at, _))| *at);
+        let reasons_due = self
+            .reasons_due
+            .lock()
+            .expect("reasons-queue lock")
+            .peek()
+            .map(|Reverse((at, _))| *at);
+        color_due
+            .into_iter()
+            .chain(reasons_due)
+            .min()
+            .and_then(|at| Timestamp::from_unix_secs(at).ok())
     }
 
     pub fn due_len(&self) -> usize {
@@ -466,6 +582,7 @@ impl Projection {
                 Some(Arc::new(Explanation {
                     decision: serde_json::from_slice(explanation_bytes)
                         .map_err(|e| e.to_string())?,
+                    alone: None,
                 }))
             };
             if flags[0] > 2 {

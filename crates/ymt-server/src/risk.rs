@@ -19,7 +19,7 @@
 //! turned yellow by one authority. Every designation also passes the circuit
 //! breaker (see [`crate::breaker`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::Router;
@@ -40,7 +40,9 @@ use crate::api::{Authed, SharedState};
 use crate::auth::{Principal, Role};
 use crate::breaker::{Action, propose};
 use crate::problem::ApiError;
-use crate::projection::{Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of};
+use crate::projection::{
+    AloneExposure, Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of,
+};
 use crate::state::AppState;
 use crate::venues::{Venue, parse_json_body};
 use rustc_hash::FxHashMap;
@@ -461,18 +463,12 @@ pub fn decide_reached(
                             let shared_index = match shared_by_exposure.get(&memo_key) {
                                 Some(&shared_index) => shared_index,
                                 None => {
-                                    let facts = Facts {
-                                        version: ymt_core::facts::FACTS_VERSION,
-                                        risk_exposures: vec![exposure],
-                                        ..Facts::default()
+                                    let alone = AloneExposure {
+                                        rules_tag: tag,
+                                        exposure,
                                     };
-                                    let decision =
-                                        rules.evaluate(&facts, now).map_err(|error| {
-                                            ApiError::internal(format!(
-                                                "evaluation failed: {error}"
-                                            ))
-                                        })?;
-                                    shared.push(SharedDecision::new(decision));
+                                    let decision = decide_alone(rules, &alone.exposure, now)?;
+                                    shared.push(SharedDecision::new(decision, alone));
                                     shared_by_exposure.insert(memo_key, shared.len() - 1);
                                     shared.len() - 1
                                 }
@@ -525,13 +521,83 @@ struct SharedDecision {
 }
 
 impl SharedDecision {
-    fn new(decision: ymt_rules::Decision) -> SharedDecision {
-        let explanation = Explanation::of(&decision).map(Arc::new);
+    fn new(decision: ymt_rules::Decision, alone: AloneExposure) -> SharedDecision {
+        let explanation = Explanation::of_alone(&decision, alone).map(Arc::new);
         SharedDecision {
             decision,
             explanation,
         }
     }
+}
+
+/// The decision of one risk exposure alone.
+fn decide_alone(
+    rules: &ymt_rules::CompiledRules,
+    exposure: &ymt_core::facts::RiskExposureFact,
+    now: Timestamp,
+) -> Result<ymt_rules::Decision, ApiError> {
+    let facts = Facts {
+        version: ymt_core::facts::FACTS_VERSION,
+        risk_exposures: vec![exposure.clone()],
+        ..Facts::default()
+    };
+    rules
+        .evaluate(&facts, now)
+        .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))
+}
+
+/// Applies the due transitions of persons whose decision rests on one
+/// exposure alone ([`AloneExposure`]): their new decision is that
+/// exposure's alone at `now`, computed once per distinct exposure. Returns
+/// the persons it could not decide so, for a full re-evaluation.
+pub fn apply_due_alone(state: &AppState, pids: Vec<PersonId>, now: Timestamp) -> Vec<PersonId> {
+    let by_tag = |tag: u32| {
+        let rules = state.rules.read().expect("rules lock");
+        rules
+            .compiled_by_tag(tag)
+            .filter(|compiled| compiled.items_decide_alone("riskExposures"))
+    };
+    // Keyed by everything the exposure's decision depends on.
+    type ExposureKey = (u32, EventId, RegionCode, RiskLevel, i64, i64);
+    let mut shared: HashMap<ExposureKey, Option<SharedDecision>> = HashMap::new();
+    let mut in_full = Vec::new();
+    for pid in pids {
+        let alone = state.projection.get(&pid).and_then(|(slot, explanation)| {
+            explanation
+                .and_then(|explanation| explanation.alone.clone())
+                .filter(|alone| alone.rules_tag == slot.rules_epoch)
+        });
+        let Some(alone) = alone else {
+            in_full.push(pid);
+            continue;
+        };
+        let decided = shared
+            .entry((
+                alone.rules_tag,
+                alone.exposure.id.clone(),
+                alone.exposure.area.clone(),
+                alone.exposure.level,
+                alone.exposure.from.unix_secs(),
+                alone.exposure.until.unix_secs(),
+            ))
+            .or_insert_with(|| {
+                let rules = by_tag(alone.rules_tag)?;
+                let decision = decide_alone(&rules, &alone.exposure, now).ok()?;
+                Some(SharedDecision::new(decision, alone.clone()))
+            });
+        match decided {
+            Some(decided) => {
+                state.projection.update_shared(
+                    &pid,
+                    &decided.decision,
+                    decided.explanation.clone(),
+                    alone.rules_tag,
+                );
+            }
+            None => in_full.push(pid),
+        }
+    }
+    in_full
 }
 
 /// The impact preview of a designation: who it reaches and whose color

@@ -917,10 +917,13 @@ impl AppState {
             if keys.is_empty() {
                 break;
             }
-            let pids: Vec<PersonId> = keys
+            let due: Vec<PersonId> = keys
                 .iter()
                 .filter_map(|key| self.projection.pid_of(key))
                 .collect();
+            let due_count = due.len();
+            // Persons decided by one exposure alone go first, without a read.
+            let pids = crate::risk::apply_due_alone(self, due, now);
             // Two workers: many transitions can fall due at one instant
             // (everyone an area reached leaves it together), and each is a
             // read of the store plus an evaluation.
@@ -934,7 +937,7 @@ impl AppState {
                     .into_iter()
                     .try_for_each(|worker| worker.join().expect("transition worker"))
             })?;
-            applied += pids.len();
+            applied += due_count;
         }
         self.metrics
             .timed_transitions
