@@ -178,6 +178,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
             "persons": persons,
             "persons_reached": outcome.persons_reached,
             "decided_incrementally": outcome.decided_incrementally,
+            "decided_by_composition": outcome.decided_by_composition,
             "decided_in_full": outcome.decided_in_full,
             "persons_unsettled_before": unsettled_count,
             "persons_as_expected_after": as_expected,

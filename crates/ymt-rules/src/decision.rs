@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ymt_core::facts::{FACT_LISTS, Facts};
 use ymt_core::{Color, EventId, Timestamp};
 
@@ -28,7 +28,7 @@ use crate::ruleset::{
 pub const CANDIDATES_MAX: usize = 512;
 
 /// A rule that fired, with the event ids it rests on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FiredRule {
     pub rule_id: String,
     pub color: Color,
@@ -38,7 +38,7 @@ pub struct FiredRule {
 }
 
 /// Which rules and parameters a decision was made under.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulesInForce {
     pub rule_set: String,
     pub version: String,
@@ -46,14 +46,14 @@ pub struct RulesInForce {
     pub profile: Option<ProfileInForce>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileInForce {
     pub id: String,
     pub region: String,
     pub version: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub color: Color,
     pub fired: Vec<FiredRule>,
@@ -69,6 +69,11 @@ pub struct Decision {
     /// shows stay true. Not part of the published decision.
     #[serde(skip)]
     pub reasons_until: Option<Timestamp>,
+    /// Every change of color after `evaluated_at` if nothing new happens,
+    /// when asked for ([`CompiledRules::evaluate_with_trajectory`]) and the
+    /// walk was complete. Not part of the published decision.
+    #[serde(skip)]
+    pub trajectory: Option<Vec<(Timestamp, Color)>>,
     pub evaluated_at: Timestamp,
     pub rules: RulesInForce,
 }
@@ -221,6 +226,102 @@ impl CompiledRules {
         list_index(list).is_some_and(|index| self.items_alone[index])
     }
 
+    /// The decision at `now` of a timeline with one more item of a list
+    /// whose items decide alone ([`CompiledRules::items_decide_alone`]),
+    /// from the decision without it (`base`: made at or before `now`, with
+    /// nothing new since and nothing due yet) and the decision of the item
+    /// alone made at `now`, both with complete trajectories
+    /// ([`CompiledRules::evaluate_with_trajectory`]). The color at every
+    /// instant is the greater of the two; the reasons are both sets.
+    ///
+    /// `None` when it cannot be exact: a trajectory is missing, a change of
+    /// `base` is already due, the two were made under other rules, or the
+    /// item's id is already among `base`'s evidence.
+    pub fn compose(&self, base: &Decision, item: &Decision, now: Timestamp) -> Option<Decision> {
+        let base_changes = base.trajectory.as_ref()?;
+        let item_changes = item.trajectory.as_ref()?;
+        if item.evaluated_at != now || base.evaluated_at > now || base.rules != item.rules {
+            return None;
+        }
+        if base_changes.iter().any(|(at, _)| *at <= now)
+            || base.reasons_until.is_some_and(|at| at <= now)
+        {
+            return None;
+        }
+        let item_ids: std::collections::BTreeSet<&EventId> = item
+            .fired
+            .iter()
+            .flat_map(|fired| &fired.evidence)
+            .collect();
+        if base
+            .fired
+            .iter()
+            .flat_map(|fired| &fired.evidence)
+            .any(|id| item_ids.contains(id))
+        {
+            return None;
+        }
+        let color_at = |start: Color, changes: &[(Timestamp, Color)], at: Timestamp| {
+            changes
+                .iter()
+                .take_while(|(instant, _)| *instant <= at)
+                .last()
+                .map_or(start, |(_, color)| *color)
+        };
+        let color = base.color.max(item.color);
+        let mut instants: Vec<Timestamp> = base_changes
+            .iter()
+            .chain(item_changes)
+            .map(|(at, _)| *at)
+            .collect();
+        instants.sort();
+        instants.dedup();
+        let mut changes = Vec::new();
+        let mut current = color;
+        for at in instants {
+            let at_color =
+                color_at(base.color, base_changes, at).max(color_at(item.color, item_changes, at));
+            if at_color != current {
+                changes.push((at, at_color));
+                current = at_color;
+            }
+        }
+        // Merged like `explain` does: one entry per rule, evidence sorted,
+        // most severe first, then in rule-set order.
+        let mut by_rule: BTreeMap<usize, FiredRule> = BTreeMap::new();
+        for fired in base.fired.iter().chain(&item.fired) {
+            let index = self
+                .rules
+                .iter()
+                .position(|rule| rule.id == fired.rule_id)?;
+            match by_rule.get_mut(&index) {
+                Some(known) => {
+                    known.evidence.extend(fired.evidence.iter().cloned());
+                    known.evidence.sort();
+                    known.evidence.dedup();
+                }
+                None => {
+                    by_rule.insert(index, fired.clone());
+                }
+            }
+        }
+        let mut fired: Vec<FiredRule> = by_rule.into_values().collect();
+        fired.sort_by_key(|rule| std::cmp::Reverse(rule.color));
+        Some(Decision {
+            color,
+            fired,
+            valid_until: changes.first().map(|(at, _)| *at),
+            next_color: changes.first().map(|(_, color)| *color),
+            reasons_until: [base.reasons_until, item.reasons_until]
+                .into_iter()
+                .flatten()
+                .min(),
+            trajectory: Some(changes),
+            evaluated_at: now,
+            rules: item.rules.clone(),
+        })
+    }
+
     pub fn parameters(&self) -> &BTreeMap<String, i64> {
         &self.parameters
     }
@@ -231,6 +332,26 @@ impl CompiledRules {
 
     /// Decides the color of a person with these facts at `now`.
     pub fn evaluate(&self, facts: &Facts, now: Timestamp) -> Result<Decision, EvaluateError> {
+        self.evaluate_walk(facts, now, false)
+    }
+
+    /// [`CompiledRules::evaluate`], also walking past the first change to
+    /// fill [`Decision::trajectory`]: every later change of color, as long
+    /// as the walk runs out of candidate instants within its bound.
+    pub fn evaluate_with_trajectory(
+        &self,
+        facts: &Facts,
+        now: Timestamp,
+    ) -> Result<Decision, EvaluateError> {
+        self.evaluate_walk(facts, now, true)
+    }
+
+    fn evaluate_walk(
+        &self,
+        facts: &Facts,
+        now: Timestamp,
+        whole: bool,
+    ) -> Result<Decision, EvaluateError> {
         let prepared = PreparedFacts::new(facts, &self.lists_needed);
         let mut candidates: Vec<i64> = Vec::new();
         let fired_now = self.fired_at(&prepared, now, Some(&mut candidates))?;
@@ -256,13 +377,18 @@ impl CompiledRules {
         let mut valid_until = None;
         let mut next_color = None;
         let mut reasons_until = None;
+        let mut changes: Vec<(Timestamp, Color)> = Vec::new();
+        let mut current = color;
+        let mut complete = true;
         let mut tried = 0;
         while let Some(candidate) = pending.pop_first() {
             tried += 1;
             if tried > CANDIDATES_MAX {
+                complete = false;
                 break;
             }
             let Ok(at) = Timestamp::from_unix_secs(candidate) else {
+                complete = false;
                 break;
             };
             candidates.clear();
@@ -271,10 +397,16 @@ impl CompiledRules {
                 reasons_until = Some(at);
             }
             let candidate_color = color_of(&self.rules, &fired);
-            if candidate_color != color {
-                valid_until = Some(at);
-                next_color = Some(candidate_color);
-                break;
+            if candidate_color != current {
+                if valid_until.is_none() {
+                    valid_until = Some(at);
+                    next_color = Some(candidate_color);
+                }
+                changes.push((at, candidate_color));
+                current = candidate_color;
+                if !whole {
+                    break;
+                }
             }
             add_candidates(&mut pending, &candidates, candidate);
         }
@@ -285,6 +417,7 @@ impl CompiledRules {
             valid_until,
             next_color,
             reasons_until,
+            trajectory: (whole && complete).then_some(changes),
             evaluated_at: now,
             rules: self.in_force.clone(),
         })

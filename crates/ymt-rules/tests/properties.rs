@@ -258,3 +258,46 @@ fn reading_a_list_through_facts_means_its_items_do_not_decide_alone() {
         assert_eq!(national.items_decide_alone(list), alone, "{list}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, max_global_rejects: 20_000, ..ProptestConfig::default() })]
+
+    /// Composing a timeline's decision (made at or before now, nothing due
+    /// since) with that of one more exposure alone gives exactly the
+    /// decision of the timeline with the exposure: color, change instant,
+    /// next color, reasons, when the reasons change, and the trajectory.
+    #[test]
+    fn composing_with_an_exposure_equals_evaluating_with_it(
+        events in timeline_strategy(),
+        exposure in exposure_strategy(),
+        now_hours in 0i64..500,
+        earlier_hours in 0i64..48,
+    ) {
+        let national = RuleSet::national();
+        let compiled = CompiledRules::compile(&national, None).unwrap();
+        let now = at(now_hours);
+        let earlier = at(now_hours - earlier_hours);
+        // Only events already recorded at the earlier instant: nothing new since.
+        let events: Vec<Event> = events.into_iter().filter(|event| event.recorded_at <= earlier).collect();
+        let base = compiled
+            .evaluate_with_trajectory(&Facts::derive(&events, earlier), earlier)
+            .unwrap();
+        let alone = compiled
+            .evaluate_with_trajectory(
+                &Facts {
+                    version: ymt_core::facts::FACTS_VERSION,
+                    risk_exposures: vec![exposure.clone()],
+                    ..Facts::default()
+                },
+                now,
+            )
+            .unwrap();
+        let composed = compiled.compose(&base, &alone, now);
+        prop_assume!(composed.is_some());
+        let mut facts = Facts::derive(&events, now);
+        facts.risk_exposures.push(exposure);
+        facts.risk_exposures.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
+        let full = compiled.evaluate_with_trajectory(&facts, now).unwrap();
+        prop_assert_eq!(composed.unwrap(), full);
+    }
+}

@@ -74,6 +74,7 @@ pub struct Explanation {
 }
 
 const REASONS_UNTIL_KEY: &str = "reasons_until";
+const TRAJECTORY_KEY: &str = "trajectory";
 
 /// When a decision's reasons change before its color does, if they do.
 fn reasons_refresh_at(decision: &Decision) -> Option<Timestamp> {
@@ -96,11 +97,15 @@ impl Explanation {
         (decision.color != Color::Green).then(|| {
             let mut value = serde_json::to_value(decision).unwrap_or_default();
             // Kept (and so snapshotted) with the decision, so a restarted
-            // node still refreshes the reasons on time; never served.
-            if let Some(reasons_until) = reasons_refresh_at(decision)
-                && let Some(object) = value.as_object_mut()
-            {
-                object.insert(REASONS_UNTIL_KEY.into(), serde_json::json!(reasons_until));
+            // node still refreshes the reasons on time and can compose the
+            // decision with a new exposure; never served.
+            if let Some(object) = value.as_object_mut() {
+                if let Some(reasons_until) = decision.reasons_until {
+                    object.insert(REASONS_UNTIL_KEY.into(), serde_json::json!(reasons_until));
+                }
+                if let Some(trajectory) = &decision.trajectory {
+                    object.insert(TRAJECTORY_KEY.into(), serde_json::json!(trajectory));
+                }
             }
             Explanation {
                 decision: value,
@@ -114,12 +119,28 @@ impl Explanation {
         let mut value = self.decision.clone();
         if let Some(object) = value.as_object_mut() {
             object.remove(REASONS_UNTIL_KEY);
+            object.remove(TRAJECTORY_KEY);
         }
         value
     }
 
+    /// The kept decision, with its bookkeeping, if it reads back.
+    pub fn kept_decision(&self) -> Option<Decision> {
+        use serde::Deserialize;
+        // Read in place: the bookkeeping keys are unknown to `Decision` and
+        // skipped, then read on their own.
+        let mut decision = Decision::deserialize(&self.decision).ok()?;
+        decision.reasons_until = self.reasons_until();
+        decision.trajectory =
+            Option::<Vec<(Timestamp, Color)>>::deserialize(self.decision.get(TRAJECTORY_KEY)?)
+                .ok()
+                .flatten();
+        Some(decision)
+    }
+
     fn reasons_until(&self) -> Option<Timestamp> {
-        serde_json::from_value(self.decision.get(REASONS_UNTIL_KEY)?.clone()).ok()
+        use serde::Deserialize;
+        Timestamp::deserialize(self.decision.get(REASONS_UNTIL_KEY)?).ok()
     }
 
     /// [`Explanation::of`] for the decision of one exposure alone.
@@ -344,7 +365,9 @@ impl Projection {
     /// Puts back a slot read from a snapshot.
     pub fn restore(&self, pid: &PersonId, slot: Slot, explanation: Option<Arc<Explanation>>) {
         let (key, is_text) = person_key(pid);
-        if let Some(reasons_until) = explanation.as_ref().and_then(|e| e.reasons_until()) {
+        if let Some(reasons_until) = explanation.as_ref().and_then(|e| e.reasons_until())
+            && slot.valid_until() != Some(reasons_until)
+        {
             self.schedule_reasons_at(key, reasons_until);
         }
         self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()));

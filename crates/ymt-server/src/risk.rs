@@ -300,6 +300,8 @@ pub struct AreaOutcome {
     pub persons_reached: usize,
     /// Persons decided from their slot and the new exposure alone.
     pub decided_incrementally: usize,
+    /// Persons whose kept decision was composed with the new exposure's.
+    pub decided_by_composition: usize,
     /// Persons whose timelines were re-read and evaluated in full.
     pub decided_in_full: usize,
     pub persons_changing: usize,
@@ -320,6 +322,7 @@ impl AreaOutcome {
     fn merge(&mut self, other: AreaOutcome) {
         self.persons_reached += other.persons_reached;
         self.decided_incrementally += other.decided_incrementally;
+        self.decided_by_composition += other.decided_by_composition;
         self.decided_in_full += other.decided_in_full;
         self.persons_changing += other.persons_changing;
         for (transition, count) in other.transitions {
@@ -427,25 +430,30 @@ pub fn decide_reached(
                         let slots = state.projection.slots_in_shard(shard, &keys);
                         let mut incremental: Vec<(PersonKey, usize, u32)> = Vec::new();
                         let mut in_full: Vec<(PersonId, Color)> = Vec::new();
+                        let mut composable: Vec<(PersonKey, PersonId, u32, usize, Color)> =
+                            Vec::new();
                         for ((key, position), slot) in members.into_iter().zip(slots) {
                             outcome.persons_reached += 1;
                             let person = reached.persons[position as usize];
                             let before = slot.map(|(slot, _)| slot.color()).unwrap_or(Color::Green);
+                            // Settled green: the new decision is the
+                            // exposure's alone. With a kept decision: the
+                            // two are composed. Otherwise: a full read.
                             let rules = match slot {
                                 Some((slot, has_explanation))
                                     if alone
-                                        && slot.color() == Color::Green
-                                        && slot.valid_until().is_none()
-                                        && !has_explanation
-                                        && !retractions.contains(&key) =>
+                                        && !retractions.contains(&key)
+                                        && (has_explanation
+                                            || (slot.color() == Color::Green
+                                                && slot.valid_until().is_none())) =>
                                 {
                                     by_tag
                                         .get(&slot.rules_epoch)
-                                        .map(|rules| (slot.rules_epoch, rules))
+                                        .map(|rules| (slot.rules_epoch, rules, has_explanation))
                                 }
                                 _ => None,
                             };
-                            let Some((tag, rules)) = rules else {
+                            let Some((tag, rules, compose)) = rules else {
                                 let pid = index.person_id(person.person);
                                 in_full.push((pid, before));
                                 continue;
@@ -473,9 +481,50 @@ pub fn decide_reached(
                                     shared.len() - 1
                                 }
                             };
+                            if compose {
+                                composable.push((
+                                    key,
+                                    index.person_id(person.person),
+                                    tag,
+                                    shared_index,
+                                    before,
+                                ));
+                                continue;
+                            }
                             outcome.decided_incrementally += 1;
                             outcome.count(before, shared[shared_index].decision.color);
                             incremental.push((key, shared_index, tag));
+                        }
+                        let mut composed_decisions = Vec::new();
+                        for (key, pid, tag, shared_index, before) in composable {
+                            let composed = state
+                                .projection
+                                .get(&pid)
+                                .and_then(|(_, explanation)| explanation)
+                                .and_then(|explanation| explanation.kept_decision())
+                                .zip(by_tag.get(&tag))
+                                .and_then(|(base, rules)| {
+                                    rules.compose(&base, &shared[shared_index].decision, now)
+                                });
+                            let Some(decision) = composed else {
+                                in_full.push((pid, before));
+                                continue;
+                            };
+                            outcome.decided_by_composition += 1;
+                            outcome.count(before, decision.color);
+                            let explanation = Explanation::of(&decision).map(Arc::new);
+                            composed_decisions.push((key, decision, explanation, tag));
+                        }
+                        if pass == Pass::Apply && !composed_decisions.is_empty() {
+                            state.projection.update_shard_batch(
+                                shard,
+                                composed_decisions
+                                    .iter()
+                                    .map(|(key, decision, explanation, tag)| {
+                                        (*key, decision, explanation.clone(), *tag)
+                                    })
+                                    .collect(),
+                            );
                         }
                         if pass == Pass::Apply && !incremental.is_empty() {
                             state.projection.update_shard_batch(
@@ -542,7 +591,7 @@ fn decide_alone(
         ..Facts::default()
     };
     rules
-        .evaluate(&facts, now)
+        .evaluate_with_trajectory(&facts, now)
         .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))
 }
 

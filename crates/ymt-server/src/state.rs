@@ -885,8 +885,10 @@ impl AppState {
             .expect("rules lock")
             .compiled_with_tag(governing_region(&records).as_ref());
         let facts = self.facts_of(&records, now, extra);
+        // With the whole trajectory, so the kept decision can later be
+        // composed with a new exposure (risk.rs).
         let decision = rules
-            .evaluate(&facts, now)
+            .evaluate_with_trajectory(&facts, now)
             .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))?;
         self.metrics.evaluations.fetch_add(1, Ordering::Relaxed);
         Ok((decision, records, tag))

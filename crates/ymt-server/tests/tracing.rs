@@ -831,6 +831,13 @@ async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() 
     // A snapshot from before the designation: a restart must apply it again.
     node.state.write_snapshot().await.unwrap();
 
+    let evaluations = || {
+        node.state
+            .metrics
+            .evaluations
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let evaluations_before = evaluations();
     let (status, body) = node
         .post(
             &world.authority,
@@ -841,6 +848,10 @@ async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() 
     assert_eq!(status, 200, "{body}");
     // The retracted stay has left the index: five persons are reached.
     assert_eq!(body["persons_reached"], 5, "{body}");
+    // None of them was re-read: three were settled green, and the kept
+    // decisions of the red and the yellow one were composed with the
+    // exposure (checked against full evaluations below).
+    assert_eq!(evaluations(), evaluations_before);
     for (pid, color) in [
         ("pone", "yellow"),
         ("ptwo", "yellow"),
