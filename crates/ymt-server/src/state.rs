@@ -904,6 +904,21 @@ impl AppState {
         Ok(())
     }
 
+    /// [`AppState::reevaluate_many`] on two workers: the machine this runs
+    /// on has few cores, and the store reads are the other half of the work.
+    pub fn reevaluate_many_in_parallel(&self, pids: &[PersonId]) -> Result<(), ApiError> {
+        let chunk = pids.len().div_ceil(2).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = pids
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.reevaluate_many(part)))
+                .collect();
+            workers
+                .into_iter()
+                .try_for_each(|worker| worker.join().expect("re-evaluation worker"))
+        })
+    }
+
     /// Applies every transition due at the clock's current instant. Returns
     /// how many persons were re-evaluated.
     pub fn apply_due_transitions(&self) -> Result<usize, ApiError> {
@@ -926,19 +941,9 @@ impl AppState {
             let due_count = due.len();
             // Persons decided by one exposure alone go first, without a read.
             let pids = crate::risk::apply_due_alone(self, due, now);
-            // Two workers: many transitions can fall due at one instant
-            // (everyone an area reached leaves it together), and each is a
-            // read of the store plus an evaluation.
-            let chunk = pids.len().div_ceil(2).max(1);
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = pids
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || self.reevaluate_many(part)))
-                    .collect();
-                workers
-                    .into_iter()
-                    .try_for_each(|worker| worker.join().expect("transition worker"))
-            })?;
+            // Many transitions can fall due at one instant (everyone an area
+            // reached leaves it together).
+            self.reevaluate_many_in_parallel(&pids)?;
             applied += due_count;
         }
         self.metrics
@@ -1075,20 +1080,8 @@ impl AppState {
             persons.extend(events.into_iter().map(|event| event.person));
         }
         let persons: Vec<PersonId> = persons.into_iter().collect();
-        // Two workers: the machine this runs on has few cores, and the store
-        // reads are the other half of the work.
-        let chunk = persons.len().div_ceil(2).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = persons
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || self.reevaluate_many(part)))
-                .collect();
-            for handle in handles {
-                handle.join().expect("rebuild worker")?;
-            }
-            Ok::<_, ApiError>(())
-        })
-        .map_err(|error| anyhow::anyhow!(error.detail))?;
+        self.reevaluate_many_in_parallel(&persons)
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
         // Designations are not in the log: those that took effect after the
         // snapshot are applied again (without a snapshot, the evaluations
         // above already joined them).
