@@ -43,6 +43,18 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The slot of a decision made under the rules `rules_epoch` names.
+    fn of(decision: &Decision, rules_epoch: u32, has_text_pid: bool) -> Slot {
+        Slot {
+            valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
+            rules_epoch,
+            color: decision.color as u8,
+            next_color: decision.next_color.map(|c| c as u8).unwrap_or(0),
+            has_text_pid,
+            _reserved: 0,
+        }
+    }
+
     pub fn color(&self) -> Color {
         Color::from_u8(self.color).unwrap_or(Color::Green)
     }
@@ -262,14 +274,7 @@ impl Projection {
         rules_epoch: u32,
     ) -> UpdateOutcome {
         let (key, is_text) = person_key(pid);
-        let slot = Slot {
-            valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
-            rules_epoch,
-            color: decision.color as u8,
-            next_color: decision.next_color.map(|c| c as u8).unwrap_or(0),
-            has_text_pid: is_text,
-            _reserved: 0,
-        };
+        let slot = Slot::of(decision, rules_epoch, is_text);
         self.schedule_reasons(key, decision);
         self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()))
     }
@@ -324,14 +329,7 @@ impl Projection {
                     reasons_due.push(Reverse((reasons_until.unix_secs(), key)));
                 }
                 color_deltas[slot.color as usize] -= 1;
-                *slot = Slot {
-                    valid_until_secs: decision.valid_until.map(|t| t.unix_secs()).unwrap_or(0),
-                    rules_epoch,
-                    color: decision.color as u8,
-                    next_color: decision.next_color.map(|c| c as u8).unwrap_or(0),
-                    has_text_pid: slot.has_text_pid,
-                    _reserved: 0,
-                };
+                *slot = Slot::of(decision, rules_epoch, slot.has_text_pid);
                 color_deltas[slot.color as usize] += 1;
                 if slot.valid_until_secs > 0 {
                     due.push(Reverse((slot.valid_until_secs, key)));
