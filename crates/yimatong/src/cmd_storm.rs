@@ -176,7 +176,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
         serde_json::json!({
             "bench": "storm",
             "persons": persons,
-            "persons_reached": outcome.persons_reached,
+            "persons_reached": outcome.impact.persons_reached,
             "decided_incrementally": outcome.decided_incrementally,
             "decided_by_composition": outcome.decided_by_composition,
             "decided_in_full": outcome.decided_in_full,

@@ -128,6 +128,29 @@ pub struct Impact {
     pub transitions: BTreeMap<String, usize>,
 }
 
+impl Impact {
+    /// Counts one reached person whose color would go from `before` to
+    /// `after` (nothing when it stays).
+    pub fn record(&mut self, before: Color, after: Color) {
+        if before != after {
+            self.persons_changing += 1;
+            *self
+                .transitions
+                .entry(format!("{}->{}", before.as_str(), after.as_str()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Adds another count of the same action to this one.
+    pub fn merge(&mut self, other: Impact) {
+        self.persons_reached += other.persons_reached;
+        self.persons_changing += other.persons_changing;
+        for (transition, count) in other.transitions {
+            *self.transitions.entry(transition).or_default() += count;
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStatus {
@@ -223,13 +246,7 @@ pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, Ap
             .evaluate(&facts, now)
             .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))?
             .color;
-        if after != before {
-            impact.persons_changing += 1;
-            *impact
-                .transitions
-                .entry(format!("{}->{}", before.as_str(), after.as_str()))
-                .or_default() += 1;
-        }
+        impact.record(before, after);
     }
     Ok(impact)
 }
@@ -312,7 +329,7 @@ pub async fn apply(
             let outcome = crate::risk::take_effect(state, request, proposer).await?;
             return Ok(Applied {
                 events_stored: 0,
-                persons_reached: outcome.persons_reached,
+                persons_reached: outcome.impact.persons_reached,
             });
         }
         Action::RuleSet(document) | Action::Profile(document) => {
@@ -363,14 +380,7 @@ pub async fn apply(
 /// The impact preview of an action.
 fn impact_of_action(state: &AppState, action: &Action, proposer: &str) -> Result<Impact, ApiError> {
     match action {
-        Action::RiskArea(request) => {
-            let outcome = crate::risk::impact_of_request(state, request)?;
-            Ok(Impact {
-                persons_reached: outcome.persons_reached,
-                persons_changing: outcome.persons_changing,
-                transitions: outcome.transitions,
-            })
-        }
+        Action::RiskArea(request) => Ok(crate::risk::impact_of_request(state, request)?.impact),
         Action::BulkOverride(_) => impact_of(state, &records_of(state, action, proposer)?),
         Action::Tracing(request) => {
             let records = state.person_records(&request.case)?;

@@ -19,7 +19,7 @@
 //! turned yellow by one authority. Every designation also passes the circuit
 //! breaker (see [`crate::breaker`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::Router;
@@ -38,7 +38,7 @@ use ymt_trace::stay::from_rel;
 
 use crate::api::{Authed, SharedState};
 use crate::auth::{Principal, Role};
-use crate::breaker::{Action, propose};
+use crate::breaker::{Action, Impact, propose};
 use crate::problem::ApiError;
 use crate::projection::{
     AloneExposure, Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of,
@@ -297,37 +297,22 @@ pub enum Pass {
 /// What a pass over the reached persons found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AreaOutcome {
-    pub persons_reached: usize,
+    /// Who is reached and whose color changes.
+    pub impact: Impact,
     /// Persons decided from their slot and the new exposure alone.
     pub decided_incrementally: usize,
     /// Persons whose kept decision was composed with the new exposure's.
     pub decided_by_composition: usize,
     /// Persons whose timelines were re-read and evaluated in full.
     pub decided_in_full: usize,
-    pub persons_changing: usize,
-    pub transitions: BTreeMap<String, usize>,
 }
 
 impl AreaOutcome {
-    fn count(&mut self, before: Color, after: Color) {
-        if before != after {
-            self.persons_changing += 1;
-            *self
-                .transitions
-                .entry(format!("{}->{}", before.as_str(), after.as_str()))
-                .or_default() += 1;
-        }
-    }
-
     fn merge(&mut self, other: AreaOutcome) {
-        self.persons_reached += other.persons_reached;
+        self.impact.merge(other.impact);
         self.decided_incrementally += other.decided_incrementally;
         self.decided_by_composition += other.decided_by_composition;
         self.decided_in_full += other.decided_in_full;
-        self.persons_changing += other.persons_changing;
-        for (transition, count) in other.transitions {
-            *self.transitions.entry(transition).or_default() += count;
-        }
     }
 }
 
@@ -433,7 +418,7 @@ pub fn decide_reached(
                         let mut composable: Vec<(PersonKey, PersonId, u32, usize, Color)> =
                             Vec::new();
                         for ((key, position), slot) in members.into_iter().zip(slots) {
-                            outcome.persons_reached += 1;
+                            outcome.impact.persons_reached += 1;
                             let person = reached.persons[position as usize];
                             let before = slot.map(|(slot, _)| slot.color()).unwrap_or(Color::Green);
                             // Settled green: the new decision is the
@@ -492,7 +477,9 @@ pub fn decide_reached(
                                 continue;
                             }
                             outcome.decided_incrementally += 1;
-                            outcome.count(before, shared[shared_index].decision.color);
+                            outcome
+                                .impact
+                                .record(before, shared[shared_index].decision.color);
                             incremental.push((key, shared_index, tag));
                         }
                         let mut composed_decisions = Vec::new();
@@ -511,7 +498,7 @@ pub fn decide_reached(
                                 continue;
                             };
                             outcome.decided_by_composition += 1;
-                            outcome.count(before, decision.color);
+                            outcome.impact.record(before, decision.color);
                             let explanation = Explanation::of(&decision).map(Arc::new);
                             composed_decisions.push((key, decision, explanation, tag));
                         }
@@ -541,7 +528,7 @@ pub fn decide_reached(
                         for (pid, before) in in_full {
                             let (decision, _, tag) = state.decide_with(&pid, now, Some(area))?;
                             outcome.decided_in_full += 1;
-                            outcome.count(before, decision.color);
+                            outcome.impact.record(before, decision.color);
                             if pass == Pass::Apply {
                                 state.projection.update(&pid, &decision, tag);
                             }
@@ -805,7 +792,9 @@ pub fn reapply_after_snapshot(
         }
         let Some(area) = &record.area else { continue };
         let reached = reached_persons(state, area)?;
-        persons += decide_reached(state, area, &reached, Pass::Apply)?.persons_reached;
+        persons += decide_reached(state, area, &reached, Pass::Apply)?
+            .impact
+            .persons_reached;
     }
     Ok(persons)
 }

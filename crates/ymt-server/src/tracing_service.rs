@@ -702,13 +702,8 @@ impl TracingPlan {
                 .get(pid)
                 .map(|(slot, _)| slot.color())
                 .unwrap_or(Color::Green);
-            if before < *color {
-                impact.persons_changing += 1;
-                *impact
-                    .transitions
-                    .entry(format!("{}->{}", before.as_str(), color.as_str()))
-                    .or_default() += 1;
-            }
+            // A designation only raises a code; one already as severe stays.
+            impact.record(before, before.max(*color));
         }
         impact
     }
