@@ -22,8 +22,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ymt_core::{
-    Color, Event, EventBody, EventId, EventKind, Facts, PersonId, RegionCode, Timestamp,
-    event::Override,
+    Color, Event, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, event::Override,
 };
 use ymt_store::{AuditEntry, AuditOutcome};
 
@@ -241,7 +240,7 @@ pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, Ap
             .read()
             .expect("rules lock")
             .compiled_for(governing_region(&timeline).as_ref());
-        let facts = Facts::derive(timeline.iter().map(|record| &record.event), now);
+        let facts = state.facts_of(&timeline, now, None);
         let after = rules
             .evaluate(&facts, now)
             .map_err(|error| ApiError::internal(format!("evaluation failed: {error}")))?
