@@ -321,18 +321,19 @@ const AREA_WORKERS: usize = 2;
 
 /// Decides every reached person as if `area` were in force.
 ///
-/// The incremental path is exact and used when all of these hold:
-/// - the rules in force let each risk exposure decide alone
+/// A person is decided without reading their timeline when:
+/// - the slot names the rules that made it, they are still in force, and
+///   under them each risk exposure decides alone
 ///   ([`ymt_rules::CompiledRules::items_decide_alone`]);
-/// - the person's slot is green with nothing scheduled, so their color
-///   without the area is green at every instant from now on;
-/// - the slot names the rules that made it, and they are still in force;
-/// - the person has no retraction (the index keeps retracted stays).
+/// - the person has no retraction (the index is told of a retracted stay
+///   only after the ingest that stored the retraction has let go);
+/// - and either the slot is green with nothing scheduled, so the new
+///   decision is the exposure's alone (computed once per distinct stay and
+///   shared), or a decision is kept with its trajectory, and the two are
+///   composed ([`ymt_rules::CompiledRules::compose`]).
 ///
-/// Then the person's new decision is the decision of the new exposure
-/// alone, which depends only on the clipped stay; it is computed once per
-/// distinct stay and shared. Everyone else is re-read from the store and
-/// evaluated in full with the area joined.
+/// Everyone else is re-read from the store and evaluated in full with the
+/// area joined. All three ways give the same decision.
 ///
 /// The work is split by projection shard, so each shard is locked once.
 pub fn decide_reached(
@@ -344,22 +345,12 @@ pub fn decide_reached(
     let now = state.now();
     // The rules are copied out of their lock: the full evaluations below
     // take it again, and a queued writer would otherwise deadlock them.
-    let (alone, by_tag) = {
+    let by_tag: FxHashMap<u32, Arc<ymt_rules::CompiledRules>> = {
         let rules = state.rules.read().expect("rules lock");
-        let alone = rules.national_compiled.items_decide_alone("riskExposures")
-            && rules
-                .profiles
-                .values()
-                .all(|(_, compiled)| compiled.items_decide_alone("riskExposures"));
-        let mut by_tag: FxHashMap<u32, Arc<ymt_rules::CompiledRules>> = FxHashMap::default();
-        by_tag.insert(0, rules.national_compiled.clone());
-        for region in rules.profiles.keys() {
-            let tag = rules.tag_of_profile(region);
-            if let Some(compiled) = rules.compiled_by_tag(tag) {
-                by_tag.insert(tag, compiled);
-            }
-        }
-        (alone, by_tag)
+        rules
+            .tags()
+            .filter_map(|tag| Some((tag, rules.exposure_rules_by_tag(tag)?)))
+            .collect()
     };
     let index = state.tracing.index.read().expect("index lock");
     let retractions = state
@@ -426,8 +417,7 @@ pub fn decide_reached(
                             // two are composed. Otherwise: a full read.
                             let rules = match slot {
                                 Some((slot, has_explanation))
-                                    if alone
-                                        && !retractions.contains(&key)
+                                    if !retractions.contains(&key)
                                         && (has_explanation
                                             || (slot.color() == Color::Green
                                                 && slot.valid_until().is_none())) =>
@@ -588,10 +578,11 @@ fn decide_alone(
 /// the persons it could not decide so, for a full re-evaluation.
 pub fn apply_due_alone(state: &AppState, pids: Vec<PersonId>, now: Timestamp) -> Vec<PersonId> {
     let by_tag = |tag: u32| {
-        let rules = state.rules.read().expect("rules lock");
-        rules
-            .compiled_by_tag(tag)
-            .filter(|compiled| compiled.items_decide_alone("riskExposures"))
+        state
+            .rules
+            .read()
+            .expect("rules lock")
+            .exposure_rules_by_tag(tag)
     };
     // Keyed by everything the exposure's decision depends on.
     type ExposureKey = (u32, EventId, RegionCode, RiskLevel, i64, i64);

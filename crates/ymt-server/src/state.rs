@@ -128,8 +128,17 @@ impl RulesState {
         (0, self.national_compiled.clone())
     }
 
-    pub fn tag_of_profile(&self, region: &RegionCode) -> u32 {
-        profile_tag(region)
+    /// The tags of every rule set in force: the national one, then each profile's.
+    pub fn tags(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(0).chain(self.profiles.keys().map(profile_tag))
+    }
+
+    /// The compiled rules a tag names, when under them every risk exposure
+    /// decides alone, so a designation can be applied without re-reading
+    /// timelines (risk.rs).
+    pub fn exposure_rules_by_tag(&self, tag: u32) -> Option<Arc<CompiledRules>> {
+        self.compiled_by_tag(tag)
+            .filter(|compiled| compiled.items_decide_alone("riskExposures"))
     }
 
     /// The compiled rules a slot's tag names, if they are still in force.
@@ -179,9 +188,10 @@ pub struct AppState {
     /// The risk-area designations in force, joined with check-ins at
     /// evaluation (risk.rs).
     pub risk_areas: RwLock<RiskAreas>,
-    /// Persons with at least one retraction in their timeline. A designation
-    /// taking effect re-reads their timelines instead of trusting the
-    /// check-in index, which keeps retracted stays.
+    /// Persons with at least one retraction in their timeline, noted while
+    /// the ingest gate is held. A designation taking effect re-reads their
+    /// timelines instead of trusting the check-in index, which learns of a
+    /// retracted stay only after the ingest has let the gate go.
     pub persons_with_retractions: RwLock<std::collections::HashSet<crate::projection::PersonKey>>,
     /// Held shared by every ingest from store submission until the
     /// projection is updated, and exclusively by a snapshot while it reads the
