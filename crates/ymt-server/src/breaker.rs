@@ -94,6 +94,11 @@ impl Action {
         }
     }
 
+    /// The id the action is held under while pending: `<kind>.<request id>`.
+    pub fn pending_id(&self) -> String {
+        format!("{}.{}", self.kind(), self.request_id())
+    }
+
     pub fn request_id(&self) -> &str {
         match self {
             Action::RiskArea(request) => request.id.as_str(),
@@ -492,7 +497,7 @@ async fn propose_held(
     held_because: Vec<String>,
     impact: Impact,
 ) -> Result<Response, ApiError> {
-    let id = format!("{}.{}", action.kind(), action.request_id());
+    let id = action.pending_id();
     if state.store.meta_get(META_PENDING, &id)?.is_some() {
         return Err(ApiError::conflict(format!("pending action {id} exists")));
     }

@@ -100,11 +100,7 @@ async fn confirm(
             .await;
         return Err(ApiError::forbidden(detail));
     }
-    let retracted = state
-        .person_records(&record.event.person)?
-        .iter()
-        .any(|other| matches!(&other.event.body, EventBody::Retraction(retraction) if retraction.target == id));
-    if retracted {
+    if crate::state::is_retracted(&state.person_records(&record.event.person)?, &id) {
         return Err(ApiError::conflict(format!(
             "{id} has been retracted; there is nothing to confirm"
         )));

@@ -235,6 +235,13 @@ fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM
     Ok(secret)
 }
 
+/// Whether a person's timeline holds a retraction of event `id`.
+pub fn is_retracted(records: &[EventRecord], id: &EventId) -> bool {
+    records.iter().any(|record| {
+        matches!(&record.event.body, EventBody::Retraction(retraction) if &retraction.target == id)
+    })
+}
+
 /// Which region governs a person's decision: the region of their latest
 /// designation, quarantine, override or risk exposure (the authority managing
 /// them). It is a function of the events alone, so every node agrees.

@@ -445,16 +445,17 @@ pub async fn after_ingest(
                 .store
                 .meta_get(
                     crate::breaker::META_PENDING,
-                    &format!("tracing.{}", record.event.id),
+                    &crate::breaker::Action::Tracing(crate::breaker::TracingRequest {
+                        test: record.event.id.clone(),
+                        case: record.event.person.clone(),
+                    })
+                    .pending_id(),
                 )?
                 .is_none()
-            && !state
-                .person_records(&record.event.person)?
-                .iter()
-                .any(|other| {
-                    matches!(&other.event.body, EventBody::Retraction(retraction)
-                    if retraction.target == record.event.id)
-                })
+            && !crate::state::is_retracted(
+                &state.person_records(&record.event.person)?,
+                &record.event.id,
+            )
         {
             trace_case(state, record).await?;
         }
@@ -869,9 +870,7 @@ pub async fn apply_held_tracing(
     request: &crate::breaker::TracingRequest,
 ) -> Result<usize, ApiError> {
     let records = state.person_records(&request.case)?;
-    let retracted = records.iter().any(|record| {
-        matches!(&record.event.body, EventBody::Retraction(retraction) if retraction.target == request.test)
-    });
+    let retracted = crate::state::is_retracted(&records, &request.test);
     let Some(test_record) = records
         .into_iter()
         .find(|record| record.event.id == request.test)
