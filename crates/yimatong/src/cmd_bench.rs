@@ -10,9 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use ymt_core::event::{TestKind, TestOutcome, TestResult};
 use ymt_core::{Event, EventBody, EventId, PersonId};
-use ymt_server::auth::{Principal, Role, key_sha256, new_api_key};
-use ymt_server::state::EventRecord;
-use ymt_server::{AppState, ServerConfig, SystemClock};
+use ymt_node::auth::{Principal, Role, key_sha256, new_api_key};
+use ymt_node::state::EventRecord;
+use ymt_node::{AppState, ServerConfig, SystemClock};
 
 #[derive(clap::Args)]
 pub struct BenchIngestArgs {
@@ -77,7 +77,7 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<Node> {
     state.spawn_read_audit_writer();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let app = ymt_server::router(state.clone());
+    let app = ymt_http::router(state.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

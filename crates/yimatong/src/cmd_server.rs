@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use ymt_core::{Event, EventBody, PersonId, RegionCode};
-use ymt_server::auth::{Principal, Role, check_principal_id, key_sha256, new_api_key};
-use ymt_server::state::{EventRecord, PersonRecord};
-use ymt_server::{AppState, ServerConfig, SystemClock};
+use ymt_node::auth::{Principal, Role, check_principal_id, key_sha256, new_api_key};
+use ymt_node::state::{EventRecord, PersonRecord};
+use ymt_node::{AppState, ServerConfig, SystemClock};
 use ymt_store::EventStore;
 
 #[derive(clap::Args)]
@@ -144,7 +144,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             // Demo sign-in for the citizen page: one fixed one-time code.
             state
                 .codes
-                .set_authenticator(Arc::new(ymt_server::codes::DemoFixedCode {
+                .set_authenticator(Arc::new(ymt_node::codes::DemoFixedCode {
                     code: DEMO_ONE_TIME_CODE.into(),
                 }));
             let keys: serde_json::Value =
@@ -156,7 +156,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"base": format!("http://{address}"), "demo_code": DEMO_ONE_TIME_CODE, "keys": keys})
             );
         }
-        let app = ymt_server::router(state.clone());
+        let app = ymt_http::router(state.clone());
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_requested())
             .await?;
@@ -245,7 +245,7 @@ fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Resu
             .tracing
             .register_venue(
                 state,
-                ymt_server::venues::Venue {
+                ymt_node::venues::Venue {
                     id: venue.id.clone(),
                     name: venue.name.clone(),
                     region: venue.region.clone(),

@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use ymt_core::event::{CheckIn, ContactDesignation, ContactKind, RiskLevel};
 use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp, VenueId};
-use ymt_server::risk::RiskAreaRequest;
-use ymt_server::state::EventRecord;
-use ymt_server::venues::Venue;
-use ymt_server::{AppState, ManualClock, ServerConfig};
+use ymt_node::risk::RiskAreaRequest;
+use ymt_node::state::EventRecord;
+use ymt_node::venues::Venue;
+use ymt_node::{AppState, ManualClock, ServerConfig};
 
 #[derive(clap::Args)]
 pub struct BenchStormArgs {
@@ -133,9 +133,9 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
         until: now.plus_secs(86_400),
         reason: "storm benchmark".into(),
     };
-    let proposer = ymt_server::tracing_service::system_principal("bench");
+    let proposer = ymt_node::tracing_service::system_principal("bench");
     let started = Instant::now();
-    let outcome = ymt_server::risk::take_effect(&state, &request, &proposer)
+    let outcome = ymt_node::risk::take_effect(&state, &request, &proposer)
         .await
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     let elapsed_secs = started.elapsed().as_secs_f64();

@@ -1,0 +1,119 @@
+//! The console dashboard's activity panels: check-ins per hour over the last
+//! day (from the in-memory tracing index) and contacts traced per case (from
+//! the `traced-from` records automatic tracing keeps). Both are rendered as
+//! SVG on the server, like the color chart, so the console needs no chart
+//! library.
+
+use ymt_core::Timestamp;
+
+use ymt_node::AppState;
+use ymt_node::tracing_service::{META_TRACED_FROM, TracedDesignation};
+
+use crate::problem::ApiError;
+
+/// Check-ins entering in each of the last 24 hours, oldest hour first.
+pub fn checkins_per_hour(state: &AppState, now: Timestamp) -> [u64; 24] {
+    let mut hours = [0u64; 24];
+    let Ok(now_rel) = ymt_trace::index::rel_of(now) else {
+        return hours;
+    };
+    let day_start = now_rel.saturating_sub(24 * 3600);
+    let index = state.tracing.index.read().expect("tracing index lock");
+    for stay in index.iter_raw() {
+        if stay.enter_rel >= day_start && stay.enter_rel < now_rel {
+            let hour = ((stay.enter_rel - day_start) / 3600) as usize;
+            hours[hour.min(23)] += 1;
+        }
+    }
+    hours
+}
+
+/// The cases with the most traced contacts (test id, contacts), at most `limit`.
+pub fn contacts_per_case(state: &AppState, limit: usize) -> Result<Vec<(String, usize)>, ApiError> {
+    let mut cases: Vec<(String, usize)> = state
+        .store
+        .meta_list(META_TRACED_FROM)?
+        .into_iter()
+        .map(|(test_id, bytes)| {
+            let contacts = serde_json::from_slice::<Vec<TracedDesignation>>(&bytes)
+                .map(|traced| traced.len())
+                .unwrap_or(0);
+            (test_id, contacts)
+        })
+        .collect();
+    cases.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    cases.truncate(limit);
+    Ok(cases)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Two panels, 640×200 each, as an SVG fragment to nest in the dashboard.
+pub fn activity_panels_svg(hours: &[u64; 24], cases: &[(String, usize)], y_offset: f64) -> String {
+    let mut svg = format!(
+        r##"<svg x="0" y="{y_offset}" width="640" height="200" viewBox="0 0 640 200"><text x="4" y="14" font-size="12">check-ins per hour, last 24 h / 近24小时每小时扫码</text><line x1="4" y1="180" x2="636" y2="180" stroke="#888"/>"##
+    );
+    let max_hour = hours.iter().copied().max().unwrap_or(0).max(1) as f64;
+    for (hour, count) in hours.iter().enumerate() {
+        let height = 150.0 * (*count as f64) / max_hour;
+        svg.push_str(&format!(
+            r##"<rect x="{x:.1}" y="{y:.1}" width="22" height="{height:.1}" fill="#3867d6"><title>{count}</title></rect>"##,
+            x = 6.0 + hour as f64 * 26.0,
+            y = 180.0 - height,
+        ));
+    }
+    svg.push_str(&format!(
+        r##"<text x="4" y="196" font-size="11">−24 h</text><text x="600" y="196" font-size="11">now</text><text x="540" y="14" font-size="11">max {max}</text></svg>"##,
+        max = max_hour as u64
+    ));
+    svg.push_str(&format!(
+        r##"<svg x="0" y="{y}" width="640" height="200" viewBox="0 0 640 200"><text x="4" y="14" font-size="12">contacts traced per case / 每例追踪密接数</text>"##,
+        y = y_offset + 200.0
+    ));
+    if cases.is_empty() {
+        svg.push_str(r#"<text x="4" y="40" font-size="12">no traced case yet / 暂无</text>"#);
+    }
+    let max_contacts = cases
+        .iter()
+        .map(|(_, contacts)| *contacts)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    for (row, (test_id, contacts)) in cases.iter().enumerate() {
+        let y = 24.0 + row as f64 * 17.0;
+        let width = 360.0 * (*contacts as f64) / max_contacts;
+        svg.push_str(&format!(
+            r##"<text x="4" y="{ty:.1}" font-size="11">{label}</text><rect x="220" y="{y:.1}" width="{width:.1}" height="13" fill="#8854d0"/><text x="{tx:.1}" y="{ty:.1}" font-size="11">{contacts}</text>"##,
+            label = escape(&test_id.chars().take(32).collect::<String>()),
+            ty = y + 11.0,
+            tx = 224.0 + width,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_show_every_hour_and_case() {
+        let mut hours = [0u64; 24];
+        hours[23] = 12;
+        hours[0] = 3;
+        let cases = vec![("lab-1:S<1>".to_string(), 7), ("lab-1:S2".to_string(), 2)];
+        let svg = activity_panels_svg(&hours, &cases, 220.0);
+        assert_eq!(svg.matches("<svg ").count(), 2);
+        assert_eq!(svg.matches("</svg>").count(), 2);
+        assert_eq!(svg.matches("<rect").count(), 24 + 2);
+        assert!(svg.contains("lab-1:S&lt;1&gt;"), "labels are escaped");
+        assert!(svg.contains("<title>12</title>"));
+        let empty = activity_panels_svg(&[0; 24], &[], 0.0);
+        assert!(empty.contains("no traced case yet"));
+    }
+}

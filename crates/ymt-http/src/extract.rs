@@ -1,0 +1,232 @@
+use std::sync::Arc;
+use ymt_node::breaker::Proposed;
+
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::extract::rejection::BytesRejection;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use ymt_core::{PersonId, Timestamp};
+use ymt_node::NodeError;
+use ymt_node::auth::{Principal, Role};
+use ymt_node::codes::*;
+use ymt_node::state::*;
+use ymt_store::{AuditEntry, AuditOutcome};
+
+use crate::problem::ApiError;
+
+pub type SharedState = Arc<AppState>;
+
+/// The authenticated principal of a request.
+pub struct Authed(pub Principal);
+
+pub(crate) async fn require(
+    state: &AppState,
+    principal: &Principal,
+    allowed: bool,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    if allowed {
+        return Ok(());
+    }
+    let detail = format!("a {} may not {action}", principal.role.as_str());
+    state
+        .audit_denied(Some(principal), action, target, &detail)
+        .await;
+    Err(ApiError::forbidden(detail))
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("the request body is larger than the configured maximum")
+        } else {
+            ApiError::bad_request(format!("unreadable body: {rejection}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        let message = error.to_string();
+        if error.is_data() {
+            ApiError::unprocessable(format!("invalid content: {message}"))
+        } else {
+            ApiError::bad_request(format!("malformed JSON: {message}"))
+        }
+    })
+}
+
+impl FromRequestParts<SharedState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
+            })?;
+        let key = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
+        })?;
+        state
+            .authenticate(key.trim())
+            .map(Authed)
+            .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
+    }
+}
+
+/// An optional API-key principal: the header is absent for citizens.
+pub(crate) fn bearer_principal(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|text| text.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
+        })?;
+    state
+        .authenticate(key.trim())
+        .map(Some)
+        .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
+}
+
+pub(crate) async fn audit_durable(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
+    let receiver = state.store.audit_submit(vec![entry])?;
+    receiver
+        .await
+        .map_err(|_| ApiError::internal("the audit writer stopped"))?
+        .map_err(NodeError::from)?;
+    Ok(())
+}
+
+pub(crate) fn citizen_audit(
+    pid: &PersonId,
+    action: &str,
+    target: &str,
+    detail: &str,
+    at: Timestamp,
+) -> AuditEntry {
+    AuditEntry {
+        at,
+        principal: format!("citizen:{pid}"),
+        role: "citizen".into(),
+        action: action.into(),
+        target: target.into(),
+        outcome: AuditOutcome::Allowed,
+        detail: detail.chars().take(1000).collect(),
+    }
+}
+
+/// Who asks for a code: the person, their guardian, or an authority.
+pub(crate) async fn authorize_person(
+    state: &AppState,
+    headers: &HeaderMap,
+    pid: &PersonId,
+    action: &str,
+) -> Result<String, ApiError> {
+    let now = state.now();
+    if let Some(principal) = bearer_principal(state, headers)? {
+        let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
+        let in_jurisdiction = principal.role == Role::NationalAdmin
+            || state
+                .person_record(pid)?
+                .is_some_and(|record| principal.may_act_in(&record.region))
+            || state
+                .person_records(pid)?
+                .iter()
+                .any(|record| principal.may_act_in(&record.region));
+        if !allowed || !in_jurisdiction {
+            state
+                .audit_denied(Some(&principal), action, pid.as_str(), "not allowed")
+                .await;
+            return Err(ApiError::forbidden(
+                "only the person, their guardian or an authority of their jurisdiction may see this code",
+            ));
+        }
+        state.audit_read(&principal, action, pid.as_str())?;
+        return Ok(principal.id);
+    }
+    let me = session_cookie(headers)
+        .and_then(|session_id| state.codes.session(&session_id, now))
+        .ok_or_else(|| ApiError::unauthorized("sign in first"))?;
+    if &me == pid {
+        return Ok(format!("citizen:{me}"));
+    }
+    let guardian = state
+        .person_record(&me)?
+        .is_some_and(|record| record.guardian_of.contains(pid));
+    if guardian {
+        return Ok(format!("citizen:{me}"));
+    }
+    // A citizen asking for somebody else's code is a refusal like any other
+    // and leaves evidence in the log.
+    let mut entry = citizen_audit(&me, action, pid.as_str(), "not this person's guardian", now);
+    entry.outcome = AuditOutcome::Denied;
+    audit_durable(state, entry).await?;
+    Err(ApiError::forbidden("you are not this person's guardian"))
+}
+
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The authority handling appeals; a refusal is audited.
+pub(crate) async fn require_authority<'a>(
+    state: &AppState,
+    principal: &'a Option<Principal>,
+    action: &str,
+    target: &str,
+) -> Result<&'a Principal, ApiError> {
+    let principal = principal.as_ref().ok_or_else(|| {
+        ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
+    })?;
+    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
+        let detail = format!("a {} may not handle appeals", principal.role.as_str());
+        state
+            .audit_denied(Some(principal), action, target, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    Ok(principal)
+}
+
+/// The answer to a proposed action: 200 when applied, 202 when held for a
+/// second authority.
+pub(crate) fn proposed_response(proposed: Proposed) -> Response {
+    match proposed {
+        Proposed::Applied { applied, impact } => axum::Json(json!({
+            "status": "applied",
+            "events_stored": applied.events_stored,
+            "persons_reached": applied.persons_reached,
+            "impact": impact,
+        }))
+        .into_response(),
+        Proposed::Held(pending) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"status": "pending", "pending": pending})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,89 @@
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use ymt_core::Color;
+use ymt_node::auth::{Principal, Role};
+use ymt_node::state::*;
+
+use crate::extract::*;
+use crate::problem::ApiError;
+
+pub(crate) async fn colors_svg(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let principal = bearer_principal(&state, &headers)?;
+    let principal = principal
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized("an API key is required"))?;
+    if !matches!(
+        principal.role,
+        Role::HealthAuthority | Role::NationalAdmin | Role::Auditor
+    ) {
+        let detail = format!("a {} may not read the dashboard", principal.role.as_str());
+        state
+            .audit_denied(Some(principal), "dashboard.colors", "", &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let now = state.now();
+    let national_counts = state.projection.color_counts();
+    state.codes.sample_colors(now, national_counts);
+    // A health authority sees the persons registered in its jurisdiction
+    // only; the hourly history is node-wide, so it is shown to national
+    // roles alone.
+    let (counts, history) = if principal.role == Role::HealthAuthority {
+        let worker = state.clone();
+        let principal = principal.clone();
+        let counts = tokio::task::spawn_blocking(move || jurisdiction_counts(&worker, &principal))
+            .await
+            .map_err(|_| ApiError::internal("counting panicked"))??;
+        (counts, Vec::new())
+    } else {
+        (national_counts, state.codes.color_history())
+    };
+    let colors = crate::pages::colors_chart_svg(counts, &history);
+    // National roles also see node-wide activity: check-ins per hour and
+    // contacts traced per case, nested under the color chart.
+    let svg = if principal.role == Role::HealthAuthority {
+        colors
+    } else {
+        let worker = state.clone();
+        let (hours, cases) = tokio::task::spawn_blocking(move || {
+            let hours = crate::dashboard::checkins_per_hour(&worker, now);
+            let cases = crate::dashboard::contacts_per_case(&worker, 10)?;
+            Ok::<_, ApiError>((hours, cases))
+        })
+        .await
+        .map_err(|_| ApiError::internal("dashboard panicked"))??;
+        let inner = colors.replacen("<svg ", r#"<svg x="0" y="0" width="640" height="220" "#, 1);
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 620" role="img" aria-label="dashboard"><title>dashboard</title>{inner}{panels}</svg>"#,
+            panels = crate::dashboard::activity_panels_svg(&hours, &cases, 220.0)
+        )
+    };
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// Persons registered in the principal's jurisdiction, by current color.
+pub(crate) fn jurisdiction_counts(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<[i64; 3], ApiError> {
+    let mut counts = [0i64; 3];
+    for (_, bytes) in state.store.meta_list(ymt_node::state::META_PERSONS)? {
+        let Ok(record) = serde_json::from_slice::<ymt_node::state::PersonRecord>(&bytes) else {
+            continue;
+        };
+        if !principal.may_act_in(&record.region) {
+            continue;
+        }
+        let color = state
+            .projection
+            .get(&record.pid)
+            .map(|(slot, _)| slot.color())
+            .unwrap_or(Color::Green);
+        counts[color as usize] += 1;
+    }
+    Ok(counts)
+}

@@ -1,0 +1,121 @@
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use ymt_core::event::TEXT_LEN_MAX;
+use ymt_core::{EventBody, EventId};
+use ymt_node::auth::Role;
+use ymt_node::confirmations::*;
+use ymt_node::state::*;
+use ymt_node::tracing_service::*;
+use ymt_store::{AuditEntry, AuditOutcome};
+
+use crate::extract::*;
+use crate::problem::ApiError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfirmBody {
+    #[serde(default)]
+    note: String,
+}
+
+pub(crate) async fn confirm(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(id_action): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(id) = id_action.strip_suffix(":confirm") else {
+        return Err(ApiError::not_found(
+            "no such action; confirm with POST /v1/designations/{id}:confirm",
+        ));
+    };
+    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
+        let detail = format!("a {} may not confirm designations", principal.role.as_str());
+        state
+            .audit_denied(Some(&principal), "designation.confirm", id, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let id = EventId::parse(id).map_err(|error| ApiError::bad_request(format!("id: {error}")))?;
+    let note = match body {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => String::new(),
+        body => parse_json::<ConfirmBody>(body)?.note,
+    };
+    if note.chars().count() > TEXT_LEN_MAX {
+        return Err(ApiError::unprocessable(format!(
+            "note: at most {TEXT_LEN_MAX} characters"
+        )));
+    }
+    let stored = state
+        .store
+        .event_by_id(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id} is stored")))?;
+    let record: EventRecord = serde_json::from_slice(&stored.payload)
+        .map_err(|error| ApiError::internal(format!("stored event {id}: {error}")))?;
+    if !matches!(record.event.body, EventBody::ContactDesignation(_))
+        || record.event.author != TRACE_AUTHOR
+    {
+        return Err(ApiError::unprocessable(format!(
+            "{id} is not a designation made by automatic tracing"
+        )));
+    }
+    if !principal.may_act_in(&record.region) {
+        let detail = format!(
+            "the designation is in region {}, outside {}",
+            record.region, principal.jurisdiction
+        );
+        state
+            .audit_denied(
+                Some(&principal),
+                "designation.confirm",
+                id.as_str(),
+                &detail,
+            )
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    if ymt_node::state::is_retracted(&state.person_records(&record.event.person)?, &id) {
+        return Err(ApiError::conflict(format!(
+            "{id} has been retracted; there is nothing to confirm"
+        )));
+    }
+    // Serialised with pending decisions, so one designation is confirmed once.
+    let _decisions = state.tracing.decisions.lock().await;
+    if state
+        .store
+        .meta_get(META_CONFIRMATIONS, id.as_str())?
+        .is_some()
+    {
+        return Err(ApiError::conflict(format!("{id} is already confirmed")));
+    }
+    let confirmation = Confirmation {
+        designation: id.clone(),
+        pid: record.event.person.clone(),
+        confirmed_by: principal.id.clone(),
+        confirmed_at: state.now(),
+        note,
+    };
+    state.store.meta_put(
+        META_CONFIRMATIONS,
+        id.as_str(),
+        serde_json::to_vec(&confirmation).expect("confirmations serialise"),
+    )?;
+    let entry = AuditEntry {
+        at: state.now(),
+        principal: principal.id.clone(),
+        role: principal.role.as_str().into(),
+        action: "designation.confirm".into(),
+        target: format!("{}/{}", record.event.person, id),
+        outcome: AuditOutcome::Allowed,
+        detail: confirmation.note.chars().take(1000).collect(),
+    };
+    state
+        .store
+        .audit_submit(vec![entry])?
+        .await
+        .map_err(|_| ApiError::internal("the store stopped"))??;
+    Ok(axum::Json(serde_json::json!({"confirmation": confirmation})).into_response())
+}

@@ -1,0 +1,16 @@
+//! One module per resource. Each handler parses the request, checks the
+//! principal's role, calls the node and shapes the answer.
+
+pub(crate) mod admin;
+pub(crate) mod appeals;
+pub(crate) mod codes;
+pub(crate) mod dashboard;
+pub(crate) mod designations;
+pub(crate) mod events;
+pub(crate) mod pending;
+pub(crate) mod persons;
+pub(crate) mod probes;
+pub(crate) mod risk_areas;
+pub(crate) mod rules;
+pub(crate) mod session;
+pub(crate) mod venues;

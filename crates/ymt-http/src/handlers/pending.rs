@@ -1,0 +1,218 @@
+use std::collections::BTreeSet;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use ymt_core::event::Override;
+use ymt_core::{Event, EventBody, EventKind, PersonId};
+use ymt_node::auth::Role;
+use ymt_node::breaker::*;
+use ymt_node::tracing_service::*;
+
+use crate::extract::*;
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+pub(crate) struct PendingQuery {
+    #[serde(default)]
+    status: Option<PendingStatus>,
+}
+
+pub(crate) async fn list_pending(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Query(query): Query<PendingQuery>,
+) -> Result<Response, ApiError> {
+    let sees_all = matches!(principal.role, Role::NationalAdmin | Role::Auditor);
+    if !sees_all && principal.role != Role::HealthAuthority {
+        let detail = format!("a {} may not list pending actions", principal.role.as_str());
+        state
+            .audit_denied(Some(&principal), "pending.list", "", &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let mut listed = Vec::new();
+    for (_, bytes) in state.store.meta_list(META_PENDING)? {
+        let pending: PendingAction = serde_json::from_slice(&bytes)
+            .map_err(|error| ApiError::internal(format!("stored pending action: {error}")))?;
+        if !sees_all && pending.proposer != principal.id {
+            continue;
+        }
+        if query.status.is_some_and(|status| status != pending.status) {
+            continue;
+        }
+        listed.push(pending);
+    }
+    state.audit_read(&principal, "pending.list", "")?;
+    Ok(axum::Json(json!({"pending": listed})).into_response())
+}
+
+pub(crate) async fn decide_pending(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(id_action): Path<String>,
+) -> Result<Response, ApiError> {
+    let (id, verb) = id_action
+        .rsplit_once(':')
+        .ok_or_else(|| ApiError::not_found("use /v1/pending/{id}:approve or :reject"))?;
+    let approve = match verb {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return Err(ApiError::not_found(
+                "use /v1/pending/{id}:approve or :reject",
+            ));
+        }
+    };
+    if principal.role != Role::NationalAdmin {
+        let detail = format!(
+            "a {} may not decide pending actions; a national_admin must",
+            principal.role.as_str()
+        );
+        state
+            .audit_denied(Some(&principal), "pending.decide", id, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let _serial = state.tracing.decisions.lock().await;
+    let bytes = state
+        .store
+        .meta_get(META_PENDING, id)?
+        .ok_or_else(|| ApiError::not_found(format!("no pending action {id}")))?;
+    let mut pending: PendingAction = serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::internal(format!("stored pending action: {error}")))?;
+    if pending.status != PendingStatus::Pending {
+        return Err(ApiError::conflict(format!(
+            "pending action {id} was already decided ({:?})",
+            pending.status
+        )));
+    }
+    if pending.proposer == principal.id {
+        let detail = "the proposer cannot decide their own action; a second national_admin must";
+        state
+            .audit_denied(Some(&principal), "pending.decide", id, detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    if approve {
+        // Automatic tracing has no principal of its own in the table.
+        let system_proposer = (pending.proposer == ymt_node::tracing_service::TRACE_AUTHOR)
+            .then(|| ymt_node::tracing_service::system_principal(&pending.proposer));
+        let proposer = state
+            .principals
+            .read()
+            .expect("principals lock")
+            .get(&pending.proposer)
+            .cloned()
+            .or(system_proposer)
+            .ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "the proposer {} no longer exists",
+                    pending.proposer
+                ))
+            })?;
+        let applied = apply(&state, &pending.action, &proposer).await?;
+        pending.events_stored = applied.events_stored;
+        pending.persons_reached = applied.persons_reached;
+    } else if let Action::RiskArea(request) = &pending.action {
+        let proposer = ymt_node::tracing_service::system_principal(&pending.proposer);
+        ymt_node::risk::record_designation(&state, request, &proposer, "rejected")?;
+    }
+    pending.status = if approve {
+        PendingStatus::Approved
+    } else {
+        PendingStatus::Rejected
+    };
+    pending.decided_by = Some(principal.id.clone());
+    pending.decided_at = Some(state.now());
+    state.store.meta_put(
+        META_PENDING,
+        id,
+        serde_json::to_vec(&pending).expect("pending actions serialise"),
+    )?;
+    audit(
+        &state,
+        audit_entry(
+            &state,
+            &principal,
+            if approve {
+                "pending.approve"
+            } else {
+                "pending.reject"
+            },
+            id,
+            format!(
+                "proposed by {}; {} events stored, {} persons reached; impact {:?}",
+                pending.proposer,
+                pending.events_stored,
+                pending.persons_reached,
+                pending.impact.transitions
+            ),
+        ),
+    )
+    .await?;
+    Ok(axum::Json(json!({"pending": pending})).into_response())
+}
+
+pub(crate) async fn bulk_override(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
+        let detail = format!("a {} may not override codes", principal.role.as_str());
+        state
+            .audit_denied(Some(&principal), "override.bulk", "", &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    let mut request: BulkOverrideRequest = parse_json(body)?;
+    ymt_node::auth::check_principal_id(&request.id)
+        .map_err(|_| ApiError::unprocessable("id: 1 to 64 ASCII letters, digits, '-' or '_'"))?;
+    let unique: BTreeSet<PersonId> = request.pids.drain(..).collect();
+    request.pids = unique.into_iter().collect();
+    if request.pids.is_empty() {
+        return Err(ApiError::unprocessable("pids: at least one person"));
+    }
+    if request.pids.len() > state.tracing.config.action_persons_max {
+        return Err(ApiError::too_large(format!(
+            "pids: at most {} persons per bulk override",
+            state.tracing.config.action_persons_max
+        )));
+    }
+    if !principal.may_act_in(&request.region) {
+        let detail = format!(
+            "region {} is outside your jurisdiction {}",
+            request.region, principal.jurisdiction
+        );
+        state
+            .audit_denied(Some(&principal), "override.bulk", &request.id, &detail)
+            .await;
+        return Err(ApiError::forbidden(detail));
+    }
+    // Validate one override as the ingest will, so a bad request is refused
+    // before any preview.
+    let probe = Event {
+        id: derived_event_id(BULK_OVERRIDE_PREFIX, &[&request.id]),
+        person: request.pids[0].clone(),
+        recorded_at: state.now(),
+        author: principal.id.clone(),
+        body: EventBody::Override(Override {
+            color: request.color,
+            reason: request.reason.clone(),
+            from: request.from,
+            until: request.until,
+        }),
+    };
+    probe
+        .validate()
+        .map_err(|error| ApiError::unprocessable(error.to_string()))?;
+    debug_assert_eq!(probe.kind(), EventKind::Override);
+    propose(&state, &principal, Action::BulkOverride(request), None)
+        .await
+        .map(proposed_response)
+        .map_err(ApiError::from)
+}

@@ -1,0 +1,225 @@
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use ymt_core::identity::{IdDocument, IdType, MaskedName};
+use ymt_core::{Color, PersonId, RegionCode};
+use ymt_node::auth::Role;
+use ymt_node::state::*;
+use ymt_node::status::{color_label, status_json};
+
+use crate::extract::*;
+use crate::problem::ApiError;
+
+pub(crate) fn parse_pid(text: &str) -> Result<PersonId, ApiError> {
+    PersonId::parse(text).map_err(|error| ApiError::bad_request(format!("pid: {error}")))
+}
+
+pub(crate) async fn person_status(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(pid): Path<String>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role.may_read_status(),
+        "read a person's status",
+        &pid,
+    )
+    .await?;
+    let pid = parse_pid(&pid)?;
+    state.audit_read(&principal, "person.status", pid.as_str())?;
+    state.metrics.status_reads.fetch_add(1, Ordering::Relaxed);
+    let body = status_json(&state, &pid)
+        .ok_or_else(|| ApiError::not_found("no events are recorded for this person"))?;
+    Ok(axum::Json(body).into_response())
+}
+
+pub(crate) async fn person_timeline(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    Path(pid): Path<String>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role.may_read_timeline(),
+        "read a person's timeline",
+        &pid,
+    )
+    .await?;
+    let pid = parse_pid(&pid)?;
+    let records = state.person_records(&pid)?;
+    // A health authority sees persons with at least one event in its
+    // jurisdiction; national admins and auditors see everyone.
+    let visible = principal.role != Role::HealthAuthority
+        || records
+            .iter()
+            .any(|record| principal.may_act_in(&record.region));
+    if !visible || records.is_empty() {
+        if !visible {
+            state
+                .audit_denied(
+                    Some(&principal),
+                    "person.timeline",
+                    pid.as_str(),
+                    "outside jurisdiction",
+                )
+                .await;
+        }
+        return Err(ApiError::not_found(
+            "no person with events in your jurisdiction has this pid",
+        ));
+    }
+    state.audit_read(&principal, "person.timeline", pid.as_str())?;
+    let now = state.now();
+    let (decision, _) = state.decide(&pid, now)?;
+    let record = state.person_record(&pid)?;
+    // Designations reach a person through their check-ins, not through an
+    // event of their own; they are listed here with author and reason.
+    let risk_areas = ymt_node::risk::designations_reaching(&state, &records, now)?;
+    let confirmations = ymt_node::confirmations::confirmations_of(&state, &records)?;
+    Ok(axum::Json(json!({
+        "pid": pid,
+        "masked_name": record.map(|r| r.masked_name),
+        "decision": decision,
+        "events": records,
+        "risk_areas": risk_areas,
+        "confirmations": confirmations,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterBody {
+    id_type: IdType,
+    id_number: String,
+    display_name: String,
+    region: RegionCode,
+    #[serde(default = "default_true")]
+    has_phone: bool,
+    #[serde(default)]
+    guardian_of: Vec<PersonId>,
+}
+
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+pub(crate) async fn register_person(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
+    require(&state, &principal, allowed, "register persons", "").await?;
+    let body: RegisterBody = parse_json(body)?;
+    if !principal.may_act_in(&body.region) {
+        state
+            .audit_denied(
+                Some(&principal),
+                "person.register",
+                body.region.as_str(),
+                "outside jurisdiction",
+            )
+            .await;
+        return Err(ApiError::forbidden(format!(
+            "region {} is outside your jurisdiction {}",
+            body.region, principal.jurisdiction
+        )));
+    }
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let masked_name = MaskedName::mask(&body.display_name)
+        .map_err(|error| ApiError::unprocessable(format!("display_name: {error}")))?;
+    let pid = state.person_id(&document);
+    let record = PersonRecord {
+        pid: pid.clone(),
+        masked_name,
+        id_type: body.id_type,
+        region: body.region,
+        has_phone: body.has_phone,
+        guardian_of: body.guardian_of,
+    };
+    state.register_person(&record)?;
+    state.audit_read(&principal, "person.register", pid.as_str())?;
+    Ok(axum::Json(json!({"pid": pid, "masked_name": record.masked_name})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DocumentBody {
+    id_type: IdType,
+    id_number: String,
+}
+
+pub(crate) async fn resolve_person(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let allowed = matches!(
+        principal.role,
+        Role::HealthAuthority | Role::NationalAdmin | Role::Lab
+    );
+    require(
+        &state,
+        &principal,
+        allowed,
+        "resolve identity documents",
+        "",
+    )
+    .await?;
+    let body: DocumentBody = parse_json(body)?;
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let pid = state.person_id(&document);
+    state.audit_read(&principal, "person.resolve", pid.as_str())?;
+    Ok(axum::Json(json!({"pid": pid})).into_response())
+}
+
+/// For people without phones: a verifier device reads the ID card and gets
+/// the color and masked name.
+pub(crate) async fn verify_id_card(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        principal.role == Role::VerifierDevice,
+        "verify ID cards (registered verifier devices only)",
+        "",
+    )
+    .await?;
+    let body: DocumentBody = parse_json(body)?;
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let pid = state.person_id(&document);
+    state.audit_read(&principal, "person.verify_id_card", pid.as_str())?;
+    let record = state.person_record(&pid)?;
+    let status = status_json(&state, &pid);
+    let color = status
+        .as_ref()
+        .and_then(|status| status.get("color").cloned())
+        .unwrap_or(json!("green"));
+    let parsed_color = serde_json::from_value::<Color>(color.clone()).unwrap_or(Color::Green);
+    Ok(axum::Json(json!({
+        "pid": pid,
+        "color": color,
+        "label": color_label(parsed_color),
+        "masked_name": record.as_ref().map(|r| r.masked_name.clone()),
+        "known": status.is_some() || record.is_some(),
+        "valid_until": status.as_ref().and_then(|s| s.get("valid_until").cloned()),
+        "reasons": status.as_ref().and_then(|s| s.get("reasons").cloned()).unwrap_or(json!([])),
+        "checked_at": state.now(),
+    }))
+    .into_response())
+}

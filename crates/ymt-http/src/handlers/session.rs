@@ -1,0 +1,111 @@
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use ymt_core::PersonId;
+use ymt_core::identity::{IdDocument, IdType};
+use ymt_node::codes::*;
+use ymt_node::state::*;
+use ymt_store::AuditOutcome;
+
+use crate::extract::*;
+use crate::problem::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignInBody {
+    id_type: IdType,
+    id_number: String,
+    code: String,
+}
+
+pub(crate) fn person_summary(
+    state: &AppState,
+    pid: &PersonId,
+) -> Result<serde_json::Value, ApiError> {
+    let record = state.person_record(pid)?;
+    let dependents: Vec<_> = record
+        .as_ref()
+        .map(|record| record.guardian_of.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dependent| {
+            let masked = state
+                .person_record(&dependent)
+                .ok()
+                .flatten()
+                .map(|record| record.masked_name.to_string());
+            json!({"pid": dependent, "masked_name": masked})
+        })
+        .collect();
+    Ok(json!({
+        "signed_in": true,
+        "pid": pid,
+        "masked_name": record.map(|record| record.masked_name.to_string()),
+        "dependents": dependents,
+    }))
+}
+
+pub(crate) async fn sign_in(
+    State(state): State<SharedState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: SignInBody = parse_json(body)?;
+    let authenticator = state.codes.authenticator().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sign-in-unavailable",
+            "citizen sign-in is not configured on this node",
+        )
+    })?;
+    let document = IdDocument::parse(body.id_type, &body.id_number)
+        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
+    let pid = state.person_id(&document);
+    let now = state.now();
+    let known = state.person_record(&pid)?.is_some() || state.projection.get(&pid).is_some();
+    if !known || !authenticator.check(&pid, &body.code) {
+        let mut entry = citizen_audit(&pid, "citizen.sign_in", pid.as_str(), "refused", now);
+        entry.outcome = AuditOutcome::Denied;
+        audit_durable(&state, entry).await?;
+        return Err(ApiError::unauthorized(
+            "the ID number or the one-time code is not right",
+        ));
+    }
+    audit_durable(
+        &state,
+        citizen_audit(&pid, "citizen.sign_in", pid.as_str(), "", now),
+    )
+    .await?;
+    let session = state.codes.new_session(pid.clone(), now)?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}"
+    );
+    let summary = person_summary(&state, &pid)?;
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(summary)).into_response())
+}
+
+pub(crate) async fn get_session(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Signed out is an ordinary answer here, not an error: the page asks on
+    // every load.
+    let Some(pid) = session_cookie(&headers).and_then(|id| state.codes.session(&id, state.now()))
+    else {
+        return Ok(axum::Json(json!({"signed_in": false})).into_response());
+    };
+    let mut summary = person_summary(&state, &pid)?;
+    summary["signed_in"] = json!(true);
+    Ok(axum::Json(summary).into_response())
+}
+
+pub(crate) async fn sign_out(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers) {
+        state.codes.end_session(&id);
+    }
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response()
+}

@@ -1,0 +1,27 @@
+//! The HTTP adapter of the yimatong node: one route table, the extractors
+//! (authentication and one JSON body parser), one handler module per
+//! resource, the pages with their assets, and the mapping of the node's
+//! domain errors to problem+json. Handlers parse, authorize and call the
+//! node; the node does the work.
+
+pub mod dashboard;
+pub mod extract;
+mod handlers;
+pub mod openapi;
+pub mod pages;
+pub mod problem;
+pub mod routes;
+
+pub use extract::SharedState;
+pub use routes::{route_table, router};
+
+/// Serves the node's API and pages on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

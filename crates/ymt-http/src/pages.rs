@@ -1,0 +1,525 @@
+//! The web pages: citizen (`/`, `/citizen`), verifier (`/verify`) and
+//! authority console (`/console`), served by the node itself with embedded
+//! assets and no third-party origin.
+//!
+//! Templates are plain Rust functions around `format!`: the placeholders are
+//! checked at compile time like askama's, without a proc-macro dependency to
+//! build on the shared machine, and the pages are small shells whose dynamic
+//! parts the embedded scripts fill from the JSON API. Static labels come from
+//! [`text`], in Simplified Chinese by default and English with `?lang=en`.
+
+use axum::extract::{Path, Query};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lang {
+    ZhCn,
+    En,
+}
+
+impl Lang {
+    fn tag(self) -> &'static str {
+        match self {
+            Lang::ZhCn => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LangQuery {
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+impl LangQuery {
+    fn lang(&self) -> Lang {
+        match self.lang.as_deref() {
+            Some("en") => Lang::En,
+            _ => Lang::ZhCn,
+        }
+    }
+}
+
+/// A static label in the page language.
+pub fn text(lang: Lang, key: &str) -> &'static str {
+    let (zh, en) = match key {
+        "app" => ("一码通", "Yimatong health code"),
+        "citizen" => ("我的健康码", "My health code"),
+        "verify" => ("验码", "Verify a code"),
+        "console" => ("管理控制台", "Authority console"),
+        "switch" => ("English", "中文"),
+        "id_type" => ("证件类型", "ID type"),
+        "id_number" => ("证件号码", "ID number"),
+        "otp" => ("验证码", "One-time code"),
+        "sign_in" => ("登录", "Sign in"),
+        "sign_out" => ("退出", "Sign out"),
+        "resident_id" => ("居民身份证", "Resident ID card"),
+        "passport" => ("护照", "Passport"),
+        "hk_macao_permit" => ("港澳居民来往内地通行证", "Hong Kong/Macao permit"),
+        "taiwan_permit" => ("台湾居民来往大陆通行证", "Taiwan permit"),
+        "foreign_permanent_resident" => ("外国人永久居留身份证", "Foreign permanent resident card"),
+        "why" => ("原因", "Why"),
+        "clears" => ("何时转绿", "When it clears"),
+        "recent" => ("近期检测与场所登记", "Recent tests and check-ins"),
+        "appeal" => ("申诉", "Appeal"),
+        "appeal_text" => ("申诉理由", "Reason for the appeal"),
+        "refresh" => ("刷新", "Refresh"),
+        "dependents" => ("代查家属", "Dependents"),
+        "scan" => ("扫码", "Scan with camera"),
+        "paste" => ("粘贴码文本", "Paste the code text"),
+        "upload" => ("上传图片", "Upload an image"),
+        "check" => ("核验", "Verify"),
+        "settings" => ("设备设置", "Device settings"),
+        "verifier_key" => ("验码设备密钥", "Verifier device key"),
+        "venue" => ("场所编号", "Venue id"),
+        "region" => ("地区代码", "Region code"),
+        "save" => ("保存", "Save"),
+        "id_card_mode" => ("刷身份证核验", "ID card check"),
+        "api_key" => ("API 密钥", "API key"),
+        "dashboard" => ("概览", "Dashboard"),
+        "appeals" => ("申诉队列", "Appeals queue"),
+        "lookup" => ("人员查询", "Person lookup"),
+        "pid" => ("人员编号", "Person id"),
+        "rules" => ("规则版本", "Rule-set versions"),
+        "risk_areas" => ("风险区域", "Risk areas"),
+        "risk_designate" => ("划定风险区域", "Designate an area"),
+        "risk_region" => (
+            "地区代码（社区12位、街道9位或区县6位）",
+            "Region code (community 12, street 9 or county 6 digits)",
+        ),
+        "risk_venues" => ("或场所编号（逗号分隔）", "Or venue ids (comma separated)"),
+        "risk_level" => ("风险等级", "Level"),
+        "level_high" => ("高风险", "High"),
+        "level_medium" => ("中风险", "Medium"),
+        "level_low" => ("低风险", "Low"),
+        "risk_from" => ("起始时间", "From"),
+        "risk_until" => ("截止时间", "Until"),
+        "risk_reason" => ("划定理由", "Reason"),
+        "risk_submit" => ("提交", "Designate"),
+        "risk_current" => ("当前风险区域", "Current risk areas"),
+        "pending_approvals" => ("待审批", "Pending approvals"),
+        "note" => ("处理意见", "Resolution note"),
+        "search" => ("查询", "Look up"),
+        "diff" => ("比较", "Compare"),
+        "preview" => ("影响预估", "Impact preview"),
+        _ => ("?", "?"),
+    };
+    match lang {
+        Lang::ZhCn => zh,
+        Lang::En => en,
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn layout(lang: Lang, page: &str, title_key: &str, body: &str, scripts: &[&str]) -> String {
+    let scripts: String = scripts
+        .iter()
+        .map(|script| format!(r#"<script src="/assets/{script}"></script>"#))
+        .collect();
+    let other = match lang {
+        Lang::ZhCn => "en",
+        Lang::En => "zh-CN",
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="{tag}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · {app}</title>
+<link rel="stylesheet" href="/assets/app.css">
+<link rel="icon" href="data:,">
+</head>
+<body data-page="{page}">
+<header class="bar">
+<a class="brand" href="/?lang={tag}">{app}</a>
+<nav aria-label="pages"><a href="/citizen?lang={tag}">{citizen}</a> <a href="/verify?lang={tag}">{verify}</a> <a href="/console?lang={tag}">{console}</a></nav>
+<a class="lang" id="lang-switch" href="?lang={other}" hreflang="{other}">{switch}</a>
+</header>
+<div id="offline" class="banner" role="status" hidden></div>
+<main id="main">
+<h1>{title}</h1>
+{body}
+</main>
+<script src="/assets/common.js"></script>
+{scripts}
+</body>
+</html>
+"#,
+        tag = lang.tag(),
+        title = text(lang, title_key),
+        app = text(lang, "app"),
+        citizen = text(lang, "citizen"),
+        verify = text(lang, "verify"),
+        console = text(lang, "console"),
+        switch = text(lang, "switch"),
+    )
+}
+
+pub fn citizen_page(lang: Lang) -> String {
+    let t = |key| text(lang, key);
+    let options: String = [
+        "resident_id",
+        "passport",
+        "hk_macao_permit",
+        "taiwan_permit",
+        "foreign_permanent_resident",
+    ]
+    .iter()
+    .map(|value| format!(r#"<option value="{value}">{}</option>"#, t(value)))
+    .collect();
+    let body = format!(
+        r#"<form id="sign-in" class="card" hidden>
+<label for="id-type">{id_type}</label><select id="id-type" name="id_type">{options}</select>
+<label for="id-number">{id_number}</label><input id="id-number" name="id_number" autocomplete="off" required maxlength="20">
+<label for="otp">{otp}</label><input id="otp" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="12">
+<button type="submit">{sign_in}</button>
+<p id="sign-in-error" class="error" role="alert"></p>
+</form>
+<section id="code-view" hidden aria-live="polite">
+<div class="tabs" id="people" role="group" aria-label="{dependents}"></div>
+<div id="code-card" class="card code-card">
+<p id="color-label" class="color-label"></p>
+<div id="qr" class="qr" role="img"></div>
+<p id="masked-name" class="name"></p>
+<p><span id="countdown" class="countdown"></span> <button type="button" id="refresh">{refresh}</button></p>
+<p id="expires" class="muted"></p>
+</div>
+<section class="card"><h2>{why}</h2><ul id="reasons"></ul></section>
+<section class="card"><h2>{clears}</h2><p id="clears"></p></section>
+<section class="card"><h2>{recent}</h2><ul id="recent"></ul></section>
+<section class="card"><h2>{appeal}</h2>
+<label for="appeal-text">{appeal_text}</label><textarea id="appeal-text" maxlength="2000" rows="3"></textarea>
+<button type="button" id="appeal">{appeal}</button><p id="appeal-result" role="status"></p></section>
+<button type="button" id="sign-out" class="secondary">{sign_out}</button>
+</section>"#,
+        id_type = t("id_type"),
+        id_number = t("id_number"),
+        otp = t("otp"),
+        sign_in = t("sign_in"),
+        dependents = t("dependents"),
+        refresh = t("refresh"),
+        why = t("why"),
+        clears = t("clears"),
+        recent = t("recent"),
+        appeal = t("appeal"),
+        appeal_text = t("appeal_text"),
+        sign_out = t("sign_out"),
+    );
+    layout(lang, "citizen", "citizen", &body, &["citizen.js"])
+}
+
+pub fn verify_page(lang: Lang) -> String {
+    let t = |key| text(lang, key);
+    let body = format!(
+        r#"<section class="card">
+<button type="button" id="scan">{scan}</button>
+<video id="camera" playsinline muted hidden></video>
+<label for="token">{paste}</label><textarea id="token" rows="4" spellcheck="false" autocomplete="off"></textarea>
+<button type="button" id="check">{check}</button>
+<label for="image">{upload}</label><input type="file" id="image" accept="image/*">
+</section>
+<section id="result" class="card result" aria-live="polite" hidden>
+<p id="result-label" class="color-label"></p>
+<p id="result-name" class="name"></p>
+<p id="result-expiry"></p>
+<p id="result-detail" class="muted"></p>
+<p id="checkin-result" role="status"></p>
+</section>
+<details class="card" id="settings"><summary>{settings}</summary>
+<label for="verifier-key">{verifier_key}</label><input id="verifier-key" type="password" autocomplete="off">
+<label for="venue">{venue}</label><input id="venue" autocomplete="off">
+<label for="region">{region}</label><input id="region" autocomplete="off" inputmode="numeric">
+<button type="button" id="save-settings">{save}</button>
+</details>
+<section class="card"><h2>{id_card_mode}</h2>
+<label for="card-type">{id_type}</label><select id="card-type"><option value="resident_id">{resident_id}</option><option value="passport">{passport}</option></select>
+<label for="card-number">{id_number}</label><input id="card-number" autocomplete="off">
+<button type="button" id="card-check">{check}</button>
+<p id="card-result" role="status"></p>
+</section>"#,
+        scan = t("scan"),
+        paste = t("paste"),
+        check = t("check"),
+        upload = t("upload"),
+        settings = t("settings"),
+        verifier_key = t("verifier_key"),
+        venue = t("venue"),
+        region = t("region"),
+        save = t("save"),
+        id_card_mode = t("id_card_mode"),
+        id_type = t("id_type"),
+        id_number = t("id_number"),
+        resident_id = t("resident_id"),
+        passport = t("passport"),
+    );
+    layout(lang, "verify", "verify", &body, &["cose.js", "verify.js"])
+}
+
+pub fn console_page(lang: Lang) -> String {
+    let t = |key| text(lang, key);
+    let body = format!(
+        r#"<form id="key-form" class="card">
+<label for="api-key">{api_key}</label><input id="api-key" type="password" autocomplete="off" required>
+<button type="submit">{sign_in}</button><p id="key-error" class="error" role="alert"></p>
+</form>
+<div id="console" hidden>
+<p id="who" class="muted"></p><button type="button" id="console-sign-out" class="secondary">{sign_out}</button>
+<section class="card"><h2>{dashboard}</h2><div id="chart" class="chart"></div></section>
+<section class="card"><h2>{appeals}</h2><ul id="appeals" class="list"></ul></section>
+<section class="card"><h2>{lookup}</h2>
+<form id="lookup-form"><label for="lookup-pid">{pid}</label><input id="lookup-pid" autocomplete="off" required><button type="submit">{search}</button></form>
+<div id="lookup-result"></div></section>
+<section class="card"><h2>{rules}</h2><ul id="rule-versions"></ul>
+<form id="diff-form"><label for="diff-from">from</label><input id="diff-from"><label for="diff-to">to</label><input id="diff-to"><button type="submit">{diff}</button></form>
+<pre id="diff-result"></pre>
+<label for="preview-body">{preview}</label><textarea id="preview-body" rows="4" spellcheck="false"></textarea><button type="button" id="preview">{preview}</button>
+<pre id="preview-result"></pre></section>
+<section class="card" id="risk-panel"><h2>{risk_areas}</h2>
+<form id="risk-form"><h3>{risk_designate}</h3>
+<label for="risk-region">{risk_region}</label><input id="risk-region" inputmode="numeric" pattern="[0-9]{{6}}|[0-9]{{9}}|[0-9]{{12}}" autocomplete="off">
+<label for="risk-venues">{risk_venues}</label><input id="risk-venues" autocomplete="off">
+<label for="risk-level">{risk_level}</label><select id="risk-level"><option value="high">{level_high}</option><option value="medium">{level_medium}</option><option value="low">{level_low}</option></select>
+<div class="pair"><div><label for="risk-from">{risk_from}</label><input id="risk-from" type="datetime-local" required></div>
+<div><label for="risk-until">{risk_until}</label><input id="risk-until" type="datetime-local" required></div></div>
+<label for="risk-reason">{risk_reason}</label><input id="risk-reason" maxlength="500" autocomplete="off" required>
+<button type="submit">{risk_submit}</button></form>
+<div id="risk-result" role="status" aria-live="polite"></div>
+<h3>{risk_current}</h3><div id="risk-areas"></div>
+<div id="pending-panel" hidden><h3>{pending_approvals}</h3><ul id="pending" class="list"></ul></div>
+</section>
+</div>"#,
+        api_key = t("api_key"),
+        sign_in = t("sign_in"),
+        sign_out = t("sign_out"),
+        dashboard = t("dashboard"),
+        appeals = t("appeals"),
+        lookup = t("lookup"),
+        pid = t("pid"),
+        search = t("search"),
+        rules = t("rules"),
+        diff = t("diff"),
+        preview = t("preview"),
+        risk_areas = t("risk_areas"),
+        risk_designate = t("risk_designate"),
+        risk_region = t("risk_region"),
+        risk_venues = t("risk_venues"),
+        risk_level = t("risk_level"),
+        level_high = t("level_high"),
+        level_medium = t("level_medium"),
+        level_low = t("level_low"),
+        risk_from = t("risk_from"),
+        risk_until = t("risk_until"),
+        risk_reason = t("risk_reason"),
+        risk_submit = t("risk_submit"),
+        risk_current = t("risk_current"),
+        pending_approvals = t("pending_approvals"),
+    );
+    layout(lang, "console", "console", &body, &["console.js"])
+}
+
+/// Persons by color now (bars) and over time (lines), as SVG.
+pub fn colors_chart_svg(counts: [i64; 3], history: &[(i64, [i64; 3])]) -> String {
+    const FILL: [&str; 3] = ["#1a7f37", "#b58500", "#c62828"];
+    const NAME: [&str; 3] = ["green 绿", "yellow 黄", "red 红"];
+    let width = 640.0_f64;
+    let height = 220.0_f64;
+    let max_now = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-label="persons by color"><title>persons by color</title>"#
+    );
+    for (index, count) in counts.iter().enumerate() {
+        let bar = 180.0 * (*count as f64) / max_now;
+        let y = 20.0 + index as f64 * 30.0;
+        svg.push_str(&format!(
+            r#"<rect x="90" y="{y}" width="{bar:.1}" height="22" fill="{fill}"/><text x="4" y="{ty}" font-size="13">{name}</text><text x="{tx:.1}" y="{ty}" font-size="13">{count}</text>"#,
+            fill = FILL[index],
+            name = NAME[index],
+            ty = y + 16.0,
+            tx = 96.0 + bar,
+        ));
+    }
+    let left = 320.0;
+    let plot_width = width - left - 10.0;
+    let max_history = history
+        .iter()
+        .flat_map(|(_, sample)| sample.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    svg.push_str(&format!(
+        r##"<text x="{left}" y="14" font-size="12">hourly / 每小时</text><line x1="{left}" y1="200" x2="{right}" y2="200" stroke="#888"/>"##,
+        right = width - 10.0
+    ));
+    for index in 0..3 {
+        let points: Vec<String> = history
+            .iter()
+            .enumerate()
+            .map(|(position, (_, sample))| {
+                let x = if history.len() > 1 {
+                    left + plot_width * position as f64 / (history.len() - 1) as f64
+                } else {
+                    left + plot_width / 2.0
+                };
+                let y = 200.0 - 170.0 * sample[index] as f64 / max_history;
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        if points.len() == 1 {
+            let (x, y) = points[0].split_once(',').unwrap_or(("0", "0"));
+            svg.push_str(&format!(
+                r#"<circle cx="{x}" cy="{y}" r="4" fill="{}"/>"#,
+                FILL[index]
+            ));
+        } else if !points.is_empty() {
+            svg.push_str(&format!(
+                r#"<polyline fill="none" stroke-width="2" stroke="{}" points="{}"/>"#,
+                FILL[index],
+                points.join(" ")
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+const ASSETS: [(&str, &str, &str); 6] = [
+    ("app.css", "text/css", include_str!("../assets/app.css")),
+    (
+        "common.js",
+        "text/javascript",
+        include_str!("../assets/common.js"),
+    ),
+    (
+        "citizen.js",
+        "text/javascript",
+        include_str!("../assets/citizen.js"),
+    ),
+    (
+        "verify.js",
+        "text/javascript",
+        include_str!("../assets/verify.js"),
+    ),
+    (
+        "cose.js",
+        "text/javascript",
+        include_str!("../assets/cose.js"),
+    ),
+    (
+        "console.js",
+        "text/javascript",
+        include_str!("../assets/console.js"),
+    ),
+];
+
+fn html(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(body),
+    )
+        .into_response()
+}
+
+pub(crate) async fn citizen(query: Query<LangQuery>) -> Response {
+    html(citizen_page(query.lang()))
+}
+
+pub(crate) async fn verify(query: Query<LangQuery>) -> Response {
+    html(verify_page(query.lang()))
+}
+
+pub(crate) async fn console(query: Query<LangQuery>) -> Response {
+    html(console_page(query.lang()))
+}
+
+/// The verifier's service worker, served from the root so its scope is the
+/// whole site.
+pub(crate) async fn service_worker() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/sw.js"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(asset, _, _)| *asset == name) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expect: &str) {
+        assert_eq!(escape(input), expect);
+    }
+
+    #[test]
+    fn escapes_markup() {
+        check("a<b>&\"'", "a&lt;b&gt;&amp;&quot;&#39;");
+        check("张*三", "张*三");
+    }
+
+    #[test]
+    fn every_page_names_its_language() {
+        assert!(citizen_page(Lang::ZhCn).contains(r#"lang="zh-CN""#));
+        assert!(verify_page(Lang::En).contains(r#"lang="en""#));
+        assert!(console_page(Lang::En).contains("Authority console"));
+    }
+
+    #[test]
+    fn console_labels_the_risk_panel_in_both_languages() {
+        for (lang, label) in [(Lang::ZhCn, "待审批"), (Lang::En, "Pending approvals")] {
+            let page = console_page(lang);
+            assert!(page.contains(r#"id="risk-form""#));
+            assert!(page.contains(label));
+            // An unknown key renders as "?"; every label must be known.
+            assert!(!page.contains(">?<"), "an unknown label in {lang:?}");
+        }
+    }
+
+    #[test]
+    fn chart_has_one_bar_per_color() {
+        let svg = colors_chart_svg([5, 2, 1], &[(0, [5, 2, 1]), (3600, [4, 3, 1])]);
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert_eq!(svg.matches("<polyline").count(), 3);
+    }
+}

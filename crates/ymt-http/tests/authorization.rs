@@ -1,0 +1,1097 @@
+//! The authorization matrix: every endpoint × every role, inside and outside
+//! the jurisdiction where it applies, plus no key and a bad key. No refused
+//! write stores anything, and every refusal is audited as `denied`.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use support::{T0_UNIX_SECS, TestNode, check, event_of_kind};
+use ymt_core::identity::resident_id_check_char;
+
+use ymt_node::auth::Role;
+use ymt_node::breaker::META_PENDING;
+use ymt_node::codes::{DemoFixedCode, META_APPEALS};
+use ymt_node::confirmations::META_CONFIRMATIONS;
+use ymt_node::risk::META_RISK_AREAS;
+use ymt_node::state::{META_PERSONS, META_PRINCIPALS, META_PROFILES, META_RULE_SETS};
+use ymt_node::venues::META_VENUES;
+use ymt_store::{AuditFilter, AuditOutcome};
+
+/// The callers of the matrix: each role inside 440305 (national roles for
+/// the whole country), the regional roles in 110105, no key and a bad key.
+const CALLERS: [(&str, Option<(Role, &str)>); 12] = [
+    ("lab", Some((Role::Lab, "440305"))),
+    ("venue", Some((Role::Venue, "440305"))),
+    ("verifier", Some((Role::VerifierDevice, "440305"))),
+    ("authority", Some((Role::HealthAuthority, "440305"))),
+    ("admin", Some((Role::NationalAdmin, "nation"))),
+    ("auditor", Some((Role::Auditor, "nation"))),
+    ("lab-out", Some((Role::Lab, "110105"))),
+    ("venue-out", Some((Role::Venue, "110105"))),
+    ("verifier-out", Some((Role::VerifierDevice, "110105"))),
+    ("authority-out", Some((Role::HealthAuthority, "110105"))),
+    ("no-key", None),
+    ("bad-key", None),
+];
+
+/// What the node holds before the matrix runs, for rows that act on it.
+struct Seeds {
+    /// A signed code of `p-seed`, for token verification.
+    token: String,
+    /// The registered citizen of 440305, whom the appeals are about.
+    citizen_pid: String,
+    /// One open appeal about the citizen per caller, in `CALLERS` order, so
+    /// every caller that may resolve one finds it still open.
+    appeals: Vec<String>,
+    /// One unconfirmed automatic designation in 440305 per caller, likewise.
+    designations: Vec<String>,
+}
+
+/// One call of a row: a unique number, the caller's index and the seeds.
+struct Call<'a> {
+    n: usize,
+    caller: usize,
+    seeds: &'a Seeds,
+}
+
+type Request = (&'static str, String, Option<Value>);
+
+/// A further check of a successful reply's JSON body, given the caller.
+type BodyCheck = fn(&str, &Value) -> Result<(), String>;
+
+/// One row: a request and the status each caller gets, in `CALLERS` order.
+struct Row {
+    label: &'static str,
+    request: fn(&Call) -> Request,
+    expect: [u16; 12],
+    body: Option<BodyCheck>,
+}
+
+const PROFILE_REGION: &str = "440305";
+/// A community of 440305, where the seeded venue lies.
+const COMMUNITY: &str = "440305001001";
+/// The venue of the sample check-ins, registered before the matrix runs.
+const SEED_VENUE: &str = "venue-1";
+/// A national administrator outside the matrix who proposes the pending
+/// actions the matrix decides.
+const SECOND_ADMIN: &str = "admin-2";
+/// The registered citizen of the sign-in rows and the demo one-time code.
+const CITIZEN_PASSPORT: &str = "E90000001";
+const CITIZEN_CODE: &str = "246810";
+
+fn profile(region: &str) -> Value {
+    json!({
+        "kind": "parameter-profile",
+        "id": format!("profile-{region}"),
+        "region": region,
+        "ruleSet": "cn-national",
+        "version": "1.0.0",
+        "validFrom": "2022-06-28T00:00:00Z",
+        "parameters": {"closeContactQuarantineDays": 5},
+        "reason": "regional choice within national bounds",
+    })
+}
+
+/// A valid resident ID number, different for every `n`.
+fn resident_id(n: usize) -> String {
+    let first: String = format!("11010519491231{:03}", n % 1000);
+    let digits: [u8; 17] = first.as_bytes().try_into().expect("17 digits");
+    format!("{first}{}", resident_id_check_char(&digits) as char)
+}
+
+fn event_row(kind: &'static str) -> fn(&Call) -> Request {
+    match kind {
+        "test_result" => |call| {
+            let event = event_of_kind(
+                "test_result",
+                &format!("e-{}", call.n),
+                "p-seed",
+                "440305",
+                T0_UNIX_SECS,
+            );
+            ("POST", "/v1/events".into(), Some(event))
+        },
+        "check_in" => |call| {
+            let event = event_of_kind(
+                "check_in",
+                &format!("e-{}", call.n),
+                "p-seed",
+                "440305",
+                T0_UNIX_SECS,
+            );
+            ("POST", "/v1/events".into(), Some(event))
+        },
+        "contact_designation" => |call| {
+            let event = event_of_kind(
+                "contact_designation",
+                &format!("e-{}", call.n),
+                "p-designated",
+                "440305",
+                T0_UNIX_SECS,
+            );
+            ("POST", "/v1/events".into(), Some(event))
+        },
+        _ => |call| {
+            let event = event_of_kind(
+                "test_result",
+                &format!("e-{}", call.n),
+                "p-seed",
+                "440305",
+                T0_UNIX_SECS,
+            );
+            (
+                "POST",
+                "/v1/events:batch".into(),
+                Some(json!({ "events": [event] })),
+            )
+        },
+    }
+}
+
+fn rows() -> Vec<Row> {
+    const OPEN: [u16; 12] = [200; 12];
+    const READ: [u16; 12] = [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+    vec![
+        Row {
+            label: "GET /healthz",
+            request: |_| ("GET", "/healthz".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /readyz",
+            request: |_| ("GET", "/readyz".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /metrics",
+            request: |_| ("GET", "/metrics".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /openapi.json",
+            request: |_| ("GET", "/openapi.json".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/events test_result",
+            request: event_row("test_result"),
+            expect: [200, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/events check_in",
+            request: event_row("check_in"),
+            expect: [403, 200, 200, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/events contact_designation",
+            request: event_row("contact_designation"),
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/events:batch test_result",
+            request: event_row("batch"),
+            expect: [200, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/persons",
+            request: |call| {
+                let n = call.n;
+                let body = json!({"id_type": "resident_id", "id_number": resident_id(n), "display_name": "张三", "region": "440305"});
+                ("POST", "/v1/persons".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/persons:resolve",
+            request: |call| {
+                let n = call.n;
+                let body = json!({"id_type": "resident_id", "id_number": resident_id(n)});
+                ("POST", "/v1/persons:resolve".into(), Some(body))
+            },
+            expect: [200, 403, 403, 200, 200, 403, 200, 403, 403, 200, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/persons/{pid}/status",
+            request: |_| ("GET", "/v1/persons/p-seed/status".into(), None),
+            expect: [403, 200, 200, 200, 200, 403, 403, 200, 200, 200, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/persons/{pid}/timeline",
+            request: |_| ("GET", "/v1/persons/p-seed/timeline".into(), None),
+            // A health authority elsewhere is told the person is unknown.
+            expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 404, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/verify/id-card",
+            request: |call| {
+                let n = call.n;
+                let body = json!({"id_type": "resident_id", "id_number": resident_id(n)});
+                ("POST", "/v1/verify/id-card".into(), Some(body))
+            },
+            expect: [403, 403, 200, 403, 403, 403, 403, 403, 200, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/rule-sets",
+            request: |_| ("GET", "/v1/rule-sets".into(), None),
+            expect: READ,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/rule-sets/{version}",
+            request: |_| ("GET", "/v1/rule-sets/current".into(), None),
+            expect: READ,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/rule-sets:diff",
+            request: |_| {
+                (
+                    "GET",
+                    "/v1/rule-sets:diff?from=CURRENT&to=CURRENT".into(),
+                    None,
+                )
+            },
+            expect: READ,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/rule-sets:preview",
+            request: |_| {
+                let body = profile(PROFILE_REGION);
+                ("POST", "/v1/rule-sets:preview".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 200, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/rule-sets",
+            // A profile is not a rule set: the administrator passes the
+            // authorization and is refused for content, so nothing changes.
+            request: |_| {
+                let body = profile(PROFILE_REGION);
+                ("POST", "/v1/rule-sets".into(), Some(body))
+            },
+            expect: [403, 403, 403, 403, 422, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/profiles",
+            request: |_| {
+                let body = profile(PROFILE_REGION);
+                ("POST", "/v1/profiles".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/audit",
+            request: |_| ("GET", "/v1/audit?limit=10".into(), None),
+            expect: [403, 403, 403, 403, 200, 200, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/admin/principals",
+            request: |call| {
+                let n = call.n;
+                let body = json!({"id": format!("created-{n}"), "role": "lab", "jurisdiction": "440305", "display_name": "a lab"});
+                ("POST", "/v1/admin/principals".into(), Some(body))
+            },
+            expect: [403, 403, 403, 403, 201, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // Pages, assets and the node's public keys need no key at all; a
+        // bad key is ignored there, not refused.
+        Row {
+            label: "GET /",
+            request: |_| ("GET", "/".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /citizen",
+            request: |_| ("GET", "/citizen?lang=en".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /verify",
+            request: |_| ("GET", "/verify".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /console",
+            request: |_| ("GET", "/console".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /assets/{name}",
+            request: |_| ("GET", "/assets/app.css".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /sw.js",
+            request: |_| ("GET", "/sw.js".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/trust-list",
+            request: |_| ("GET", "/v1/trust-list".into(), None),
+            expect: OPEN,
+            body: Some(|_, body| {
+                (body.get("payload").is_some() && body.get("signature").is_some())
+                    .then_some(())
+                    .ok_or_else(|| format!("a signed trust list: {body}"))
+            }),
+        },
+        Row {
+            label: "POST /v1/verify/token",
+            request: |call| {
+                let body = json!({"token": call.seeds.token});
+                ("POST", "/v1/verify/token".into(), Some(body))
+            },
+            expect: OPEN,
+            body: Some(|_, body| {
+                (body["valid"] == json!(true))
+                    .then_some(())
+                    .ok_or_else(|| format!("the node's own code verifies: {body}"))
+            }),
+        },
+        // Signed codes: the person (session), a guardian, or an authority of
+        // the person's jurisdiction; nobody else, and no key is no session.
+        Row {
+            label: "GET /v1/persons/{pid}/code",
+            request: |_| ("GET", "/v1/persons/p-seed/code".into(), None),
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: Some(|_, body| {
+                body["token"]
+                    .as_str()
+                    .is_some_and(|token| token.starts_with("YMT1:"))
+                    .then_some(())
+                    .ok_or_else(|| format!("a signed code: {body}"))
+            }),
+        },
+        // Citizen sessions: an API key is not a session, so every caller of
+        // the matrix is signed out; the sign-in itself is public.
+        Row {
+            label: "GET /v1/session",
+            request: |_| ("GET", "/v1/session".into(), None),
+            expect: OPEN,
+            body: Some(|_, body| {
+                (body == &json!({"signed_in": false}))
+                    .then_some(())
+                    .ok_or_else(|| format!("no session without the cookie: {body}"))
+            }),
+        },
+        Row {
+            label: "POST /v1/session",
+            request: |_| {
+                let body = json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "code": CITIZEN_CODE});
+                ("POST", "/v1/session".into(), Some(body))
+            },
+            expect: OPEN,
+            body: Some(|_, body| {
+                (body["signed_in"] == json!(true))
+                    .then_some(())
+                    .ok_or_else(|| format!("signed in: {body}"))
+            }),
+        },
+        Row {
+            label: "POST /v1/session wrong one-time code",
+            request: |_| {
+                let body =
+                    json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "code": "000000"});
+                ("POST", "/v1/session".into(), Some(body))
+            },
+            expect: [401; 12],
+            body: None,
+        },
+        Row {
+            label: "DELETE /v1/session",
+            request: |_| ("DELETE", "/v1/session".into(), None),
+            expect: [204; 12],
+            body: None,
+        },
+        // Appeals: authorities handle those of their jurisdiction.
+        Row {
+            label: "GET /v1/appeals",
+            request: |_| ("GET", "/v1/appeals".into(), None),
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 200, 401, 401],
+            body: Some(|caller, body| {
+                let listed = body["appeals"].as_array().map_or(0, Vec::len);
+                // The seeded appeals are all about a citizen of 440305.
+                let expect_some = caller != "authority-out";
+                (expect_some == (listed > 0))
+                    .then_some(())
+                    .ok_or_else(|| format!("{listed} appeals listed to {caller}"))
+            }),
+        },
+        Row {
+            label: "POST /v1/appeals",
+            request: |call| {
+                let body = json!({"pid": call.seeds.citizen_pid, "text": "the test was negative"});
+                ("POST", "/v1/appeals".into(), Some(body))
+            },
+            expect: [403, 403, 403, 201, 201, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/appeals/{id}/resolve",
+            request: |call| {
+                let id = &call.seeds.appeals[call.caller];
+                let body = json!({"note": "reviewed"});
+                ("POST", format!("/v1/appeals/{id}/resolve"), Some(body))
+            },
+            // An authority elsewhere is told the appeal is unknown.
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 404, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/dashboard/colors.svg",
+            request: |_| ("GET", "/v1/dashboard/colors.svg".into(), None),
+            expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 401, 401],
+            body: None,
+        },
+        // Venues: registered by authorities inside their jurisdiction; any
+        // principal may read a venue and its code.
+        Row {
+            label: "POST /v1/venues",
+            request: |call| {
+                let body = json!({"id": format!("v-{}", call.n), "name": "a shop", "region": COMMUNITY, "category": "retail", "indoor": true});
+                ("POST", "/v1/venues".into(), Some(body))
+            },
+            expect: [403, 403, 403, 201, 201, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/venues/{id}",
+            request: |_| ("GET", format!("/v1/venues/{SEED_VENUE}"), None),
+            expect: READ,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/venues/{id}/qr",
+            request: |_| ("GET", format!("/v1/venues/{SEED_VENUE}/qr"), None),
+            expect: READ,
+            body: None,
+        },
+        // Risk areas: one community is applied at once; a larger area waits
+        // for national approval (202), whoever proposes it.
+        Row {
+            label: "POST /v1/risk-areas venues of one community",
+            request: |call| {
+                let body = risk_area(call.n, json!({"venues": [SEED_VENUE]}));
+                ("POST", "/v1/risk-areas".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/risk-areas county",
+            request: |call| {
+                let body = risk_area(call.n, json!({"region": "440305"}));
+                ("POST", "/v1/risk-areas".into(), Some(body))
+            },
+            expect: [403, 403, 403, 202, 202, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/risk-areas",
+            request: |_| ("GET", "/v1/risk-areas".into(), None),
+            expect: READ,
+            body: None,
+        },
+        // Pending actions: national roles see all, an authority its own
+        // proposals; only a second national admin decides.
+        Row {
+            label: "GET /v1/pending",
+            request: |_| ("GET", "/v1/pending".into(), None),
+            expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 401, 401],
+            body: Some(|caller, body| {
+                let proposers: Vec<&str> = body["pending"]
+                    .as_array()
+                    .map(|pending| {
+                        pending
+                            .iter()
+                            .filter_map(|action| action["proposer"].as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let national = caller == "admin" || caller == "auditor";
+                let fine = if national {
+                    proposers.contains(&SECOND_ADMIN)
+                } else {
+                    proposers.iter().all(|proposer| *proposer == caller)
+                };
+                fine.then_some(())
+                    .ok_or_else(|| format!("{caller} sees pending actions of {proposers:?}"))
+            }),
+        },
+        Row {
+            label: "POST /v1/pending/{id}:approve",
+            request: |_| {
+                (
+                    "POST",
+                    "/v1/pending/risk_area.seed-approve:approve".into(),
+                    None,
+                )
+            },
+            expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/pending/{id}:reject",
+            request: |_| {
+                (
+                    "POST",
+                    "/v1/pending/risk_area.seed-reject:reject".into(),
+                    None,
+                )
+            },
+            expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/designations/{id}:confirm",
+            request: |call| {
+                let id = &call.seeds.designations[call.caller];
+                let body = json!({"note": "checked the venue's records"});
+                ("POST", format!("/v1/designations/{id}:confirm"), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/overrides:bulk",
+            request: |call| {
+                let body = json!({
+                    "id": format!("bulk-{}", call.n),
+                    "pids": [format!("p-bulk-{}", call.n)],
+                    "region": "440305",
+                    "color": "yellow",
+                    "reason": "outbreak control",
+                    "from": support::rfc3339(T0_UNIX_SECS),
+                    "until": support::rfc3339(T0_UNIX_SECS + support::DAY_SECS),
+                });
+                ("POST", "/v1/overrides:bulk".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+    ]
+}
+
+/// A low-risk area: it reaches nobody's color, so the rows stay independent.
+fn risk_area(n: usize, area: Value) -> Value {
+    let mut body = json!({
+        "id": format!("ra-{n}"),
+        "level": "low",
+        "from": support::rfc3339(T0_UNIX_SECS - 3600),
+        "until": support::rfc3339(T0_UNIX_SECS),
+        "reason": "a cluster",
+    });
+    for (key, value) in area.as_object().expect("an area is an object") {
+        body[key] = value.clone();
+    }
+    body
+}
+
+/// What the node has stored: events and the content of every kind of
+/// metadata, so a refused write that only edits a record (resolving an
+/// appeal, deciding a pending action) is caught too.
+fn fingerprint(node: &TestNode) -> Vec<(usize, u64)> {
+    let store = &node.state.store;
+    let mut prints = vec![(store.last_seq() as usize, 0)];
+    for namespace in [
+        META_PERSONS,
+        META_PRINCIPALS,
+        META_PROFILES,
+        META_RULE_SETS,
+        META_APPEALS,
+        META_VENUES,
+        META_RISK_AREAS,
+        META_PENDING,
+        META_CONFIRMATIONS,
+    ] {
+        let entries = store.meta_list(namespace).expect("meta reads");
+        let mut hasher = DefaultHasher::new();
+        entries.hash(&mut hasher);
+        prints.push((entries.len(), hasher.finish()));
+    }
+    prints
+}
+
+fn denied_count(node: &TestNode, principal: &str) -> usize {
+    let filter = AuditFilter {
+        principal: Some(principal.into()),
+        outcome: Some(AuditOutcome::Denied),
+        ..AuditFilter::default()
+    };
+    node.state
+        .store
+        .audit_list(&filter, 100_000)
+        .expect("audit reads")
+        .len()
+}
+
+/// Prepares what the rows act on: an event of `p-seed`, the venue of the
+/// sample check-ins, a registered citizen of 440305 who can sign in, a
+/// signed code, one open appeal about the citizen per caller, and two
+/// actions pending national approval proposed by a second administrator.
+async fn seed(node: &TestNode, admin: &str) -> Seeds {
+    let event = event_of_kind("test_result", "seed", "p-seed", "440305", T0_UNIX_SECS);
+    check(
+        "seed event",
+        &node.post("/v1/events", Some(admin), &event).await,
+        200,
+    );
+    let venue = json!({"id": SEED_VENUE, "name": "a market", "region": COMMUNITY, "category": "market", "indoor": true});
+    check(
+        "seed venue",
+        &node.post("/v1/venues", Some(admin), &venue).await,
+        201,
+    );
+    let citizen = json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "display_name": "李四", "region": "440305"});
+    let reply = node.post("/v1/persons", Some(admin), &citizen).await;
+    check("seed citizen", &reply, 200);
+    let citizen_pid = reply.json()["pid"].as_str().expect("a pid").to_owned();
+    node.state.codes.set_authenticator(Arc::new(DemoFixedCode {
+        code: CITIZEN_CODE.into(),
+    }));
+    let code = node.get("/v1/persons/p-seed/code", Some(admin)).await;
+    check("seed code", &code, 200);
+    let token = code.json()["token"].as_str().expect("a token").to_owned();
+    let mut appeals = Vec::new();
+    for caller in CALLERS {
+        let body = json!({"pid": citizen_pid, "text": format!("appeal for {}", caller.0)});
+        let reply = node.post("/v1/appeals", Some(admin), &body).await;
+        check("seed appeal", &reply, 201);
+        appeals.push(reply.json()["id"].as_str().expect("an id").to_owned());
+    }
+    let second_admin = node.principal(SECOND_ADMIN, Role::NationalAdmin, "nation");
+    for id in ["seed-approve", "seed-reject"] {
+        let mut body = risk_area(0, json!({"region": "440305"}));
+        body["id"] = json!(id);
+        check(
+            "seed pending action",
+            &node
+                .post("/v1/risk-areas", Some(&second_admin), &body)
+                .await,
+            202,
+        );
+    }
+    let mut designations = Vec::new();
+    let mut records = Vec::new();
+    for (index, _) in CALLERS.iter().enumerate() {
+        let id = format!("seed-designation-{index}");
+        records.push(
+            serde_json::from_value::<ymt_node::state::EventRecord>(json!({
+                "region": COMMUNITY,
+                "event": {"id": id, "person": format!("p-designated-{index}"),
+                          "recorded_at": support::rfc3339(T0_UNIX_SECS), "author": "auto-trace",
+                          "kind": "contact_designation",
+                          "data": {"contact": "companion", "designated_at": support::rfc3339(T0_UNIX_SECS),
+                                   "last_exposure_at": support::rfc3339(T0_UNIX_SECS - 3600),
+                                   "reason": "traced"}},
+            }))
+            .expect("a designation record"),
+        );
+        designations.push(id);
+    }
+    let state = node.state.clone();
+    tokio::task::spawn_blocking(move || state.import_records(&records, "seed").map(|_| ()))
+        .await
+        .expect("the import ran")
+        .expect("seed designations");
+    Seeds {
+        token,
+        citizen_pid,
+        appeals,
+        designations,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_for_every_role() {
+    let node = TestNode::start().await;
+    let mut keys: Vec<Option<String>> = Vec::new();
+    for (id, role) in CALLERS {
+        keys.push(match (id, role) {
+            (_, Some((role, jurisdiction))) => Some(node.principal(id, role, jurisdiction)),
+            ("bad-key", None) => Some("ymt_admin.00".into()),
+            _ => None,
+        });
+    }
+    let admin = keys[4].clone().expect("the admin key");
+    let seeds = seed(&node, &admin).await;
+    let current = node.get("/v1/rule-sets", Some(&admin)).await.json()["current"]
+        .as_str()
+        .expect("a current version")
+        .to_owned();
+
+    let mut n = 0;
+    for row in rows() {
+        for (index, (caller, _)) in CALLERS.iter().enumerate() {
+            n += 1;
+            let call = Call {
+                n,
+                caller: index,
+                seeds: &seeds,
+            };
+            let (method, path, body) = (row.request)(&call);
+            let path = path.replace("CURRENT", &current);
+            let label = format!("{} as {caller}", row.label);
+            let before = fingerprint(&node);
+            let denied_before = denied_count(&node, caller);
+            let body = body.map(|body| serde_json::to_vec(&body).expect("json"));
+            let reply = node.send(method, &path, keys[index].as_deref(), body).await;
+            let expect = row.expect[index];
+            check(&label, &reply, expect);
+            if expect >= 400 {
+                assert_eq!(fingerprint(&node), before, "{label}: nothing stored");
+            } else if let Some(body_check) = row.body
+                && let Err(problem) = body_check(caller, &reply.json())
+            {
+                panic!("{label}: {problem}");
+            }
+            // Every refusal of a known principal is evidence in the log, and
+            // so is a read outside the jurisdiction (answered 404).
+            if expect == 403 || expect == 404 {
+                assert!(
+                    denied_count(&node, caller) > denied_before,
+                    "{label}: the refusal is audited as denied"
+                );
+            }
+        }
+    }
+
+    // The audit log is readable through the API too, with the refusals.
+    let auditor = keys[5].clone().expect("the auditor key");
+    let reply = node
+        .get("/v1/audit?principal=venue&limit=1000", Some(&auditor))
+        .await;
+    check("audit list", &reply, 200);
+    let records = reply.json()["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        records.iter().any(|record| record["outcome"] == "denied"),
+        "the venue's refusals are listed: {records:?}"
+    );
+}
+
+#[test]
+fn the_matrix_covers_every_documented_operation() {
+    let document: Value =
+        serde_json::from_str(ymt_http::openapi::OPENAPI_JSON).expect("the OpenAPI document");
+    let labels: Vec<&str> = rows().iter().map(|row| row.label).collect();
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("operations").keys() {
+            let operation = format!("{} {path}", method.to_uppercase());
+            let covered = labels
+                .iter()
+                .any(|label| *label == operation || label.starts_with(&format!("{operation} ")));
+            if !covered {
+                missing.push(operation);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without a row in the matrix: {missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_cannot_retract_an_event_of_another_jurisdiction() {
+    let node = TestNode::start().await;
+    let shenzhen = node.principal("cdc-440305", Role::HealthAuthority, "440305");
+    let beijing = node.principal("cdc-110105", Role::HealthAuthority, "110105");
+    let designation = event_of_kind(
+        "contact_designation",
+        "cc-sz",
+        "p-1",
+        "440305",
+        T0_UNIX_SECS,
+    );
+    check(
+        "designation in 440305",
+        &node.post("/v1/events", Some(&shenzhen), &designation).await,
+        200,
+    );
+    let before = fingerprint(&node);
+    let denied_before = denied_count(&node, "cdc-110105");
+    // The retraction itself is filed in Beijing's own region, but the event
+    // it would cancel is Shenzhen's.
+    let retraction = json!({
+        "id": "retract-cc-sz",
+        "subject": {"pid": "p-1"},
+        "region": "110105",
+        "kind": "retraction",
+        "data": {"target": "cc-sz", "reason": "not ours to cancel"},
+    });
+    let reply = node.post("/v1/events", Some(&beijing), &retraction).await;
+    check("retraction across jurisdictions", &reply, 403);
+    assert_eq!(fingerprint(&node), before, "nothing stored");
+    assert!(denied_count(&node, "cdc-110105") > denied_before, "audited");
+    let verifier = node.principal("verifier", Role::VerifierDevice, "440305");
+    assert_eq!(node.color(&verifier, "p-1").await, "red", "still red");
+}
+
+/// Sends a request with a citizen's session cookie instead of an API key.
+async fn send_with_cookie(
+    node: &TestNode,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Option<Value>,
+) -> support::Reply {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut request = node
+        .client
+        .request(method, format!("{}{path}", node.base))
+        .header("cookie", cookie);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"));
+    }
+    let response = request.send().await.expect("the node answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response.bytes().await.expect("a body").to_vec();
+    support::Reply {
+        status,
+        content_type,
+        retry_after: None,
+        bytes,
+    }
+}
+
+/// A citizen's request: label, method, path, body, session cookie, the
+/// expected status, and whether it is refused for who asks (and audited).
+type CitizenCase<'a> = (
+    &'static str,
+    &'static str,
+    String,
+    Option<Value>,
+    &'a str,
+    u16,
+    bool,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
+    let node = TestNode::start().await;
+    let admin = node.principal("admin", Role::NationalAdmin, "nation");
+    node.state.codes.set_authenticator(Arc::new(DemoFixedCode {
+        code: CITIZEN_CODE.into(),
+    }));
+    let mut pids = Vec::new();
+    for (passport, name) in [(CITIZEN_PASSPORT, "李四"), ("E90000002", "王五")] {
+        let body = json!({"id_type": "passport", "id_number": passport, "display_name": name, "region": "440305"});
+        let reply = node.post("/v1/persons", Some(&admin), &body).await;
+        check("register", &reply, 200);
+        pids.push(reply.json()["pid"].as_str().expect("a pid").to_owned());
+    }
+    let (me, stranger) = (pids[0].clone(), pids[1].clone());
+    let appeal = node
+        .post(
+            "/v1/appeals",
+            Some(&admin),
+            &json!({"pid": me, "text": "filed by the authority"}),
+        )
+        .await;
+    check("an appeal to resolve", &appeal, 201);
+    let appeal_id = appeal.json()["id"].as_str().expect("an id").to_owned();
+
+    let sign_in = node
+        .client
+        .post(format!("{}/v1/session", node.base))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "code": CITIZEN_CODE}),
+            )
+            .expect("json"),
+        )
+        .send()
+        .await
+        .expect("the node answers");
+    assert_eq!(sign_in.status().as_u16(), 200, "the citizen signs in");
+    let cookie = sign_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let cookie = cookie.as_str();
+    let forged = format!("ymt_session={}", "ab".repeat(32));
+    let forged = forged.as_str();
+    let citizen = format!("citizen:{me}");
+
+    let cases: Vec<CitizenCase> = vec![
+        (
+            "own session",
+            "GET",
+            "/v1/session".into(),
+            None,
+            cookie,
+            200,
+            false,
+        ),
+        (
+            "own code",
+            "GET",
+            format!("/v1/persons/{me}/code"),
+            None,
+            cookie,
+            200,
+            false,
+        ),
+        (
+            "another person's code",
+            "GET",
+            format!("/v1/persons/{stranger}/code"),
+            None,
+            cookie,
+            403,
+            true,
+        ),
+        (
+            "appeal about another person",
+            "POST",
+            "/v1/appeals".into(),
+            Some(json!({"pid": stranger, "text": "not mine"})),
+            cookie,
+            403,
+            true,
+        ),
+        (
+            "own appeal",
+            "POST",
+            "/v1/appeals".into(),
+            Some(json!({"pid": me, "text": "my test was negative"})),
+            cookie,
+            201,
+            false,
+        ),
+        // A session is not an API key: the authority endpoints stay closed.
+        (
+            "appeals queue",
+            "GET",
+            "/v1/appeals".into(),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "resolve own appeal",
+            "POST",
+            format!("/v1/appeals/{appeal_id}/resolve"),
+            Some(json!({"note": "self-service"})),
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "dashboard",
+            "GET",
+            "/v1/dashboard/colors.svg".into(),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "status by API",
+            "GET",
+            format!("/v1/persons/{me}/status"),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
+            "forged session's code",
+            "GET",
+            format!("/v1/persons/{me}/code"),
+            None,
+            forged,
+            401,
+            false,
+        ),
+        (
+            "forged session's appeal",
+            "POST",
+            "/v1/appeals".into(),
+            Some(json!({"pid": me, "text": "forged"})),
+            forged,
+            401,
+            false,
+        ),
+        (
+            "sign out",
+            "DELETE",
+            "/v1/session".into(),
+            None,
+            cookie,
+            204,
+            false,
+        ),
+        (
+            "code after sign-out",
+            "GET",
+            format!("/v1/persons/{me}/code"),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+    ];
+    for (label, method, path, body, cookie, expect, audited) in cases {
+        let before = fingerprint(&node);
+        let denied_before = denied_count(&node, &citizen);
+        let reply = send_with_cookie(&node, method, &path, cookie, body).await;
+        check(label, &reply, expect);
+        if expect >= 400 {
+            assert_eq!(fingerprint(&node), before, "{label}: nothing stored");
+        }
+        assert_eq!(
+            denied_count(&node, &citizen) > denied_before,
+            audited,
+            "{label}: audited as denied exactly when refused for who asks"
+        );
+    }
+    let signed_out = send_with_cookie(&node, "GET", "/v1/session", cookie, None).await;
+    check("session after sign-out", &signed_out, 200);
+    assert_eq!(signed_out.json(), json!({"signed_in": false}));
+}

@@ -1,0 +1,26 @@
+//! The yimatong node as a library: ingest, the live status projection,
+//! timed transitions, snapshots, tracing, risk areas, the circuit breaker,
+//! signed codes, sessions, appeals and audit. It knows nothing of HTTP:
+//! `ymt-http` is one adapter over it, and tests and benchmarks drive it
+//! directly.
+
+pub mod auth;
+pub mod breaker;
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod confirmations;
+pub mod error;
+pub mod projection;
+pub mod pseudonym;
+pub mod publication;
+pub mod risk;
+pub mod state;
+pub mod status;
+pub mod tracing_service;
+pub mod venues;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::ServerConfig;
+pub use error::{ErrorKind, ItemError, NodeError};
+pub use state::AppState;

@@ -1,0 +1,180 @@
+//! Publishing rule sets and regional profiles: parsing a proposed
+//! document, its impact preview, the diff between versions, and putting it
+//! into force.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
+
+use crate::error::NodeError;
+use crate::state::{AppState, META_PROFILES, META_RULE_SETS};
+
+/// Rules added, removed and changed, and parameters whose default or bounds
+/// changed, between two rule-set documents.
+pub fn rule_set_diff(
+    from: &ymt_rules::ruleset::RuleSetDocument,
+    to: &ymt_rules::ruleset::RuleSetDocument,
+) -> serde_json::Value {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut changed = Vec::new();
+    for rule in &to.rules {
+        match from.rules.iter().find(|old| old.id == rule.id) {
+            None => added.push(rule.id.clone()),
+            Some(old) if old != rule => changed.push(rule.id.clone()),
+            Some(_) => {}
+        }
+    }
+    for rule in &from.rules {
+        if !to.rules.iter().any(|new| new.id == rule.id) {
+            removed.push(rule.id.clone());
+        }
+    }
+    let mut parameters = Vec::new();
+    for (name, spec) in &to.parameters {
+        match from.parameters.get(name) {
+            None => parameters.push(json!({"name": name, "change": "added", "to": spec})),
+            Some(old) if old != spec => {
+                parameters.push(json!({"name": name, "change": "changed", "from": old, "to": spec}))
+            }
+            Some(_) => {}
+        }
+    }
+    for name in from.parameters.keys() {
+        if !to.parameters.contains_key(name) {
+            parameters.push(json!({"name": name, "change": "removed"}));
+        }
+    }
+    json!({
+        "from": from.version.to_string(),
+        "to": to.version.to_string(),
+        "rules_added": added,
+        "rules_removed": removed,
+        "rules_changed": changed,
+        "parameters": parameters,
+    })
+}
+
+/// A proposed change: a whole national rule set, or a regional profile.
+pub enum Proposal {
+    RuleSet(RuleSet),
+    Profile(ParameterProfile),
+}
+
+pub fn parse_proposal(state: &AppState, bytes: &[u8]) -> Result<Proposal, NodeError> {
+    let kind = serde_json::from_slice::<serde_json::Value>(bytes)
+        .map_err(|error| NodeError::malformed(format!("malformed JSON: {error}")))?
+        .get("kind")
+        .and_then(|kind| kind.as_str().map(str::to_owned));
+    match kind.as_deref() {
+        Some("rule-set") => RuleSet::publish(bytes)
+            .map(Proposal::RuleSet)
+            .map_err(|error| NodeError::invalid(error.to_string())),
+        Some("parameter-profile") => {
+            let rules = state.rules.read().expect("rules lock");
+            rules
+                .national
+                .check_profile(bytes)
+                .map(Proposal::Profile)
+                .map_err(|error| NodeError::invalid(error.to_string()))
+        }
+        _ => Err(NodeError::invalid(
+            "`kind` must be \"rule-set\" or \"parameter-profile\"",
+        )),
+    }
+}
+
+pub fn impact_of(
+    state: &AppState,
+    proposal: &Proposal,
+) -> Result<ymt_rules::impact::ImpactReport, NodeError> {
+    let now = state.now();
+    let (current, proposed) = {
+        let rules = state.rules.read().expect("rules lock");
+        match proposal {
+            Proposal::RuleSet(rule_set) => (
+                rules.national_compiled.clone(),
+                Arc::new(
+                    CompiledRules::compile(rule_set, None)
+                        .map_err(|e| NodeError::invalid(e.to_string()))?,
+                ),
+            ),
+            Proposal::Profile(profile) => (
+                rules.compiled_for(Some(&profile.region)),
+                Arc::new(
+                    CompiledRules::compile(&rules.national, Some(profile))
+                        .map_err(|e| NodeError::invalid(e.to_string()))?,
+                ),
+            ),
+        }
+    };
+    let population = state.population_facts(now)?;
+    // A profile only governs persons managed in its region; the preview
+    // counts everyone under it, an upper bound of its effect.
+    Ok(ymt_rules::impact::preview(
+        &current,
+        &proposed,
+        population.iter().map(|(pid, facts)| (pid, facts)),
+        now,
+    ))
+}
+
+/// The impact preview of a rule set or profile document, for the breaker.
+pub fn rules_impact(
+    state: &AppState,
+    document: &[u8],
+) -> Result<ymt_rules::impact::ImpactReport, NodeError> {
+    let proposal = parse_proposal(state, document)?;
+    impact_of(state, &proposal)
+}
+
+/// Puts a rule set or profile document into force and re-evaluates
+/// everyone; returns how many persons were re-evaluated. Checked again here,
+/// since an approval may come long after the proposal.
+pub fn put_rules_into_force(state: &AppState, document: &[u8]) -> Result<usize, NodeError> {
+    match parse_proposal(state, document)? {
+        Proposal::RuleSet(rule_set) => {
+            {
+                let rules = state.rules.read().expect("rules lock");
+                if rule_set.version() <= rules.national.version() {
+                    return Err(NodeError::conflict(format!(
+                        "version {} is no longer newer than {} in force",
+                        rule_set.version(),
+                        rules.national.version()
+                    )));
+                }
+            }
+            let compiled = Arc::new(
+                CompiledRules::compile(&rule_set, None)
+                    .map_err(|e| NodeError::invalid(e.to_string()))?,
+            );
+            state.store.meta_put(
+                META_RULE_SETS,
+                &rule_set.version().to_string(),
+                document.to_vec(),
+            )?;
+            state.apply_rules_change(|rules| {
+                rules.history.push(rule_set.clone());
+                rules.national = rule_set;
+                rules.national_compiled = compiled;
+                Ok(())
+            })
+        }
+        Proposal::Profile(profile) => {
+            state
+                .store
+                .meta_put(META_PROFILES, profile.region.as_str(), document.to_vec())?;
+            state.apply_rules_change(|rules| {
+                let compiled = Arc::new(
+                    CompiledRules::compile(&rules.national, Some(&profile))
+                        .map_err(|e| NodeError::invalid(e.to_string()))?,
+                );
+                rules
+                    .profiles
+                    .insert(profile.region.clone(), (profile, compiled));
+                Ok(())
+            })
+        }
+    }
+}

@@ -1,0 +1,1013 @@
+//! Check-ins into the tracing index, automatic tracing of positive PCR
+//! results, the retraction cascade, and check-in retention.
+//!
+//! - Every stored check-in is also appended to the in-memory
+//!   [`TraceIndex`] (about 16 bytes per check-in); on start the index is
+//!   rebuilt from the check-in events of the store.
+//! - A stored positive PCR result of person `p` traces every stay of `p`
+//!   from 4 days before sampling to the report instant (isolation): an
+//!   indoor overlap of at least `close_contact_min_overlap_minutes` makes a
+//!   close contact, any other overlap of at least `min_overlap_minutes` a
+//!   companion, and persons who overlapped a new close contact indoors in
+//!   the 2 days before designation become secondary contacts. The
+//!   designations are ingested like any event (store, audit, re-evaluation)
+//!   with author `auto-trace`, before the lab's request is answered.
+//! - Which designations a test caused is kept in meta `traced-from/<test>`,
+//!   so retracting the positive result retracts all of them.
+//! - Check-ins whose stay ended before the retention window are purged from
+//!   the store and the index hourly and at start, each purge audited.
+//!
+//! The look-back windows and the overlap thresholds (indoor and outdoor) are
+//! parameters of the published rule set (`tracing…` in cn-national.json),
+//! so they are versioned, bounded and regionally profiled like the rules:
+//! tracing a case uses the rules governing the region of its test result
+//! ([`TracingParameters`]). Operational limits stay node configuration.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use serde::{Deserialize, Serialize};
+use ymt_core::event::{CHECK_IN_DEFAULT_STAY_SECS, ContactKind, TestKind, TestOutcome};
+use ymt_core::{Color, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
+use ymt_store::{AppendOutcome, AuditEntry, AuditOutcome, StoredEvent};
+use ymt_trace::{CheckIn, Positive, StayPolicy, TraceIndex, TraceQuery};
+
+use crate::auth::{Principal, Role};
+use crate::error::NodeError;
+use crate::state::{AppState, EventRecord, IngestResult, Subject, Submission};
+use crate::venues::{META_NODE_KEYS, META_VENUES, VENUE_QR_KEY_NAME, Venue};
+
+pub const TRACE_AUTHOR: &str = "auto-trace";
+pub const META_TRACED_FROM: &str = "traced-from";
+pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
+pub const RULE_TRACE_COMPANION: &str = "TRACE-COMPANION-01";
+pub const RULE_TRACE_SECONDARY: &str = "TRACE-SECONDARY-01";
+/// Derived events (designations, exposures, overrides) per ingested batch.
+pub const DERIVED_BATCH_EVENTS_MAX: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct TracingConfig {
+    /// Check-ins whose stay ended longer ago than this are purged.
+    pub checkin_retention_days: i64,
+    /// How often the retention purge runs (it also runs at start).
+    pub retention_interval_secs: u64,
+    /// Whether contacts of new close contacts are designated (次密接); the
+    /// rule set's `tracingSecondaryLookbackDays` may also turn it off.
+    pub secondary_contacts_enabled: bool,
+    /// Designations one positive result may cause; more is refused (and
+    /// logged) rather than flooding the store.
+    pub contacts_per_case_max: usize,
+    /// Actions changing more persons' colors than this wait for a second
+    /// principal's approval.
+    pub breaker_persons_max: usize,
+    /// Persons one risk-area designation or bulk override may reach.
+    pub action_persons_max: usize,
+}
+
+impl Default for TracingConfig {
+    fn default() -> TracingConfig {
+        TracingConfig {
+            checkin_retention_days: 21,
+            retention_interval_secs: 3600,
+            secondary_contacts_enabled: true,
+            contacts_per_case_max: 100_000,
+            breaker_persons_max: 10_000,
+            action_persons_max: 2_000_000,
+        }
+    }
+}
+
+/// What automatic tracing takes from the rule set in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracingParameters {
+    pub lookback_days: i64,
+    pub companion_min_overlap_secs: u32,
+    pub close_indoor_min_overlap_secs: u32,
+    pub close_outdoor_min_overlap_secs: u32,
+    pub secondary_lookback_days: i64,
+}
+
+impl TracingParameters {
+    /// The national defaults, for a rule set published before these
+    /// parameters existed.
+    pub const NATIONAL_DEFAULTS: TracingParameters = TracingParameters {
+        lookback_days: 4,
+        companion_min_overlap_secs: 15 * 60,
+        close_indoor_min_overlap_secs: 30 * 60,
+        close_outdoor_min_overlap_secs: 240 * 60,
+        secondary_lookback_days: 2,
+    };
+
+    pub fn of(rules: &ymt_rules::CompiledRules) -> TracingParameters {
+        let defaults = TracingParameters::NATIONAL_DEFAULTS;
+        let parameters = rules.parameters();
+        let minutes = |name: &str, default_secs: u32| {
+            parameters
+                .get(name)
+                .map(|&minutes| (minutes.clamp(1, 7 * 1440) * 60) as u32)
+                .unwrap_or(default_secs)
+        };
+        let days = |name: &str, default_days: i64| {
+            parameters
+                .get(name)
+                .map(|&days| days.clamp(0, 30))
+                .unwrap_or(default_days)
+        };
+        TracingParameters {
+            lookback_days: days("tracingLookbackDays", defaults.lookback_days),
+            companion_min_overlap_secs: minutes(
+                "tracingCompanionMinOverlapMinutes",
+                defaults.companion_min_overlap_secs,
+            ),
+            close_indoor_min_overlap_secs: minutes(
+                "tracingCloseContactIndoorMinOverlapMinutes",
+                defaults.close_indoor_min_overlap_secs,
+            ),
+            close_outdoor_min_overlap_secs: minutes(
+                "tracingCloseContactOutdoorMinOverlapMinutes",
+                defaults.close_outdoor_min_overlap_secs,
+            ),
+            secondary_lookback_days: days(
+                "tracingSecondaryLookbackDays",
+                defaults.secondary_lookback_days,
+            ),
+        }
+    }
+
+    /// The contact an overlap makes, if any.
+    fn kind_of(&self, indoor: bool, overlap_secs: u32) -> Option<ContactKind> {
+        let close_secs = if indoor {
+            self.close_indoor_min_overlap_secs
+        } else {
+            self.close_outdoor_min_overlap_secs
+        };
+        if overlap_secs >= close_secs {
+            Some(ContactKind::Close)
+        } else if overlap_secs >= self.companion_min_overlap_secs {
+            Some(ContactKind::Companion)
+        } else {
+            None
+        }
+    }
+}
+
+/// The tracing part of the node's state.
+pub struct TracingState {
+    pub config: TracingConfig,
+    pub policy: StayPolicy,
+    venues: RwLock<HashMap<VenueId, Venue>>,
+    pub index: RwLock<TraceIndex>,
+    venue_key: OnceLock<[u8; 32]>,
+    /// Serialises decisions on pending actions, so one is never applied twice.
+    pub decisions: tokio::sync::Mutex<()>,
+}
+
+/// A principal that acts for the node itself; it is in no principal table
+/// and has no key, so nobody can authenticate as it.
+pub fn system_principal(id: &str) -> Principal {
+    Principal {
+        id: id.into(),
+        role: Role::NationalAdmin,
+        jurisdiction: RegionCode::nation(),
+        display_name: id.into(),
+        key_sha256: String::new(),
+        disabled: true,
+    }
+}
+
+/// A deterministic event id for an automatic event.
+pub fn derived_event_id(prefix: &str, parts: &[&str]) -> EventId {
+    let mut text = String::new();
+    for part in parts {
+        text.push_str(part);
+        text.push('\u{1f}');
+    }
+    let hash = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
+    EventId::parse(&format!("{prefix}.{hash:032x}")).expect("prefix and hex form an event id")
+}
+
+/// One designation made by tracing, remembered under its trigger.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TracedDesignation {
+    pub id: EventId,
+    pub pid: PersonId,
+    pub region: RegionCode,
+    pub kind: ContactKind,
+}
+
+/// A contact found by tracing with the evidence of its designation.
+#[derive(Clone, Debug)]
+pub struct FoundContact {
+    pub contact: PersonId,
+    pub kind: ContactKind,
+    pub venue: VenueId,
+    pub overlap_start: Timestamp,
+    pub overlap_end: Timestamp,
+}
+
+impl TracingState {
+    pub fn new(config: TracingConfig) -> TracingState {
+        TracingState {
+            config,
+            policy: StayPolicy {
+                default_stay_secs: CHECK_IN_DEFAULT_STAY_SECS as u32,
+                stay_max_secs: ymt_core::event::CHECK_IN_STAY_SECS_MAX as u32,
+            },
+            venues: RwLock::new(HashMap::new()),
+            index: RwLock::new(TraceIndex::new()),
+            venue_key: OnceLock::new(),
+            decisions: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn venue(&self, id: &VenueId) -> Option<Venue> {
+        self.venues.read().expect("venues lock").get(id).cloned()
+    }
+
+    /// Every venue whose region lies inside `region`.
+    pub fn venues_in(&self, region: &RegionCode) -> Vec<Venue> {
+        self.venues
+            .read()
+            .expect("venues lock")
+            .values()
+            .filter(|venue| region.contains(&venue.region))
+            .cloned()
+            .collect()
+    }
+
+    pub fn venue_key(&self) -> [u8; 32] {
+        *self
+            .venue_key
+            .get()
+            .expect("the venue key is loaded on open")
+    }
+
+    pub fn register_venue(&self, state: &AppState, venue: Venue) -> Result<(), NodeError> {
+        state.store.meta_put(
+            META_VENUES,
+            venue.id.as_str(),
+            serde_json::to_vec(&venue).expect("venues serialise"),
+        )?;
+        self.venues
+            .write()
+            .expect("venues lock")
+            .insert(venue.id.clone(), venue);
+        Ok(())
+    }
+
+    /// Loads venues and the venue-code key, and rebuilds the index from the
+    /// check-in events in the store.
+    pub fn load(&self, state: &AppState) -> anyhow::Result<()> {
+        let key = match state.store.meta_get(META_NODE_KEYS, VENUE_QR_KEY_NAME)? {
+            Some(bytes) => {
+                let mut key = [0u8; 32];
+                hex::decode_to_slice(&bytes, &mut key)
+                    .map_err(|_| anyhow::anyhow!("the stored venue-code key is not 64 hex"))?;
+                key
+            }
+            None => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|error| anyhow::anyhow!("randomness: {error}"))?;
+                state.store.meta_put(
+                    META_NODE_KEYS,
+                    VENUE_QR_KEY_NAME,
+                    hex::encode(key).into_bytes(),
+                )?;
+                key
+            }
+        };
+        let _ = self.venue_key.set(key);
+        {
+            let mut venues = self.venues.write().expect("venues lock");
+            for (_, bytes) in state.store.meta_list(META_VENUES)? {
+                let venue: Venue = serde_json::from_slice(&bytes)?;
+                venues.insert(venue.id.clone(), venue);
+            }
+        }
+        let mut from_seq = 1;
+        let mut index = TraceIndex::new();
+        // Targets of retractions, withdrawn from the index once it is built
+        // (a retraction may be stored before or after its target's scan).
+        let mut retracted: Vec<EventId> = Vec::new();
+        loop {
+            let events = state.store.scan_from(from_seq, 100_000)?;
+            let Some(last) = events.last() else { break };
+            from_seq = last.seq + 1;
+            for stored in &events {
+                if may_be_retraction(stored) {
+                    let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                    state.note_retractions([&record]);
+                    if let EventBody::Retraction(retraction) = &record.event.body {
+                        retracted.push(retraction.target.clone());
+                    }
+                }
+                if !may_be_check_in(stored) {
+                    continue;
+                }
+                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                if let Some(check_in) = check_in_of(&record) {
+                    // A stored check-in the index cannot hold (for example
+                    // an imported one before 2020) is skipped, not fatal.
+                    if let Err(error) = index.append(&check_in, &self.policy) {
+                        tracing::warn!("check-in {} not indexed: {error}", record.event.id);
+                    }
+                }
+            }
+        }
+        for target in &retracted {
+            if let Some(stored) = state.store.event_by_id(target)? {
+                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                if let Some(check_in) = check_in_of(&record) {
+                    index.retract(&check_in, &self.policy);
+                }
+            }
+        }
+        index.seal();
+        *self.index.write().expect("index lock") = index;
+        Ok(())
+    }
+
+    /// Withdraws a retracted check-in from the index, if `target` is one.
+    pub fn retract_check_in(&self, state: &AppState, target: &EventId) -> Result<(), NodeError> {
+        let Some(stored) = state.store.event_by_id(target)? else {
+            return Ok(());
+        };
+        let record: EventRecord = serde_json::from_slice(&stored.payload)
+            .map_err(|error| NodeError::internal(format!("stored event {target}: {error}")))?;
+        if let Some(check_in) = check_in_of(&record) {
+            self.index
+                .write()
+                .expect("index lock")
+                .retract(&check_in, &self.policy);
+        }
+        Ok(())
+    }
+
+    /// Appends stored check-ins to the index.
+    pub fn index_records<'a>(&self, records: impl IntoIterator<Item = &'a EventRecord>) {
+        let check_ins: Vec<CheckIn> = records.into_iter().filter_map(check_in_of).collect();
+        if check_ins.is_empty() {
+            return;
+        }
+        let mut index = self.index.write().expect("index lock");
+        for check_in in &check_ins {
+            if let Err(error) = index.append(check_in, &self.policy) {
+                tracing::warn!("check-in of {} not indexed: {error}", check_in.person);
+            }
+        }
+    }
+}
+
+fn may_be_retraction(stored: &StoredEvent) -> bool {
+    stored
+        .payload
+        .windows(b"\"retraction\"".len())
+        .any(|window| window == b"\"retraction\"")
+}
+
+fn may_be_check_in(stored: &StoredEvent) -> bool {
+    stored
+        .payload
+        .windows(b"\"check_in\"".len())
+        .any(|window| window == b"\"check_in\"")
+}
+
+fn check_in_of(record: &EventRecord) -> Option<CheckIn> {
+    match &record.event.body {
+        EventBody::CheckIn(check_in) => Some(CheckIn {
+            person: record.event.person.clone(),
+            venue: check_in.venue.clone(),
+            enter: check_in.entered_at,
+            leave: check_in.left_at,
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses a check-in at an unknown venue, or one the index cannot hold.
+/// Called for every submitted event before anything is stored.
+pub fn check_record(state: &AppState, record: &EventRecord) -> Result<(), String> {
+    let EventBody::CheckIn(check_in) = &record.event.body else {
+        return Ok(());
+    };
+    if state.tracing.venue(&check_in.venue).is_none() {
+        return Err(format!(
+            "data.venue: venue {} is not registered (POST /v1/venues)",
+            check_in.venue
+        ));
+    }
+    state
+        .tracing
+        .policy
+        .resolve(
+            check_in.entered_at.unix_secs(),
+            check_in.left_at.map(Timestamp::unix_secs),
+        )
+        .map_err(|error| format!("data: {error}"))?;
+    Ok(())
+}
+
+/// Runs after a batch is stored and applied: indexes its check-ins, traces
+/// its positive PCR results and cascades its retractions.
+pub async fn after_ingest(
+    state: &Arc<AppState>,
+    records: &[EventRecord],
+    outcomes: &[AppendOutcome],
+) -> Result<(), NodeError> {
+    let fresh: Vec<&EventRecord> = records
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| !outcome.duplicate)
+        .map(|(record, _)| record)
+        .collect();
+    state.tracing.index_records(fresh.iter().copied());
+    // A positive stored before a crash that cut its tracing short comes
+    // back as a duplicate when the lab retries (it never saw an answer):
+    // trace it unless its tracing was recorded or is held. Designation ids
+    // are derived, so tracing again stores nothing twice.
+    for (record, outcome) in records.iter().zip(outcomes) {
+        if outcome.duplicate
+            && is_positive_pcr(record)
+            && state
+                .store
+                .meta_get(META_TRACED_FROM, record.event.id.as_str())?
+                .is_none()
+            && state
+                .store
+                .meta_get(
+                    crate::breaker::META_PENDING,
+                    &crate::breaker::Action::Tracing(crate::breaker::TracingRequest {
+                        test: record.event.id.clone(),
+                        case: record.event.person.clone(),
+                    })
+                    .pending_id(),
+                )?
+                .is_none()
+            && !crate::state::is_retracted(
+                &state.person_records(&record.event.person)?,
+                &record.event.id,
+            )
+        {
+            trace_case(state, record).await?;
+        }
+    }
+    for record in fresh {
+        match &record.event.body {
+            EventBody::TestResult(test)
+                if test.test == TestKind::Pcr && test.result == TestOutcome::Positive =>
+            {
+                trace_case(state, record).await?;
+            }
+            EventBody::Retraction(retraction) => {
+                state.tracing.retract_check_in(state, &retraction.target)?;
+                cascade_retraction(state, &record.event.id, &retraction.target).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_positive_pcr(record: &EventRecord) -> bool {
+    matches!(&record.event.body, EventBody::TestResult(test)
+        if test.test == TestKind::Pcr && test.result == TestOutcome::Positive)
+}
+
+/// Ingests events (at most one per person) as `principal`, in batches the
+/// store accepts. The boxed future breaks the cycle ingest → after_ingest →
+/// ingest.
+pub fn ingest_as<'a>(
+    state: &'a Arc<AppState>,
+    principal: &'a Principal,
+    submissions: Vec<Submission>,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, NodeError>> + Send + 'a>,
+> {
+    Box::pin(async move {
+        // Ingest writes one audit record per event, and the store takes at
+        // most 1,000 audit records per commit (its default).
+        let chunk_len = state
+            .config
+            .batch_events_max
+            .clamp(1, DERIVED_BATCH_EVENTS_MAX);
+        let mut chunks: Vec<Vec<Submission>> = Vec::new();
+        let mut submissions = submissions;
+        while !submissions.is_empty() {
+            let rest = submissions.split_off(submissions.len().min(chunk_len));
+            chunks.push(std::mem::replace(&mut submissions, rest));
+        }
+        // Two batches at a time: their re-evaluations run on two threads
+        // and their commits share fsyncs. Callers pass at most one event
+        // per person, so the order between batches does not matter.
+        let mut results = Vec::new();
+        let mut chunks = chunks.into_iter();
+        while let Some(first) = chunks.next() {
+            match chunks.next() {
+                Some(second) => {
+                    let (first, second) = tokio::join!(
+                        state.ingest(principal, first),
+                        state.ingest(principal, second)
+                    );
+                    results.extend(first?);
+                    results.extend(second?);
+                }
+                None => results.extend(state.ingest(principal, first).await?),
+            }
+        }
+        Ok(results)
+    })
+}
+
+/// Finds the contacts of `person` over its stays in `[window_start,
+/// window_end)`: per contact the strongest designation (close before
+/// companion, then the longest overlap).
+pub fn find_contacts(
+    tracing: &TracingState,
+    index: &TraceIndex,
+    parameters: &TracingParameters,
+    person: &PersonId,
+    window_start: Timestamp,
+    window_end: Timestamp,
+    close_only: bool,
+) -> Vec<FoundContact> {
+    let least_secs = if close_only {
+        parameters
+            .close_indoor_min_overlap_secs
+            .min(parameters.close_outdoor_min_overlap_secs)
+    } else {
+        parameters
+            .companion_min_overlap_secs
+            .min(parameters.close_indoor_min_overlap_secs)
+            .min(parameters.close_outdoor_min_overlap_secs)
+    };
+    let query = TraceQuery {
+        min_overlap_secs: least_secs.max(1),
+        before_confirmed: false,
+    };
+    let mut best: HashMap<PersonId, (FoundContact, u32)> = HashMap::new();
+    let mut indoor_of: HashMap<VenueId, bool> = HashMap::new();
+    for (_, enter, leave) in index.stays_of(person) {
+        if leave < window_start || enter >= window_end {
+            continue;
+        }
+        // One stay at a time: the index reports the longest overlap per
+        // contact, and the venue of each stay decides close or companion.
+        let positive = Positive {
+            person: person.clone(),
+            confirmed: window_end,
+            window_start: Some(leave),
+            window_end: Some(enter.plus_secs(1)),
+        };
+        let Ok(result) = index.trace(&[positive], &query) else {
+            continue;
+        };
+        for pair in &result.pairs {
+            let resolved = index.resolve_pair(pair);
+            let overlap_secs = pair.overlap_secs();
+            // Venues only imported, never registered, count as outdoor:
+            // tracing them can only make companions.
+            let indoor = *indoor_of.entry(resolved.venue.clone()).or_insert_with(|| {
+                tracing
+                    .venue(&resolved.venue)
+                    .is_some_and(|venue| venue.indoor)
+            });
+            let kind = match parameters.kind_of(indoor, overlap_secs) {
+                Some(ContactKind::Close) => ContactKind::Close,
+                Some(kind) if !close_only => kind,
+                _ => continue,
+            };
+            let found = FoundContact {
+                contact: resolved.contact.clone(),
+                kind,
+                venue: resolved.venue,
+                overlap_start: resolved.overlap_start,
+                overlap_end: resolved.overlap_end,
+            };
+            let rank =
+                |found: &FoundContact, secs: u32| (matches!(found.kind, ContactKind::Close), secs);
+            match best.get(&resolved.contact) {
+                Some((known, known_secs))
+                    if rank(known, *known_secs) >= rank(&found, overlap_secs) => {}
+                _ => {
+                    best.insert(resolved.contact, (found, overlap_secs));
+                }
+            }
+        }
+    }
+    let mut contacts: Vec<FoundContact> = best.into_values().map(|(found, _)| found).collect();
+    contacts.sort_by(|a, b| a.contact.cmp(&b.contact));
+    contacts
+}
+
+fn designation_submission(
+    state: &AppState,
+    trigger: &EventId,
+    source: &PersonId,
+    found: &FoundContact,
+    kind: ContactKind,
+    fallback_region: &RegionCode,
+    now: Timestamp,
+) -> (Submission, TracedDesignation) {
+    let kind_name = match kind {
+        ContactKind::Close => "close",
+        ContactKind::Companion => "companion",
+        ContactKind::Secondary => "secondary",
+    };
+    let rule = match kind {
+        ContactKind::Close => RULE_TRACE_CLOSE,
+        ContactKind::Companion => RULE_TRACE_COMPANION,
+        ContactKind::Secondary => RULE_TRACE_SECONDARY,
+    };
+    let id = derived_event_id(
+        TRACE_AUTHOR,
+        &[trigger.as_str(), found.contact.as_str(), kind_name],
+    );
+    let region = state
+        .tracing
+        .venue(&found.venue)
+        .map(|venue| venue.region)
+        .unwrap_or_else(|| fallback_region.clone());
+    // An assumed departure can lie in the future; evidence never does.
+    let overlap_end = found.overlap_end.min(now);
+    let overlap_start = found.overlap_start.min(overlap_end);
+    let data = serde_json::json!({
+        "contact": kind,
+        "source_case": source,
+        "designated_at": now,
+        "last_exposure_at": overlap_end,
+        "venue": found.venue,
+        "overlap_start": overlap_start,
+        "overlap_end": overlap_end,
+        "rule": rule,
+        "reason": format!(
+            "{kind_name} contact: stay at venue {} overlapped {source} from {overlap_start} to {overlap_end} (traced from {trigger})",
+            found.venue
+        ),
+    });
+    (
+        Submission {
+            id: id.clone(),
+            subject: Subject::Pid {
+                pid: found.contact.clone(),
+            },
+            region: region.clone(),
+            kind: EventKind::ContactDesignation,
+            data,
+        },
+        TracedDesignation {
+            id,
+            pid: found.contact.clone(),
+            region,
+            kind,
+        },
+    )
+}
+
+/// What tracing one positive result would designate.
+pub struct TracingPlan {
+    submissions: Vec<Submission>,
+    traced: Vec<TracedDesignation>,
+    /// The color each designated person would get at least, for the impact.
+    designated: Vec<(PersonId, Color)>,
+}
+
+impl TracingPlan {
+    pub fn len(&self) -> usize {
+        self.submissions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.submissions.is_empty()
+    }
+
+    /// How many designated persons' codes would change: those whose color
+    /// now is below what their designation gives (red for close contacts,
+    /// yellow for the others).
+    pub fn impact(&self, state: &AppState) -> crate::breaker::Impact {
+        let mut impact = crate::breaker::Impact {
+            persons_reached: self.designated.len(),
+            ..Default::default()
+        };
+        for (pid, color) in &self.designated {
+            let before = state
+                .projection
+                .get(pid)
+                .map(|(slot, _)| slot.color())
+                .unwrap_or(Color::Green);
+            // A designation only raises a code; one already as severe stays.
+            impact.record(before, before.max(*color));
+        }
+        impact
+    }
+}
+
+/// Traces one positive PCR result against the index as it is now.
+pub fn plan_tracing(state: &AppState, test_record: &EventRecord) -> TracingPlan {
+    let mut plan = TracingPlan {
+        submissions: Vec::new(),
+        traced: Vec::new(),
+        designated: Vec::new(),
+    };
+    let EventBody::TestResult(test) = &test_record.event.body else {
+        return plan;
+    };
+    let now = state.now();
+    let case = test_record.event.person.clone();
+    let parameters = TracingParameters::of(
+        &state
+            .rules
+            .read()
+            .expect("rules lock")
+            .compiled_for(Some(&test_record.region)),
+    );
+    let window_start = test
+        .sampled_at
+        .plus_secs(-parameters.lookback_days * 86_400);
+    let (direct, secondary) = {
+        let tracing = &state.tracing;
+        let index = tracing.index.read().expect("index lock");
+        let direct = find_contacts(
+            tracing,
+            &index,
+            &parameters,
+            &case,
+            window_start,
+            now,
+            false,
+        );
+        let mut secondary: Vec<(PersonId, FoundContact)> = Vec::new();
+        if tracing.config.secondary_contacts_enabled && parameters.secondary_lookback_days > 0 {
+            let secondary_start = now.plus_secs(-parameters.secondary_lookback_days * 86_400);
+            let mut taken: std::collections::HashSet<&PersonId> =
+                direct.iter().map(|found| &found.contact).collect();
+            taken.insert(&case);
+            let mut chosen: BTreeMap<PersonId, (PersonId, FoundContact)> = BTreeMap::new();
+            for close in direct.iter().filter(|f| f.kind == ContactKind::Close) {
+                for found in find_contacts(
+                    tracing,
+                    &index,
+                    &parameters,
+                    &close.contact,
+                    secondary_start,
+                    now,
+                    true,
+                ) {
+                    if taken.contains(&found.contact) || chosen.contains_key(&found.contact) {
+                        continue;
+                    }
+                    chosen.insert(found.contact.clone(), (close.contact.clone(), found));
+                }
+            }
+            secondary = chosen.into_values().collect();
+        }
+        (direct, secondary)
+    };
+    let designations = direct.iter().map(|found| (&case, found, found.kind)).chain(
+        secondary
+            .iter()
+            .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
+    );
+    for (source, found, kind) in designations {
+        let (submission, designation) = designation_submission(
+            state,
+            &test_record.event.id,
+            source,
+            found,
+            kind,
+            &test_record.region,
+            now,
+        );
+        plan.submissions.push(submission);
+        plan.traced.push(designation);
+        let color = if kind == ContactKind::Close {
+            Color::Red
+        } else {
+            Color::Yellow
+        };
+        plan.designated.push((found.contact.clone(), color));
+    }
+    let limit = state.tracing.config.contacts_per_case_max;
+    if plan.submissions.len() > limit {
+        tracing::warn!(
+            "positive {} traced {} contacts, more than the limit {limit}; only the first are designated",
+            test_record.event.id,
+            plan.submissions.len(),
+        );
+        plan.submissions.truncate(limit);
+        plan.traced.truncate(limit);
+        plan.designated.truncate(limit);
+    }
+    plan
+}
+
+/// Traces one stored positive PCR result and ingests the designations, or,
+/// when they would change more colors than the circuit breaker allows,
+/// holds the tracing for a national administrator's approval.
+pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Result<(), NodeError> {
+    let worker = state.clone();
+    let record = test_record.clone();
+    let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
+        .await
+        .map_err(|_| NodeError::internal("tracing panicked"))?;
+    if plan.is_empty() {
+        return Ok(());
+    }
+    if plan.len() > state.tracing.config.breaker_persons_max {
+        let request = crate::breaker::TracingRequest {
+            test: test_record.event.id.clone(),
+            case: test_record.event.person.clone(),
+        };
+        let impact = plan.impact(state);
+        crate::breaker::propose_with_impact(
+            state,
+            &system_principal(TRACE_AUTHOR),
+            crate::breaker::Action::Tracing(request),
+            None,
+            impact,
+        )
+        .await?;
+        return Ok(());
+    }
+    apply_plan(state, test_record, plan).await
+}
+
+/// Stores what a plan designates, recording first which designations the
+/// positive result caused.
+async fn apply_plan(
+    state: &Arc<AppState>,
+    test_record: &EventRecord,
+    plan: TracingPlan,
+) -> Result<(), NodeError> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    // The mapping is written first, so a designation stored before a crash
+    // is still found when its positive is retracted.
+    state.store.meta_put(
+        META_TRACED_FROM,
+        test_record.event.id.as_str(),
+        serde_json::to_vec(&plan.traced).expect("designations serialise"),
+    )?;
+    let principal = system_principal(TRACE_AUTHOR);
+    ingest_as(state, &principal, plan.submissions).await?;
+    Ok(())
+}
+
+/// Puts held tracing into force on approval: traces the positive result
+/// again against the index as it is now. Refused when the result has been
+/// retracted meanwhile. Returns how many designations were stored.
+pub async fn apply_held_tracing(
+    state: &Arc<AppState>,
+    request: &crate::breaker::TracingRequest,
+) -> Result<usize, NodeError> {
+    let records = state.person_records(&request.case)?;
+    let retracted = crate::state::is_retracted(&records, &request.test);
+    let Some(test_record) = records
+        .into_iter()
+        .find(|record| record.event.id == request.test)
+    else {
+        return Err(NodeError::conflict(format!(
+            "the positive result {} is no longer stored",
+            request.test
+        )));
+    };
+    if retracted {
+        return Err(NodeError::conflict(format!(
+            "the positive result {} was retracted; nothing to trace",
+            request.test
+        )));
+    }
+    let worker = state.clone();
+    let record = test_record.clone();
+    let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
+        .await
+        .map_err(|_| NodeError::internal("tracing panicked"))?;
+    let count = plan.len();
+    apply_plan(state, &test_record, plan).await?;
+    Ok(count)
+}
+
+/// Retracts every designation traced from a retracted positive result.
+pub async fn cascade_retraction(
+    state: &Arc<AppState>,
+    retraction_id: &EventId,
+    target: &EventId,
+) -> Result<(), NodeError> {
+    let Some(bytes) = state.store.meta_get(META_TRACED_FROM, target.as_str())? else {
+        return Ok(());
+    };
+    let traced: Vec<TracedDesignation> = serde_json::from_slice(&bytes)
+        .map_err(|error| NodeError::internal(format!("traced-from/{target}: {error}")))?;
+    let submissions: Vec<Submission> = traced
+        .iter()
+        .map(|designation| Submission {
+            id: derived_event_id(
+                "auto-trace.r",
+                &[retraction_id.as_str(), designation.id.as_str()],
+            ),
+            subject: Subject::Pid {
+                pid: designation.pid.clone(),
+            },
+            region: designation.region.clone(),
+            kind: EventKind::Retraction,
+            data: serde_json::json!({
+                "target": designation.id,
+                "reason": format!("the positive result {target} it was traced from was retracted ({retraction_id})"),
+            }),
+        })
+        .collect();
+    let principal = system_principal(TRACE_AUTHOR);
+    ingest_as(state, &principal, submissions).await?;
+    state.store.meta_delete(META_TRACED_FROM, target.as_str())?;
+    Ok(())
+}
+
+/// What one retention purge removed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetentionReport {
+    pub cutoff: Timestamp,
+    pub store_purged: u64,
+    pub index_purged: usize,
+}
+
+/// Purges check-ins whose stay ended before the retention window, from the
+/// store and the index, and audits the purge. Blocking.
+pub fn purge_expired(state: &AppState) -> Result<RetentionReport, NodeError> {
+    let now = state.now();
+    let cutoff = now.plus_secs(-state.tracing.config.checkin_retention_days * 86_400);
+    let cutoff_secs = cutoff.unix_secs();
+    let predicate = move |stored: &StoredEvent| -> bool {
+        if !may_be_check_in(stored) {
+            return false;
+        }
+        let Ok(record) = serde_json::from_slice::<EventRecord>(&stored.payload) else {
+            return false;
+        };
+        match &record.event.body {
+            EventBody::CheckIn(check_in) => {
+                let leave = check_in
+                    .left_at
+                    .unwrap_or_else(|| check_in.entered_at.plus_secs(CHECK_IN_DEFAULT_STAY_SECS));
+                leave.unix_secs() < cutoff_secs
+            }
+            _ => false,
+        }
+    };
+    let store_report = state.store.purge_where(&predicate)?;
+    let index_purged = state
+        .tracing
+        .index
+        .write()
+        .expect("index lock")
+        .purge_before(cutoff);
+    if store_report.purged == 0 && index_purged == 0 {
+        // Nothing expired: a pass that removed nothing is not a purge.
+        return Ok(RetentionReport {
+            cutoff,
+            store_purged: 0,
+            index_purged: 0,
+        });
+    }
+    let entry = AuditEntry {
+        at: now,
+        principal: "retention".into(),
+        role: "system".into(),
+        action: "checkins.purge".into(),
+        target: format!("check-ins ending before {cutoff}"),
+        outcome: AuditOutcome::Allowed,
+        detail: format!(
+            "store purged {} events, index purged {} stays",
+            store_report.purged, index_purged
+        ),
+    };
+    ymt_store::wait_blocking(state.store.audit_submit(vec![entry])?)?;
+    Ok(RetentionReport {
+        cutoff,
+        store_purged: store_report.purged,
+        index_purged,
+    })
+}
+
+/// Runs the retention purge at start and then every interval.
+pub fn spawn_retention(state: &Arc<AppState>) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let worker = state.clone();
+            match tokio::task::spawn_blocking(move || purge_expired(&worker)).await {
+                Ok(Ok(report)) => tracing::info!(
+                    "retention: purged {} check-ins before {}",
+                    report.store_purged,
+                    report.cutoff
+                ),
+                Ok(Err(error)) => tracing::warn!("retention purge: {}", error.detail),
+                Err(_) => tracing::error!("retention purge panicked"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(
+                state.tracing.config.retention_interval_secs.max(60),
+            ))
+            .await;
+        }
+    });
+}
