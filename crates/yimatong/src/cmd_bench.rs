@@ -12,7 +12,7 @@ use ymt_core::event::{TestKind, TestOutcome, TestResult};
 use ymt_core::{Event, EventBody, EventId, PersonId};
 use ymt_node::auth::{Principal, Role, key_sha256, new_api_key};
 use ymt_node::state::EventRecord;
-use ymt_node::{AppState, ServerConfig, SystemClock};
+use ymt_node::{Node, ServerConfig, SystemClock};
 
 #[derive(clap::Args)]
 pub struct BenchIngestArgs {
@@ -61,18 +61,18 @@ pub struct BenchStatusArgs {
     pub connections: usize,
 }
 
-struct Node {
-    state: Arc<AppState>,
+struct BenchNode {
+    state: Arc<Node>,
     address: std::net::SocketAddr,
     _dir: tempfile::TempDir,
 }
 
-async fn start_node(batch_events_max: usize) -> anyhow::Result<Node> {
+async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
     let dir = tempfile::tempdir()?;
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.batch_events_max = batch_events_max.max(1);
     config.concurrent_requests_max = 4096;
-    let state = tokio::task::block_in_place(|| AppState::open(config, Arc::new(SystemClock)))?;
+    let state = tokio::task::block_in_place(|| Node::open_embedded(config, Arc::new(SystemClock)))?;
     state.spawn_scheduler();
     state.spawn_read_audit_writer();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -81,14 +81,14 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<Node> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Node {
+    Ok(BenchNode {
         state,
         address,
         _dir: dir,
     })
 }
 
-fn add_key(state: &AppState, id: &str, role: Role) -> anyhow::Result<String> {
+fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<String> {
     let key = new_api_key(id);
     state
         .add_principal(Principal {
@@ -379,7 +379,7 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
 pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let config = ServerConfig::new(dir.path().to_path_buf());
-    let state = AppState::open(config.clone(), Arc::new(SystemClock))?;
+    let state = Node::open_embedded(config.clone(), Arc::new(SystemClock))?;
     let now = state.now();
     let per_person = args.events_per_person.max(1);
     let started = Instant::now();
@@ -410,14 +410,14 @@ pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
     drop(state);
 
     let started = Instant::now();
-    let reopened = AppState::open(config.clone(), Arc::new(SystemClock))?;
+    let reopened = Node::open_embedded(config.clone(), Arc::new(SystemClock))?;
     let with_snapshot_seconds = started.elapsed().as_secs_f64();
     let persons_after = reopened.projection.len();
     drop(reopened);
 
     std::fs::remove_dir_all(dir.path().join("store").join("snapshots")).ok();
     let started = Instant::now();
-    let rebuilt = AppState::open(config, Arc::new(SystemClock))?;
+    let rebuilt = Node::open_embedded(config, Arc::new(SystemClock))?;
     let without_snapshot_seconds = started.elapsed().as_secs_f64();
     let persons_rebuilt = rebuilt.projection.len();
     println!(

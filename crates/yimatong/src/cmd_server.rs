@@ -11,7 +11,7 @@ use anyhow::Context;
 use ymt_core::{Event, EventBody, PersonId, RegionCode};
 use ymt_node::auth::{Principal, Role, check_principal_id, key_sha256, new_api_key};
 use ymt_node::state::{EventRecord, PersonRecord};
-use ymt_node::{AppState, ServerConfig, SystemClock};
+use ymt_node::{Node, ServerConfig, SystemClock};
 use ymt_store::EventStore;
 
 #[derive(clap::Args)]
@@ -102,9 +102,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn open_state(data: &Path) -> anyhow::Result<Arc<AppState>> {
+fn open_state(data: &Path) -> anyhow::Result<Arc<Node>> {
     let config = ServerConfig::new(data.to_path_buf());
-    AppState::open(config, Arc::new(SystemClock)).with_context(|| {
+    Node::open_embedded(config, Arc::new(SystemClock)).with_context(|| {
         format!(
             "opening the data directory {} (is a server already running on it?)",
             data.display()
@@ -120,7 +120,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.batch_events_max = args.batch_events_max;
         config.concurrent_requests_max = args.concurrent_requests_max;
         config.snapshot_every_events = args.snapshot_every_events.max(1);
-        let state = tokio::task::block_in_place(|| AppState::open(config, Arc::new(SystemClock)))
+        let state = tokio::task::block_in_place(|| Node::open_embedded(config, Arc::new(SystemClock)))
             .with_context(|| format!("opening {}", args.data.display()))?;
         let demo_text = if args.demo {
             Some(tokio::task::block_in_place(|| {
@@ -198,7 +198,7 @@ const DEMO_ROLES: [(&str, Role, &str); 5] = [
 ];
 
 /// Seeds the demo city on first start; prints keys and the story each time.
-fn seed_demo(state: &Arc<AppState>, data: &Path, persons: usize) -> anyhow::Result<String> {
+fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<String> {
     let keys_path = data.join("demo-keys.json");
     let story_path = data.join("demo-story.txt");
     if state.store.last_seq() > 0 && keys_path.exists() {
@@ -378,7 +378,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 check_principal_id(&id).map_err(|error| anyhow::anyhow!(error))?;
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}; one of lab, venue, verifier_device, health_authority, national_admin, auditor"))?;
                 let state = open_state(&data)?;
-                if state.principals.read().expect("lock").get(&id).is_some() {
+                if state.principals.read().get(&id).is_some() {
                     anyhow::bail!("principal {id} exists");
                 }
                 let key = new_api_key(&id);
@@ -400,7 +400,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
             }
             PrincipalCommand::List { data } => {
                 let state = open_state(&data)?;
-                let principals = state.principals.read().expect("lock");
+                let principals = state.principals.read();
                 for principal in principals.list() {
                     println!(
                         "{}",

@@ -16,7 +16,7 @@ use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp
 use ymt_node::risk::RiskAreaRequest;
 use ymt_node::state::EventRecord;
 use ymt_node::venues::Venue;
-use ymt_node::{AppState, ManualClock, ServerConfig};
+use ymt_node::{ManualClock, Node, ServerConfig};
 
 #[derive(clap::Args)]
 pub struct BenchStormArgs {
@@ -54,7 +54,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     config.snapshot_every_events = u64::MAX;
     let now = Timestamp::parse_rfc3339("2022-05-10T12:00:00Z")?;
     let clock = Arc::new(ManualClock::new(now));
-    let state = tokio::task::block_in_place(|| AppState::open(config, clock.clone()))?;
+    let state = tokio::task::block_in_place(|| Node::open_embedded(config, clock.clone()))?;
     let region = RegionCode::parse("440305001001")?;
     let venue = VenueId::parse("v-storm")?;
     state

@@ -6,19 +6,19 @@
 
 use ymt_core::Timestamp;
 
-use ymt_node::AppState;
+use ymt_node::Node;
 use ymt_node::tracing_service::{META_TRACED_FROM, TracedDesignation};
 
 use crate::problem::ApiError;
 
 /// Check-ins entering in each of the last 24 hours, oldest hour first.
-pub fn checkins_per_hour(state: &AppState, now: Timestamp) -> [u64; 24] {
+pub fn checkins_per_hour(state: &Node, now: Timestamp) -> [u64; 24] {
     let mut hours = [0u64; 24];
     let Ok(now_rel) = ymt_trace::index::rel_of(now) else {
         return hours;
     };
     let day_start = now_rel.saturating_sub(24 * 3600);
-    let index = state.tracing.index.read().expect("tracing index lock");
+    let index = state.tracing.index.read();
     for stay in index.iter_raw() {
         if stay.enter_rel >= day_start && stay.enter_rel < now_rel {
             let hour = ((stay.enter_rel - day_start) / 3600) as usize;
@@ -29,7 +29,7 @@ pub fn checkins_per_hour(state: &AppState, now: Timestamp) -> [u64; 24] {
 }
 
 /// The cases with the most traced contacts (test id, contacts), at most `limit`.
-pub fn contacts_per_case(state: &AppState, limit: usize) -> Result<Vec<(String, usize)>, ApiError> {
+pub fn contacts_per_case(state: &Node, limit: usize) -> Result<Vec<(String, usize)>, ApiError> {
     let mut cases: Vec<(String, usize)> = state
         .store
         .meta_list(META_TRACED_FROM)?

@@ -17,13 +17,13 @@ use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::problem::ApiError;
 
-pub type SharedState = Arc<AppState>;
+pub type SharedState = Arc<Node>;
 
 /// The authenticated principal of a request.
 pub struct Authed(pub Principal);
 
 pub(crate) async fn require(
-    state: &AppState,
+    state: &Node,
     principal: &Principal,
     allowed: bool,
     action: &str,
@@ -85,7 +85,7 @@ impl FromRequestParts<SharedState> for Authed {
 
 /// An optional API-key principal: the header is absent for citizens.
 pub(crate) fn bearer_principal(
-    state: &AppState,
+    state: &Node,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -104,7 +104,7 @@ pub(crate) fn bearer_principal(
         .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
 }
 
-pub(crate) async fn audit_durable(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
+pub(crate) async fn audit_durable(state: &Node, entry: AuditEntry) -> Result<(), ApiError> {
     let receiver = state.store.audit_submit(vec![entry])?;
     receiver
         .await
@@ -133,7 +133,7 @@ pub(crate) fn citizen_audit(
 
 /// Who asks for a code: the person, their guardian, or an authority.
 pub(crate) async fn authorize_person(
-    state: &AppState,
+    state: &Node,
     headers: &HeaderMap,
     pid: &PersonId,
     action: &str,
@@ -194,7 +194,7 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The authority handling appeals; a refusal is audited.
 pub(crate) async fn require_authority<'a>(
-    state: &AppState,
+    state: &Node,
     principal: &'a Option<Principal>,
     action: &str,
     target: &str,

@@ -8,29 +8,30 @@ use ymt_core::Timestamp;
 use ymt_http::router;
 use ymt_node::auth::{Principal, Role, key_sha256, new_api_key};
 use ymt_node::codes::DemoFixedCode;
-use ymt_node::{AppState, ManualClock, ServerConfig};
+use ymt_node::{ManualClock, Node, ServerConfig};
 
-struct Node {
+struct TestHarness {
     base: String,
     client: reqwest::Client,
     clock: Arc<ManualClock>,
-    state: Arc<AppState>,
+    state: Arc<Node>,
     _dir: tempfile::TempDir,
 }
 
 const T0: i64 = 1_795_000_000;
 
-async fn node() -> Node {
+async fn node() -> TestHarness {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix_secs(T0).unwrap()));
-    let state = AppState::open(ServerConfig::new(dir.path().to_path_buf()), clock.clone()).unwrap();
+    let state =
+        Node::open_embedded(ServerConfig::new(dir.path().to_path_buf()), clock.clone()).unwrap();
     state.spawn_scheduler();
     state.spawn_read_audit_writer();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Node {
+    TestHarness {
         base,
         client: reqwest::Client::new(),
         clock,
@@ -39,7 +40,7 @@ async fn node() -> Node {
     }
 }
 
-impl Node {
+impl TestHarness {
     fn principal(&self, id: &str, role: Role, jurisdiction: &str) -> String {
         let key = new_api_key(id);
         self.state
@@ -92,7 +93,7 @@ impl Node {
 }
 
 async fn register(
-    node: &Node,
+    node: &TestHarness,
     admin: &str,
     number: &str,
     name: &str,

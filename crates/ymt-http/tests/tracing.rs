@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use ymt_core::{EventId, PersonId, Timestamp};
 use ymt_http::router;
 use ymt_node::auth::{Principal, Role, key_sha256, new_api_key};
-use ymt_node::{AppState, ManualClock, ServerConfig};
+use ymt_node::{ManualClock, Node, ServerConfig};
 
-struct Node {
-    state: Arc<AppState>,
+struct TestHarness {
+    state: Arc<Node>,
     clock: Arc<ManualClock>,
     base: String,
     client: reqwest::Client,
@@ -33,16 +33,16 @@ fn at(minutes: i64) -> String {
     t0().plus_secs(minutes * 60).to_rfc3339()
 }
 
-async fn node(edit: impl FnOnce(&mut ServerConfig)) -> Node {
+async fn node(edit: impl FnOnce(&mut ServerConfig)) -> TestHarness {
     node_in(tempfile::tempdir().unwrap(), edit).await
 }
 
-async fn node_in(dir: tempfile::TempDir, edit: impl FnOnce(&mut ServerConfig)) -> Node {
+async fn node_in(dir: tempfile::TempDir, edit: impl FnOnce(&mut ServerConfig)) -> TestHarness {
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.pseudonym_secret_hex = Some("11".repeat(32));
     edit(&mut config);
     let clock = Arc::new(ManualClock::new(t0()));
-    let state = AppState::open(config, clock.clone()).unwrap();
+    let state = Node::open_embedded(config, clock.clone()).unwrap();
     // No read-audit writer: its task holds the state for the life of the
     // runtime, and the store must close before its directory is removed.
     // Read records wait in the (bounded, large) queue instead.
@@ -58,7 +58,7 @@ async fn node_in(dir: tempfile::TempDir, edit: impl FnOnce(&mut ServerConfig)) -
             .await
             .unwrap()
     });
-    Node {
+    TestHarness {
         state,
         clock,
         base,
@@ -69,11 +69,11 @@ async fn node_in(dir: tempfile::TempDir, edit: impl FnOnce(&mut ServerConfig)) -
     }
 }
 
-impl Node {
+impl TestHarness {
     /// Stops the server and closes the store before its directory is
     /// removed (a store whose directory vanished waits long on close).
     async fn close(self) -> tempfile::TempDir {
-        let Node {
+        let TestHarness {
             state,
             client,
             stop,
@@ -147,7 +147,7 @@ struct World {
     national_2: String,
 }
 
-async fn world(node: &Node) -> World {
+async fn world(node: &TestHarness) -> World {
     let world = World {
         authority: node.key("ha-nanshan", Role::HealthAuthority, NANSHAN),
         other_authority: node.key("ha-futian", Role::HealthAuthority, "440304"),
@@ -181,7 +181,7 @@ fn check_in(id: &str, pid: &str, venue: &str, enter: i64, leave: Option<i64>) ->
     json!({"id": id, "subject": {"pid": pid}, "region": COMMUNITY_A, "kind": "check_in", "data": data})
 }
 
-async fn check_ins(node: &Node, world: &World, events: Vec<Value>) {
+async fn check_ins(node: &TestHarness, world: &World, events: Vec<Value>) {
     let (status, body) = node
         .post(
             &world.scanner,
@@ -245,7 +245,7 @@ async fn tracing_designates_at_once_and_a_retraction_restores_everyone() {
     ] {
         assert_eq!(node.color(&world.authority, pid).await, "green", "{pid}");
     }
-    assert_eq!(node.state.tracing.index.read().unwrap().len(), 9);
+    assert_eq!(node.state.tracing.index.read().len(), 9);
 
     let (status, body) = node
         .post(&world.lab, "/v1/events", positive("lab-1:S1", "pcase", -60))
@@ -371,7 +371,7 @@ async fn check_ins_are_checked() {
             "{body}"
         );
     }
-    assert_eq!(node.state.tracing.index.read().unwrap().len(), 0);
+    assert_eq!(node.state.tracing.index.read().len(), 0);
 
     // Venues: only inside the authority's jurisdiction, at street or community level.
     let (status, body) = node
@@ -652,7 +652,7 @@ async fn retention_purges_old_check_ins_from_store_and_index() {
         ],
     )
     .await;
-    assert_eq!(node.state.tracing.index.read().unwrap().len(), 2);
+    assert_eq!(node.state.tracing.index.read().len(), 2);
     let state = node.state.clone();
     let report = tokio::task::spawn_blocking(move || {
         ymt_node::tracing_service::purge_expired(&state).unwrap()
@@ -675,7 +675,7 @@ async fn retention_purges_old_check_ins_from_store_and_index() {
             .is_some()
     );
     {
-        let index = node.state.tracing.index.read().unwrap();
+        let index = node.state.tracing.index.read();
         assert_eq!(index.len(), 1);
         assert!(index.stays_of(&PersonId::parse("pold").unwrap()).is_empty());
         assert_eq!(index.stays_of(&PersonId::parse("pnew").unwrap()).len(), 1);
@@ -713,7 +713,7 @@ async fn the_index_is_rebuilt_from_the_store_on_start() {
     let dir = node.close().await;
     let node = node_in(dir, |_| {}).await;
     {
-        let index = node.state.tracing.index.read().unwrap();
+        let index = node.state.tracing.index.read();
         assert_eq!(index.len(), 3);
         let stays = index.stays_of(&PersonId::parse("pcompanion").unwrap());
         assert_eq!(stays.len(), 2);
@@ -740,7 +740,7 @@ async fn the_index_is_rebuilt_from_the_store_on_start() {
 /// The status a node keeps for a person equals a full evaluation of their
 /// timeline with the designations in force: color, change instant, next
 /// color and the whole explanation.
-async fn check_projection_matches_full_evaluation(node: &Node, pids: &[&str]) {
+async fn check_projection_matches_full_evaluation(node: &TestHarness, pids: &[&str]) {
     let state = node.state.clone();
     let pids: Vec<String> = pids.iter().map(|pid| pid.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -888,7 +888,7 @@ async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() 
         config.pseudonym_secret_hex = Some("11".repeat(32));
     })
     .await;
-    assert_eq!(node.state.risk_areas.read().unwrap().len(), 1);
+    assert_eq!(node.state.risk_areas.read().len(), 1);
     check_projection_matches_full_evaluation(&node, &everyone).await;
     assert_eq!(
         node.state
@@ -1367,7 +1367,7 @@ async fn a_rules_change_too_large_to_preview_waits_for_approval() {
             .contains("impact preview not computed"),
         "{body}"
     );
-    assert!(node.state.rules.read().unwrap().profiles.is_empty());
+    assert!(node.state.rules.read().profiles.is_empty());
     let id = body["pending"]["id"].as_str().unwrap().to_string();
     let (status, body) = node
         .post(
@@ -1377,6 +1377,6 @@ async fn a_rules_change_too_large_to_preview_waits_for_approval() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(node.state.rules.read().unwrap().profiles.len(), 1);
+    assert_eq!(node.state.rules.read().profiles.len(), 1);
     drop(node.close().await);
 }

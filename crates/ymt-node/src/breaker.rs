@@ -21,7 +21,7 @@ use ymt_store::{AuditEntry, AuditOutcome};
 use crate::auth::Principal;
 use crate::error::{ErrorKind, NodeError};
 use crate::risk::RiskAreaRequest;
-use crate::state::{AppState, EventRecord, Subject, Submission, governing_region};
+use crate::state::{EventRecord, Node, Subject, Submission, governing_region};
 use crate::tracing_service::{derived_event_id, ingest_as};
 
 pub const META_PENDING: &str = "pending";
@@ -211,7 +211,7 @@ pub fn submission_of(record: &EventRecord) -> Submission {
 }
 
 /// Evaluates every reached person with and without the new records.
-pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, NodeError> {
+pub fn impact_of(state: &Node, records: &[EventRecord]) -> Result<Impact, NodeError> {
     let now = state.now();
     let mut by_person: BTreeMap<&PersonId, Vec<&EventRecord>> = BTreeMap::new();
     for record in records {
@@ -235,7 +235,6 @@ pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, No
         let rules = state
             .rules
             .read()
-            .expect("rules lock")
             .compiled_for(governing_region(&timeline).as_ref());
         let facts = state.facts_of(&timeline, now, None);
         let after = rules
@@ -248,7 +247,7 @@ pub fn impact_of(state: &AppState, records: &[EventRecord]) -> Result<Impact, No
 }
 
 pub fn audit_entry(
-    state: &AppState,
+    state: &Node,
     principal: &Principal,
     action: &str,
     target: &str,
@@ -265,7 +264,7 @@ pub fn audit_entry(
     }
 }
 
-pub async fn audit(state: &AppState, entry: AuditEntry) -> Result<(), NodeError> {
+pub async fn audit(state: &Node, entry: AuditEntry) -> Result<(), NodeError> {
     state
         .store
         .audit_submit(vec![entry])?
@@ -276,7 +275,7 @@ pub async fn audit(state: &AppState, entry: AuditEntry) -> Result<(), NodeError>
 
 /// The events an action stores, computed at the instant it takes effect.
 pub fn records_of(
-    state: &AppState,
+    state: &Node,
     action: &Action,
     proposer: &str,
 ) -> Result<Vec<EventRecord>, NodeError> {
@@ -316,7 +315,7 @@ pub fn records_of(
 /// their proposer (whose rights are checked again by the ingest). Returns how
 /// many persons a designation reached, or how many events were stored.
 pub async fn apply(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     action: &Action,
     proposer: &Principal,
 ) -> Result<Applied, NodeError> {
@@ -374,11 +373,7 @@ pub async fn apply(
 }
 
 /// The impact preview of an action.
-fn impact_of_action(
-    state: &AppState,
-    action: &Action,
-    proposer: &str,
-) -> Result<Impact, NodeError> {
+fn impact_of_action(state: &Node, action: &Action, proposer: &str) -> Result<Impact, NodeError> {
     match action {
         Action::RiskArea(request) => Ok(crate::risk::impact_of_request(state, request)?.impact),
         Action::BulkOverride(_) => impact_of(state, &records_of(state, action, proposer)?),
@@ -409,7 +404,7 @@ fn impact_of_action(
 /// approval (`granularity`) or would change more colors than the breaker
 /// allows. Answers 200 when applied and 202 when held.
 pub async fn propose(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     principal: &Principal,
     action: Action,
     granularity: Option<String>,
@@ -443,7 +438,7 @@ pub async fn propose(
 
 /// [`propose`] with the impact already computed by the caller.
 pub async fn propose_with_impact(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     principal: &Principal,
     action: Action,
     granularity: Option<String>,
@@ -481,7 +476,7 @@ pub async fn propose_with_impact(
 
 /// Holds an action as pending, for the reasons given.
 async fn propose_held(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     principal: &Principal,
     action: Action,
     held_because: Vec<String>,

@@ -11,7 +11,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use ymt_core::{Color, PersonId, Timestamp};
@@ -97,22 +99,19 @@ impl Codes {
 
     /// The sign-in method in force, if citizen sign-in is enabled.
     pub fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
-        self.authenticator
-            .read()
-            .expect("authenticator lock")
-            .clone()
+        self.authenticator.read().clone()
     }
 
     /// Enables citizen sign-in with the given authenticator.
     pub fn set_authenticator(&self, authenticator: Arc<dyn Authenticator>) {
-        *self.authenticator.write().expect("authenticator lock") = Some(authenticator);
+        *self.authenticator.write() = Some(authenticator);
     }
 
     pub fn new_session(&self, pid: PersonId, now: Timestamp) -> Result<String, NodeError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|_| NodeError::internal("no randomness"))?;
         let id = hex::encode(bytes);
-        let mut guard = self.sessions.lock().expect("sessions lock");
+        let mut guard = self.sessions.lock();
         let (map, order) = &mut *guard;
         map.insert(
             id.clone(),
@@ -133,24 +132,20 @@ impl Codes {
 
     /// The person signed in under a session id, while the session lasts.
     pub fn session(&self, session_id: &str, now: Timestamp) -> Option<PersonId> {
-        let guard = self.sessions.lock().expect("sessions lock");
+        let guard = self.sessions.lock();
         let session = guard.0.get(session_id)?;
         (session.expires_at > now).then(|| session.pid.clone())
     }
 
     pub fn end_session(&self, session_id: &str) {
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .0
-            .remove(session_id);
+        self.sessions.lock().0.remove(session_id);
     }
 
     /// Records the color counts of the current hour (the latest sample of an
     /// hour wins) in a bounded ring.
     pub fn sample_colors(&self, now: Timestamp, counts: [i64; 3]) {
         let hour = now.unix_secs().div_euclid(3600) * 3600;
-        let mut history = self.color_history.lock().expect("history lock");
+        let mut history = self.color_history.lock();
         match history.back_mut() {
             Some((last, sample)) if *last == hour => *sample = counts,
             _ => history.push_back((hour, counts)),
@@ -161,12 +156,7 @@ impl Codes {
     }
 
     pub fn color_history(&self) -> Vec<(i64, [i64; 3])> {
-        self.color_history
-            .lock()
-            .expect("history lock")
-            .iter()
-            .copied()
-            .collect()
+        self.color_history.lock().iter().copied().collect()
     }
 }
 

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     /// The hex pseudonymisation secret; when absent it is read from (or
     /// created in) `data_dir/pseudonym.secret`.
     pub pseudonym_secret_hex: Option<String>,
+    /// Threads used for bulk re-evaluation (a rebuild, a designation, many
+    /// transitions due at once). Defaults to the machine's parallelism.
+    pub worker_threads: usize,
     /// Venues, check-in retention, automatic tracing, risk areas and the
     /// circuit breaker.
     pub tracing: crate::tracing_service::TracingConfig,
@@ -45,6 +48,9 @@ impl ServerConfig {
             audit_queue_max: 100_000,
             impact_persons_max: 2_000_000,
             pseudonym_secret_hex: None,
+            worker_threads: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
             tracing: crate::tracing_service::TracingConfig::default(),
         }
     }

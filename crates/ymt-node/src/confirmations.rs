@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use ymt_core::{EventBody, EventId, PersonId, Timestamp};
 
 use crate::error::NodeError;
-use crate::state::{AppState, EventRecord};
+use crate::state::{EventRecord, Node};
 use crate::tracing_service::TRACE_AUTHOR;
 
 pub const META_CONFIRMATIONS: &str = "confirmations";
@@ -26,7 +26,7 @@ pub struct Confirmation {
 /// The confirmations of a person's automatic designations, for their
 /// timeline.
 pub fn confirmations_of(
-    state: &AppState,
+    state: &Node,
     records: &[EventRecord],
 ) -> Result<Vec<Confirmation>, NodeError> {
     let mut confirmations = Vec::new();

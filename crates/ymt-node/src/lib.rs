@@ -23,4 +23,4 @@ pub mod venues;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ServerConfig;
 pub use error::{ErrorKind, ItemError, NodeError};
-pub use state::AppState;
+pub use state::Node;

@@ -15,8 +15,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+
+use parking_lot::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use ymt_core::{Color, PersonId, Timestamp};
@@ -238,7 +240,7 @@ impl Projection {
 
     pub fn get(&self, pid: &PersonId) -> Option<(Slot, Option<Arc<Explanation>>)> {
         let (key, _) = person_key(pid);
-        let shard = self.shards[shard_of(&key)].read().expect("projection lock");
+        let shard = self.shards[shard_of(&key)].read();
         let slot = *shard.slots.get(&key)?;
         let explanation = shard.explanations.get(&key).cloned();
         Some((slot, explanation))
@@ -246,7 +248,7 @@ impl Projection {
 
     /// The pid text of a key (for the scheduler, which works on keys).
     pub fn pid_of(&self, key: &PersonKey) -> Option<PersonId> {
-        let shard = self.shards[shard_of(key)].read().expect("projection lock");
+        let shard = self.shards[shard_of(key)].read();
         let slot = shard.slots.get(key)?;
         if slot.has_text_pid {
             shard
@@ -288,16 +290,13 @@ impl Projection {
     }
 
     fn schedule_reasons_at(&self, key: PersonKey, at: Timestamp) {
-        self.reasons_due
-            .lock()
-            .expect("reasons-queue lock")
-            .push(Reverse((at.unix_secs(), key)));
+        self.reasons_due.lock().push(Reverse((at.unix_secs(), key)));
     }
 
     /// The slots of many keys of one shard, under one lock, each with
     /// whether a full decision is kept for it.
     pub fn slots_in_shard(&self, shard: usize, keys: &[PersonKey]) -> Vec<Option<(Slot, bool)>> {
-        let shard = self.shards[shard].read().expect("projection lock");
+        let shard = self.shards[shard].read();
         keys.iter()
             .map(|key| {
                 shard
@@ -319,7 +318,7 @@ impl Projection {
         let mut due = Vec::new();
         let mut reasons_due = Vec::new();
         {
-            let mut shard = self.shards[shard].write().expect("projection lock");
+            let mut shard = self.shards[shard].write();
             shard.explanations.reserve(updates.len());
             for (key, decision, explanation, rules_epoch) in updates {
                 let Some(slot) = shard.slots.get_mut(&key) else {
@@ -350,13 +349,10 @@ impl Projection {
             }
         }
         if !due.is_empty() {
-            self.due.lock().expect("due-queue lock").extend(due);
+            self.due.lock().extend(due);
         }
         if !reasons_due.is_empty() {
-            self.reasons_due
-                .lock()
-                .expect("reasons-queue lock")
-                .extend(reasons_due);
+            self.reasons_due.lock().extend(reasons_due);
         }
     }
 
@@ -379,9 +375,7 @@ impl Projection {
         text_pid: Option<Box<str>>,
     ) -> UpdateOutcome {
         let previous = {
-            let mut shard = self.shards[shard_of(&key)]
-                .write()
-                .expect("projection lock");
+            let mut shard = self.shards[shard_of(&key)].write();
             let previous = shard.slots.insert(key, slot).map(|old| old.color());
             match explanation {
                 Some(explanation) => {
@@ -401,10 +395,7 @@ impl Projection {
         }
         self.color_counts[slot.color as usize].fetch_add(1, Ordering::Relaxed);
         if slot.valid_until_secs > 0 {
-            self.due
-                .lock()
-                .expect("due-queue lock")
-                .push(Reverse((slot.valid_until_secs, key)));
+            self.due.lock().push(Reverse((slot.valid_until_secs, key)));
         }
         UpdateOutcome {
             previous,
@@ -417,20 +408,20 @@ impl Projection {
     pub fn take_due(&self, now: Timestamp, limit: usize) -> Vec<PersonKey> {
         let mut keys = Vec::new();
         {
-            let mut due = self.due.lock().expect("due-queue lock");
+            let mut due = self.due.lock();
             while keys.len() < limit {
                 match due.peek() {
                     Some(Reverse((at, _))) if *at <= now.unix_secs() => {}
                     _ => break,
                 }
                 let Reverse((at, key)) = due.pop().expect("peeked");
-                let shard = self.shards[shard_of(&key)].read().expect("projection lock");
+                let shard = self.shards[shard_of(&key)].read();
                 if shard.slots.get(&key).map(|slot| slot.valid_until_secs) == Some(at) {
                     keys.push(key);
                 }
             }
         }
-        let mut reasons_due = self.reasons_due.lock().expect("reasons-queue lock");
+        let mut reasons_due = self.reasons_due.lock();
         while keys.len() < limit {
             match reasons_due.peek() {
                 Some(Reverse((at, _))) if *at <= now.unix_secs() => {}
@@ -446,18 +437,8 @@ impl Projection {
 
     /// The earliest scheduled change, if any.
     pub fn next_due(&self) -> Option<Timestamp> {
-        let color_due = self
-            .due
-            .lock()
-            .expect("due-queue lock")
-            .peek()
-            .map(|Reverse((at, _))| *at);
-        let reasons_due = self
-            .reasons_due
-            .lock()
-            .expect("reasons-queue lock")
-            .peek()
-            .map(|Reverse((at, _))| *at);
+        let color_due = self.due.lock().peek().map(|Reverse((at, _))| *at);
+        let reasons_due = self.reasons_due.lock().peek().map(|Reverse((at, _))| *at);
         color_due
             .into_iter()
             .chain(reasons_due)
@@ -466,7 +447,7 @@ impl Projection {
     }
 
     pub fn due_len(&self) -> usize {
-        self.due.lock().expect("due-queue lock").len()
+        self.due.lock().len()
     }
 
     pub fn color_counts(&self) -> [i64; 3] {
@@ -480,7 +461,7 @@ impl Projection {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.read().expect("projection lock").slots.len())
+            .map(|shard| shard.read().slots.len())
             .sum()
     }
 
@@ -493,17 +474,16 @@ impl Projection {
         let slots: usize = self
             .shards
             .iter()
-            .map(|shard| shard.read().expect("projection lock").slots.capacity() * bucket)
+            .map(|shard| shard.read().slots.capacity() * bucket)
             .sum();
-        let due = self.due.lock().expect("due-queue lock").capacity()
-            * std::mem::size_of::<Reverse<(i64, PersonKey)>>();
+        let due = self.due.lock().capacity() * std::mem::size_of::<Reverse<(i64, PersonKey)>>();
         slots + due
     }
 
     pub fn explanation_count(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.read().expect("projection lock").explanations.len())
+            .map(|shard| shard.read().explanations.len())
             .sum()
     }
 
@@ -515,7 +495,7 @@ impl Projection {
     pub fn all_pids(&self) -> Vec<PersonId> {
         let mut pids = Vec::with_capacity(self.len());
         for shard in self.shards.iter() {
-            let shard = shard.read().expect("projection lock");
+            let shard = shard.read();
             for (key, slot) in &shard.slots {
                 let pid = if slot.has_text_pid {
                     shard
@@ -536,7 +516,7 @@ impl Projection {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(SNAPSHOT_MAGIC);
         for shard in self.shards.iter() {
-            let shard = shard.read().expect("projection lock");
+            let shard = shard.read();
             for (key, slot) in &shard.slots {
                 bytes.push(RECORD_SLOT);
                 bytes.extend_from_slice(key);

@@ -8,7 +8,7 @@ use serde_json::json;
 use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
 use crate::error::NodeError;
-use crate::state::{AppState, META_PROFILES, META_RULE_SETS};
+use crate::state::{META_PROFILES, META_RULE_SETS, Node};
 
 /// Rules added, removed and changed, and parameters whose default or bounds
 /// changed, between two rule-set documents.
@@ -62,7 +62,7 @@ pub enum Proposal {
     Profile(ParameterProfile),
 }
 
-pub fn parse_proposal(state: &AppState, bytes: &[u8]) -> Result<Proposal, NodeError> {
+pub fn parse_proposal(state: &Node, bytes: &[u8]) -> Result<Proposal, NodeError> {
     let kind = serde_json::from_slice::<serde_json::Value>(bytes)
         .map_err(|error| NodeError::malformed(format!("malformed JSON: {error}")))?
         .get("kind")
@@ -72,7 +72,7 @@ pub fn parse_proposal(state: &AppState, bytes: &[u8]) -> Result<Proposal, NodeEr
             .map(Proposal::RuleSet)
             .map_err(|error| NodeError::invalid(error.to_string())),
         Some("parameter-profile") => {
-            let rules = state.rules.read().expect("rules lock");
+            let rules = state.rules.read();
             rules
                 .national
                 .check_profile(bytes)
@@ -86,12 +86,12 @@ pub fn parse_proposal(state: &AppState, bytes: &[u8]) -> Result<Proposal, NodeEr
 }
 
 pub fn impact_of(
-    state: &AppState,
+    state: &Node,
     proposal: &Proposal,
 ) -> Result<ymt_rules::impact::ImpactReport, NodeError> {
     let now = state.now();
     let (current, proposed) = {
-        let rules = state.rules.read().expect("rules lock");
+        let rules = state.rules.read();
         match proposal {
             Proposal::RuleSet(rule_set) => (
                 rules.national_compiled.clone(),
@@ -122,7 +122,7 @@ pub fn impact_of(
 
 /// The impact preview of a rule set or profile document, for the breaker.
 pub fn rules_impact(
-    state: &AppState,
+    state: &Node,
     document: &[u8],
 ) -> Result<ymt_rules::impact::ImpactReport, NodeError> {
     let proposal = parse_proposal(state, document)?;
@@ -132,11 +132,11 @@ pub fn rules_impact(
 /// Puts a rule set or profile document into force and re-evaluates
 /// everyone; returns how many persons were re-evaluated. Checked again here,
 /// since an approval may come long after the proposal.
-pub fn put_rules_into_force(state: &AppState, document: &[u8]) -> Result<usize, NodeError> {
+pub fn put_rules_into_force(state: &Node, document: &[u8]) -> Result<usize, NodeError> {
     match parse_proposal(state, document)? {
         Proposal::RuleSet(rule_set) => {
             {
-                let rules = state.rules.read().expect("rules lock");
+                let rules = state.rules.read();
                 if rule_set.version() <= rules.national.version() {
                     return Err(NodeError::conflict(format!(
                         "version {} is no longer newer than {} in force",

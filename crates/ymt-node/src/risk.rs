@@ -36,7 +36,7 @@ use crate::error::NodeError;
 use crate::projection::{
     AloneExposure, Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of,
 };
-use crate::state::AppState;
+use crate::state::Node;
 use crate::venues::Venue;
 use rustc_hash::FxHashMap;
 
@@ -81,7 +81,7 @@ pub struct RiskAreaRecord {
 }
 
 pub fn record_designation(
-    state: &AppState,
+    state: &Node,
     request: &RiskAreaRequest,
     principal: &Principal,
     status: &str,
@@ -90,7 +90,7 @@ pub fn record_designation(
 }
 
 fn write_record(
-    state: &AppState,
+    state: &Node,
     request: &RiskAreaRequest,
     principal: &Principal,
     status: &str,
@@ -114,7 +114,7 @@ fn write_record(
 }
 
 /// The venues an area covers.
-pub fn area_venues(state: &AppState, request: &RiskAreaRequest) -> Result<Vec<Venue>, NodeError> {
+pub fn area_venues(state: &Node, request: &RiskAreaRequest) -> Result<Vec<Venue>, NodeError> {
     match (&request.region, request.venues.is_empty()) {
         (Some(region), true) => Ok(state.tracing.venues_in(region)),
         (None, false) => request
@@ -164,7 +164,7 @@ pub fn granularity_hold(request: &RiskAreaRequest, venues: &[Venue]) -> Option<S
 /// designation names exactly what it covers and every node joins the same
 /// venues.
 pub fn area_of(
-    state: &AppState,
+    state: &Node,
     request: &RiskAreaRequest,
     in_force_at: Timestamp,
 ) -> Result<RiskArea, NodeError> {
@@ -211,7 +211,7 @@ impl Reached {
 /// stay that [`ymt_core::risk_area::RiskAreas::join`] would choose. Reads
 /// only the stays of the area's venues. Bounded by the node's limit on the
 /// persons one action may reach.
-pub fn reached_persons(state: &AppState, area: &RiskArea) -> Result<Reached, NodeError> {
+pub fn reached_persons(state: &Node, area: &RiskArea) -> Result<Reached, NodeError> {
     let mut reached = Reached {
         venues: Vec::new(),
         persons: Vec::new(),
@@ -220,7 +220,7 @@ pub fn reached_persons(state: &AppState, area: &RiskArea) -> Result<Reached, Nod
         // A low-risk area carries no restriction and reaches nobody's color.
         return Ok(reached);
     }
-    let index = state.tracing.index.read().expect("index lock");
+    let index = state.tracing.index.read();
     let mut best: FxHashMap<u32, (StaySecs, u32)> = FxHashMap::default();
     for venue in area.venues.keys() {
         let Some(number) = index.venues().get(venue.as_str()) else {
@@ -305,9 +305,6 @@ impl AreaOutcome {
     }
 }
 
-/// Two workers: this box has two cores.
-const AREA_WORKERS: usize = 2;
-
 /// Decides every reached person as if `area` were in force.
 ///
 /// A person is decided without reading their timeline when:
@@ -326,29 +323,27 @@ const AREA_WORKERS: usize = 2;
 ///
 /// The work is split by projection shard, so each shard is locked once.
 pub fn decide_reached(
-    state: &AppState,
+    state: &Node,
     area: &RiskArea,
     reached: &Reached,
     pass: Pass,
 ) -> Result<AreaOutcome, NodeError> {
     let now = state.now();
+    let area_workers = state.config.worker_threads.max(1);
     // The rules are copied out of their lock: the full evaluations below
     // take it again, and a queued writer would otherwise deadlock them.
     let by_tag: FxHashMap<u32, Arc<ymt_rules::CompiledRules>> = {
-        let rules = state.rules.read().expect("rules lock");
+        let rules = state.rules.read();
         rules
             .tags()
             .filter_map(|tag| Some((tag, rules.exposure_rules_by_tag(tag)?)))
             .collect()
     };
-    let index = state.tracing.index.read().expect("index lock");
-    let retractions = state
-        .persons_with_retractions
-        .read()
-        .expect("retractions lock");
+    let index = state.tracing.index.read();
+    let retractions = state.persons_with_retractions.read();
 
-    // First the persons' keys, bucketed by shard, one half per worker.
-    let chunk = reached.persons.len().div_ceil(AREA_WORKERS).max(1);
+    // First the persons' keys, bucketed by shard, one part per worker.
+    let chunk = reached.persons.len().div_ceil(area_workers).max(1);
     let buckets: Vec<Vec<Vec<(PersonKey, u32)>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = reached
             .persons
@@ -374,7 +369,7 @@ pub fn decide_reached(
 
     // Then the shards, interleaved between the workers.
     let outcomes: Vec<Result<AreaOutcome, NodeError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..AREA_WORKERS)
+        let workers: Vec<_> = (0..area_workers)
             .map(|worker_number| {
                 let (index, retractions, by_tag, buckets) =
                     (&index, &retractions, &by_tag, &buckets);
@@ -383,7 +378,7 @@ pub fn decide_reached(
                     let mut shared: Vec<SharedDecision> = Vec::new();
                     let mut shared_by_exposure: FxHashMap<(u32, i64, i64, u32), usize> =
                         FxHashMap::default();
-                    for shard in (worker_number..SHARD_COUNT).step_by(AREA_WORKERS) {
+                    for shard in (worker_number..SHARD_COUNT).step_by(area_workers) {
                         let members: Vec<(PersonKey, u32)> = buckets
                             .iter()
                             .flat_map(|per_worker| per_worker[shard].iter().copied())
@@ -565,14 +560,8 @@ fn decide_alone(
 /// exposure alone ([`AloneExposure`]): their new decision is that
 /// exposure's alone at `now`, computed once per distinct exposure. Returns
 /// the persons it could not decide so, for a full re-evaluation.
-pub fn apply_due_alone(state: &AppState, pids: Vec<PersonId>, now: Timestamp) -> Vec<PersonId> {
-    let by_tag = |tag: u32| {
-        state
-            .rules
-            .read()
-            .expect("rules lock")
-            .exposure_rules_by_tag(tag)
-    };
+pub fn apply_due_alone(state: &Node, pids: Vec<PersonId>, now: Timestamp) -> Vec<PersonId> {
+    let by_tag = |tag: u32| state.rules.read().exposure_rules_by_tag(tag);
     // Keyed by everything the exposure's decision depends on.
     type ExposureKey = (u32, EventId, RegionCode, RiskLevel, i64, i64);
     let mut shared: HashMap<ExposureKey, Option<SharedDecision>> = HashMap::new();
@@ -619,7 +608,7 @@ pub fn apply_due_alone(state: &AppState, pids: Vec<PersonId>, now: Timestamp) ->
 /// The impact preview of a designation: who it reaches and whose color
 /// would change, without storing anything.
 pub fn impact_of_request(
-    state: &AppState,
+    state: &Node,
     request: &RiskAreaRequest,
 ) -> Result<AreaOutcome, NodeError> {
     let area = area_of(state, request, state.now())?;
@@ -635,7 +624,7 @@ pub fn impact_of_request(
 /// status computed with it, and a snapshot is either wholly before or wholly
 /// after the designation.
 pub async fn take_effect(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     request: &RiskAreaRequest,
     principal: &Principal,
 ) -> Result<AreaOutcome, NodeError> {
@@ -650,11 +639,7 @@ pub async fn take_effect(
         Some(area.as_ref().clone()),
         applied_after_seq,
     )?;
-    state
-        .risk_areas
-        .write()
-        .expect("risk areas lock")
-        .insert(area.clone());
+    state.risk_areas.write().insert(area.clone());
     let worker = state.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let reached = reached_persons(&worker, &area)?;
@@ -670,19 +655,14 @@ pub async fn take_effect(
 /// The designations that give a person an exposure at `now`, as recorded
 /// (author, reason, window), each with the exposure it gives.
 pub fn designations_reaching(
-    state: &AppState,
+    state: &Node,
     records: &[crate::state::EventRecord],
     now: Timestamp,
 ) -> Result<Vec<serde_json::Value>, NodeError> {
     let facts = state.facts_of(records, now, None);
     let mut reaching = Vec::new();
     for exposure in &facts.risk_exposures {
-        let designated = state
-            .risk_areas
-            .read()
-            .expect("risk areas lock")
-            .get(&exposure.id)
-            .is_some();
+        let designated = state.risk_areas.read().get(&exposure.id).is_some();
         if !designated {
             continue;
         }
@@ -709,9 +689,9 @@ pub fn designations_reaching(
 }
 
 /// Loads the designations in force, before the projection is rebuilt.
-pub fn load_areas(state: &AppState) -> anyhow::Result<Vec<RiskAreaRecord>> {
+pub fn load_areas(state: &Node) -> anyhow::Result<Vec<RiskAreaRecord>> {
     let mut records = Vec::new();
-    let mut areas = state.risk_areas.write().expect("risk areas lock");
+    let mut areas = state.risk_areas.write();
     for (_, bytes) in state.store.meta_list(META_RISK_AREAS)? {
         let record: RiskAreaRecord = serde_json::from_slice(&bytes)?;
         if record.status == "in_force"
@@ -737,7 +717,7 @@ struct AreasInSnapshot {
 /// Records which designations the snapshot up to `upto_seq` reflects, so a
 /// restart from it does not apply them again.
 pub fn record_areas_in_snapshot(
-    state: &AppState,
+    state: &Node,
     upto_seq: u64,
     areas: Vec<EventId>,
 ) -> Result<(), NodeError> {
@@ -754,7 +734,7 @@ pub fn record_areas_in_snapshot(
 /// applies again every designation that took effect after it, or at the
 /// same log position unless the snapshot is recorded as reflecting it.
 pub fn reapply_after_snapshot(
-    state: &AppState,
+    state: &Node,
     records: &[RiskAreaRecord],
     snapshot_upto_seq: u64,
 ) -> Result<usize, NodeError> {

@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
@@ -172,7 +174,7 @@ pub struct Metrics {
     pub audit_dropped_reads: AtomicU64,
 }
 
-pub struct AppState {
+pub struct Node {
     pub config: ServerConfig,
     pub store: Arc<dyn EventStore>,
     pub clock: Arc<dyn Clock>,
@@ -203,7 +205,7 @@ pub struct AppState {
     /// The instant up to which every due transition has been applied.
     pub transitions_applied_until: watch::Sender<i64>,
     read_audit: tokio::sync::mpsc::Sender<AuditEntry>,
-    read_audit_receiver: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<AuditEntry>>>,
+    read_audit_receiver: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<AuditEntry>>>,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -261,12 +263,14 @@ pub fn governing_region(records: &[EventRecord]) -> Option<RegionCode> {
         .map(|record| record.region.clone())
 }
 
-impl AppState {
+impl Node {
     /// Opens (or creates) the node's data directory and rebuilds the
     /// projection from the latest snapshot and the log after it.
-    pub fn open(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
+    ///
+    /// This is the default of one machine: the embedded store in
+    /// `data_dir/store`. [`Node::open`] takes any other [`EventStore`].
+    pub fn open_embedded(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Node>> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let secret = read_or_create_secret(&config)?;
         let store_config = StoreConfig {
             batch_events_max: config.batch_events_max.max(1),
             // Every ingested event carries one audit record in the same commit.
@@ -277,9 +281,22 @@ impl AppState {
             config.data_dir.join("store"),
             store_config,
         )?);
+        Node::open(config, clock, store)
+    }
+
+    /// Opens a node over `store`, keeping its other files (pseudonymisation
+    /// secret, signing keys) in `config.data_dir`, and rebuilds the
+    /// projection from the latest snapshot and the log after it.
+    pub fn open(
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn EventStore>,
+    ) -> anyhow::Result<Arc<Node>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let secret = read_or_create_secret(&config)?;
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
-        let state = AppState {
+        let state = Node {
             codes: crate::codes::Codes::open(&config.data_dir, clock.now())?,
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
@@ -299,7 +316,7 @@ impl AppState {
             schedule_changed: Notify::new(),
             transitions_applied_until: watch::channel(0).0,
             read_audit,
-            read_audit_receiver: std::sync::Mutex::new(Some(read_audit_receiver)),
+            read_audit_receiver: parking_lot::Mutex::new(Some(read_audit_receiver)),
         };
         state.load_metadata()?;
         state.tracing.load(&state)?;
@@ -311,12 +328,12 @@ impl AppState {
 
     fn load_metadata(&self) -> anyhow::Result<()> {
         {
-            let mut principals = self.principals.write().expect("principals lock");
+            let mut principals = self.principals.write();
             for (_, bytes) in self.store.meta_list(META_PRINCIPALS)? {
                 principals.insert(serde_json::from_slice(&bytes)?);
             }
         }
-        let mut rules = self.rules.write().expect("rules lock");
+        let mut rules = self.rules.write();
         let mut versions: Vec<RuleSet> = Vec::new();
         for (_, bytes) in self.store.meta_list(META_RULE_SETS)? {
             versions.push(
@@ -358,11 +375,7 @@ impl AppState {
     }
 
     pub fn authenticate(&self, bearer: &str) -> Option<Principal> {
-        self.principals
-            .read()
-            .expect("principals lock")
-            .authenticate(bearer)
-            .cloned()
+        self.principals.read().authenticate(bearer).cloned()
     }
 
     pub fn add_principal(&self, principal: Principal) -> Result<(), NodeError> {
@@ -371,10 +384,7 @@ impl AppState {
             &principal.id,
             serde_json::to_vec(&principal).expect("principals serialise"),
         )?;
-        self.principals
-            .write()
-            .expect("principals lock")
-            .insert(principal);
+        self.principals.write().insert(principal);
         Ok(())
     }
 
@@ -451,7 +461,7 @@ impl AppState {
 
     /// Writes queued read-audit records in batches until the node stops.
     pub fn spawn_read_audit_writer(self: &Arc<Self>) {
-        let Some(mut receiver) = self.read_audit_receiver.lock().expect("lock").take() else {
+        let Some(mut receiver) = self.read_audit_receiver.lock().take() else {
             return;
         };
         let state = self.clone();
@@ -880,14 +890,11 @@ impl AppState {
         extra: Option<&RiskArea>,
     ) -> Facts {
         let mut facts = Facts::derive(records.iter().map(|record| &record.event), now);
-        self.risk_areas
-            .read()
-            .expect("risk areas lock")
-            .join(&mut facts, now, extra);
+        self.risk_areas.read().join(&mut facts, now, extra);
         facts
     }
 
-    /// [`AppState::decide`], also giving the tag of the rules used, and
+    /// [`Node::decide`], also giving the tag of the rules used, and
     /// optionally with one more designation than those in force.
     pub fn decide_with(
         &self,
@@ -899,7 +906,6 @@ impl AppState {
         let (tag, rules) = self
             .rules
             .read()
-            .expect("rules lock")
             .compiled_with_tag(governing_region(&records).as_ref());
         let facts = self.facts_of(&records, now, extra);
         // With the whole trajectory, so the kept decision can later be
@@ -921,10 +927,13 @@ impl AppState {
         Ok(())
     }
 
-    /// [`AppState::reevaluate_many`] on two workers: the machine this runs
-    /// on has few cores, and the store reads are the other half of the work.
+    /// [`Node::reevaluate_many`] on the configured worker threads: the
+    /// evaluations are CPU-bound and independent per person.
     pub fn reevaluate_many_in_parallel(&self, pids: &[PersonId]) -> Result<(), NodeError> {
-        let chunk = pids.len().div_ceil(2).max(1);
+        let chunk = pids
+            .len()
+            .div_ceil(self.config.worker_threads.max(1))
+            .max(1);
         std::thread::scope(|scope| {
             let workers: Vec<_> = pids
                 .chunks(chunk)
@@ -1034,10 +1043,7 @@ impl AppState {
             .map(|record| person_key(&record.event.person).0)
             .collect();
         if !keys.is_empty() {
-            self.persons_with_retractions
-                .write()
-                .expect("retractions lock")
-                .extend(keys);
+            self.persons_with_retractions.write().extend(keys);
         }
     }
 
@@ -1051,7 +1057,6 @@ impl AppState {
             let areas: Vec<EventId> = self
                 .risk_areas
                 .read()
-                .expect("risk areas lock")
                 .iter()
                 .map(|area| area.id.clone())
                 .collect();
@@ -1146,7 +1151,7 @@ impl AppState {
         change: impl FnOnce(&mut RulesState) -> Result<(), NodeError>,
     ) -> Result<usize, NodeError> {
         {
-            let mut rules = self.rules.write().expect("rules lock");
+            let mut rules = self.rules.write();
             change(&mut rules)?;
         }
         let pids = self.projection.all_pids();

@@ -3,16 +3,16 @@
 use serde_json::json;
 use ymt_core::{Color, PersonId};
 
-use crate::state::AppState;
+use crate::state::Node;
 
 /// The status of a person as the API shows it.
-pub fn status_json(state: &AppState, pid: &PersonId) -> Option<serde_json::Value> {
+pub fn status_json(state: &Node, pid: &PersonId) -> Option<serde_json::Value> {
     let (slot, explanation) = state.projection.get(pid)?;
     let color = slot.color();
     let mut body = match explanation {
         Some(explanation) => explanation.served(),
         None => {
-            let rules = state.rules.read().expect("rules lock");
+            let rules = state.rules.read();
             json!({
                 "color": color,
                 "fired": [],

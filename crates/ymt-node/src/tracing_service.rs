@@ -24,7 +24,9 @@
 //! ([`TracingParameters`]). Operational limits stay node configuration.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
 
 use serde::{Deserialize, Serialize};
 use ymt_core::event::{CHECK_IN_DEFAULT_STAY_SECS, ContactKind, TestKind, TestOutcome};
@@ -34,7 +36,7 @@ use ymt_trace::{CheckIn, Positive, StayPolicy, TraceIndex, TraceQuery};
 
 use crate::auth::{Principal, Role};
 use crate::error::NodeError;
-use crate::state::{AppState, EventRecord, IngestResult, Subject, Submission};
+use crate::state::{EventRecord, IngestResult, Node, Subject, Submission};
 use crate::venues::{META_NODE_KEYS, META_VENUES, VENUE_QR_KEY_NAME, Venue};
 
 pub const TRACE_AUTHOR: &str = "auto-trace";
@@ -221,14 +223,13 @@ impl TracingState {
     }
 
     pub fn venue(&self, id: &VenueId) -> Option<Venue> {
-        self.venues.read().expect("venues lock").get(id).cloned()
+        self.venues.read().get(id).cloned()
     }
 
     /// Every venue whose region lies inside `region`.
     pub fn venues_in(&self, region: &RegionCode) -> Vec<Venue> {
         self.venues
             .read()
-            .expect("venues lock")
             .values()
             .filter(|venue| region.contains(&venue.region))
             .cloned()
@@ -242,22 +243,19 @@ impl TracingState {
             .expect("the venue key is loaded on open")
     }
 
-    pub fn register_venue(&self, state: &AppState, venue: Venue) -> Result<(), NodeError> {
+    pub fn register_venue(&self, state: &Node, venue: Venue) -> Result<(), NodeError> {
         state.store.meta_put(
             META_VENUES,
             venue.id.as_str(),
             serde_json::to_vec(&venue).expect("venues serialise"),
         )?;
-        self.venues
-            .write()
-            .expect("venues lock")
-            .insert(venue.id.clone(), venue);
+        self.venues.write().insert(venue.id.clone(), venue);
         Ok(())
     }
 
     /// Loads venues and the venue-code key, and rebuilds the index from the
     /// check-in events in the store.
-    pub fn load(&self, state: &AppState) -> anyhow::Result<()> {
+    pub fn load(&self, state: &Node) -> anyhow::Result<()> {
         let key = match state.store.meta_get(META_NODE_KEYS, VENUE_QR_KEY_NAME)? {
             Some(bytes) => {
                 let mut key = [0u8; 32];
@@ -279,7 +277,7 @@ impl TracingState {
         };
         let _ = self.venue_key.set(key);
         {
-            let mut venues = self.venues.write().expect("venues lock");
+            let mut venues = self.venues.write();
             for (_, bytes) in state.store.meta_list(META_VENUES)? {
                 let venue: Venue = serde_json::from_slice(&bytes)?;
                 venues.insert(venue.id.clone(), venue);
@@ -324,22 +322,19 @@ impl TracingState {
             }
         }
         index.seal();
-        *self.index.write().expect("index lock") = index;
+        *self.index.write() = index;
         Ok(())
     }
 
     /// Withdraws a retracted check-in from the index, if `target` is one.
-    pub fn retract_check_in(&self, state: &AppState, target: &EventId) -> Result<(), NodeError> {
+    pub fn retract_check_in(&self, state: &Node, target: &EventId) -> Result<(), NodeError> {
         let Some(stored) = state.store.event_by_id(target)? else {
             return Ok(());
         };
         let record: EventRecord = serde_json::from_slice(&stored.payload)
             .map_err(|error| NodeError::internal(format!("stored event {target}: {error}")))?;
         if let Some(check_in) = check_in_of(&record) {
-            self.index
-                .write()
-                .expect("index lock")
-                .retract(&check_in, &self.policy);
+            self.index.write().retract(&check_in, &self.policy);
         }
         Ok(())
     }
@@ -350,7 +345,7 @@ impl TracingState {
         if check_ins.is_empty() {
             return;
         }
-        let mut index = self.index.write().expect("index lock");
+        let mut index = self.index.write();
         for check_in in &check_ins {
             if let Err(error) = index.append(check_in, &self.policy) {
                 tracing::warn!("check-in of {} not indexed: {error}", check_in.person);
@@ -387,7 +382,7 @@ fn check_in_of(record: &EventRecord) -> Option<CheckIn> {
 
 /// Refuses a check-in at an unknown venue, or one the index cannot hold.
 /// Called for every submitted event before anything is stored.
-pub fn check_record(state: &AppState, record: &EventRecord) -> Result<(), String> {
+pub fn check_record(state: &Node, record: &EventRecord) -> Result<(), String> {
     let EventBody::CheckIn(check_in) = &record.event.body else {
         return Ok(());
     };
@@ -411,7 +406,7 @@ pub fn check_record(state: &AppState, record: &EventRecord) -> Result<(), String
 /// Runs after a batch is stored and applied: indexes its check-ins, traces
 /// its positive PCR results and cascades its retractions.
 pub async fn after_ingest(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     records: &[EventRecord],
     outcomes: &[AppendOutcome],
 ) -> Result<(), NodeError> {
@@ -478,7 +473,7 @@ fn is_positive_pcr(record: &EventRecord) -> bool {
 /// store accepts. The boxed future breaks the cycle ingest → after_ingest →
 /// ingest.
 pub fn ingest_as<'a>(
-    state: &'a Arc<AppState>,
+    state: &'a Arc<Node>,
     principal: &'a Principal,
     submissions: Vec<Submission>,
 ) -> std::pin::Pin<
@@ -601,7 +596,7 @@ pub fn find_contacts(
 }
 
 fn designation_submission(
-    state: &AppState,
+    state: &Node,
     trigger: &EventId,
     source: &PersonId,
     found: &FoundContact,
@@ -684,7 +679,7 @@ impl TracingPlan {
     /// How many designated persons' codes would change: those whose color
     /// now is below what their designation gives (red for close contacts,
     /// yellow for the others).
-    pub fn impact(&self, state: &AppState) -> crate::breaker::Impact {
+    pub fn impact(&self, state: &Node) -> crate::breaker::Impact {
         let mut impact = crate::breaker::Impact {
             persons_reached: self.designated.len(),
             ..Default::default()
@@ -703,7 +698,7 @@ impl TracingPlan {
 }
 
 /// Traces one positive PCR result against the index as it is now.
-pub fn plan_tracing(state: &AppState, test_record: &EventRecord) -> TracingPlan {
+pub fn plan_tracing(state: &Node, test_record: &EventRecord) -> TracingPlan {
     let mut plan = TracingPlan {
         submissions: Vec::new(),
         traced: Vec::new(),
@@ -714,19 +709,14 @@ pub fn plan_tracing(state: &AppState, test_record: &EventRecord) -> TracingPlan 
     };
     let now = state.now();
     let case = test_record.event.person.clone();
-    let parameters = TracingParameters::of(
-        &state
-            .rules
-            .read()
-            .expect("rules lock")
-            .compiled_for(Some(&test_record.region)),
-    );
+    let parameters =
+        TracingParameters::of(&state.rules.read().compiled_for(Some(&test_record.region)));
     let window_start = test
         .sampled_at
         .plus_secs(-parameters.lookback_days * 86_400);
     let (direct, secondary) = {
         let tracing = &state.tracing;
-        let index = tracing.index.read().expect("index lock");
+        let index = tracing.index.read();
         let direct = find_contacts(
             tracing,
             &index,
@@ -804,7 +794,7 @@ pub fn plan_tracing(state: &AppState, test_record: &EventRecord) -> TracingPlan 
 /// Traces one stored positive PCR result and ingests the designations, or,
 /// when they would change more colors than the circuit breaker allows,
 /// holds the tracing for a national administrator's approval.
-pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Result<(), NodeError> {
+pub async fn trace_case(state: &Arc<Node>, test_record: &EventRecord) -> Result<(), NodeError> {
     let worker = state.clone();
     let record = test_record.clone();
     let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
@@ -835,7 +825,7 @@ pub async fn trace_case(state: &Arc<AppState>, test_record: &EventRecord) -> Res
 /// Stores what a plan designates, recording first which designations the
 /// positive result caused.
 async fn apply_plan(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     test_record: &EventRecord,
     plan: TracingPlan,
 ) -> Result<(), NodeError> {
@@ -858,7 +848,7 @@ async fn apply_plan(
 /// again against the index as it is now. Refused when the result has been
 /// retracted meanwhile. Returns how many designations were stored.
 pub async fn apply_held_tracing(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     request: &crate::breaker::TracingRequest,
 ) -> Result<usize, NodeError> {
     let records = state.person_records(&request.case)?;
@@ -890,7 +880,7 @@ pub async fn apply_held_tracing(
 
 /// Retracts every designation traced from a retracted positive result.
 pub async fn cascade_retraction(
-    state: &Arc<AppState>,
+    state: &Arc<Node>,
     retraction_id: &EventId,
     target: &EventId,
 ) -> Result<(), NodeError> {
@@ -933,7 +923,7 @@ pub struct RetentionReport {
 
 /// Purges check-ins whose stay ended before the retention window, from the
 /// store and the index, and audits the purge. Blocking.
-pub fn purge_expired(state: &AppState) -> Result<RetentionReport, NodeError> {
+pub fn purge_expired(state: &Node) -> Result<RetentionReport, NodeError> {
     let now = state.now();
     let cutoff = now.plus_secs(-state.tracing.config.checkin_retention_days * 86_400);
     let cutoff_secs = cutoff.unix_secs();
@@ -955,12 +945,7 @@ pub fn purge_expired(state: &AppState) -> Result<RetentionReport, NodeError> {
         }
     };
     let store_report = state.store.purge_where(&predicate)?;
-    let index_purged = state
-        .tracing
-        .index
-        .write()
-        .expect("index lock")
-        .purge_before(cutoff);
+    let index_purged = state.tracing.index.write().purge_before(cutoff);
     if store_report.purged == 0 && index_purged == 0 {
         // Nothing expired: a pass that removed nothing is not a purge.
         return Ok(RetentionReport {
@@ -990,7 +975,7 @@ pub fn purge_expired(state: &AppState) -> Result<RetentionReport, NodeError> {
 }
 
 /// Runs the retention purge at start and then every interval.
-pub fn spawn_retention(state: &Arc<AppState>) {
+pub fn spawn_retention(state: &Arc<Node>) {
     let state = state.clone();
     tokio::spawn(async move {
         loop {

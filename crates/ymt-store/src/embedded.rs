@@ -25,9 +25,11 @@ use fjall::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 use ymt_core::{EventId, PersonId};
@@ -230,7 +232,7 @@ impl EmbeddedStore {
     #[doc(hidden)]
     pub fn pause_writer(&self) -> WriterPause<'_> {
         WriterPause {
-            _guard: self.shared.gate.lock().unwrap_or_else(|e| e.into_inner()),
+            _guard: self.shared.gate.lock(),
         }
     }
 
@@ -773,7 +775,7 @@ impl Group<'_> {
 fn writer_loop(shared: &Shared, receiver: Receiver<Job>, mut state: WriterState) {
     let config = &shared.config;
     while let Ok(first) = receiver.recv() {
-        let _gate = shared.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let _gate = shared.gate.lock();
         let mut jobs = vec![first];
         let mut events = jobs[0].event_count();
         let mut payload_bytes = jobs[0].payload_bytes();
@@ -1066,7 +1068,7 @@ impl EventStore for EmbeddedStore {
                 reason: format!("{} bytes, at most {max}", bytes.len()),
             });
         }
-        let _writing = self.snapshot_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _writing = self.snapshot_lock.lock();
         snapshot::write(&self.snapshot_dir, upto_seq, bytes)
     }
 

@@ -2,7 +2,9 @@
 //! validity, and serves the cached code while it is fresh.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
 
 use ymt_core::{Color, PersonId, Timestamp};
 
@@ -105,24 +107,14 @@ impl CodeIssuer {
     /// Switches to a new signing key (after a rotation) and drops every
     /// cached code, so no code signed by the old key is handed out again.
     pub fn set_signing_key(&self, key: SigningKey) {
-        *self
-            .key
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(key);
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        *self.key.write() = Arc::new(key);
+        let mut cache = self.cache.lock();
         cache.codes.clear();
         cache.order.clear();
     }
 
     pub fn cached_codes(&self) -> usize {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .codes
-            .len()
+        self.cache.lock().codes.len()
     }
 
     fn is_fresh(&self, code: &IssuedCode, now: Timestamp) -> bool {
@@ -144,10 +136,7 @@ impl CodeIssuer {
             rule_set_version: request.rule_set_version.clone(),
         };
         {
-            let cache = self
-                .cache
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let cache = self.cache.lock();
             if let Some(code) = cache.codes.get(&cache_key)
                 && self.is_fresh(code, now)
             {
@@ -157,7 +146,7 @@ impl CodeIssuer {
         // Signing happens outside the lock so other persons' codes are not
         // held up; two threads racing for the same person both sign, and the
         // later insert wins, which is harmless.
-        let key = Arc::clone(&self.key.read().unwrap_or_else(|poison| poison.into_inner()));
+        let key = Arc::clone(&self.key.read());
         let expires_at = now.plus_secs(self.token_ttl_secs);
         let claims = Claims {
             issuer: self.issuer.clone(),
@@ -177,10 +166,7 @@ impl CodeIssuer {
             svg: OnceLock::new(),
             png: OnceLock::new(),
         });
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut cache = self.cache.lock();
         if cache
             .codes
             .insert(cache_key.clone(), Arc::clone(&code))

@@ -78,13 +78,7 @@ pub(crate) async fn create_principal(
     .await?;
     let body: PrincipalBody = parse_json(body)?;
     check_principal_id(&body.id).map_err(ApiError::unprocessable)?;
-    if state
-        .principals
-        .read()
-        .expect("principals lock")
-        .get(&body.id)
-        .is_some()
-    {
+    if state.principals.read().get(&body.id).is_some() {
         return Err(ApiError::conflict(format!("principal {} exists", body.id)));
     }
     let key = new_api_key(&body.id);

@@ -56,13 +56,7 @@ pub(crate) async fn person_code(
         .as_ref()
         .map(|record| record.masked_name.to_string())
         .unwrap_or_else(|| "*".into());
-    let rule_set_version = state
-        .rules
-        .read()
-        .expect("rules lock")
-        .national
-        .version()
-        .to_string();
+    let rule_set_version = state.rules.read().national.version().to_string();
     let request = CodeRequest {
         person: pid.clone(),
         color,
@@ -104,7 +98,7 @@ pub(crate) async fn person_code(
 
 /// The person's latest tests and check-ins, newest first.
 pub(crate) fn recent_events(
-    state: &AppState,
+    state: &Node,
     pid: &PersonId,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let mut records = state.person_records(pid)?;

@@ -67,7 +67,7 @@ pub(crate) async fn colors_svg(
 
 /// Persons registered in the principal's jurisdiction, by current color.
 pub(crate) fn jurisdiction_counts(
-    state: &AppState,
+    state: &Node,
     principal: &Principal,
 ) -> Result<[i64; 3], ApiError> {
     let mut counts = [0i64; 3];

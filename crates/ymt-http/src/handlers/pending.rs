@@ -104,7 +104,6 @@ pub(crate) async fn decide_pending(
         let proposer = state
             .principals
             .read()
-            .expect("principals lock")
             .get(&pending.proposer)
             .cloned()
             .or(system_proposer)

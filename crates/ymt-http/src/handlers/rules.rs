@@ -14,7 +14,7 @@ pub(crate) async fn list_rule_sets(
     State(state): State<SharedState>,
     Authed(_principal): Authed,
 ) -> Result<Response, ApiError> {
-    let rules = state.rules.read().expect("rules lock");
+    let rules = state.rules.read();
     let versions: Vec<_> = rules
         .history
         .iter()
@@ -39,7 +39,7 @@ pub(crate) async fn get_rule_set(
     Authed(_principal): Authed,
     Path(version): Path<String>,
 ) -> Result<Response, ApiError> {
-    let rules = state.rules.read().expect("rules lock");
+    let rules = state.rules.read();
     let wanted = if version == "current" {
         rules.national.version().to_string()
     } else {
@@ -67,7 +67,7 @@ pub(crate) async fn diff_rule_sets(
     Authed(_principal): Authed,
     Query(query): Query<DiffQuery>,
 ) -> Result<Response, ApiError> {
-    let rules = state.rules.read().expect("rules lock");
+    let rules = state.rules.read();
     let find = |version: &str| {
         rules
             .history
@@ -116,7 +116,7 @@ pub(crate) async fn publish_rule_set(
         ));
     };
     {
-        let rules = state.rules.read().expect("rules lock");
+        let rules = state.rules.read();
         if rule_set.id() != rules.national.id() || rule_set.version() <= rules.national.version() {
             return Err(ApiError::conflict(format!(
                 "a new version of `{}` must be greater than {}",

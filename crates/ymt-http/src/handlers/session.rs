@@ -22,10 +22,7 @@ pub(crate) struct SignInBody {
     code: String,
 }
 
-pub(crate) fn person_summary(
-    state: &AppState,
-    pid: &PersonId,
-) -> Result<serde_json::Value, ApiError> {
+pub(crate) fn person_summary(state: &Node, pid: &PersonId) -> Result<serde_json::Value, ApiError> {
     let record = state.person_record(pid)?;
     let dependents: Vec<_> = record
         .as_ref()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use ymt_core::{RegionCode, Timestamp};
 use ymt_http::router;
 use ymt_node::auth::{Principal, Role, key_sha256, new_api_key};
-use ymt_node::{AppState, ManualClock, ServerConfig};
+use ymt_node::{ManualClock, Node, ServerConfig};
 use ymt_store::{AuditFilter, AuditOutcome};
 
 /// 2022-07-01T08:00:00Z, the start of the close-contact scenario.
@@ -27,7 +27,7 @@ pub fn rfc3339(unix_secs: i64) -> String {
 }
 
 pub struct TestNode {
-    pub state: Arc<AppState>,
+    pub state: Arc<Node>,
     pub clock: Arc<ManualClock>,
     pub base: String,
     pub client: reqwest::Client,
@@ -70,7 +70,7 @@ impl TestNode {
         config.pseudonym_secret_hex = Some("11".repeat(32));
         configure(&mut config);
         let clock = Arc::new(ManualClock::new(at(T0_UNIX_SECS)));
-        let state = tokio::task::block_in_place(|| AppState::open(config, clock.clone()))
+        let state = tokio::task::block_in_place(|| Node::open_embedded(config, clock.clone()))
             .expect("the node opens");
         state.spawn_scheduler();
         state.spawn_read_audit_writer();
