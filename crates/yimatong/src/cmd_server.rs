@@ -244,7 +244,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
         state
             .tracing
             .register_venue(
-                state,
+                state.store.as_ref(),
                 ymt_node::venues::Venue {
                     id: venue.id.clone(),
                     name: venue.name.clone(),

@@ -60,7 +60,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     state
         .tracing
         .register_venue(
-            &state,
+            state.store.as_ref(),
             Venue {
                 id: venue.clone(),
                 name: "storm venue".into(),

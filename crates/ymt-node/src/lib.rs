@@ -6,11 +6,14 @@
 
 pub mod auth;
 pub mod breaker;
+pub mod checkins;
 pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod confirmations;
 pub mod error;
+pub mod model;
+mod open;
 pub mod projection;
 pub mod pseudonym;
 pub mod publication;
@@ -23,4 +26,5 @@ pub mod venues;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ServerConfig;
 pub use error::{ErrorKind, ItemError, NodeError};
-pub use state::Node;
+pub use open::builtin_modules;
+pub use state::{Node, NodeModule};

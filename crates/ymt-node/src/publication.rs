@@ -7,7 +7,11 @@ use std::sync::Arc;
 use serde_json::json;
 use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
+use crate::auth::Principal;
+use crate::breaker::{KIND_PROFILE, KIND_RULE_SET};
 use crate::error::NodeError;
+use crate::model::{Applied, HeldAction, Impact};
+use crate::state::{BoxFuture, NodeModule};
 use crate::state::{META_PROFILES, META_RULE_SETS, Node};
 
 /// Rules added, removed and changed, and parameters whose default or bounds
@@ -176,5 +180,73 @@ pub fn put_rules_into_force(state: &Node, document: &[u8]) -> Result<usize, Node
                 Ok(())
             })
         }
+    }
+}
+
+/// A rule set or profile document held for approval, kept as its text.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RulesDocument {
+    /// `<id>-<version>`.
+    pub id: String,
+    pub document: String,
+}
+
+/// Rule-set and profile publications as a module of the node: each passes
+/// the circuit breaker with its impact preview, and is checked again when
+/// it is put into force.
+pub struct RulesModule;
+
+impl NodeModule for RulesModule {
+    fn name(&self) -> &'static str {
+        "rules"
+    }
+
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[META_RULE_SETS, META_PROFILES]
+    }
+
+    fn held_kinds(&self) -> &'static [&'static str] {
+        &[KIND_RULE_SET, KIND_PROFILE]
+    }
+
+    fn held_impact(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        _proposer: &str,
+    ) -> Result<Impact, NodeError> {
+        let document: RulesDocument = action.request_as()?;
+        let report = rules_impact(node, document.document.as_bytes())?;
+        Ok(Impact {
+            persons_reached: report.persons_total as usize,
+            persons_changing: report.persons_changed as usize,
+            transitions: report
+                .transitions
+                .into_iter()
+                .map(|(transition, count)| (transition.replace('→', "->"), count as usize))
+                .collect(),
+        })
+    }
+
+    fn held_apply<'a>(
+        &'a self,
+        node: &'a Arc<Node>,
+        action: &'a HeldAction,
+        _proposer: &'a Principal,
+    ) -> BoxFuture<'a, Result<Applied, NodeError>> {
+        Box::pin(async move {
+            let document: RulesDocument = action.request_as()?;
+            let worker = node.clone();
+            let bytes = document.document.into_bytes();
+            let reevaluated =
+                tokio::task::spawn_blocking(move || put_rules_into_force(&worker, &bytes))
+                    .await
+                    .map_err(|_| NodeError::internal("putting the rules into force panicked"))??;
+            node.schedule_changed.notify_one();
+            Ok(Applied {
+                events_stored: 0,
+                persons_reached: reevaluated,
+            })
+        })
     }
 }

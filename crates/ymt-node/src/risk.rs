@@ -31,12 +31,13 @@ use ymt_core::{Color, EventId, Facts, PersonId, RegionCode, Timestamp, VenueId};
 use ymt_trace::stay::from_rel;
 
 use crate::auth::Principal;
-use crate::breaker::Impact;
+use crate::breaker::KIND_RISK_AREA;
 use crate::error::NodeError;
+use crate::model::{Applied, HeldAction, Impact, PendingStatus};
 use crate::projection::{
     AloneExposure, Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of,
 };
-use crate::state::Node;
+use crate::state::{BoxFuture, Node, NodeModule};
 use crate::venues::Venue;
 use rustc_hash::FxHashMap;
 
@@ -757,4 +758,113 @@ pub fn reapply_after_snapshot(
             .persons_reached;
     }
     Ok(persons)
+}
+
+/// Risk areas as a module of the node: loads the designations in force,
+/// applies again those a loaded snapshot does not reflect, decides due
+/// persons whose status comes from one exposure alone, and records which
+/// designations each snapshot reflects.
+#[derive(Default)]
+pub struct RiskAreasModule {
+    /// The designations in force at load, kept for [`NodeModule::after_rebuild`].
+    loaded: parking_lot::Mutex<Vec<RiskAreaRecord>>,
+}
+
+impl NodeModule for RiskAreasModule {
+    fn name(&self) -> &'static str {
+        "risk-areas"
+    }
+
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[META_RISK_AREAS, META_SNAPSHOT_AREAS]
+    }
+
+    fn load(&self, node: &Node) -> anyhow::Result<()> {
+        *self.loaded.lock() = load_areas(node)?;
+        Ok(())
+    }
+
+    fn after_rebuild(&self, node: &Node, snapshot_upto_seq: Option<u64>) -> Result<(), NodeError> {
+        let loaded = std::mem::take(&mut *self.loaded.lock());
+        // Designations are not in the log: those that took effect after the
+        // snapshot are applied again (without a snapshot, the evaluations
+        // of the rebuild already joined them).
+        if let Some(upto_seq) = snapshot_upto_seq {
+            reapply_after_snapshot(node, &loaded, upto_seq)?;
+        }
+        Ok(())
+    }
+
+    fn when_due(&self, node: &Node, due: Vec<PersonId>, now: Timestamp) -> Vec<PersonId> {
+        apply_due_alone(node, due, now)
+    }
+
+    fn snapshot_capture(&self, node: &Node) -> Option<Vec<u8>> {
+        // Under the ingest gate no designation is half applied, so every
+        // one in force is wholly reflected in the snapshot.
+        let areas: Vec<EventId> = node
+            .risk_areas
+            .read()
+            .iter()
+            .map(|area| area.id.clone())
+            .collect();
+        Some(serde_json::to_vec(&areas).expect("area ids serialise"))
+    }
+
+    fn snapshot_written(
+        &self,
+        node: &Node,
+        upto_seq: u64,
+        captured: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        let areas: Vec<EventId> = serde_json::from_slice(&captured)
+            .map_err(|error| NodeError::internal(format!("captured areas: {error}")))?;
+        record_areas_in_snapshot(node, upto_seq, areas)
+    }
+
+    fn held_kinds(&self) -> &'static [&'static str] {
+        &[KIND_RISK_AREA]
+    }
+
+    fn held_impact(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        _proposer: &str,
+    ) -> Result<Impact, NodeError> {
+        let request: RiskAreaRequest = action.request_as()?;
+        Ok(impact_of_request(node, &request)?.impact)
+    }
+
+    fn held_apply<'a>(
+        &'a self,
+        node: &'a Arc<Node>,
+        action: &'a HeldAction,
+        proposer: &'a Principal,
+    ) -> BoxFuture<'a, Result<Applied, NodeError>> {
+        Box::pin(async move {
+            let request: RiskAreaRequest = action.request_as()?;
+            let outcome = take_effect(node, &request, proposer).await?;
+            Ok(Applied {
+                events_stored: 0,
+                persons_reached: outcome.impact.persons_reached,
+            })
+        })
+    }
+
+    fn held_status(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        principal: &Principal,
+        status: PendingStatus,
+    ) -> Result<(), NodeError> {
+        let request: RiskAreaRequest = action.request_as()?;
+        let status = match status {
+            PendingStatus::Pending => "pending",
+            PendingStatus::Rejected => "rejected",
+            PendingStatus::Approved => return Ok(()),
+        };
+        record_designation(node, &request, principal, status)
+    }
 }

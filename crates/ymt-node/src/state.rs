@@ -1,166 +1,33 @@
 //! The node's state and its write path: ingest, re-evaluation, the timed
 //! transition scheduler, snapshots and the rebuild on start.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
-use ymt_core::identity::{IdDocument, IdType, MaskedName};
+use ymt_core::identity::IdDocument;
 use ymt_core::risk_area::{RiskArea, RiskAreas};
-use ymt_core::{Event, EventBody, EventId, EventKind, Facts, PersonId, RegionCode, Timestamp};
-use ymt_rules::{CompiledRules, Decision, ParameterProfile, RuleSet};
-use ymt_store::{AuditEntry, AuditOutcome, EmbeddedStore, EventStore, NewEvent, StoreConfig};
+use ymt_core::{Event, EventBody, EventId, Facts, PersonId, Timestamp};
+use ymt_rules::{CompiledRules, Decision, RuleSet};
+use ymt_store::{AppendOutcome, AuditEntry, AuditOutcome, EventStore, NewEvent};
 
 use crate::auth::{Principal, Principals};
+use crate::checkins::TracingState;
 use crate::clock::Clock;
+use crate::codes::Codes;
 use crate::config::ServerConfig;
 use crate::error::{ItemError, NodeError};
+use crate::model::{Applied, HeldAction, Impact, PendingStatus};
+pub use crate::model::{
+    EventRecord, ImportSummary, IngestResult, META_PERSONS, META_PRINCIPALS, META_PROFILES,
+    META_RULE_SETS, PersonRecord, RulesState, Subject, Submission, governing_region, is_retracted,
+};
 use crate::projection::{Projection, person_key};
 use crate::pseudonym::{PSEUDONYM_SECRET_LEN, Pseudonymizer};
-
-/// What the store keeps of an event: the event and the region it concerns,
-/// which jurisdiction checks and the governing profile use.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EventRecord {
-    pub region: RegionCode,
-    pub event: Event,
-}
-
-/// Who an event is about: a pseudonymous id, or an identity document from
-/// which the node computes it.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Subject {
-    Pid { pid: PersonId },
-    Document { id_type: IdType, id_number: String },
-}
-
-/// One event as submitted through the API.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Submission {
-    pub id: EventId,
-    pub subject: Subject,
-    /// Where the event happened, or the region of the acting authority.
-    pub region: RegionCode,
-    pub kind: EventKind,
-    pub data: serde_json::Value,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ImportSummary {
-    pub stored: u64,
-    pub duplicate: u64,
-    pub persons: usize,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct IngestResult {
-    pub id: EventId,
-    pub pid: PersonId,
-    pub status: &'static str,
-    pub seq: u64,
-}
-
-/// A registered person: what the node may show of them.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PersonRecord {
-    pub pid: PersonId,
-    pub masked_name: MaskedName,
-    pub id_type: IdType,
-    pub region: RegionCode,
-    pub has_phone: bool,
-    #[serde(default)]
-    pub guardian_of: Vec<PersonId>,
-}
-
-pub const META_PRINCIPALS: &str = "principals";
-pub const META_PERSONS: &str = "persons";
-pub const META_RULE_SETS: &str = "rule-sets";
-pub const META_PROFILES: &str = "profiles";
-
-/// The rule sets in force and their compiled forms.
-pub struct RulesState {
-    pub national: RuleSet,
-    pub national_compiled: Arc<CompiledRules>,
-    /// Published national versions, oldest first (the current one last).
-    pub history: Vec<RuleSet>,
-    /// Regional profiles by region code.
-    pub profiles: BTreeMap<RegionCode, (ParameterProfile, Arc<CompiledRules>)>,
-}
-
-impl RulesState {
-    pub fn new(national: RuleSet) -> Result<RulesState, NodeError> {
-        let compiled = CompiledRules::compile(&national, None)
-            .map_err(|error| NodeError::internal(format!("national rule set: {error}")))?;
-        Ok(RulesState {
-            history: vec![national.clone()],
-            national,
-            national_compiled: Arc::new(compiled),
-            profiles: BTreeMap::new(),
-        })
-    }
-
-    /// The compiled rules for a person governed by `region`: the profile of
-    /// the longest region prefix that has one, else the national defaults.
-    pub fn compiled_for(&self, region: Option<&RegionCode>) -> Arc<CompiledRules> {
-        self.compiled_with_tag(region).1
-    }
-
-    /// [`RulesState::compiled_for`] with the tag the projection keeps in a
-    /// person's slot, so the rules that made a decision can be found again
-    /// without re-reading the timeline: 0 for the national defaults, else a
-    /// hash of the profile's region (odd, so never 0).
-    pub fn compiled_with_tag(&self, region: Option<&RegionCode>) -> (u32, Arc<CompiledRules>) {
-        if let Some(region) = region {
-            let best = self
-                .profiles
-                .iter()
-                .filter(|(profile_region, _)| profile_region.contains(region))
-                .max_by_key(|(profile_region, _)| profile_region.as_str().len());
-            if let Some((profile_region, (_, compiled))) = best {
-                return (profile_tag(profile_region), compiled.clone());
-            }
-        }
-        (0, self.national_compiled.clone())
-    }
-
-    /// The tags of every rule set in force: the national one, then each profile's.
-    pub fn tags(&self) -> impl Iterator<Item = u32> + '_ {
-        std::iter::once(0).chain(self.profiles.keys().map(profile_tag))
-    }
-
-    /// The compiled rules a tag names, when under them every risk exposure
-    /// decides alone, so a designation can be applied without re-reading
-    /// timelines (risk.rs).
-    pub fn exposure_rules_by_tag(&self, tag: u32) -> Option<Arc<CompiledRules>> {
-        self.compiled_by_tag(tag)
-            .filter(|compiled| compiled.items_decide_alone("riskExposures"))
-    }
-
-    /// The compiled rules a slot's tag names, if they are still in force.
-    pub fn compiled_by_tag(&self, tag: u32) -> Option<Arc<CompiledRules>> {
-        if tag == 0 {
-            return Some(self.national_compiled.clone());
-        }
-        let mut matching = self
-            .profiles
-            .iter()
-            .filter(|(region, _)| profile_tag(region) == tag);
-        let (_, (_, compiled)) = matching.next()?;
-        // Two profiles with one tag: ambiguous, so the caller re-reads.
-        matching.next().is_none().then(|| compiled.clone())
-    }
-}
-
-fn profile_tag(region: &RegionCode) -> u32 {
-    (xxhash_rust::xxh3::xxh3_64(region.as_str().as_bytes()) as u32) | 1
-}
 
 /// Counters exported at `/metrics`.
 #[derive(Default)]
@@ -174,6 +41,133 @@ pub struct Metrics {
     pub audit_dropped_reads: AtomicU64,
 }
 
+/// A boxed future, for the asynchronous hooks of [`NodeModule`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A domain module of the node (tracing, risk areas, …): the node calls its
+/// hooks at fixed points of its life, so the core knows no module by name.
+///
+/// Every hook has a default that does nothing. A module that owns durable
+/// state names its metadata namespaces, loads them in [`NodeModule::load`],
+/// and changes them only through the node's write paths. Routes belong to
+/// the HTTP adapter (`ymt-http`), which has no place in this crate.
+pub trait NodeModule: Send + Sync {
+    /// A short name, for logs and errors.
+    fn name(&self) -> &'static str;
+
+    /// The durable metadata namespaces this module owns.
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Loads the module's state when the node opens, before the projection
+    /// is rebuilt.
+    fn load(&self, _node: &Node) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// After the projection is rebuilt, from a snapshot covering the log up
+    /// to `snapshot_upto_seq` (None: from the whole log).
+    fn after_rebuild(
+        &self,
+        _node: &Node,
+        _snapshot_upto_seq: Option<u64>,
+    ) -> Result<(), NodeError> {
+        Ok(())
+    }
+
+    /// Checks one submitted event before anything of its batch is stored;
+    /// an error refuses the whole batch and names the field.
+    fn check_record(&self, _node: &Node, _record: &EventRecord) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// After a batch is durable and the projection updated: `outcomes`
+    /// tells which records were new and which duplicates.
+    fn after_ingest<'a>(
+        &'a self,
+        _node: &'a Arc<Node>,
+        _records: &'a [EventRecord],
+        _outcomes: &'a [AppendOutcome],
+    ) -> BoxFuture<'a, Result<(), NodeError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Takes persons whose status is due to change at `now`, decides those
+    /// it can without reading their timelines, and returns the rest for a
+    /// full re-evaluation.
+    fn when_due(&self, _node: &Node, due: Vec<PersonId>, _now: Timestamp) -> Vec<PersonId> {
+        due
+    }
+
+    /// Called while a snapshot's log position is read (ingest held off):
+    /// what this module must remember about the snapshot.
+    fn snapshot_capture(&self, _node: &Node) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Called once the snapshot up to `upto_seq` is durable, with what
+    /// [`NodeModule::snapshot_capture`] returned.
+    fn snapshot_written(
+        &self,
+        _node: &Node,
+        _upto_seq: u64,
+        _captured: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        Ok(())
+    }
+
+    /// Starts the module's background tasks (on a tokio runtime).
+    fn spawn(&self, _node: &Arc<Node>) {}
+
+    /// The kinds of held action (see `crate::breaker`) this module puts
+    /// into force; the hooks below are called only for these kinds.
+    fn held_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The impact preview of a held action: whose colors it would change.
+    fn held_impact(
+        &self,
+        _node: &Node,
+        action: &HeldAction,
+        _proposer: &str,
+    ) -> Result<Impact, NodeError> {
+        Err(NodeError::internal(format!(
+            "module {} does not preview {} actions",
+            self.name(),
+            action.kind
+        )))
+    }
+
+    /// Puts a held action into force with its proposer's rights.
+    fn held_apply<'a>(
+        &'a self,
+        _node: &'a Arc<Node>,
+        action: &'a HeldAction,
+        _proposer: &'a Principal,
+    ) -> BoxFuture<'a, Result<Applied, NodeError>> {
+        let error = NodeError::internal(format!(
+            "module {} does not apply {} actions",
+            self.name(),
+            action.kind
+        ));
+        Box::pin(async move { Err(error) })
+    }
+
+    /// Told when an action of its kinds is held or rejected, for the
+    /// module's own records (a designation's status).
+    fn held_status(
+        &self,
+        _node: &Node,
+        _action: &HeldAction,
+        _principal: &Principal,
+        _status: PendingStatus,
+    ) -> Result<(), NodeError> {
+        Ok(())
+    }
+}
+
 pub struct Node {
     pub config: ServerConfig,
     pub store: Arc<dyn EventStore>,
@@ -184,9 +178,9 @@ pub struct Node {
     pub projection: Projection,
     pub metrics: Metrics,
     /// Signed codes, citizen sessions and appeals (codes.rs).
-    pub codes: crate::codes::Codes,
+    pub codes: Codes,
     /// Venues, the check-in index and automatic tracing.
-    pub tracing: crate::tracing_service::TracingState,
+    pub tracing: TracingState,
     /// The risk-area designations in force, joined with check-ins at
     /// evaluation (risk.rs).
     pub risk_areas: RwLock<RiskAreas>,
@@ -206,6 +200,8 @@ pub struct Node {
     pub transitions_applied_until: watch::Sender<i64>,
     read_audit: tokio::sync::mpsc::Sender<AuditEntry>,
     read_audit_receiver: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<AuditEntry>>>,
+    /// The domain modules, in the order their hooks run.
+    modules: Vec<Arc<dyn NodeModule>>,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -237,71 +233,28 @@ fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM
     Ok(secret)
 }
 
-/// Whether a person's timeline holds a retraction of event `id`.
-pub fn is_retracted(records: &[EventRecord], id: &EventId) -> bool {
-    records.iter().any(|record| {
-        matches!(&record.event.body, EventBody::Retraction(retraction) if &retraction.target == id)
-    })
-}
-
-/// Which region governs a person's decision: the region of their latest
-/// designation, quarantine, override or risk exposure (the authority managing
-/// them). It is a function of the events alone, so every node agrees.
-pub fn governing_region(records: &[EventRecord]) -> Option<RegionCode> {
-    records
-        .iter()
-        .filter(|record| {
-            matches!(
-                record.event.kind(),
-                EventKind::ContactDesignation
-                    | EventKind::Quarantine
-                    | EventKind::Override
-                    | EventKind::RiskExposure
-            )
-        })
-        .max_by(|a, b| (a.event.recorded_at, &a.event.id).cmp(&(b.event.recorded_at, &b.event.id)))
-        .map(|record| record.region.clone())
-}
-
 impl Node {
-    /// Opens (or creates) the node's data directory and rebuilds the
-    /// projection from the latest snapshot and the log after it.
-    ///
-    /// This is the default of one machine: the embedded store in
-    /// `data_dir/store`. [`Node::open`] takes any other [`EventStore`].
-    pub fn open_embedded(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Node>> {
-        std::fs::create_dir_all(&config.data_dir)?;
-        let store_config = StoreConfig {
-            batch_events_max: config.batch_events_max.max(1),
-            // Every ingested event carries one audit record in the same commit.
-            audit_entries_max: config.batch_events_max.max(1),
-            ..StoreConfig::default()
-        };
-        let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(
-            config.data_dir.join("store"),
-            store_config,
-        )?);
-        Node::open(config, clock, store)
-    }
-
     /// Opens a node over `store`, keeping its other files (pseudonymisation
     /// secret, signing keys) in `config.data_dir`, and rebuilds the
     /// projection from the latest snapshot and the log after it.
-    pub fn open(
+    /// `modules` are the domain modules, in the order their hooks run; see
+    /// `Node::open` for the node with every built-in module.
+    pub fn open_with_modules(
         config: ServerConfig,
         clock: Arc<dyn Clock>,
         store: Arc<dyn EventStore>,
+        modules: Vec<Arc<dyn NodeModule>>,
     ) -> anyhow::Result<Arc<Node>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let secret = read_or_create_secret(&config)?;
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
         let state = Node {
-            codes: crate::codes::Codes::open(&config.data_dir, clock.now())?,
+            codes: Codes::open(&config.data_dir, clock.now())?,
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),
-            tracing: crate::tracing_service::TracingState::new(config.tracing.clone()),
+            tracing: TracingState::new(config.tracing.clone()),
             risk_areas: RwLock::new(RiskAreas::new()),
             persons_with_retractions: RwLock::new(Default::default()),
             config,
@@ -317,13 +270,31 @@ impl Node {
             transitions_applied_until: watch::channel(0).0,
             read_audit,
             read_audit_receiver: parking_lot::Mutex::new(Some(read_audit_receiver)),
+            modules,
         };
         state.load_metadata()?;
-        state.tracing.load(&state)?;
-        let areas_in_force = crate::risk::load_areas(&state)?;
+        for module in &state.modules {
+            module
+                .load(&state)
+                .map_err(|error| error.context(format!("loading module {}", module.name())))?;
+        }
         let state = Arc::new(state);
-        state.rebuild_projection(&areas_in_force)?;
+        state.rebuild_projection()?;
         Ok(state)
+    }
+
+    /// The module that puts held actions of `kind` into force.
+    pub fn module_for_held(&self, kind: &str) -> Result<Arc<dyn NodeModule>, NodeError> {
+        self.modules
+            .iter()
+            .find(|module| module.held_kinds().contains(&kind))
+            .cloned()
+            .ok_or_else(|| NodeError::invalid(format!("no module puts {kind} actions into force")))
+    }
+
+    /// The domain modules, in the order their hooks run.
+    pub fn modules(&self) -> &[Arc<dyn NodeModule>] {
+        &self.modules
     }
 
     fn load_metadata(&self) -> anyhow::Result<()> {
@@ -480,6 +451,51 @@ impl Node {
                 }
             }
         });
+    }
+
+    /// Ingests events (at most one per person) as `principal`, in batches the
+    /// store accepts. The boxed future breaks the cycle ingest → after_ingest →
+    /// ingest.
+    pub fn ingest_in_chunks<'a>(
+        self: &'a Arc<Self>,
+        principal: &'a Principal,
+        submissions: Vec<Submission>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, NodeError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            // Ingest writes one audit record per event, and the store takes at
+            // most 1,000 audit records per commit (its default).
+            let chunk_len = self
+                .config
+                .batch_events_max
+                .clamp(1, crate::model::DERIVED_BATCH_EVENTS_MAX);
+            let mut chunks: Vec<Vec<Submission>> = Vec::new();
+            let mut submissions = submissions;
+            while !submissions.is_empty() {
+                let rest = submissions.split_off(submissions.len().min(chunk_len));
+                chunks.push(std::mem::replace(&mut submissions, rest));
+            }
+            // Two batches at a time: their re-evaluations overlap and their
+            // commits share fsyncs. Callers pass at most one event
+            // per person, so the order between batches does not matter.
+            let mut results = Vec::new();
+            let mut chunks = chunks.into_iter();
+            while let Some(first) = chunks.next() {
+                match chunks.next() {
+                    Some(second) => {
+                        let (first, second) = tokio::join!(
+                            self.ingest(principal, first),
+                            self.ingest(principal, second)
+                        );
+                        results.extend(first?);
+                        results.extend(second?);
+                    }
+                    None => results.extend(self.ingest(principal, first).await?),
+                }
+            }
+            Ok(results)
+        })
     }
 
     /// Validates, stores and applies a batch of submissions. All or nothing:
@@ -643,7 +659,9 @@ impl Node {
                 }
             });
         }
-        crate::tracing_service::after_ingest(self, &records, &outcomes).await?;
+        for module in &self.modules {
+            module.after_ingest(self, &records, &outcomes).await?;
+        }
         Ok(results)
     }
 
@@ -749,7 +767,7 @@ impl Node {
         // whichever came first in the file; a retraction already stored
         // (a re-import) has done so before.
         for target in &retracted {
-            self.tracing.retract_check_in(self, target)?;
+            self.tracing.retract_check_in(self.store.as_ref(), target)?;
         }
         let persons: Vec<PersonId> = persons.into_iter().collect();
         summary.persons = persons.len();
@@ -853,7 +871,11 @@ impl Node {
             region: submission.region,
             event,
         };
-        crate::tracing_service::check_record(self, &record).map_err(|error| (false, error))?;
+        for module in &self.modules {
+            module
+                .check_record(self, &record)
+                .map_err(|error| (false, error))?;
+        }
         Ok(record)
     }
 
@@ -966,7 +988,10 @@ impl Node {
                 .collect();
             let due_count = due.len();
             // Persons decided by one exposure alone go first, without a read.
-            let pids = crate::risk::apply_due_alone(self, due, now);
+            let pids = self
+                .modules
+                .iter()
+                .fold(due, |due, module| module.when_due(self, due, now));
             // Many transitions can fall due at one instant (everyone an area
             // reached leaves it together).
             self.reevaluate_many_in_parallel(&pids)?;
@@ -983,7 +1008,9 @@ impl Node {
     /// until the earliest `valid_until`, or until the clock or the queue
     /// changes, then applies what is due.
     pub fn spawn_scheduler(self: &Arc<Self>) {
-        crate::tracing_service::spawn_retention(self);
+        for module in &self.modules {
+            module.spawn(self);
+        }
         let state = self.clone();
         tokio::spawn(async move {
             loop {
@@ -1052,15 +1079,14 @@ impl Node {
     pub async fn write_snapshot(self: &Arc<Self>) -> Result<u64, NodeError> {
         // Under the gate no designation is half applied, so every one in
         // force is wholly reflected in the projection read below.
-        let (upto_seq, areas_reflected) = {
+        let (upto_seq, captured) = {
             let _exclusive = self.ingest_gate.write().await;
-            let areas: Vec<EventId> = self
-                .risk_areas
-                .read()
+            let captured: Vec<Option<Vec<u8>>> = self
+                .modules
                 .iter()
-                .map(|area| area.id.clone())
+                .map(|module| module.snapshot_capture(self))
                 .collect();
-            (self.store.last_seq(), areas)
+            (self.store.last_seq(), captured)
         };
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -1068,7 +1094,11 @@ impl Node {
             state.store.snapshot_write(upto_seq, &bytes)?;
             // Written after the snapshot: a crash in between leaves an older
             // record, which only makes the restart re-apply more.
-            crate::risk::record_areas_in_snapshot(&state, upto_seq, areas_reflected)?;
+            for (module, captured) in state.modules.iter().zip(captured) {
+                if let Some(captured) = captured {
+                    module.snapshot_written(&state, upto_seq, captured)?;
+                }
+            }
             Ok::<_, NodeError>(upto_seq)
         })
         .await
@@ -1077,10 +1107,7 @@ impl Node {
 
     /// Loads the latest snapshot and re-evaluates every person with events
     /// after it; without a snapshot, evaluates everyone from the log.
-    fn rebuild_projection(
-        self: &Arc<Self>,
-        areas_in_force: &[crate::risk::RiskAreaRecord],
-    ) -> anyhow::Result<()> {
+    fn rebuild_projection(self: &Arc<Self>) -> anyhow::Result<()> {
         let mut from_seq = 1;
         let mut snapshot_upto_seq = None;
         let load = self.store.snapshot_latest()?;
@@ -1104,12 +1131,12 @@ impl Node {
         let persons: Vec<PersonId> = persons.into_iter().collect();
         self.reevaluate_many_in_parallel(&persons)
             .map_err(|error| anyhow::anyhow!(error.detail))?;
-        // Designations are not in the log: those that took effect after the
-        // snapshot are applied again (without a snapshot, the evaluations
-        // above already joined them).
-        if let Some(upto_seq) = snapshot_upto_seq {
-            crate::risk::reapply_after_snapshot(self, areas_in_force, upto_seq)
-                .map_err(|error| anyhow::anyhow!(error.detail))?;
+        // State outside the log (risk-area designations) may need applying
+        // again to what the snapshot did not reflect.
+        for module in &self.modules {
+            module
+                .after_rebuild(self, snapshot_upto_seq)
+                .map_err(|error| anyhow::anyhow!("module {}: {}", module.name(), error.detail))?;
         }
         Ok(())
     }

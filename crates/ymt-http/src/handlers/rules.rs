@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use ymt_node::auth::Role;
+use ymt_node::breaker::{HeldAction, KIND_PROFILE, KIND_RULE_SET};
 use ymt_node::publication::*;
 
 use crate::extract::*;
@@ -125,10 +126,13 @@ pub(crate) async fn publish_rule_set(
             )));
         }
     }
-    let action = ymt_node::breaker::Action::RuleSet(ymt_node::breaker::RulesDocument {
-        id: ymt_node::breaker::action_id(&format!("{}-{}", rule_set.id(), rule_set.version())),
-        document: String::from_utf8_lossy(&bytes).into_owned(),
-    });
+    let action = HeldAction::new(
+        KIND_RULE_SET,
+        &ymt_node::publication::RulesDocument {
+            id: ymt_node::breaker::action_id(&format!("{}-{}", rule_set.id(), rule_set.version())),
+            document: String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    );
     ymt_node::breaker::propose(&state, &principal, action, None)
         .await
         .map(proposed_response)
@@ -169,10 +173,13 @@ pub(crate) async fn publish_profile(
             profile.region, principal.jurisdiction
         )));
     }
-    let action = ymt_node::breaker::Action::Profile(ymt_node::breaker::RulesDocument {
-        id: ymt_node::breaker::action_id(&format!("{}-{}", profile.id, profile.version)),
-        document: String::from_utf8_lossy(&bytes).into_owned(),
-    });
+    let action = HeldAction::new(
+        KIND_PROFILE,
+        &ymt_node::publication::RulesDocument {
+            id: ymt_node::breaker::action_id(&format!("{}-{}", profile.id, profile.version)),
+            document: String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    );
     ymt_node::breaker::propose(&state, &principal, action, None)
         .await
         .map(proposed_response)

@@ -87,7 +87,9 @@ pub(crate) async fn register_venue(
             venue.id
         )));
     }
-    state.tracing.register_venue(&state, venue.clone())?;
+    state
+        .tracing
+        .register_venue(state.store.as_ref(), venue.clone())?;
     state.audit_read(&principal, "venue.register", venue.id.as_str())?;
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
     Ok((
