@@ -242,9 +242,8 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
     // are refused, and risk areas find venues by their community code.
     for venue in &city.venues {
         state
-            .tracing
             .register_venue(
-                state.store.as_ref(),
+                &ymt_node::record::Author::operator(),
                 ymt_node::venues::Venue {
                     id: venue.id.clone(),
                     name: venue.name.clone(),

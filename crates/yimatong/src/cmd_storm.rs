@@ -58,9 +58,8 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     let region = RegionCode::parse("440305001001")?;
     let venue = VenueId::parse("v-storm")?;
     state
-        .tracing
         .register_venue(
-            state.store.as_ref(),
+            &ymt_node::record::Author::operator(),
             Venue {
                 id: venue.clone(),
                 name: "storm venue".into(),

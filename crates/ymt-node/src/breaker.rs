@@ -19,8 +19,10 @@ use ymt_store::{AuditEntry, AuditOutcome};
 use crate::auth::{Principal, Role, TRACE_AUTHOR, system_principal};
 use crate::error::{ErrorKind, NodeError};
 pub use crate::model::Impact;
+pub use crate::model::META_PENDING;
 use crate::model::derived_event_id;
 pub use crate::model::{Applied, HeldAction, PendingAction, PendingStatus, Proposed, action_id};
+use crate::record::{Author, Record};
 use crate::state::{
     BoxFuture, EventRecord, Node, NodeModule, Subject, Submission, governing_region,
 };
@@ -35,7 +37,6 @@ pub const KIND_TRACING: &str = "tracing";
 /// The old name of a held action, kept for callers.
 pub type Action = HeldAction;
 
-pub const META_PENDING: &str = "pending";
 pub const BULK_OVERRIDE_PREFIX: &str = "bulk-override";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -279,10 +280,13 @@ async fn propose_held(
         events_stored: 0,
         persons_reached: 0,
     };
-    state.store.meta_put(
-        META_PENDING,
-        &id,
-        serde_json::to_vec(&pending).expect("pending actions serialise"),
+    let detail = pending.held_because.join("; ");
+    state.apply(
+        &Author::from(principal),
+        Record::ActionRecorded {
+            pending: pending.clone(),
+        },
+        &detail,
     )?;
     state.module_for_held(&pending.action.kind)?.held_status(
         state,
@@ -290,17 +294,6 @@ async fn propose_held(
         principal,
         PendingStatus::Pending,
     )?;
-    audit(
-        state,
-        audit_entry(
-            state,
-            principal,
-            "pending.propose",
-            &id,
-            pending.held_because.join("; "),
-        ),
-    )
-    .await?;
     Ok(Proposed::Held(Box::new(pending)))
 }
 
@@ -379,32 +372,20 @@ pub async fn decide(
     };
     pending.decided_by = Some(principal.id.clone());
     pending.decided_at = Some(state.now());
-    state.store.meta_put(
-        META_PENDING,
-        id,
-        serde_json::to_vec(&pending).expect("pending actions serialise"),
+    let detail = format!(
+        "proposed by {}; {} events stored, {} persons reached; impact {:?}",
+        pending.proposer,
+        pending.events_stored,
+        pending.persons_reached,
+        pending.impact.transitions
+    );
+    state.apply(
+        &Author::from(principal),
+        Record::ActionRecorded {
+            pending: pending.clone(),
+        },
+        &detail,
     )?;
-    audit(
-        state,
-        audit_entry(
-            state,
-            principal,
-            if approve {
-                "pending.approve"
-            } else {
-                "pending.reject"
-            },
-            id,
-            format!(
-                "proposed by {}; {} events stored, {} persons reached; impact {:?}",
-                pending.proposer,
-                pending.events_stored,
-                pending.persons_reached,
-                pending.impact.transitions
-            ),
-        ),
-    )
-    .await?;
     Ok(pending)
 }
 

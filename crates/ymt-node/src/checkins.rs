@@ -63,14 +63,9 @@ impl TracingState {
             .expect("the venue key is loaded on open")
     }
 
-    pub fn register_venue(&self, store: &dyn EventStore, venue: Venue) -> Result<(), NodeError> {
-        store.meta_put(
-            META_VENUES,
-            venue.id.as_str(),
-            serde_json::to_vec(&venue).expect("venues serialise"),
-        )?;
+    /// Adds a venue to memory (its record is already durable).
+    pub fn insert_venue(&self, venue: Venue) {
         self.venues.write().insert(venue.id.clone(), venue);
-        Ok(())
     }
 
     /// Loads venues and the venue-code key, and rebuilds the index from the

@@ -4,6 +4,7 @@
 //! `ymt-http` is one adapter over it, and tests and benchmarks drive it
 //! directly.
 
+mod apply;
 pub mod auth;
 pub mod breaker;
 pub mod checkins;
@@ -17,6 +18,7 @@ mod open;
 pub mod projection;
 pub mod pseudonym;
 pub mod publication;
+pub mod record;
 pub mod risk;
 pub mod state;
 pub mod status;

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use ymt_core::Timestamp;
 
 use serde::{Deserialize, Serialize};
+use ymt_core::event::{ContactKind, RiskLevel};
 use ymt_core::identity::{IdType, MaskedName};
-use ymt_core::{Color, Event, EventBody, EventId, EventKind, PersonId, RegionCode};
+use ymt_core::risk_area::RiskArea;
+use ymt_core::{Color, Event, EventBody, EventId, EventKind, PersonId, RegionCode, VenueId};
 use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
 use crate::error::NodeError;
@@ -338,3 +340,63 @@ pub struct Applied {
     pub events_stored: usize,
     pub persons_reached: usize,
 }
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskAreaRequest {
+    pub id: EventId,
+    /// Either venues…
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub venues: Vec<VenueId>,
+    /// …or a region code (community, street or county and coarser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionCode>,
+    pub level: RiskLevel,
+    pub from: Timestamp,
+    pub until: Timestamp,
+    pub reason: String,
+}
+
+/// A designation as the node records it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RiskAreaRecord {
+    pub request: RiskAreaRequest,
+    pub designated_by: String,
+    /// `in_force`, `pending` or `rejected`.
+    pub status: String,
+    pub updated_at: Timestamp,
+    /// The area as it took effect (venues covered, instant); set once in
+    /// force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<RiskArea>,
+    /// The store's last sequence number when it took effect, which tells a
+    /// restarting node whether its snapshot already reflects it.
+    #[serde(default)]
+    pub applied_after_seq: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub designation: EventId,
+    pub pid: PersonId,
+    pub confirmed_by: String,
+    pub confirmed_at: Timestamp,
+    pub note: String,
+}
+
+/// One designation made by tracing, remembered under its trigger.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TracedDesignation {
+    pub id: EventId,
+    pub pid: PersonId,
+    pub region: RegionCode,
+    pub kind: ContactKind,
+}
+
+pub const META_PENDING: &str = "pending";
+
+pub const META_CONFIRMATIONS: &str = "confirmations";
+
+pub const META_RISK_AREAS: &str = "risk-areas";
+
+pub const META_TRACED_FROM: &str = "traced-from";

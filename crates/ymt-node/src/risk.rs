@@ -33,53 +33,21 @@ use ymt_trace::stay::from_rel;
 use crate::auth::Principal;
 use crate::breaker::KIND_RISK_AREA;
 use crate::error::NodeError;
+pub use crate::model::META_RISK_AREAS;
 use crate::model::{Applied, HeldAction, Impact, PendingStatus};
+pub use crate::model::{RiskAreaRecord, RiskAreaRequest};
 use crate::projection::{
     AloneExposure, Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of,
 };
+use crate::record::{Author, Record};
 use crate::state::{BoxFuture, Node, NodeModule};
 use crate::venues::Venue;
 use rustc_hash::FxHashMap;
 
-pub const META_RISK_AREAS: &str = "risk-areas";
 /// Venues named by one designation.
 pub const RISK_AREA_VENUES_MAX: usize = 1000;
 /// The longest window one designation may cover.
 pub const RISK_AREA_WINDOW_SECS_MAX: i64 = 60 * 86_400;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RiskAreaRequest {
-    pub id: EventId,
-    /// Either venues…
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub venues: Vec<VenueId>,
-    /// …or a region code (community, street or county and coarser).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<RegionCode>,
-    pub level: RiskLevel,
-    pub from: Timestamp,
-    pub until: Timestamp,
-    pub reason: String,
-}
-
-/// A designation as the node records it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RiskAreaRecord {
-    pub request: RiskAreaRequest,
-    pub designated_by: String,
-    /// `in_force`, `pending` or `rejected`.
-    pub status: String,
-    pub updated_at: Timestamp,
-    /// The area as it took effect (venues covered, instant); set once in
-    /// force.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area: Option<RiskArea>,
-    /// The store's last sequence number when it took effect, which tells a
-    /// restarting node whether its snapshot already reflects it.
-    #[serde(default)]
-    pub applied_after_seq: u64,
-}
 
 pub fn record_designation(
     state: &Node,
@@ -106,12 +74,12 @@ fn write_record(
         area,
         applied_after_seq,
     };
-    state.store.meta_put(
-        META_RISK_AREAS,
-        request.id.as_str(),
-        serde_json::to_vec(&record).expect("risk areas serialise"),
-    )?;
-    Ok(())
+    let detail = format!("{:?} {} to {}", request.level, request.from, request.until);
+    state.apply(
+        &Author::from(principal),
+        Record::RiskAreaRecorded { area: record },
+        &detail,
+    )
 }
 
 /// The venues an area covers.

@@ -349,16 +349,6 @@ impl Node {
         self.principals.read().authenticate(bearer).cloned()
     }
 
-    pub fn add_principal(&self, principal: Principal) -> Result<(), NodeError> {
-        self.store.meta_put(
-            META_PRINCIPALS,
-            &principal.id,
-            serde_json::to_vec(&principal).expect("principals serialise"),
-        )?;
-        self.principals.write().insert(principal);
-        Ok(())
-    }
-
     pub fn person_id(&self, document: &IdDocument) -> PersonId {
         self.pseudonymizer.person_id(document)
     }
@@ -368,15 +358,6 @@ impl Node {
             .store
             .meta_get(META_PERSONS, pid.as_str())?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
-    }
-
-    pub fn register_person(&self, record: &PersonRecord) -> Result<(), NodeError> {
-        self.store.meta_put(
-            META_PERSONS,
-            record.pid.as_str(),
-            serde_json::to_vec(record).expect("persons serialise"),
-        )?;
-        Ok(())
     }
 
     /// Queues an audit record for a read. Reads are audited asynchronously in

@@ -39,12 +39,14 @@ pub use crate::checkins::TracingState;
 use crate::checkins::may_be_check_in;
 pub use crate::config::TracingConfig;
 use crate::error::NodeError;
+pub use crate::model::META_TRACED_FROM;
+pub use crate::model::TracedDesignation;
 pub use crate::model::derived_event_id;
 use crate::model::{Applied, HeldAction, Impact, pending_id_of};
+use crate::record::{Author, Record};
 use crate::state::{BoxFuture, EventRecord, Node, NodeModule, Subject, Submission};
 use crate::venues::{META_NODE_KEYS, META_VENUES};
 
-pub const META_TRACED_FROM: &str = "traced-from";
 pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
 pub const RULE_TRACE_COMPANION: &str = "TRACE-COMPANION-01";
 pub const RULE_TRACE_SECONDARY: &str = "TRACE-SECONDARY-01";
@@ -121,15 +123,6 @@ impl TracingParameters {
             None
         }
     }
-}
-
-/// One designation made by tracing, remembered under its trigger.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TracedDesignation {
-    pub id: EventId,
-    pub pid: PersonId,
-    pub region: RegionCode,
-    pub kind: ContactKind,
 }
 
 /// A contact found by tracing with the evidence of its designation.
@@ -549,12 +542,15 @@ async fn apply_plan(
     }
     // The mapping is written first, so a designation stored before a crash
     // is still found when its positive is retracted.
-    state.store.meta_put(
-        META_TRACED_FROM,
-        test_record.event.id.as_str(),
-        serde_json::to_vec(&plan.traced).expect("designations serialise"),
-    )?;
     let principal = system_principal(TRACE_AUTHOR);
+    state.apply(
+        &Author::from(&principal),
+        Record::TracingRecorded {
+            test: test_record.event.id.clone(),
+            designations: plan.traced.clone(),
+        },
+        &format!("case {}", test_record.event.person),
+    )?;
     state.ingest_in_chunks(&principal, plan.submissions).await?;
     Ok(())
 }
@@ -624,7 +620,13 @@ pub async fn cascade_retraction(
         .collect();
     let principal = system_principal(TRACE_AUTHOR);
     state.ingest_in_chunks(&principal, submissions).await?;
-    state.store.meta_delete(META_TRACED_FROM, target.as_str())?;
+    state.apply(
+        &Author::from(&principal),
+        Record::TracingWithdrawn {
+            test: target.clone(),
+        },
+        &format!("retracted by {retraction_id}"),
+    )?;
     Ok(())
 }
 

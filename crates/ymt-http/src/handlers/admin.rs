@@ -11,6 +11,7 @@ use ymt_store::AuditFilter;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use ymt_node::record::Author;
 
 #[derive(Deserialize)]
 pub(crate) struct AuditQuery {
@@ -90,7 +91,6 @@ pub(crate) async fn create_principal(
         key_sha256: key_sha256(&key),
         disabled: false,
     };
-    state.add_principal(created.clone())?;
-    state.audit_read(&principal, "principal.create", &created.id)?;
+    state.add_principal_by(&Author::from(&principal), created.clone())?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key}))).into_response())
 }

@@ -9,10 +9,10 @@ use ymt_node::auth::Role;
 use ymt_node::confirmations::*;
 use ymt_node::state::*;
 use ymt_node::tracing_service::*;
-use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use ymt_node::record::{Author, Record};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,24 +98,13 @@ pub(crate) async fn confirm(
         confirmed_at: state.now(),
         note,
     };
-    state.store.meta_put(
-        META_CONFIRMATIONS,
-        id.as_str(),
-        serde_json::to_vec(&confirmation).expect("confirmations serialise"),
+    let note = confirmation.note.clone();
+    state.apply(
+        &Author::from(&principal),
+        Record::DesignationConfirmed {
+            confirmation: confirmation.clone(),
+        },
+        &note,
     )?;
-    let entry = AuditEntry {
-        at: state.now(),
-        principal: principal.id.clone(),
-        role: principal.role.as_str().into(),
-        action: "designation.confirm".into(),
-        target: format!("{}/{}", record.event.person, id),
-        outcome: AuditOutcome::Allowed,
-        detail: confirmation.note.chars().take(1000).collect(),
-    };
-    state
-        .store
-        .audit_submit(vec![entry])?
-        .await
-        .map_err(|_| ApiError::internal("the store stopped"))??;
     Ok(axum::Json(serde_json::json!({"confirmation": confirmation})).into_response())
 }
