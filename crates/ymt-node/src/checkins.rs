@@ -68,14 +68,16 @@ impl TracingState {
         self.venues.write().insert(venue.id.clone(), venue);
     }
 
-    /// Loads venues and the venue-code key, and rebuilds the index from the
-    /// check-in events in the store.
+    /// Loads venues and the venue-code key, and the check-in index: from
+    /// `snapshot` (an index as it was after the log up to `upto_seq`) and the
+    /// log after it, or, without one, from the whole log.
     ///
-    /// `on_retraction` sees every stored retraction, so the caller can note
-    /// whose timelines hold one.
+    /// `on_retraction` sees every retraction read from the log, so the
+    /// caller can note whose timelines hold one.
     pub fn load(
         &self,
         store: &dyn EventStore,
+        snapshot: Option<(u64, &[u8])>,
         mut on_retraction: impl FnMut(&EventRecord),
     ) -> anyhow::Result<()> {
         let key = match store.meta_get(META_NODE_KEYS, VENUE_QR_KEY_NAME)? {
@@ -105,8 +107,18 @@ impl TracingState {
                 venues.insert(venue.id.clone(), venue);
             }
         }
-        let mut from_seq = 1;
-        let mut index = TraceIndex::new();
+        let (mut from_seq, mut index) = match snapshot {
+            Some((upto_seq, bytes)) => match TraceIndex::from_snapshot_bytes(bytes) {
+                Ok(index) => (upto_seq + 1, index),
+                Err(error) => {
+                    tracing::warn!(
+                        "check-in index snapshot unreadable ({error}); rebuilding it from the log"
+                    );
+                    (1, TraceIndex::new())
+                }
+            },
+            None => (1, TraceIndex::new()),
+        };
         // Targets of retractions, withdrawn from the index once it is built
         // (a retraction may be stored before or after its target's scan).
         let mut retracted: Vec<EventId> = Vec::new();

@@ -11,7 +11,8 @@ use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::publication::RulesModule;
 use crate::risk::RiskAreasModule;
-use crate::state::{Node, NodeModule};
+use crate::snapshot::{SECTION_PROJECTION, SECTION_RETRACTIONS, module_section, section};
+use crate::state::{ModuleSnapshot, Node, NodeModule};
 use crate::tracing_service::TracingModule;
 
 /// The built-in domain modules, in the order their hooks run: check-ins and
@@ -28,6 +29,44 @@ pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
 }
 
 impl Node {
+    /// Opens a node over `store` with the given domain modules, in the
+    /// order their hooks run (see [`builtin_modules`]): loads its metadata,
+    /// reads the latest snapshot once, lets each module load its section
+    /// and the log after it, and rebuilds the projection.
+    pub fn open_with_modules(
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn EventStore>,
+        modules: Vec<Arc<dyn NodeModule>>,
+    ) -> anyhow::Result<Arc<Node>> {
+        let node = Node::assemble(config, clock, store, modules)?;
+        let snapshot = node.read_latest_snapshot()?;
+        let sections = snapshot
+            .as_ref()
+            .map(|snapshot| snapshot.sections())
+            .unwrap_or_default();
+        let upto_seq = snapshot.as_ref().map_or(0, |snapshot| snapshot.upto_seq);
+        // Without the retractions section (an older snapshot) the modules
+        // cannot be restored consistently: they load from the whole log.
+        let modules_from_snapshot = match section(&sections, SECTION_RETRACTIONS) {
+            Some(bytes) => node.restore_retractions(bytes),
+            None => false,
+        };
+        for module in node.modules() {
+            let module_snapshot = modules_from_snapshot
+                .then(|| section(&sections, &module_section(module.name())))
+                .flatten()
+                .map(|bytes| ModuleSnapshot { upto_seq, bytes });
+            module
+                .load(&node, module_snapshot)
+                .map_err(|error| error.context(format!("loading module {}", module.name())))?;
+        }
+        let projection = section(&sections, SECTION_PROJECTION).map(|bytes| (upto_seq, bytes));
+        let node = Arc::new(node);
+        node.rebuild_projection(projection)?;
+        Ok(node)
+    }
+
     /// Opens a node over `store` with every built-in module, keeping its
     /// other files (pseudonymisation secret, signing keys) in
     /// `config.data_dir`, and rebuilds the projection from the latest

@@ -40,7 +40,7 @@ use crate::projection::{
     AloneExposure, Explanation, PersonKey, SHARD_COUNT, person_key_of_text, shard_of,
 };
 use crate::record::{Author, Record};
-use crate::state::{BoxFuture, Node, NodeModule};
+use crate::state::{BoxFuture, ModuleSnapshot, Node, NodeModule};
 use crate::venues::Venue;
 use rustc_hash::FxHashMap;
 
@@ -747,7 +747,7 @@ impl NodeModule for RiskAreasModule {
         &[META_RISK_AREAS, META_SNAPSHOT_AREAS]
     }
 
-    fn load(&self, node: &Node) -> anyhow::Result<()> {
+    fn load(&self, node: &Node, _snapshot: Option<ModuleSnapshot<'_>>) -> anyhow::Result<()> {
         *self.loaded.lock() = load_areas(node)?;
         Ok(())
     }

@@ -41,6 +41,14 @@ pub struct Metrics {
     pub audit_dropped_reads: AtomicU64,
 }
 
+/// A module's section of the snapshot a node restarts from.
+#[derive(Clone, Copy, Debug)]
+pub struct ModuleSnapshot<'a> {
+    /// The section reflects every event with `seq <= upto_seq`.
+    pub upto_seq: u64,
+    pub bytes: &'a [u8],
+}
+
 /// A boxed future, for the asynchronous hooks of [`NodeModule`].
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -61,8 +69,10 @@ pub trait NodeModule: Send + Sync {
     }
 
     /// Loads the module's state when the node opens, before the projection
-    /// is rebuilt.
-    fn load(&self, _node: &Node) -> anyhow::Result<()> {
+    /// is rebuilt: from its section of the latest snapshot (what
+    /// [`NodeModule::snapshot_capture`] returned) and the log after it, or
+    /// from scratch when there is none.
+    fn load(&self, _node: &Node, _snapshot: Option<ModuleSnapshot<'_>>) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -79,6 +89,19 @@ pub trait NodeModule: Send + Sync {
     /// Checks one submitted event before anything of its batch is stored;
     /// an error refuses the whole batch and names the field.
     fn check_record(&self, _node: &Node, _record: &EventRecord) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Right after a batch is durable, while snapshots are held off: brings
+    /// the module's in-memory state up to the log (a snapshot taken later
+    /// claims every stored event, so it must find them applied here).
+    /// Quick and in memory; `outcomes` tells new records from duplicates.
+    fn after_store(
+        &self,
+        _node: &Node,
+        _records: &[EventRecord],
+        _outcomes: &[AppendOutcome],
+    ) -> Result<(), NodeError> {
         Ok(())
     }
 
@@ -100,8 +123,9 @@ pub trait NodeModule: Send + Sync {
         due
     }
 
-    /// Called while a snapshot's log position is read (ingest held off):
-    /// what this module must remember about the snapshot.
+    /// Called while a snapshot's log position is read (ingest held off): the
+    /// module's state as of that position, kept as its section of the
+    /// snapshot and given back to [`NodeModule::load`] on restart.
     fn snapshot_capture(&self, _node: &Node) -> Option<Vec<u8>> {
         None
     }
@@ -237,14 +261,15 @@ impl Node {
     /// Opens a node over `store`, keeping its other files (pseudonymisation
     /// secret, signing keys) in `config.data_dir`, and rebuilds the
     /// projection from the latest snapshot and the log after it.
-    /// `modules` are the domain modules, in the order their hooks run; see
-    /// `Node::open` for the node with every built-in module.
-    pub fn open_with_modules(
+    /// Builds a node's state over `store` and loads its metadata
+    /// (principals, rules), without loading modules or the projection: see
+    /// `Node::open_with_modules` for that.
+    pub(crate) fn assemble(
         config: ServerConfig,
         clock: Arc<dyn Clock>,
         store: Arc<dyn EventStore>,
         modules: Vec<Arc<dyn NodeModule>>,
-    ) -> anyhow::Result<Arc<Node>> {
+    ) -> anyhow::Result<Node> {
         std::fs::create_dir_all(&config.data_dir)?;
         let secret = read_or_create_secret(&config)?;
         let (read_audit, read_audit_receiver) =
@@ -273,13 +298,6 @@ impl Node {
             modules,
         };
         state.load_metadata()?;
-        for module in &state.modules {
-            module
-                .load(&state)
-                .map_err(|error| error.context(format!("loading module {}", module.name())))?;
-        }
-        let state = Arc::new(state);
-        state.rebuild_projection()?;
         Ok(state)
     }
 
@@ -593,6 +611,9 @@ impl Node {
                 .filter(|(_, outcome)| !outcome.duplicate)
                 .map(|(record, _)| record),
         );
+        for module in &self.modules {
+            module.after_store(self, &records, &outcomes)?;
+        }
         let mut persons: BTreeSet<PersonId> = BTreeSet::new();
         let mut results = Vec::with_capacity(records.len());
         let mut stored = 0u64;
@@ -1052,81 +1073,6 @@ impl Node {
             .collect();
         if !keys.is_empty() {
             self.persons_with_retractions.write().extend(keys);
-        }
-    }
-
-    /// Writes a snapshot of the projection covering the log up to the last
-    /// acknowledged event.
-    pub async fn write_snapshot(self: &Arc<Self>) -> Result<u64, NodeError> {
-        // Under the gate no designation is half applied, so every one in
-        // force is wholly reflected in the projection read below.
-        let (upto_seq, captured) = {
-            let _exclusive = self.ingest_gate.write().await;
-            let captured: Vec<Option<Vec<u8>>> = self
-                .modules
-                .iter()
-                .map(|module| module.snapshot_capture(self))
-                .collect();
-            (self.store.last_seq(), captured)
-        };
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let bytes = state.projection.to_snapshot();
-            state.store.snapshot_write(upto_seq, &bytes)?;
-            // Written after the snapshot: a crash in between leaves an older
-            // record, which only makes the restart re-apply more.
-            for (module, captured) in state.modules.iter().zip(captured) {
-                if let Some(captured) = captured {
-                    module.snapshot_written(&state, upto_seq, captured)?;
-                }
-            }
-            Ok::<_, NodeError>(upto_seq)
-        })
-        .await
-        .map_err(|_| NodeError::internal("snapshot panicked"))?
-    }
-
-    /// Loads the latest snapshot and re-evaluates every person with events
-    /// after it; without a snapshot, evaluates everyone from the log.
-    fn rebuild_projection(self: &Arc<Self>) -> anyhow::Result<()> {
-        let mut from_seq = 1;
-        let mut snapshot_upto_seq = None;
-        let load = self.store.snapshot_latest()?;
-        if let Some(snapshot) = load.latest {
-            match Projection::from_snapshot(&snapshot.bytes) {
-                Ok(loaded) => {
-                    self.restore_from(&loaded);
-                    from_seq = snapshot.upto_seq + 1;
-                    snapshot_upto_seq = Some(snapshot.upto_seq);
-                }
-                Err(error) => tracing::warn!("ignoring unreadable snapshot: {error}"),
-            }
-        }
-        let mut persons: BTreeSet<PersonId> = BTreeSet::new();
-        loop {
-            let events = self.store.scan_from(from_seq, 100_000)?;
-            let Some(last) = events.last() else { break };
-            from_seq = last.seq + 1;
-            persons.extend(events.into_iter().map(|event| event.person));
-        }
-        let persons: Vec<PersonId> = persons.into_iter().collect();
-        self.reevaluate_many_in_parallel(&persons)
-            .map_err(|error| anyhow::anyhow!(error.detail))?;
-        // State outside the log (risk-area designations) may need applying
-        // again to what the snapshot did not reflect.
-        for module in &self.modules {
-            module
-                .after_rebuild(self, snapshot_upto_seq)
-                .map_err(|error| anyhow::anyhow!("module {}: {}", module.name(), error.detail))?;
-        }
-        Ok(())
-    }
-
-    fn restore_from(&self, loaded: &Projection) {
-        for pid in loaded.all_pids() {
-            if let Some((slot, explanation)) = loaded.get(&pid) {
-                self.projection.restore(&pid, slot, explanation);
-            }
         }
     }
 

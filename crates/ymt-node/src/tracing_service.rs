@@ -44,7 +44,7 @@ pub use crate::model::TracedDesignation;
 pub use crate::model::derived_event_id;
 use crate::model::{Applied, HeldAction, Impact, pending_id_of};
 use crate::record::{Author, Record};
-use crate::state::{BoxFuture, EventRecord, Node, NodeModule, Subject, Submission};
+use crate::state::{BoxFuture, EventRecord, ModuleSnapshot, Node, NodeModule, Subject, Submission};
 use crate::venues::{META_NODE_KEYS, META_VENUES};
 
 pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
@@ -158,8 +158,34 @@ pub fn check_record(state: &Node, record: &EventRecord) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs after a batch is stored and applied: indexes its check-ins, traces
-/// its positive PCR results and cascades its retractions.
+/// Runs right after a batch is durable, under the ingest gate: indexes its
+/// new check-ins and withdraws the check-ins it retracts, so a snapshot
+/// taken afterwards finds the index up to date with the log.
+pub fn after_store(
+    state: &Node,
+    records: &[EventRecord],
+    outcomes: &[AppendOutcome],
+) -> Result<(), NodeError> {
+    let fresh = || {
+        records
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, outcome)| !outcome.duplicate)
+            .map(|(record, _)| record)
+    };
+    state.tracing.index_records(fresh());
+    for record in fresh() {
+        if let EventBody::Retraction(retraction) = &record.event.body {
+            state
+                .tracing
+                .retract_check_in(state.store.as_ref(), &retraction.target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs after a batch is stored and applied: traces its positive PCR
+/// results and cascades its retractions.
 pub async fn after_ingest(
     state: &Arc<Node>,
     records: &[EventRecord],
@@ -171,7 +197,6 @@ pub async fn after_ingest(
         .filter(|(_, outcome)| !outcome.duplicate)
         .map(|(record, _)| record)
         .collect();
-    state.tracing.index_records(fresh.iter().copied());
     // A positive stored before a crash that cut its tracing short comes
     // back as a duplicate when the lab retries (it never saw an answer):
     // trace it unless its tracing was recorded or is held. Designation ids
@@ -206,9 +231,6 @@ pub async fn after_ingest(
                 trace_case(state, record).await?;
             }
             EventBody::Retraction(retraction) => {
-                state
-                    .tracing
-                    .retract_check_in(state.store.as_ref(), &retraction.target)?;
                 cascade_retraction(state, &record.event.id, &retraction.target).await?;
             }
             _ => {}
@@ -735,10 +757,25 @@ impl NodeModule for TracingModule {
         &[META_VENUES, META_NODE_KEYS, META_TRACED_FROM]
     }
 
-    fn load(&self, node: &Node) -> anyhow::Result<()> {
-        node.tracing.load(node.store.as_ref(), |record| {
-            node.note_retractions([record])
-        })
+    fn load(&self, node: &Node, snapshot: Option<ModuleSnapshot<'_>>) -> anyhow::Result<()> {
+        node.tracing.load(
+            node.store.as_ref(),
+            snapshot.map(|snapshot| (snapshot.upto_seq, snapshot.bytes)),
+            |record| node.note_retractions([record]),
+        )
+    }
+
+    fn after_store(
+        &self,
+        node: &Node,
+        records: &[EventRecord],
+        outcomes: &[AppendOutcome],
+    ) -> Result<(), NodeError> {
+        after_store(node, records, outcomes)
+    }
+
+    fn snapshot_capture(&self, node: &Node) -> Option<Vec<u8>> {
+        Some(node.tracing.index.read().to_snapshot_bytes())
     }
 
     fn check_record(&self, node: &Node, record: &EventRecord) -> Result<(), String> {
