@@ -154,7 +154,7 @@ fn retractions_bytes(keys: &HashSet<PersonKey>) -> Vec<u8> {
 }
 
 fn retractions_from(bytes: &[u8]) -> Option<HashSet<PersonKey>> {
-    if bytes.len() % 16 != 0 {
+    if !bytes.len().is_multiple_of(16) {
         return None;
     }
     Some(
