@@ -39,16 +39,6 @@ pub struct BenchCodesArgs {
 }
 
 #[derive(clap::Args)]
-pub struct BenchRestartArgs {
-    /// Events stored before the restart.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub events: usize,
-    /// Events per person.
-    #[arg(long, default_value_t = 20)]
-    pub events_per_person: usize,
-}
-
-#[derive(clap::Args)]
 pub struct BenchStatusArgs {
     /// Persons loaded before the lookups.
     #[arg(long, default_value_t = 100_000)]
@@ -372,68 +362,6 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Stores events, snapshots, then times a restart with the snapshot and one
-/// without it (full rebuild from the log).
-pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::tempdir()?;
-    let config = ServerConfig::new(dir.path().to_path_buf());
-    let state = Node::open_embedded(config.clone(), Arc::new(SystemClock))?;
-    let now = state.now();
-    let per_person = args.events_per_person.max(1);
-    let started = Instant::now();
-    let mut stored = 0usize;
-    while stored < args.events {
-        let chunk = (args.events - stored).min(100_000);
-        let records = seed_records(
-            stored..stored + chunk,
-            now,
-            |index| pid_for(index / per_person),
-            |index| (index % per_person) as i64,
-            997,
-            "r",
-        );
-        state
-            .import_records(&records, "bench")
-            .map_err(|error| anyhow::anyhow!(error.detail))?;
-        stored += chunk;
-    }
-    let load_seconds = started.elapsed().as_secs_f64();
-    let persons = state.projection.len();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime
-        .block_on(state.write_snapshot())
-        .map_err(|error| anyhow::anyhow!(error.detail))?;
-    drop(state);
-
-    let started = Instant::now();
-    let reopened = Node::open_embedded(config.clone(), Arc::new(SystemClock))?;
-    let with_snapshot_seconds = started.elapsed().as_secs_f64();
-    let persons_after = reopened.projection.len();
-    drop(reopened);
-
-    std::fs::remove_dir_all(dir.path().join("store").join("snapshots")).ok();
-    let started = Instant::now();
-    let rebuilt = Node::open_embedded(config, Arc::new(SystemClock))?;
-    let without_snapshot_seconds = started.elapsed().as_secs_f64();
-    let persons_rebuilt = rebuilt.projection.len();
-    println!(
-        "{}",
-        serde_json::json!({
-            "bench": "restart",
-            "events": args.events,
-            "persons": persons,
-            "load_seconds": load_seconds,
-            "restart_with_snapshot_seconds": with_snapshot_seconds,
-            "persons_after_restart": persons_after,
-            "restart_without_snapshot_seconds": without_snapshot_seconds,
-            "persons_after_rebuild": persons_rebuilt,
-        })
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Codes served per second over HTTP: `GET /v1/persons/{pid}/code` for a set

@@ -15,7 +15,9 @@ use ymt_node::{ManualClock, Node, ServerConfig};
 const T0: &str = "2022-05-10T12:00:00Z";
 
 fn at_minutes(minutes: i64) -> Timestamp {
-    Timestamp::parse_rfc3339(T0).unwrap().plus_secs(minutes * 60)
+    Timestamp::parse_rfc3339(T0)
+        .unwrap()
+        .plus_secs(minutes * 60)
 }
 
 fn config(dir: &tempfile::TempDir) -> ServerConfig {
@@ -64,7 +66,12 @@ fn state_of(node: &Node, persons: &[&str]) -> (Vec<String>, usize, usize, Vec<St
     let index = node.tracing.index.read();
     let stays = persons
         .iter()
-        .map(|person| format!("{person}: {:?}", index.stays_of(&PersonId::parse(person).unwrap())))
+        .map(|person| {
+            format!(
+                "{person}: {:?}",
+                index.stays_of(&PersonId::parse(person).unwrap())
+            )
+        })
         .collect();
     let colors = persons
         .iter()
