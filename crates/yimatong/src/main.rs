@@ -14,6 +14,7 @@ mod cmd_simulate;
 mod cmd_storm;
 mod cmd_token;
 mod cmd_trace;
+mod logging;
 mod progress;
 
 #[derive(Parser)]
@@ -104,6 +105,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    logging::init();
     let outcome = match cli.command {
         Command::Certlogic { command } => cmd_certlogic::run(command),
         Command::Rules { command } => cmd_rules::run(command),
