@@ -5,6 +5,7 @@
 //! directly.
 
 pub mod auth;
+pub mod background;
 pub mod breaker;
 pub mod clock;
 pub mod codes;

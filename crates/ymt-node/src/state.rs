@@ -206,6 +206,9 @@ pub struct Node {
     pub transitions_applied_until: watch::Sender<i64>,
     read_audit: tokio::sync::mpsc::Sender<AuditEntry>,
     read_audit_receiver: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<AuditEntry>>>,
+    /// The scheduler, retention and read-audit writer, and the signal that
+    /// stops them ([`Node::shutdown`]).
+    pub(crate) background: crate::background::BackgroundTasks,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -317,6 +320,7 @@ impl Node {
             transitions_applied_until: watch::channel(0).0,
             read_audit,
             read_audit_receiver: parking_lot::Mutex::new(Some(read_audit_receiver)),
+            background: Default::default(),
         };
         state.load_metadata()?;
         state.tracing.load(&state)?;
@@ -459,24 +463,35 @@ impl Node {
         }
     }
 
-    /// Writes queued read-audit records in batches until the node stops.
+    /// Writes queued read-audit records in batches until the node stops;
+    /// on stopping, writes what is still queued.
     pub fn spawn_read_audit_writer(self: &Arc<Self>) {
         let Some(mut receiver) = self.read_audit_receiver.lock().take() else {
             return;
         };
         let state = self.clone();
-        tokio::spawn(async move {
+        self.background.spawn(|mut stop| async move {
             let mut batch = Vec::new();
-            while let Some(entry) = receiver.recv().await {
-                batch.push(entry);
-                while batch.len() < 1000 {
+            loop {
+                let entry = tokio::select! {
+                    entry = receiver.recv() => entry,
+                    _ = stop.stopped() => None,
+                };
+                let stopping = entry.is_none();
+                batch.extend(entry);
+                while stopping || batch.len() < 1000 {
                     match receiver.try_recv() {
                         Ok(entry) => batch.push(entry),
                         Err(_) => break,
                     }
                 }
-                if let Ok(done) = state.store.audit_submit(std::mem::take(&mut batch)) {
+                if !batch.is_empty()
+                    && let Ok(done) = state.store.audit_submit(std::mem::take(&mut batch))
+                {
                     let _ = done.await;
+                }
+                if stopping {
+                    break;
                 }
             }
         });
@@ -985,8 +1000,11 @@ impl Node {
     pub fn spawn_scheduler(self: &Arc<Self>) {
         crate::tracing_service::spawn_retention(self);
         let state = self.clone();
-        tokio::spawn(async move {
+        self.background.spawn(|mut stop| async move {
             loop {
+                if stop.is_stopped() {
+                    break;
+                }
                 let worker = state.clone();
                 match tokio::task::spawn_blocking(move || worker.apply_due_transitions()).await {
                     Ok(Ok(_)) => {}
@@ -1025,9 +1043,34 @@ impl Node {
                     _ = clock_changed => {}
                     _ = state.schedule_changed.notified() => {}
                     _ = timer => {}
+                    _ = stop.stopped() => break,
                 }
             }
         });
+    }
+
+    /// Starts what a running node runs besides serving requests: the
+    /// scheduler of timed transitions (with the retention purge) and the
+    /// read-audit writer. The binary, the benchmarks and the tests all start
+    /// a node's background work through this one call.
+    pub fn spawn_background_tasks(self: &Arc<Self>) {
+        self.spawn_scheduler();
+        self.spawn_read_audit_writer();
+    }
+
+    /// Stops the background tasks and waits until they have ended (the
+    /// read-audit writer first writes what is queued). Afterwards no task
+    /// holds the node, so dropping the last handle closes the store.
+    pub async fn stop_background_tasks(&self) {
+        self.background.stop_and_wait().await;
+    }
+
+    /// A clean shutdown, after the server has stopped taking requests: stops
+    /// the background tasks, then writes the shutdown snapshot so the next
+    /// start replays little of the log.
+    pub async fn shutdown(self: &Arc<Self>) -> Result<u64, NodeError> {
+        self.stop_background_tasks().await;
+        self.write_snapshot().await
     }
 
     /// Holds ingest off (and snapshots with it) until the guard is dropped.

@@ -162,6 +162,9 @@ pub struct TracingState {
     venue_key: OnceLock<[u8; 32]>,
     /// Serialises decisions on pending actions, so one is never applied twice.
     pub decisions: tokio::sync::Mutex<()>,
+    /// Passes of the retention task completed so far (the first runs at
+    /// start), for whoever must know that a pass is over.
+    pub retention_passes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A principal that acts for the node itself; it is in no principal table
@@ -219,6 +222,7 @@ impl TracingState {
             index: RwLock::new(TraceIndex::new()),
             venue_key: OnceLock::new(),
             decisions: tokio::sync::Mutex::new(()),
+            retention_passes: tokio::sync::watch::channel(0).0,
         }
     }
 
@@ -976,8 +980,9 @@ pub fn purge_expired(state: &Node) -> Result<RetentionReport, NodeError> {
 
 /// Runs the retention purge at start and then every interval.
 pub fn spawn_retention(state: &Arc<Node>) {
-    let state = state.clone();
-    tokio::spawn(async move {
+    let node = state.clone();
+    state.background.spawn(|mut stop| async move {
+        let state = node;
         loop {
             let worker = state.clone();
             match tokio::task::spawn_blocking(move || purge_expired(&worker)).await {
@@ -989,10 +994,17 @@ pub fn spawn_retention(state: &Arc<Node>) {
                 Ok(Err(error)) => tracing::warn!("retention purge: {}", error.detail),
                 Err(_) => tracing::error!("retention purge panicked"),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(
+            state
+                .tracing
+                .retention_passes
+                .send_modify(|passes| *passes += 1);
+            let interval = std::time::Duration::from_secs(
                 state.tracing.config.retention_interval_secs.max(60),
-            ))
-            .await;
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.stopped() => break,
+            }
         }
     });
 }
