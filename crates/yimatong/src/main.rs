@@ -13,6 +13,7 @@ mod cmd_simulate;
 mod cmd_storm;
 mod cmd_token;
 mod cmd_trace;
+mod node_start;
 
 #[derive(Parser)]
 #[command(
