@@ -18,6 +18,7 @@ pub mod publication;
 pub mod risk;
 pub mod state;
 pub mod status;
+pub mod task_group;
 pub mod tracing_service;
 pub mod venues;
 

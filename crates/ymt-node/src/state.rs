@@ -207,8 +207,8 @@ pub struct Node {
     read_audit: tokio::sync::mpsc::Sender<AuditEntry>,
     read_audit_receiver: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<AuditEntry>>>,
     /// The scheduler, retention and read-audit writer, and the signal that
-    /// stops them ([`Node::shutdown`]).
-    pub(crate) background: crate::background::BackgroundTasks,
+    /// stops them (background.rs).
+    pub(crate) background: crate::task_group::TaskGroup,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -1047,30 +1047,6 @@ impl Node {
                 }
             }
         });
-    }
-
-    /// Starts what a running node runs besides serving requests: the
-    /// scheduler of timed transitions (with the retention purge) and the
-    /// read-audit writer. The binary, the benchmarks and the tests all start
-    /// a node's background work through this one call.
-    pub fn spawn_background_tasks(self: &Arc<Self>) {
-        self.spawn_scheduler();
-        self.spawn_read_audit_writer();
-    }
-
-    /// Stops the background tasks and waits until they have ended (the
-    /// read-audit writer first writes what is queued). Afterwards no task
-    /// holds the node, so dropping the last handle closes the store.
-    pub async fn stop_background_tasks(&self) {
-        self.background.stop_and_wait().await;
-    }
-
-    /// A clean shutdown, after the server has stopped taking requests: stops
-    /// the background tasks, then writes the shutdown snapshot so the next
-    /// start replays little of the log.
-    pub async fn shutdown(self: &Arc<Self>) -> Result<u64, NodeError> {
-        self.stop_background_tasks().await;
-        self.write_snapshot().await
     }
 
     /// Holds ingest off (and snapshots with it) until the guard is dropped.
