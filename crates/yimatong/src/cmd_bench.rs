@@ -51,10 +51,13 @@ pub struct BenchStatusArgs {
     pub connections: usize,
 }
 
+/// A benchmark's node, started as the binary starts one (node_start.rs), on
+/// a loopback port, in a temporary directory.
 struct BenchNode {
+    serving: crate::node_start::ServingNode,
     state: Arc<Node>,
     address: std::net::SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
@@ -62,20 +65,32 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.batch_events_max = batch_events_max.max(1);
     config.concurrent_requests_max = 4096;
-    let state = tokio::task::block_in_place(|| Node::open_embedded(config, Arc::new(SystemClock)))?;
-    state.spawn_scheduler();
-    state.spawn_read_audit_writer();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let app = ymt_http::router(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
+    let serving =
+        crate::node_start::bind_and_serve_node(state.clone(), "127.0.0.1:0".parse()?).await?;
     Ok(BenchNode {
         state,
-        address,
-        _dir: dir,
+        address: serving.address,
+        serving,
+        dir,
     })
+}
+
+impl BenchNode {
+    /// Shuts the node down as the binary does, closing its store before
+    /// the temporary directory is removed.
+    async fn close(self) -> anyhow::Result<()> {
+        let BenchNode {
+            serving,
+            state,
+            dir,
+            ..
+        } = self;
+        serving.shut_down().await?;
+        tokio::task::spawn_blocking(move || drop(state)).await?;
+        drop(dir);
+        Ok(())
+    }
 }
 
 fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<String> {
@@ -314,6 +329,7 @@ pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
                 "note": "durable (fsync before ack) events through POST /v1/events:batch on loopback, each person re-evaluated",
             })
         );
+        node.close().await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -360,6 +376,7 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
                 "note": "GET /v1/persons/{pid}/status with a verifier key, keep-alive, client and server on the same 2 cores; each read is audited",
             })
         );
+        node.close().await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -401,6 +418,7 @@ pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
                 "note": "GET /v1/persons/{pid}/code (token, SVG, PNG, reasons, recent events) over loopback; codes cached per (person, color, valid_until); each read audited",
             })
         );
+        node.close().await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -15,6 +15,7 @@ mod cmd_storm;
 mod cmd_token;
 mod cmd_trace;
 mod logging;
+mod node_start;
 mod progress;
 
 #[derive(Parser)]

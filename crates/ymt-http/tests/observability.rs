@@ -312,7 +312,7 @@ async fn incoming_request_ids_are_echoed_when_well_formed_and_replaced_otherwise
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shed_requests_are_counted_and_carry_a_request_id() {
-    let node = TestNode::start_with(|config| config.concurrent_requests_max = 1).await;
+    let node = TestNode::start_with_config(|config| config.concurrent_requests_max = 1).await;
     let lab = principal(&node, "lab-440305", Role::Lab);
 
     // Hold the only slot: a request whose body has not fully arrived.

@@ -25,6 +25,9 @@ pub struct TracingState {
     venue_key: OnceLock<[u8; 32]>,
     /// Serialises decisions on pending actions, so one is never applied twice.
     pub decisions: tokio::sync::Mutex<()>,
+    /// Passes of the retention task completed so far (the first runs at
+    /// start), for whoever must know that a pass is over.
+    pub retention_passes: tokio::sync::watch::Sender<u64>,
 }
 
 impl TracingState {
@@ -39,6 +42,7 @@ impl TracingState {
             index: RwLock::new(TraceIndex::new()),
             venue_key: OnceLock::new(),
             decisions: tokio::sync::Mutex::new(()),
+            retention_passes: tokio::sync::watch::channel(0).0,
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod apply;
 pub mod auth;
+pub mod background;
 pub mod breaker;
 pub mod checkins;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod risk;
 pub mod snapshot;
 pub mod state;
 pub mod status;
+pub mod task_group;
 pub mod tracing_service;
 pub mod venues;
 

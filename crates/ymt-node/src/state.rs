@@ -226,6 +226,9 @@ pub struct Node {
     read_audit_receiver: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<AuditEntry>>>,
     /// The domain modules, in the order their hooks run.
     modules: Vec<Arc<dyn NodeModule>>,
+    /// The scheduler, retention and read-audit writer, and the signal that
+    /// stops them (background.rs).
+    pub(crate) background: crate::task_group::TaskGroup,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -296,6 +299,7 @@ impl Node {
             read_audit,
             read_audit_receiver: parking_lot::Mutex::new(Some(read_audit_receiver)),
             modules,
+            background: Default::default(),
         };
         state.load_metadata()?;
         Ok(state)
@@ -429,24 +433,35 @@ impl Node {
         }
     }
 
-    /// Writes queued read-audit records in batches until the node stops.
+    /// Writes queued read-audit records in batches until the node stops;
+    /// on stopping, writes what is still queued.
     pub fn spawn_read_audit_writer(self: &Arc<Self>) {
         let Some(mut receiver) = self.read_audit_receiver.lock().take() else {
             return;
         };
         let state = self.clone();
-        tokio::spawn(async move {
+        self.background.spawn(|mut stop| async move {
             let mut batch = Vec::new();
-            while let Some(entry) = receiver.recv().await {
-                batch.push(entry);
-                while batch.len() < 1000 {
+            loop {
+                let entry = tokio::select! {
+                    entry = receiver.recv() => entry,
+                    _ = stop.stopped() => None,
+                };
+                let stopping = entry.is_none();
+                batch.extend(entry);
+                while stopping || batch.len() < 1000 {
                     match receiver.try_recv() {
                         Ok(entry) => batch.push(entry),
                         Err(_) => break,
                     }
                 }
-                if let Ok(done) = state.store.audit_submit(std::mem::take(&mut batch)) {
+                if !batch.is_empty()
+                    && let Ok(done) = state.store.audit_submit(std::mem::take(&mut batch))
+                {
                     let _ = done.await;
+                }
+                if stopping {
+                    break;
                 }
             }
         });
@@ -1014,8 +1029,11 @@ impl Node {
             module.spawn(self);
         }
         let state = self.clone();
-        tokio::spawn(async move {
+        self.background.spawn(|mut stop| async move {
             loop {
+                if stop.is_stopped() {
+                    break;
+                }
                 let worker = state.clone();
                 match tokio::task::spawn_blocking(move || worker.apply_due_transitions()).await {
                     Ok(Ok(_)) => {}
@@ -1054,6 +1072,7 @@ impl Node {
                     _ = clock_changed => {}
                     _ = state.schedule_changed.notified() => {}
                     _ = timer => {}
+                    _ = stop.stopped() => break,
                 }
             }
         });

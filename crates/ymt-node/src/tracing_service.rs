@@ -715,8 +715,9 @@ pub fn purge_expired(state: &Node) -> Result<RetentionReport, NodeError> {
 
 /// Runs the retention purge at start and then every interval.
 pub fn spawn_retention(state: &Arc<Node>) {
-    let state = state.clone();
-    tokio::spawn(async move {
+    let node = state.clone();
+    state.background.spawn(|mut stop| async move {
+        let state = node;
         loop {
             let worker = state.clone();
             match tokio::task::spawn_blocking(move || purge_expired(&worker)).await {
@@ -728,10 +729,17 @@ pub fn spawn_retention(state: &Arc<Node>) {
                 Ok(Err(error)) => tracing::warn!("retention purge: {}", error.detail),
                 Err(_) => tracing::error!("retention purge panicked"),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(
+            state
+                .tracing
+                .retention_passes
+                .send_modify(|passes| *passes += 1);
+            let interval = std::time::Duration::from_secs(
                 state.tracing.config.retention_interval_secs.max(60),
-            ))
-            .await;
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.stopped() => break,
+            }
         }
     });
 }
