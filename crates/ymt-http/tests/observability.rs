@@ -3,7 +3,7 @@
 //! node), request ids (kept, issued, returned, in problem bodies) and the
 //! one log line per request.
 //!
-//! Only `TestNode::start`/`start_with` and the node's `base` and `state` are
+//! Only `TestNode::start`/`start_with_config`, `close` and the node's `base` and `state` are
 //! taken from the support module; requests go through this file's own
 //! client, which reads headers.
 
@@ -169,6 +169,7 @@ async fn latency_histograms_are_labelled_by_route_template_and_status() {
         "{text}"
     );
     assert!(!text.contains("12345"), "{text}");
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,6 +198,7 @@ async fn the_node_figures_keep_their_names() {
             "{name} is a {expect_type} in\n{text}"
         );
     }
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,6 +216,8 @@ async fn each_node_reports_its_own_figures() {
     assert_eq!(sample(&idle_text, &series), None, "{idle_text}");
     assert_eq!(sample(&busy_text, "ymt_status_reads_total"), Some(2.0));
     assert_eq!(sample(&idle_text, "ymt_status_reads_total"), Some(0.0));
+    busy.close().await;
+    idle.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,6 +267,7 @@ async fn problem_bodies_carry_the_request_id_of_the_reply() {
     let answer = get(&node, "/healthz", None).await;
     assert!(answer.request_id.is_some());
     assert_eq!(answer.text(), "ok");
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,6 +313,7 @@ async fn incoming_request_ids_are_echoed_when_well_formed_and_replaced_otherwise
         issued.len(),
         "issued ids differ: {issued:?}"
     );
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,6 +362,7 @@ async fn shed_requests_are_counted_and_carry_a_request_id() {
         sample(&text, series).is_some_and(|count| count >= 1.0),
         "{series} in\n{text}"
     );
+    node.close().await;
 }
 
 /// Everything logged in this test process, as JSON lines.
@@ -422,4 +429,5 @@ async fn each_request_is_logged_once_with_its_route_and_no_secrets() {
             assert!(!line.contains(secret), "{secret} logged: {line}");
         }
     }
+    node.close().await;
 }
