@@ -100,14 +100,22 @@ impl Action {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BulkOverrideRequest {
     /// The request's id; each person's override gets an id derived from it.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub pids: Vec<PersonId>,
     /// The region of the acting authority's decision.
     pub region: RegionCode,
+    #[cfg_attr(feature = "openapi", schema(value_type = ymt_core::openapi::RaisedColor))]
     pub color: Color,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
     pub from: Timestamp,
     pub until: Timestamp,
@@ -115,6 +123,7 @@ pub struct BulkOverrideRequest {
 
 /// How many persons an action reaches and how their colors would change.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Impact {
     pub persons_reached: usize,
     pub persons_changing: usize,
@@ -146,6 +155,7 @@ impl Impact {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStatus {
     Pending,

@@ -15,6 +15,7 @@ use crate::tracing_service::TRACE_AUTHOR;
 pub const META_CONFIRMATIONS: &str = "confirmations";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Confirmation {
     pub designation: EventId,
     pub pid: PersonId,

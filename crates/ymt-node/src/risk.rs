@@ -47,11 +47,13 @@ pub const RISK_AREA_VENUES_MAX: usize = 1000;
 pub const RISK_AREA_WINDOW_SECS_MAX: i64 = 60 * 86_400;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RiskAreaRequest {
     pub id: EventId,
     /// Either venues…
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub venues: Vec<VenueId>,
     /// …or a region code (community, street or county and coarser).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +61,10 @@ pub struct RiskAreaRequest {
     pub level: RiskLevel,
     pub from: Timestamp,
     pub until: Timestamp,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
 }
 

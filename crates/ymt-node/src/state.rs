@@ -60,6 +60,7 @@ pub struct ImportSummary {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestResult {
     pub id: EventId,
     pub pid: PersonId,
