@@ -117,7 +117,7 @@ fn table() -> Vec<Route> {
             get(dashboard::colors_svg),
         ),
         // Pages and their assets.
-        route(M::GET, "/", get(pages::citizen)),
+        route(M::GET, "/", get(pages::root)),
         route(M::GET, "/citizen", get(pages::citizen)),
         route(M::GET, "/verify", get(pages::verify)),
         route(M::GET, "/console", get(pages::console)),

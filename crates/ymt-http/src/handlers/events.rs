@@ -8,8 +8,29 @@ use serde_json::json;
 use ymt_node::state::*;
 
 use crate::extract::*;
+use crate::openapi::{
+    AnyObject, BadRequest, Conflict, EventSubmission, Forbidden, TooLarge, Unauthorized,
+    Unprocessable,
+};
 use crate::problem::ApiError;
 
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Append one event",
+    security(("bearer" = [])),
+    request_body = EventSubmission,
+    responses(
+        (status = 200, description = "Stored (or a duplicate of a stored event): `{\"results\": [{\"id\", \"pid\", \"status\": \"stored\"|\"duplicate\", \"seq\"}]}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn post_event(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -20,12 +41,32 @@ pub(crate) async fn post_event(
     Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())
 }
 
-#[derive(Deserialize)]
+/// A batch of events; the node's `--batch-events-max` (10,000 by default)
+/// bounds its length (413 beyond).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
+    #[schema(value_type = Vec<EventSubmission>, min_items = 1)]
     events: Vec<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/events:batch",
+    tag = "events",
+    summary = "Append a batch of events, all or nothing",
+    security(("bearer" = [])),
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "All stored (or duplicates): one result per event, in order", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn post_events_batch(
     State(state): State<SharedState>,
     Authed(principal): Authed,

@@ -7,25 +7,62 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::extract::SharedState;
+use crate::openapi::AnyObject;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    summary = "Liveness: the process answers",
+    responses(
+        (status = 200, description = "`ok`", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "probes",
+    summary = "This OpenAPI 3.1 document",
+    responses(
+        (status = 200, description = "The document", body = inline(AnyObject)),
+    )
+)]
 pub(crate) async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::OPENAPI_JSON,
+        axum::Json(crate::openapi::openapi_json()),
     )
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    summary = "Readiness: the store accepts work",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
     // Ready when the store's writer accepts work: probe with its counters.
     let _ = state.store.stats();
     (StatusCode::OK, "ready").into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    summary = "Prometheus metrics (text exposition format 0.0.4)",
+    responses(
+        (status = 200, description = "Gauges and counters", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn metrics(State(state): State<SharedState>) -> Response {
     let counts = state.projection.color_counts();
     let stats = state.store.stats();
