@@ -82,7 +82,28 @@ pub(crate) async fn post_events_batch(
     }
     let mut submissions = Vec::with_capacity(batch.events.len());
     let mut errors = Vec::new();
+    // An id repeated in one batch must carry the same submission: the store
+    // refuses a batch that repeats an id with other content, and such a
+    // batch is invalid input, not a failure of the node.
+    let mut first_of_id: std::collections::HashMap<String, usize> = Default::default();
+    for (index, value) in batch.events.iter().enumerate() {
+        if let Some(id) = value.get("id").and_then(|id| id.as_str())
+            && let Some(&first) = first_of_id.get(id)
+        {
+            if batch.events[first] != *value {
+                errors.push(crate::problem::ItemError {
+                    index,
+                    detail: format!("repeats the id {id} of event {first} with other content"),
+                });
+            }
+        } else if let Some(id) = value.get("id").and_then(|id| id.as_str()) {
+            first_of_id.insert(id.to_owned(), index);
+        }
+    }
     for (index, value) in batch.events.into_iter().enumerate() {
+        if errors.iter().any(|error| error.index == index) {
+            continue;
+        }
         match serde_json::from_value::<Submission>(value) {
             Ok(submission) => submissions.push(submission),
             Err(error) => errors.push(crate::problem::ItemError {
@@ -92,6 +113,7 @@ pub(crate) async fn post_events_batch(
         }
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|error| error.index);
         let first = format!("event {}: {}", errors[0].index, errors[0].detail);
         return Err(
             ApiError::unprocessable(format!("refused, nothing stored: {first}"))
