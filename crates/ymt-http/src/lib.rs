@@ -13,6 +13,7 @@ pub mod problem;
 pub mod routes;
 
 pub use extract::SharedState;
+pub use openapi::openapi_json;
 pub use routes::{route_table, router};
 
 /// Serves the node's API and pages on `listener` until `shutdown` resolves.
