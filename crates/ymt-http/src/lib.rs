@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod routes;
+mod schemas;
 
 pub use extract::SharedState;
 pub use openapi::openapi_json;

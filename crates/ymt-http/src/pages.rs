@@ -13,8 +13,8 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lang {

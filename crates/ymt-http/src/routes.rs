@@ -43,7 +43,7 @@ fn table() -> Vec<Route> {
         route(M::GET, "/healthz", get(probes::healthz)),
         route(M::GET, "/readyz", get(probes::readyz)),
         route(M::GET, "/metrics", get(probes::metrics)),
-        route(M::GET, "/openapi.json", get(probes::openapi)),
+        route(M::GET, "/openapi.json", get(crate::openapi::document)),
         // Events and persons.
         route(M::POST, "/v1/events", post(events::post_event)),
         route(M::POST, "/v1/events:batch", post(events::post_events_batch)),

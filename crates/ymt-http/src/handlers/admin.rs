@@ -10,8 +10,8 @@ use ymt_node::auth::{Principal, Role, check_principal_id, key_sha256, new_api_ke
 use ymt_store::AuditFilter;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 /// The most audit records one request lists.
 const AUDIT_LIST_MAX: usize = 1000;

@@ -4,15 +4,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use ymt_core::{Color, PersonId};
 use ymt_node::auth::{Principal, Role};
 use ymt_node::codes::*;
 use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +100,12 @@ pub(crate) async fn file_appeal(
     Ok((StatusCode::CREATED, axum::Json(appeal)).into_response())
 }
 
+/// Appeals visible to the caller.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Appeals {
+    appeals: Vec<Appeal>,
+}
+
 pub(crate) fn appeal_visible(principal: &Principal, appeal: &Appeal) -> bool {
     principal.role == Role::NationalAdmin
         || appeal
@@ -116,7 +121,7 @@ pub(crate) fn appeal_visible(principal: &Principal, appeal: &Appeal) -> bool {
     summary = "Appeals in the authority's jurisdiction, open first",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{\"appeals\": [Appeal]}`", body = inline(AnyObject)),
+        (status = 200, description = "Open appeals first, then newest first; at most 500", body = Appeals),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )
@@ -140,7 +145,7 @@ pub(crate) async fn list_appeals(
     });
     appeals.truncate(APPEALS_LIST_MAX);
     state.audit_read(principal, "appeal.list", "")?;
-    Ok(axum::Json(json!({"appeals": appeals})).into_response())
+    Ok(axum::Json(Appeals { appeals }).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

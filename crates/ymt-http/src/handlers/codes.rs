@@ -13,8 +13,8 @@ use ymt_node::status::{color_label, status_json};
 use ymt_token::CodeRequest;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CodeBody {

@@ -6,8 +6,8 @@ use ymt_node::auth::{Principal, Role};
 use ymt_node::state::*;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[utoipa::path(
     get,

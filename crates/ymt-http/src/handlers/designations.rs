@@ -12,8 +12,8 @@ use ymt_node::tracing_service::*;
 use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 /// Optional: an empty body (or `null`) confirms without a note.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -22,6 +22,12 @@ pub(crate) struct ConfirmBody {
     #[serde(default)]
     #[schema(max_length = 500)]
     note: String,
+}
+
+/// A confirmed designation.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Confirmed {
+    confirmation: Confirmation,
 }
 
 #[utoipa::path(
@@ -33,7 +39,7 @@ pub(crate) struct ConfirmBody {
     params(("id_action" = String, Path, pattern = "^[A-Za-z0-9._:-]{1,64}:confirm$", description = "`<event id>:confirm`")),
     request_body = Option<ConfirmBody>,
     responses(
-        (status = 200, description = "`{\"confirmation\": Confirmation}`", body = inline(AnyObject)),
+        (status = 200, description = "Confirmed", body = Confirmed),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -143,5 +149,5 @@ pub(crate) async fn confirm(
         .audit_submit(vec![entry])?
         .await
         .map_err(|_| ApiError::internal("the store stopped"))??;
-    Ok(axum::Json(serde_json::json!({"confirmation": confirmation})).into_response())
+    Ok(axum::Json(Confirmed { confirmation }).into_response())
 }

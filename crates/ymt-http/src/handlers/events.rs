@@ -3,16 +3,20 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use ymt_node::state::*;
 
 use crate::extract::*;
-use crate::openapi::{
-    AnyObject, BadRequest, Conflict, EventSubmission, Forbidden, TooLarge, Unauthorized,
-    Unprocessable,
-};
 use crate::problem::ApiError;
+use crate::schemas::{
+    BadRequest, Conflict, EventSubmission, Forbidden, TooLarge, Unauthorized, Unprocessable,
+};
+
+/// What an ingest did, one result per event in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Ingested {
+    results: Vec<IngestResult>,
+}
 
 #[utoipa::path(
     post,
@@ -22,7 +26,7 @@ use crate::problem::ApiError;
     security(("bearer" = [])),
     request_body = EventSubmission,
     responses(
-        (status = 200, description = "Stored (or a duplicate of a stored event): `{\"results\": [{\"id\", \"pid\", \"status\": \"stored\"|\"duplicate\", \"seq\"}]}`", body = inline(AnyObject)),
+        (status = 200, description = "Stored, or a duplicate of a stored event (`status`: `stored` or `duplicate`)", body = Ingested),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -38,7 +42,7 @@ pub(crate) async fn post_event(
 ) -> Result<Response, ApiError> {
     let submission: Submission = parse_json(body)?;
     let results = state.ingest(&principal, vec![submission]).await?;
-    Ok((StatusCode::OK, axum::Json(json!({ "results": results }))).into_response())
+    Ok((StatusCode::OK, axum::Json(Ingested { results })).into_response())
 }
 
 /// A batch of events; the node's `--batch-events-max` (10,000 by default)
@@ -58,7 +62,7 @@ pub(crate) struct BatchBody {
     security(("bearer" = [])),
     request_body = BatchBody,
     responses(
-        (status = 200, description = "All stored (or duplicates): one result per event, in order", body = inline(AnyObject)),
+        (status = 200, description = "All stored (or duplicates): one result per event, in order", body = Ingested),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -121,5 +125,5 @@ pub(crate) async fn post_events_batch(
         );
     }
     let results = state.ingest(&principal, submissions).await?;
-    Ok(axum::Json(json!({ "results": results })).into_response())
+    Ok(axum::Json(Ingested { results }).into_response())
 }

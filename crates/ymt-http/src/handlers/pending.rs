@@ -13,8 +13,8 @@ use ymt_node::breaker::*;
 use ymt_node::tracing_service::*;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ymt_core::identity::{IdDocument, IdType, MaskedName};
 use ymt_core::{Color, PersonId, RegionCode};
@@ -13,8 +13,8 @@ use ymt_node::state::*;
 use ymt_node::status::{color_label, status_json};
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 pub(crate) fn parse_pid(text: &str) -> Result<PersonId, ApiError> {
     PersonId::parse(text).map_err(|error| ApiError::bad_request(format!("pid: {error}")))
@@ -142,6 +142,19 @@ pub(crate) struct RegisterBody {
     guardian_of: Vec<PersonId>,
 }
 
+/// A registered person: the pid and the name as stored (masked).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Registered {
+    pid: PersonId,
+    masked_name: String,
+}
+
+/// The pid of an identity document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Resolved {
+    pid: PersonId,
+}
+
 pub(crate) fn default_true() -> bool {
     true
 }
@@ -154,7 +167,7 @@ pub(crate) fn default_true() -> bool {
     security(("bearer" = [])),
     request_body = RegisterBody,
     responses(
-        (status = 200, description = "`{\"pid\", \"masked_name\"}`", body = inline(AnyObject)),
+        (status = 200, description = "Registered", body = Registered),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -199,7 +212,11 @@ pub(crate) async fn register_person(
     };
     state.register_person(&record)?;
     state.audit_read(&principal, "person.register", pid.as_str())?;
-    Ok(axum::Json(json!({"pid": pid, "masked_name": record.masked_name})).into_response())
+    Ok(axum::Json(Registered {
+        pid,
+        masked_name: record.masked_name.to_string(),
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -218,7 +235,7 @@ pub(crate) struct DocumentBody {
     security(("bearer" = [])),
     request_body = DocumentBody,
     responses(
-        (status = 200, description = "`{\"pid\"}`", body = inline(AnyObject)),
+        (status = 200, description = "The pid", body = Resolved),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -248,7 +265,7 @@ pub(crate) async fn resolve_person(
         .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
     let pid = state.person_id(&document);
     state.audit_read(&principal, "person.resolve", pid.as_str())?;
-    Ok(axum::Json(json!({"pid": pid})).into_response())
+    Ok(axum::Json(Resolved { pid }).into_response())
 }
 
 /// For people without phones: a verifier device reads the ID card and gets

@@ -1,4 +1,5 @@
-//! Probes, metrics and the API description.
+//! Probes and metrics. (The API description is served by
+//! [`crate::openapi::document`].)
 
 use std::sync::atomic::Ordering;
 
@@ -7,7 +8,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::extract::SharedState;
-use crate::openapi::AnyObject;
 
 #[utoipa::path(
     get,
@@ -20,23 +20,6 @@ use crate::openapi::AnyObject;
 )]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
-}
-
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "probes",
-    summary = "This OpenAPI 3.1 document",
-    responses(
-        (status = 200, description = "The document", body = inline(AnyObject)),
-    )
-)]
-pub(crate) async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        axum::Json(crate::openapi::openapi_json()),
-    )
-        .into_response()
 }
 
 #[utoipa::path(

@@ -9,8 +9,8 @@ use ymt_node::breaker::*;
 use ymt_node::risk::*;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[utoipa::path(
     post,

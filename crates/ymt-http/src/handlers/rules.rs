@@ -8,8 +8,8 @@ use ymt_node::auth::Role;
 use ymt_node::publication::*;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[utoipa::path(
     get,

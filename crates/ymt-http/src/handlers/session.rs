@@ -12,8 +12,8 @@ use ymt_node::state::*;
 use ymt_store::AuditOutcome;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,16 +3,15 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use ymt_core::ids::RegionLevel;
 use ymt_core::{RegionCode, VenueId};
 use ymt_node::auth::Role;
 use ymt_node::venues::*;
 
 use crate::extract::*;
-use crate::openapi::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +37,7 @@ pub(crate) struct VenueBody {
     security(("bearer" = [])),
     request_body = VenueBody,
     responses(
-        (status = 201, description = "`{\"venue\": Venue, \"qr_payload\"}`", body = inline(AnyObject)),
+        (status = 201, description = "The venue and the signed text of its QR code", body = VenueAnswer),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -116,9 +115,19 @@ pub(crate) async fn register_venue(
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"venue": venue, "qr_payload": payload})),
+        axum::Json(VenueAnswer {
+            venue,
+            qr_payload: payload,
+        }),
     )
         .into_response())
+}
+
+/// A venue and the signed text its QR code carries.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VenueAnswer {
+    venue: Venue,
+    qr_payload: String,
 }
 
 pub(crate) fn lookup(state: &SharedState, id: &str) -> Result<Venue, ApiError> {
@@ -137,7 +146,7 @@ pub(crate) fn lookup(state: &SharedState, id: &str) -> Result<Venue, ApiError> {
     security(("bearer" = [])),
     params(("id" = VenueId, Path, description = "The venue id")),
     responses(
-        (status = 200, description = "`{\"venue\": Venue, \"qr_payload\"}`", body = inline(AnyObject)),
+        (status = 200, description = "The venue and the signed text of its QR code", body = VenueAnswer),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -150,7 +159,11 @@ pub(crate) async fn get_venue(
 ) -> Result<Response, ApiError> {
     let venue = lookup(&state, &id)?;
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
-    Ok(axum::Json(json!({"venue": venue, "qr_payload": payload})).into_response())
+    Ok(axum::Json(VenueAnswer {
+        venue,
+        qr_payload: payload,
+    })
+    .into_response())
 }
 
 #[utoipa::path(
