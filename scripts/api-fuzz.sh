@@ -3,8 +3,8 @@
 # (every check: server errors, status codes, content types, headers, response
 # schemas, and that schema-valid requests are accepted and schema-invalid ones
 # refused). Starts `yimatong serve --demo` on a free loopback port with a
-# fresh data directory, runs schemathesis as the demo national admin, then
-# without credentials, and exits non-zero on any failure. Sends traffic to
+# fresh data directory, runs schemathesis as the demo national admin, as the
+# demo lab, then without credentials, and exits non-zero on any failure. Sends traffic to
 # 127.0.0.1 only; bounded by --max-examples per operation.
 #
 #   scripts/api-fuzz.sh              builds the release binary if needed
@@ -56,7 +56,9 @@ if ! grep -q '^YMT_READY ' "$work/serve.log"; then
   cat "$work/serve.log" >&2
   exit 1
 fi
-admin_key=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["demo-admin"])' "$work/data/demo-keys.json")
+key_of() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/data/demo-keys.json" "$1"
+}
 
 status=0
 passed=0
@@ -74,7 +76,8 @@ run() {
     passed=$((passed + 1))
   fi
 }
-run "as the national admin" -H "Authorization: Bearer $admin_key"
+run "as the national admin" -H "Authorization: Bearer $(key_of demo-admin)"
+run "as a lab of 440305" -H "Authorization: Bearer $(key_of demo-lab-440305)"
 run "without credentials"
 if [ "$status" -ne 0 ]; then
   echo "api-fuzz: failures (seed $seed); server log tail:" >&2
