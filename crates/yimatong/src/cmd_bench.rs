@@ -39,16 +39,6 @@ pub struct BenchCodesArgs {
 }
 
 #[derive(clap::Args)]
-pub struct BenchRestartArgs {
-    /// Events stored before the restart.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub events: usize,
-    /// Events per person.
-    #[arg(long, default_value_t = 20)]
-    pub events_per_person: usize,
-}
-
-#[derive(clap::Args)]
 pub struct BenchStatusArgs {
     /// Persons loaded before the lookups.
     #[arg(long, default_value_t = 100_000)]
@@ -61,10 +51,13 @@ pub struct BenchStatusArgs {
     pub connections: usize,
 }
 
+/// A benchmark's node, started as the binary starts one (node_start.rs), on
+/// a loopback port, in a temporary directory.
 struct BenchNode {
+    serving: crate::node_start::ServingNode,
     state: Arc<Node>,
     address: std::net::SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
@@ -72,20 +65,32 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.batch_events_max = batch_events_max.max(1);
     config.concurrent_requests_max = 4096;
-    let state = tokio::task::block_in_place(|| Node::open_embedded(config, Arc::new(SystemClock)))?;
-    state.spawn_scheduler();
-    state.spawn_read_audit_writer();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let app = ymt_http::router(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
+    let serving =
+        crate::node_start::bind_and_serve_node(state.clone(), "127.0.0.1:0".parse()?).await?;
     Ok(BenchNode {
         state,
-        address,
-        _dir: dir,
+        address: serving.address,
+        serving,
+        dir,
     })
+}
+
+impl BenchNode {
+    /// Shuts the node down as the binary does, closing its store before
+    /// the temporary directory is removed.
+    async fn close(self) -> anyhow::Result<()> {
+        let BenchNode {
+            serving,
+            state,
+            dir,
+            ..
+        } = self;
+        serving.shut_down().await?;
+        tokio::task::spawn_blocking(move || drop(state)).await?;
+        drop(dir);
+        Ok(())
+    }
 }
 
 fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<String> {
@@ -324,6 +329,7 @@ pub fn run_ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
                 "note": "durable (fsync before ack) events through POST /v1/events:batch on loopback, each person re-evaluated",
             })
         );
+        node.close().await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -370,70 +376,9 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
                 "note": "GET /v1/persons/{pid}/status with a verifier key, keep-alive, client and server on the same 2 cores; each read is audited",
             })
         );
+        node.close().await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Stores events, snapshots, then times a restart with the snapshot and one
-/// without it (full rebuild from the log).
-pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::tempdir()?;
-    let config = ServerConfig::new(dir.path().to_path_buf());
-    let state = Node::open_embedded(config.clone(), Arc::new(SystemClock))?;
-    let now = state.now();
-    let per_person = args.events_per_person.max(1);
-    let started = Instant::now();
-    let mut stored = 0usize;
-    while stored < args.events {
-        let chunk = (args.events - stored).min(100_000);
-        let records = seed_records(
-            stored..stored + chunk,
-            now,
-            |index| pid_for(index / per_person),
-            |index| (index % per_person) as i64,
-            997,
-            "r",
-        );
-        state
-            .import_records(&records, "bench")
-            .map_err(|error| anyhow::anyhow!(error.detail))?;
-        stored += chunk;
-    }
-    let load_seconds = started.elapsed().as_secs_f64();
-    let persons = state.projection.len();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime
-        .block_on(state.write_snapshot())
-        .map_err(|error| anyhow::anyhow!(error.detail))?;
-    drop(state);
-
-    let started = Instant::now();
-    let reopened = Node::open_embedded(config.clone(), Arc::new(SystemClock))?;
-    let with_snapshot_seconds = started.elapsed().as_secs_f64();
-    let persons_after = reopened.projection.len();
-    drop(reopened);
-
-    std::fs::remove_dir_all(dir.path().join("store").join("snapshots")).ok();
-    let started = Instant::now();
-    let rebuilt = Node::open_embedded(config, Arc::new(SystemClock))?;
-    let without_snapshot_seconds = started.elapsed().as_secs_f64();
-    let persons_rebuilt = rebuilt.projection.len();
-    println!(
-        "{}",
-        serde_json::json!({
-            "bench": "restart",
-            "events": args.events,
-            "persons": persons,
-            "load_seconds": load_seconds,
-            "restart_with_snapshot_seconds": with_snapshot_seconds,
-            "persons_after_restart": persons_after,
-            "restart_without_snapshot_seconds": without_snapshot_seconds,
-            "persons_after_rebuild": persons_rebuilt,
-        })
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Codes served per second over HTTP: `GET /v1/persons/{pid}/code` for a set
@@ -473,6 +418,7 @@ pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
                 "note": "GET /v1/persons/{pid}/code (token, SVG, PNG, reasons, recent events) over loopback; codes cached per (person, color, valid_until); each read audited",
             })
         );
+        node.close().await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -120,33 +120,29 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.batch_events_max = args.batch_events_max;
         config.concurrent_requests_max = args.concurrent_requests_max;
         config.snapshot_every_events = args.snapshot_every_events.max(1);
-        let state = tokio::task::block_in_place(|| Node::open_embedded(config, Arc::new(SystemClock)))
-            .with_context(|| format!("opening {}", args.data.display()))?;
+        let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
         let demo_text = if args.demo {
-            Some(tokio::task::block_in_place(|| {
+            let text = tokio::task::block_in_place(|| {
                 seed_demo(&state, &args.data, args.demo_persons)
-            })?)
-        } else {
-            None
-        };
-        state.spawn_scheduler();
-        state.spawn_read_audit_writer();
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        let address = listener.local_addr()?;
-        println!(
-            "yimatong listening on http://{address}  (data: {})",
-            args.data.display()
-        );
-        if let Some(text) = demo_text {
-            println!("{}", text.replace("{BASE}", &format!("http://{address}")));
+            })?;
             // Demo sign-in for the citizen page: one fixed one-time code.
             state
                 .codes
                 .set_authenticator(Arc::new(ymt_node::codes::DemoFixedCode {
                     code: DEMO_ONE_TIME_CODE.into(),
                 }));
+            Some(text)
+        } else {
+            None
+        };
+        let serving = crate::node_start::bind_and_serve_node(state, args.listen).await?;
+        let address = serving.address;
+        println!(
+            "yimatong listening on http://{address}  (data: {})",
+            args.data.display()
+        );
+        if let Some(text) = demo_text {
+            println!("{}", text.replace("{BASE}", &format!("http://{address}")));
             let keys: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(args.data.join("demo-keys.json"))?)?;
             println!("Citizen page: http://{address}/  (demo one-time code {DEMO_ONE_TIME_CODE})");
@@ -156,14 +152,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"base": format!("http://{address}"), "demo_code": DEMO_ONE_TIME_CODE, "keys": keys})
             );
         }
-        let app = ymt_http::router(state.clone());
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_requested())
-            .await?;
-        println!("shutting down: writing a snapshot");
-        if let Err(error) = state.write_snapshot().await {
-            eprintln!("snapshot failed: {}", error.detail);
-        }
+        serving.run_until(shutdown_requested()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -242,9 +231,8 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
     // are refused, and risk areas find venues by their community code.
     for venue in &city.venues {
         state
-            .tracing
             .register_venue(
-                state,
+                &ymt_node::record::Author::operator(),
                 ymt_node::venues::Venue {
                     id: venue.id.clone(),
                     name: venue.name.clone(),

@@ -9,6 +9,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ymt_core::event::{CheckIn, ContactDesignation, ContactKind, RiskLevel};
@@ -16,7 +17,7 @@ use ymt_core::{Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp
 use ymt_node::risk::RiskAreaRequest;
 use ymt_node::state::EventRecord;
 use ymt_node::venues::Venue;
-use ymt_node::{ManualClock, Node, ServerConfig};
+use ymt_node::{ManualClock, ServerConfig};
 
 #[derive(clap::Args)]
 pub struct BenchStormArgs {
@@ -54,13 +55,17 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
     config.snapshot_every_events = u64::MAX;
     let now = Timestamp::parse_rfc3339("2022-05-10T12:00:00Z")?;
     let clock = Arc::new(ManualClock::new(now));
-    let state = tokio::task::block_in_place(|| Node::open_embedded(config, clock.clone()))?;
+    // Started as the binary starts a node (node_start.rs): the scheduler,
+    // retention and read-audit writer run, and the API is served on a
+    // loopback port, though the benchmark drives the node directly.
+    let state = crate::node_start::open_node(config, clock.clone())?;
+    let serving =
+        crate::node_start::bind_and_serve_node(state.clone(), "127.0.0.1:0".parse()?).await?;
     let region = RegionCode::parse("440305001001")?;
     let venue = VenueId::parse("v-storm")?;
     state
-        .tracing
         .register_venue(
-            &state,
+            &ymt_node::record::Author::operator(),
             Venue {
                 id: venue.clone(),
                 name: "storm venue".into(),
@@ -155,12 +160,20 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
         })
         .count();
     // The way out: every exposure ends together, seven days after the stays
-    // ended, and the scheduler's pass turns those persons green again.
-    clock.set(now.plus_secs(7 * 86_400));
+    // ended, and the scheduler's pass turns those persons green again. Timed
+    // from the clock's move until the scheduler reports the instant done.
+    let transitions_before = state.metrics.timed_transitions.load(Ordering::Relaxed);
+    let expiry = now.plus_secs(7 * 86_400);
+    let mut applied_until = state.transitions_applied_until.subscribe();
     let expiry_started = Instant::now();
-    let expiry_transitions = tokio::task::block_in_place(|| state.apply_due_transitions())
-        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    clock.set(expiry);
+    applied_until
+        .wait_for(|until| *until >= expiry.unix_secs())
+        .await
+        .map_err(|_| anyhow::anyhow!("the scheduler stopped"))?;
     let expiry_secs = expiry_started.elapsed().as_secs_f64();
+    let expiry_transitions =
+        state.metrics.timed_transitions.load(Ordering::Relaxed) - transitions_before;
     let green_after_expiry = (0..persons)
         .filter(|&index| {
             !is_unsettled(index)
@@ -191,6 +204,8 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
             "persons_green_after_expiry": green_after_expiry,
         })
     );
+    drop(state);
+    serving.shut_down().await?;
     Ok(
         if as_expected == persons && green_after_expiry == persons - unsettled_count {
             ExitCode::SUCCESS

@@ -7,12 +7,16 @@ use clap::{Parser, Subcommand};
 
 mod cmd_bench;
 mod cmd_certlogic;
+mod cmd_restart;
 mod cmd_rules;
 mod cmd_server;
 mod cmd_simulate;
 mod cmd_storm;
 mod cmd_token;
 mod cmd_trace;
+mod logging;
+mod node_start;
+mod progress;
 
 #[derive(Parser)]
 #[command(
@@ -83,7 +87,7 @@ enum BenchCommand {
     /// Signed codes served per second over HTTP, with caching.
     Codes(cmd_bench::BenchCodesArgs),
     /// Restart time with and without a projection snapshot.
-    Restart(cmd_bench::BenchRestartArgs),
+    Restart(cmd_restart::BenchRestartArgs),
     /// Sign and verify health codes.
     Token(cmd_token::BenchTokenArgs),
     /// Load, index and trace a check-in workload.
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    logging::init();
     let outcome = match cli.command {
         Command::Certlogic { command } => cmd_certlogic::run(command),
         Command::Rules { command } => cmd_rules::run(command),
@@ -117,7 +122,7 @@ fn main() -> ExitCode {
         Command::Bench { command } => match command {
             BenchCommand::Ingest(args) => cmd_bench::run_ingest(args),
             BenchCommand::Status(args) => cmd_bench::run_status(args),
-            BenchCommand::Restart(args) => cmd_bench::run_restart(args),
+            BenchCommand::Restart(args) => cmd_restart::run_restart(args),
             BenchCommand::Codes(args) => cmd_bench::run_codes(args),
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),

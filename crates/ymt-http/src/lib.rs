@@ -7,6 +7,7 @@
 pub mod dashboard;
 pub mod extract;
 mod handlers;
+pub mod observability;
 pub mod openapi;
 pub mod pages;
 pub mod problem;

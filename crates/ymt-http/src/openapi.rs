@@ -114,7 +114,7 @@ not serve is answered with 405 and an `Allow` header.";
             EventSubmission,
             Subject,
             IdNumber,
-            RulesDocument,
+            RulesDocumentSchema,
             ymt_node::breaker::PendingStatus,
         ),
         responses(

@@ -17,6 +17,7 @@ use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
     rules, session, venues,
 };
+use crate::observability::{Observability, observe};
 use crate::pages;
 use crate::problem::ApiError;
 
@@ -134,8 +135,10 @@ pub fn route_table() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The router of the node's API and pages, with its limits.
+/// The router of the node's API and pages, with its limits, metrics,
+/// request ids and request logs (observability.rs).
 pub fn router(state: SharedState) -> Router {
+    let observability = Arc::new(Observability::new(state.clone()));
     let body_limit = state.config.body_bytes_max;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(
         state.config.concurrent_requests_max.max(1),
@@ -146,11 +149,19 @@ pub fn router(state: SharedState) -> Router {
         router = router.route(route.path, route.handler);
     }
     router
+        .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |request, next| {
             shed_over_limit(in_flight.clone(), request, next)
         }))
+        // Outermost, so that shed requests are measured and carry an id.
+        .layer(axum::middleware::from_fn_with_state(observability, observe))
         .with_state(state)
+}
+
+/// A path no route serves: a problem like every other error.
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("no route serves this path")
 }
 
 /// Serves a request if fewer than the configured number are in flight, else

@@ -257,9 +257,9 @@ impl ToSchema for EventSubmission {
 
 /// A national rule set (`kind: rule-set`) or a regional parameter profile
 /// (`kind: parameter-profile`), checked at publication (docs/rules.md).
-pub struct RulesDocument;
+pub struct RulesDocumentSchema;
 
-impl PartialSchema for RulesDocument {
+impl PartialSchema for RulesDocumentSchema {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .property(
@@ -276,7 +276,7 @@ impl PartialSchema for RulesDocument {
     }
 }
 
-impl ToSchema for RulesDocument {
+impl ToSchema for RulesDocumentSchema {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("RulesDocument")
     }

@@ -7,13 +7,12 @@ mod support;
 use serde_json::{Value, json};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 use support::{T0_UNIX_SECS, TestNode, check, event_of_kind};
 use ymt_core::identity::resident_id_check_char;
 
 use ymt_node::auth::Role;
 use ymt_node::breaker::META_PENDING;
-use ymt_node::codes::{DemoFixedCode, META_APPEALS};
+use ymt_node::codes::META_APPEALS;
 use ymt_node::confirmations::META_CONFIRMATIONS;
 use ymt_node::risk::META_RISK_AREAS;
 use ymt_node::state::{META_PERSONS, META_PRINCIPALS, META_PROFILES, META_RULE_SETS};
@@ -589,8 +588,8 @@ fn rows() -> Vec<Row> {
                     "region": "440305",
                     "color": "yellow",
                     "reason": "outbreak control",
-                    "from": support::rfc3339(T0_UNIX_SECS),
-                    "until": support::rfc3339(T0_UNIX_SECS + support::DAY_SECS),
+                    "from": support::rfc3339_of_unix_secs(T0_UNIX_SECS),
+                    "until": support::rfc3339_of_unix_secs(T0_UNIX_SECS + support::DAY_SECS),
                 });
                 ("POST", "/v1/overrides:bulk".into(), Some(body))
             },
@@ -605,8 +604,8 @@ fn risk_area(n: usize, area: Value) -> Value {
     let mut body = json!({
         "id": format!("ra-{n}"),
         "level": "low",
-        "from": support::rfc3339(T0_UNIX_SECS - 3600),
-        "until": support::rfc3339(T0_UNIX_SECS),
+        "from": support::rfc3339_of_unix_secs(T0_UNIX_SECS - 3600),
+        "until": support::rfc3339_of_unix_secs(T0_UNIX_SECS),
         "reason": "a cluster",
     });
     for (key, value) in area.as_object().expect("an area is an object") {
@@ -674,9 +673,7 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
     let reply = node.post("/v1/persons", Some(admin), &citizen).await;
     check("seed citizen", &reply, 200);
     let citizen_pid = reply.json()["pid"].as_str().expect("a pid").to_owned();
-    node.state.codes.set_authenticator(Arc::new(DemoFixedCode {
-        code: CITIZEN_CODE.into(),
-    }));
+    node.enable_citizen_sign_in_with_one_time_code(CITIZEN_CODE);
     let code = node.get("/v1/persons/p-seed/code", Some(admin)).await;
     check("seed code", &code, 200);
     let token = code.json()["token"].as_str().expect("a token").to_owned();
@@ -687,7 +684,7 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
         check("seed appeal", &reply, 201);
         appeals.push(reply.json()["id"].as_str().expect("an id").to_owned());
     }
-    let second_admin = node.principal(SECOND_ADMIN, Role::NationalAdmin, "nation");
+    let second_admin = node.add_principal(SECOND_ADMIN, Role::NationalAdmin, "nation");
     for id in ["seed-approve", "seed-reject"] {
         let mut body = risk_area(0, json!({"region": "440305"}));
         body["id"] = json!(id);
@@ -707,10 +704,10 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
             serde_json::from_value::<ymt_node::state::EventRecord>(json!({
                 "region": COMMUNITY,
                 "event": {"id": id, "person": format!("p-designated-{index}"),
-                          "recorded_at": support::rfc3339(T0_UNIX_SECS), "author": "auto-trace",
+                          "recorded_at": support::rfc3339_of_unix_secs(T0_UNIX_SECS), "author": "auto-trace",
                           "kind": "contact_designation",
-                          "data": {"contact": "companion", "designated_at": support::rfc3339(T0_UNIX_SECS),
-                                   "last_exposure_at": support::rfc3339(T0_UNIX_SECS - 3600),
+                          "data": {"contact": "companion", "designated_at": support::rfc3339_of_unix_secs(T0_UNIX_SECS),
+                                   "last_exposure_at": support::rfc3339_of_unix_secs(T0_UNIX_SECS - 3600),
                                    "reason": "traced"}},
             }))
             .expect("a designation record"),
@@ -736,7 +733,7 @@ async fn every_endpoint_for_every_role() {
     let mut keys: Vec<Option<String>> = Vec::new();
     for (id, role) in CALLERS {
         keys.push(match (id, role) {
-            (_, Some((role, jurisdiction))) => Some(node.principal(id, role, jurisdiction)),
+            (_, Some((role, jurisdiction))) => Some(node.add_principal(id, role, jurisdiction)),
             ("bad-key", None) => Some("ymt_admin.00".into()),
             _ => None,
         });
@@ -798,6 +795,7 @@ async fn every_endpoint_for_every_role() {
         records.iter().any(|record| record["outcome"] == "denied"),
         "the venue's refusals are listed: {records:?}"
     );
+    node.close().await;
 }
 
 #[test]
@@ -825,8 +823,8 @@ fn the_matrix_covers_every_documented_operation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authority_cannot_retract_an_event_of_another_jurisdiction() {
     let node = TestNode::start().await;
-    let shenzhen = node.principal("cdc-440305", Role::HealthAuthority, "440305");
-    let beijing = node.principal("cdc-110105", Role::HealthAuthority, "110105");
+    let shenzhen = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
+    let beijing = node.add_principal("cdc-110105", Role::HealthAuthority, "110105");
     let designation = event_of_kind(
         "contact_designation",
         "cc-sz",
@@ -854,43 +852,9 @@ async fn an_authority_cannot_retract_an_event_of_another_jurisdiction() {
     check("retraction across jurisdictions", &reply, 403);
     assert_eq!(fingerprint(&node), before, "nothing stored");
     assert!(denied_count(&node, "cdc-110105") > denied_before, "audited");
-    let verifier = node.principal("verifier", Role::VerifierDevice, "440305");
+    let verifier = node.add_principal("verifier", Role::VerifierDevice, "440305");
     assert_eq!(node.color(&verifier, "p-1").await, "red", "still red");
-}
-
-/// Sends a request with a citizen's session cookie instead of an API key.
-async fn send_with_cookie(
-    node: &TestNode,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    body: Option<Value>,
-) -> support::Reply {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-    let mut request = node
-        .client
-        .request(method, format!("{}{path}", node.base))
-        .header("cookie", cookie);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&body).expect("json"));
-    }
-    let response = request.send().await.expect("the node answers");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let bytes = response.bytes().await.expect("a body").to_vec();
-    support::Reply {
-        status,
-        content_type,
-        retry_after: None,
-        bytes,
-    }
+    node.close().await;
 }
 
 /// A citizen's request: label, method, path, body, session cookie, the
@@ -908,10 +872,8 @@ type CitizenCase<'a> = (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
     let node = TestNode::start().await;
-    let admin = node.principal("admin", Role::NationalAdmin, "nation");
-    node.state.codes.set_authenticator(Arc::new(DemoFixedCode {
-        code: CITIZEN_CODE.into(),
-    }));
+    let admin = node.add_principal("admin", Role::NationalAdmin, "nation");
+    node.enable_citizen_sign_in_with_one_time_code(CITIZEN_CODE);
     let mut pids = Vec::new();
     for (passport, name) in [(CITIZEN_PASSPORT, "李四"), ("E90000002", "王五")] {
         let body = json!({"id_type": "passport", "id_number": passport, "display_name": name, "region": "440305"});
@@ -931,26 +893,10 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
     let appeal_id = appeal.json()["id"].as_str().expect("an id").to_owned();
 
     let sign_in = node
-        .client
-        .post(format!("{}/v1/session", node.base))
-        .header("content-type", "application/json")
-        .body(
-            serde_json::to_vec(
-                &json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "code": CITIZEN_CODE}),
-            )
-            .expect("json"),
-        )
-        .send()
-        .await
-        .expect("the node answers");
-    assert_eq!(sign_in.status().as_u16(), 200, "the citizen signs in");
-    let cookie = sign_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+        .sign_in_citizen("passport", CITIZEN_PASSPORT, CITIZEN_CODE)
+        .await;
+    assert_eq!(sign_in.status, 200, "the citizen signs in");
+    let cookie = sign_in.session_cookie().expect("a session cookie");
     let cookie = cookie.as_str();
     let forged = format!("ymt_session={}", "ab".repeat(32));
     let forged = forged.as_str();
@@ -1079,7 +1025,9 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
     for (label, method, path, body, cookie, expect, audited) in cases {
         let before = fingerprint(&node);
         let denied_before = denied_count(&node, &citizen);
-        let reply = send_with_cookie(&node, method, &path, cookie, body).await;
+        let reply = node
+            .send_with_cookie(method, &path, cookie, body.as_ref())
+            .await;
         check(label, &reply, expect);
         if expect >= 400 {
             assert_eq!(fingerprint(&node), before, "{label}: nothing stored");
@@ -1090,7 +1038,10 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
             "{label}: audited as denied exactly when refused for who asks"
         );
     }
-    let signed_out = send_with_cookie(&node, "GET", "/v1/session", cookie, None).await;
+    let signed_out = node
+        .send_with_cookie("GET", "/v1/session", cookie, None)
+        .await;
     check("session after sign-out", &signed_out, 200);
     assert_eq!(signed_out.json(), json!({"signed_in": false}));
+    node.close().await;
 }

@@ -188,13 +188,13 @@ fn cases() -> Vec<Case> {
 }
 
 async fn start() -> (TestNode, String, String) {
-    let node = TestNode::start_with(|config| {
+    let node = TestNode::start_with_config(|config| {
         config.body_bytes_max = BODY_BYTES_MAX;
         config.batch_events_max = BATCH_EVENTS_MAX;
     })
     .await;
-    let lab = node.principal("lab-440305", Role::Lab, "440305");
-    let venue = node.principal("venue-440305", Role::Venue, "440305");
+    let lab = node.add_principal("lab-440305", Role::Lab, "440305");
+    let venue = node.add_principal("venue-440305", Role::Venue, "440305");
     (node, lab, venue)
 }
 
@@ -227,6 +227,7 @@ async fn bad_input_is_refused_with_a_problem_and_stores_nothing() {
             "{id} was not stored"
         );
     }
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +241,7 @@ async fn a_repeated_event_is_a_duplicate_and_a_changed_one_a_conflict() {
 
     // A client retrying later (it never saw the first answer) must be told
     // `duplicate`, not refused, although the node's clock has moved on.
-    node.advance_to(T0_UNIX_SECS + 90).await;
+    node.advance_clock_secs(90).await;
     let again = node.post("/v1/events", Some(&lab), &event).await;
     check("the same event again", &again, 200);
     assert_eq!(again.json()["results"][0]["status"], "duplicate");
@@ -266,4 +267,5 @@ async fn a_repeated_event_is_a_duplicate_and_a_changed_one_a_conflict() {
         stored_seq,
         "a conflicting batch stores nothing"
     );
+    node.close().await;
 }

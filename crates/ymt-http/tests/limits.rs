@@ -14,8 +14,8 @@ const ATTEMPTS_MAX: usize = 2_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_past_the_concurrency_limit_are_shed_with_503() {
-    let node = TestNode::start_with(|config| config.concurrent_requests_max = 1).await;
-    let lab = node.principal("lab-440305", Role::Lab, "440305");
+    let node = TestNode::start_with_config(|config| config.concurrent_requests_max = 1).await;
+    let lab = node.add_principal("lab-440305", Role::Lab, "440305");
     check(
         "a lone request",
         &node.get("/v1/rule-sets", Some(&lab)).await,
@@ -70,6 +70,7 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503() {
         tokio::task::yield_now().await;
     }
     assert!(served, "once the slot is free, requests are served again");
+    node.close().await;
 }
 
 #[test]

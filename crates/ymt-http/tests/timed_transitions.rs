@@ -6,11 +6,10 @@ mod support;
 
 use serde_json::json;
 use support::{
-    DAY_SECS, T0_UNIX_SECS, TestNode, check, close_contact_data, pcr_data, rfc3339, submission,
+    DAY_SECS, HOUR_SECS, T0_UNIX_SECS, TestNode, at_days, at_secs, check, close_contact_data,
+    instant_of_unix_secs, pcr_data, submission,
 };
 use ymt_node::auth::Role;
-
-const HOUR_SECS: i64 = 3600;
 
 /// Reads a person's status through two verifiers of different regions,
 /// asserts both bodies are byte-identical, and returns color and valid_until.
@@ -37,11 +36,11 @@ async fn read_twice(node: &TestNode, keys: &[String; 2], pid: &str) -> (String, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_contact_turns_yellow_then_green_on_the_clock_alone() {
     let node = TestNode::start().await;
-    let authority = node.principal("cdc-440305", Role::HealthAuthority, "440305");
-    let lab = node.principal("lab-440305", Role::Lab, "440305");
+    let authority = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
+    let lab = node.add_principal("lab-440305", Role::Lab, "440305");
     let verifiers = [
-        node.principal("verifier-440305", Role::VerifierDevice, "440305"),
-        node.principal("verifier-110105", Role::VerifierDevice, "110105"),
+        node.add_principal("verifier-440305", Role::VerifierDevice, "440305"),
+        node.add_principal("verifier-110105", Role::VerifierDevice, "110105"),
     ];
     let pid = "p-close-contact";
     let t0 = T0_UNIX_SECS;
@@ -64,14 +63,14 @@ async fn close_contact_turns_yellow_then_green_on_the_clock_alone() {
     assert_eq!(color, "red", "a close contact is red at t0");
     assert_eq!(
         valid_until.as_deref(),
-        Some(rfc3339(t0 + 7 * DAY_SECS).as_str())
+        Some(at_days(7).to_rfc3339().as_str())
     );
 
     // The quarantine tests of days 1, 2, 3, 5 and 7, each reported when the
     // clock reaches it.
     for day in [1, 2, 3, 5, 7] {
         let sampled = t0 + (day - 1) * DAY_SECS + 2 * HOUR_SECS;
-        node.advance_to(sampled).await;
+        node.move_clock_to(instant_of_unix_secs(sampled)).await;
         let test = submission(
             &format!("q-d{day}"),
             pid,
@@ -89,9 +88,9 @@ async fn close_contact_turns_yellow_then_green_on_the_clock_alone() {
     }
 
     // No write from here to the transition: the scheduler alone moves it.
-    node.advance_to(t0 + 7 * DAY_SECS - 1).await;
+    node.move_clock_to(at_secs(7 * DAY_SECS - 1)).await;
     assert_eq!(read_twice(&node, &verifiers, pid).await.0, "red");
-    node.advance_to(t0 + 7 * DAY_SECS).await;
+    node.move_clock_to(at_secs(7 * DAY_SECS)).await;
     assert_eq!(
         read_twice(&node, &verifiers, pid).await.0,
         "yellow",
@@ -101,7 +100,7 @@ async fn close_contact_turns_yellow_then_green_on_the_clock_alone() {
     // The last monitoring day's test, reported in the afternoon of day 10.
     let sampled = t0 + 9 * DAY_SECS + 2 * HOUR_SECS;
     let reported = t0 + 9 * DAY_SECS + 8 * HOUR_SECS;
-    node.advance_to(reported).await;
+    node.move_clock_to(instant_of_unix_secs(reported)).await;
     let test = submission(
         "m-d3",
         pid,
@@ -118,27 +117,28 @@ async fn close_contact_turns_yellow_then_green_on_the_clock_alone() {
     assert_eq!(color, "yellow");
     assert_eq!(
         valid_until.as_deref(),
-        Some(rfc3339(t0 + 10 * DAY_SECS).as_str())
+        Some(at_days(10).to_rfc3339().as_str())
     );
 
-    node.advance_to(t0 + 10 * DAY_SECS - 1).await;
+    node.move_clock_to(at_secs(10 * DAY_SECS - 1)).await;
     assert_eq!(read_twice(&node, &verifiers, pid).await.0, "yellow");
-    node.advance_to(t0 + 10 * DAY_SECS).await;
+    node.move_clock_to(at_secs(10 * DAY_SECS)).await;
     assert_eq!(
         read_twice(&node, &verifiers, pid).await.0,
         "green",
         "green at exactly t0+10d"
     );
+    node.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retracted_designation_restores_the_earlier_color_at_once() {
     let node = TestNode::start().await;
-    let authority = node.principal("cdc-440305", Role::HealthAuthority, "440305");
-    let lab = node.principal("lab-440305", Role::Lab, "440305");
+    let authority = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
+    let lab = node.add_principal("lab-440305", Role::Lab, "440305");
     let verifiers = [
-        node.principal("verifier-440305", Role::VerifierDevice, "440305"),
-        node.principal("verifier-110105", Role::VerifierDevice, "110105"),
+        node.add_principal("verifier-440305", Role::VerifierDevice, "440305"),
+        node.add_principal("verifier-110105", Role::VerifierDevice, "110105"),
     ];
     let pid = "p-retracted";
     let t0 = T0_UNIX_SECS;
@@ -159,7 +159,7 @@ async fn a_retracted_designation_restores_the_earlier_color_at_once() {
     let (before, _) = read_twice(&node, &verifiers, pid).await;
     assert_eq!(before, "green");
 
-    node.advance_to(t0 + HOUR_SECS).await;
+    node.move_clock_to(at_secs(HOUR_SECS)).await;
     let designation = submission(
         "cc-wrong",
         pid,
@@ -176,7 +176,7 @@ async fn a_retracted_designation_restores_the_earlier_color_at_once() {
     );
     assert_eq!(read_twice(&node, &verifiers, pid).await.0, "red");
 
-    node.advance_to(t0 + 2 * HOUR_SECS).await;
+    node.move_clock_to(at_secs(2 * HOUR_SECS)).await;
     let retraction = submission(
         "retract-cc-wrong",
         pid,
@@ -194,4 +194,5 @@ async fn a_retracted_designation_restores_the_earlier_color_at_once() {
         before,
         "the retraction restores the earlier color at once"
     );
+    node.close().await;
 }

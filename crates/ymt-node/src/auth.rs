@@ -159,3 +159,18 @@ fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
             .fold(0u8, |difference, (a, b)| difference | (a ^ b))
             == 0
 }
+
+pub const TRACE_AUTHOR: &str = "auto-trace";
+
+/// A principal that acts for the node itself; it is in no principal table
+/// and has no key, so nobody can authenticate as it.
+pub fn system_principal(id: &str) -> Principal {
+    Principal {
+        id: id.into(),
+        role: Role::NationalAdmin,
+        jurisdiction: RegionCode::nation(),
+        display_name: id.into(),
+        key_sha256: String::new(),
+        disabled: true,
+    }
+}

@@ -13,91 +13,31 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use ymt_core::{
-    Color, Event, EventBody, EventId, PersonId, RegionCode, Timestamp, event::Override,
-};
+use ymt_core::{Color, Event, EventBody, PersonId, RegionCode, Timestamp, event::Override};
 use ymt_store::{AuditEntry, AuditOutcome};
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role, TRACE_AUTHOR, system_principal};
 use crate::error::{ErrorKind, NodeError};
-use crate::risk::RiskAreaRequest;
-use crate::state::{EventRecord, Node, Subject, Submission, governing_region};
-use crate::tracing_service::{derived_event_id, ingest_as};
+pub use crate::model::Impact;
+pub use crate::model::META_PENDING;
+use crate::model::derived_event_id;
+pub use crate::model::{Applied, HeldAction, PendingAction, PendingStatus, Proposed, action_id};
+use crate::record::{Author, Record};
+use crate::state::{
+    BoxFuture, EventRecord, Node, NodeModule, Subject, Submission, governing_region,
+};
 
-pub const META_PENDING: &str = "pending";
+/// The kinds of held action the node's own modules put into force.
+pub const KIND_RISK_AREA: &str = "risk_area";
+pub const KIND_BULK_OVERRIDE: &str = "bulk_override";
+pub const KIND_RULE_SET: &str = "rule_set";
+pub const KIND_PROFILE: &str = "profile";
+pub const KIND_TRACING: &str = "tracing";
+
+/// The old name of a held action, kept for callers.
+pub type Action = HeldAction;
+
 pub const BULK_OVERRIDE_PREFIX: &str = "bulk-override";
-
-/// An action that changes colors in bulk.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "request", rename_all = "snake_case")]
-pub enum Action {
-    RiskArea(RiskAreaRequest),
-    BulkOverride(BulkOverrideRequest),
-    /// A new national rule set, as published.
-    RuleSet(RulesDocument),
-    /// A regional parameter profile, as published.
-    Profile(RulesDocument),
-    /// Automatic tracing of one positive result that would designate more
-    /// persons than the breaker allows.
-    Tracing(TracingRequest),
-}
-
-/// Held automatic tracing: the positive result to trace on approval.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TracingRequest {
-    pub test: EventId,
-    pub case: PersonId,
-}
-
-/// A rule set or profile document held for approval, kept as its text.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RulesDocument {
-    /// `<id>-<version>`.
-    pub id: String,
-    pub document: String,
-}
-
-/// An id usable in a pending action's path: letters, digits, `.`, `_` and
-/// `-` kept, anything else replaced by `_`, at most 100 characters.
-pub fn action_id(text: &str) -> String {
-    text.chars()
-        .take(100)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-impl Action {
-    /// The kind's name, as in pending ids and audit actions.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Action::RiskArea(_) => "risk_area",
-            Action::BulkOverride(_) => "bulk_override",
-            Action::RuleSet(_) => "rule_set",
-            Action::Profile(_) => "profile",
-            Action::Tracing(_) => "tracing",
-        }
-    }
-
-    /// The id the action is held under while pending: `<kind>.<request id>`.
-    pub fn pending_id(&self) -> String {
-        format!("{}.{}", self.kind(), self.request_id())
-    }
-
-    pub fn request_id(&self) -> &str {
-        match self {
-            Action::RiskArea(request) => request.id.as_str(),
-            Action::BulkOverride(request) => &request.id,
-            Action::RuleSet(document) | Action::Profile(document) => &document.id,
-            Action::Tracing(request) => request.test.as_str(),
-        }
-    }
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -119,86 +59,6 @@ pub struct BulkOverrideRequest {
     pub reason: String,
     pub from: Timestamp,
     pub until: Timestamp,
-}
-
-/// How many persons an action reaches and how their colors would change.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Impact {
-    pub persons_reached: usize,
-    pub persons_changing: usize,
-    /// Counts per transition, e.g. `"green->yellow": 12`.
-    pub transitions: BTreeMap<String, usize>,
-}
-
-impl Impact {
-    /// Counts one reached person whose color would go from `before` to
-    /// `after` (nothing when it stays).
-    pub fn record(&mut self, before: Color, after: Color) {
-        if before != after {
-            self.persons_changing += 1;
-            *self
-                .transitions
-                .entry(format!("{}->{}", before.as_str(), after.as_str()))
-                .or_default() += 1;
-        }
-    }
-
-    /// Adds another count of the same action to this one.
-    pub fn merge(&mut self, other: Impact) {
-        self.persons_reached += other.persons_reached;
-        self.persons_changing += other.persons_changing;
-        for (transition, count) in other.transitions {
-            *self.transitions.entry(transition).or_default() += count;
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum PendingStatus {
-    Pending,
-    Approved,
-    Rejected,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PendingAction {
-    pub id: String,
-    pub action: Action,
-    pub proposer: String,
-    pub proposed_at: Timestamp,
-    /// Why the action was held (granularity, breaker).
-    pub held_because: Vec<String>,
-    pub impact: Impact,
-    pub status: PendingStatus,
-    #[serde(default)]
-    pub decided_by: Option<String>,
-    #[serde(default)]
-    pub decided_at: Option<Timestamp>,
-    /// Events stored when it took effect (bulk overrides).
-    #[serde(default)]
-    pub events_stored: usize,
-    /// Persons a designation reached when it took effect.
-    #[serde(default)]
-    pub persons_reached: usize,
-}
-
-/// What became of a proposed action.
-#[derive(Clone, Debug)]
-pub enum Proposed {
-    /// Applied at once.
-    Applied { applied: Applied, impact: Impact },
-    /// Held for a second authority's approval.
-    Held(Box<PendingAction>),
-}
-
-/// What putting an action into force did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Applied {
-    pub events_stored: usize,
-    pub persons_reached: usize,
 }
 
 /// The submission that stores a record as is (its author comes from the
@@ -283,131 +143,50 @@ pub async fn audit(state: &Node, entry: AuditEntry) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// The events an action stores, computed at the instant it takes effect.
-pub fn records_of(
-    state: &Node,
-    action: &Action,
-    proposer: &str,
-) -> Result<Vec<EventRecord>, NodeError> {
-    match action {
-        // A designation stores no events per person (see risk.rs), nor
-        // does a change of rules.
-        Action::RiskArea(_) | Action::RuleSet(_) | Action::Profile(_) | Action::Tracing(_) => {
-            Ok(Vec::new())
-        }
-        Action::BulkOverride(request) => {
-            let now = state.now();
-            Ok(request
-                .pids
-                .iter()
-                .map(|pid| EventRecord {
-                    region: request.region.clone(),
-                    event: Event {
-                        id: derived_event_id(BULK_OVERRIDE_PREFIX, &[&request.id, pid.as_str()]),
-                        person: pid.clone(),
-                        recorded_at: now,
-                        author: proposer.into(),
-                        body: EventBody::Override(Override {
-                            color: request.color,
-                            reason: request.reason.clone(),
-                            from: request.from,
-                            until: request.until,
-                        }),
-                    },
-                })
-                .collect())
-        }
-    }
+/// The override events a bulk override stores, computed at the instant it
+/// takes effect.
+pub fn records_of(state: &Node, request: &BulkOverrideRequest, proposer: &str) -> Vec<EventRecord> {
+    let now = state.now();
+    request
+        .pids
+        .iter()
+        .map(|pid| EventRecord {
+            region: request.region.clone(),
+            event: Event {
+                id: derived_event_id(BULK_OVERRIDE_PREFIX, &[&request.id, pid.as_str()]),
+                person: pid.clone(),
+                recorded_at: now,
+                author: proposer.into(),
+                body: EventBody::Override(Override {
+                    color: request.color,
+                    reason: request.reason.clone(),
+                    from: request.from,
+                    until: request.until,
+                }),
+            },
+        })
+        .collect()
 }
 
-/// Puts an action into force: a designation through [`crate::risk::take_effect`]
-/// (one durable record, statuses updated in memory), overrides as events of
-/// their proposer (whose rights are checked again by the ingest). Returns how
-/// many persons a designation reached, or how many events were stored.
+/// Puts an action into force through the module that owns its kind.
 pub async fn apply(
     state: &Arc<Node>,
-    action: &Action,
+    action: &HeldAction,
     proposer: &Principal,
 ) -> Result<Applied, NodeError> {
-    match action {
-        Action::RiskArea(request) => {
-            let outcome = crate::risk::take_effect(state, request, proposer).await?;
-            return Ok(Applied {
-                events_stored: 0,
-                persons_reached: outcome.impact.persons_reached,
-            });
-        }
-        Action::RuleSet(document) | Action::Profile(document) => {
-            let worker = state.clone();
-            let bytes = document.document.clone().into_bytes();
-            let reevaluated = tokio::task::spawn_blocking(move || {
-                crate::publication::put_rules_into_force(&worker, &bytes)
-            })
-            .await
-            .map_err(|_| NodeError::internal("putting the rules into force panicked"))??;
-            state.schedule_changed.notify_one();
-            return Ok(Applied {
-                events_stored: 0,
-                persons_reached: reevaluated,
-            });
-        }
-        Action::Tracing(request) => {
-            let stored = crate::tracing_service::apply_held_tracing(state, request).await?;
-            return Ok(Applied {
-                events_stored: stored,
-                persons_reached: stored,
-            });
-        }
-        Action::BulkOverride(_) => {}
-    }
-    let worker = state.clone();
-    let action_for_worker = action.clone();
-    let proposer_id = proposer.id.clone();
-    let records =
-        tokio::task::spawn_blocking(move || records_of(&worker, &action_for_worker, &proposer_id))
-            .await
-            .map_err(|_| NodeError::internal("computing the action panicked"))??;
-    let submissions: Vec<Submission> = records.iter().map(submission_of).collect();
-    let count = submissions.len();
-    if count > 0 {
-        ingest_as(state, proposer, submissions).await?;
-    }
-    Ok(Applied {
-        events_stored: count,
-        persons_reached: records
-            .iter()
-            .map(|record| &record.event.person)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len(),
-    })
+    let module = state.module_for_held(&action.kind)?;
+    module.held_apply(state, action, proposer).await
 }
 
-/// The impact preview of an action.
-fn impact_of_action(state: &Node, action: &Action, proposer: &str) -> Result<Impact, NodeError> {
-    match action {
-        Action::RiskArea(request) => Ok(crate::risk::impact_of_request(state, request)?.impact),
-        Action::BulkOverride(_) => impact_of(state, &records_of(state, action, proposer)?),
-        Action::Tracing(request) => {
-            let records = state.person_records(&request.case)?;
-            let test_record = records
-                .into_iter()
-                .find(|record| record.event.id == request.test)
-                .ok_or_else(|| NodeError::conflict("the positive result is no longer stored"))?;
-            Ok(crate::tracing_service::plan_tracing(state, &test_record).impact(state))
-        }
-        Action::RuleSet(document) | Action::Profile(document) => {
-            let report = crate::publication::rules_impact(state, document.document.as_bytes())?;
-            Ok(Impact {
-                persons_reached: report.persons_total as usize,
-                persons_changing: report.persons_changed as usize,
-                transitions: report
-                    .transitions
-                    .into_iter()
-                    .map(|(transition, count)| (transition.replace('→', "->"), count as usize))
-                    .collect(),
-            })
-        }
-    }
+/// The impact preview of an action, by the module that owns its kind.
+fn impact_of_action(
+    state: &Node,
+    action: &HeldAction,
+    proposer: &str,
+) -> Result<Impact, NodeError> {
+    state
+        .module_for_held(&action.kind)?
+        .held_impact(state, action, proposer)
 }
 
 /// Applies an action at once, or holds it as pending when it needs national
@@ -416,7 +195,7 @@ fn impact_of_action(state: &Node, action: &Action, proposer: &str) -> Result<Imp
 pub async fn propose(
     state: &Arc<Node>,
     principal: &Principal,
-    action: Action,
+    action: HeldAction,
     granularity: Option<String>,
 ) -> Result<Proposed, NodeError> {
     let worker = state.clone();
@@ -433,7 +212,7 @@ pub async fn propose(
         // applied blind: it waits for a second administrator, saying why.
         Err(error)
             if error.kind == ErrorKind::TooLarge
-                && matches!(action, Action::RuleSet(_) | Action::Profile(_)) =>
+                && matches!(action.kind.as_str(), KIND_RULE_SET | KIND_PROFILE) =>
         {
             let reason = format!(
                 "impact preview not computed ({}); a second national_admin must approve",
@@ -450,7 +229,7 @@ pub async fn propose(
 pub async fn propose_with_impact(
     state: &Arc<Node>,
     principal: &Principal,
-    action: Action,
+    action: HeldAction,
     granularity: Option<String>,
     impact: Impact,
 ) -> Result<Proposed, NodeError> {
@@ -462,7 +241,7 @@ pub async fn propose_with_impact(
             impact.persons_changing
         ));
     }
-    let kind = action.kind();
+    let kind = action.kind.clone();
     if held_because.is_empty() {
         let applied = apply(state, &action, principal).await?;
         audit(
@@ -471,7 +250,7 @@ pub async fn propose_with_impact(
                 state,
                 principal,
                 &format!("{kind}.apply"),
-                action.request_id(),
+                &action.request_id(),
                 format!(
                     "{} events, {} persons reached; impact {:?}",
                     applied.events_stored, applied.persons_reached, impact.transitions
@@ -488,7 +267,7 @@ pub async fn propose_with_impact(
 async fn propose_held(
     state: &Arc<Node>,
     principal: &Principal,
-    action: Action,
+    action: HeldAction,
     held_because: Vec<String>,
     impact: Impact,
 ) -> Result<Proposed, NodeError> {
@@ -509,24 +288,170 @@ async fn propose_held(
         events_stored: 0,
         persons_reached: 0,
     };
-    state.store.meta_put(
-        META_PENDING,
-        &id,
-        serde_json::to_vec(&pending).expect("pending actions serialise"),
+    let detail = pending.held_because.join("; ");
+    state.apply(
+        &Author::from(principal),
+        Record::ActionRecorded {
+            pending: pending.clone(),
+        },
+        &detail,
     )?;
-    if let Action::RiskArea(request) = &pending.action {
-        crate::risk::record_designation(state, request, principal, "pending")?;
-    }
-    audit(
+    state.module_for_held(&pending.action.kind)?.held_status(
         state,
-        audit_entry(
-            state,
-            principal,
-            "pending.propose",
-            &id,
-            pending.held_because.join("; "),
-        ),
-    )
-    .await?;
+        &pending.action,
+        principal,
+        PendingStatus::Pending,
+    )?;
     Ok(Proposed::Held(Box::new(pending)))
+}
+
+/// Decides a pending action: `approve` puts it into force with its
+/// proposer's rights, reject only records the refusal. The decider must be
+/// a national administrator other than the proposer; decisions are
+/// serialised so an action is never applied twice. Audited durably.
+pub async fn decide(
+    state: &Arc<Node>,
+    principal: &Principal,
+    id: &str,
+    approve: bool,
+) -> Result<PendingAction, NodeError> {
+    if principal.role != Role::NationalAdmin {
+        let detail = format!(
+            "a {} may not decide pending actions; a national_admin must",
+            principal.role.as_str()
+        );
+        state
+            .audit_denied(Some(principal), "pending.decide", id, &detail)
+            .await;
+        return Err(NodeError::forbidden(detail));
+    }
+    let _serial = state.tracing.decisions.lock().await;
+    let bytes = state
+        .store
+        .meta_get(META_PENDING, id)?
+        .ok_or_else(|| NodeError::not_found(format!("no pending action {id}")))?;
+    let mut pending: PendingAction = serde_json::from_slice(&bytes)
+        .map_err(|error| NodeError::internal(format!("stored pending action: {error}")))?;
+    if pending.status != PendingStatus::Pending {
+        return Err(NodeError::conflict(format!(
+            "pending action {id} was already decided ({:?})",
+            pending.status
+        )));
+    }
+    if pending.proposer == principal.id {
+        let detail = "the proposer cannot decide their own action; a second national_admin must";
+        state
+            .audit_denied(Some(principal), "pending.decide", id, detail)
+            .await;
+        return Err(NodeError::forbidden(detail));
+    }
+    // The node's own authors (automatic tracing) are in no principal table.
+    let system_proposer =
+        (pending.proposer == TRACE_AUTHOR).then(|| system_principal(&pending.proposer));
+    let proposer = state
+        .principals
+        .read()
+        .get(&pending.proposer)
+        .cloned()
+        .or(system_proposer);
+    if approve {
+        let proposer = proposer.ok_or_else(|| {
+            NodeError::conflict(format!(
+                "the proposer {} no longer exists",
+                pending.proposer
+            ))
+        })?;
+        let applied = apply(state, &pending.action, &proposer).await?;
+        pending.events_stored = applied.events_stored;
+        pending.persons_reached = applied.persons_reached;
+    } else {
+        let proposer = proposer.unwrap_or_else(|| system_principal(&pending.proposer));
+        state.module_for_held(&pending.action.kind)?.held_status(
+            state,
+            &pending.action,
+            &proposer,
+            PendingStatus::Rejected,
+        )?;
+    }
+    pending.status = if approve {
+        PendingStatus::Approved
+    } else {
+        PendingStatus::Rejected
+    };
+    pending.decided_by = Some(principal.id.clone());
+    pending.decided_at = Some(state.now());
+    let detail = format!(
+        "proposed by {}; {} events stored, {} persons reached; impact {:?}",
+        pending.proposer,
+        pending.events_stored,
+        pending.persons_reached,
+        pending.impact.transitions
+    );
+    state.apply(
+        &Author::from(principal),
+        Record::ActionRecorded {
+            pending: pending.clone(),
+        },
+        &detail,
+    )?;
+    Ok(pending)
+}
+
+/// Bulk overrides as a module of the node: held like any large action, and
+/// put into force as override events of their proposer (whose rights the
+/// ingest checks again).
+pub struct BulkOverrideModule;
+
+impl NodeModule for BulkOverrideModule {
+    fn name(&self) -> &'static str {
+        "bulk-overrides"
+    }
+
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[META_PENDING]
+    }
+
+    fn held_kinds(&self) -> &'static [&'static str] {
+        &[KIND_BULK_OVERRIDE]
+    }
+
+    fn held_impact(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        proposer: &str,
+    ) -> Result<Impact, NodeError> {
+        let request: BulkOverrideRequest = action.request_as()?;
+        impact_of(node, &records_of(node, &request, proposer))
+    }
+
+    fn held_apply<'a>(
+        &'a self,
+        node: &'a Arc<Node>,
+        action: &'a HeldAction,
+        proposer: &'a Principal,
+    ) -> BoxFuture<'a, Result<Applied, NodeError>> {
+        Box::pin(async move {
+            let request: BulkOverrideRequest = action.request_as()?;
+            let worker = node.clone();
+            let proposer_id = proposer.id.clone();
+            let records =
+                tokio::task::spawn_blocking(move || records_of(&worker, &request, &proposer_id))
+                    .await
+                    .map_err(|_| NodeError::internal("computing the action panicked"))?;
+            let submissions: Vec<Submission> = records.iter().map(submission_of).collect();
+            let count = submissions.len();
+            if count > 0 {
+                node.ingest_in_chunks(proposer, submissions).await?;
+            }
+            Ok(Applied {
+                events_stored: count,
+                persons_reached: records
+                    .iter()
+                    .map(|record| &record.event.person)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+            })
+        })
+    }
 }

@@ -32,7 +32,7 @@ pub struct ServerConfig {
     pub worker_threads: usize,
     /// Venues, check-in retention, automatic tracing, risk areas and the
     /// circuit breaker.
-    pub tracing: crate::tracing_service::TracingConfig,
+    pub tracing: TracingConfig,
 }
 
 impl ServerConfig {
@@ -51,7 +51,39 @@ impl ServerConfig {
             worker_threads: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(1),
-            tracing: crate::tracing_service::TracingConfig::default(),
+            tracing: TracingConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TracingConfig {
+    /// Check-ins whose stay ended longer ago than this are purged.
+    pub checkin_retention_days: i64,
+    /// How often the retention purge runs (it also runs at start).
+    pub retention_interval_secs: u64,
+    /// Whether contacts of new close contacts are designated (次密接); the
+    /// rule set's `tracingSecondaryLookbackDays` may also turn it off.
+    pub secondary_contacts_enabled: bool,
+    /// Designations one positive result may cause; more is refused (and
+    /// logged) rather than flooding the store.
+    pub contacts_per_case_max: usize,
+    /// Actions changing more persons' colors than this wait for a second
+    /// principal's approval.
+    pub breaker_persons_max: usize,
+    /// Persons one risk-area designation or bulk override may reach.
+    pub action_persons_max: usize,
+}
+
+impl Default for TracingConfig {
+    fn default() -> TracingConfig {
+        TracingConfig {
+            checkin_retention_days: 21,
+            retention_interval_secs: 3600,
+            secondary_contacts_enabled: true,
+            contacts_per_case_max: 100_000,
+            breaker_persons_max: 10_000,
+            action_persons_max: 2_000_000,
         }
     }
 }

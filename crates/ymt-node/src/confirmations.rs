@@ -5,24 +5,13 @@
 //! designated person on their timeline. To disagree, the authority retracts
 //! the designation instead (an ordinary retraction).
 
-use serde::{Deserialize, Serialize};
-use ymt_core::{EventBody, EventId, PersonId, Timestamp};
+use ymt_core::EventBody;
 
 use crate::error::NodeError;
+pub use crate::model::Confirmation;
+pub use crate::model::META_CONFIRMATIONS;
 use crate::state::{EventRecord, Node};
 use crate::tracing_service::TRACE_AUTHOR;
-
-pub const META_CONFIRMATIONS: &str = "confirmations";
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Confirmation {
-    pub designation: EventId,
-    pub pid: PersonId,
-    pub confirmed_by: String,
-    pub confirmed_at: Timestamp,
-    pub note: String,
-}
 
 /// The confirmations of a person's automatic designations, for their
 /// timeline.

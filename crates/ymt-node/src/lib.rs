@@ -4,23 +4,37 @@
 //! `ymt-http` is one adapter over it, and tests and benchmarks drive it
 //! directly.
 
+mod apply;
 pub mod auth;
+pub mod background;
 pub mod breaker;
+pub mod checkins;
 pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod confirmations;
 pub mod error;
+mod evaluation;
+mod ingest;
+pub mod model;
+mod open;
 pub mod projection;
 pub mod pseudonym;
 pub mod publication;
+pub mod record;
+pub mod retention;
 pub mod risk;
+mod risk_reach;
+mod scheduler;
+pub mod snapshot;
 pub mod state;
 pub mod status;
+pub mod task_group;
 pub mod tracing_service;
 pub mod venues;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ServerConfig;
 pub use error::{ErrorKind, ItemError, NodeError};
-pub use state::Node;
+pub use open::builtin_modules;
+pub use state::{ModuleSnapshot, Node, NodeModule};

@@ -357,6 +357,39 @@ impl Projection {
     }
 
     /// Puts back a slot read from a snapshot.
+    /// Takes over everything `loaded` holds (a projection read from a
+    /// snapshot), replacing what this one held, and queues the reasons'
+    /// refreshes its kept decisions announce.
+    pub fn replace_with(&self, loaded: Projection) {
+        for (mine, theirs) in self.shards.iter().zip(loaded.shards.iter()) {
+            std::mem::swap(&mut *mine.write(), &mut *theirs.write());
+        }
+        std::mem::swap(&mut *self.due.lock(), &mut *loaded.due.lock());
+        std::mem::swap(
+            &mut *self.reasons_due.lock(),
+            &mut *loaded.reasons_due.lock(),
+        );
+        for (mine, theirs) in self.color_counts.iter().zip(&loaded.color_counts) {
+            mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        // Only persons with a kept decision (not settled green) can have a
+        // refresh of their reasons ahead.
+        let mut refreshes = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for (key, explanation) in &shard.explanations {
+                if let Some(reasons_until) = explanation.reasons_until()
+                    && shard.slots.get(key).and_then(Slot::valid_until) != Some(reasons_until)
+                {
+                    refreshes.push((*key, reasons_until));
+                }
+            }
+        }
+        for (key, at) in refreshes {
+            self.schedule_reasons_at(key, at);
+        }
+    }
+
     pub fn restore(&self, pid: &PersonId, slot: Slot, explanation: Option<Arc<Explanation>>) {
         let (key, is_text) = person_key(pid);
         if let Some(reasons_until) = explanation.as_ref().and_then(|e| e.reasons_until())

@@ -7,7 +7,12 @@ use std::sync::Arc;
 use serde_json::json;
 use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
+use crate::auth::Principal;
+use crate::breaker::{KIND_PROFILE, KIND_RULE_SET};
 use crate::error::NodeError;
+use crate::model::{Applied, HeldAction, Impact};
+use crate::record::{Author, Record};
+use crate::state::{BoxFuture, NodeModule};
 use crate::state::{META_PROFILES, META_RULE_SETS, Node};
 
 /// Rules added, removed and changed, and parameters whose default or bounds
@@ -132,7 +137,12 @@ pub fn rules_impact(
 /// Puts a rule set or profile document into force and re-evaluates
 /// everyone; returns how many persons were re-evaluated. Checked again here,
 /// since an approval may come long after the proposal.
-pub fn put_rules_into_force(state: &Node, document: &[u8]) -> Result<usize, NodeError> {
+pub fn put_rules_into_force(
+    state: &Node,
+    author: &Author,
+    document: &[u8],
+) -> Result<usize, NodeError> {
+    let text = String::from_utf8_lossy(document).into_owned();
     match parse_proposal(state, document)? {
         Proposal::RuleSet(rule_set) => {
             {
@@ -149,10 +159,13 @@ pub fn put_rules_into_force(state: &Node, document: &[u8]) -> Result<usize, Node
                 CompiledRules::compile(&rule_set, None)
                     .map_err(|e| NodeError::invalid(e.to_string()))?,
             );
-            state.store.meta_put(
-                META_RULE_SETS,
-                &rule_set.version().to_string(),
-                document.to_vec(),
+            state.apply(
+                author,
+                Record::RuleSetPublished {
+                    version: rule_set.version().to_string(),
+                    document: text,
+                },
+                &format!("{} {}", rule_set.id(), rule_set.version()),
             )?;
             state.apply_rules_change(|rules| {
                 rules.history.push(rule_set.clone());
@@ -162,19 +175,98 @@ pub fn put_rules_into_force(state: &Node, document: &[u8]) -> Result<usize, Node
             })
         }
         Proposal::Profile(profile) => {
-            state
-                .store
-                .meta_put(META_PROFILES, profile.region.as_str(), document.to_vec())?;
-            state.apply_rules_change(|rules| {
-                let compiled = Arc::new(
+            // Compiled before anything is stored: a profile that does not
+            // compile changes nothing.
+            let compiled = {
+                let rules = state.rules.read();
+                Arc::new(
                     CompiledRules::compile(&rules.national, Some(&profile))
                         .map_err(|e| NodeError::invalid(e.to_string()))?,
-                );
+                )
+            };
+            state.apply(
+                author,
+                Record::ProfilePublished {
+                    region: profile.region.clone(),
+                    document: text,
+                },
+                &format!("{} {}", profile.id, profile.version),
+            )?;
+            state.apply_rules_change(|rules| {
                 rules
                     .profiles
                     .insert(profile.region.clone(), (profile, compiled));
                 Ok(())
             })
         }
+    }
+}
+
+/// A rule set or profile document held for approval, kept as its text.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RulesDocument {
+    /// `<id>-<version>`.
+    pub id: String,
+    pub document: String,
+}
+
+/// Rule-set and profile publications as a module of the node: each passes
+/// the circuit breaker with its impact preview, and is checked again when
+/// it is put into force.
+pub struct RulesModule;
+
+impl NodeModule for RulesModule {
+    fn name(&self) -> &'static str {
+        "rules"
+    }
+
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[META_RULE_SETS, META_PROFILES]
+    }
+
+    fn held_kinds(&self) -> &'static [&'static str] {
+        &[KIND_RULE_SET, KIND_PROFILE]
+    }
+
+    fn held_impact(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        _proposer: &str,
+    ) -> Result<Impact, NodeError> {
+        let document: RulesDocument = action.request_as()?;
+        let report = rules_impact(node, document.document.as_bytes())?;
+        Ok(Impact {
+            persons_reached: report.persons_total as usize,
+            persons_changing: report.persons_changed as usize,
+            transitions: report
+                .transitions
+                .into_iter()
+                .map(|(transition, count)| (transition.replace('→', "->"), count as usize))
+                .collect(),
+        })
+    }
+
+    fn held_apply<'a>(
+        &'a self,
+        node: &'a Arc<Node>,
+        action: &'a HeldAction,
+        proposer: &'a Principal,
+    ) -> BoxFuture<'a, Result<Applied, NodeError>> {
+        Box::pin(async move {
+            let document: RulesDocument = action.request_as()?;
+            let worker = node.clone();
+            let bytes = document.document.into_bytes();
+            let author = Author::from(proposer);
+            let reevaluated =
+                tokio::task::spawn_blocking(move || put_rules_into_force(&worker, &author, &bytes))
+                    .await
+                    .map_err(|_| NodeError::internal("putting the rules into force panicked"))??;
+            node.schedule_changed.notify_one();
+            Ok(Applied {
+                events_stored: 0,
+                persons_reached: reevaluated,
+            })
+        })
     }
 }

@@ -24,60 +24,32 @@
 //! ([`TracingParameters`]). Operational limits stay node configuration.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
-
-use parking_lot::RwLock;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use ymt_core::event::{CHECK_IN_DEFAULT_STAY_SECS, ContactKind, TestKind, TestOutcome};
+use ymt_core::event::{ContactKind, TestKind, TestOutcome};
 use ymt_core::{Color, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
-use ymt_store::{AppendOutcome, AuditEntry, AuditOutcome, StoredEvent};
-use ymt_trace::{CheckIn, Positive, StayPolicy, TraceIndex, TraceQuery};
+use ymt_store::AppendOutcome;
+use ymt_trace::{Positive, TraceIndex, TraceQuery};
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+pub use crate::auth::{TRACE_AUTHOR, system_principal};
+use crate::breaker::KIND_TRACING;
+pub use crate::checkins::TracingState;
+pub use crate::config::TracingConfig;
 use crate::error::NodeError;
-use crate::state::{EventRecord, IngestResult, Node, Subject, Submission};
-use crate::venues::{META_NODE_KEYS, META_VENUES, VENUE_QR_KEY_NAME, Venue};
+pub use crate::model::META_TRACED_FROM;
+pub use crate::model::TracedDesignation;
+pub use crate::model::derived_event_id;
+use crate::model::{Applied, HeldAction, Impact, pending_id_of};
+use crate::record::{Author, Record};
+pub use crate::retention::{RetentionReport, purge_expired, spawn_retention};
+use crate::state::{BoxFuture, EventRecord, ModuleSnapshot, Node, NodeModule, Subject, Submission};
+use crate::venues::{META_NODE_KEYS, META_VENUES};
 
-pub const TRACE_AUTHOR: &str = "auto-trace";
-pub const META_TRACED_FROM: &str = "traced-from";
 pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
 pub const RULE_TRACE_COMPANION: &str = "TRACE-COMPANION-01";
 pub const RULE_TRACE_SECONDARY: &str = "TRACE-SECONDARY-01";
-/// Derived events (designations, exposures, overrides) per ingested batch.
-pub const DERIVED_BATCH_EVENTS_MAX: usize = 1000;
-
-#[derive(Clone, Debug)]
-pub struct TracingConfig {
-    /// Check-ins whose stay ended longer ago than this are purged.
-    pub checkin_retention_days: i64,
-    /// How often the retention purge runs (it also runs at start).
-    pub retention_interval_secs: u64,
-    /// Whether contacts of new close contacts are designated (次密接); the
-    /// rule set's `tracingSecondaryLookbackDays` may also turn it off.
-    pub secondary_contacts_enabled: bool,
-    /// Designations one positive result may cause; more is refused (and
-    /// logged) rather than flooding the store.
-    pub contacts_per_case_max: usize,
-    /// Actions changing more persons' colors than this wait for a second
-    /// principal's approval.
-    pub breaker_persons_max: usize,
-    /// Persons one risk-area designation or bulk override may reach.
-    pub action_persons_max: usize,
-}
-
-impl Default for TracingConfig {
-    fn default() -> TracingConfig {
-        TracingConfig {
-            checkin_retention_days: 21,
-            retention_interval_secs: 3600,
-            secondary_contacts_enabled: true,
-            contacts_per_case_max: 100_000,
-            breaker_persons_max: 10_000,
-            action_persons_max: 2_000_000,
-        }
-    }
-}
 
 /// What automatic tracing takes from the rule set in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,50 +125,6 @@ impl TracingParameters {
     }
 }
 
-/// The tracing part of the node's state.
-pub struct TracingState {
-    pub config: TracingConfig,
-    pub policy: StayPolicy,
-    venues: RwLock<HashMap<VenueId, Venue>>,
-    pub index: RwLock<TraceIndex>,
-    venue_key: OnceLock<[u8; 32]>,
-    /// Serialises decisions on pending actions, so one is never applied twice.
-    pub decisions: tokio::sync::Mutex<()>,
-}
-
-/// A principal that acts for the node itself; it is in no principal table
-/// and has no key, so nobody can authenticate as it.
-pub fn system_principal(id: &str) -> Principal {
-    Principal {
-        id: id.into(),
-        role: Role::NationalAdmin,
-        jurisdiction: RegionCode::nation(),
-        display_name: id.into(),
-        key_sha256: String::new(),
-        disabled: true,
-    }
-}
-
-/// A deterministic event id for an automatic event.
-pub fn derived_event_id(prefix: &str, parts: &[&str]) -> EventId {
-    let mut text = String::new();
-    for part in parts {
-        text.push_str(part);
-        text.push('\u{1f}');
-    }
-    let hash = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
-    EventId::parse(&format!("{prefix}.{hash:032x}")).expect("prefix and hex form an event id")
-}
-
-/// One designation made by tracing, remembered under its trigger.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TracedDesignation {
-    pub id: EventId,
-    pub pid: PersonId,
-    pub region: RegionCode,
-    pub kind: ContactKind,
-}
-
 /// A contact found by tracing with the evidence of its designation.
 #[derive(Clone, Debug)]
 pub struct FoundContact {
@@ -205,179 +133,6 @@ pub struct FoundContact {
     pub venue: VenueId,
     pub overlap_start: Timestamp,
     pub overlap_end: Timestamp,
-}
-
-impl TracingState {
-    pub fn new(config: TracingConfig) -> TracingState {
-        TracingState {
-            config,
-            policy: StayPolicy {
-                default_stay_secs: CHECK_IN_DEFAULT_STAY_SECS as u32,
-                stay_max_secs: ymt_core::event::CHECK_IN_STAY_SECS_MAX as u32,
-            },
-            venues: RwLock::new(HashMap::new()),
-            index: RwLock::new(TraceIndex::new()),
-            venue_key: OnceLock::new(),
-            decisions: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    pub fn venue(&self, id: &VenueId) -> Option<Venue> {
-        self.venues.read().get(id).cloned()
-    }
-
-    /// Every venue whose region lies inside `region`.
-    pub fn venues_in(&self, region: &RegionCode) -> Vec<Venue> {
-        self.venues
-            .read()
-            .values()
-            .filter(|venue| region.contains(&venue.region))
-            .cloned()
-            .collect()
-    }
-
-    pub fn venue_key(&self) -> [u8; 32] {
-        *self
-            .venue_key
-            .get()
-            .expect("the venue key is loaded on open")
-    }
-
-    pub fn register_venue(&self, state: &Node, venue: Venue) -> Result<(), NodeError> {
-        state.store.meta_put(
-            META_VENUES,
-            venue.id.as_str(),
-            serde_json::to_vec(&venue).expect("venues serialise"),
-        )?;
-        self.venues.write().insert(venue.id.clone(), venue);
-        Ok(())
-    }
-
-    /// Loads venues and the venue-code key, and rebuilds the index from the
-    /// check-in events in the store.
-    pub fn load(&self, state: &Node) -> anyhow::Result<()> {
-        let key = match state.store.meta_get(META_NODE_KEYS, VENUE_QR_KEY_NAME)? {
-            Some(bytes) => {
-                let mut key = [0u8; 32];
-                hex::decode_to_slice(&bytes, &mut key)
-                    .map_err(|_| anyhow::anyhow!("the stored venue-code key is not 64 hex"))?;
-                key
-            }
-            None => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key)
-                    .map_err(|error| anyhow::anyhow!("randomness: {error}"))?;
-                state.store.meta_put(
-                    META_NODE_KEYS,
-                    VENUE_QR_KEY_NAME,
-                    hex::encode(key).into_bytes(),
-                )?;
-                key
-            }
-        };
-        let _ = self.venue_key.set(key);
-        {
-            let mut venues = self.venues.write();
-            for (_, bytes) in state.store.meta_list(META_VENUES)? {
-                let venue: Venue = serde_json::from_slice(&bytes)?;
-                venues.insert(venue.id.clone(), venue);
-            }
-        }
-        let mut from_seq = 1;
-        let mut index = TraceIndex::new();
-        // Targets of retractions, withdrawn from the index once it is built
-        // (a retraction may be stored before or after its target's scan).
-        let mut retracted: Vec<EventId> = Vec::new();
-        loop {
-            let events = state.store.scan_from(from_seq, 100_000)?;
-            let Some(last) = events.last() else { break };
-            from_seq = last.seq + 1;
-            for stored in &events {
-                if may_be_retraction(stored) {
-                    let record: EventRecord = serde_json::from_slice(&stored.payload)?;
-                    state.note_retractions([&record]);
-                    if let EventBody::Retraction(retraction) = &record.event.body {
-                        retracted.push(retraction.target.clone());
-                    }
-                }
-                if !may_be_check_in(stored) {
-                    continue;
-                }
-                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
-                if let Some(check_in) = check_in_of(&record) {
-                    // A stored check-in the index cannot hold (for example
-                    // an imported one before 2020) is skipped, not fatal.
-                    if let Err(error) = index.append(&check_in, &self.policy) {
-                        tracing::warn!("check-in {} not indexed: {error}", record.event.id);
-                    }
-                }
-            }
-        }
-        for target in &retracted {
-            if let Some(stored) = state.store.event_by_id(target)? {
-                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
-                if let Some(check_in) = check_in_of(&record) {
-                    index.retract(&check_in, &self.policy);
-                }
-            }
-        }
-        index.seal();
-        *self.index.write() = index;
-        Ok(())
-    }
-
-    /// Withdraws a retracted check-in from the index, if `target` is one.
-    pub fn retract_check_in(&self, state: &Node, target: &EventId) -> Result<(), NodeError> {
-        let Some(stored) = state.store.event_by_id(target)? else {
-            return Ok(());
-        };
-        let record: EventRecord = serde_json::from_slice(&stored.payload)
-            .map_err(|error| NodeError::internal(format!("stored event {target}: {error}")))?;
-        if let Some(check_in) = check_in_of(&record) {
-            self.index.write().retract(&check_in, &self.policy);
-        }
-        Ok(())
-    }
-
-    /// Appends stored check-ins to the index.
-    pub fn index_records<'a>(&self, records: impl IntoIterator<Item = &'a EventRecord>) {
-        let check_ins: Vec<CheckIn> = records.into_iter().filter_map(check_in_of).collect();
-        if check_ins.is_empty() {
-            return;
-        }
-        let mut index = self.index.write();
-        for check_in in &check_ins {
-            if let Err(error) = index.append(check_in, &self.policy) {
-                tracing::warn!("check-in of {} not indexed: {error}", check_in.person);
-            }
-        }
-    }
-}
-
-fn may_be_retraction(stored: &StoredEvent) -> bool {
-    stored
-        .payload
-        .windows(b"\"retraction\"".len())
-        .any(|window| window == b"\"retraction\"")
-}
-
-fn may_be_check_in(stored: &StoredEvent) -> bool {
-    stored
-        .payload
-        .windows(b"\"check_in\"".len())
-        .any(|window| window == b"\"check_in\"")
-}
-
-fn check_in_of(record: &EventRecord) -> Option<CheckIn> {
-    match &record.event.body {
-        EventBody::CheckIn(check_in) => Some(CheckIn {
-            person: record.event.person.clone(),
-            venue: check_in.venue.clone(),
-            enter: check_in.entered_at,
-            leave: check_in.left_at,
-        }),
-        _ => None,
-    }
 }
 
 /// Refuses a check-in at an unknown venue, or one the index cannot hold.
@@ -403,8 +158,34 @@ pub fn check_record(state: &Node, record: &EventRecord) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs after a batch is stored and applied: indexes its check-ins, traces
-/// its positive PCR results and cascades its retractions.
+/// Runs right after a batch is durable, under the ingest gate: indexes its
+/// new check-ins and withdraws the check-ins it retracts, so a snapshot
+/// taken afterwards finds the index up to date with the log.
+pub fn after_store(
+    state: &Node,
+    records: &[EventRecord],
+    outcomes: &[AppendOutcome],
+) -> Result<(), NodeError> {
+    let fresh = || {
+        records
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, outcome)| !outcome.duplicate)
+            .map(|(record, _)| record)
+    };
+    state.tracing.index_records(fresh());
+    for record in fresh() {
+        if let EventBody::Retraction(retraction) = &record.event.body {
+            state
+                .tracing
+                .retract_check_in(state.store.as_ref(), &retraction.target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs after a batch is stored and applied: traces its positive PCR
+/// results and cascades its retractions.
 pub async fn after_ingest(
     state: &Arc<Node>,
     records: &[EventRecord],
@@ -416,7 +197,6 @@ pub async fn after_ingest(
         .filter(|(_, outcome)| !outcome.duplicate)
         .map(|(record, _)| record)
         .collect();
-    state.tracing.index_records(fresh.iter().copied());
     // A positive stored before a crash that cut its tracing short comes
     // back as a duplicate when the lab retries (it never saw an answer):
     // trace it unless its tracing was recorded or is held. Designation ids
@@ -432,11 +212,7 @@ pub async fn after_ingest(
                 .store
                 .meta_get(
                     crate::breaker::META_PENDING,
-                    &crate::breaker::Action::Tracing(crate::breaker::TracingRequest {
-                        test: record.event.id.clone(),
-                        case: record.event.person.clone(),
-                    })
-                    .pending_id(),
+                    &pending_id_of(KIND_TRACING, record.event.id.as_str()),
                 )?
                 .is_none()
             && !crate::state::is_retracted(
@@ -455,7 +231,6 @@ pub async fn after_ingest(
                 trace_case(state, record).await?;
             }
             EventBody::Retraction(retraction) => {
-                state.tracing.retract_check_in(state, &retraction.target)?;
                 cascade_retraction(state, &record.event.id, &retraction.target).await?;
             }
             _ => {}
@@ -467,51 +242,6 @@ pub async fn after_ingest(
 fn is_positive_pcr(record: &EventRecord) -> bool {
     matches!(&record.event.body, EventBody::TestResult(test)
         if test.test == TestKind::Pcr && test.result == TestOutcome::Positive)
-}
-
-/// Ingests events (at most one per person) as `principal`, in batches the
-/// store accepts. The boxed future breaks the cycle ingest → after_ingest →
-/// ingest.
-pub fn ingest_as<'a>(
-    state: &'a Arc<Node>,
-    principal: &'a Principal,
-    submissions: Vec<Submission>,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, NodeError>> + Send + 'a>,
-> {
-    Box::pin(async move {
-        // Ingest writes one audit record per event, and the store takes at
-        // most 1,000 audit records per commit (its default).
-        let chunk_len = state
-            .config
-            .batch_events_max
-            .clamp(1, DERIVED_BATCH_EVENTS_MAX);
-        let mut chunks: Vec<Vec<Submission>> = Vec::new();
-        let mut submissions = submissions;
-        while !submissions.is_empty() {
-            let rest = submissions.split_off(submissions.len().min(chunk_len));
-            chunks.push(std::mem::replace(&mut submissions, rest));
-        }
-        // Two batches at a time: their re-evaluations run on two threads
-        // and their commits share fsyncs. Callers pass at most one event
-        // per person, so the order between batches does not matter.
-        let mut results = Vec::new();
-        let mut chunks = chunks.into_iter();
-        while let Some(first) = chunks.next() {
-            match chunks.next() {
-                Some(second) => {
-                    let (first, second) = tokio::join!(
-                        state.ingest(principal, first),
-                        state.ingest(principal, second)
-                    );
-                    results.extend(first?);
-                    results.extend(second?);
-                }
-                None => results.extend(state.ingest(principal, first).await?),
-            }
-        }
-        Ok(results)
-    })
 }
 
 /// Finds the contacts of `person` over its stays in `[window_start,
@@ -679,8 +409,8 @@ impl TracingPlan {
     /// How many designated persons' codes would change: those whose color
     /// now is below what their designation gives (red for close contacts,
     /// yellow for the others).
-    pub fn impact(&self, state: &Node) -> crate::breaker::Impact {
-        let mut impact = crate::breaker::Impact {
+    pub fn impact(&self, state: &Node) -> Impact {
+        let mut impact = Impact {
             persons_reached: self.designated.len(),
             ..Default::default()
         };
@@ -804,7 +534,7 @@ pub async fn trace_case(state: &Arc<Node>, test_record: &EventRecord) -> Result<
         return Ok(());
     }
     if plan.len() > state.tracing.config.breaker_persons_max {
-        let request = crate::breaker::TracingRequest {
+        let request = TracingRequest {
             test: test_record.event.id.clone(),
             case: test_record.event.person.clone(),
         };
@@ -812,7 +542,7 @@ pub async fn trace_case(state: &Arc<Node>, test_record: &EventRecord) -> Result<
         crate::breaker::propose_with_impact(
             state,
             &system_principal(TRACE_AUTHOR),
-            crate::breaker::Action::Tracing(request),
+            HeldAction::new(KIND_TRACING, &request),
             None,
             impact,
         )
@@ -834,13 +564,16 @@ async fn apply_plan(
     }
     // The mapping is written first, so a designation stored before a crash
     // is still found when its positive is retracted.
-    state.store.meta_put(
-        META_TRACED_FROM,
-        test_record.event.id.as_str(),
-        serde_json::to_vec(&plan.traced).expect("designations serialise"),
-    )?;
     let principal = system_principal(TRACE_AUTHOR);
-    ingest_as(state, &principal, plan.submissions).await?;
+    state.apply(
+        &Author::from(&principal),
+        Record::TracingRecorded {
+            test: test_record.event.id.clone(),
+            designations: plan.traced.clone(),
+        },
+        &format!("case {}", test_record.event.person),
+    )?;
+    state.ingest_in_chunks(&principal, plan.submissions).await?;
     Ok(())
 }
 
@@ -849,7 +582,7 @@ async fn apply_plan(
 /// retracted meanwhile. Returns how many designations were stored.
 pub async fn apply_held_tracing(
     state: &Arc<Node>,
-    request: &crate::breaker::TracingRequest,
+    request: &TracingRequest,
 ) -> Result<usize, NodeError> {
     let records = state.person_records(&request.case)?;
     let retracted = crate::state::is_retracted(&records, &request.test);
@@ -908,91 +641,108 @@ pub async fn cascade_retraction(
         })
         .collect();
     let principal = system_principal(TRACE_AUTHOR);
-    ingest_as(state, &principal, submissions).await?;
-    state.store.meta_delete(META_TRACED_FROM, target.as_str())?;
+    state.ingest_in_chunks(&principal, submissions).await?;
+    state.apply(
+        &Author::from(&principal),
+        Record::TracingWithdrawn {
+            test: target.clone(),
+        },
+        &format!("retracted by {retraction_id}"),
+    )?;
     Ok(())
 }
 
-/// What one retention purge removed.
-#[derive(Clone, Debug, Serialize)]
-pub struct RetentionReport {
-    pub cutoff: Timestamp,
-    pub store_purged: u64,
-    pub index_purged: usize,
+/// Held automatic tracing: the positive result to trace on approval.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TracingRequest {
+    pub test: EventId,
+    pub case: PersonId,
 }
 
-/// Purges check-ins whose stay ended before the retention window, from the
-/// store and the index, and audits the purge. Blocking.
-pub fn purge_expired(state: &Node) -> Result<RetentionReport, NodeError> {
-    let now = state.now();
-    let cutoff = now.plus_secs(-state.tracing.config.checkin_retention_days * 86_400);
-    let cutoff_secs = cutoff.unix_secs();
-    let predicate = move |stored: &StoredEvent| -> bool {
-        if !may_be_check_in(stored) {
-            return false;
-        }
-        let Ok(record) = serde_json::from_slice::<EventRecord>(&stored.payload) else {
-            return false;
-        };
-        match &record.event.body {
-            EventBody::CheckIn(check_in) => {
-                let leave = check_in
-                    .left_at
-                    .unwrap_or_else(|| check_in.entered_at.plus_secs(CHECK_IN_DEFAULT_STAY_SECS));
-                leave.unix_secs() < cutoff_secs
-            }
-            _ => false,
-        }
-    };
-    let store_report = state.store.purge_where(&predicate)?;
-    let index_purged = state.tracing.index.write().purge_before(cutoff);
-    if store_report.purged == 0 && index_purged == 0 {
-        // Nothing expired: a pass that removed nothing is not a purge.
-        return Ok(RetentionReport {
-            cutoff,
-            store_purged: 0,
-            index_purged: 0,
-        });
+/// Check-ins and automatic tracing as a module of the node: loads venues and
+/// the check-in index, refuses check-ins at unknown venues, indexes and
+/// traces what each batch stores, and purges expired check-ins.
+pub struct TracingModule;
+
+impl NodeModule for TracingModule {
+    fn name(&self) -> &'static str {
+        "tracing"
     }
-    let entry = AuditEntry {
-        at: now,
-        principal: "retention".into(),
-        role: "system".into(),
-        action: "checkins.purge".into(),
-        target: format!("check-ins ending before {cutoff}"),
-        outcome: AuditOutcome::Allowed,
-        detail: format!(
-            "store purged {} events, index purged {} stays",
-            store_report.purged, index_purged
-        ),
-    };
-    ymt_store::wait_blocking(state.store.audit_submit(vec![entry])?)?;
-    Ok(RetentionReport {
-        cutoff,
-        store_purged: store_report.purged,
-        index_purged,
-    })
-}
 
-/// Runs the retention purge at start and then every interval.
-pub fn spawn_retention(state: &Arc<Node>) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        loop {
-            let worker = state.clone();
-            match tokio::task::spawn_blocking(move || purge_expired(&worker)).await {
-                Ok(Ok(report)) => tracing::info!(
-                    "retention: purged {} check-ins before {}",
-                    report.store_purged,
-                    report.cutoff
-                ),
-                Ok(Err(error)) => tracing::warn!("retention purge: {}", error.detail),
-                Err(_) => tracing::error!("retention purge panicked"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(
-                state.tracing.config.retention_interval_secs.max(60),
-            ))
-            .await;
-        }
-    });
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[META_VENUES, META_NODE_KEYS, META_TRACED_FROM]
+    }
+
+    fn load(&self, node: &Node, snapshot: Option<ModuleSnapshot<'_>>) -> anyhow::Result<()> {
+        node.tracing.load(
+            node.store.as_ref(),
+            snapshot.map(|snapshot| (snapshot.upto_seq, snapshot.bytes)),
+            |record| node.note_retractions([record]),
+        )
+    }
+
+    fn after_store(
+        &self,
+        node: &Node,
+        records: &[EventRecord],
+        outcomes: &[AppendOutcome],
+    ) -> Result<(), NodeError> {
+        after_store(node, records, outcomes)
+    }
+
+    fn snapshot_capture(&self, node: &Node) -> Option<Vec<u8>> {
+        Some(node.tracing.index.read().to_snapshot_bytes())
+    }
+
+    fn check_record(&self, node: &Node, record: &EventRecord) -> Result<(), String> {
+        check_record(node, record)
+    }
+
+    fn after_ingest<'a>(
+        &'a self,
+        node: &'a Arc<Node>,
+        records: &'a [EventRecord],
+        outcomes: &'a [AppendOutcome],
+    ) -> BoxFuture<'a, Result<(), NodeError>> {
+        Box::pin(after_ingest(node, records, outcomes))
+    }
+
+    fn spawn(&self, node: &Arc<Node>) {
+        spawn_retention(node);
+    }
+
+    fn held_kinds(&self) -> &'static [&'static str] {
+        &[KIND_TRACING]
+    }
+
+    fn held_impact(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        _proposer: &str,
+    ) -> Result<Impact, NodeError> {
+        let request: TracingRequest = action.request_as()?;
+        let test_record = node
+            .person_records(&request.case)?
+            .into_iter()
+            .find(|record| record.event.id == request.test)
+            .ok_or_else(|| NodeError::conflict("the positive result is no longer stored"))?;
+        Ok(plan_tracing(node, &test_record).impact(node))
+    }
+
+    fn held_apply<'a>(
+        &'a self,
+        node: &'a Arc<Node>,
+        action: &'a HeldAction,
+        _proposer: &'a Principal,
+    ) -> BoxFuture<'a, Result<Applied, NodeError>> {
+        Box::pin(async move {
+            let request: TracingRequest = action.request_as()?;
+            let stored = apply_held_tracing(node, &request).await?;
+            Ok(Applied {
+                events_stored: stored,
+                persons_reached: stored,
+            })
+        })
+    }
 }

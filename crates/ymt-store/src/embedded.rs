@@ -134,6 +134,12 @@ enum Job {
         ids: Vec<EventId>,
         reply: Reply<PurgeReport>,
     },
+    /// Metadata writes and their audit records, in one commit.
+    Commit {
+        writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        audit: Vec<AuditEntry>,
+        reply: Reply<Vec<AuditRecord>>,
+    },
     Raw {
         keyspace: RawKeyspace,
         key: Vec<u8>,
@@ -823,6 +829,24 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
             Job::Audit { entries, reply } => Pending::Audit(reply, Ok(group.audit(&entries))),
             Job::Meta { key, value, reply } => Pending::Meta(reply, group.meta(key, value)),
             Job::Purge { ids, reply } => Pending::Purge(reply, group.purge(&ids)),
+            Job::Commit {
+                writes,
+                audit,
+                reply,
+            } => {
+                let mut result = Ok(());
+                for (key, value) in writes {
+                    if let Err(error) = group.meta(key, value) {
+                        result = Err(error);
+                        break;
+                    }
+                }
+                // A failed metadata read (the only way `meta` fails) refuses
+                // the job; what it already added to the group is harmless to
+                // commit, since the caller is told it failed and retries the
+                // same writes.
+                Pending::Audit(reply, result.map(|()| group.audit(&audit)))
+            }
             Job::Raw {
                 keyspace,
                 key,
@@ -1027,6 +1051,35 @@ impl EventStore for EmbeddedStore {
     fn meta_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
         validate_meta(namespace, Some(key))?;
         self.meta_write(codec::meta_key(namespace, key), None)
+    }
+
+    fn meta_commit(
+        &self,
+        writes: Vec<crate::MetaWrite>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<AuditReceiver, StoreError> {
+        self.validate_audit(&audit)?;
+        let max = self.shared.config.meta_value_bytes_max;
+        let mut keyed = Vec::with_capacity(writes.len());
+        for write in writes {
+            validate_meta(&write.namespace, Some(&write.key))?;
+            if let Some(value) = &write.value
+                && value.len() > max
+            {
+                return Err(StoreError::InvalidArgument {
+                    what: "meta value",
+                    reason: format!("{} bytes, at most {max}", value.len()),
+                });
+            }
+            keyed.push((codec::meta_key(&write.namespace, &write.key), write.value));
+        }
+        let (reply, receiver) = oneshot::channel();
+        self.try_send(Job::Commit {
+            writes: keyed,
+            audit,
+            reply,
+        })?;
+        Ok(receiver)
     }
 
     fn meta_list(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {

@@ -111,6 +111,33 @@ pub fn wait_blocking<T>(
     }
 }
 
+/// One metadata write of a [`EventStore::meta_commit`]: a value put, or
+/// removed when `value` is `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaWrite {
+    pub namespace: String,
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
+impl MetaWrite {
+    pub fn put(namespace: &str, key: &str, value: Vec<u8>) -> MetaWrite {
+        MetaWrite {
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+            value: Some(value),
+        }
+    }
+
+    pub fn delete(namespace: &str, key: &str) -> MetaWrite {
+        MetaWrite {
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+            value: None,
+        }
+    }
+}
+
 /// How many events a purge removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PurgeReport {
@@ -262,6 +289,14 @@ pub trait EventStore: Send + Sync {
     /// Every entry of a namespace in key order, at most
     /// `StoreConfig::meta_list_max` (more is `TooManyResults`).
     fn meta_list(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Queues metadata writes and their audit records, committed together
+    /// (one batch, one fsync) or not at all; the receiver completes once
+    /// they are durable. A full queue is `Err(Overloaded)` immediately.
+    fn meta_commit(
+        &self,
+        writes: Vec<MetaWrite>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<AuditReceiver, StoreError>;
 
     /// Writes a projection snapshot that covers the log up to `upto_seq`,
     /// atomically and durably; keeps the last two.

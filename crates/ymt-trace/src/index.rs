@@ -18,6 +18,9 @@ use ymt_core::{PersonId, Timestamp, VenueId};
 use crate::intern::{InternError, Interner};
 use crate::stay::{CheckIn, StayError, StayPolicy, from_rel, to_rel};
 
+mod snapshot;
+pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError};
+
 /// One stay in the index; a venue's stays are sorted by enter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(C)]
@@ -72,7 +75,7 @@ fn stay_class(stay_secs: u32) -> usize {
 }
 
 /// Stays sorted by (venue, stay class, enter), with a person→positions table.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Run {
     /// Group `venue * STAY_CLASSES + class` is `stays[group_offsets[g]..group_offsets[g + 1]]`.
     group_offsets: Vec<u32>,

@@ -7,10 +7,13 @@
 //! shard, so each shard's few hundred kilobytes stay in cache while its
 //! lookups run, and shards run in parallel; first-appearance numbering is
 //! kept exactly as if the strings had been interned one by one.
+//! [`Interner::from_distinct`] rebuilds a table from its strings in number
+//! order (a snapshot) without a lookup per string.
 
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use rayon::prelude::*;
 
 const SHARD_BITS: u32 = 6;
@@ -27,6 +30,15 @@ pub enum InternError {
     TooMany,
 }
 
+/// Why [`Interner::from_distinct`] refused its strings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FromDistinctError {
+    #[error("id number {number} repeats id number {first}")]
+    Duplicate { number: u32, first: u32 },
+    #[error(transparent)]
+    Intern(#[from] InternError),
+}
+
 #[derive(Clone, Default)]
 struct Shard {
     arena: String,
@@ -37,15 +49,20 @@ struct Shard {
     globals: Vec<u32>,
 }
 
+/// The string of local number `local` in a shard's arena.
+fn local_text<'a>(arena: &'a str, ends: &[u32], local: u32) -> &'a str {
+    let index = local as usize;
+    let start = if index == 0 {
+        0
+    } else {
+        ends[index - 1] as usize
+    };
+    &arena[start..ends[index] as usize]
+}
+
 impl Shard {
     fn resolve(&self, local: u32) -> &str {
-        let index = local as usize;
-        let start = if index == 0 {
-            0
-        } else {
-            self.ends[index - 1] as usize
-        };
-        &self.arena[start..self.ends[index] as usize]
+        local_text(&self.arena, &self.ends, local)
     }
 
     fn find(&self, hash: u64, text: &str) -> Option<u32> {
@@ -68,13 +85,7 @@ impl Shard {
             arena, ends, table, ..
         } = self;
         table.insert_unique(hash, local, |&other| {
-            let index = other as usize;
-            let start = if index == 0 {
-                0
-            } else {
-                ends[index - 1] as usize
-            };
-            hasher.hash_one(&arena[start..ends[index] as usize])
+            hasher.hash_one(local_text(arena, ends, other))
         });
         local
     }
@@ -113,7 +124,7 @@ impl Default for Interner {
         Interner {
             shards: vec![Shard::default(); SHARDS],
             locations: Vec::new(),
-            hasher: foldhash::fast::FixedState::default(),
+            hasher: id_hasher(),
         }
     }
 }
@@ -126,6 +137,12 @@ impl std::fmt::Debug for Interner {
     }
 }
 
+/// Every interner hashes ids alike, so a rebuilt one finds what the
+/// original did.
+fn id_hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::default()
+}
+
 /// The shard comes from middle bits of the hash: hashbrown takes a bucket's
 /// position from the low bits and its tag from the top 7, and fixing either
 /// within a shard would make every probe a string comparison.
@@ -136,6 +153,84 @@ fn shard_of(hash: u64) -> usize {
 impl Interner {
     pub fn new() -> Interner {
         Interner::default()
+    }
+
+    /// Rebuilds an interner from its strings in number order: `ids[n]` gets
+    /// number `n`. Each shard is built on its own (in parallel) with its hash
+    /// table sized up front, so restoring a million ids costs one hash and one
+    /// probe each and no rehashing. The strings reach each shard in number
+    /// order, so shard-local numbers, arenas and therefore
+    /// [`Interner::truncate`] behave exactly as in the interner that
+    /// assigned the numbers. Refuses a repeated string, which would break
+    /// the one-number-per-id rule.
+    pub fn from_distinct(ids: &[&str]) -> Result<Interner, FromDistinctError> {
+        if ids.len() > u32::MAX as usize {
+            return Err(InternError::TooMany.into());
+        }
+        let hasher = id_hasher();
+        let hashes: Vec<u64> = ids
+            .par_iter()
+            .with_min_len(4096)
+            .map(|id| hasher.hash_one(id))
+            .collect();
+        let mut numbers_per_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+        let mut locations: Vec<u32> = Vec::with_capacity(ids.len());
+        for (number, &hash) in hashes.iter().enumerate() {
+            let shard_index = shard_of(hash);
+            let numbers = &mut numbers_per_shard[shard_index];
+            let local = numbers.len();
+            if local > LOCAL_MASK as usize {
+                return Err(InternError::TooMany.into());
+            }
+            locations.push((shard_index as u32) << LOCAL_BITS | local as u32);
+            numbers.push(number as u32);
+        }
+        let shards: Vec<Shard> = numbers_per_shard
+            .into_par_iter()
+            .map(|globals| -> Result<Shard, FromDistinctError> {
+                let arena_bytes: usize = globals.iter().map(|&n| ids[n as usize].len()).sum();
+                if arena_bytes > ARENA_BYTES_MAX {
+                    return Err(InternError::TooMany.into());
+                }
+                let mut arena = String::with_capacity(arena_bytes);
+                let mut ends: Vec<u32> = Vec::with_capacity(globals.len());
+                let mut table: HashTable<u32> = HashTable::with_capacity(globals.len());
+                for &number in &globals {
+                    let text = ids[number as usize];
+                    let local = ends.len() as u32;
+                    // One probe both detects a repeat and finds the free slot.
+                    let entry = table.entry(
+                        hashes[number as usize],
+                        |&other| local_text(&arena, &ends, other) == text,
+                        |&other| hasher.hash_one(local_text(&arena, &ends, other)),
+                    );
+                    match entry {
+                        Entry::Occupied(occupied) => {
+                            return Err(FromDistinctError::Duplicate {
+                                number,
+                                first: globals[*occupied.get() as usize],
+                            });
+                        }
+                        Entry::Vacant(vacant) => {
+                            vacant.insert(local);
+                        }
+                    }
+                    arena.push_str(text);
+                    ends.push(arena.len() as u32);
+                }
+                Ok(Shard {
+                    arena,
+                    ends,
+                    table,
+                    globals,
+                })
+            })
+            .collect::<Result<_, FromDistinctError>>()?;
+        Ok(Interner {
+            shards,
+            locations,
+            hasher,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -326,6 +421,21 @@ impl Interner {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len() as u32).map(|number| self.resolve(number))
     }
+
+    /// Whether both interners lay out their strings identically (shards,
+    /// arenas, local and global numbers), which is what makes a rebuilt
+    /// interner truncate and grow exactly like the original.
+    #[cfg(test)]
+    pub(crate) fn same_layout(&self, other: &Interner) -> bool {
+        self.locations == other.locations
+            && self.shards.len() == other.shards.len()
+            && self.shards.iter().zip(&other.shards).all(|(mine, theirs)| {
+                mine.arena == theirs.arena
+                    && mine.ends == theirs.ends
+                    && mine.globals == theirs.globals
+                    && mine.table.len() == theirs.table.len()
+            })
+    }
 }
 
 fn truncate_shard(shard: &mut Shard, keep: usize) {
@@ -384,5 +494,56 @@ mod tests {
         assert_eq!(batched.len(), 3);
         assert_eq!(batched.get(single.resolve(3)), None);
         assert_eq!(batched.get(single.resolve(2)), Some(2));
+    }
+
+    #[test]
+    fn rebuilding_from_distinct_strings_keeps_numbers_and_layout() {
+        let mut original = Interner::new();
+        for i in 0..3000 {
+            original
+                .intern(&format!("id{}", (i * 7919) % 2100))
+                .unwrap();
+        }
+        // A truncated interner must rebuild to the layout truncation left.
+        original.truncate(1500);
+        let ids: Vec<&str> = original.iter().collect();
+        let mut rebuilt = Interner::from_distinct(&ids).unwrap();
+        assert!(rebuilt.same_layout(&original));
+        for (number, id) in ids.iter().enumerate() {
+            assert_eq!(rebuilt.get(id), Some(number as u32));
+        }
+        assert_eq!(rebuilt.get("absent"), None);
+        let mut grown = original.clone();
+        for i in 0..500 {
+            let id = format!("new{i}");
+            assert_eq!(rebuilt.intern(&id), grown.intern(&id));
+        }
+        rebuilt.truncate(1700);
+        grown.truncate(1700);
+        assert!(rebuilt.same_layout(&grown));
+    }
+
+    #[test]
+    fn rebuilding_refuses_a_repeated_string() {
+        let check = |ids: &[&str], expect: Result<usize, FromDistinctError>| {
+            let got = Interner::from_distinct(ids).map(|interner| interner.len());
+            assert_eq!(got, expect, "ids={ids:?}");
+        };
+        check(&[], Ok(0));
+        check(&["a", "b", ""], Ok(3));
+        check(
+            &["a", "b", "a"],
+            Err(FromDistinctError::Duplicate {
+                number: 2,
+                first: 0,
+            }),
+        );
+        check(
+            &["x", "", "y", ""],
+            Err(FromDistinctError::Duplicate {
+                number: 3,
+                first: 1,
+            }),
+        );
     }
 }

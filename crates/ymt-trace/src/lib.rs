@@ -18,6 +18,10 @@
 //!   append-only, checksummed segment log under `DIR/checkins/` (see [`log`])
 //!   that rebuilds the index on open, with torn-tail recovery and retention
 //!   purge.
+//! - [`TraceIndex::to_snapshot_bytes`] and [`TraceIndex::from_snapshot_bytes`]:
+//!   the whole index (id numbering, runs, pending buffer) as versioned,
+//!   checksummed bytes that restore in bulk, so a node restarts without
+//!   replaying the log.
 //! - [`csv`]: `checkins.csv` and `positives.csv` parsers (parallel parse,
 //!   batch interning, errors by line number).
 
@@ -30,8 +34,11 @@ pub mod store;
 pub mod trace;
 
 pub use csv::{CsvError, CsvErrorKind, ImportOptions, ParseReport};
-pub use index::{IndexError, IndexStats, RawStay, StayRecord, TraceIndex};
-pub use intern::Interner;
+pub use index::{
+    IndexError, IndexStats, RawStay, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC, SnapshotError,
+    StayRecord, TraceIndex,
+};
+pub use intern::{FromDistinctError, Interner};
 pub use log::{CheckinLog, LoadedLog, LogError, RecoveryReport};
 pub use stay::{CheckIn, Stay, StayError, StayPolicy, TIME_BASE_UNIX_SECS};
 pub use store::{ImportReport, PurgeReport, StoreError, TraceStore};

@@ -12,6 +12,7 @@ use ymt_store::AuditFilter;
 use crate::extract::*;
 use crate::problem::ApiError;
 use crate::schemas::*;
+use ymt_node::record::Author;
 
 /// The most audit records one request lists.
 const AUDIT_LIST_MAX: usize = 1000;
@@ -135,7 +136,6 @@ pub(crate) async fn create_principal(
         key_sha256: key_sha256(&key),
         disabled: false,
     };
-    state.add_principal(created.clone())?;
-    state.audit_read(&principal, "principal.create", &created.id)?;
+    state.add_principal_by(&Author::from(&principal), created.clone())?;
     Ok((StatusCode::CREATED, axum::Json(json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key}))).into_response())
 }

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use ymt_core::{Color, PersonId};
 use ymt_node::auth::{Principal, Role};
 use ymt_node::codes::*;
-use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::extract::*;
 use crate::problem::ApiError;
 use crate::schemas::*;
+use ymt_node::record::{Author, Record};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -89,14 +89,18 @@ pub(crate) async fn file_appeal(
         color_at_filing: color,
         resolved: None,
     };
-    state.store.meta_put(
-        META_APPEALS,
-        &id,
-        serde_json::to_vec(&appeal).expect("appeals serialise"),
+    // Filed by an authority (its principal id) or a citizen (`citizen:<pid>`).
+    let author = match state.principals.read().get(&filed_by) {
+        Some(principal) => Author::from(principal),
+        None => Author::citizen(&filed_by),
+    };
+    state.apply(
+        &author,
+        Record::AppealRecorded {
+            appeal: appeal.clone(),
+        },
+        &format!("person {}", body.pid),
     )?;
-    let mut entry = citizen_audit(&body.pid, "appeal.file", &id, "", now);
-    entry.principal = filed_by;
-    audit_durable(&state, entry).await?;
     Ok((StatusCode::CREATED, axum::Json(appeal)).into_response())
 }
 
@@ -221,23 +225,12 @@ pub(crate) async fn resolve_appeal(
         at: now,
         note: body.note.trim().to_owned(),
     });
-    state.store.meta_put(
-        META_APPEALS,
-        &id,
-        serde_json::to_vec(&appeal).expect("appeals serialise"),
-    )?;
-    audit_durable(
-        &state,
-        AuditEntry {
-            at: now,
-            principal: principal.id.clone(),
-            role: principal.role.as_str().into(),
-            action: "appeal.resolve".into(),
-            target: id,
-            outcome: AuditOutcome::Allowed,
-            detail: body.note.chars().take(1000).collect(),
+    state.apply(
+        &Author::from(&principal),
+        Record::AppealRecorded {
+            appeal: appeal.clone(),
         },
-    )
-    .await?;
+        &body.note,
+    )?;
     Ok(axum::Json(appeal).into_response())
 }

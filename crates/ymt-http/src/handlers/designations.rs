@@ -9,11 +9,11 @@ use ymt_node::auth::Role;
 use ymt_node::confirmations::*;
 use ymt_node::state::*;
 use ymt_node::tracing_service::*;
-use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::extract::*;
 use crate::problem::ApiError;
 use crate::schemas::*;
+use ymt_node::record::{Author, Record};
 
 /// Optional: an empty body (or `null`) confirms without a note.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -130,24 +130,13 @@ pub(crate) async fn confirm(
         confirmed_at: state.now(),
         note,
     };
-    state.store.meta_put(
-        META_CONFIRMATIONS,
-        id.as_str(),
-        serde_json::to_vec(&confirmation).expect("confirmations serialise"),
+    let note = confirmation.note.clone();
+    state.apply(
+        &Author::from(&principal),
+        Record::DesignationConfirmed {
+            confirmation: confirmation.clone(),
+        },
+        &note,
     )?;
-    let entry = AuditEntry {
-        at: state.now(),
-        principal: principal.id.clone(),
-        role: principal.role.as_str().into(),
-        action: "designation.confirm".into(),
-        target: format!("{}/{}", record.event.person, id),
-        outcome: AuditOutcome::Allowed,
-        detail: confirmation.note.chars().take(1000).collect(),
-    };
-    state
-        .store
-        .audit_submit(vec![entry])?
-        .await
-        .map_err(|_| ApiError::internal("the store stopped"))??;
     Ok(axum::Json(Confirmed { confirmation }).into_response())
 }

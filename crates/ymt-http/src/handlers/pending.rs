@@ -100,92 +100,7 @@ pub(crate) async fn decide_pending(
             ));
         }
     };
-    if principal.role != Role::NationalAdmin {
-        let detail = format!(
-            "a {} may not decide pending actions; a national_admin must",
-            principal.role.as_str()
-        );
-        state
-            .audit_denied(Some(&principal), "pending.decide", id, &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
-    let _serial = state.tracing.decisions.lock().await;
-    let bytes = state
-        .store
-        .meta_get(META_PENDING, id)?
-        .ok_or_else(|| ApiError::not_found(format!("no pending action {id}")))?;
-    let mut pending: PendingAction = serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::internal(format!("stored pending action: {error}")))?;
-    if pending.status != PendingStatus::Pending {
-        return Err(ApiError::conflict(format!(
-            "pending action {id} was already decided ({:?})",
-            pending.status
-        )));
-    }
-    if pending.proposer == principal.id {
-        let detail = "the proposer cannot decide their own action; a second national_admin must";
-        state
-            .audit_denied(Some(&principal), "pending.decide", id, detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
-    if approve {
-        // Automatic tracing has no principal of its own in the table.
-        let system_proposer = (pending.proposer == ymt_node::tracing_service::TRACE_AUTHOR)
-            .then(|| ymt_node::tracing_service::system_principal(&pending.proposer));
-        let proposer = state
-            .principals
-            .read()
-            .get(&pending.proposer)
-            .cloned()
-            .or(system_proposer)
-            .ok_or_else(|| {
-                ApiError::conflict(format!(
-                    "the proposer {} no longer exists",
-                    pending.proposer
-                ))
-            })?;
-        let applied = apply(&state, &pending.action, &proposer).await?;
-        pending.events_stored = applied.events_stored;
-        pending.persons_reached = applied.persons_reached;
-    } else if let Action::RiskArea(request) = &pending.action {
-        let proposer = ymt_node::tracing_service::system_principal(&pending.proposer);
-        ymt_node::risk::record_designation(&state, request, &proposer, "rejected")?;
-    }
-    pending.status = if approve {
-        PendingStatus::Approved
-    } else {
-        PendingStatus::Rejected
-    };
-    pending.decided_by = Some(principal.id.clone());
-    pending.decided_at = Some(state.now());
-    state.store.meta_put(
-        META_PENDING,
-        id,
-        serde_json::to_vec(&pending).expect("pending actions serialise"),
-    )?;
-    audit(
-        &state,
-        audit_entry(
-            &state,
-            &principal,
-            if approve {
-                "pending.approve"
-            } else {
-                "pending.reject"
-            },
-            id,
-            format!(
-                "proposed by {}; {} events stored, {} persons reached; impact {:?}",
-                pending.proposer,
-                pending.events_stored,
-                pending.persons_reached,
-                pending.impact.transitions
-            ),
-        ),
-    )
-    .await?;
+    let pending = ymt_node::breaker::decide(&state, &principal, id, approve).await?;
     Ok(axum::Json(json!({"pending": pending})).into_response())
 }
 
@@ -261,8 +176,13 @@ pub(crate) async fn bulk_override(
         .validate()
         .map_err(|error| ApiError::unprocessable(error.to_string()))?;
     debug_assert_eq!(probe.kind(), EventKind::Override);
-    propose(&state, &principal, Action::BulkOverride(request), None)
-        .await
-        .map(proposed_response)
-        .map_err(ApiError::from)
+    propose(
+        &state,
+        &principal,
+        HeldAction::new(KIND_BULK_OVERRIDE, &request),
+        None,
+    )
+    .await
+    .map(proposed_response)
+    .map_err(ApiError::from)
 }

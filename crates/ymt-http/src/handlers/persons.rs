@@ -15,6 +15,7 @@ use ymt_node::status::{color_label, status_json};
 use crate::extract::*;
 use crate::problem::ApiError;
 use crate::schemas::*;
+use ymt_node::record::Author;
 
 pub(crate) fn parse_pid(text: &str) -> Result<PersonId, ApiError> {
     PersonId::parse(text).map_err(|error| ApiError::bad_request(format!("pid: {error}")))
@@ -210,8 +211,7 @@ pub(crate) async fn register_person(
         has_phone: body.has_phone,
         guardian_of: body.guardian_of,
     };
-    state.register_person(&record)?;
-    state.audit_read(&principal, "person.register", pid.as_str())?;
+    state.register_person_by(&Author::from(&principal), &record)?;
     Ok(axum::Json(Registered {
         pid,
         masked_name: record.masked_name.to_string(),

@@ -1,13 +1,15 @@
 //! Probes and metrics. (The API description is served by
 //! [`crate::openapi::document`].)
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::extract::SharedState;
+use crate::observability::Observability;
 
 #[utoipa::path(
     get,
@@ -37,6 +39,8 @@ pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
     (StatusCode::OK, "ready").into_response()
 }
 
+/// Rendered by the router's registry (observability.rs), which the request
+/// layer hands to every request.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -46,34 +50,6 @@ pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
         (status = 200, description = "Gauges and counters", body = String, content_type = "text/plain"),
     )
 )]
-pub(crate) async fn metrics(State(state): State<SharedState>) -> Response {
-    let counts = state.projection.color_counts();
-    let stats = state.store.stats();
-    let metrics = &state.metrics;
-    let text = format!(
-        "# TYPE ymt_persons gauge\n\
-         ymt_persons{{color=\"green\"}} {}\nymt_persons{{color=\"yellow\"}} {}\nymt_persons{{color=\"red\"}} {}\n\
-         # TYPE ymt_events_stored_total counter\nymt_events_stored_total {}\n\
-         # TYPE ymt_events_duplicate_total counter\nymt_events_duplicate_total {}\n\
-         # TYPE ymt_evaluations_total counter\nymt_evaluations_total {}\n\
-         # TYPE ymt_timed_transitions_total counter\nymt_timed_transitions_total {}\n\
-         # TYPE ymt_status_reads_total counter\nymt_status_reads_total {}\n\
-         # TYPE ymt_scheduled_transitions gauge\nymt_scheduled_transitions {}\n\
-         # TYPE ymt_store_commits_total counter\nymt_store_commits_total {}\n\
-         # TYPE ymt_store_overloaded_total counter\nymt_store_overloaded_total {}\n\
-         # TYPE ymt_audit_dropped_reads_total counter\nymt_audit_dropped_reads_total {}\n",
-        counts[0],
-        counts[1],
-        counts[2],
-        metrics.events_stored.load(Ordering::Relaxed),
-        metrics.events_duplicate.load(Ordering::Relaxed),
-        metrics.evaluations.load(Ordering::Relaxed),
-        metrics.timed_transitions.load(Ordering::Relaxed),
-        metrics.status_reads.load(Ordering::Relaxed),
-        state.projection.due_len(),
-        stats.commits,
-        stats.overloaded,
-        metrics.audit_dropped_reads.load(Ordering::Relaxed),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+pub(crate) async fn metrics(Extension(observability): Extension<Arc<Observability>>) -> Response {
+    observability.metrics_response()
 }

@@ -102,10 +102,15 @@ pub(crate) async fn designate(
         return Err(ApiError::forbidden(detail));
     }
     let hold = granularity_hold(&request, &venues);
-    propose(&state, &principal, Action::RiskArea(request), hold)
-        .await
-        .map(proposed_response)
-        .map_err(ApiError::from)
+    propose(
+        &state,
+        &principal,
+        HeldAction::new(KIND_RISK_AREA, &request),
+        hold,
+    )
+    .await
+    .map(proposed_response)
+    .map_err(ApiError::from)
 }
 
 #[utoipa::path(

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use ymt_node::auth::Role;
+use ymt_node::breaker::{HeldAction, KIND_PROFILE, KIND_RULE_SET};
 use ymt_node::publication::*;
 
 use crate::extract::*;
@@ -128,7 +129,7 @@ pub(crate) async fn diff_rule_sets(
     tag = "rules",
     summary = "Impact preview of a rule set or profile",
     security(("bearer" = [])),
-    request_body = RulesDocument,
+    request_body = RulesDocumentSchema,
     responses(
         (status = 200, description = "`{\"impact\", \"summary\"}`: how many colors would change, e.g. `green→yellow: 12,345`", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
@@ -160,7 +161,7 @@ pub(crate) async fn preview_rules(
     tag = "rules",
     summary = "Publish a national rule set (through the circuit breaker)",
     security(("bearer" = [])),
-    request_body = RulesDocument,
+    request_body = RulesDocumentSchema,
     responses(
         (status = 200, description = "Applied at once: `{\"status\": \"applied\", \"events_stored\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
         (status = 202, description = "Held for a second authority: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
@@ -201,10 +202,13 @@ pub(crate) async fn publish_rule_set(
             )));
         }
     }
-    let action = ymt_node::breaker::Action::RuleSet(ymt_node::breaker::RulesDocument {
-        id: ymt_node::breaker::action_id(&format!("{}-{}", rule_set.id(), rule_set.version())),
-        document: String::from_utf8_lossy(&bytes).into_owned(),
-    });
+    let action = HeldAction::new(
+        KIND_RULE_SET,
+        &ymt_node::publication::RulesDocument {
+            id: ymt_node::breaker::action_id(&format!("{}-{}", rule_set.id(), rule_set.version())),
+            document: String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    );
     ymt_node::breaker::propose(&state, &principal, action, None)
         .await
         .map(proposed_response)
@@ -217,7 +221,7 @@ pub(crate) async fn publish_rule_set(
     tag = "rules",
     summary = "Publish a regional parameter profile (through the circuit breaker)",
     security(("bearer" = [])),
-    request_body = RulesDocument,
+    request_body = RulesDocumentSchema,
     responses(
         (status = 200, description = "Applied at once: `{\"status\": \"applied\", \"events_stored\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
         (status = 202, description = "Held for a second authority: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
@@ -263,10 +267,13 @@ pub(crate) async fn publish_profile(
             profile.region, principal.jurisdiction
         )));
     }
-    let action = ymt_node::breaker::Action::Profile(ymt_node::breaker::RulesDocument {
-        id: ymt_node::breaker::action_id(&format!("{}-{}", profile.id, profile.version)),
-        document: String::from_utf8_lossy(&bytes).into_owned(),
-    });
+    let action = HeldAction::new(
+        KIND_PROFILE,
+        &ymt_node::publication::RulesDocument {
+            id: ymt_node::breaker::action_id(&format!("{}-{}", profile.id, profile.version)),
+            document: String::from_utf8_lossy(&bytes).into_owned(),
+        },
+    );
     ymt_node::breaker::propose(&state, &principal, action, None)
         .await
         .map(proposed_response)

@@ -12,6 +12,7 @@ use ymt_node::venues::*;
 use crate::extract::*;
 use crate::problem::ApiError;
 use crate::schemas::*;
+use ymt_node::record::Author;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -110,8 +111,7 @@ pub(crate) async fn register_venue(
             venue.id
         )));
     }
-    state.tracing.register_venue(&state, venue.clone())?;
-    state.audit_read(&principal, "venue.register", venue.id.as_str())?;
+    state.register_venue(&Author::from(&principal), venue.clone())?;
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
     Ok((
         StatusCode::CREATED,

@@ -1,0 +1,100 @@
+//! The one write path of the node's state: [`Node::apply`] commits a
+//! record's durable writes with its audit record, then changes the node's
+//! memory. See `record.rs` for the kinds and docs/log.md for the format.
+
+use std::sync::Arc;
+
+use crate::auth::Principal;
+use crate::error::NodeError;
+use crate::model::{IngestResult, PersonRecord};
+use crate::record::{Author, Record};
+use crate::state::{Node, Submission};
+use crate::venues::Venue;
+
+impl Node {
+    /// Applies one record: its metadata writes and its audit record are
+    /// committed together (one store commit, fsynced) or not at all, and
+    /// only then does the node's memory change. Blocks for about one fsync.
+    ///
+    /// Events are applied by [`Node::apply_events`] (the ingest path, which
+    /// commits each event with its audit record in the same way).
+    pub fn apply(&self, author: &Author, record: Record, detail: &str) -> Result<(), NodeError> {
+        if let Record::Events { .. } = record {
+            return Err(NodeError::internal(
+                "events are applied through Node::apply_events",
+            ));
+        }
+        let audit = record.audit_entry(author, self.now(), detail);
+        let receiver = self.store.meta_commit(record.meta_writes(), vec![audit])?;
+        ymt_store::wait_blocking(receiver)?;
+        self.after_apply(&record);
+        Ok(())
+    }
+
+    /// Applies an [`Record::Events`] record: every event is checked again
+    /// (idempotent by id), stored with its audit record, and applied.
+    pub async fn apply_events(
+        self: &Arc<Self>,
+        author: &Principal,
+        submissions: Vec<Submission>,
+    ) -> Result<Vec<IngestResult>, NodeError> {
+        self.ingest(author, submissions).await
+    }
+
+    /// What a durable record changes in memory. Records not named here are
+    /// read from the store when needed (persons, pending actions,
+    /// confirmations, appeals, traced designations), or are put into force
+    /// by their module right after (rules, risk areas).
+    fn after_apply(&self, record: &Record) {
+        match record {
+            Record::PrincipalAdded { principal } => {
+                self.principals.write().insert(principal.clone());
+            }
+            Record::VenueRegistered { venue } => self.tracing.insert_venue(venue.clone()),
+            _ => {}
+        }
+    }
+
+    /// Creates or replaces a principal, on behalf of `author`.
+    pub fn add_principal_by(&self, author: &Author, principal: Principal) -> Result<(), NodeError> {
+        let detail = format!(
+            "role {}, jurisdiction {}",
+            principal.role.as_str(),
+            principal.jurisdiction
+        );
+        self.apply(author, Record::PrincipalAdded { principal }, &detail)
+    }
+
+    /// Creates or replaces a principal by the local operator (the command
+    /// line, or the demo's set-up).
+    pub fn add_principal(&self, principal: Principal) -> Result<(), NodeError> {
+        self.add_principal_by(&Author::operator(), principal)
+    }
+
+    /// Registers (or updates) a person, on behalf of `author`.
+    pub fn register_person_by(
+        &self,
+        author: &Author,
+        person: &PersonRecord,
+    ) -> Result<(), NodeError> {
+        let detail = format!("region {}", person.region);
+        self.apply(
+            author,
+            Record::PersonRegistered {
+                person: person.clone(),
+            },
+            &detail,
+        )
+    }
+
+    /// Registers a person by the local operator (the demo's set-up).
+    pub fn register_person(&self, person: &PersonRecord) -> Result<(), NodeError> {
+        self.register_person_by(&Author::operator(), person)
+    }
+
+    /// Registers a venue, on behalf of `author`.
+    pub fn register_venue(&self, author: &Author, venue: Venue) -> Result<(), NodeError> {
+        let detail = format!("region {}", venue.region);
+        self.apply(author, Record::VenueRegistered { venue }, &detail)
+    }
+}

@@ -1,0 +1,223 @@
+//! The check-in side of the node's state: registered venues, the venue-QR
+//! key, and the in-memory venue×time index of check-ins that tracing and
+//! risk areas query.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
+use ymt_core::event::CHECK_IN_DEFAULT_STAY_SECS;
+use ymt_core::{EventBody, EventId, RegionCode, VenueId};
+use ymt_store::{EventStore, StoredEvent};
+use ymt_trace::{CheckIn, StayPolicy, TraceIndex};
+
+use crate::config::TracingConfig;
+use crate::error::NodeError;
+use crate::model::EventRecord;
+use crate::venues::{META_NODE_KEYS, META_VENUES, VENUE_QR_KEY_NAME, Venue};
+
+/// The tracing part of the node's state.
+pub struct TracingState {
+    pub config: TracingConfig,
+    pub policy: StayPolicy,
+    venues: RwLock<HashMap<VenueId, Venue>>,
+    pub index: RwLock<TraceIndex>,
+    venue_key: OnceLock<[u8; 32]>,
+    /// Serialises decisions on pending actions, so one is never applied twice.
+    pub decisions: tokio::sync::Mutex<()>,
+    /// Passes of the retention task completed so far (the first runs at
+    /// start), for whoever must know that a pass is over.
+    pub retention_passes: tokio::sync::watch::Sender<u64>,
+}
+
+impl TracingState {
+    pub fn new(config: TracingConfig) -> TracingState {
+        TracingState {
+            config,
+            policy: StayPolicy {
+                default_stay_secs: CHECK_IN_DEFAULT_STAY_SECS as u32,
+                stay_max_secs: ymt_core::event::CHECK_IN_STAY_SECS_MAX as u32,
+            },
+            venues: RwLock::new(HashMap::new()),
+            index: RwLock::new(TraceIndex::new()),
+            venue_key: OnceLock::new(),
+            decisions: tokio::sync::Mutex::new(()),
+            retention_passes: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    pub fn venue(&self, id: &VenueId) -> Option<Venue> {
+        self.venues.read().get(id).cloned()
+    }
+
+    /// Every venue whose region lies inside `region`.
+    pub fn venues_in(&self, region: &RegionCode) -> Vec<Venue> {
+        self.venues
+            .read()
+            .values()
+            .filter(|venue| region.contains(&venue.region))
+            .cloned()
+            .collect()
+    }
+
+    pub fn venue_key(&self) -> [u8; 32] {
+        *self
+            .venue_key
+            .get()
+            .expect("the venue key is loaded on open")
+    }
+
+    /// Adds a venue to memory (its record is already durable).
+    pub fn insert_venue(&self, venue: Venue) {
+        self.venues.write().insert(venue.id.clone(), venue);
+    }
+
+    /// Loads venues and the venue-code key, and the check-in index: from
+    /// `snapshot` (an index as it was after the log up to `upto_seq`) and the
+    /// log after it, or, without one, from the whole log.
+    ///
+    /// `on_retraction` sees every retraction read from the log, so the
+    /// caller can note whose timelines hold one.
+    pub fn load(
+        &self,
+        store: &dyn EventStore,
+        snapshot: Option<(u64, &[u8])>,
+        mut on_retraction: impl FnMut(&EventRecord),
+    ) -> anyhow::Result<()> {
+        let key = match store.meta_get(META_NODE_KEYS, VENUE_QR_KEY_NAME)? {
+            Some(bytes) => {
+                let mut key = [0u8; 32];
+                hex::decode_to_slice(&bytes, &mut key)
+                    .map_err(|_| anyhow::anyhow!("the stored venue-code key is not 64 hex"))?;
+                key
+            }
+            None => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|error| anyhow::anyhow!("randomness: {error}"))?;
+                store.meta_put(
+                    META_NODE_KEYS,
+                    VENUE_QR_KEY_NAME,
+                    hex::encode(key).into_bytes(),
+                )?;
+                key
+            }
+        };
+        let _ = self.venue_key.set(key);
+        {
+            let mut venues = self.venues.write();
+            for (_, bytes) in store.meta_list(META_VENUES)? {
+                let venue: Venue = serde_json::from_slice(&bytes)?;
+                venues.insert(venue.id.clone(), venue);
+            }
+        }
+        let (mut from_seq, mut index) = match snapshot {
+            Some((upto_seq, bytes)) => match TraceIndex::from_snapshot_bytes(bytes) {
+                Ok(index) => (upto_seq + 1, index),
+                Err(error) => {
+                    tracing::warn!(
+                        "check-in index snapshot unreadable ({error}); rebuilding it from the log"
+                    );
+                    (1, TraceIndex::new())
+                }
+            },
+            None => (1, TraceIndex::new()),
+        };
+        // Targets of retractions, withdrawn from the index once it is built
+        // (a retraction may be stored before or after its target's scan).
+        let mut retracted: Vec<EventId> = Vec::new();
+        loop {
+            let events = store.scan_from(from_seq, 100_000)?;
+            let Some(last) = events.last() else { break };
+            from_seq = last.seq + 1;
+            for stored in &events {
+                if may_be_retraction(stored) {
+                    let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                    on_retraction(&record);
+                    if let EventBody::Retraction(retraction) = &record.event.body {
+                        retracted.push(retraction.target.clone());
+                    }
+                }
+                if !may_be_check_in(stored) {
+                    continue;
+                }
+                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                if let Some(check_in) = check_in_of(&record) {
+                    // A stored check-in the index cannot hold (for example
+                    // an imported one before 2020) is skipped, not fatal.
+                    if let Err(error) = index.append(&check_in, &self.policy) {
+                        tracing::warn!("check-in {} not indexed: {error}", record.event.id);
+                    }
+                }
+            }
+        }
+        for target in &retracted {
+            if let Some(stored) = store.event_by_id(target)? {
+                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                if let Some(check_in) = check_in_of(&record) {
+                    index.retract(&check_in, &self.policy);
+                }
+            }
+        }
+        index.seal();
+        *self.index.write() = index;
+        Ok(())
+    }
+
+    /// Withdraws a retracted check-in from the index, if `target` is one.
+    pub fn retract_check_in(
+        &self,
+        store: &dyn EventStore,
+        target: &EventId,
+    ) -> Result<(), NodeError> {
+        let Some(stored) = store.event_by_id(target)? else {
+            return Ok(());
+        };
+        let record: EventRecord = serde_json::from_slice(&stored.payload)
+            .map_err(|error| NodeError::internal(format!("stored event {target}: {error}")))?;
+        if let Some(check_in) = check_in_of(&record) {
+            self.index.write().retract(&check_in, &self.policy);
+        }
+        Ok(())
+    }
+
+    /// Appends stored check-ins to the index.
+    pub fn index_records<'a>(&self, records: impl IntoIterator<Item = &'a EventRecord>) {
+        let check_ins: Vec<CheckIn> = records.into_iter().filter_map(check_in_of).collect();
+        if check_ins.is_empty() {
+            return;
+        }
+        let mut index = self.index.write();
+        for check_in in &check_ins {
+            if let Err(error) = index.append(check_in, &self.policy) {
+                tracing::warn!("check-in of {} not indexed: {error}", check_in.person);
+            }
+        }
+    }
+}
+
+pub fn may_be_retraction(stored: &StoredEvent) -> bool {
+    stored
+        .payload
+        .windows(b"\"retraction\"".len())
+        .any(|window| window == b"\"retraction\"")
+}
+
+pub fn may_be_check_in(stored: &StoredEvent) -> bool {
+    stored
+        .payload
+        .windows(b"\"check_in\"".len())
+        .any(|window| window == b"\"check_in\"")
+}
+
+pub fn check_in_of(record: &EventRecord) -> Option<CheckIn> {
+    match &record.event.body {
+        EventBody::CheckIn(check_in) => Some(CheckIn {
+            person: record.event.person.clone(),
+            venue: check_in.venue.clone(),
+            enter: check_in.entered_at,
+            leave: check_in.left_at,
+        }),
+        _ => None,
+    }
+}

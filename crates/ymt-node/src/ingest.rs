@@ -1,0 +1,448 @@
+//! The write path of events: a batch is checked whole (every event, every
+//! module's check), stored with one audit record per event in one commit,
+//! applied to the modules' memory under the ingest gate, re-evaluated, and
+//! only then acknowledged.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ymt_core::identity::IdDocument;
+use ymt_core::{Event, EventBody, EventId, PersonId, Timestamp};
+use ymt_store::{AuditEntry, AuditOutcome, NewEvent};
+
+use crate::auth::Principal;
+use crate::error::{ItemError, NodeError};
+use crate::model::{EventRecord, ImportSummary, IngestResult, Subject, Submission};
+use crate::state::Node;
+
+impl Node {
+    /// Ingests events (at most one per person) as `principal`, in batches the
+    /// store accepts. The boxed future breaks the cycle ingest → after_ingest →
+    /// ingest.
+    pub fn ingest_in_chunks<'a>(
+        self: &'a Arc<Self>,
+        principal: &'a Principal,
+        submissions: Vec<Submission>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, NodeError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            // Ingest writes one audit record per event, and the store takes at
+            // most 1,000 audit records per commit (its default).
+            let chunk_len = self
+                .config
+                .batch_events_max
+                .clamp(1, crate::model::DERIVED_BATCH_EVENTS_MAX);
+            let mut chunks: Vec<Vec<Submission>> = Vec::new();
+            let mut submissions = submissions;
+            while !submissions.is_empty() {
+                let rest = submissions.split_off(submissions.len().min(chunk_len));
+                chunks.push(std::mem::replace(&mut submissions, rest));
+            }
+            // Two batches at a time: their re-evaluations overlap and their
+            // commits share fsyncs. Callers pass at most one event
+            // per person, so the order between batches does not matter.
+            let mut results = Vec::new();
+            let mut chunks = chunks.into_iter();
+            while let Some(first) = chunks.next() {
+                match chunks.next() {
+                    Some(second) => {
+                        let (first, second) = tokio::join!(
+                            self.ingest(principal, first),
+                            self.ingest(principal, second)
+                        );
+                        results.extend(first?);
+                        results.extend(second?);
+                    }
+                    None => results.extend(self.ingest(principal, first).await?),
+                }
+            }
+            Ok(results)
+        })
+    }
+
+    /// Validates, stores and applies a batch of submissions. All or nothing:
+    /// one bad event refuses the whole batch and stores nothing.
+    pub async fn ingest(
+        self: &Arc<Self>,
+        principal: &Principal,
+        submissions: Vec<Submission>,
+    ) -> Result<Vec<IngestResult>, NodeError> {
+        if submissions.is_empty() {
+            return Err(NodeError::malformed("the batch is empty"));
+        }
+        if submissions.len() > self.config.batch_events_max {
+            return Err(NodeError::too_large(format!(
+                "a batch holds at most {} events, got {}",
+                self.config.batch_events_max,
+                submissions.len()
+            )));
+        }
+        let now = self.now();
+        let mut records = Vec::with_capacity(submissions.len());
+        let mut errors = Vec::new();
+        let mut forbidden = false;
+        for (index, submission) in submissions.into_iter().enumerate() {
+            match self.check_submission(principal, submission, now) {
+                Ok(record) => records.push(record),
+                Err((is_forbidden, detail)) => {
+                    forbidden |= is_forbidden;
+                    errors.push(ItemError { index, detail });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            let summary = errors
+                .iter()
+                .take(3)
+                .map(|error| format!("event {}: {}", error.index, error.detail))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let error = if forbidden {
+                NodeError::forbidden(format!("refused, nothing stored: {summary}"))
+            } else {
+                NodeError::invalid(format!("refused, nothing stored: {summary}"))
+            };
+            self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
+                .await;
+            return Err(error.with_errors(errors));
+        }
+
+        let batch_of = |records: &[EventRecord]| {
+            let mut new_events = Vec::with_capacity(records.len());
+            let mut audit = Vec::with_capacity(records.len());
+            for record in records {
+                let payload = serde_json::to_vec(record).expect("events serialise");
+                new_events.push(NewEvent {
+                    id: record.event.id.clone(),
+                    person: record.event.person.clone(),
+                    recorded_at: record.event.recorded_at,
+                    payload,
+                });
+                audit.push(AuditEntry {
+                    at: now,
+                    principal: principal.id.clone(),
+                    role: principal.role.as_str().into(),
+                    action: format!("event.{}", record.event.kind().as_str()),
+                    target: format!("{}/{}", record.event.person, record.event.id),
+                    outcome: AuditOutcome::Allowed,
+                    detail: format!("region {}", record.region),
+                });
+            }
+            (new_events, audit)
+        };
+        let (new_events, audit) = batch_of(&records);
+        let gate = self.ingest_gate.read().await;
+        let mut outcome = self.submit_records(new_events, audit).await?;
+        // A client retrying an event it never saw acknowledged sends the same
+        // content, but the node stamps a later `recorded_at`. Such a retry is
+        // a duplicate, not a conflict: resubmit it as the stored record.
+        if let Ok(Err(ymt_store::StoreError::Conflict { conflicts })) = &outcome
+            && let Some(stored_records) = self.retries_of_stored(&records, conflicts)
+        {
+            for (index, stored) in stored_records {
+                records[index] = stored;
+            }
+            let (new_events, audit) = batch_of(&records);
+            outcome = self.submit_records(new_events, audit).await?;
+        }
+        let outcomes = match outcome {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(ymt_store::StoreError::Conflict { conflicts })) => {
+                let errors = conflicts
+                    .iter()
+                    .map(|conflict| ItemError {
+                        index: conflict.index,
+                        detail: format!(
+                            "id {} is already stored with different content",
+                            conflict.id
+                        ),
+                    })
+                    .collect();
+                return Err(NodeError::conflict(
+                    "an event id is already used by a different event; nothing stored",
+                )
+                .with_errors(errors));
+            }
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => return Err(NodeError::internal("the store stopped")),
+        };
+
+        self.note_retractions(
+            records
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| !outcome.duplicate)
+                .map(|(record, _)| record),
+        );
+        for module in &self.modules {
+            module.after_store(self, &records, &outcomes)?;
+        }
+        let mut persons: BTreeSet<PersonId> = BTreeSet::new();
+        let mut results = Vec::with_capacity(records.len());
+        let mut stored = 0u64;
+        for (record, outcome) in records.iter().zip(&outcomes) {
+            if !outcome.duplicate {
+                persons.insert(record.event.person.clone());
+                stored += 1;
+            }
+            results.push(IngestResult {
+                id: record.event.id.clone(),
+                pid: record.event.person.clone(),
+                status: if outcome.duplicate {
+                    "duplicate"
+                } else {
+                    "stored"
+                },
+                seq: outcome.seq,
+            });
+        }
+        self.metrics
+            .events_stored
+            .fetch_add(stored, Ordering::Relaxed);
+        self.metrics
+            .events_duplicate
+            .fetch_add(outcomes.len() as u64 - stored, Ordering::Relaxed);
+
+        let state = self.clone();
+        let persons: Vec<PersonId> = persons.into_iter().collect();
+        tokio::task::spawn_blocking(move || state.reevaluate_many(&persons))
+            .await
+            .map_err(|_| NodeError::internal("re-evaluation panicked"))??;
+        drop(gate);
+        self.schedule_changed.notify_one();
+        if self
+            .events_since_snapshot
+            .fetch_add(stored, Ordering::Relaxed)
+            + stored
+            >= self.config.snapshot_every_events
+        {
+            self.events_since_snapshot.store(0, Ordering::Relaxed);
+            let state = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = state.write_snapshot().await {
+                    tracing::warn!("snapshot failed: {}", error.detail);
+                }
+            });
+        }
+        for module in &self.modules {
+            module.after_ingest(self, &records, &outcomes).await?;
+        }
+        Ok(results)
+    }
+
+    async fn submit_records(
+        &self,
+        new_events: Vec<NewEvent>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<
+        Result<
+            Result<Vec<ymt_store::AppendOutcome>, ymt_store::StoreError>,
+            tokio::sync::oneshot::error::RecvError,
+        >,
+        NodeError,
+    > {
+        let receiver = self
+            .store
+            .submit_with_audit(new_events, audit)
+            .map_err(|error| {
+                self.metrics
+                    .requests_refused_overload
+                    .fetch_add(1, Ordering::Relaxed);
+                NodeError::from(error)
+            })?;
+        Ok(receiver.await)
+    }
+
+    /// When every conflicting event equals its stored namesake except for
+    /// the instant the node recorded it, the stored payloads by index.
+    fn retries_of_stored(
+        &self,
+        records: &[EventRecord],
+        conflicts: &[ymt_store::Conflict],
+    ) -> Option<Vec<(usize, EventRecord)>> {
+        let mut stored_records = Vec::with_capacity(conflicts.len());
+        for conflict in conflicts {
+            let new = records.get(conflict.index)?;
+            let stored = self.store.event_by_id(&conflict.id).ok()??;
+            let old: EventRecord = serde_json::from_slice(&stored.payload).ok()?;
+            let same_apart_from_recording = old.region == new.region
+                && old.event.person == new.event.person
+                && old.event.author == new.event.author
+                && old.event.body == new.event.body;
+            if !same_apart_from_recording {
+                return None;
+            }
+            stored_records.push((conflict.index, old));
+        }
+        Some(stored_records)
+    }
+
+    /// Stores already-authored records (imports, the demo city) durably,
+    /// keeping their authors and recording instants, and applies them.
+    /// Each record is validated; a bad one refuses the whole call.
+    pub fn import_records(
+        &self,
+        records: &[EventRecord],
+        importer: &str,
+    ) -> Result<ImportSummary, NodeError> {
+        for (index, record) in records.iter().enumerate() {
+            record.event.validate().map_err(|error| {
+                NodeError::invalid(format!("record {index} ({}): {error}", record.event.id))
+            })?;
+        }
+        let mut summary = ImportSummary::default();
+        let mut persons: BTreeSet<PersonId> = BTreeSet::new();
+        let mut retracted: Vec<EventId> = Vec::new();
+        let now = self.now();
+        for chunk in records.chunks(self.config.batch_events_max.max(1)) {
+            let batch: Vec<NewEvent> = chunk
+                .iter()
+                .map(|record| NewEvent {
+                    id: record.event.id.clone(),
+                    person: record.event.person.clone(),
+                    recorded_at: record.event.recorded_at,
+                    payload: serde_json::to_vec(record).expect("events serialise"),
+                })
+                .collect();
+            let audit = vec![AuditEntry {
+                at: now,
+                principal: importer.into(),
+                role: "import".into(),
+                action: "events.import".into(),
+                target: format!("{} events", chunk.len()),
+                outcome: AuditOutcome::Allowed,
+                detail: format!("first {}", chunk[0].event.id),
+            }];
+            let outcomes = ymt_store::wait_blocking(self.store.submit_with_audit(batch, audit)?)?;
+            for (record, outcome) in chunk.iter().zip(outcomes) {
+                if outcome.duplicate {
+                    summary.duplicate += 1;
+                } else {
+                    summary.stored += 1;
+                    persons.insert(record.event.person.clone());
+                    self.tracing.index_records([record]);
+                    self.note_retractions([record]);
+                    if let EventBody::Retraction(retraction) = &record.event.body {
+                        retracted.push(retraction.target.clone());
+                    }
+                }
+            }
+        }
+        // Retracted check-ins leave the index once the whole import is in,
+        // whichever came first in the file; a retraction already stored
+        // (a re-import) has done so before.
+        for target in &retracted {
+            self.tracing.retract_check_in(self.store.as_ref(), target)?;
+        }
+        let persons: Vec<PersonId> = persons.into_iter().collect();
+        summary.persons = persons.len();
+        self.reevaluate_many(&persons)?;
+        self.metrics
+            .events_stored
+            .fetch_add(summary.stored, Ordering::Relaxed);
+        Ok(summary)
+    }
+
+    /// Turns one submission into a record, or says why not (and whether the
+    /// reason is a matter of rights rather than content).
+    fn check_submission(
+        &self,
+        principal: &Principal,
+        submission: Submission,
+        now: Timestamp,
+    ) -> Result<EventRecord, (bool, String)> {
+        if !principal.role.may_submit(submission.kind) {
+            return Err((
+                true,
+                format!(
+                    "a {} may not submit {} events",
+                    principal.role.as_str(),
+                    submission.kind.as_str()
+                ),
+            ));
+        }
+        if !principal.may_act_in(&submission.region) {
+            return Err((
+                true,
+                format!(
+                    "region {} is outside the jurisdiction {} of {}",
+                    submission.region, principal.jurisdiction, principal.id
+                ),
+            ));
+        }
+        let person = match submission.subject {
+            Subject::Pid { pid } => pid,
+            Subject::Document { id_type, id_number } => {
+                let document = IdDocument::parse(id_type, &id_number)
+                    .map_err(|error| (false, format!("subject: {error}")))?;
+                self.person_id(&document)
+            }
+        };
+        let body = EventBody::from_kind_and_data(submission.kind, submission.data)
+            .map_err(|error| (false, error))?;
+        let event = Event {
+            id: submission.id,
+            person,
+            recorded_at: now,
+            author: principal.id.clone(),
+            body,
+        };
+        event
+            .validate()
+            .map_err(|error| (false, error.to_string()))?;
+        let latest = event.latest_instant();
+        if latest.unix_secs() > now.unix_secs() + self.config.future_skew_secs {
+            return Err((
+                false,
+                format!(
+                    "the event speaks of {latest}, more than {} s after now ({now})",
+                    self.config.future_skew_secs
+                ),
+            ));
+        }
+        if let EventBody::Retraction(retraction) = &event.body {
+            let target = self
+                .store
+                .event_by_id(&retraction.target)
+                .map_err(|error| (false, format!("looking up the retracted event: {error}")))?
+                .ok_or_else(|| {
+                    (
+                        false,
+                        format!("data.target: no event {} is stored", retraction.target),
+                    )
+                })?;
+            let target: EventRecord = serde_json::from_slice(&target.payload)
+                .map_err(|error| (false, format!("stored event unreadable: {error}")))?;
+            if target.event.person != event.person {
+                return Err((
+                    false,
+                    "data.target: the retracted event is about another person".into(),
+                ));
+            }
+            if matches!(target.event.body, EventBody::Retraction(_)) {
+                return Err((false, "data.target: a retraction cannot be retracted; submit the event again under a new id".into()));
+            }
+            if !principal.may_act_in(&target.region) {
+                return Err((
+                    true,
+                    format!(
+                        "the retracted event is in region {}, outside {}",
+                        target.region, principal.jurisdiction
+                    ),
+                ));
+            }
+        }
+        let record = EventRecord {
+            region: submission.region,
+            event,
+        };
+        for module in &self.modules {
+            module
+                .check_record(self, &record)
+                .map_err(|error| (false, error))?;
+        }
+        Ok(record)
+    }
+}

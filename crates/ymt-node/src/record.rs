@@ -1,0 +1,299 @@
+//! Every state change of the node as one explicit, versioned record.
+//!
+//! A command of the node (register a venue, publish a rule set, hold an
+//! action, resolve an appeal…) checks its input and its author's rights,
+//! then builds a [`Record`] and hands it to `Node::apply`: the record's
+//! durable writes and its audit record are committed together, in one
+//! store commit, and only then does the node change its memory. Events take
+//! the same road through `Node::ingest` (stored with one audit record each,
+//! in the same commit). docs/log.md lists every kind, its fields, what it
+//! writes, and whether applying it commutes with the others — the cluster
+//! replicates exactly these records.
+
+use serde::{Deserialize, Serialize};
+use ymt_core::{EventId, RegionCode, Timestamp};
+use ymt_store::{AuditEntry, AuditOutcome, MetaWrite};
+
+use crate::auth::Principal;
+use crate::codes::{Appeal, META_APPEALS};
+use crate::model::{
+    Confirmation, EventRecord, META_CONFIRMATIONS, META_PENDING, META_PERSONS, META_PRINCIPALS,
+    META_PROFILES, META_RISK_AREAS, META_RULE_SETS, META_TRACED_FROM, PendingAction, PersonRecord,
+    RiskAreaRecord, TracedDesignation,
+};
+use crate::venues::{META_VENUES, Venue};
+
+/// The version of the record format; a reader refuses a newer one.
+pub const RECORD_FORMAT_VERSION: u32 = 1;
+
+/// One state change of the node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// Facts about persons: tests, vaccinations, check-ins, travel,
+    /// designations, quarantines, overrides, retractions. Applied through
+    /// `Node::ingest`, idempotent by event id.
+    Events { events: Vec<EventRecord> },
+    /// A principal created (or replaced: disabled, new key).
+    PrincipalAdded { principal: Principal },
+    /// A person registered: pseudonym, masked name, phone, guardianship.
+    PersonRegistered { person: PersonRecord },
+    /// A venue registered inside its authority's jurisdiction.
+    VenueRegistered { venue: Venue },
+    /// A new national rule-set version put into force.
+    RuleSetPublished { version: String, document: String },
+    /// A regional parameter profile put into force.
+    ProfilePublished {
+        region: RegionCode,
+        document: String,
+    },
+    /// A risk-area designation held, put into force or rejected.
+    RiskAreaRecorded { area: RiskAreaRecord },
+    /// A held action proposed, approved or rejected.
+    ActionRecorded { pending: PendingAction },
+    /// An automatic designation confirmed by an authority.
+    DesignationConfirmed { confirmation: Confirmation },
+    /// An appeal filed or resolved.
+    AppealRecorded { appeal: Appeal },
+    /// The designations automatic tracing derived from a positive result,
+    /// recorded before they are stored, so a retraction finds them.
+    TracingRecorded {
+        test: EventId,
+        designations: Vec<TracedDesignation>,
+    },
+    /// A positive result's tracing withdrawn (it was retracted).
+    TracingWithdrawn { test: EventId },
+}
+
+/// How a record of one kind relates to the others when replicas apply them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Applying it in any order, any number of times, gives the same state.
+    Commutative,
+    /// Its effect depends on what was applied before (a version must be
+    /// newer, an action undecided): every node must apply these in one
+    /// agreed order.
+    Ordered,
+}
+
+/// Who made a change, as the audit log names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Author {
+    pub id: String,
+    pub role: String,
+}
+
+impl From<&Principal> for Author {
+    fn from(principal: &Principal) -> Author {
+        Author {
+            id: principal.id.clone(),
+            role: principal.role.as_str().into(),
+        }
+    }
+}
+
+impl Author {
+    /// The local operator: the command line, or the demo's set-up.
+    pub fn operator() -> Author {
+        Author {
+            id: "operator".into(),
+            role: "operator".into(),
+        }
+    }
+
+    /// A citizen acting for themselves or a dependent, signed in by session.
+    pub fn citizen(signed_in_as: &str) -> Author {
+        Author {
+            id: signed_in_as.to_owned(),
+            role: "citizen".into(),
+        }
+    }
+}
+
+/// A record as it is kept and replicated: with its format version, the
+/// instant it was applied and its author.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordEnvelope {
+    pub format: u32,
+    pub at: Timestamp,
+    pub author: String,
+    pub record: Record,
+}
+
+fn json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+impl Record {
+    /// The record's kind, as in docs/log.md and audit actions.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Events { .. } => "events",
+            Record::PrincipalAdded { .. } => "principal_added",
+            Record::PersonRegistered { .. } => "person_registered",
+            Record::VenueRegistered { .. } => "venue_registered",
+            Record::RuleSetPublished { .. } => "rule_set_published",
+            Record::ProfilePublished { .. } => "profile_published",
+            Record::RiskAreaRecorded { .. } => "risk_area_recorded",
+            Record::ActionRecorded { .. } => "action_recorded",
+            Record::DesignationConfirmed { .. } => "designation_confirmed",
+            Record::AppealRecorded { .. } => "appeal_recorded",
+            Record::TracingRecorded { .. } => "tracing_recorded",
+            Record::TracingWithdrawn { .. } => "tracing_withdrawn",
+        }
+    }
+
+    /// Whether replicas may apply it in any order (see docs/log.md).
+    pub fn ordering(&self) -> Ordering {
+        match self {
+            // Idempotent by id; a retraction is itself an event.
+            Record::Events { .. }
+            // Derived from events by every node alike.
+            | Record::TracingRecorded { .. }
+            | Record::TracingWithdrawn { .. }
+            // Written once per id, never changed.
+            | Record::DesignationConfirmed { .. } => Ordering::Commutative,
+            Record::PrincipalAdded { .. }
+            | Record::PersonRegistered { .. }
+            | Record::VenueRegistered { .. }
+            | Record::RuleSetPublished { .. }
+            | Record::ProfilePublished { .. }
+            | Record::RiskAreaRecorded { .. }
+            | Record::ActionRecorded { .. }
+            | Record::AppealRecorded { .. } => Ordering::Ordered,
+        }
+    }
+
+    /// What the audit log says of it: action and target.
+    pub fn audit_action_and_target(&self) -> (String, String) {
+        match self {
+            Record::Events { events } => {
+                ("events.submit".into(), format!("{} events", events.len()))
+            }
+            Record::PrincipalAdded { principal } => {
+                ("principal.create".into(), principal.id.clone())
+            }
+            Record::PersonRegistered { person } => {
+                ("person.register".into(), person.pid.as_str().to_owned())
+            }
+            Record::VenueRegistered { venue } => {
+                ("venue.register".into(), venue.id.as_str().to_owned())
+            }
+            Record::RuleSetPublished { version, .. } => {
+                ("rule_set.publish".into(), version.clone())
+            }
+            Record::ProfilePublished { region, .. } => {
+                ("profile.publish".into(), region.as_str().to_owned())
+            }
+            Record::RiskAreaRecorded { area } => (
+                format!("risk_area.{}", area.status),
+                area.request.id.as_str().to_owned(),
+            ),
+            Record::ActionRecorded { pending } => (
+                format!("pending.{}", pending_verb(pending)),
+                pending.id.clone(),
+            ),
+            Record::DesignationConfirmed { confirmation } => (
+                "designation.confirm".into(),
+                format!("{}/{}", confirmation.pid, confirmation.designation),
+            ),
+            Record::AppealRecorded { appeal } => (
+                if appeal.resolved.is_some() {
+                    "appeal.resolve".into()
+                } else {
+                    "appeal.file".into()
+                },
+                appeal.id.clone(),
+            ),
+            Record::TracingRecorded { test, designations } => (
+                "tracing.record".into(),
+                format!("{test}: {} designations", designations.len()),
+            ),
+            Record::TracingWithdrawn { test } => {
+                ("tracing.withdraw".into(), test.as_str().to_owned())
+            }
+        }
+    }
+
+    /// The metadata writes that make the record durable. Events are written
+    /// to the event log instead, so they have none here.
+    pub fn meta_writes(&self) -> Vec<MetaWrite> {
+        match self {
+            Record::Events { .. } => Vec::new(),
+            Record::PrincipalAdded { principal } => {
+                vec![MetaWrite::put(
+                    META_PRINCIPALS,
+                    &principal.id,
+                    json(principal),
+                )]
+            }
+            Record::PersonRegistered { person } => {
+                vec![MetaWrite::put(
+                    META_PERSONS,
+                    person.pid.as_str(),
+                    json(person),
+                )]
+            }
+            Record::VenueRegistered { venue } => {
+                vec![MetaWrite::put(META_VENUES, venue.id.as_str(), json(venue))]
+            }
+            Record::RuleSetPublished { version, document } => vec![MetaWrite::put(
+                META_RULE_SETS,
+                version,
+                document.clone().into_bytes(),
+            )],
+            Record::ProfilePublished { region, document } => vec![MetaWrite::put(
+                META_PROFILES,
+                region.as_str(),
+                document.clone().into_bytes(),
+            )],
+            Record::RiskAreaRecorded { area } => vec![MetaWrite::put(
+                META_RISK_AREAS,
+                area.request.id.as_str(),
+                json(area),
+            )],
+            Record::ActionRecorded { pending } => {
+                vec![MetaWrite::put(META_PENDING, &pending.id, json(pending))]
+            }
+            Record::DesignationConfirmed { confirmation } => vec![MetaWrite::put(
+                META_CONFIRMATIONS,
+                confirmation.designation.as_str(),
+                json(confirmation),
+            )],
+            Record::AppealRecorded { appeal } => {
+                vec![MetaWrite::put(META_APPEALS, &appeal.id, json(appeal))]
+            }
+            Record::TracingRecorded { test, designations } => vec![MetaWrite::put(
+                META_TRACED_FROM,
+                test.as_str(),
+                json(designations),
+            )],
+            Record::TracingWithdrawn { test } => {
+                vec![MetaWrite::delete(META_TRACED_FROM, test.as_str())]
+            }
+        }
+    }
+
+    /// The audit record committed with the record.
+    pub fn audit_entry(&self, author: &Author, at: Timestamp, detail: &str) -> AuditEntry {
+        let (action, target) = self.audit_action_and_target();
+        AuditEntry {
+            at,
+            principal: author.id.clone(),
+            role: author.role.clone(),
+            action,
+            target: target.chars().take(200).collect(),
+            outcome: AuditOutcome::Allowed,
+            detail: detail.chars().take(1000).collect(),
+        }
+    }
+}
+
+fn pending_verb(pending: &PendingAction) -> &'static str {
+    match pending.status {
+        crate::model::PendingStatus::Pending => "propose",
+        crate::model::PendingStatus::Approved => "approve",
+        crate::model::PendingStatus::Rejected => "reject",
+    }
+}

@@ -1,0 +1,329 @@
+//! Tables of the circuit breaker: the impact of new events on the colors of
+//! the persons they are about (`ymt_node::breaker::impact_of`), and whether a
+//! proposed action is applied at once or held for a second authority
+//! (`ymt_node::breaker::propose`: `Proposed::Applied` or `Proposed::Held`).
+//!
+//! An override is red or yellow from its `from` (included) to its `until`
+//! (excluded); a person's color is the most severe that applies; the breaker
+//! holds an action that would change more colors than its limit (equal is
+//! allowed), and any action that needs national approval for its
+//! granularity.
+
+mod support;
+
+use serde_json::json;
+use support::{
+    DAY_SECS, HOUR_SECS, NANSHAN, TableNode, at_secs, close_contact, pid, table_principal,
+    test_result,
+};
+use ymt_core::{Color, Timestamp};
+use ymt_node::breaker::{self, Action, BulkOverrideRequest, Impact, Proposed};
+use ymt_node::state::EventRecord;
+
+/// What a person's timeline holds before the new events.
+#[derive(Clone, Copy)]
+enum Before {
+    /// No event at all: unknown to the node.
+    Unknown,
+    /// A negative PCR test: green.
+    Green,
+    /// A close contact designated an hour ago: red.
+    CloseContact,
+    /// A positive antigen test: yellow.
+    AntigenPositive,
+}
+
+async fn give_history(table: &TableNode, person: &str, before: Before) {
+    let event = match before {
+        Before::Unknown => return,
+        Before::Green => test_result(
+            &format!("{person}-t"),
+            person,
+            "pcr",
+            "negative",
+            at_secs(-2 * HOUR_SECS),
+        ),
+        Before::CloseContact => close_contact(&format!("{person}-cc"), person, at_secs(-HOUR_SECS)),
+        Before::AntigenPositive => test_result(
+            &format!("{person}-ag"),
+            person,
+            "antigen",
+            "positive",
+            at_secs(-HOUR_SECS),
+        ),
+    };
+    table.ingest(vec![event]).await;
+}
+
+/// An override of `person`, not stored: what an action would add.
+fn override_record(
+    id: &str,
+    person: &str,
+    color: &str,
+    from: Timestamp,
+    until: Timestamp,
+) -> EventRecord {
+    serde_json::from_value(json!({
+        "region": NANSHAN,
+        "event": {"id": id, "person": person, "recorded_at": at_secs(0), "author": "table-test",
+                  "kind": "override",
+                  "data": {"color": color, "reason": "a table row", "from": from, "until": until}},
+    }))
+    .expect("an override record")
+}
+
+/// `reached N, changing M[: transition, …]`.
+fn render(impact: &Impact) -> String {
+    let mut text = format!(
+        "reached {}, changing {}",
+        impact.persons_reached, impact.persons_changing
+    );
+    if !impact.transitions.is_empty() {
+        let transitions: Vec<String> = impact
+            .transitions
+            .iter()
+            .map(|(transition, n)| match n {
+                1 => transition.clone(),
+                n => format!("{transition} {n}"),
+            })
+            .collect();
+        text.push_str(&format!(": {}", transitions.join(", ")));
+    }
+    text
+}
+
+/// One row of the impact table: persons (each with a history) and the
+/// overrides about them as (person number, color, from, until) in seconds
+/// relative to T0.
+async fn check_impact(
+    table: &TableNode,
+    row: usize,
+    persons: &[Before],
+    overrides: &[(usize, &str, i64, i64)],
+    expect: &str,
+) {
+    let names: Vec<String> = (0..persons.len())
+        .map(|number| format!("i{row}-{number}"))
+        .collect();
+    for (name, before) in names.iter().zip(persons) {
+        give_history(table, name, *before).await;
+    }
+    let records: Vec<EventRecord> = overrides
+        .iter()
+        .enumerate()
+        .map(|(number, (person, color, from_secs, until_secs))| {
+            override_record(
+                &format!("o-{row}-{number}"),
+                &names[*person],
+                color,
+                at_secs(*from_secs),
+                at_secs(*until_secs),
+            )
+        })
+        .collect();
+    let impact = breaker::impact_of(&table.node, &records).expect("an impact");
+    assert_eq!(render(&impact), expect, "impact row {row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_impact_of_overrides_on_colors() {
+    use Before::*;
+    let table = TableNode::open();
+    let day = DAY_SECS;
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(Vec<Before>, Vec<(usize, &str, i64, i64)>, &str)> = vec![
+        // Before: the node's color (green for an unknown person).
+        (
+            vec![Unknown],
+            vec![(0, "red", 0, day)],
+            "reached 1, changing 1: green->red",
+        ),
+        (
+            vec![Green],
+            vec![(0, "yellow", 0, day)],
+            "reached 1, changing 1: green->yellow",
+        ),
+        (
+            vec![AntigenPositive],
+            vec![(0, "red", 0, day)],
+            "reached 1, changing 1: yellow->red",
+        ),
+        // The most severe color applies: an override never lowers one.
+        (
+            vec![CloseContact],
+            vec![(0, "red", 0, day)],
+            "reached 1, changing 0",
+        ),
+        (
+            vec![CloseContact],
+            vec![(0, "yellow", 0, day)],
+            "reached 1, changing 0",
+        ),
+        // In force from `from` included to `until` excluded.
+        (
+            vec![Green],
+            vec![(0, "red", -2 * day, -day)],
+            "reached 1, changing 0",
+        ),
+        (
+            vec![Green],
+            vec![(0, "red", day, 2 * day)],
+            "reached 1, changing 0",
+        ),
+        (
+            vec![Green],
+            vec![(0, "red", 0, 1)],
+            "reached 1, changing 1: green->red",
+        ),
+        (
+            vec![Green],
+            vec![(0, "red", 1, day)],
+            "reached 1, changing 0",
+        ),
+        (
+            vec![Green],
+            vec![(0, "red", -day, 0)],
+            "reached 1, changing 0",
+        ),
+        (
+            vec![Green],
+            vec![(0, "red", -day, 1)],
+            "reached 1, changing 1: green->red",
+        ),
+        // Persons, not events, are counted.
+        (
+            vec![Green],
+            vec![(0, "yellow", 0, day), (0, "red", 0, day)],
+            "reached 1, changing 1: green->red",
+        ),
+        (
+            vec![Green, Unknown, CloseContact],
+            vec![
+                (0, "red", 0, day),
+                (1, "yellow", 0, day),
+                (2, "red", 0, day),
+            ],
+            "reached 3, changing 2: green->red, green->yellow",
+        ),
+    ];
+    for (row, (persons, overrides, expect)) in rows.into_iter().enumerate() {
+        check_impact(&table, row, &persons, &overrides, expect).await;
+    }
+}
+
+/// The breaker's limit in the proposal table.
+const BREAKER_PERSONS_MAX: usize = 2;
+
+/// One row of the proposal table: a bulk override of `persons` (each with a
+/// history) to `color` over `[from_secs, until_secs)`, with or without a
+/// granularity hold.
+struct Proposal {
+    persons: Vec<Before>,
+    color: Color,
+    from_secs: i64,
+    until_secs: i64,
+    granularity: Option<&'static str>,
+}
+
+fn red_today(persons: Vec<Before>) -> Proposal {
+    Proposal {
+        persons,
+        color: Color::Red,
+        from_secs: 0,
+        until_secs: DAY_SECS,
+        granularity: None,
+    }
+}
+
+/// `applied: N events; <impact>` or `held (<reasons>); <impact>`, then the
+/// colors of the persons afterwards.
+async fn check_proposal(table: &TableNode, row: usize, proposal: Proposal, expect: &str) {
+    let names: Vec<String> = (0..proposal.persons.len())
+        .map(|number| format!("b{row}-{number}"))
+        .collect();
+    for (name, before) in names.iter().zip(&proposal.persons) {
+        give_history(table, name, *before).await;
+    }
+    let action = Action::new(
+        breaker::KIND_BULK_OVERRIDE,
+        &BulkOverrideRequest {
+            id: format!("bulk-{row}"),
+            pids: names.iter().map(|name| pid(name)).collect(),
+            region: NANSHAN.parse().expect("a region"),
+            color: proposal.color,
+            reason: "a table row".into(),
+            from: at_secs(proposal.from_secs),
+            until: at_secs(proposal.until_secs),
+        },
+    );
+    let granularity = proposal.granularity.map(str::to_string);
+    let proposed = breaker::propose(&table.node, &table_principal(), action, granularity)
+        .await
+        .expect("the proposal is decided");
+    let outcome = match proposed {
+        Proposed::Applied { applied, impact } => {
+            format!(
+                "applied: {} events; {}",
+                applied.events_stored,
+                render(&impact)
+            )
+        }
+        Proposed::Held(pending) => {
+            format!(
+                "held ({}); {}",
+                pending.held_because.join("; "),
+                render(&pending.impact)
+            )
+        }
+    };
+    let colors: Vec<&str> = names
+        .iter()
+        .map(|name| table.color(name).as_str())
+        .collect();
+    let actual = format!("{outcome}; now {}", colors.join(" "));
+    assert_eq!(actual, expect, "proposal row {row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_is_applied_or_held() {
+    use Before::*;
+    let table = TableNode::open_with_config(|config| {
+        config.tracing.breaker_persons_max = BREAKER_PERSONS_MAX
+    });
+    let rows: Vec<(Proposal, &str)> = vec![
+        // Up to the limit, applied at once; one more, held.
+        (
+            red_today(vec![Green, Green]),
+            "applied: 2 events; reached 2, changing 2: green->red 2; now red red",
+        ),
+        (
+            red_today(vec![Green, Green, Unknown]),
+            "held (circuit breaker: 3 persons would change color, more than 2); \
+             reached 3, changing 3: green->red 3; now green green green",
+        ),
+        // Only changes count: reaching more persons is not enough.
+        (
+            red_today(vec![CloseContact, CloseContact, Green]),
+            "applied: 3 events; reached 3, changing 1: green->red; now red red red",
+        ),
+        (
+            Proposal {
+                from_secs: -2 * DAY_SECS,
+                until_secs: -DAY_SECS,
+                ..red_today(vec![Green, Green, Green])
+            },
+            "applied: 3 events; reached 3, changing 0; now green green green",
+        ),
+        // National approval for granularity holds whatever the impact.
+        (
+            Proposal {
+                granularity: Some("granularity: larger than a community"),
+                ..red_today(vec![CloseContact])
+            },
+            "held (granularity: larger than a community); reached 1, changing 0; now red",
+        ),
+    ];
+    for (row, (proposal, expect)) in rows.into_iter().enumerate() {
+        check_proposal(&table, row, proposal, expect).await;
+    }
+}
