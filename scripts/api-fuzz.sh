@@ -22,11 +22,12 @@ if ! command -v "$st" >/dev/null 2>&1; then
 fi
 if [ -z "${YMT_BIN:-}" ]; then
   cargo build --release --locked -p yimatong
-  YMT_BIN="${CARGO_TARGET_DIR:-target}/release/yimatong"
+  YMT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/yimatong"
 fi
 examples=${YMT_FUZZ_EXAMPLES:-100}
 seed=${YMT_FUZZ_SEED:-$RANDOM$RANDOM}
 
+config="$PWD/scripts/schemathesis.toml"
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -67,9 +68,11 @@ run() {
   local label=$1
   shift
   echo "== schemathesis: $label (seed $seed, $examples examples per operation)"
-  if ! "$st" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
+  # Run from the scratch directory: schemathesis keeps a crash cache in its
+  # working directory.
+  if ! (cd "$work" && "$st" --config-file "$config" run "$base/openapi.json" \
     --checks all --max-examples "$examples" --seed "$seed" --workers 1 \
-    --request-timeout 30 --generation-database none --no-color "$@"; then
+    --request-timeout 30 --generation-database none --no-color "$@"); then
     status=1
     failed=$((failed + 1))
   else
