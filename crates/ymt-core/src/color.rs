@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 /// The health-code color. The order is the order of severity, so the color
 /// of a decision is the maximum over its fired rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Color {
     Green = 0,

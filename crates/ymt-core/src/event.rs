@@ -85,6 +85,7 @@ impl<'de> Deserialize<'de> for Event {
 
 /// The kinds of event, as named on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     TestResult,
@@ -127,6 +128,7 @@ impl EventKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TestKind {
     Pcr,
@@ -134,6 +136,7 @@ pub enum TestKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TestOutcome {
     Positive,
@@ -141,24 +144,36 @@ pub enum TestOutcome {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TestResult {
     pub test: TestKind,
     pub result: TestOutcome,
     pub sampled_at: Timestamp,
     pub reported_at: Timestamp,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub lab: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Vaccination {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub product: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
     pub dose: u8,
     pub administered_at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Travel {
     pub region: RegionCode,
@@ -168,6 +183,7 @@ pub struct Travel {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CheckIn {
     pub venue: VenueId,
@@ -182,6 +198,7 @@ pub struct CheckIn {
 pub const CHECK_IN_DEFAULT_STAY_SECS: i64 = 2 * 3600;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ContactKind {
     /// 密接: close contact.
@@ -193,6 +210,7 @@ pub enum ContactKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ContactDesignation {
     pub contact: ContactKind,
@@ -212,11 +230,20 @@ pub struct ContactDesignation {
     pub overlap_end: Option<Timestamp>,
     /// The rule (or tracing rule) that made the designation, when automatic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub rule: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RiskLevel {
     Low,
@@ -229,6 +256,7 @@ pub enum RiskLevel {
 /// designation; the stay and the designation window are both recorded so the
 /// facts can use their intersection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RiskExposure {
     pub area: RegionCode,
@@ -243,6 +271,7 @@ pub struct RiskExposure {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum QuarantineKind {
     /// 集中隔离
@@ -252,29 +281,45 @@ pub enum QuarantineKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Quarantine {
     pub quarantine: QuarantineKind,
     pub start: Timestamp,
     pub end: Timestamp,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
 }
 
 /// An authority's explicit color, with its reason and end. It is shown to the
 /// person with its author, and it is appealable like any other event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Override {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::RaisedColor))]
     pub color: Color,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
     pub from: Timestamp,
     pub until: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Retraction {
     pub target: EventId,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
 }
 

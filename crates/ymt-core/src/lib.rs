@@ -7,6 +7,8 @@
 pub mod color;
 pub mod identity;
 pub mod ids;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod time;
 
 pub use color::Color;

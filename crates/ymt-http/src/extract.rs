@@ -59,6 +59,44 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A path parameter; a rejection (a segment that is not UTF-8 once
+/// percent-decoded) is a problem+json 400 like every other error.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// The query string; a rejection (a missing or malformed parameter) is a
+/// problem+json 400 like every other error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
 impl FromRequestParts<SharedState> for Authed {
     type Rejection = ApiError;
 
@@ -129,6 +167,18 @@ pub(crate) fn citizen_audit(
         outcome: AuditOutcome::Allowed,
         detail: detail.chars().take(1000).collect(),
     }
+}
+
+/// Refuses (401) a request that carries neither a valid API key nor a live
+/// citizen session; which person it may act on is decided later.
+pub(crate) fn require_credentials(state: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    if bearer_principal(state, headers)?.is_some() {
+        return Ok(());
+    }
+    session_cookie(headers)
+        .and_then(|session_id| state.codes.session(&session_id, state.now()))
+        .map(|_| ())
+        .ok_or_else(|| ApiError::unauthorized("sign in first"))
 }
 
 /// Who asks for a code: the person, their guardian, or an authority.

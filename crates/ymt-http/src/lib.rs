@@ -12,8 +12,10 @@ pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod routes;
+mod schemas;
 
 pub use extract::SharedState;
+pub use openapi::openapi_json;
 pub use routes::{route_table, router};
 
 /// Serves the node's API and pages on `listener` until `shutdown` resolves.

@@ -8,10 +8,13 @@
 //! parts the embedded scripts fill from the JSON API. Static labels come from
 //! [`text`], in Simplified Chinese by default and English with `?lang=en`.
 
-use axum::extract::{Path, Query};
-use axum::http::{StatusCode, header};
+use crate::extract::{ApiPath, ApiQuery};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
+
+use crate::problem::ApiError;
+use crate::schemas::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lang {
@@ -28,8 +31,10 @@ impl Lang {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LangQuery {
+    /// `en` for English; anything else, or nothing, for Simplified Chinese.
     #[serde(default)]
     lang: Option<String>,
 }
@@ -445,20 +450,77 @@ fn html(body: String) -> Response {
         .into_response()
 }
 
-pub(crate) async fn citizen(query: Query<LangQuery>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    summary = "The citizen page (as `/citizen`)",
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 400, response = BadRequest),
+    )
+)]
+pub(crate) async fn root(query: ApiQuery<LangQuery>) -> Response {
+    citizen(query).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/citizen",
+    tag = "pages",
+    summary = "The citizen page",
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 400, response = BadRequest),
+    )
+)]
+pub(crate) async fn citizen(ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     html(citizen_page(query.lang()))
 }
 
-pub(crate) async fn verify(query: Query<LangQuery>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/verify",
+    tag = "pages",
+    summary = "The verifier page (verifies offline in the browser)",
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 400, response = BadRequest),
+    )
+)]
+pub(crate) async fn verify(ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     html(verify_page(query.lang()))
 }
 
-pub(crate) async fn console(query: Query<LangQuery>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "pages",
+    summary = "The authority console",
+    params(LangQuery),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 400, response = BadRequest),
+    )
+)]
+pub(crate) async fn console(ApiQuery(query): ApiQuery<LangQuery>) -> Response {
     html(console_page(query.lang()))
 }
 
 /// The verifier's service worker, served from the root so its scope is the
 /// whole site.
+#[utoipa::path(
+    get,
+    path = "/sw.js",
+    tag = "pages",
+    summary = "The verifier's service worker",
+    responses(
+        (status = 200, description = "The script", body = String, content_type = "text/javascript"),
+    )
+)]
 pub(crate) async fn service_worker() -> Response {
     (
         [
@@ -470,7 +532,18 @@ pub(crate) async fn service_worker() -> Response {
         .into_response()
 }
 
-pub(crate) async fn asset(Path(name): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/assets/{name}",
+    tag = "pages",
+    summary = "A page asset",
+    params(("name" = String, Path, description = "The asset's file name, e.g. `app.css`, `citizen.js`")),
+    responses(
+        (status = 200, description = "The asset", content((String = "text/css"), (String = "text/javascript"))),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn asset(ApiPath(name): ApiPath<String>) -> Response {
     match ASSETS.iter().find(|(asset, _, _)| *asset == name) {
         Some((_, content_type, body)) => (
             [
@@ -480,7 +553,7 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Response {
             *body,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+        None => ApiError::not_found("no such asset").into_response(),
     }
 }
 

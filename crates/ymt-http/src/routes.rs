@@ -44,7 +44,7 @@ fn table() -> Vec<Route> {
         route(M::GET, "/healthz", get(probes::healthz)),
         route(M::GET, "/readyz", get(probes::readyz)),
         route(M::GET, "/metrics", get(probes::metrics)),
-        route(M::GET, "/openapi.json", get(probes::openapi)),
+        route(M::GET, "/openapi.json", get(crate::openapi::document)),
         // Events and persons.
         route(M::POST, "/v1/events", post(events::post_event)),
         route(M::POST, "/v1/events:batch", post(events::post_events_batch)),
@@ -118,7 +118,7 @@ fn table() -> Vec<Route> {
             get(dashboard::colors_svg),
         ),
         // Pages and their assets.
-        route(M::GET, "/", get(pages::citizen)),
+        route(M::GET, "/", get(pages::root)),
         route(M::GET, "/citizen", get(pages::citizen)),
         route(M::GET, "/verify", get(pages::verify)),
         route(M::GET, "/console", get(pages::console)),

@@ -79,6 +79,12 @@ fn cases() -> Vec<Case> {
         future.clone(),
         good_test("e-batch-3", "p3"),
     ]});
+    let mut changed_repeat = good_test("e-repeat", "p1");
+    changed_repeat["region"] = json!("440305001");
+    let id_repeated_with_other_content = json!({"events": [
+        good_test("e-repeat", "p1"),
+        changed_repeat,
+    ]});
     vec![
         Case {
             label: "malformed JSON",
@@ -114,6 +120,13 @@ fn cases() -> Vec<Case> {
             path: "/v1/events",
             body: oversized,
             expect_status: 413,
+        },
+        Case {
+            label: "batch repeating an id with other content",
+            who: Who::Lab,
+            path: "/v1/events:batch",
+            body: bytes(id_repeated_with_other_content),
+            expect_status: 422,
         },
         Case {
             label: "batch over batch_events_max",

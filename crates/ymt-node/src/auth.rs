@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use ymt_core::{EventKind, RegionCode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Lab,

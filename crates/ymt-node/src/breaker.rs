@@ -40,14 +40,22 @@ pub type Action = HeldAction;
 pub const BULK_OVERRIDE_PREFIX: &str = "bulk-override";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BulkOverrideRequest {
     /// The request's id; each person's override gets an id derived from it.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub pids: Vec<PersonId>,
     /// The region of the acting authority's decision.
     pub region: RegionCode,
+    #[cfg_attr(feature = "openapi", schema(value_type = ymt_core::openapi::RaisedColor))]
     pub color: Color,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
     pub from: Timestamp,
     pub until: Timestamp,

@@ -161,6 +161,7 @@ impl Codes {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Appeal {
     pub id: String,
     pub pid: PersonId,
@@ -173,6 +174,7 @@ pub struct Appeal {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resolution {
     pub by: String,
     pub at: Timestamp,

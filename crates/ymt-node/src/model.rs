@@ -54,6 +54,7 @@ pub struct ImportSummary {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestResult {
     pub id: EventId,
     pub pid: PersonId,
@@ -198,6 +199,7 @@ pub fn derived_event_id(prefix: &str, parts: &[&str]) -> EventId {
 
 /// How many persons an action reaches and how their colors would change.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Impact {
     pub persons_reached: usize,
     pub persons_changing: usize,
@@ -296,6 +298,7 @@ pub fn action_id(text: &str) -> String {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStatus {
     Pending,
@@ -342,11 +345,13 @@ pub struct Applied {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RiskAreaRequest {
     pub id: EventId,
     /// Either venues…
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub venues: Vec<VenueId>,
     /// …or a region code (community, street or county and coarser).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,6 +359,10 @@ pub struct RiskAreaRequest {
     pub level: RiskLevel,
     pub from: Timestamp,
     pub until: Timestamp,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "\\S")
+    )]
     pub reason: String,
 }
 
@@ -376,6 +385,7 @@ pub struct RiskAreaRecord {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Confirmation {
     pub designation: EventId,
     pub pid: PersonId,

@@ -21,6 +21,7 @@ pub const VENUE_CATEGORY_CHARS_MAX: usize = 40;
 
 /// A registered venue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Venue {
     pub id: VenueId,
     pub name: String,

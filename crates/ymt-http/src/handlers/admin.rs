@@ -1,6 +1,6 @@
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,30 +11,56 @@ use ymt_store::AuditFilter;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 use ymt_node::record::Author;
 
-#[derive(Deserialize)]
+/// The most audit records one request lists.
+const AUDIT_LIST_MAX: usize = 1000;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
+    /// Only records of this principal.
     #[serde(default)]
     principal: Option<String>,
+    /// How many records (100 by default, at most 1,000).
     #[serde(default)]
-    limit: Option<usize>,
+    #[param(maximum = 1000)]
+    limit: Option<u16>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "admin",
+    summary = "The audit log",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "`{\"records\": [...]}`, hash-chained", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub(crate) async fn list_audit(
     State(state): State<SharedState>,
     Authed(principal): Authed,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let allowed = matches!(principal.role, Role::Auditor | Role::NationalAdmin);
     require(&state, &principal, allowed, "read the audit log", "").await?;
+    let limit = usize::from(query.limit.unwrap_or(100));
+    if limit > AUDIT_LIST_MAX {
+        return Err(ApiError::bad_request(format!(
+            "limit: at most {AUDIT_LIST_MAX}"
+        )));
+    }
     let filter = AuditFilter {
         principal: query.principal,
         ..AuditFilter::default()
     };
-    let records = state
-        .store
-        .audit_list(&filter, query.limit.unwrap_or(100).min(1000))?;
+    let records = state.store.audit_list(&filter, limit)?;
     let records: Vec<_> = records
         .iter()
         .map(|record| {
@@ -55,15 +81,34 @@ pub(crate) async fn list_audit(
     Ok(axum::Json(json!({"records": records})).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PrincipalBody {
+    /// 1 to 64 ASCII letters, digits, `-` and `_`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     id: String,
     role: Role,
     jurisdiction: RegionCode,
     display_name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/principals",
+    tag = "admin",
+    summary = "Create a principal; its API key is shown once",
+    security(("bearer" = [])),
+    request_body = PrincipalBody,
+    responses(
+        (status = 201, description = "`{\"id\", \"role\", \"jurisdiction\", \"api_key\"}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn create_principal(
     State(state): State<SharedState>,
     Authed(principal): Authed,

@@ -1,30 +1,51 @@
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use ymt_core::{Color, PersonId};
 use ymt_node::auth::{Principal, Role};
 use ymt_node::codes::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 use ymt_node::record::{Author, Record};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AppealBody {
     pid: PersonId,
+    /// 1 to 2,000 characters, not blank.
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/appeals",
+    tag = "citizens",
+    summary = "Appeal against a color (the person, a guardian or an authority)",
+    security(("bearer" = []), ("citizenSession" = [])),
+    request_body = AppealBody,
+    responses(
+        (status = 201, description = "Filed", body = Appeal),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn file_appeal(
     State(state): State<SharedState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Who asks is known before the body is read, so a request without
+    // credentials is refused as such (401) whatever its body.
+    require_credentials(&state, &headers)?;
     let body: AppealBody = parse_json(body)?;
     if body.text.trim().is_empty() || body.text.chars().count() > APPEAL_TEXT_CHARS_MAX {
         return Err(ApiError::unprocessable(format!(
@@ -83,6 +104,12 @@ pub(crate) async fn file_appeal(
     Ok((StatusCode::CREATED, axum::Json(appeal)).into_response())
 }
 
+/// Appeals visible to the caller.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Appeals {
+    appeals: Vec<Appeal>,
+}
+
 pub(crate) fn appeal_visible(principal: &Principal, appeal: &Appeal) -> bool {
     principal.role == Role::NationalAdmin
         || appeal
@@ -91,6 +118,18 @@ pub(crate) fn appeal_visible(principal: &Principal, appeal: &Appeal) -> bool {
             .is_some_and(|region| principal.may_act_in(region))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/appeals",
+    tag = "citizens",
+    summary = "Appeals in the authority's jurisdiction, open first",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open appeals first, then newest first; at most 500", body = Appeals),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub(crate) async fn list_appeals(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -110,19 +149,40 @@ pub(crate) async fn list_appeals(
     });
     appeals.truncate(APPEALS_LIST_MAX);
     state.audit_read(principal, "appeal.list", "")?;
-    Ok(axum::Json(json!({"appeals": appeals})).into_response())
+    Ok(axum::Json(Appeals { appeals }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResolveBody {
+    /// 1 to 2,000 characters, not blank.
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     note: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/appeals/{id}/resolve",
+    tag = "citizens",
+    summary = "Resolve an appeal",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The appeal id (`ap-<secs>-<16 hex>`)")),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "Resolved", body = Appeal),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn resolve_appeal(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
+    ApiPath(id): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let principal = bearer_principal(&state, &headers)?;

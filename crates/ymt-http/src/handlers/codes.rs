@@ -1,6 +1,6 @@
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -14,12 +14,16 @@ use ymt_token::CodeRequest;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CodeBody {
     pid: PersonId,
     token: String,
+    /// The QR code as SVG markup.
     svg: String,
+    /// The QR code as a base64 PNG.
+    #[schema(content_encoding = "base64")]
     png: String,
     issued_at: Timestamp,
     expires_at: Timestamp,
@@ -31,10 +35,25 @@ pub(crate) struct CodeBody {
     recent: Vec<serde_json::Value>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{pid}/code",
+    tag = "codes",
+    summary = "The person's signed `YMT1:` code with its QR",
+    security(("bearer" = []), ("citizenSession" = [])),
+    params(("pid" = PersonId, Path, description = "The person's pid")),
+    responses(
+        (status = 200, description = "The code as JSON: the token, its QR as SVG text and as base64 PNG, color, validity, reasons and recent events", body = CodeBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn person_code(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    UrlPath(pid): UrlPath<String>,
+    ApiPath(pid): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let pid =
         PersonId::parse(&pid).map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
@@ -123,6 +142,15 @@ pub(crate) fn recent_events(
         .collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/trust-list",
+    tag = "codes",
+    summary = "The signed trust list of code-signing keys",
+    responses(
+        (status = 200, description = "The signed trust list", body = inline(AnyObject)),
+    )
+)]
 pub(crate) async fn trust_list(State(state): State<SharedState>) -> Response {
     (
         [
@@ -134,12 +162,26 @@ pub(crate) async fn trust_list(State(state): State<SharedState>) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenBody {
+    /// A `YMT1:` code as scanned; anything else is reported invalid.
     token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/verify/token",
+    tag = "codes",
+    summary = "Verify a `YMT1:` code step by step",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The verification report (`valid` and each step's outcome); an invalid code is a report, not an error", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn verify_token(
     State(state): State<SharedState>,
     body: Result<Bytes, BytesRejection>,

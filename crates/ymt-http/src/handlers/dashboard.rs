@@ -7,7 +7,20 @@ use ymt_node::state::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/colors.svg",
+    tag = "admin",
+    summary = "Colors chart (and node-wide activity for national roles)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The chart", body = String, content_type = "image/svg+xml"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub(crate) async fn colors_svg(
     State(state): State<SharedState>,
     headers: HeaderMap,

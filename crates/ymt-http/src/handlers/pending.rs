@@ -1,8 +1,8 @@
 use std::collections::BTreeSet;
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,17 +14,34 @@ use ymt_node::tracing_service::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PendingQuery {
+    /// Only actions with this status.
     #[serde(default)]
     status: Option<PendingStatus>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/pending",
+    tag = "breaker",
+    summary = "Actions held by the circuit breaker",
+    security(("bearer" = [])),
+    params(PendingQuery),
+    responses(
+        (status = 200, description = "`{\"pending\": [...]}`; a health authority sees its own proposals", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub(crate) async fn list_pending(
     State(state): State<SharedState>,
     Authed(principal): Authed,
-    Query(query): Query<PendingQuery>,
+    ApiQuery(query): ApiQuery<PendingQuery>,
 ) -> Result<Response, ApiError> {
     let sees_all = matches!(principal.role, Role::NationalAdmin | Role::Auditor);
     if !sees_all && principal.role != Role::HealthAuthority {
@@ -50,10 +67,26 @@ pub(crate) async fn list_pending(
     Ok(axum::Json(json!({"pending": listed})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/pending/{id_action}",
+    tag = "breaker",
+    summary = "Approve or reject a held action: `POST /v1/pending/{id}:approve` or `:reject` (a second national admin)",
+    security(("bearer" = [])),
+    params(("id_action" = String, Path, pattern = "^.+:(approve|reject)$", description = "`<pending id>:approve` or `<pending id>:reject`")),
+    responses(
+        (status = 200, description = "`{\"pending\": ...}` as decided", body = inline(AnyObject)),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn decide_pending(
     State(state): State<SharedState>,
     Authed(principal): Authed,
-    Path(id_action): Path<String>,
+    ApiPath(id_action): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (id, verb) = id_action
         .rsplit_once(':')
@@ -71,6 +104,24 @@ pub(crate) async fn decide_pending(
     Ok(axum::Json(json!({"pending": pending})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/overrides:bulk",
+    tag = "breaker",
+    summary = "Override the colors of many persons (through the circuit breaker)",
+    security(("bearer" = [])),
+    request_body = ymt_node::breaker::BulkOverrideRequest,
+    responses(
+        (status = 200, description = "Applied at once: `{\"status\": \"applied\", \"events_stored\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
+        (status = 202, description = "Held for a second authority: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn bulk_override(
     State(state): State<SharedState>,
     Authed(principal): Authed,

@@ -1,10 +1,10 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ymt_core::identity::{IdDocument, IdType, MaskedName};
 use ymt_core::{Color, PersonId, RegionCode};
@@ -14,16 +14,32 @@ use ymt_node::status::{color_label, status_json};
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 use ymt_node::record::Author;
 
 pub(crate) fn parse_pid(text: &str) -> Result<PersonId, ApiError> {
     PersonId::parse(text).map_err(|error| ApiError::bad_request(format!("pid: {error}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{pid}/status",
+    tag = "persons",
+    summary = "A person's color, reasons and `valid_until`",
+    security(("bearer" = [])),
+    params(("pid" = PersonId, Path, description = "The person's pid")),
+    responses(
+        (status = 200, description = "The status: color, label, reasons (rule, zh/en text, how it clears, evidence), `valid_until`, rule set", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn person_status(
     State(state): State<SharedState>,
     Authed(principal): Authed,
-    Path(pid): Path<String>,
+    ApiPath(pid): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     require(
         &state,
@@ -41,10 +57,25 @@ pub(crate) async fn person_status(
     Ok(axum::Json(body).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/persons/{pid}/timeline",
+    tag = "persons",
+    summary = "A person's events and full decision (audited)",
+    security(("bearer" = [])),
+    params(("pid" = PersonId, Path, description = "The person's pid")),
+    responses(
+        (status = 200, description = "pid, masked name, decision, events, risk areas reaching the person, confirmations", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn person_timeline(
     State(state): State<SharedState>,
     Authed(principal): Authed,
-    Path(pid): Path<String>,
+    ApiPath(pid): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     require(
         &state,
@@ -96,11 +127,14 @@ pub(crate) async fn person_timeline(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterBody {
     id_type: IdType,
+    #[schema(value_type = IdNumber)]
     id_number: String,
+    /// Stored masked (张*三); 1 to 50 characters once trimmed.
+    #[schema(min_length = 1, max_length = 50, pattern = "\\S")]
     display_name: String,
     region: RegionCode,
     #[serde(default = "default_true")]
@@ -109,10 +143,39 @@ pub(crate) struct RegisterBody {
     guardian_of: Vec<PersonId>,
 }
 
+/// A registered person: the pid and the name as stored (masked).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Registered {
+    pid: PersonId,
+    masked_name: String,
+}
+
+/// The pid of an identity document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Resolved {
+    pid: PersonId,
+}
+
 pub(crate) fn default_true() -> bool {
     true
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/persons",
+    tag = "persons",
+    summary = "Register a person (the name is stored masked)",
+    security(("bearer" = [])),
+    request_body = RegisterBody,
+    responses(
+        (status = 200, description = "Registered", body = Registered),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn register_person(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -149,16 +212,37 @@ pub(crate) async fn register_person(
         guardian_of: body.guardian_of,
     };
     state.register_person_by(&Author::from(&principal), &record)?;
-    Ok(axum::Json(json!({"pid": pid, "masked_name": record.masked_name})).into_response())
+    Ok(axum::Json(Registered {
+        pid,
+        masked_name: record.masked_name.to_string(),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DocumentBody {
     id_type: IdType,
+    #[schema(value_type = IdNumber)]
     id_number: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/persons:resolve",
+    tag = "persons",
+    summary = "The pid of an identity document",
+    security(("bearer" = [])),
+    request_body = DocumentBody,
+    responses(
+        (status = 200, description = "The pid", body = Resolved),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn resolve_person(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -181,11 +265,27 @@ pub(crate) async fn resolve_person(
         .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
     let pid = state.person_id(&document);
     state.audit_read(&principal, "person.resolve", pid.as_str())?;
-    Ok(axum::Json(json!({"pid": pid})).into_response())
+    Ok(axum::Json(Resolved { pid }).into_response())
 }
 
 /// For people without phones: a verifier device reads the ID card and gets
 /// the color and masked name.
+#[utoipa::path(
+    post,
+    path = "/v1/verify/id-card",
+    tag = "codes",
+    summary = "Color and masked name from an ID card (verifier devices only)",
+    security(("bearer" = [])),
+    request_body = DocumentBody,
+    responses(
+        (status = 200, description = "pid, color, label, masked name, whether the person is known, `valid_until`, reasons, `checked_at`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn verify_id_card(
     State(state): State<SharedState>,
     Authed(principal): Authed,

@@ -1,27 +1,38 @@
-//! Probes, metrics and the API description.
+//! Probes and metrics. (The API description is served by
+//! [`crate::openapi::document`].)
 
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::extract::SharedState;
 use crate::observability::Observability;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    summary = "Liveness: the process answers",
+    responses(
+        (status = 200, description = "`ok`", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-pub(crate) async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::OPENAPI_JSON,
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    summary = "Readiness: the store accepts work",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
     )
-        .into_response()
-}
-
+)]
 pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
     // Ready when the store's writer accepts work: probe with its counters.
     let _ = state.store.stats();
@@ -30,6 +41,15 @@ pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
 
 /// Rendered by the router's registry (observability.rs), which the request
 /// layer hands to every request.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    summary = "Prometheus metrics (text exposition format 0.0.4)",
+    responses(
+        (status = 200, description = "Gauges and counters", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn metrics(Extension(observability): Extension<Arc<Observability>>) -> Response {
     observability.metrics_response()
 }

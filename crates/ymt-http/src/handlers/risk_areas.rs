@@ -10,7 +10,26 @@ use ymt_node::risk::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
+#[utoipa::path(
+    post,
+    path = "/v1/risk-areas",
+    tag = "breaker",
+    summary = "Designate a risk area (coarser than a community: held for national approval)",
+    security(("bearer" = [])),
+    request_body = ymt_node::risk::RiskAreaRequest,
+    responses(
+        (status = 200, description = "Applied at once: `{\"status\": \"applied\", \"events_stored\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
+        (status = 202, description = "Held for a second authority: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn designate(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -94,6 +113,17 @@ pub(crate) async fn designate(
     .map_err(ApiError::from)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/risk-areas",
+    tag = "breaker",
+    summary = "Risk-area designations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"risk_areas\": [...]}`", body = inline(AnyObject)),
+        (status = 401, response = Unauthorized),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<SharedState>,
     Authed(_principal): Authed,

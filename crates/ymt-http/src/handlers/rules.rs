@@ -1,6 +1,6 @@
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -10,7 +10,19 @@ use ymt_node::publication::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
+#[utoipa::path(
+    get,
+    path = "/v1/rule-sets",
+    tag = "rules",
+    summary = "Rule-set versions, profiles and national parameters",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`current`, `versions`, `profiles`, `national_parameters`", body = inline(AnyObject)),
+        (status = 401, response = Unauthorized),
+    )
+)]
 pub(crate) async fn list_rule_sets(
     State(state): State<SharedState>,
     Authed(_principal): Authed,
@@ -35,10 +47,23 @@ pub(crate) async fn list_rule_sets(
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/rule-sets/{version}",
+    tag = "rules",
+    summary = "One rule-set document",
+    security(("bearer" = [])),
+    params(("version" = String, Path, description = "A semantic version, or `current`")),
+    responses(
+        (status = 200, description = "The rule-set document", body = inline(AnyObject)),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn get_rule_set(
     State(state): State<SharedState>,
     Authed(_principal): Authed,
-    Path(version): Path<String>,
+    ApiPath(version): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let rules = state.rules.read();
     let wanted = if version == "current" {
@@ -57,16 +82,33 @@ pub(crate) async fn get_rule_set(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DiffQuery {
+    /// A published version, e.g. `1.0.0`.
     from: String,
+    /// A published version.
     to: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/rule-sets:diff",
+    tag = "rules",
+    summary = "What changed between two rule-set versions",
+    security(("bearer" = [])),
+    params(DiffQuery),
+    responses(
+        (status = 200, description = "The diff", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn diff_rule_sets(
     State(state): State<SharedState>,
     Authed(_principal): Authed,
-    Query(query): Query<DiffQuery>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
 ) -> Result<Response, ApiError> {
     let rules = state.rules.read();
     let find = |version: &str| {
@@ -81,6 +123,22 @@ pub(crate) async fn diff_rule_sets(
     Ok(axum::Json(rule_set_diff(from, to)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/rule-sets:preview",
+    tag = "rules",
+    summary = "Impact preview of a rule set or profile",
+    security(("bearer" = [])),
+    request_body = RulesDocumentSchema,
+    responses(
+        (status = 200, description = "`{\"impact\", \"summary\"}`: how many colors would change, e.g. `green→yellow: 12,345`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn preview_rules(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -97,6 +155,24 @@ pub(crate) async fn preview_rules(
     Ok(axum::Json(json!({"impact": report, "summary": report.summary_lines()})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/rule-sets",
+    tag = "rules",
+    summary = "Publish a national rule set (through the circuit breaker)",
+    security(("bearer" = [])),
+    request_body = RulesDocumentSchema,
+    responses(
+        (status = 200, description = "Applied at once: `{\"status\": \"applied\", \"events_stored\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
+        (status = 202, description = "Held for a second authority: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn publish_rule_set(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -139,6 +215,24 @@ pub(crate) async fn publish_rule_set(
         .map_err(ApiError::from)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/profiles",
+    tag = "rules",
+    summary = "Publish a regional parameter profile (through the circuit breaker)",
+    security(("bearer" = [])),
+    request_body = RulesDocumentSchema,
+    responses(
+        (status = 200, description = "Applied at once: `{\"status\": \"applied\", \"events_stored\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
+        (status = 202, description = "Held for a second authority: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn publish_profile(
     State(state): State<SharedState>,
     Authed(principal): Authed,

@@ -13,12 +13,15 @@ use ymt_store::AuditOutcome;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignInBody {
     id_type: IdType,
+    #[schema(value_type = IdNumber)]
     id_number: String,
+    /// The one-time code sent to the person (a wrong one is refused with 401).
     code: String,
 }
 
@@ -46,6 +49,21 @@ pub(crate) fn person_summary(state: &Node, pid: &PersonId) -> Result<serde_json:
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/session",
+    tag = "citizens",
+    summary = "Sign in with an ID document and a one-time code",
+    request_body = SignInBody,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = inline(AnyObject), headers(("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Overloaded),
+    )
+)]
 pub(crate) async fn sign_in(
     State(state): State<SharedState>,
     body: Result<Bytes, BytesRejection>,
@@ -84,6 +102,15 @@ pub(crate) async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(summary)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "citizens",
+    summary = "Who is signed in",
+    responses(
+        (status = 200, description = "`{\"signed_in\": false}`, or the person's pid, masked name and dependents", body = inline(AnyObject)),
+    )
+)]
 pub(crate) async fn get_session(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -99,6 +126,15 @@ pub(crate) async fn get_session(
     Ok(axum::Json(summary).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/session",
+    tag = "citizens",
+    summary = "Sign out",
+    responses(
+        (status = 204, description = "Signed out; the session cookie is cleared", headers(("Set-Cookie" = String, description = "`ymt_session=; …; Max-Age=0`"))),
+    )
+)]
 pub(crate) async fn sign_out(State(state): State<SharedState>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
         state.codes.end_session(&id);

@@ -1,10 +1,9 @@
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use ymt_core::ids::RegionLevel;
 use ymt_core::{RegionCode, VenueId};
 use ymt_node::auth::Role;
@@ -12,18 +11,42 @@ use ymt_node::venues::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
+use crate::schemas::*;
 use ymt_node::record::Author;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VenueBody {
     id: VenueId,
+    /// 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
+    /// A street (9 digits) or a community (12 digits).
+    #[schema(value_type = String, pattern = "^([0-9]{9}|[0-9]{12})$")]
     region: RegionCode,
+    /// 1 to 40 characters once trimmed, e.g. `restaurant`.
+    #[schema(min_length = 1, max_length = 40, pattern = "\\S")]
     category: String,
     indoor: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/venues",
+    tag = "venues",
+    summary = "Register a venue",
+    security(("bearer" = [])),
+    request_body = VenueBody,
+    responses(
+        (status = 201, description = "The venue and the signed text of its QR code", body = VenueAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
 pub(crate) async fn register_venue(
     State(state): State<SharedState>,
     Authed(principal): Authed,
@@ -92,9 +115,19 @@ pub(crate) async fn register_venue(
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"venue": venue, "qr_payload": payload})),
+        axum::Json(VenueAnswer {
+            venue,
+            qr_payload: payload,
+        }),
     )
         .into_response())
+}
+
+/// A venue and the signed text its QR code carries.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VenueAnswer {
+    venue: Venue,
+    qr_payload: String,
 }
 
 pub(crate) fn lookup(state: &SharedState, id: &str) -> Result<Venue, ApiError> {
@@ -105,20 +138,52 @@ pub(crate) fn lookup(state: &SharedState, id: &str) -> Result<Venue, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no venue {id} is registered")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/venues/{id}",
+    tag = "venues",
+    summary = "A venue and its QR payload",
+    security(("bearer" = [])),
+    params(("id" = VenueId, Path, description = "The venue id")),
+    responses(
+        (status = 200, description = "The venue and the signed text of its QR code", body = VenueAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn get_venue(
     State(state): State<SharedState>,
     Authed(_principal): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let venue = lookup(&state, &id)?;
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
-    Ok(axum::Json(json!({"venue": venue, "qr_payload": payload})).into_response())
+    Ok(axum::Json(VenueAnswer {
+        venue,
+        qr_payload: payload,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/venues/{id}/qr",
+    tag = "venues",
+    summary = "A venue's signed QR code",
+    security(("bearer" = [])),
+    params(("id" = VenueId, Path, description = "The venue id")),
+    responses(
+        (status = 200, description = "The QR code", body = String, content_type = "image/svg+xml"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn venue_qr(
     State(state): State<SharedState>,
     Authed(_principal): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let venue = lookup(&state, &id)?;
     let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
