@@ -559,8 +559,7 @@ fn undocumented_routes(routes: &[(String, String)], openapi: &Value) -> Vec<Stri
 
 #[test]
 fn workspace_routes_are_all_in_the_openapi_document() {
-    let openapi: Value =
-        serde_json::from_str(ymt_http::openapi::OPENAPI_JSON).expect("the document");
+    let openapi: Value = ymt_http::openapi_json();
     let problems = undocumented_routes(&ymt_http::route_table(), &openapi);
     assert_no_problems(
         "every route of routes.rs is described in /openapi.json:",
