@@ -115,10 +115,55 @@ impl NodeError {
 
 impl From<ymt_store::StoreError> for NodeError {
     fn from(error: ymt_store::StoreError) -> NodeError {
-        if error.is_retryable() {
-            NodeError::unavailable(format!("storage is busy: {error}"))
-        } else {
-            NodeError::internal(format!("storage error: {error}"))
+        use ymt_store::StoreError as E;
+        match &error {
+            _ if error.is_retryable() => {
+                NodeError::unavailable(format!("storage is busy: {error}"))
+            }
+            // The input's fault, caught by the store's own checks: refused,
+            // nothing stored.
+            E::Conflict { .. } => NodeError::conflict(format!("refused, nothing stored: {error}")),
+            E::BatchTooLarge { .. } | E::PayloadTooLarge { .. } | E::TooManyResults { .. } => {
+                NodeError::too_large(format!("refused, nothing stored: {error}"))
+            }
+            E::EmptyBatch | E::InvalidArgument { .. } => {
+                NodeError::invalid(format!("refused, nothing stored: {error}"))
+            }
+            _ => NodeError::internal(format!("storage error: {error}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ymt_store::StoreError;
+
+    fn check(error: StoreError, expect: ErrorKind) {
+        assert_eq!(NodeError::from(error).kind, expect);
+    }
+
+    #[test]
+    fn store_errors_say_whose_fault_they_are() {
+        check(StoreError::Overloaded, ErrorKind::Unavailable);
+        check(StoreError::EmptyBatch, ErrorKind::Invalid);
+        check(
+            StoreError::InvalidArgument {
+                what: "batch",
+                reason: "id e1 twice with different content".into(),
+            },
+            ErrorKind::Invalid,
+        );
+        check(
+            StoreError::BatchTooLarge { len: 2, max: 1 },
+            ErrorKind::TooLarge,
+        );
+        check(
+            StoreError::Conflict {
+                conflicts: Vec::new(),
+            },
+            ErrorKind::Conflict,
+        );
+        check(StoreError::WriterGone, ErrorKind::Internal);
     }
 }

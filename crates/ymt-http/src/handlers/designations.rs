@@ -3,17 +3,14 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use ymt_core::EventId;
 use ymt_core::event::TEXT_LEN_MAX;
-use ymt_core::{EventBody, EventId};
 use ymt_node::auth::Role;
 use ymt_node::confirmations::*;
-use ymt_node::state::*;
-use ymt_node::tracing_service::*;
 
 use crate::extract::*;
 use crate::problem::ApiError;
 use crate::schemas::*;
-use ymt_node::record::{Author, Record};
 
 /// Optional: an empty body (or `null`) confirms without a note.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -81,62 +78,6 @@ pub(crate) async fn confirm(
             "note: at most {TEXT_LEN_MAX} characters"
         )));
     }
-    let stored = state
-        .store
-        .event_by_id(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("no event {id} is stored")))?;
-    let record: EventRecord = serde_json::from_slice(&stored.payload)
-        .map_err(|error| ApiError::internal(format!("stored event {id}: {error}")))?;
-    if !matches!(record.event.body, EventBody::ContactDesignation(_))
-        || record.event.author != TRACE_AUTHOR
-    {
-        return Err(ApiError::unprocessable(format!(
-            "{id} is not a designation made by automatic tracing"
-        )));
-    }
-    if !principal.may_act_in(&record.region) {
-        let detail = format!(
-            "the designation is in region {}, outside {}",
-            record.region, principal.jurisdiction
-        );
-        state
-            .audit_denied(
-                Some(&principal),
-                "designation.confirm",
-                id.as_str(),
-                &detail,
-            )
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
-    if ymt_node::state::is_retracted(&state.person_records(&record.event.person)?, &id) {
-        return Err(ApiError::conflict(format!(
-            "{id} has been retracted; there is nothing to confirm"
-        )));
-    }
-    // Serialised with pending decisions, so one designation is confirmed once.
-    let _decisions = state.tracing.decisions.lock().await;
-    if state
-        .store
-        .meta_get(META_CONFIRMATIONS, id.as_str())?
-        .is_some()
-    {
-        return Err(ApiError::conflict(format!("{id} is already confirmed")));
-    }
-    let confirmation = Confirmation {
-        designation: id.clone(),
-        pid: record.event.person.clone(),
-        confirmed_by: principal.id.clone(),
-        confirmed_at: state.now(),
-        note,
-    };
-    let note = confirmation.note.clone();
-    state.apply(
-        &Author::from(&principal),
-        Record::DesignationConfirmed {
-            confirmation: confirmation.clone(),
-        },
-        &note,
-    )?;
+    let confirmation = ymt_node::confirmations::confirm(&state, &principal, &id, note).await?;
     Ok(axum::Json(Confirmed { confirmation }).into_response())
 }
