@@ -15,29 +15,13 @@ use ymt_node::codes::*;
 use ymt_node::state::*;
 use ymt_store::{AuditEntry, AuditOutcome};
 
+use crate::policy::Permission;
 use crate::problem::ApiError;
 
 pub type SharedState = Arc<Node>;
 
 /// The authenticated principal of a request.
 pub struct Authed(pub Principal);
-
-pub(crate) async fn require(
-    state: &Node,
-    principal: &Principal,
-    allowed: bool,
-    action: &str,
-    target: &str,
-) -> Result<(), ApiError> {
-    if allowed {
-        return Ok(());
-    }
-    let detail = format!("a {} may not {action}", principal.role.as_str());
-    state
-        .audit_denied(Some(principal), action, target, &detail)
-        .await;
-    Err(ApiError::forbidden(detail))
-}
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
@@ -252,13 +236,14 @@ pub(crate) async fn require_authority<'a>(
     let principal = principal.as_ref().ok_or_else(|| {
         ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
     })?;
-    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        let detail = format!("a {} may not handle appeals", principal.role.as_str());
-        state
-            .audit_denied(Some(principal), action, target, &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
+    crate::policy::require(
+        state,
+        principal,
+        Permission::HandleAppeals,
+        Some(action),
+        target,
+    )
+    .await?;
     Ok(principal)
 }
 

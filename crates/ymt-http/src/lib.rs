@@ -10,6 +10,7 @@ mod handlers;
 pub mod observability;
 pub mod openapi;
 pub mod pages;
+pub mod policy;
 pub mod problem;
 pub mod routes;
 mod schemas;

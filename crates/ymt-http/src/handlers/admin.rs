@@ -10,6 +10,7 @@ use ymt_node::auth::{Principal, Role, check_principal_id, key_sha256, new_api_ke
 use ymt_store::AuditFilter;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 use ymt_node::record::Author;
@@ -48,8 +49,7 @@ pub(crate) async fn list_audit(
     Authed(principal): Authed,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let allowed = matches!(principal.role, Role::Auditor | Role::NationalAdmin);
-    require(&state, &principal, allowed, "read the audit log", "").await?;
+    require(&state, &principal, Permission::ReadAuditLog, None, "").await?;
     let limit = usize::from(query.limit.unwrap_or(100));
     if limit > AUDIT_LIST_MAX {
         return Err(ApiError::bad_request(format!(
@@ -114,14 +114,7 @@ pub(crate) async fn create_principal(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    require(
-        &state,
-        &principal,
-        principal.role == Role::NationalAdmin,
-        "create principals",
-        "",
-    )
-    .await?;
+    require(&state, &principal, Permission::CreatePrincipals, None, "").await?;
     let body: PrincipalBody = parse_json(body)?;
     check_principal_id(&body.id).map_err(ApiError::unprocessable)?;
     if state.principals.read().get(&body.id).is_some() {

@@ -6,6 +6,7 @@ use ymt_node::auth::{Principal, Role};
 use ymt_node::state::*;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -29,16 +30,7 @@ pub(crate) async fn colors_svg(
     let principal = principal
         .as_ref()
         .ok_or_else(|| ApiError::unauthorized("an API key is required"))?;
-    if !matches!(
-        principal.role,
-        Role::HealthAuthority | Role::NationalAdmin | Role::Auditor
-    ) {
-        let detail = format!("a {} may not read the dashboard", principal.role.as_str());
-        state
-            .audit_denied(Some(principal), "dashboard.colors", "", &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
+    require(&state, principal, Permission::ReadDashboard, None, "").await?;
     let now = state.now();
     let national_counts = state.projection.color_counts();
     state.codes.sample_colors(now, national_counts);

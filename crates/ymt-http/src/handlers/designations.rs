@@ -5,10 +5,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ymt_core::EventId;
 use ymt_core::event::TEXT_LEN_MAX;
-use ymt_node::auth::Role;
 use ymt_node::confirmations::*;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -57,13 +57,14 @@ pub(crate) async fn confirm(
             "no such action; confirm with POST /v1/designations/{id}:confirm",
         ));
     };
-    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        let detail = format!("a {} may not confirm designations", principal.role.as_str());
-        state
-            .audit_denied(Some(&principal), "designation.confirm", id, &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
+    require(
+        &state,
+        &principal,
+        Permission::ConfirmDesignations,
+        None,
+        id,
+    )
+    .await?;
     let id = EventId::parse(id).map_err(|error| ApiError::bad_request(format!("id: {error}")))?;
     let note = match body {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => String::new(),

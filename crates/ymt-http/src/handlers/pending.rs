@@ -13,6 +13,7 @@ use ymt_node::breaker::*;
 use ymt_node::tracing_service::*;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -43,14 +44,9 @@ pub(crate) async fn list_pending(
     Authed(principal): Authed,
     ApiQuery(query): ApiQuery<PendingQuery>,
 ) -> Result<Response, ApiError> {
+    require(&state, &principal, Permission::ListPending, None, "").await?;
+    // Authorities see the actions of their jurisdiction only.
     let sees_all = matches!(principal.role, Role::NationalAdmin | Role::Auditor);
-    if !sees_all && principal.role != Role::HealthAuthority {
-        let detail = format!("a {} may not list pending actions", principal.role.as_str());
-        state
-            .audit_denied(Some(&principal), "pending.list", "", &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
     let mut listed = Vec::new();
     for (_, bytes) in state.store.meta_list(META_PENDING)? {
         let pending: PendingAction = serde_json::from_slice(&bytes)
@@ -127,13 +123,7 @@ pub(crate) async fn bulk_override(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        let detail = format!("a {} may not override codes", principal.role.as_str());
-        state
-            .audit_denied(Some(&principal), "override.bulk", "", &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
+    require(&state, &principal, Permission::OverrideCodes, None, "").await?;
     let mut request: BulkOverrideRequest = parse_json(body)?;
     ymt_node::auth::check_principal_id(&request.id)
         .map_err(|_| ApiError::unprocessable("id: 1 to 64 ASCII letters, digits, '-' or '_'"))?;

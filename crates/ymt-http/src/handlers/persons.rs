@@ -13,6 +13,7 @@ use ymt_node::state::*;
 use ymt_node::status::{color_label, status_json};
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 use ymt_node::record::Author;
@@ -41,14 +42,7 @@ pub(crate) async fn person_status(
     Authed(principal): Authed,
     ApiPath(pid): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    require(
-        &state,
-        &principal,
-        principal.role.may_read_status(),
-        "read a person's status",
-        &pid,
-    )
-    .await?;
+    require(&state, &principal, Permission::ReadStatus, None, &pid).await?;
     let pid = parse_pid(&pid)?;
     state.audit_read(&principal, "person.status", pid.as_str())?;
     state.metrics.status_reads.fetch_add(1, Ordering::Relaxed);
@@ -77,14 +71,7 @@ pub(crate) async fn person_timeline(
     Authed(principal): Authed,
     ApiPath(pid): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    require(
-        &state,
-        &principal,
-        principal.role.may_read_timeline(),
-        "read a person's timeline",
-        &pid,
-    )
-    .await?;
+    require(&state, &principal, Permission::ReadTimeline, None, &pid).await?;
     let pid = parse_pid(&pid)?;
     let records = state.person_records(&pid)?;
     // A health authority sees persons with at least one event in its
@@ -181,8 +168,7 @@ pub(crate) async fn register_person(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
-    require(&state, &principal, allowed, "register persons", "").await?;
+    require(&state, &principal, Permission::RegisterPersons, None, "").await?;
     let body: RegisterBody = parse_json(body)?;
     if !principal.may_act_in(&body.region) {
         state
@@ -248,18 +234,7 @@ pub(crate) async fn resolve_person(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let allowed = matches!(
-        principal.role,
-        Role::HealthAuthority | Role::NationalAdmin | Role::Lab
-    );
-    require(
-        &state,
-        &principal,
-        allowed,
-        "resolve identity documents",
-        "",
-    )
-    .await?;
+    require(&state, &principal, Permission::ResolveDocuments, None, "").await?;
     let body: DocumentBody = parse_json(body)?;
     let document = IdDocument::parse(body.id_type, &body.id_number)
         .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
@@ -291,14 +266,7 @@ pub(crate) async fn verify_id_card(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    require(
-        &state,
-        &principal,
-        principal.role == Role::VerifierDevice,
-        "verify ID cards (registered verifier devices only)",
-        "",
-    )
-    .await?;
+    require(&state, &principal, Permission::VerifyIdCards, None, "").await?;
     let body: DocumentBody = parse_json(body)?;
     let document = IdDocument::parse(body.id_type, &body.id_number)
         .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;

@@ -4,11 +4,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use ymt_core::event::TEXT_LEN_MAX;
-use ymt_node::auth::Role;
 use ymt_node::breaker::*;
 use ymt_node::risk::*;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -35,13 +35,7 @@ pub(crate) async fn designate(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        let detail = format!("a {} may not designate risk areas", principal.role.as_str());
-        state
-            .audit_denied(Some(&principal), "risk_area.designate", "", &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
+    require(&state, &principal, Permission::DesignateRiskAreas, None, "").await?;
     let request: RiskAreaRequest = parse_json(body)?;
     if request.until < request.from {
         return Err(ApiError::unprocessable(format!(

@@ -4,11 +4,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use ymt_node::auth::Role;
 use ymt_node::breaker::{HeldAction, KIND_PROFILE, KIND_RULE_SET};
 use ymt_node::publication::*;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -144,8 +144,7 @@ pub(crate) async fn preview_rules(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
-    require(&state, &principal, allowed, "preview rule changes", "").await?;
+    require(&state, &principal, Permission::PreviewRules, None, "").await?;
     let bytes = body.map_err(|_| ApiError::too_large("the body is too large"))?;
     let proposal = parse_proposal(&state, &bytes)?;
     let worker = state.clone();
@@ -178,14 +177,7 @@ pub(crate) async fn publish_rule_set(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    require(
-        &state,
-        &principal,
-        principal.role == Role::NationalAdmin,
-        "publish national rule sets",
-        "",
-    )
-    .await?;
+    require(&state, &principal, Permission::PublishRuleSets, None, "").await?;
     let bytes = body.map_err(|_| ApiError::too_large("the body is too large"))?;
     let Proposal::RuleSet(rule_set) = parse_proposal(&state, &bytes)? else {
         return Err(ApiError::unprocessable(
@@ -238,15 +230,7 @@ pub(crate) async fn publish_profile(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
-    require(
-        &state,
-        &principal,
-        allowed,
-        "publish parameter profiles",
-        "",
-    )
-    .await?;
+    require(&state, &principal, Permission::PublishProfiles, None, "").await?;
     let bytes = body.map_err(|_| ApiError::too_large("the body is too large"))?;
     let Proposal::Profile(profile) = parse_proposal(&state, &bytes)? else {
         return Err(ApiError::unprocessable(

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use ymt_core::ids::RegionLevel;
 use ymt_core::{RegionCode, VenueId};
-use ymt_node::auth::Role;
 use ymt_node::venues::*;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 use ymt_node::record::Author;
@@ -52,13 +52,7 @@ pub(crate) async fn register_venue(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin) {
-        let detail = format!("a {} may not register venues", principal.role.as_str());
-        state
-            .audit_denied(Some(&principal), "venue.register", "", &detail)
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
+    require(&state, &principal, Permission::RegisterVenues, None, "").await?;
     let body: VenueBody = parse_json(body)?;
     if !matches!(
         body.region.level(),

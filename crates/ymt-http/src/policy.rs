@@ -1,0 +1,246 @@
+//! The one table of who may do what: role × permission. Handlers name the
+//! permission they need; [`require`] looks it up, audits a refusal durably
+//! and answers 403. Jurisdiction (which region a principal may act in) is
+//! checked after this, by the node, against the data the request names.
+
+use ymt_node::Node;
+use ymt_node::auth::{Principal, Role};
+
+use crate::problem::ApiError;
+
+/// Something a principal may be allowed to do through the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    ReadStatus,
+    ReadTimeline,
+    RegisterPersons,
+    ResolveDocuments,
+    VerifyIdCards,
+    ReadAuditLog,
+    CreatePrincipals,
+    ReadDashboard,
+    PreviewRules,
+    PublishRuleSets,
+    PublishProfiles,
+    RegisterVenues,
+    DesignateRiskAreas,
+    ConfirmDesignations,
+    ListPending,
+    OverrideCodes,
+    HandleAppeals,
+}
+
+use Permission as P;
+use Role as R;
+
+/// The table: each permission, the roles that have it, and what a refusal
+/// is audited as (action) and says ("a lab may not <phrase>").
+const POLICY: &[(Permission, &[Role], &str, &str)] = &[
+    (
+        P::ReadStatus,
+        &[
+            R::VerifierDevice,
+            R::Venue,
+            R::HealthAuthority,
+            R::NationalAdmin,
+        ],
+        "read a person's status",
+        "read a person's status",
+    ),
+    (
+        P::ReadTimeline,
+        &[R::HealthAuthority, R::NationalAdmin, R::Auditor],
+        "read a person's timeline",
+        "read a person's timeline",
+    ),
+    (
+        P::RegisterPersons,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "register persons",
+        "register persons",
+    ),
+    (
+        P::ResolveDocuments,
+        &[R::HealthAuthority, R::NationalAdmin, R::Lab],
+        "resolve identity documents",
+        "resolve identity documents",
+    ),
+    (
+        P::VerifyIdCards,
+        &[R::VerifierDevice],
+        "verify ID cards (registered verifier devices only)",
+        "verify ID cards (registered verifier devices only)",
+    ),
+    (
+        P::ReadAuditLog,
+        &[R::Auditor, R::NationalAdmin],
+        "read the audit log",
+        "read the audit log",
+    ),
+    (
+        P::CreatePrincipals,
+        &[R::NationalAdmin],
+        "create principals",
+        "create principals",
+    ),
+    (
+        P::ReadDashboard,
+        &[R::HealthAuthority, R::NationalAdmin, R::Auditor],
+        "dashboard.colors",
+        "read the dashboard",
+    ),
+    (
+        P::PreviewRules,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "preview rule changes",
+        "preview rule changes",
+    ),
+    (
+        P::PublishRuleSets,
+        &[R::NationalAdmin],
+        "publish national rule sets",
+        "publish national rule sets",
+    ),
+    (
+        P::PublishProfiles,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "publish parameter profiles",
+        "publish parameter profiles",
+    ),
+    (
+        P::RegisterVenues,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "venue.register",
+        "register venues",
+    ),
+    (
+        P::DesignateRiskAreas,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "risk_area.designate",
+        "designate risk areas",
+    ),
+    (
+        P::ConfirmDesignations,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "designation.confirm",
+        "confirm designations",
+    ),
+    (
+        P::ListPending,
+        &[R::HealthAuthority, R::NationalAdmin, R::Auditor],
+        "pending.list",
+        "list pending actions",
+    ),
+    (
+        P::OverrideCodes,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "override.bulk",
+        "override codes",
+    ),
+    (
+        P::HandleAppeals,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "appeals",
+        "handle appeals",
+    ),
+];
+
+fn entry(
+    permission: Permission,
+) -> &'static (Permission, &'static [Role], &'static str, &'static str) {
+    POLICY
+        .iter()
+        .find(|(listed, ..)| *listed == permission)
+        .expect("every permission is in the table")
+}
+
+/// Whether `role` has `permission`.
+pub fn allows(role: Role, permission: Permission) -> bool {
+    entry(permission).1.contains(&role)
+}
+
+/// Passes if the principal's role has the permission; otherwise audits the
+/// refusal durably (under `action`, or the table's action when `None`) and
+/// answers 403 naming what the role may not do.
+pub async fn require(
+    node: &Node,
+    principal: &Principal,
+    permission: Permission,
+    action: Option<&str>,
+    target: &str,
+) -> Result<(), ApiError> {
+    let (_, _, table_action, phrase) = entry(permission);
+    if allows(principal.role, permission) {
+        return Ok(());
+    }
+    let detail = format!("a {} may not {phrase}", principal.role.as_str());
+    node.audit_denied(
+        Some(principal),
+        action.unwrap_or(table_action),
+        target,
+        &detail,
+    )
+    .await;
+    Err(ApiError::forbidden(detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The matrix as text, one line per permission: the roles that have it.
+    fn matrix() -> String {
+        POLICY
+            .iter()
+            .map(|(permission, roles, ..)| {
+                let roles: Vec<&str> = Role::ALL
+                    .into_iter()
+                    .filter(|role| roles.contains(role))
+                    .map(Role::as_str)
+                    .collect();
+                format!("{permission:?}: {}", roles.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_policy_table_is_the_expected_matrix() {
+        // A change to who may do what shows here, as a reviewable diff.
+        let expect = "\
+ReadStatus: venue verifier_device health_authority national_admin
+ReadTimeline: health_authority national_admin auditor
+RegisterPersons: health_authority national_admin
+ResolveDocuments: lab health_authority national_admin
+VerifyIdCards: verifier_device
+ReadAuditLog: national_admin auditor
+CreatePrincipals: national_admin
+ReadDashboard: health_authority national_admin auditor
+PreviewRules: health_authority national_admin
+PublishRuleSets: national_admin
+PublishProfiles: health_authority national_admin
+RegisterVenues: health_authority national_admin
+DesignateRiskAreas: health_authority national_admin
+ConfirmDesignations: health_authority national_admin
+ListPending: health_authority national_admin auditor
+OverrideCodes: health_authority national_admin
+HandleAppeals: health_authority national_admin";
+        assert_eq!(matrix(), expect);
+    }
+
+    #[test]
+    fn the_table_agrees_with_the_node_roles_reading_rules() {
+        for role in Role::ALL {
+            assert_eq!(
+                allows(role, P::ReadStatus),
+                role.may_read_status(),
+                "{role:?}"
+            );
+            assert_eq!(
+                allows(role, P::ReadTimeline),
+                role.may_read_timeline(),
+                "{role:?}"
+            );
+        }
+    }
+}
