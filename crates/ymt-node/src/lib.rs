@@ -4,6 +4,7 @@
 //! `ymt-http` is one adapter over it, and tests and benchmarks drive it
 //! directly.
 
+pub mod appeals;
 mod apply;
 pub mod auth;
 pub mod background;
@@ -31,6 +32,7 @@ pub mod state;
 pub mod status;
 pub mod task_group;
 pub mod tracing_service;
+pub mod venue_registry;
 pub mod venues;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -4,7 +4,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use ymt_core::ids::RegionLevel;
 use ymt_core::{RegionCode, VenueId};
 use ymt_node::venues::*;
 
@@ -12,7 +11,6 @@ use crate::extract::*;
 use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
-use ymt_node::record::Author;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,59 +52,18 @@ pub(crate) async fn register_venue(
 ) -> Result<Response, ApiError> {
     require(&state, &principal, Permission::RegisterVenues, None, "").await?;
     let body: VenueBody = parse_json(body)?;
-    if !matches!(
-        body.region.level(),
-        Some(RegionLevel::Street | RegionLevel::Community)
-    ) {
-        return Err(ApiError::unprocessable(format!(
-            "region: a venue lies in a street (9 digits) or community (12 digits), got {}",
-            body.region
-        )));
-    }
-    let name_chars = body.name.trim().chars().count();
-    if name_chars == 0 || name_chars > VENUE_NAME_CHARS_MAX {
-        return Err(ApiError::unprocessable(format!(
-            "name: 1 to {VENUE_NAME_CHARS_MAX} characters"
-        )));
-    }
-    let category_chars = body.category.trim().chars().count();
-    if category_chars == 0 || category_chars > VENUE_CATEGORY_CHARS_MAX {
-        return Err(ApiError::unprocessable(format!(
-            "category: 1 to {VENUE_CATEGORY_CHARS_MAX} characters"
-        )));
-    }
-    if !principal.may_act_in(&body.region) {
-        let detail = format!(
-            "region {} is outside your jurisdiction {}",
-            body.region, principal.jurisdiction
-        );
-        state
-            .audit_denied(
-                Some(&principal),
-                "venue.register",
-                body.id.as_str(),
-                &detail,
-            )
-            .await;
-        return Err(ApiError::forbidden(detail));
-    }
-    let venue = Venue {
-        id: body.id,
-        name: body.name.trim().to_string(),
-        region: body.region,
-        category: body.category.trim().to_string(),
-        indoor: body.indoor,
-        registered_by: principal.id.clone(),
-        registered_at: state.now(),
-    };
-    if state.tracing.venue(&venue.id).is_some() {
-        return Err(ApiError::conflict(format!(
-            "venue {} is already registered",
-            venue.id
-        )));
-    }
-    state.register_venue(&Author::from(&principal), venue.clone())?;
-    let payload = venue_qr_payload(&state.tracing.venue_key(), &venue.id);
+    let (venue, payload) = ymt_node::venue_registry::register(
+        &state,
+        &principal,
+        ymt_node::venue_registry::VenueRegistration {
+            id: body.id,
+            name: body.name,
+            region: body.region,
+            category: body.category,
+            indoor: body.indoor,
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(VenueAnswer {
