@@ -4,12 +4,28 @@
 
 use std::sync::Arc;
 
+use ymt_core::identity::{IdDocument, IdType, MaskedName};
+use ymt_core::{PersonId, RegionCode};
+
 use crate::auth::Principal;
 use crate::error::NodeError;
 use crate::model::{IngestResult, PersonRecord};
 use crate::record::{Author, Record};
 use crate::state::{Node, Submission};
 use crate::venues::Venue;
+
+/// A person as an authority asks to register them: the identity document
+/// (hashed at once, never kept), the display name (kept masked), and what
+/// the node may show of them.
+#[derive(Clone, Debug)]
+pub struct PersonRegistration {
+    pub id_type: IdType,
+    pub id_number: String,
+    pub display_name: String,
+    pub region: RegionCode,
+    pub has_phone: bool,
+    pub guardian_of: Vec<PersonId>,
+}
 
 impl Node {
     /// Applies one record: its metadata writes and its audit record are
@@ -85,6 +101,44 @@ impl Node {
             },
             &detail,
         )
+    }
+
+    /// Registers a person from an identity document, on behalf of an
+    /// authority (whose role the caller has checked) inside whose
+    /// jurisdiction `region` lies. Only the keyed hash of the document and
+    /// the masked name are kept.
+    pub async fn register_person_as(
+        &self,
+        principal: &Principal,
+        registration: PersonRegistration,
+    ) -> Result<PersonRecord, NodeError> {
+        if !principal.may_act_in(&registration.region) {
+            self.audit_denied(
+                Some(principal),
+                "person.register",
+                registration.region.as_str(),
+                "outside jurisdiction",
+            )
+            .await;
+            return Err(NodeError::forbidden(format!(
+                "region {} is outside your jurisdiction {}",
+                registration.region, principal.jurisdiction
+            )));
+        }
+        let document = IdDocument::parse(registration.id_type, &registration.id_number)
+            .map_err(|error| NodeError::invalid(format!("id_number: {error}")))?;
+        let masked_name = MaskedName::mask(&registration.display_name)
+            .map_err(|error| NodeError::invalid(format!("display_name: {error}")))?;
+        let record = PersonRecord {
+            pid: self.person_id(&document),
+            masked_name,
+            id_type: registration.id_type,
+            region: registration.region,
+            has_phone: registration.has_phone,
+            guardian_of: registration.guardian_of,
+        };
+        self.register_person_by(&Author::from(principal), &record)?;
+        Ok(record)
     }
 
     /// Registers a person by the local operator (the demo's set-up).

@@ -6,6 +6,7 @@
 
 pub mod appeals;
 mod apply;
+pub use apply::PersonRegistration;
 pub mod auth;
 pub mod background;
 pub mod breaker;

@@ -6,17 +6,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ymt_core::identity::{IdDocument, IdType, MaskedName};
+use ymt_core::identity::{IdDocument, IdType};
 use ymt_core::{Color, PersonId, RegionCode};
 use ymt_node::auth::Role;
-use ymt_node::state::*;
 use ymt_node::status::{color_label, status_json};
 
 use crate::extract::*;
 use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
-use ymt_node::record::Author;
 
 pub(crate) fn parse_pid(text: &str) -> Result<PersonId, ApiError> {
     PersonId::parse(text).map_err(|error| ApiError::bad_request(format!("pid: {error}")))
@@ -170,34 +168,20 @@ pub(crate) async fn register_person(
 ) -> Result<Response, ApiError> {
     require(&state, &principal, Permission::RegisterPersons, None, "").await?;
     let body: RegisterBody = parse_json(body)?;
-    if !principal.may_act_in(&body.region) {
-        state
-            .audit_denied(
-                Some(&principal),
-                "person.register",
-                body.region.as_str(),
-                "outside jurisdiction",
-            )
-            .await;
-        return Err(ApiError::forbidden(format!(
-            "region {} is outside your jurisdiction {}",
-            body.region, principal.jurisdiction
-        )));
-    }
-    let document = IdDocument::parse(body.id_type, &body.id_number)
-        .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
-    let masked_name = MaskedName::mask(&body.display_name)
-        .map_err(|error| ApiError::unprocessable(format!("display_name: {error}")))?;
-    let pid = state.person_id(&document);
-    let record = PersonRecord {
-        pid: pid.clone(),
-        masked_name,
-        id_type: body.id_type,
-        region: body.region,
-        has_phone: body.has_phone,
-        guardian_of: body.guardian_of,
-    };
-    state.register_person_by(&Author::from(&principal), &record)?;
+    let record = state
+        .register_person_as(
+            &principal,
+            ymt_node::PersonRegistration {
+                id_type: body.id_type,
+                id_number: body.id_number,
+                display_name: body.display_name,
+                region: body.region,
+                has_phone: body.has_phone,
+                guardian_of: body.guardian_of,
+            },
+        )
+        .await?;
+    let pid = record.pid.clone();
     Ok(axum::Json(Registered {
         pid,
         masked_name: record.masked_name.to_string(),
