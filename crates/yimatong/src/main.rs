@@ -100,10 +100,14 @@ fn main() -> ExitCode {
     // Behave like other command-line tools when output is piped into `head`:
     // end quietly on a closed pipe instead of panicking on the next print.
     #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE at start-up,
-    // before any thread exists, has no memory-safety preconditions.
+    // Files the node creates (store, snapshots, keys) are its owner's only:
+    // an owner-only umask covers those made by the storage engine too.
+    // SAFETY: restoring the default disposition of SIGPIPE and setting the
+    // umask at start-up, before any thread exists, have no memory-safety
+    // preconditions.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::umask(0o077);
     }
     let cli = Cli::parse();
     logging::init();

@@ -72,7 +72,15 @@ impl Node {
     }
 
     /// Creates or replaces a principal, on behalf of `author`.
+    /// Ids the node writes as authors itself are refused
+    /// ([`crate::auth::RESERVED_PRINCIPAL_IDS`]).
     pub fn add_principal_by(&self, author: &Author, principal: Principal) -> Result<(), NodeError> {
+        if crate::auth::is_reserved_principal_id(&principal.id) {
+            return Err(NodeError::invalid(format!(
+                "id: {} is reserved for the node's own records",
+                principal.id
+            )));
+        }
         let detail = format!(
             "role {}, jurisdiction {}",
             principal.role.as_str(),

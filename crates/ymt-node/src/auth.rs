@@ -119,6 +119,28 @@ pub fn check_principal_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Ids the node itself writes as authors or audit principals (automatic
+/// tracing, retention, the local operator, refusals without a key). No
+/// principal may take one: it would inherit their standing in the audit log
+/// and, for `auto-trace`, the right to decide its held tracing.
+pub const RESERVED_PRINCIPAL_IDS: [&str; 7] = [
+    TRACE_AUTHOR,
+    "anonymous",
+    "citizen",
+    "operator",
+    "retention",
+    "system",
+    "node",
+];
+
+/// Whether `id` is one the node reserves for itself (case-insensitively, so
+/// `Auto-Trace` cannot pass for it in a log read by a person).
+pub fn is_reserved_principal_id(id: &str) -> bool {
+    RESERVED_PRINCIPAL_IDS
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(id))
+}
+
 /// The principals known to a node, by id.
 #[derive(Default)]
 pub struct Principals {

@@ -87,3 +87,16 @@ impl Default for TracingConfig {
         }
     }
 }
+
+/// Creates the node's data directory readable by its owner only (0700 on
+/// Unix): it holds the pseudonymisation secret, signing keys, the store and
+/// snapshots. An existing directory is narrowed to 0700 too.
+pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

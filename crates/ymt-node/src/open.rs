@@ -82,7 +82,7 @@ impl Node {
     /// [`Node::open`] over the embedded store in `data_dir/store`: the
     /// default of one machine, nothing to install.
     pub fn open_embedded(config: ServerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Node>> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        crate::config::create_private_dir(&config.data_dir)?;
         let store_config = StoreConfig {
             batch_events_max: config.batch_events_max.max(1),
             // Every ingested event carries one audit record in the same commit.

@@ -272,7 +272,7 @@ impl Node {
         store: Arc<dyn EventStore>,
         modules: Vec<Arc<dyn NodeModule>>,
     ) -> anyhow::Result<Node> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        crate::config::create_private_dir(&config.data_dir)?;
         let secret = read_or_create_secret(&config)?;
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));

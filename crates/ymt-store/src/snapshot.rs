@@ -114,7 +114,17 @@ pub(crate) fn write(dir: &Path, upto_seq: u64, body: &[u8]) -> Result<(), StoreE
     let final_path = dir.join(file_name(upto_seq));
     let temp_path = dir.join(format!(".{}.tmp", file_name(upto_seq)));
     {
-        let mut file = File::create(&temp_path).map_err(|err| StoreError::io(&temp_path, err))?;
+        // Owner-only: a snapshot holds every person's status and reasons.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&temp_path)
+            .map_err(|err| StoreError::io(&temp_path, err))?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&upto_seq.to_be_bytes());
