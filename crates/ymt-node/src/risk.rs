@@ -22,7 +22,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ymt_core::ids::RegionLevel;
 use ymt_core::risk_area::RiskArea;
@@ -247,47 +246,16 @@ pub fn load_areas(state: &Node) -> anyhow::Result<Vec<RiskAreaRecord>> {
     Ok(records)
 }
 
-const META_SNAPSHOT_AREAS: &str = "snapshot-areas";
-const LATEST_SNAPSHOT: &str = "latest";
-
-/// Which designations the latest snapshot reflects.
-#[derive(Serialize, Deserialize)]
-struct AreasInSnapshot {
-    upto_seq: u64,
-    areas: Vec<EventId>,
-}
-
-/// Records which designations the snapshot up to `upto_seq` reflects, so a
-/// restart from it does not apply them again.
-pub fn record_areas_in_snapshot(
-    state: &Node,
-    upto_seq: u64,
-    areas: Vec<EventId>,
-) -> Result<(), NodeError> {
-    let record = AreasInSnapshot { upto_seq, areas };
-    state.store.meta_put(
-        META_SNAPSHOT_AREAS,
-        LATEST_SNAPSHOT,
-        serde_json::to_vec(&record).expect("snapshot areas serialise"),
-    )?;
-    Ok(())
-}
-
 /// After a snapshot covering the log up to `snapshot_upto_seq` is loaded,
 /// applies again every designation that took effect after it, or at the
-/// same log position unless the snapshot is recorded as reflecting it.
+/// same log position unless the snapshot reflects it (`reflected`, read
+/// from the module's section of that snapshot).
 pub fn reapply_after_snapshot(
     state: &Node,
     records: &[RiskAreaRecord],
     snapshot_upto_seq: u64,
+    reflected: &BTreeSet<EventId>,
 ) -> Result<usize, NodeError> {
-    let reflected: BTreeSet<EventId> = state
-        .store
-        .meta_get(META_SNAPSHOT_AREAS, LATEST_SNAPSHOT)?
-        .and_then(|bytes| serde_json::from_slice::<AreasInSnapshot>(&bytes).ok())
-        .filter(|record| record.upto_seq == snapshot_upto_seq)
-        .map(|record| record.areas.into_iter().collect())
-        .unwrap_or_default();
     let mut persons = 0;
     for record in records {
         if record.applied_after_seq < snapshot_upto_seq || reflected.contains(&record.request.id) {
@@ -310,6 +278,9 @@ pub fn reapply_after_snapshot(
 pub struct RiskAreasModule {
     /// The designations in force at load, kept for [`NodeModule::after_rebuild`].
     loaded: parking_lot::Mutex<Vec<RiskAreaRecord>>,
+    /// The designations the loaded snapshot reflects (its section of this
+    /// module); without one, none, so the restart applies more, never less.
+    reflected: parking_lot::Mutex<BTreeSet<EventId>>,
 }
 
 impl NodeModule for RiskAreasModule {
@@ -318,11 +289,19 @@ impl NodeModule for RiskAreasModule {
     }
 
     fn namespaces(&self) -> &'static [&'static str] {
-        &[META_RISK_AREAS, META_SNAPSHOT_AREAS]
+        &[META_RISK_AREAS]
     }
 
-    fn load(&self, node: &Node, _snapshot: Option<ModuleSnapshot<'_>>) -> anyhow::Result<()> {
+    fn load(&self, node: &Node, snapshot: Option<ModuleSnapshot<'_>>) -> anyhow::Result<()> {
         *self.loaded.lock() = load_areas(node)?;
+        let reflected = snapshot.and_then(|snapshot| {
+            serde_json::from_slice::<BTreeSet<EventId>>(snapshot.bytes)
+                .inspect_err(|error| {
+                    tracing::warn!("risk-area snapshot section unreadable ({error}); applying every designation again")
+                })
+                .ok()
+        });
+        *self.reflected.lock() = reflected.unwrap_or_default();
         Ok(())
     }
 
@@ -331,8 +310,9 @@ impl NodeModule for RiskAreasModule {
         // Designations are not in the log: those that took effect after the
         // snapshot are applied again (without a snapshot, the evaluations
         // of the rebuild already joined them).
+        let reflected = std::mem::take(&mut *self.reflected.lock());
         if let Some(upto_seq) = snapshot_upto_seq {
-            reapply_after_snapshot(node, &loaded, upto_seq)?;
+            reapply_after_snapshot(node, &loaded, upto_seq, &reflected)?;
         }
         Ok(())
     }
@@ -351,17 +331,6 @@ impl NodeModule for RiskAreasModule {
             .map(|area| area.id.clone())
             .collect();
         Some(serde_json::to_vec(&areas).expect("area ids serialise"))
-    }
-
-    fn snapshot_written(
-        &self,
-        node: &Node,
-        upto_seq: u64,
-        captured: Vec<u8>,
-    ) -> Result<(), NodeError> {
-        let areas: Vec<EventId> = serde_json::from_slice(&captured)
-            .map_err(|error| NodeError::internal(format!("captured areas: {error}")))?;
-        record_areas_in_snapshot(node, upto_seq, areas)
     }
 
     fn held_kinds(&self) -> &'static [&'static str] {

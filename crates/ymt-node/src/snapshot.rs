@@ -199,13 +199,6 @@ impl Node {
             }
             let body = encode_sections(&sections);
             state.store.snapshot_write(upto_seq, &body)?;
-            // Written after the snapshot: a crash in between leaves an older
-            // record, which only makes the restart re-apply more.
-            for (module, (_, captured)) in state.modules().iter().zip(module_sections) {
-                if let Some(captured) = captured {
-                    module.snapshot_written(&state, upto_seq, captured)?;
-                }
-            }
             Ok::<_, NodeError>(upto_seq)
         })
         .await

@@ -129,17 +129,6 @@ pub trait NodeModule: Send + Sync {
         None
     }
 
-    /// Called once the snapshot up to `upto_seq` is durable, with what
-    /// [`NodeModule::snapshot_capture`] returned.
-    fn snapshot_written(
-        &self,
-        _node: &Node,
-        _upto_seq: u64,
-        _captured: Vec<u8>,
-    ) -> Result<(), NodeError> {
-        Ok(())
-    }
-
     /// Starts the module's background tasks (on a tokio runtime).
     fn spawn(&self, _node: &Arc<Node>) {}
 
