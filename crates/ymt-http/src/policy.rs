@@ -227,20 +227,4 @@ OverrideCodes: health_authority national_admin
 HandleAppeals: health_authority national_admin";
         assert_eq!(matrix(), expect);
     }
-
-    #[test]
-    fn the_table_agrees_with_the_node_roles_reading_rules() {
-        for role in Role::ALL {
-            assert_eq!(
-                allows(role, P::ReadStatus),
-                role.may_read_status(),
-                "{role:?}"
-            );
-            assert_eq!(
-                allows(role, P::ReadTimeline),
-                role.may_read_timeline(),
-                "{role:?}"
-            );
-        }
-    }
 }

@@ -2,16 +2,14 @@
 //! record's durable writes with its audit record, then changes the node's
 //! memory. See `record.rs` for the kinds and docs/log.md for the format.
 
-use std::sync::Arc;
-
 use ymt_core::identity::{IdDocument, IdType, MaskedName};
 use ymt_core::{PersonId, RegionCode};
 
 use crate::auth::Principal;
 use crate::error::NodeError;
-use crate::model::{IngestResult, PersonRecord};
+use crate::model::PersonRecord;
 use crate::record::{Author, Record};
-use crate::state::{Node, Submission};
+use crate::state::Node;
 use crate::venues::Venue;
 
 /// A person as an authority asks to register them: the identity document
@@ -32,12 +30,12 @@ impl Node {
     /// committed together (one store commit, fsynced) or not at all, and
     /// only then does the node's memory change. Blocks for about one fsync.
     ///
-    /// Events are applied by [`Node::apply_events`] (the ingest path, which
-    /// commits each event with its audit record in the same way).
+    /// Events are applied by [`Node::ingest`], which commits each event
+    /// with its audit record in the same way.
     pub fn apply(&self, author: &Author, record: Record, detail: &str) -> Result<(), NodeError> {
         if let Record::Events { .. } = record {
             return Err(NodeError::internal(
-                "events are applied through Node::apply_events",
+                "events are applied through Node::ingest",
             ));
         }
         let audit = record.audit_entry(author, self.now(), detail);
@@ -45,16 +43,6 @@ impl Node {
         ymt_store::wait_blocking(receiver)?;
         self.after_apply(&record);
         Ok(())
-    }
-
-    /// Applies an [`Record::Events`] record: every event is checked again
-    /// (idempotent by id), stored with its audit record, and applied.
-    pub async fn apply_events(
-        self: &Arc<Self>,
-        author: &Principal,
-        submissions: Vec<Submission>,
-    ) -> Result<Vec<IngestResult>, NodeError> {
-        self.ingest(author, submissions).await
     }
 
     /// What a durable record changes in memory. Records not named here are

@@ -57,22 +57,6 @@ impl Role {
             Role::Auditor => false,
         }
     }
-
-    /// Whether the role may read a person's status (color and reasons).
-    pub fn may_read_status(self) -> bool {
-        matches!(
-            self,
-            Role::VerifierDevice | Role::Venue | Role::HealthAuthority | Role::NationalAdmin
-        )
-    }
-
-    /// Whether the role may read a person's full timeline and decision.
-    pub fn may_read_timeline(self) -> bool {
-        matches!(
-            self,
-            Role::HealthAuthority | Role::NationalAdmin | Role::Auditor
-        )
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

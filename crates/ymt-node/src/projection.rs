@@ -390,16 +390,6 @@ impl Projection {
         }
     }
 
-    pub fn restore(&self, pid: &PersonId, slot: Slot, explanation: Option<Arc<Explanation>>) {
-        let (key, is_text) = person_key(pid);
-        if let Some(reasons_until) = explanation.as_ref().and_then(|e| e.reasons_until())
-            && slot.valid_until() != Some(reasons_until)
-        {
-            self.schedule_reasons_at(key, reasons_until);
-        }
-        self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()));
-    }
-
     fn put(
         &self,
         key: PersonKey,

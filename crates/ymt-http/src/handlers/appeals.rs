@@ -5,7 +5,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ymt_core::PersonId;
-use ymt_node::auth::Principal;
 use ymt_node::codes::*;
 
 use crate::extract::*;
@@ -57,10 +56,6 @@ pub(crate) struct Appeals {
     appeals: Vec<Appeal>,
 }
 
-pub(crate) fn appeal_visible(principal: &Principal, appeal: &Appeal) -> bool {
-    ymt_node::appeals::visible_to(principal, appeal)
-}
-
 #[utoipa::path(
     get,
     path = "/v1/appeals",
@@ -84,7 +79,7 @@ pub(crate) async fn list_appeals(
         .meta_list(META_APPEALS)?
         .into_iter()
         .filter_map(|(_, bytes)| serde_json::from_slice::<Appeal>(&bytes).ok())
-        .filter(|appeal| appeal_visible(principal, appeal))
+        .filter(|appeal| ymt_node::appeals::visible_to(principal, appeal))
         .collect();
     appeals.sort_by(|a, b| {
         (a.resolved.is_some(), std::cmp::Reverse(a.filed_at))

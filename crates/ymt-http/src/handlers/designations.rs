@@ -4,7 +4,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ymt_core::EventId;
-use ymt_core::event::TEXT_LEN_MAX;
 use ymt_node::confirmations::*;
 
 use crate::extract::*;
@@ -74,11 +73,6 @@ pub(crate) async fn confirm(
                 .note
         }
     };
-    if note.chars().count() > TEXT_LEN_MAX {
-        return Err(ApiError::unprocessable(format!(
-            "note: at most {TEXT_LEN_MAX} characters"
-        )));
-    }
     let confirmation = ymt_node::confirmations::confirm(&state, &principal, &id, note).await?;
     Ok(axum::Json(Confirmed { confirmation }).into_response())
 }
