@@ -53,10 +53,10 @@ pub struct BenchStatusArgs {
 
 /// A benchmark's node, started as the binary starts one (node_start.rs), on
 /// a loopback port, in a temporary directory.
-struct BenchNode {
+pub(crate) struct BenchNode {
     serving: crate::node_start::ServingNode,
-    state: Arc<Node>,
-    address: std::net::SocketAddr,
+    pub(crate) state: Arc<Node>,
+    pub(crate) address: std::net::SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -65,7 +65,17 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.batch_events_max = batch_events_max.max(1);
     config.concurrent_requests_max = 4096;
-    let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
+    start_node_with(config, Arc::new(SystemClock), dir).await
+}
+
+/// Starts a node with `config` on a loopback port; `dir` (its data
+/// directory's parent) is removed when the node is closed.
+pub(crate) async fn start_node_with(
+    config: ServerConfig,
+    clock: Arc<dyn ymt_node::Clock>,
+    dir: tempfile::TempDir,
+) -> anyhow::Result<BenchNode> {
+    let state = crate::node_start::open_node(config, clock)?;
     let serving =
         crate::node_start::bind_and_serve_node(state.clone(), "127.0.0.1:0".parse()?).await?;
     Ok(BenchNode {
@@ -79,7 +89,7 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
 impl BenchNode {
     /// Shuts the node down as the binary does, closing its store before
     /// the temporary directory is removed.
-    async fn close(self) -> anyhow::Result<()> {
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
         let BenchNode {
             serving,
             state,
@@ -93,7 +103,7 @@ impl BenchNode {
     }
 }
 
-fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<String> {
+pub(crate) fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<String> {
     let key = new_api_key(id);
     state
         .add_principal(Principal {
@@ -109,7 +119,7 @@ fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<String> {
 }
 
 /// One request on a kept-alive connection; returns the status code.
-async fn request(
+pub(crate) async fn request(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     head: &[u8],

@@ -12,6 +12,7 @@ mod cmd_rules;
 mod cmd_server;
 mod cmd_simulate;
 mod cmd_storm;
+mod cmd_surge;
 mod cmd_token;
 mod cmd_trace;
 mod logging;
@@ -94,6 +95,8 @@ enum BenchCommand {
     Trace(cmd_trace::BenchTraceArgs),
     /// Statuses updated after one risk-area designation exposing N persons.
     Storm(cmd_storm::BenchStormArgs),
+    /// Capacity, then an open-loop surge at 10x it, then recovery.
+    Surge(cmd_surge::BenchSurgeArgs),
 }
 
 fn main() -> ExitCode {
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
             BenchCommand::Token(args) => cmd_token::run_bench(args),
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
             BenchCommand::Storm(args) => cmd_storm::run_storm(args),
+            BenchCommand::Surge(args) => cmd_surge::run_surge(args),
         },
     };
     match outcome {
