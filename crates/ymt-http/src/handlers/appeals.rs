@@ -44,6 +44,9 @@ pub(crate) async fn file_appeal(
     // Who asks is known before the body is read, so a request without
     // credentials is refused as such (401) whatever its body.
     require_credentials(&state, &headers)?;
+    if is_citizen_session_request(&headers) {
+        require_same_origin(&state, &headers, true)?;
+    }
     let body: AppealBody = parse_json(body)?;
     let filed_by = authorize_person(&state, &headers, &body.pid, "appeal.file").await?;
     let appeal = ymt_node::appeals::file(&state, &filed_by, &body.pid, &body.text)?;
