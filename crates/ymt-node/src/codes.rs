@@ -32,8 +32,10 @@ pub const SESSION_TTL_SECS: i64 = 8 * 3600;
 pub const COLOR_HISTORY_HOURS_MAX: usize = 14 * 24;
 /// Characters of an appeal's text or a resolution note.
 pub const APPEAL_TEXT_CHARS_MAX: usize = 2000;
-/// Appeals listed at once.
-pub const APPEALS_LIST_MAX: usize = 500;
+/// Appeals on one page of a listing, at most.
+pub const APPEALS_PAGE_MAX: usize = 500;
+/// Appeals on one page of a listing when the caller does not say.
+pub const APPEALS_PAGE_DEFAULT: usize = 100;
 /// Check-ins and tests shown to a citizen.
 pub const RECENT_EVENTS_MAX: usize = 10;
 pub const META_APPEALS: &str = "appeals";
@@ -197,6 +199,70 @@ pub struct Codes {
     sessions: Mutex<Sessions>,
     throttle: Mutex<SignInThrottle>,
     color_history: Mutex<VecDeque<(i64, [i64; 3])>>,
+    /// Every appeal's place, loaded from the store on first use
+    /// (appeals.rs), so that filing and listing do not read every appeal.
+    pub appeal_index: Mutex<Option<AppealIndex>>,
+}
+
+/// What the appeal index keeps of an appeal: enough to count a person's
+/// open appeals, find a duplicate, route and sort, not its text.
+#[derive(Clone, Debug)]
+pub struct AppealEntry {
+    pub id: String,
+    pub pid: PersonId,
+    pub region: Option<ymt_core::RegionCode>,
+    pub filed_at: Timestamp,
+    pub open: bool,
+    /// A hash of the normalised text and the color appealed against (the
+    /// grounds); equal grounds are then compared in full.
+    pub grounds_hash: u64,
+}
+
+impl AppealEntry {
+    /// The listing order: open first, then newest first, then by id.
+    pub fn order_key(&self) -> (bool, std::cmp::Reverse<i64>, &str) {
+        (
+            !self.open,
+            std::cmp::Reverse(self.filed_at.unix_secs()),
+            self.id.as_str(),
+        )
+    }
+}
+
+/// Every appeal by id, and each person's appeal ids.
+#[derive(Default, Debug)]
+pub struct AppealIndex {
+    pub by_id: HashMap<String, AppealEntry>,
+    pub of_person: HashMap<PersonId, Vec<String>>,
+}
+
+impl AppealIndex {
+    pub fn insert(&mut self, entry: AppealEntry) {
+        let ids = self.of_person.entry(entry.pid.clone()).or_default();
+        if !ids.contains(&entry.id) {
+            ids.push(entry.id.clone());
+        }
+        self.by_id.insert(entry.id.clone(), entry);
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        if let Some(entry) = self.by_id.remove(id)
+            && let Some(ids) = self.of_person.get_mut(&entry.pid)
+        {
+            ids.retain(|other| other != id);
+            if ids.is_empty() {
+                self.of_person.remove(&entry.pid);
+            }
+        }
+    }
+
+    pub fn of_person(&self, pid: &PersonId) -> impl Iterator<Item = &AppealEntry> {
+        self.of_person
+            .get(pid)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+    }
 }
 
 impl Codes {
@@ -227,6 +293,7 @@ impl Codes {
                 by_client: FailureTable::new(),
             }),
             color_history: Mutex::new(VecDeque::new()),
+            appeal_index: Mutex::new(None),
         })
     }
 
