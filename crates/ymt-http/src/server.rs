@@ -356,3 +356,21 @@ async fn serve_connection(
     }
     drop(admitted);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+
+    #[test]
+    fn clients_are_counted_by_address_and_ipv6_by_its_64() {
+        for (peer, expect) in [
+            ("192.0.2.7", "192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::"),
+        ] {
+            let peer: std::net::IpAddr = peer.parse().expect("an address");
+            assert_eq!(client_key(peer).to_string(), expect, "{peer}");
+        }
+    }
+}

@@ -324,3 +324,43 @@ pub async fn resolve(
     with_index(node, |index| index.insert(entry_of(&appeal)))?;
     Ok(appeal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use ymt_core::Timestamp;
+
+    proptest! {
+        /// A cursor comes back from the client: any string is refused or
+        /// read, never a panic, and a cursor the node wrote reads back as
+        /// the order key it was written from.
+        #[test]
+        fn cursors_from_clients_parse_or_are_refused_and_round_trip(
+            junk in ".{0,120}",
+            open in any::<bool>(),
+            filed_at_secs in 0_i64..4_000_000_000,
+            id in "ap-[0-9]{1,10}-[0-9a-f]{16}",
+        ) {
+            let _ = parse_cursor(&junk);
+            let entry = AppealEntry {
+                id: id.clone(),
+                pid: PersonId::parse("0123456789abcdef0123456789abcdef").expect("a pid"),
+                region: None,
+                filed_at: Timestamp::from_unix_secs(filed_at_secs).expect("an instant"),
+                open,
+                grounds_hash: 0,
+            };
+            let (resolved, filed_at, parsed_id) = parse_cursor(&cursor_of(&entry)).expect("reads back");
+            prop_assert_eq!((resolved, filed_at, parsed_id.as_str()), entry.order_key());
+        }
+    }
+
+    #[test]
+    fn grounds_ignore_whitespace_but_not_words_or_color() {
+        let base = grounds_hash("I was not there", Color::Yellow);
+        assert_eq!(base, grounds_hash("  I was\tnot   there ", Color::Yellow));
+        assert_ne!(base, grounds_hash("I was there", Color::Yellow));
+        assert_ne!(base, grounds_hash("I was not there", Color::Red));
+    }
+}

@@ -201,3 +201,25 @@ pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_reduce_to_their_origin_or_are_refused() {
+        for (url, expect) in [
+            ("https://ymt.example.cn", Some("https://ymt.example.cn")),
+            ("HTTPS://YMT.example.cn/", Some("https://ymt.example.cn")),
+            ("http://127.0.0.1:8080", Some("http://127.0.0.1:8080")),
+            ("https://[::1]:8443", Some("https://[::1]:8443")),
+            ("ymt.example.cn", None),
+            ("https://", None),
+            ("https://ymt.example.cn/citizen", None),
+            ("https://user@ymt.example.cn", None),
+            ("ftp://ymt.example.cn", None),
+        ] {
+            assert_eq!(parse_public_url(url).ok().as_deref(), expect, "{url}");
+        }
+    }
+}
