@@ -65,6 +65,9 @@ async fn start_node(batch_events_max: usize) -> anyhow::Result<BenchNode> {
     let mut config = ServerConfig::new(dir.path().to_path_buf());
     config.batch_events_max = batch_events_max.max(1);
     config.concurrent_requests_max = 4096;
+    // Every benchmark client connects from loopback, one address: the cap
+    // per client address would otherwise limit the benchmark, not the node.
+    config.connections_per_client_max = config.connections_max;
     let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
     let serving =
         crate::node_start::bind_and_serve_node(state.clone(), "127.0.0.1:0".parse()?).await?;
