@@ -76,7 +76,7 @@ pub(crate) struct AppealsQuery {
     limit: Option<u16>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]
-    #[param(max_length = 100)]
+    #[param(pattern = "^[01]\\.[0-9]{1,12}\\.[A-Za-z0-9-]{1,64}$")]
     cursor: Option<String>,
 }
 
