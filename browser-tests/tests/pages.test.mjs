@@ -77,6 +77,8 @@ test("citizen files an appeal", async () => {
   await page.locator("#appeal-text").fill("检测结果有误，请复核");
   await page.locator("#appeal").click();
   await page.waitForFunction(() => /ap-/.test(document.getElementById("appeal-result").textContent));
+  // The citizen sees the appeal they filed, with its status.
+  await page.waitForFunction(() => /ap-/.test(document.getElementById("my-appeals").textContent));
   await snap(page, "citizen-appeal", "zh-CN");
   assertNoConsoleErrors(assert, page);
   await context.close();

@@ -75,6 +75,10 @@ pub(crate) async fn start_node_with(
     clock: Arc<dyn ymt_node::Clock>,
     dir: tempfile::TempDir,
 ) -> anyhow::Result<BenchNode> {
+    // Every benchmark client connects from loopback, one address: the cap
+    // per client address would otherwise limit the benchmark, not the node.
+    let mut config = config;
+    config.connections_per_client_max = config.connections_max;
     let state = crate::node_start::open_node(config, clock)?;
     let serving =
         crate::node_start::bind_and_serve_node(state.clone(), "127.0.0.1:0".parse()?).await?;

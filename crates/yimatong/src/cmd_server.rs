@@ -36,6 +36,14 @@ pub struct ServeArgs {
     /// Write a projection snapshot after this many newly stored events.
     #[arg(long, default_value_t = 200_000)]
     pub snapshot_every_events: u64,
+    /// The URL citizens reach this node at (e.g. `https://ymt.example.cn`):
+    /// under https the session cookie is `Secure`, and citizens'
+    /// state-changing requests must come from this origin.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Connections open at once from one client address (IPv6: per /64).
+    #[arg(long, default_value_t = 256)]
+    pub connections_per_client_max: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -120,6 +128,12 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.batch_events_max = args.batch_events_max;
         config.concurrent_requests_max = args.concurrent_requests_max;
         config.snapshot_every_events = args.snapshot_every_events.max(1);
+        config.public_url = args
+            .public_url
+            .as_deref()
+            .map(ymt_node::config::parse_public_url)
+            .transpose()?;
+        config.connections_per_client_max = args.connections_per_client_max.max(1);
         let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
         let demo_text = if args.demo {
             let text = tokio::task::block_in_place(|| {

@@ -72,9 +72,25 @@
       banner("");
       localStorage.setItem(STORE, JSON.stringify(data));
       render(data);
+      myAppeals();
     } catch (error) {
       if (error.status === 401) { showSignIn(); return; }
       offline();
+    }
+  }
+
+  // The appeals about the person shown, with their status and outcome.
+  async function myAppeals() {
+    const list = $("my-appeals");
+    let body;
+    try { body = await api("/v1/appeals"); } catch { return; }
+    list.replaceChildren();
+    for (const appeal of body.appeals.filter((a) => a.pid === current)) {
+      const item = el("li", { "data-appeal": appeal.id },
+        el("strong", {}, `${appeal.resolved ? t("resolved") : t("pending")} · ${appeal.id}`), el("br"),
+        `${when(appeal.filed_at)} · ${appeal.text}`);
+      if (appeal.resolved) item.append(el("br"), el("em", {}, `${when(appeal.resolved.at)}: ${appeal.resolved.note}`));
+      list.append(item);
     }
   }
 
@@ -141,6 +157,7 @@
       const appeal = await api("/v1/appeals", { method: "POST", body: { pid: current, text } });
       $("appeal-result").textContent = `${t("appealFiled")} ${appeal.id}`;
       $("appeal-text").value = "";
+      myAppeals();
     } catch (error) {
       $("appeal-result").textContent = error.message;
     }

@@ -214,6 +214,94 @@ pub(crate) async fn authorize_person(
     Err(ApiError::forbidden("you are not this person's guardian"))
 }
 
+/// The key a client's sign-in failures are counted under: its address (an
+/// IPv6 client by its /64). Behind a reverse proxy every client shares the
+/// proxy's address; the node does not trust forwarded headers.
+pub(crate) fn client_address(peer: Option<&std::net::SocketAddr>) -> String {
+    peer.map_or_else(
+        || "unknown".to_owned(),
+        |peer| crate::server::client_key(peer.ip()).to_string(),
+    )
+}
+
+/// Whether the session cookie carries `Secure`: when the public URL is https.
+pub(crate) fn cookie_secure(state: &Node) -> bool {
+    public_origin(state).is_some_and(|origin| origin.starts_with("https://"))
+}
+
+fn public_origin(state: &Node) -> Option<String> {
+    state
+        .config
+        .public_url
+        .as_deref()
+        .and_then(|url| ymt_node::config::parse_public_url(url).ok())
+}
+
+/// A citizen's state-changing request (signed in by cookie, or signing in or
+/// out) must come from the node's own pages, so that another site cannot
+/// make a signed-in browser act (CSRF), on top of the SameSite=Strict cookie:
+/// - a body must be `application/json` (415 otherwise): a cross-site form
+///   cannot send that type without a CORS preflight, which the node never
+///   grants;
+/// - an `Origin` header, when present, must be the public URL's origin, or,
+///   without a public URL, name the request's `Host` (403 otherwise); a
+///   `Sec-Fetch-Site` header, when present, must say same-origin or none.
+///
+/// A request with neither header is allowed: browsers send `Origin` on every
+/// POST and DELETE, so its absence means a client that is not a browser
+/// (curl, an app), which a forged cross-site request cannot be.
+pub(crate) fn require_same_origin(
+    state: &Node,
+    headers: &HeaderMap,
+    with_json_body: bool,
+) -> Result<(), ApiError> {
+    if with_json_body {
+        let media_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase());
+        if media_type.as_deref() != Some("application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "a citizen's request must have Content-Type: application/json",
+            ));
+        }
+    }
+    let cross = || ApiError::forbidden("a citizen's request must come from this node's own pages");
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().map_err(|_| cross())?;
+        if !matches!(site, "same-origin" | "none") {
+            return Err(cross());
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().map_err(|_| cross())?.to_ascii_lowercase();
+    let same = match public_origin(state) {
+        Some(public) => origin == public,
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_ascii_lowercase);
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            host.is_some() && authority == host.as_deref()
+        }
+    };
+    if same { Ok(()) } else { Err(cross()) }
+}
+
+/// Whether a request is a citizen's, signed in by the session cookie rather
+/// than by an API key.
+pub(crate) fn is_citizen_session_request(headers: &HeaderMap) -> bool {
+    headers.get(header::AUTHORIZATION).is_none() && session_cookie(headers).is_some()
+}
+
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)

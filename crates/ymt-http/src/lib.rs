@@ -14,18 +14,20 @@ pub mod policy;
 pub mod problem;
 pub mod routes;
 mod schemas;
+mod server;
 
 pub use extract::SharedState;
 pub use openapi::openapi_json;
 pub use routes::{route_table, router};
 
-/// Serves the node's API and pages on `listener` until `shutdown` resolves.
+/// Serves the node's API and pages on `listener` until `shutdown` resolves,
+/// with the connection limits and timeouts of the node's configuration
+/// (server.rs).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: SharedState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let config = node.config.clone();
+    server::serve_router(listener, router(node), &config, shutdown).await
 }

@@ -126,6 +126,10 @@ not serve is answered with 405 and an `Allow` header.";
             TooLarge,
             Unprocessable,
             Overloaded,
+            NotJson,
+            CrossOrigin,
+            SignInLockedOut,
+            TooManyAppeals,
         )
     ),
     modifiers(&Security, &EveryRoute),

@@ -71,6 +71,7 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "recent" => ("近期检测与场所登记", "Recent tests and check-ins"),
         "appeal" => ("申诉", "Appeal"),
         "appeal_text" => ("申诉理由", "Reason for the appeal"),
+        "my_appeals" => ("申诉进度", "Your appeals"),
         "refresh" => ("刷新", "Refresh"),
         "dependents" => ("代查家属", "Dependents"),
         "scan" => ("扫码", "Scan with camera"),
@@ -213,7 +214,8 @@ pub fn citizen_page(lang: Lang) -> String {
 <section class="card"><h2>{recent}</h2><ul id="recent"></ul></section>
 <section class="card"><h2>{appeal}</h2>
 <label for="appeal-text">{appeal_text}</label><textarea id="appeal-text" maxlength="2000" rows="3"></textarea>
-<button type="button" id="appeal">{appeal}</button><p id="appeal-result" role="status"></p></section>
+<button type="button" id="appeal">{appeal}</button><p id="appeal-result" role="status"></p>
+<h3>{my_appeals}</h3><ul id="my-appeals" class="list"></ul></section>
 <button type="button" id="sign-out" class="secondary">{sign_out}</button>
 </section>"#,
         id_type = t("id_type"),
@@ -227,6 +229,7 @@ pub fn citizen_page(lang: Lang) -> String {
         recent = t("recent"),
         appeal = t("appeal"),
         appeal_text = t("appeal_text"),
+        my_appeals = t("my_appeals"),
         sign_out = t("sign_out"),
     );
     layout(lang, "citizen", "citizen", &body, &["citizen.js"])

@@ -5,10 +5,11 @@
 //! route cannot exist without being listed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 
@@ -140,9 +141,17 @@ pub fn route_table() -> Vec<(String, String)> {
 pub fn router(state: SharedState) -> Router {
     let observability = Arc::new(Observability::new(state.clone()));
     let body_limit = state.config.body_bytes_max;
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(
-        state.config.concurrent_requests_max.max(1),
-    ));
+    let admission = Arc::new(Admission {
+        in_flight: tokio::sync::Semaphore::new(state.config.concurrent_requests_max.max(1)),
+        body_bytes_in_flight: Arc::new(tokio::sync::Semaphore::new(
+            state
+                .config
+                .body_bytes_in_flight_max
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        body_bytes_max: body_limit,
+        body_read_timeout: Duration::from_millis(state.config.body_read_timeout_ms.max(1)),
+    });
     let mut router = Router::new();
     for route in table() {
         // Routes of one path with different methods merge into one entry.
@@ -152,7 +161,7 @@ pub fn router(state: SharedState) -> Router {
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |request, next| {
-            shed_over_limit(in_flight.clone(), request, next)
+            admit(admission.clone(), request, next)
         }))
         // Outermost, so that shed requests are measured and carry an id.
         .layer(axum::middleware::from_fn_with_state(observability, observe))
@@ -164,20 +173,122 @@ async fn unknown_route() -> ApiError {
     ApiError::not_found("no route serves this path")
 }
 
-/// Serves a request if fewer than the configured number are in flight, else
-/// refuses it at once with 503. `Router::layer` wraps every route on its own,
-/// so a tower concurrency layer would limit each route separately; one
-/// semaphore shared by all routes limits the node as a whole.
-async fn shed_over_limit(
-    in_flight: Arc<tokio::sync::Semaphore>,
+/// The probes, answered without a concurrency slot: an orchestrator must see
+/// a node that is alive and shedding as alive, not restart it for being busy.
+const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+/// What admits a request to a handler: one semaphore of slots shared by all
+/// routes (`Router::layer` wraps every route on its own, so a tower
+/// concurrency layer would limit each route separately), and the budget of
+/// body bytes being read.
+struct Admission {
+    in_flight: tokio::sync::Semaphore,
+    body_bytes_in_flight: Arc<tokio::sync::Semaphore>,
+    body_bytes_max: usize,
+    body_read_timeout: Duration,
+}
+
+/// Reads the request's body first (within the body deadline, the body
+/// limit and the node-wide budget of body bytes), and only then takes a
+/// concurrency slot, refusing at once with 503 if none is free: a client
+/// sending its body slowly holds a socket, never a slot. Probes take no
+/// slot.
+async fn admit(
+    admission: Arc<Admission>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match in_flight.try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => ApiError::from(ymt_node::NodeError::unavailable(
+    if PROBE_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let (bytes, _body_bytes_reserved) = match read_body(&admission, &parts.headers, body).await {
+        Ok(read) => read,
+        Err(error) => return error,
+    };
+    let Ok(_slot) = admission.in_flight.try_acquire() else {
+        return ApiError::from(ymt_node::NodeError::unavailable(
             "the node is at its concurrent-request limit",
         ))
-        .into_response(),
+        .into_response();
+    };
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    next.run(request).await
+}
+
+/// A refusal after which the rest of the body is not read: the connection
+/// closes with it.
+fn refuse_and_close(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+async fn read_body(
+    admission: &Admission,
+    headers: &axum::http::HeaderMap,
+    mut body: axum::body::Body,
+) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), Response> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        refuse_and_close(ApiError::too_large(
+            "the request body is larger than the configured maximum",
+        ))
+    };
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > admission.body_bytes_max as u64) {
+        return Err(too_large());
     }
+    let deadline = tokio::time::Instant::now() + admission.body_read_timeout;
+    let mut bytes = Vec::new();
+    let mut reserved: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(refuse_and_close(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request-timeout",
+                    "the request body did not arrive in time",
+                )));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(error))) => {
+                return Err(refuse_and_close(ApiError::bad_request(format!(
+                    "unreadable body: {error}"
+                ))));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > admission.body_bytes_max {
+            return Err(too_large());
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let permits = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let Ok(permit) = admission
+            .body_bytes_in_flight
+            .clone()
+            .try_acquire_many_owned(permits)
+        else {
+            return Err(refuse_and_close(ApiError::overloaded(
+                "the node is reading as many request bodies as it may hold",
+            )));
+        };
+        match reserved.as_mut() {
+            Some(held) => held.merge(permit),
+            None => reserved = Some(permit),
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((bytes, reserved))
 }

@@ -94,6 +94,55 @@ problem_response!(
     "Well-formed JSON whose content is invalid: a field that does not parse, an unknown field, or a rule the schema cannot express (check digits, the order of instants, instants too far in the future, references to unknown venues or events)"
 );
 
+problem_response!(
+    NotJson,
+    "A citizen's request (signed in by the session cookie, or signing in) must have Content-Type: application/json"
+);
+problem_response!(
+    CrossOrigin,
+    "A citizen's state-changing request came from another origin: its Origin is not the node's public URL (or, without one, its Host), or Sec-Fetch-Site is not same-origin"
+);
+
+/// 429 with Retry-After: a limit per person or per client was reached.
+macro_rules! retry_after_response {
+    ($name:ident, $description:literal) => {
+        pub struct $name;
+
+        impl<'s> ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<Response>) {
+                (
+                    stringify!($name),
+                    with_retry_after(problem($description)).into(),
+                )
+            }
+        }
+    };
+}
+
+retry_after_response!(
+    SignInLockedOut,
+    "Too many failed sign-ins for this ID number or from this client address: locked out (the right code too) for the seconds in Retry-After; the lockout doubles with each further failure"
+);
+retry_after_response!(
+    TooManyAppeals,
+    "The person already has as many open appeals as allowed (5 by default); retry once one is resolved"
+);
+
+fn with_retry_after(mut response: Response) -> Response {
+    response.headers.insert(
+        "Retry-After".into(),
+        HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .description(Some("seconds"))
+            .build(),
+    );
+    response
+}
+
 pub struct Overloaded;
 
 impl<'s> ToResponse<'s> for Overloaded {

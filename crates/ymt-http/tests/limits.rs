@@ -5,7 +5,6 @@ mod support;
 
 use axum::response::IntoResponse;
 use support::{TestNode, check};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ymt_http::problem::ApiError;
 use ymt_node::auth::Role;
 
@@ -16,22 +15,15 @@ const ATTEMPTS_MAX: usize = 2_000;
 async fn requests_past_the_concurrency_limit_are_shed_with_503() {
     let node = TestNode::start_with_config(|config| config.concurrent_requests_max = 1).await;
     let lab = node.add_principal("lab-440305", Role::Lab, "440305");
+    let admin = node.add_principal("admin-1", Role::NationalAdmin, "000000");
     check(
         "a lone request",
         &node.get("/v1/rule-sets", Some(&lab)).await,
         200,
     );
 
-    // Hold the only slot: a request whose body has not fully arrived.
-    let address = node.base.trim_start_matches("http://").to_owned();
-    let mut held = tokio::net::TcpStream::connect(&address)
-        .await
-        .expect("connects");
-    let head = format!(
-        "POST /v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {lab}\r\n\
-         Content-Type: application/json\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{{"
-    );
-    held.write_all(head.as_bytes()).await.expect("writes");
+    // Hold the only slot: a request waiting inside its handler.
+    let held = node.hold_a_slot(&admin).await;
 
     // Another request on another route is shed once the slot is taken.
     let mut shed = None;
@@ -53,23 +45,12 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503() {
     );
 
     // Finish the held request; its slot frees and requests are served again.
-    held.write_all(b"         ").await.expect("writes");
-    let mut answer = Vec::new();
-    held.read_to_end(&mut answer).await.expect("reads");
-    assert!(
-        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"),
-        "the held request is answered: {}",
-        String::from_utf8_lossy(&answer)
+    assert_eq!(held.release().await, 404, "the held request is answered");
+    check(
+        "once the slot is free",
+        &node.get("/v1/rule-sets", Some(&lab)).await,
+        200,
     );
-    let mut served = false;
-    for _ in 0..ATTEMPTS_MAX {
-        if node.get("/v1/rule-sets", Some(&lab)).await.status == 200 {
-            served = true;
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert!(served, "once the slot is free, requests are served again");
     node.close().await;
 }
 

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use reqwest::Method;
 use serde_json::Value;
 use support::TestNode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ymt_core::RegionCode;
 use ymt_node::auth::{Principal, Role, key_sha256, new_api_key};
 
@@ -321,34 +320,16 @@ async fn shed_requests_are_counted_and_carry_a_request_id() {
     let node = TestNode::start_with_config(|config| config.concurrent_requests_max = 1).await;
     let lab = principal(&node, "lab-440305", Role::Lab);
 
-    // Hold the only slot: a request whose body has not fully arrived.
-    let address = node.base.trim_start_matches("http://").to_owned();
-    let head = format!(
-        "POST /v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {lab}\r\n\
-         Content-Type: application/json\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{{"
-    );
-    let hold = || async {
-        let mut held = tokio::net::TcpStream::connect(&address)
-            .await
-            .expect("connects");
-        held.write_all(head.as_bytes()).await.expect("writes");
-        held
-    };
-    let mut held = hold().await;
+    let admin = principal(&node, "admin-1", Role::NationalAdmin);
+
+    // Hold the only slot: a request waiting inside its handler.
+    let held = node.hold_a_slot(&admin).await;
     let mut shed = None;
     for _ in 0..ATTEMPTS_MAX {
         let answer = get(&node, "/v1/rule-sets", Some(&lab)).await;
         if answer.status == 503 {
             shed = Some(answer);
             break;
-        }
-        // The held request reaches the node on its own connection: when it
-        // arrives while a probe holds the slot, it is the one shed (it is
-        // answered at once). Hold the slot again with a new one.
-        let mut byte = [0u8; 1];
-        if !matches!(held.try_read(&mut byte), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
-        {
-            held = hold().await;
         }
         tokio::task::yield_now().await;
     }
@@ -357,18 +338,8 @@ async fn shed_requests_are_counted_and_carry_a_request_id() {
     assert_eq!(shed.json()["request_id"].as_str(), Some(id.as_str()));
 
     // Free the slot, then read the figures.
-    held.write_all(b"         ").await.expect("writes");
-    let mut rest = Vec::new();
-    held.read_to_end(&mut rest).await.expect("reads");
-    let mut text = String::new();
-    for _ in 0..ATTEMPTS_MAX {
-        let answer = get(&node, "/metrics", None).await;
-        if answer.status == 200 {
-            text = answer.text();
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    held.release().await;
+    let text = get(&node, "/metrics", None).await.text();
     let series = r#"http_requests_total{method="GET",route="/v1/rule-sets",status="503"}"#;
     assert!(
         sample(&text, series).is_some_and(|count| count >= 1.0),

@@ -1,11 +1,24 @@
 //! Appeals against a color: filed by the person, their guardian or an
 //! authority, routed to the authority that can act on the person, and
 //! resolved by an authority of that region. Each is a record.
+//!
+//! Against floods: a person has at most `open_appeals_per_person_max` open
+//! appeals (429 past it), and an appeal with the same grounds as an open one
+//! of the same person (the same text, whitespace aside, against the same
+//! color) is not filed again: the open one is returned. Listings are paged
+//! with a cursor over an in-memory index of every appeal (`AppealIndex`),
+//! loaded from the store on first use, so neither filing nor listing reads
+//! every appeal.
 
-use ymt_core::{Color, PersonId};
+use std::hash::{Hash, Hasher};
+
+use ymt_core::{Color, PersonId, RegionCode};
 
 use crate::auth::{Principal, Role};
-use crate::codes::{APPEAL_TEXT_CHARS_MAX, Appeal, META_APPEALS, Resolution, fill_random};
+use crate::codes::{
+    APPEAL_TEXT_CHARS_MAX, APPEALS_PAGE_MAX, Appeal, AppealEntry, AppealIndex, META_APPEALS,
+    Resolution, fill_random,
+};
 use crate::error::NodeError;
 use crate::model::governing_region;
 use crate::record::{Author, Record};
@@ -14,17 +27,141 @@ use crate::state::Node;
 /// Whether `principal` may see and resolve `appeal`: a national admin, or
 /// an authority whose jurisdiction holds the appeal's region.
 pub fn visible_to(principal: &Principal, appeal: &Appeal) -> bool {
+    visible_in_region(principal, appeal.region.as_ref())
+}
+
+/// Whether `principal` may see appeals routed to `region`.
+pub fn visible_in_region(principal: &Principal, region: Option<&RegionCode>) -> bool {
     principal.role == Role::NationalAdmin
-        || appeal
-            .region
-            .as_ref()
-            .is_some_and(|region| principal.may_act_in(region))
+        || region.is_some_and(|region| principal.may_act_in(region))
+}
+
+/// What is filed: a new appeal, or the open one with the same grounds.
+pub enum Filed {
+    New(Appeal),
+    Duplicate(Appeal),
+}
+
+/// The text as compared for duplicates: trimmed, runs of whitespace as one
+/// space.
+fn normalized(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn grounds_hash(text: &str, color: Color) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    normalized(text).hash(&mut hasher);
+    color.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn entry_of(appeal: &Appeal) -> AppealEntry {
+    AppealEntry {
+        id: appeal.id.clone(),
+        pid: appeal.pid.clone(),
+        region: appeal.region.clone(),
+        filed_at: appeal.filed_at,
+        open: appeal.resolved.is_none(),
+        grounds_hash: grounds_hash(&appeal.text, appeal.color_at_filing),
+    }
+}
+
+fn stored_appeal(node: &Node, id: &str) -> Result<Option<Appeal>, NodeError> {
+    Ok(node
+        .store
+        .meta_get(META_APPEALS, id)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// Runs `f` on the appeal index, loading it from the store first if this is
+/// its first use (the one time the lock is held over a read of the store).
+fn with_index<R>(node: &Node, f: impl FnOnce(&mut AppealIndex) -> R) -> Result<R, NodeError> {
+    let mut guard = node.codes.appeal_index.lock();
+    if guard.is_none() {
+        let mut index = AppealIndex::default();
+        for (_, bytes) in node.store.meta_list(META_APPEALS)? {
+            if let Ok(appeal) = serde_json::from_slice::<Appeal>(&bytes) {
+                index.insert(entry_of(&appeal));
+            }
+        }
+        *guard = Some(index);
+    }
+    Ok(f(guard.as_mut().expect("loaded above")))
+}
+
+/// A position in a listing: after the appeal with this order key. Written
+/// `<0 open|1 resolved>.<filed_at unix secs>.<id>`.
+pub fn cursor_of(entry: &AppealEntry) -> String {
+    format!(
+        "{}.{}.{}",
+        u8::from(!entry.open),
+        entry.filed_at.unix_secs(),
+        entry.id
+    )
+}
+
+fn parse_cursor(cursor: &str) -> Result<(bool, std::cmp::Reverse<i64>, String), NodeError> {
+    let malformed = || NodeError::malformed("cursor: not one this node handed out");
+    let mut parts = cursor.splitn(3, '.');
+    let resolved = match parts.next() {
+        Some("0") => false,
+        Some("1") => true,
+        _ => return Err(malformed()),
+    };
+    let filed_at: i64 = parts
+        .next()
+        .and_then(|secs| secs.parse().ok())
+        .ok_or_else(malformed)?;
+    let id = parts
+        .next()
+        .filter(|id| id.len() <= 64)
+        .ok_or_else(malformed)?;
+    Ok((resolved, std::cmp::Reverse(filed_at), id.to_owned()))
+}
+
+/// One page of the appeals `visible` admits, open first then newest first,
+/// starting after `cursor`; with the cursor of the next page when there is
+/// one.
+pub fn list_page(
+    node: &Node,
+    visible: impl Fn(&AppealEntry) -> bool,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Appeal>, Option<String>), NodeError> {
+    let limit = limit.clamp(1, APPEALS_PAGE_MAX);
+    let after = cursor.map(parse_cursor).transpose()?;
+    let mut page: Vec<AppealEntry> = with_index(node, |index| {
+        let mut entries: Vec<&AppealEntry> = index
+            .by_id
+            .values()
+            .filter(|entry| visible(entry))
+            .filter(|entry| {
+                after.as_ref().is_none_or(|(resolved, filed_at, id)| {
+                    entry.order_key() > (*resolved, *filed_at, id.as_str())
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        entries.into_iter().take(limit + 1).cloned().collect()
+    })?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next = more.then(|| page.last().map(cursor_of)).flatten();
+    let mut appeals = Vec::with_capacity(page.len());
+    for entry in &page {
+        if let Some(appeal) = stored_appeal(node, &entry.id)? {
+            appeals.push(appeal);
+        }
+    }
+    Ok((appeals, next))
 }
 
 /// Files an appeal about `pid`, by `filed_by` (a principal id, or
 /// `citizen:<pid>` for the person or their guardian), whom the caller has
-/// authorized for this person.
-pub fn file(node: &Node, filed_by: &str, pid: &PersonId, text: &str) -> Result<Appeal, NodeError> {
+/// authorized for this person. An open appeal of the person with the same
+/// grounds is returned instead of filing another; past the person's limit of
+/// open appeals the filing is refused (429).
+pub fn file(node: &Node, filed_by: &str, pid: &PersonId, text: &str) -> Result<Filed, NodeError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > APPEAL_TEXT_CHARS_MAX {
         return Err(NodeError::invalid(format!(
@@ -61,24 +198,78 @@ pub fn file(node: &Node, filed_by: &str, pid: &PersonId, text: &str) -> Result<A
         id,
         pid: pid.clone(),
         region,
-        filed_by: filed_by.to_owned(),
         filed_at: now,
+        filed_by: filed_by.to_owned(),
         text: text.to_owned(),
         color_at_filing: color,
         resolved: None,
     };
+    let entry = entry_of(&appeal);
+    // Check and reserve the place in one step, so that two filings at once
+    // cannot both pass the limit; the reservation is taken back if the
+    // record is not stored.
+    let open_max = node.config.open_appeals_per_person_max.max(1);
+    let same_grounds = with_index(node, |index| {
+        let open: Vec<(String, u64)> = index
+            .of_person(pid)
+            .filter(|other| other.open)
+            .map(|other| (other.id.clone(), other.grounds_hash))
+            .collect();
+        let same: Vec<String> = open
+            .iter()
+            .filter(|(_, hash)| *hash == entry.grounds_hash)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if same.is_empty() && open.len() < open_max {
+            index.insert(entry.clone());
+        }
+        (same, open.len())
+    })?;
+    let (same_grounds, open_count) = same_grounds;
+    for other in &same_grounds {
+        if let Some(existing) = stored_appeal(node, other)?
+            && existing.resolved.is_none()
+            && normalized(&existing.text) == normalized(text)
+            && existing.color_at_filing == color
+        {
+            return Ok(Filed::Duplicate(existing));
+        }
+    }
+    if !same_grounds.is_empty() || open_count >= open_max {
+        // A hash collision with other grounds (not reserved above) files
+        // like any other appeal, within the limit.
+        let reserved = with_index(node, |index| {
+            let open = index.of_person(pid).filter(|other| other.open).count();
+            let fits = open < open_max;
+            if fits {
+                index.insert(entry.clone());
+            }
+            fits
+        })?;
+        if !reserved {
+            let mut error = NodeError::rate_limited(format!(
+                "this person already has {open_max} open appeals; another can be filed once one is resolved"
+            ));
+            error.retry_after_secs = Some(3600);
+            return Err(error);
+        }
+    }
     let author = match node.principals.read().get(filed_by) {
         Some(principal) => Author::from(principal),
         None => Author::citizen(filed_by),
     };
-    node.apply(
+    let applied = node.apply(
         &author,
         Record::AppealRecorded {
             appeal: appeal.clone(),
         },
         &format!("person {pid}"),
-    )?;
-    Ok(appeal)
+    );
+    if let Err(error) = applied {
+        with_index(node, |index| index.remove(&entry.id))?;
+        return Err(error);
+    }
+    Ok(Filed::New(appeal))
 }
 
 /// Resolves appeal `id` by `principal` (an authority, as the caller has
@@ -130,5 +321,46 @@ pub async fn resolve(
         },
         note,
     )?;
+    with_index(node, |index| index.insert(entry_of(&appeal)))?;
     Ok(appeal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use ymt_core::Timestamp;
+
+    proptest! {
+        /// A cursor comes back from the client: any string is refused or
+        /// read, never a panic, and a cursor the node wrote reads back as
+        /// the order key it was written from.
+        #[test]
+        fn cursors_from_clients_parse_or_are_refused_and_round_trip(
+            junk in ".{0,120}",
+            open in any::<bool>(),
+            filed_at_secs in 0_i64..4_000_000_000,
+            id in "ap-[0-9]{1,10}-[0-9a-f]{16}",
+        ) {
+            let _ = parse_cursor(&junk);
+            let entry = AppealEntry {
+                id: id.clone(),
+                pid: PersonId::parse("0123456789abcdef0123456789abcdef").expect("a pid"),
+                region: None,
+                filed_at: Timestamp::from_unix_secs(filed_at_secs).expect("an instant"),
+                open,
+                grounds_hash: 0,
+            };
+            let (resolved, filed_at, parsed_id) = parse_cursor(&cursor_of(&entry)).expect("reads back");
+            prop_assert_eq!((resolved, filed_at, parsed_id.as_str()), entry.order_key());
+        }
+    }
+
+    #[test]
+    fn grounds_ignore_whitespace_but_not_words_or_color() {
+        let base = grounds_hash("I was not there", Color::Yellow);
+        assert_eq!(base, grounds_hash("  I was\tnot   there ", Color::Yellow));
+        assert_ne!(base, grounds_hash("I was there", Color::Yellow));
+        assert_ne!(base, grounds_hash("I was not there", Color::Red));
+    }
 }

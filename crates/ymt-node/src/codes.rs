@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use ymt_core::{Color, PersonId, Timestamp};
 use ymt_token::{CodeIssuer, KeyStore, SignedTrustList, TrustList};
 
+use crate::config::SignInConfig;
 use crate::error::NodeError;
 
 /// The issuer named in this node's codes and trust list.
@@ -27,14 +28,14 @@ pub const CODE_ISSUER_ID: &str = "ymt:cn";
 pub const CODE_CACHE_ENTRIES_MAX: usize = 100_000;
 /// How long a citizen session lasts.
 pub const SESSION_TTL_SECS: i64 = 8 * 3600;
-/// Sessions kept at once; past this the oldest is dropped.
-pub const SESSIONS_MAX: usize = 100_000;
 /// Hourly color samples kept for the dashboard (two weeks).
 pub const COLOR_HISTORY_HOURS_MAX: usize = 14 * 24;
 /// Characters of an appeal's text or a resolution note.
 pub const APPEAL_TEXT_CHARS_MAX: usize = 2000;
-/// Appeals listed at once.
-pub const APPEALS_LIST_MAX: usize = 500;
+/// Appeals on one page of a listing, at most.
+pub const APPEALS_PAGE_MAX: usize = 500;
+/// Appeals on one page of a listing when the caller does not say.
+pub const APPEALS_PAGE_DEFAULT: usize = 100;
 /// Check-ins and tests shown to a citizen.
 pub const RECENT_EVENTS_MAX: usize = 10;
 pub const META_APPEALS: &str = "appeals";
@@ -65,19 +66,212 @@ struct Session {
     expires_at: Timestamp,
 }
 
+/// Live sessions: by id, in the order they were opened (every session lasts
+/// [`SESSION_TTL_SECS`], so this is also the order they expire in; ids of
+/// ended sessions linger until they reach the front or a compaction), and
+/// each person's, oldest first.
+#[derive(Default)]
+struct Sessions {
+    by_id: HashMap<String, Session>,
+    opened: VecDeque<String>,
+    of_person: HashMap<PersonId, VecDeque<String>>,
+}
+
+impl Sessions {
+    fn remove(&mut self, session_id: &str) {
+        let Some(session) = self.by_id.remove(session_id) else {
+            return;
+        };
+        if let Some(ids) = self.of_person.get_mut(&session.pid) {
+            ids.retain(|id| id != session_id);
+            if ids.is_empty() {
+                self.of_person.remove(&session.pid);
+            }
+        }
+    }
+
+    /// Drops expired sessions and the ids of ended ones from the front, and
+    /// compacts the order when ended ids pile up behind a live one.
+    fn prune(&mut self, now: Timestamp, sessions_max: usize) {
+        while let Some(front) = self.opened.front() {
+            match self.by_id.get(front) {
+                Some(session) if session.expires_at > now => break,
+                Some(_) => {
+                    let front = front.clone();
+                    self.remove(&front);
+                    self.opened.pop_front();
+                }
+                None => {
+                    self.opened.pop_front();
+                }
+            }
+        }
+        if self.opened.len() > 2 * sessions_max.max(1) {
+            let by_id = &self.by_id;
+            self.opened.retain(|id| by_id.contains_key(id));
+        }
+    }
+}
+
+/// Failed sign-ins of one ID number or one client address.
+#[derive(Clone, Copy)]
+struct Failures {
+    count: u32,
+    last_failure: Timestamp,
+    locked_until: Timestamp,
+}
+
+/// Failed sign-ins by key, bounded.
+struct FailureTable<K> {
+    entries: HashMap<K, Failures>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> FailureTable<K> {
+    fn new() -> FailureTable<K> {
+        FailureTable {
+            entries: HashMap::new(),
+        }
+    }
+
+    /// Seconds until `key` may try again, if it is locked out.
+    fn locked_for_secs(&self, key: &K, now: Timestamp) -> Option<i64> {
+        let failures = self.entries.get(key)?;
+        let left = failures.locked_until.unix_secs() - now.unix_secs();
+        (left > 0).then_some(left)
+    }
+
+    /// Counts a failure; false when the table is full of entries that may
+    /// not be forgotten yet (the caller refuses rather than forgetting
+    /// somebody's lockout).
+    fn record(&mut self, key: &K, free: u32, config: &SignInConfig, now: Timestamp) -> bool {
+        if !self.entries.contains_key(key) && self.entries.len() >= config.tracked_max {
+            let forgotten_after = config.failures_forgotten_after_secs;
+            self.entries.retain(|_, failures| {
+                failures.locked_until > now
+                    || failures.last_failure.plus_secs(forgotten_after) > now
+            });
+            if self.entries.len() >= config.tracked_max {
+                return false;
+            }
+        }
+        let forgotten_after = config.failures_forgotten_after_secs;
+        let failures = self.entries.entry(key.clone()).or_insert(Failures {
+            count: 0,
+            last_failure: now,
+            locked_until: now,
+        });
+        if failures.last_failure.plus_secs(forgotten_after) <= now {
+            failures.count = 0;
+        }
+        failures.count = failures.count.saturating_add(1);
+        failures.last_failure = now;
+        if failures.count >= free.max(1) {
+            let doublings = (failures.count - free.max(1)).min(30);
+            let lockout = config
+                .lockout_first_secs
+                .max(1)
+                .saturating_mul(1_i64 << doublings)
+                .min(config.lockout_max_secs.max(1));
+            failures.locked_until = now.plus_secs(lockout);
+        }
+        true
+    }
+
+    fn clear(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+}
+
+/// The throttle of citizen sign-in: failures per ID number (its pid) and per
+/// client address, each with a lockout that doubles (see [`SignInConfig`]).
+struct SignInThrottle {
+    by_person: FailureTable<PersonId>,
+    by_client: FailureTable<String>,
+}
+
 /// The node's code-serving state.
 pub struct Codes {
     pub issuer: CodeIssuer,
     pub trust_list: TrustList,
     pub signed_trust_list_json: String,
     authenticator: RwLock<Option<Arc<dyn Authenticator>>>,
-    sessions: Mutex<(HashMap<String, Session>, VecDeque<String>)>,
+    sign_in_config: SignInConfig,
+    sessions: Mutex<Sessions>,
+    throttle: Mutex<SignInThrottle>,
     color_history: Mutex<VecDeque<(i64, [i64; 3])>>,
+    /// Every appeal's place, loaded from the store on first use
+    /// (appeals.rs), so that filing and listing do not read every appeal.
+    pub appeal_index: Mutex<Option<AppealIndex>>,
+}
+
+/// What the appeal index keeps of an appeal: enough to count a person's
+/// open appeals, find a duplicate, route and sort, not its text.
+#[derive(Clone, Debug)]
+pub struct AppealEntry {
+    pub id: String,
+    pub pid: PersonId,
+    pub region: Option<ymt_core::RegionCode>,
+    pub filed_at: Timestamp,
+    pub open: bool,
+    /// A hash of the normalised text and the color appealed against (the
+    /// grounds); equal grounds are then compared in full.
+    pub grounds_hash: u64,
+}
+
+impl AppealEntry {
+    /// The listing order: open first, then newest first, then by id.
+    pub fn order_key(&self) -> (bool, std::cmp::Reverse<i64>, &str) {
+        (
+            !self.open,
+            std::cmp::Reverse(self.filed_at.unix_secs()),
+            self.id.as_str(),
+        )
+    }
+}
+
+/// Every appeal by id, and each person's appeal ids.
+#[derive(Default, Debug)]
+pub struct AppealIndex {
+    pub by_id: HashMap<String, AppealEntry>,
+    pub of_person: HashMap<PersonId, Vec<String>>,
+}
+
+impl AppealIndex {
+    pub fn insert(&mut self, entry: AppealEntry) {
+        let ids = self.of_person.entry(entry.pid.clone()).or_default();
+        if !ids.contains(&entry.id) {
+            ids.push(entry.id.clone());
+        }
+        self.by_id.insert(entry.id.clone(), entry);
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        if let Some(entry) = self.by_id.remove(id)
+            && let Some(ids) = self.of_person.get_mut(&entry.pid)
+        {
+            ids.retain(|other| other != id);
+            if ids.is_empty() {
+                self.of_person.remove(&entry.pid);
+            }
+        }
+    }
+
+    pub fn of_person(&self, pid: &PersonId) -> impl Iterator<Item = &AppealEntry> {
+        self.of_person
+            .get(pid)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+    }
 }
 
 impl Codes {
     /// Opens `data_dir/keys`, creating a signing key on first start.
-    pub fn open(data_dir: &Path, now: Timestamp) -> anyhow::Result<Codes> {
+    pub fn open(
+        data_dir: &Path,
+        sign_in_config: &SignInConfig,
+        now: Timestamp,
+    ) -> anyhow::Result<Codes> {
         let mut rng = ymt_token::rand_core::OsRng;
         let mut store = KeyStore::open(data_dir.join("keys"))?;
         if store.signing_kid().is_none() {
@@ -92,8 +286,14 @@ impl Codes {
             trust_list,
             signed_trust_list_json: signed.to_json_pretty(),
             authenticator: RwLock::new(None),
-            sessions: Mutex::new((HashMap::new(), VecDeque::new())),
+            sign_in_config: sign_in_config.clone(),
+            sessions: Mutex::new(Sessions::default()),
+            throttle: Mutex::new(SignInThrottle {
+                by_person: FailureTable::new(),
+                by_client: FailureTable::new(),
+            }),
             color_history: Mutex::new(VecDeque::new()),
+            appeal_index: Mutex::new(None),
         })
     }
 
@@ -107,38 +307,115 @@ impl Codes {
         *self.authenticator.write() = Some(authenticator);
     }
 
+    /// Refuses (429 with Retry-After) a sign-in attempt while the ID number
+    /// or the client address is locked out, before the code is checked, so
+    /// that the right code does not end a lockout either.
+    pub fn sign_in_allowed(
+        &self,
+        pid: &PersonId,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<(), NodeError> {
+        let throttle = self.throttle.lock();
+        let person = throttle.by_person.locked_for_secs(pid, now);
+        let client_locked = throttle.by_client.locked_for_secs(&client.to_owned(), now);
+        let Some(wait_secs) = person.max(client_locked) else {
+            return Ok(());
+        };
+        let mut error = NodeError::rate_limited(format!(
+            "too many failed sign-ins for this ID number or from this address; retry in {wait_secs} s"
+        ));
+        error.retry_after_secs = Some(u32::try_from(wait_secs).unwrap_or(u32::MAX));
+        Err(error)
+    }
+
+    /// Counts a failed sign-in against the ID number and the client address.
+    /// Refuses (429) when a table is full of entries that cannot be
+    /// forgotten yet: under such a flood, failing closed protects the
+    /// lockouts already counted.
+    pub fn sign_in_failed(
+        &self,
+        pid: &PersonId,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<(), NodeError> {
+        let config = &self.sign_in_config;
+        let mut throttle = self.throttle.lock();
+        let person = throttle
+            .by_person
+            .record(pid, config.failures_per_person_free, config, now);
+        let client = throttle.by_client.record(
+            &client.to_owned(),
+            config.failures_per_client_free,
+            config,
+            now,
+        );
+        if person && client {
+            Ok(())
+        } else {
+            Err(NodeError::rate_limited(
+                "too many failed sign-ins on this node; retry later",
+            ))
+        }
+    }
+
+    /// A successful sign-in clears the person's failures (not the
+    /// address's: one right guess does not pardon the others).
+    pub fn sign_in_succeeded(&self, pid: &PersonId) {
+        self.throttle.lock().by_person.clear(pid);
+    }
+
+    /// Opens a session for `pid`. A person holds at most
+    /// `sessions_per_person_max` sessions (a further one ends their oldest);
+    /// when the table is full of other persons' live sessions the sign-in is
+    /// refused (503) rather than signing anybody else out.
     pub fn new_session(&self, pid: PersonId, now: Timestamp) -> Result<String, NodeError> {
+        let config = &self.sign_in_config;
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|_| NodeError::internal("no randomness"))?;
         let id = hex::encode(bytes);
-        let mut guard = self.sessions.lock();
-        let (map, order) = &mut *guard;
-        map.insert(
+        let mut sessions = self.sessions.lock();
+        sessions.prune(now, config.sessions_max);
+        loop {
+            let oldest_own = match sessions.of_person.get(&pid) {
+                Some(ids) if ids.len() >= config.sessions_per_person_max.max(1) => ids.front(),
+                _ => None,
+            };
+            let Some(oldest_own) = oldest_own.cloned() else {
+                break;
+            };
+            sessions.remove(&oldest_own);
+        }
+        if sessions.by_id.len() >= config.sessions_max.max(1) {
+            return Err(NodeError::unavailable(
+                "the node holds as many citizen sessions as it may; try again later",
+            ));
+        }
+        sessions.by_id.insert(
             id.clone(),
             Session {
-                pid,
+                pid: pid.clone(),
                 expires_at: now.plus_secs(SESSION_TTL_SECS),
             },
         );
-        order.push_back(id.clone());
-        while map.len() > SESSIONS_MAX {
-            let Some(oldest) = order.pop_front() else {
-                break;
-            };
-            map.remove(&oldest);
-        }
+        sessions.opened.push_back(id.clone());
+        sessions
+            .of_person
+            .entry(pid)
+            .or_default()
+            .push_back(id.clone());
         Ok(id)
     }
 
     /// The person signed in under a session id, while the session lasts.
     pub fn session(&self, session_id: &str, now: Timestamp) -> Option<PersonId> {
         let guard = self.sessions.lock();
-        let session = guard.0.get(session_id)?;
+        let session = guard.by_id.get(session_id)?;
         (session.expires_at > now).then(|| session.pid.clone())
     }
 
     pub fn end_session(&self, session_id: &str) {
-        self.sessions.lock().0.remove(session_id);
+        self.sessions.lock().remove(session_id);
     }
 
     /// Records the color counts of the current hour (the latest sample of an

@@ -14,6 +14,34 @@ pub struct ServerConfig {
     /// Requests served at once; more are refused with 503 at once rather
     /// than queued without bound.
     pub concurrent_requests_max: usize,
+    /// Connections open at once; more are closed as they are accepted.
+    pub connections_max: usize,
+    /// Connections open at once from one client address (an IPv6 client
+    /// counts by its /64), so one client cannot take every connection.
+    pub connections_per_client_max: usize,
+    /// How long a client may take to send a request's head once the
+    /// connection waits for one; past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body once its head
+    /// arrived; past it the request is answered 408 and the connection
+    /// closed. The body is read before the request takes a concurrency slot.
+    pub body_read_timeout_ms: u64,
+    /// How long a kept-alive connection may stay idle between requests.
+    pub idle_timeout_ms: u64,
+    /// Bytes of request bodies being read at once, over all connections;
+    /// past it a request is refused with 503 rather than buffered.
+    pub body_bytes_in_flight_max: usize,
+    /// The URL citizens reach the node at (`https://…`), when known: the
+    /// session cookie is `Secure` under https, and a citizen's state-changing
+    /// request must come from this origin. Without it, the origin must match
+    /// the request's `Host`.
+    pub public_url: Option<String>,
+    /// Citizen sign-in: limits against guessing one-time codes and against
+    /// floods of sessions.
+    pub sign_in: SignInConfig,
+    /// Open appeals about one person; a further one is refused (429) until
+    /// one is resolved.
+    pub open_appeals_per_person_max: usize,
     /// How far in the future an event's instants may lie (clock skew of the
     /// submitting device).
     pub future_skew_secs: i64,
@@ -43,6 +71,15 @@ impl ServerConfig {
             body_bytes_max: 8 * 1024 * 1024,
             batch_events_max: 10_000,
             concurrent_requests_max: 1024,
+            connections_max: 8192,
+            connections_per_client_max: 256,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            body_bytes_in_flight_max: 512 * 1024 * 1024,
+            public_url: None,
+            sign_in: SignInConfig::default(),
+            open_appeals_per_person_max: 5,
             future_skew_secs: 300,
             snapshot_every_events: 200_000,
             audit_queue_max: 100_000,
@@ -52,6 +89,48 @@ impl ServerConfig {
                 .map(usize::from)
                 .unwrap_or(1),
             tracing: TracingConfig::default(),
+        }
+    }
+}
+
+/// Limits of citizen sign-in. Failures are counted per ID number (its pid)
+/// and per client address; past the free attempts each further failure
+/// doubles a lockout, during which every attempt is refused with 429 and
+/// Retry-After, the right code included. A success clears the person's
+/// count. The tables are bounded; when one is full of live entries, new
+/// keys are refused (429) rather than evicting what protects others.
+#[derive(Clone, Debug)]
+pub struct SignInConfig {
+    /// Failed attempts for one ID number before the lockout starts.
+    pub failures_per_person_free: u32,
+    /// Failed attempts from one client address before the lockout starts.
+    pub failures_per_client_free: u32,
+    /// The first lockout; each further failure doubles it.
+    pub lockout_first_secs: i64,
+    /// The longest lockout.
+    pub lockout_max_secs: i64,
+    /// A count is forgotten this long after its last failure.
+    pub failures_forgotten_after_secs: i64,
+    /// ID numbers and client addresses tracked at once (each table).
+    pub tracked_max: usize,
+    /// Sessions of one person at once; a further sign-in ends their oldest.
+    pub sessions_per_person_max: usize,
+    /// Sessions at once; when full of live sessions, sign-in is refused
+    /// (503) rather than signing anybody else out.
+    pub sessions_max: usize,
+}
+
+impl Default for SignInConfig {
+    fn default() -> SignInConfig {
+        SignInConfig {
+            failures_per_person_free: 5,
+            failures_per_client_free: 20,
+            lockout_first_secs: 30,
+            lockout_max_secs: 3600,
+            failures_forgotten_after_secs: 24 * 3600,
+            tracked_max: 100_000,
+            sessions_per_person_max: 5,
+            sessions_max: 100_000,
         }
     }
 }
@@ -88,6 +167,28 @@ impl Default for TracingConfig {
     }
 }
 
+/// Checks a public URL (`http://` or `https://`, a host, no path beyond `/`)
+/// and returns its origin, `scheme://host[:port]`, lower-cased: the form a
+/// browser's `Origin` header takes.
+pub fn parse_public_url(url: &str) -> Result<String, crate::NodeError> {
+    let bad = || {
+        crate::NodeError::invalid(format!(
+            "public URL {url:?}: expected http(s)://host[:port] with no path"
+        ))
+    };
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if authority.is_empty() || authority.len() > 255 || !authority.chars().all(allowed) {
+        return Err(bad());
+    }
+    Ok(lower[..lower.len() - rest.len()].to_owned() + authority)
+}
+
 /// Creates the node's data directory readable by its owner only (0700 on
 /// Unix): it holds the pseudonymisation secret, signing keys, the store and
 /// snapshots. An existing directory is narrowed to 0700 too.
@@ -99,4 +200,26 @@ pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_reduce_to_their_origin_or_are_refused() {
+        for (url, expect) in [
+            ("https://ymt.example.cn", Some("https://ymt.example.cn")),
+            ("HTTPS://YMT.example.cn/", Some("https://ymt.example.cn")),
+            ("http://127.0.0.1:8080", Some("http://127.0.0.1:8080")),
+            ("https://[::1]:8443", Some("https://[::1]:8443")),
+            ("ymt.example.cn", None),
+            ("https://", None),
+            ("https://ymt.example.cn/citizen", None),
+            ("https://user@ymt.example.cn", None),
+            ("ftp://ymt.example.cn", None),
+        ] {
+            assert_eq!(parse_public_url(url).ok().as_deref(), expect, "{url}");
+        }
+    }
 }

@@ -37,7 +37,7 @@ pub mod venue_registry;
 pub mod venues;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::ServerConfig;
+pub use config::{ServerConfig, SignInConfig};
 pub use error::{ErrorKind, ItemError, NodeError};
 pub use open::builtin_modules;
 pub use state::{ModuleSnapshot, Node, NodeModule};

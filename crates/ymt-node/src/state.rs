@@ -266,7 +266,7 @@ impl Node {
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
         let state = Node {
-            codes: Codes::open(&config.data_dir, clock.now())?,
+            codes: Codes::open(&config.data_dir, &config.sign_in, clock.now())?,
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),

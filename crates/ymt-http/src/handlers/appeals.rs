@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use ymt_core::PersonId;
+use ymt_node::appeals::Filed;
 use ymt_node::codes::*;
 
 use crate::extract::*;
@@ -28,12 +29,15 @@ pub(crate) struct AppealBody {
     security(("bearer" = []), ("citizenSession" = [])),
     request_body = AppealBody,
     responses(
+        (status = 200, description = "Not filed again: the person already has an open appeal with the same grounds (the same text, whitespace aside, against the same color), which is returned", body = Appeal),
         (status = 201, description = "Filed", body = Appeal),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
+        (status = 429, response = TooManyAppeals),
     )
 )]
 pub(crate) async fn file_appeal(
@@ -44,26 +48,48 @@ pub(crate) async fn file_appeal(
     // Who asks is known before the body is read, so a request without
     // credentials is refused as such (401) whatever its body.
     require_credentials(&state, &headers)?;
+    if is_citizen_session_request(&headers) {
+        require_same_origin(&state, &headers, true)?;
+    }
     let body: AppealBody = parse_json(body)?;
     let filed_by = authorize_person(&state, &headers, &body.pid, "appeal.file").await?;
-    let appeal = ymt_node::appeals::file(&state, &filed_by, &body.pid, &body.text)?;
-    Ok((StatusCode::CREATED, axum::Json(appeal)).into_response())
+    match ymt_node::appeals::file(&state, &filed_by, &body.pid, &body.text)? {
+        Filed::New(appeal) => Ok((StatusCode::CREATED, axum::Json(appeal)).into_response()),
+        Filed::Duplicate(appeal) => Ok(axum::Json(appeal).into_response()),
+    }
 }
 
-/// Appeals visible to the caller.
+/// One page of the appeals visible to the caller.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Appeals {
     appeals: Vec<Appeal>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AppealsQuery {
+    /// Appeals on this page (100 by default, 1 to 500).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u16>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    #[param(pattern = "^[01]\\.[0-9]{1,12}\\.[A-Za-z0-9-]{1,64}$")]
+    cursor: Option<String>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/appeals",
     tag = "citizens",
-    summary = "Appeals in the authority's jurisdiction, open first",
-    security(("bearer" = [])),
+    summary = "Appeals: an authority's jurisdiction, or a citizen's own and their dependents', open first, paged",
+    security(("bearer" = []), ("citizenSession" = [])),
+    params(AppealsQuery),
     responses(
-        (status = 200, description = "Open appeals first, then newest first; at most 500", body = Appeals),
+        (status = 200, description = "Open appeals first, then newest first, each with its status and outcome (`resolved`); at most `limit` (100 by default, 500 at most), with `next_cursor` for the next page. With an API key: the appeals of the authority's jurisdiction (every one for a national admin); signed in as a citizen: those about the person and their dependents", body = Appeals),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )
@@ -71,23 +97,54 @@ pub(crate) struct Appeals {
 pub(crate) async fn list_appeals(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<AppealsQuery>,
 ) -> Result<Response, ApiError> {
+    let limit = match query.limit {
+        None => APPEALS_PAGE_DEFAULT,
+        Some(limit) if (1..=APPEALS_PAGE_MAX).contains(&usize::from(limit)) => usize::from(limit),
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "limit: 1 to {APPEALS_PAGE_MAX}"
+            )));
+        }
+    };
+    let cursor = query.cursor.as_deref();
     let principal = bearer_principal(&state, &headers)?;
+    if principal.is_none()
+        && let Some(me) = session_cookie(&headers)
+            .and_then(|session_id| state.codes.session(&session_id, state.now()))
+    {
+        // A citizen sees the appeals about themselves and their dependents.
+        let mut persons: Vec<PersonId> = state
+            .person_record(&me)?
+            .map(|record| record.guardian_of)
+            .unwrap_or_default();
+        persons.push(me);
+        let (appeals, next_cursor) = ymt_node::appeals::list_page(
+            &state,
+            |entry| persons.contains(&entry.pid),
+            cursor,
+            limit,
+        )?;
+        return Ok(axum::Json(Appeals {
+            appeals,
+            next_cursor,
+        })
+        .into_response());
+    }
     let principal = require_authority(&state, &principal, "appeal.list", "").await?;
-    let mut appeals: Vec<Appeal> = state
-        .store
-        .meta_list(META_APPEALS)?
-        .into_iter()
-        .filter_map(|(_, bytes)| serde_json::from_slice::<Appeal>(&bytes).ok())
-        .filter(|appeal| ymt_node::appeals::visible_to(principal, appeal))
-        .collect();
-    appeals.sort_by(|a, b| {
-        (a.resolved.is_some(), std::cmp::Reverse(a.filed_at))
-            .cmp(&(b.resolved.is_some(), std::cmp::Reverse(b.filed_at)))
-    });
-    appeals.truncate(APPEALS_LIST_MAX);
+    let (appeals, next_cursor) = ymt_node::appeals::list_page(
+        &state,
+        |entry| ymt_node::appeals::visible_in_region(principal, entry.region.as_ref()),
+        cursor,
+        limit,
+    )?;
     state.audit_read(principal, "appeal.list", "")?;
-    Ok(axum::Json(Appeals { appeals }).into_response())
+    Ok(axum::Json(Appeals {
+        appeals,
+        next_cursor,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

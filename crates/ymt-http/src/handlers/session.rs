@@ -1,6 +1,9 @@
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -56,18 +59,25 @@ pub(crate) fn person_summary(state: &Node, pid: &PersonId) -> Result<serde_json:
     summary = "Sign in with an ID document and a one-time code",
     request_body = SignInBody,
     responses(
-        (status = 200, description = "Signed in; the session cookie is set", body = inline(AnyObject), headers(("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…`"))),
+        (status = 200, description = "Signed in; the session cookie is set (`Secure` too when the node's public URL is https). A person holds at most 5 sessions: a further sign-in ends their oldest", body = inline(AnyObject), headers(("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = CrossOrigin),
         (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, response = Unprocessable),
+        (status = 429, response = SignInLockedOut),
         (status = 503, response = Overloaded),
     )
 )]
 pub(crate) async fn sign_in(
     State(state): State<SharedState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Signing in is state-changing for a browser too (login CSRF).
+    require_same_origin(&state, &headers, true)?;
     let body: SignInBody = parse_json(body)?;
     let authenticator = state.codes.authenticator().ok_or_else(|| {
         ApiError::new(
@@ -80,23 +90,33 @@ pub(crate) async fn sign_in(
         .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
     let pid = state.person_id(&document);
     let now = state.now();
+    let client = client_address(client.as_ref().map(|Extension(ConnectInfo(peer))| peer));
+    state.codes.sign_in_allowed(&pid, &client, now)?;
     let known = state.person_record(&pid)?.is_some() || state.projection.get(&pid).is_some();
     if !known || !authenticator.check(&pid, &body.code) {
+        let counted = state.codes.sign_in_failed(&pid, &client, now);
         let mut entry = citizen_audit(&pid, "citizen.sign_in", pid.as_str(), "refused", now);
         entry.outcome = AuditOutcome::Denied;
         audit_durable(&state, entry).await?;
+        counted?;
         return Err(ApiError::unauthorized(
             "the ID number or the one-time code is not right",
         ));
     }
+    state.codes.sign_in_succeeded(&pid);
     audit_durable(
         &state,
         citizen_audit(&pid, "citizen.sign_in", pid.as_str(), "", now),
     )
     .await?;
     let session = state.codes.new_session(pid.clone(), now)?;
+    let secure = if cookie_secure(&state) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}"
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}{secure}"
     );
     let summary = person_summary(&state, &pid)?;
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(summary)).into_response())
@@ -133,12 +153,22 @@ pub(crate) async fn get_session(
     summary = "Sign out",
     responses(
         (status = 204, description = "Signed out; the session cookie is cleared", headers(("Set-Cookie" = String, description = "`ymt_session=; …; Max-Age=0`"))),
+        (status = 403, response = CrossOrigin),
     )
 )]
-pub(crate) async fn sign_out(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+pub(crate) async fn sign_out(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_same_origin(&state, &headers, false)?;
     if let Some(id) = session_cookie(&headers) {
         state.codes.end_session(&id);
     }
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response()
+    let secure = if cookie_secure(&state) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
+    Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
 }

@@ -377,6 +377,32 @@ impl TestNode {
         }
     }
 
+    /// Holds one concurrency slot until [`HeldSlot::release`]: a national
+    /// admin's decision on a pending action, which waits for the decisions
+    /// lock the test holds. (A request whose body has not arrived holds no
+    /// slot: the body is read first.) Returns once the request was sent; the
+    /// caller sees the slot taken when other requests are shed.
+    pub async fn hold_a_slot(&self, national_admin_key: &str) -> HeldSlot<'_> {
+        let decisions = self.state.tracing.decisions.lock().await;
+        let request = self
+            .client
+            .post(format!("{}/v1/pending/nothing:approve", self.base))
+            .bearer_auth(national_admin_key)
+            .header("content-type", "application/json")
+            .body("{}");
+        let answer = tokio::spawn(async move {
+            request
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+                .expect("the held request is answered")
+        });
+        HeldSlot {
+            _decisions: decisions,
+            answer,
+        }
+    }
+
     /// The color of a person as a verifier reads it.
     pub async fn color(&self, verifier_key: &str, pid: &str) -> String {
         let reply = self
@@ -517,6 +543,21 @@ enum Credential {
 
 /// What came back from one request.
 #[derive(Debug)]
+/// A request holding a concurrency slot ([`TestNode::hold_a_slot`]).
+pub struct HeldSlot<'a> {
+    _decisions: tokio::sync::MutexGuard<'a, ()>,
+    answer: tokio::task::JoinHandle<u16>,
+}
+
+impl HeldSlot<'_> {
+    /// Lets the held request finish; its status.
+    pub async fn release(self) -> u16 {
+        let HeldSlot { _decisions, answer } = self;
+        drop(_decisions);
+        answer.await.expect("the held request ran")
+    }
+}
+
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
