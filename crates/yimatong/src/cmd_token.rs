@@ -331,22 +331,50 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         });
     }
-    let (trust, trust_source) = match &args.trust_list {
+    // A list checked only against the signer key it names itself proves
+    // integrity, not origin: anyone can sign a list with their own key. The
+    // key store is the operator's own; a file needs a pinned anchor.
+    let (trust, trust_source, trusted) = match &args.trust_list {
         Some(path) => {
             let (list, anchor) = load_signed_trust_list(path, args.trust_anchor.as_deref())?;
-            (list, format!("{} (signer {anchor})", path.display()))
+            let pinned = args.trust_anchor.is_some();
+            (
+                list,
+                format!("{} (signer {anchor})", path.display()),
+                pinned,
+            )
         }
         None => {
             let store = KeyStore::open(&args.keys_dir)?;
             (
                 store.trust_list(now)?,
                 format!("key store {}", args.keys_dir.display()),
+                true,
             )
         }
     };
     let report = ymt_token::verify(&token, &trust, now);
-    print_json(&json!({ "now": now, "trust": trust_source, "report": report }))?;
-    Ok(if report.valid {
+    let valid = report.valid && trusted;
+    let verdict = match (report.valid, trusted) {
+        (_, false) => "untrusted",
+        (true, true) => "valid",
+        (false, true) => "invalid",
+    };
+    let mut output = json!({
+        "now": now,
+        "trust": trust_source,
+        "valid": valid,
+        "verdict": verdict,
+        "report": report,
+    });
+    if !trusted {
+        output["reason"] = json!(
+            "the trust list's signer is not pinned: pass --trust-anchor FILE \
+             (written by `keys export-trust-list --anchor-out`)"
+        );
+    }
+    print_json(&output)?;
+    Ok(if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
