@@ -155,9 +155,11 @@ pub(crate) async fn trust_list(State(state): State<SharedState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
+            // Verifiers refresh it on this interval; a revocation must reach
+            // them within it, so caches may not keep it longer.
+            (header::CACHE_CONTROL, "public, max-age=60"),
         ],
-        state.codes.signed_trust_list_json.clone(),
+        state.codes.trust().signed_trust_list_json.to_string(),
     )
         .into_response()
 }
@@ -187,6 +189,6 @@ pub(crate) async fn verify_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body: TokenBody = parse_json(body)?;
-    let report = ymt_token::verify(&body.token, &state.codes.trust_list, state.now());
+    let report = ymt_token::verify(&body.token, &state.codes.trust().trust_list, state.now());
     Ok(axum::Json(report).into_response())
 }
