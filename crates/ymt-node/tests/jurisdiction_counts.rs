@@ -97,8 +97,7 @@ async fn the_jurisdiction_dashboard_counts_past_the_listing_cap() {
     assert_eq!(nanshan, expected);
     let futian = ymt_node::status::jurisdiction_color_counts(&node, &authority(FUTIAN)).unwrap();
     assert_eq!(futian, [2 * LIST_CAP as i64 - 1, 0, 0]);
-    let province =
-        ymt_node::status::jurisdiction_color_counts(&node, &authority("44")).unwrap();
+    let province = ymt_node::status::jurisdiction_color_counts(&node, &authority("44")).unwrap();
     assert_eq!(province.iter().sum::<i64>(), 5 * LIST_CAP as i64);
 
     // Rebuilt at start, past the cap too.

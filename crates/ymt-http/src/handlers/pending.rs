@@ -132,7 +132,6 @@ pub(crate) async fn bulk_override(
     if request.pids.is_empty() {
         return Err(ApiError::unprocessable("pids: at least one person"));
     }
-    ymt_node::error::check_text("reason", &request.reason)?;
     if request.pids.len() > state.tracing.config.action_persons_max {
         return Err(ApiError::too_large(format!(
             "pids: at most {} persons per bulk override",
