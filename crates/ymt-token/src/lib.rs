@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod qr;
 pub mod token;
 pub mod trust;
+pub mod verifier;
 
 pub use claims::Claims;
 pub use issuer::{CodeIssuer, CodeRequest, IssuedCode};
@@ -35,9 +36,8 @@ pub use token::{
     Step, StepOutcome, StepStatus, TOKEN_PREFIX, TOKEN_TTL_SECS_DEFAULT, TokenError,
     VerificationReport, inspect, issue, verify,
 };
-pub use trust::{
-    SignedTrustList, TrustEntry, TrustList, TrustListCache, TrustListError, TrustedKey,
-};
+pub use trust::{SignedTrustList, TrustEntry, TrustList, TrustListError, TrustedKey};
+pub use verifier::TrustListCache;
 
 /// The algorithm new keys use unless told otherwise. Ed25519 verifies
 /// several times faster than ES256 with these crates (see

@@ -6,9 +6,8 @@
 mod common;
 
 use common::{at, claims, key};
-use ymt_token::trust::{
-    CODE_LIFETIME_SECS_MAX_DEFAULT, TRUST_LIST_AGE_SECS_MAX_DEFAULT, TrustListCache,
-};
+use ymt_token::TrustListCache;
+use ymt_token::trust::{CODE_LIFETIME_SECS_MAX_DEFAULT, TRUST_LIST_AGE_SECS_MAX_DEFAULT};
 use ymt_token::{Algorithm, KeyStore, Step, TokenError, TrustList, issue, verify};
 
 const ISSUER: &str = "ymt:44";
