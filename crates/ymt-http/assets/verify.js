@@ -34,7 +34,8 @@
       try { trust = JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { trust = null; }
     }
     try {
-      const signed = await api("/v1/trust-list");
+      // Past the HTTP cache: a refresh must see a revocation made since.
+      const signed = await api("/v1/trust-list", { cache: "no-cache" });
       const document = await YmtCose.verifyTrustList(signed, localStorage.getItem(ANCHOR));
       if (trust && Number(document.serial) < Number(trust.serial)) throw new Error("older trust list refused");
       localStorage.setItem(ANCHOR, signed.signer.public_key);
@@ -55,6 +56,12 @@
   function staleReport() {
     return { valid: false, error: { code: "trust_list_stale" }, steps: [{ step: "kid_lookup", status: "failed", detail: "trust_list_stale" }], claims: null };
   }
+
+  const ERRORS = {
+    expired: "expired", not_yet_valid: "notYetValid", bad_signature: "badSignature", unknown_kid: "unknownKid",
+    color_expired: "colorExpired", key_revoked: "keyRevoked", lifetime_too_long: "lifetimeTooLong",
+    trust_list_stale: "trustListStale",
+  };
 
   async function check(token) {
     if (!trust || nowSecs() - fetchedAt() >= refreshSecs()) await loadTrust();
