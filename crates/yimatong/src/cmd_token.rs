@@ -49,6 +49,15 @@ pub enum KeysCommand {
         #[arg(long, default_value = ISSUER_DEFAULT)]
         issuer: String,
     },
+    /// Set the longest lifetime of the codes this store signs. Trust lists
+    /// it exports carry it, and verifiers refuse longer-lived codes
+    /// (default 300 s, at most 86,400 s).
+    SetTtl {
+        #[command(flatten)]
+        dir: KeysDirArg,
+        #[arg(long)]
+        secs: i64,
+    },
     /// List keys with their state.
     List {
         #[command(flatten)]
@@ -204,6 +213,11 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 "retired_trusted_until": trusted_until,
             }))?;
         }
+        KeysCommand::SetTtl { dir, secs } => {
+            let mut store = KeyStore::open(&dir.keys_dir)?;
+            store.set_max_token_ttl_secs(secs)?;
+            print_json(&json!({ "max_token_ttl_secs": store.max_token_ttl_secs() }))?;
+        }
         KeysCommand::List { dir } => {
             let store = KeyStore::open(&dir.keys_dir)?;
             let ttl = store.max_token_ttl_secs();
@@ -211,7 +225,9 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 .keys()
                 .iter()
                 .map(|record| {
-                    let state = if Some(&record.kid) == store.signing_kid() {
+                    let state = if record.revoked_at.is_some() {
+                        "revoked"
+                    } else if Some(&record.kid) == store.signing_kid() {
                         "signing"
                     } else if record.retired_at.is_none() {
                         "active"

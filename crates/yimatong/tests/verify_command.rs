@@ -113,6 +113,27 @@ fn the_verify_command_refuses_a_code_living_a_year() {
             .success()
     );
     let token = issue(&keys, 365 * 86_400);
+    // The maximum is the key store's, and configurable.
+    let set = run(&["keys", "set-ttl", "--keys-dir", keys_arg, "--secs", "600"]);
+    assert_eq!(stdout_json(&set)["max_token_ttl_secs"], 600);
+    let ten_minutes = issue(&keys, 600);
+    let eleven_minutes = issue(&keys, 660);
+    for (token, expect_valid) in [(&ten_minutes, true), (&eleven_minutes, false)] {
+        let output = run(&[
+            "verify",
+            token,
+            "--keys-dir",
+            keys_arg,
+            "--clock",
+            "2030-01-01T08:01:00Z",
+        ]);
+        assert_eq!(
+            output.status.success(),
+            expect_valid,
+            "{}",
+            stdout_json(&output)
+        );
+    }
     let output = run(&[
         "verify",
         &token,
