@@ -34,7 +34,7 @@ async function checkOnPage(page, token) {
   };
 }
 
-test("the verifier refuses a code living longer than the trust list allows", async () => {
+test("the verifier refuses a code living longer than the trust list allows, and every code on a list a day old", async () => {
   const code = await server.api(`/v1/persons/${pid}/code`, { key: server.keys["demo-admin"] });
   const { context, page } = await newPage(browser);
   await page.goto(`${server.base}/verify?lang=en`);
@@ -48,6 +48,15 @@ test("the verifier refuses a code living longer than the trust list allows", asy
     return [asServed.valid, shorter.error && shorter.error.code];
   }, code.token);
   assert.deepEqual(errors, [true, "lifetime_too_long"]);
+
+  // Offline for more than a day: the page passes no code at all.
+  page.allowedErrors.push(/ERR_INTERNET_DISCONNECTED/);
+  await context.setOffline(true);
+  await page.clock.setFixedTime(new Date(Date.now() + 25 * 3600 * 1000));
+  const stale = await checkOnPage(page, code.token);
+  assert.equal(stale.valid, "false");
+  assert.match(stale.detail, /trust_list_stale/);
+  assert.match(stale.label, /out of date/);
   assertNoConsoleErrors(assert, page);
   await context.close();
 });
