@@ -192,8 +192,11 @@ async fn shutdown_requested() {
 /// The one-time code every demo citizen signs in with (demo only).
 const DEMO_ONE_TIME_CODE: &str = "246810";
 
-const DEMO_ROLES: [(&str, Role, &str); 5] = [
+const DEMO_ROLES: [(&str, Role, &str); 6] = [
     ("demo-admin", Role::NationalAdmin, "nation"),
+    // A second national admin, so the demo can show four-eyes actions
+    // (held designations, key revocation) being approved.
+    ("demo-admin-2", Role::NationalAdmin, "nation"),
     ("demo-cdc-440305", Role::HealthAuthority, "440305"),
     ("demo-lab-440305", Role::Lab, "440305"),
     ("demo-verifier-440305", Role::VerifierDevice, "440305"),
@@ -356,8 +359,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn demo_instructions(keys: &HashMap<String, String>, story: &str) -> String {
     let key = |id: &str| keys.get(id).cloned().unwrap_or_default();
     format!(
-        "\n{story}\nDemo API keys (also in data/demo-keys.json):\n  national admin  {}\n  health authority (440305)  {}\n  lab (440305)  {}\n  verifier device (440305)  {}\n  auditor  {}\n\nTry:\n  curl -s {{BASE}}/v1/persons/<pid>/status -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/v1/persons/<pid>/timeline -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/metrics\n  curl -s {{BASE}}/openapi.json\n",
+        "\n{story}\nDemo API keys (also in data/demo-keys.json):\n  national admin  {}\n  second national admin (approves four-eyes actions)  {}\n  health authority (440305)  {}\n  lab (440305)  {}\n  verifier device (440305)  {}\n  auditor  {}\n\nTry:\n  curl -s {{BASE}}/v1/persons/<pid>/status -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/v1/persons/<pid>/timeline -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/metrics\n  curl -s {{BASE}}/openapi.json\n",
         key("demo-admin"),
+        key("demo-admin-2"),
         key("demo-cdc-440305"),
         key("demo-lab-440305"),
         key("demo-verifier-440305"),

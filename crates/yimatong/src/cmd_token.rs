@@ -49,6 +49,15 @@ pub enum KeysCommand {
         #[arg(long, default_value = ISSUER_DEFAULT)]
         issuer: String,
     },
+    /// Set the longest lifetime of the codes this store signs. Trust lists
+    /// it exports carry it, and verifiers refuse longer-lived codes
+    /// (default 300 s, at most 86,400 s).
+    SetTtl {
+        #[command(flatten)]
+        dir: KeysDirArg,
+        #[arg(long)]
+        secs: i64,
+    },
     /// List keys with their state.
     List {
         #[command(flatten)]
@@ -204,6 +213,11 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 "retired_trusted_until": trusted_until,
             }))?;
         }
+        KeysCommand::SetTtl { dir, secs } => {
+            let mut store = KeyStore::open(&dir.keys_dir)?;
+            store.set_max_token_ttl_secs(secs)?;
+            print_json(&json!({ "max_token_ttl_secs": store.max_token_ttl_secs() }))?;
+        }
         KeysCommand::List { dir } => {
             let store = KeyStore::open(&dir.keys_dir)?;
             let ttl = store.max_token_ttl_secs();
@@ -211,7 +225,9 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 .keys()
                 .iter()
                 .map(|record| {
-                    let state = if Some(&record.kid) == store.signing_kid() {
+                    let state = if record.revoked_at.is_some() {
+                        "revoked"
+                    } else if Some(&record.kid) == store.signing_kid() {
                         "signing"
                     } else if record.retired_at.is_none() {
                         "active"
@@ -331,22 +347,50 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         });
     }
-    let (trust, trust_source) = match &args.trust_list {
+    // A list checked only against the signer key it names itself proves
+    // integrity, not origin: anyone can sign a list with their own key. The
+    // key store is the operator's own; a file needs a pinned anchor.
+    let (trust, trust_source, trusted) = match &args.trust_list {
         Some(path) => {
             let (list, anchor) = load_signed_trust_list(path, args.trust_anchor.as_deref())?;
-            (list, format!("{} (signer {anchor})", path.display()))
+            let pinned = args.trust_anchor.is_some();
+            (
+                list,
+                format!("{} (signer {anchor})", path.display()),
+                pinned,
+            )
         }
         None => {
             let store = KeyStore::open(&args.keys_dir)?;
             (
                 store.trust_list(now)?,
                 format!("key store {}", args.keys_dir.display()),
+                true,
             )
         }
     };
     let report = ymt_token::verify(&token, &trust, now);
-    print_json(&json!({ "now": now, "trust": trust_source, "report": report }))?;
-    Ok(if report.valid {
+    let valid = report.valid && trusted;
+    let verdict = match (report.valid, trusted) {
+        (_, false) => "untrusted",
+        (true, true) => "valid",
+        (false, true) => "invalid",
+    };
+    let mut output = json!({
+        "now": now,
+        "trust": trust_source,
+        "valid": valid,
+        "verdict": verdict,
+        "report": report,
+    });
+    if !trusted {
+        output["reason"] = json!(
+            "the trust list's signer is not pinned: pass --trust-anchor FILE \
+             (written by `keys export-trust-list --anchor-out`)"
+        );
+    }
+    print_json(&output)?;
+    Ok(if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

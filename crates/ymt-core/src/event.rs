@@ -350,7 +350,7 @@ fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), Eve
             format!("must be at most {TEXT_LEN_MAX} characters"),
         ));
     }
-    Ok(())
+    crate::text::check(text).map_err(|error| field_error(field, error.to_string()))
 }
 
 fn check_order(

@@ -47,6 +47,8 @@ pub enum IdentityError {
     DocumentShape(&'static str),
     #[error("a display name has 1 to 50 characters")]
     NameLength,
+    #[error("display name: {0}")]
+    NameText(crate::text::TextError),
 }
 
 /// An identity document: its type and its clear number. Never logged.
@@ -166,6 +168,7 @@ pub struct MaskedName(String);
 impl MaskedName {
     pub fn mask(name: &str) -> Result<MaskedName, IdentityError> {
         let name = name.trim();
+        crate::text::check(name).map_err(IdentityError::NameText)?;
         let characters: Vec<char> = name.chars().collect();
         if characters.is_empty() || characters.len() > 50 {
             return Err(IdentityError::NameLength);

@@ -9,10 +9,12 @@ pub mod identity;
 pub mod ids;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod text;
 pub mod time;
 
 pub use color::Color;
 pub use ids::{EventId, IdError, PersonId, RegionCode, VenueId};
+pub use text::{PlainText, TextError};
 pub use time::{Timestamp, TimestampError};
 
 pub mod event;

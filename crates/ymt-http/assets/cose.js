@@ -11,6 +11,10 @@ const YmtCose = (() => {
   const INFLATED_BYTES_MAX = 64 * 1024;
   const CLAIMS_MAX = 32;
   const LEEWAY_SECS = 30;
+  // As ymt_token::trust: the longest code lifetime when the list does not
+  // say, and the largest a list may declare.
+  const LIFETIME_SECS_MAX_DEFAULT = 3600;
+  const LIFETIME_SECS_MAX_LIMIT = 86400;
   const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
   const STEPS = ["prefix", "base45", "inflate", "cose_structure", "kid_lookup", "signature", "claims", "validity_window"];
 
@@ -207,6 +211,8 @@ const YmtCose = (() => {
       const entry = (trustDocument.entries || []).find((e) => e.kid === kid);
       if (!entry) throw new Failure("unknown_kid", kid);
       if (entry.algorithm !== algorithm) throw new Failure("wrong_algorithm");
+      // A revoked (compromised) key: every code it signed is refused.
+      if (entry.revoked_at) throw new Failure("key_revoked", `revoked at ${entry.revoked_at}`);
       ok();
       let good = false;
       try { good = await verifySignature(algorithm, base64url(entry.public_key), signature, sigStructure(protectedBytes, payload)); }
@@ -230,6 +236,10 @@ const YmtCose = (() => {
       const from = Date.parse(entry.valid_from) / 1000;
       const until = entry.valid_until ? Date.parse(entry.valid_until) / 1000 : Infinity;
       if (nowSecs < from || nowSecs >= until) throw new Failure("key_not_valid_at");
+      const declared = trustDocument.max_code_lifetime_secs;
+      const lifetimeMax = Number.isInteger(declared) && declared >= 1 && declared <= LIFETIME_SECS_MAX_LIMIT ? declared : LIFETIME_SECS_MAX_DEFAULT;
+      if (claims.expires_at - claims.issued_at > lifetimeMax)
+        throw new Failure("lifetime_too_long", `${claims.expires_at - claims.issued_at} s > ${lifetimeMax} s`);
       if (nowSecs < claims.issued_at - LEEWAY_SECS) throw new Failure("not_yet_valid");
       if (nowSecs >= claims.expires_at) throw new Failure("expired");
       if (claims.color_valid_until !== null && nowSecs >= claims.color_valid_until) throw new Failure("color_expired");

@@ -15,29 +15,59 @@
     try { return JSON.parse(localStorage.getItem(SETTINGS) || "{}"); } catch { return {}; }
   }
 
+  // As ymt_token::trust::TrustListCache: the list is fetched again every
+  // refresh interval (the list says; 300 s by default), so a revoked key's
+  // codes are refused within it; a list not refreshed for a day passes no
+  // code; an older list (smaller serial) never replaces a newer one.
+  const FETCHED_AT = "ymt.trustListFetchedAt";
+  const REFRESH_SECS_DEFAULT = 300;
+  const AGE_SECS_MAX = 24 * 3600;
+  const nowSecs = () => Math.floor(Date.now() / 1000);
+  const refreshSecs = () => (trust && Number.isInteger(trust.refresh_interval_secs) && trust.refresh_interval_secs > 0
+    ? Math.min(trust.refresh_interval_secs, AGE_SECS_MAX) : REFRESH_SECS_DEFAULT);
+  const fetchedAt = () => Number(localStorage.getItem(FETCHED_AT) || 0);
+
   // The trust list's signer is pinned on first use; later lists must carry
   // the same signer. A deployment would ship the anchor with the app.
   async function loadTrust() {
+    if (!trust) {
+      try { trust = JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { trust = null; }
+    }
     try {
-      const signed = await api("/v1/trust-list");
+      // Past the HTTP cache: a refresh must see a revocation made since.
+      const signed = await api("/v1/trust-list", { cache: "no-cache" });
       const document = await YmtCose.verifyTrustList(signed, localStorage.getItem(ANCHOR));
+      if (trust && Number(document.serial) < Number(trust.serial)) throw new Error("older trust list refused");
       localStorage.setItem(ANCHOR, signed.signer.public_key);
       localStorage.setItem(TRUST, JSON.stringify(document));
+      localStorage.setItem(FETCHED_AT, String(nowSecs()));
       trust = document;
     } catch (error) {
-      try { trust = JSON.parse(localStorage.getItem(TRUST) || "null"); } catch { trust = null; }
       if (!trust) YMT.banner(t("offline"));
     }
   }
 
+  // Refresh on the interval while the page is open, and before a check
+  // when the held list is due.
+  function scheduleRefresh() {
+    setTimeout(async () => { await loadTrust(); scheduleRefresh(); }, refreshSecs() * 1000);
+  }
+
+  function staleReport() {
+    return { valid: false, error: { code: "trust_list_stale" }, steps: [{ step: "kid_lookup", status: "failed", detail: "trust_list_stale" }], claims: null };
+  }
+
   const ERRORS = {
     expired: "expired", not_yet_valid: "notYetValid", bad_signature: "badSignature", unknown_kid: "unknownKid",
-    color_expired: "colorExpired",
+    color_expired: "colorExpired", key_revoked: "keyRevoked", lifetime_too_long: "lifetimeTooLong",
+    trust_list_stale: "trustListStale",
   };
 
   async function check(token) {
-    if (!trust) await loadTrust();
-    const report = await YmtCose.verify(token, trust || { entries: [] }, Math.floor(Date.now() / 1000));
+    if (!trust || nowSecs() - fetchedAt() >= refreshSecs()) await loadTrust();
+    const report = !trust || nowSecs() - fetchedAt() > AGE_SECS_MAX
+      ? staleReport()
+      : await YmtCose.verify(token, trust, nowSecs());
     const result = $("result");
     result.hidden = false;
     $("checkin-result").textContent = "";
@@ -127,5 +157,5 @@
       $("card-result").className = result.color;
     } catch (error) { $("card-result").textContent = error.message; }
   });
-  window.ymtVerifierReady = loadTrust();
+  window.ymtVerifierReady = loadTrust().then(scheduleRefresh);
 })();

@@ -76,6 +76,7 @@ not serve is answered with 405 and an `Allow` header.";
         persons::verify_id_card,
         codes::trust_list,
         codes::verify_token,
+        codes::revoke_key,
         session::get_session,
         session::sign_in,
         session::sign_out,

@@ -28,6 +28,7 @@ pub enum Permission {
     ListPending,
     OverrideCodes,
     HandleAppeals,
+    RevokeSigningKeys,
 }
 
 use Permission as P;
@@ -143,6 +144,12 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         "appeals",
         "handle appeals",
     ),
+    (
+        P::RevokeSigningKeys,
+        &[R::NationalAdmin],
+        "key.revoke",
+        "revoke signing keys",
+    ),
 ];
 
 fn entry(
@@ -224,7 +231,8 @@ DesignateRiskAreas: health_authority national_admin
 ConfirmDesignations: health_authority national_admin
 ListPending: health_authority national_admin auditor
 OverrideCodes: health_authority national_admin
-HandleAppeals: health_authority national_admin";
+HandleAppeals: health_authority national_admin
+RevokeSigningKeys: national_admin";
         assert_eq!(matrix(), expect);
     }
 }

@@ -70,6 +70,7 @@ fn table() -> Vec<Route> {
         // Codes and their verification.
         route(M::GET, "/v1/trust-list", get(codes::trust_list)),
         route(M::POST, "/v1/verify/token", post(codes::verify_token)),
+        route(M::POST, "/v1/keys:revoke", post(codes::revoke_key)),
         // Citizen sessions and appeals.
         route(M::GET, "/v1/session", get(session::get_session)),
         route(M::POST, "/v1/session", post(session::sign_in)),

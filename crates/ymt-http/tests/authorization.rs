@@ -598,6 +598,19 @@ fn rows() -> Vec<Row> {
             expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
+        Row {
+            label: "POST /v1/keys:revoke",
+            request: |call| {
+                // The node's own signing key, read from the seeded code: a
+                // national admin's proposal is held (202), never applied.
+                let (kid, ..) = ymt_token::inspect(&call.seeds.token).expect("the seeded code");
+                let body =
+                    json!({"kid": kid.to_hex(), "reason": "key material found on a lost laptop"});
+                ("POST", "/v1/keys:revoke".into(), Some(body))
+            },
+            expect: [403, 403, 403, 403, 202, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
     ]
 }
 

@@ -168,6 +168,7 @@ pub fn file(node: &Node, filed_by: &str, pid: &PersonId, text: &str) -> Result<F
             "text: 1 to {APPEAL_TEXT_CHARS_MAX} characters"
         )));
     }
+    crate::error::check_text("text", text)?;
     let now = node.now();
     let mut id_bytes = [0u8; 8];
     fill_random(&mut id_bytes)?;
@@ -287,6 +288,7 @@ pub async fn resolve(
             "note: 1 to {APPEAL_TEXT_CHARS_MAX} characters"
         )));
     }
+    crate::error::check_text("note", note)?;
     if id.len() > 64 {
         return Err(NodeError::malformed("appeal id too long"));
     }

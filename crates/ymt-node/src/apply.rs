@@ -69,6 +69,7 @@ impl Node {
                 principal.id
             )));
         }
+        crate::error::check_text("display_name", &principal.display_name)?;
         let detail = format!(
             "role {}, jurisdiction {}",
             principal.role.as_str(),
@@ -90,13 +91,23 @@ impl Node {
         person: &PersonRecord,
     ) -> Result<(), NodeError> {
         let detail = format!("region {}", person.region);
+        // Held from reading the previous registration to counting this one,
+        // so concurrent registrations of one person count once.
+        let mut counts = self.registered_persons.lock();
+        let previous = self.person_record(&person.pid)?.map(|record| record.region);
         self.apply(
             author,
             Record::PersonRegistered {
                 person: person.clone(),
             },
             &detail,
-        )
+        )?;
+        crate::person_counts::RegisteredPersons::record(
+            &mut counts,
+            previous.as_ref(),
+            &person.region,
+        );
+        Ok(())
     }
 
     /// Registers a person from an identity document, on behalf of an

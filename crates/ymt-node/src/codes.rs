@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use ymt_core::{Color, PersonId, Timestamp};
-use ymt_token::{CodeIssuer, KeyStore, SignedTrustList, TrustList};
+use ymt_token::{CodeIssuer, KeyStore, Kid, Revocation, SignedTrustList, TrustList};
 
 use crate::config::SignInConfig;
 use crate::error::NodeError;
@@ -189,11 +189,19 @@ struct SignInThrottle {
     by_client: FailureTable<String>,
 }
 
+/// The trust list the node serves and verifies against, replaced whole
+/// when a key is revoked.
+pub struct TrustState {
+    pub trust_list: Arc<TrustList>,
+    pub signed_trust_list_json: Arc<str>,
+}
+
 /// The node's code-serving state.
 pub struct Codes {
     pub issuer: CodeIssuer,
-    pub trust_list: TrustList,
-    pub signed_trust_list_json: String,
+    trust: RwLock<Arc<TrustState>>,
+    /// The key store, taken only to revoke a key (never on a read path).
+    key_store: Mutex<KeyStore>,
     authenticator: RwLock<Option<Arc<dyn Authenticator>>>,
     sign_in_config: SignInConfig,
     sessions: Mutex<Sessions>,
@@ -279,12 +287,11 @@ impl Codes {
         }
         let key = store.signing_key()?;
         let ttl = store.max_token_ttl_secs();
-        let signed: SignedTrustList = store.export_trust_list(now, Vec::new(), &mut rng)?;
-        let trust_list = signed.verify_with_embedded_signer()?;
+        let trust = signed_trust_state(&mut store, now)?;
         Ok(Codes {
             issuer: CodeIssuer::new(CODE_ISSUER_ID, key, ttl, CODE_CACHE_ENTRIES_MAX),
-            trust_list,
-            signed_trust_list_json: signed.to_json_pretty(),
+            trust: RwLock::new(Arc::new(trust)),
+            key_store: Mutex::new(store),
             authenticator: RwLock::new(None),
             sign_in_config: sign_in_config.clone(),
             sessions: Mutex::new(Sessions::default()),
@@ -295,6 +302,50 @@ impl Codes {
             color_history: Mutex::new(VecDeque::new()),
             appeal_index: Mutex::new(None),
         })
+    }
+
+    /// The trust list in force (what `/v1/trust-list` serves and what the
+    /// node verifies codes against).
+    pub fn trust(&self) -> Arc<TrustState> {
+        Arc::clone(&self.trust.read())
+    }
+
+    /// Whether the key store holds a key of this kid, and whether it is
+    /// revoked.
+    pub fn key_state(&self, kid: &Kid) -> Option<bool> {
+        let store = self.key_store.lock();
+        let record = store.keys().iter().find(|record| &record.kid == kid)?;
+        Some(record.revoked_at.is_some())
+    }
+
+    /// Revokes a key at `now` (a compromised key): durably in the key store,
+    /// then a new trust list (serial bumped) marking it revoked is put in
+    /// force. When it was the signing key, the node signs with a new key from
+    /// here on and drops every cached code, so each code is re-issued under
+    /// the new key at the holder's next refresh.
+    pub fn revoke_key(&self, kid: &Kid, now: Timestamp) -> Result<Revocation, NodeError> {
+        let mut rng = ymt_token::rand_core::OsRng;
+        let mut store = self.key_store.lock();
+        let revocation = store
+            .revoke(kid, now, &mut rng)
+            .map_err(|error| match error {
+                ymt_token::KeyStoreError::UnknownKid { .. } => {
+                    NodeError::not_found(error.to_string())
+                }
+                other => NodeError::internal(format!("key store: {other}")),
+            })?;
+        let trust = signed_trust_state(&mut store, now)
+            .map_err(|error| NodeError::internal(format!("trust list: {error}")))?;
+        // The new list is in force before the new key signs, so no code
+        // is handed out that the served list does not trust.
+        *self.trust.write() = Arc::new(trust);
+        if revocation.new_signing_key.is_some() {
+            let key = store
+                .signing_key()
+                .map_err(|error| NodeError::internal(format!("key store: {error}")))?;
+            self.issuer.set_signing_key(key);
+        }
+        Ok(revocation)
     }
 
     /// The sign-in method in force, if citizen sign-in is enabled.
@@ -435,6 +486,17 @@ impl Codes {
     pub fn color_history(&self) -> Vec<(i64, [i64; 3])> {
         self.color_history.lock().iter().copied().collect()
     }
+}
+
+/// Signs a fresh trust list of the store's keys (the serial grows).
+fn signed_trust_state(store: &mut KeyStore, now: Timestamp) -> anyhow::Result<TrustState> {
+    let mut rng = ymt_token::rand_core::OsRng;
+    let signed: SignedTrustList = store.export_trust_list(now, Vec::new(), &mut rng)?;
+    let trust_list = signed.verify_with_embedded_signer()?;
+    Ok(TrustState {
+        trust_list: Arc::new(trust_list),
+        signed_trust_list_json: signed.to_json_pretty().into(),
+    })
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

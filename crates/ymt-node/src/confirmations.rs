@@ -64,6 +64,7 @@ pub async fn confirm(
             "note: at most {TEXT_LEN_MAX} characters"
         )));
     }
+    crate::error::check_text("note", &note)?;
     let stored = node
         .store
         .event_by_id(id)?

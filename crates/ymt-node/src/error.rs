@@ -55,6 +55,13 @@ pub struct NodeError {
     pub errors: Vec<ItemError>,
 }
 
+/// Refuses free text from a client holding a control character (NUL
+/// included) or a bidirectional control, naming the field
+/// ([`ymt_core::text::PlainText`]).
+pub fn check_text(field: &str, text: &str) -> Result<(), NodeError> {
+    ymt_core::text::check(text).map_err(|error| NodeError::invalid(format!("{field}: {error}")))
+}
+
 impl NodeError {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> NodeError {
         let retry_after_secs =

@@ -25,6 +25,7 @@ pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
         Arc::new(RiskAreasModule::default()),
         Arc::new(RulesModule),
         Arc::new(BulkOverrideModule),
+        Arc::new(crate::key_revocation::KeyRevocationModule),
     ]
 }
 

@@ -516,10 +516,23 @@ impl Projection {
 
     /// Every pid, for full re-evaluations (rule changes, verification).
     pub fn all_pids(&self) -> Vec<PersonId> {
-        let mut pids = Vec::with_capacity(self.len());
+        self.pids_where(|_| true)
+    }
+
+    /// The pids of persons not green now (for counts by region: few
+    /// compared with everyone, and found without reading the store).
+    pub fn non_green_pids(&self) -> Vec<PersonId> {
+        self.pids_where(|slot| slot.color() != Color::Green)
+    }
+
+    fn pids_where(&self, keep: impl Fn(&Slot) -> bool) -> Vec<PersonId> {
+        let mut pids = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.read();
             for (key, slot) in &shard.slots {
+                if !keep(slot) {
+                    continue;
+                }
                 let pid = if slot.has_text_pid {
                     shard
                         .text_pids

@@ -188,6 +188,8 @@ pub struct Node {
     pub principals: RwLock<Principals>,
     pub rules: RwLock<RulesState>,
     pub projection: Projection,
+    /// Persons registered per region (person_counts.rs).
+    pub registered_persons: crate::person_counts::RegisteredPersons,
     pub metrics: Metrics,
     /// Signed codes, citizen sessions and appeals (codes.rs).
     pub codes: Codes,
@@ -279,6 +281,7 @@ impl Node {
             pseudonymizer: Pseudonymizer::new(secret),
             principals: RwLock::new(Principals::default()),
             projection: Projection::new(),
+            registered_persons: Default::default(),
             metrics: Metrics::default(),
             ingest_gate: tokio::sync::RwLock::new(()),
             events_since_snapshot: AtomicU64::new(0),
@@ -338,6 +341,7 @@ impl Node {
             }
             rules.history.sort_by(|a, b| a.version().cmp(b.version()));
         }
+        self.count_registered_persons()?;
         for (_, bytes) in self.store.meta_list(META_PROFILES)? {
             let profile = rules
                 .national
@@ -348,6 +352,30 @@ impl Node {
                 .profiles
                 .insert(profile.region.clone(), (profile, compiled));
         }
+        Ok(())
+    }
+
+    /// Counts the registered persons per region, streaming the
+    /// registrations (any number: `meta_list` would stop at its cap) and
+    /// reading only their region.
+    fn count_registered_persons(&self) -> anyhow::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct RegionOnly {
+            region: ymt_core::RegionCode,
+        }
+        let mut counts = std::collections::HashMap::new();
+        let mut unreadable = None;
+        self.store.meta_for_each(
+            META_PERSONS,
+            &mut |key, bytes| match serde_json::from_slice::<RegionOnly>(bytes) {
+                Ok(person) => *counts.entry(person.region).or_insert(0i64) += 1,
+                Err(error) => unreadable = Some(format!("stored person {key}: {error}")),
+            },
+        )?;
+        if let Some(error) = unreadable {
+            anyhow::bail!(error);
+        }
+        self.registered_persons.replace(counts);
         Ok(())
     }
 

@@ -46,6 +46,7 @@ pub async fn register(
             "name: 1 to {VENUE_NAME_CHARS_MAX} characters"
         )));
     }
+    crate::error::check_text("name", name)?;
     let category = registration.category.trim();
     let category_chars = category.chars().count();
     if category_chars == 0 || category_chars > VENUE_CATEGORY_CHARS_MAX {
@@ -53,6 +54,7 @@ pub async fn register(
             "category: 1 to {VENUE_CATEGORY_CHARS_MAX} characters"
         )));
     }
+    crate::error::check_text("category", category)?;
     if !principal.may_act_in(&registration.region) {
         let detail = format!(
             "region {} is outside your jurisdiction {}",

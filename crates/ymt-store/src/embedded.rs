@@ -1106,6 +1106,26 @@ impl EventStore for EmbeddedStore {
         Ok(entries)
     }
 
+    fn meta_for_each(
+        &self,
+        namespace: &str,
+        visit: &mut dyn FnMut(&str, &[u8]),
+    ) -> Result<(), StoreError> {
+        validate_meta(namespace, None)?;
+        let prefix = codec::meta_prefix(namespace);
+        for guard in self.shared.keyspaces.meta.prefix(&prefix) {
+            let (key, value) = guard.into_inner()?;
+            let name =
+                std::str::from_utf8(&key[prefix.len()..]).map_err(|_| StoreError::Corrupt {
+                    keyspace: "meta",
+                    key: codec::hex(&key),
+                    reason: "key is not UTF-8".into(),
+                })?;
+            visit(name, &value);
+        }
+        Ok(())
+    }
+
     fn snapshot_write(&self, upto_seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
         let last = self.last_seq();
         if upto_seq > last {

@@ -289,6 +289,21 @@ pub trait EventStore: Send + Sync {
     /// Every entry of a namespace in key order, at most
     /// `StoreConfig::meta_list_max` (more is `TooManyResults`).
     fn meta_list(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Visits every entry of a namespace in key order, one at a time and
+    /// without the cap of [`EventStore::meta_list`]: for rebuilding an
+    /// in-memory summary (counts) of a namespace of any size, keeping no
+    /// more than the visitor does. The default reads through `meta_list`,
+    /// so a store that cannot stream keeps its cap.
+    fn meta_for_each(
+        &self,
+        namespace: &str,
+        visit: &mut dyn FnMut(&str, &[u8]),
+    ) -> Result<(), StoreError> {
+        for (key, value) in self.meta_list(namespace)? {
+            visit(&key, &value);
+        }
+        Ok(())
+    }
     /// Queues metadata writes and their audit records, committed together
     /// (one batch, one fsync) or not at all; the receiver completes once
     /// they are durable. A full queue is `Err(Overloaded)` immediately.

@@ -107,8 +107,10 @@ impl CodeIssuer {
     /// Switches to a new signing key (after a rotation) and drops every
     /// cached code, so no code signed by the old key is handed out again.
     pub fn set_signing_key(&self, key: SigningKey) {
-        *self.key.write() = Arc::new(key);
+        // The key changes under the cache lock, so a code signed with the
+        // old key is never inserted after the clear (see `code_for`).
         let mut cache = self.cache.lock();
+        *self.key.write() = Arc::new(key);
         cache.codes.clear();
         cache.order.clear();
     }
@@ -145,28 +147,37 @@ impl CodeIssuer {
         }
         // Signing happens outside the lock so other persons' codes are not
         // held up; two threads racing for the same person both sign, and the
-        // later insert wins, which is harmless.
-        let key = Arc::clone(&self.key.read());
-        let expires_at = now.plus_secs(self.token_ttl_secs);
-        let claims = Claims {
-            issuer: self.issuer.clone(),
-            issued_at: now,
-            expires_at,
-            person: request.person,
-            color: request.color,
-            masked_name: request.masked_name,
-            rule_set_version: request.rule_set_version,
-            color_valid_until: request.color_valid_until,
+        // later insert wins, which is harmless. A code signed with a key
+        // replaced meanwhile (a revoked key) is signed again, never kept.
+        let mut key = Arc::clone(&self.key.read());
+        let (code, mut cache) = loop {
+            let expires_at = now.plus_secs(self.token_ttl_secs);
+            let claims = Claims {
+                issuer: self.issuer.clone(),
+                issued_at: now,
+                expires_at,
+                person: request.person.clone(),
+                color: request.color,
+                masked_name: request.masked_name.clone(),
+                rule_set_version: request.rule_set_version.clone(),
+                color_valid_until: request.color_valid_until,
+            };
+            let token = token::issue(&claims, &key)?;
+            let code = Arc::new(IssuedCode {
+                token,
+                issued_at: now,
+                expires_at,
+                svg: OnceLock::new(),
+                png: OnceLock::new(),
+            });
+            let cache = self.cache.lock();
+            let current = Arc::clone(&self.key.read());
+            if Arc::ptr_eq(&current, &key) {
+                break (code, cache);
+            }
+            drop(cache);
+            key = current;
         };
-        let token = token::issue(&claims, &key)?;
-        let code = Arc::new(IssuedCode {
-            token,
-            issued_at: now,
-            expires_at,
-            svg: OnceLock::new(),
-            png: OnceLock::new(),
-        });
-        let mut cache = self.cache.lock();
         if cache
             .codes
             .insert(cache_key.clone(), Arc::clone(&code))

@@ -41,6 +41,8 @@ pub enum KeyStoreError {
     Full,
     #[error("issuer must be 1 to 64 characters")]
     BadIssuer,
+    #[error("no key with kid {kid} in the store")]
+    UnknownKid { kid: Kid },
 }
 
 /// Public facts about one key.
@@ -51,6 +53,19 @@ pub struct KeyRecord {
     pub issuer: String,
     pub created_at: Timestamp,
     pub retired_at: Option<Timestamp>,
+    /// When the key was revoked (compromised). A revoked key stays in the
+    /// trust list, marked, so verifiers refuse its codes with that reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// What [`KeyStore::revoke`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub revoked: KeyRecord,
+    /// The key that signs from now on, when the revoked key was the signing
+    /// key.
+    pub new_signing_key: Option<KeyRecord>,
 }
 
 impl KeyRecord {
@@ -129,7 +144,7 @@ impl KeyStore {
     /// Sets the longest TTL codes are issued with; retired keys stay trusted
     /// this long after retirement.
     pub fn set_max_token_ttl_secs(&mut self, secs: i64) -> Result<(), KeyStoreError> {
-        self.index.max_token_ttl_secs = secs.max(1);
+        self.index.max_token_ttl_secs = secs.clamp(1, crate::trust::CODE_LIFETIME_SECS_MAX_LIMIT);
         self.save_index()
     }
 
@@ -155,6 +170,7 @@ impl KeyStore {
             issuer: issuer.to_owned(),
             created_at: now,
             retired_at: None,
+            revoked_at: None,
         };
         self.index.keys.push(record.clone());
         if self.index.signing_kid.is_none() {
@@ -193,6 +209,45 @@ impl KeyStore {
         Ok((new, retired))
     }
 
+    /// Revokes a key at `now`: verifiers refuse every code it signed. When
+    /// it is the signing key, a new key of the same algorithm and issuer
+    /// becomes the signing key (a store never signs with a revoked key).
+    /// Revoking a revoked key changes nothing and reports it again.
+    pub fn revoke(
+        &mut self,
+        kid: &Kid,
+        now: Timestamp,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Revocation, KeyStoreError> {
+        let record = self
+            .index
+            .keys
+            .iter()
+            .find(|record| &record.kid == kid)
+            .cloned()
+            .ok_or_else(|| KeyStoreError::UnknownKid { kid: kid.clone() })?;
+        let new_signing_key = if self.index.signing_kid.as_ref() == Some(kid) {
+            let (new, _) = self.rotate(record.algorithm, &record.issuer, now, rng)?;
+            Some(new)
+        } else {
+            None
+        };
+        let entry = self
+            .index
+            .keys
+            .iter_mut()
+            .find(|record| &record.kid == kid)
+            .expect("the key was found above");
+        entry.revoked_at.get_or_insert(now);
+        entry.retired_at.get_or_insert(now);
+        let revoked = entry.clone();
+        self.save_index()?;
+        Ok(Revocation {
+            revoked,
+            new_signing_key,
+        })
+    }
+
     /// Loads the current signing key.
     pub fn signing_key(&self) -> Result<SigningKey, KeyStoreError> {
         let kid = self
@@ -210,22 +265,25 @@ impl KeyStore {
     }
 
     /// The entries a trust list should carry at `now`: every key that is
-    /// active, or retired less than the maximum token TTL ago.
+    /// active, or retired less than the maximum token TTL ago, and every
+    /// revoked key (marked), so verifiers name the reason they refuse it.
     pub fn trust_entries(&self, now: Timestamp) -> Result<Vec<TrustEntry>, KeyStoreError> {
         let ttl = self.index.max_token_ttl_secs;
         let mut entries = Vec::new();
         for record in &self.index.keys {
             let valid_until = record.trusted_until(ttl);
-            if valid_until.is_some_and(|until| until <= now) {
+            if record.revoked_at.is_none() && valid_until.is_some_and(|until| until <= now) {
                 continue;
             }
             let key = self.read_secret(&self.secret_path(&record.kid), record.algorithm)?;
-            entries.push(TrustEntry::new(
+            let mut entry = TrustEntry::new(
                 &record.issuer,
                 &key.verifying_key(),
                 record.created_at,
-                valid_until,
-            ));
+                valid_until.filter(|until| *until > record.created_at),
+            );
+            entry.revoked_at = record.revoked_at;
+            entries.push(entry);
         }
         Ok(entries)
     }
@@ -233,11 +291,32 @@ impl KeyStore {
     /// An unsigned trust list of this store's keys, for verifying locally.
     pub fn trust_list(&self, now: Timestamp) -> Result<TrustList, KeyStoreError> {
         let entries = self.trust_entries(now)?;
-        TrustList::new(self.index.trust_list_serial, now, entries).map_err(|error| {
-            KeyStoreError::Corrupt {
-                path: self.dir.join(INDEX_FILE),
-                detail: error.to_string(),
-            }
+        self.list_of(self.index.trust_list_serial, now, entries)
+    }
+
+    /// A trust list document of these entries, carrying this store's
+    /// longest code lifetime so verifiers refuse longer-lived codes.
+    fn list_of(
+        &self,
+        serial: u64,
+        now: Timestamp,
+        entries: Vec<TrustEntry>,
+    ) -> Result<TrustList, KeyStoreError> {
+        TrustList::from_document(crate::trust::TrustListDocument {
+            format: crate::trust::TRUST_LIST_FORMAT.into(),
+            serial,
+            issued_at: now,
+            entries,
+            max_code_lifetime_secs: Some(
+                self.index
+                    .max_token_ttl_secs
+                    .clamp(1, crate::trust::CODE_LIFETIME_SECS_MAX_LIMIT),
+            ),
+            refresh_interval_secs: None,
+        })
+        .map_err(|error| KeyStoreError::Corrupt {
+            path: self.dir.join(INDEX_FILE),
+            detail: error.to_string(),
         })
     }
 
@@ -267,12 +346,7 @@ impl KeyStore {
         let mut entries = self.trust_entries(now)?;
         entries.extend(extra);
         self.index.trust_list_serial += 1;
-        let list = TrustList::new(self.index.trust_list_serial, now, entries).map_err(|error| {
-            KeyStoreError::Corrupt {
-                path: self.dir.join(INDEX_FILE),
-                detail: error.to_string(),
-            }
-        })?;
+        let list = self.list_of(self.index.trust_list_serial, now, entries)?;
         self.save_index()?;
         Ok(list.sign(&signer))
     }
@@ -341,7 +415,14 @@ impl KeyStore {
             path: path.clone(),
             source,
         };
-        fs::write(&temporary, text).map_err(io)?;
-        fs::rename(&temporary, &path).map_err(io)
+        // Written, synced and renamed, then the directory synced: a
+        // revocation acknowledged is a revocation that survives a crash.
+        let mut file = fs::File::create(&temporary).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        fs::rename(&temporary, &path).map_err(io)?;
+        fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io)
     }
 }

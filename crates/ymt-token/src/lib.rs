@@ -25,17 +25,19 @@ pub mod pipeline;
 pub mod qr;
 pub mod token;
 pub mod trust;
+pub mod verifier;
 
 pub use claims::Claims;
 pub use issuer::{CodeIssuer, CodeRequest, IssuedCode};
 pub use keys::{Algorithm, KeyError, Kid, SigningKey, VerifyingKey};
-pub use keystore::{KeyRecord, KeyStore, KeyStoreError};
+pub use keystore::{KeyRecord, KeyStore, KeyStoreError, Revocation};
 pub use qr::{QrError, decode_qr_image, render_qr_png, render_qr_svg};
 pub use token::{
     Step, StepOutcome, StepStatus, TOKEN_PREFIX, TOKEN_TTL_SECS_DEFAULT, TokenError,
     VerificationReport, inspect, issue, verify,
 };
 pub use trust::{SignedTrustList, TrustEntry, TrustList, TrustListError, TrustedKey};
+pub use verifier::TrustListCache;
 
 /// The algorithm new keys use unless told otherwise. Ed25519 verifies
 /// several times faster than ES256 with these crates (see

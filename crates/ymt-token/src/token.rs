@@ -79,6 +79,25 @@ pub enum TokenError {
         valid_until: Timestamp,
         now: Timestamp,
     },
+    #[error(
+        "code lives {lifetime_secs} s (issued {issued_at}, expires {expires_at}), longer than the {lifetime_secs_max} s the trust list allows"
+    )]
+    LifetimeTooLong {
+        issued_at: Timestamp,
+        expires_at: Timestamp,
+        lifetime_secs: i64,
+        lifetime_secs_max: i64,
+    },
+    #[error("kid {kid} was revoked at {revoked_at}; none of its codes is valid")]
+    KeyRevoked { kid: Kid, revoked_at: Timestamp },
+    #[error(
+        "the trust list (fetched {fetched_at:?}) is older than {age_secs_max} s at {now}; refresh it online"
+    )]
+    TrustListStale {
+        fetched_at: Option<Timestamp>,
+        now: Timestamp,
+        age_secs_max: i64,
+    },
     #[error("claims cannot be issued: {detail}")]
     InvalidClaims { detail: String },
     #[error("encoding failed: {detail}")]
@@ -328,6 +347,13 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
         };
         return record.fail(Step::KidLookup, error, Some(kid), Some(algorithm));
     }
+    if let Some(revoked_at) = trusted.revoked_at {
+        let error = TokenError::KeyRevoked {
+            kid: kid.clone(),
+            revoked_at,
+        };
+        return record.fail(Step::KidLookup, error, Some(kid), Some(algorithm));
+    }
     record.ok(Step::KidLookup, trusted.issuer.as_str());
 
     let tbs = sign1.tbs_data(&[]);
@@ -362,7 +388,7 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
         ),
     );
 
-    if let Err(error) = check_window(&claims, trusted, &kid, now) {
+    if let Err(error) = check_window(&claims, trusted, &kid, now, trust.max_code_lifetime_secs()) {
         return record.fail(Step::ValidityWindow, error, Some(kid), Some(algorithm));
     }
     record.ok(
@@ -388,6 +414,7 @@ fn check_window(
     trusted: &crate::trust::TrustedKey,
     kid: &Kid,
     now: Timestamp,
+    lifetime_secs_max: i64,
 ) -> Result<(), TokenError> {
     let key_valid =
         trusted.valid_from <= now && trusted.valid_until.is_none_or(|until| now < until);
@@ -397,6 +424,17 @@ fn check_window(
             valid_from: trusted.valid_from,
             valid_until: trusted.valid_until,
             now,
+        });
+    }
+    // A code living longer than the list allows is refused whatever the
+    // instant: a long-lived code is one a thief could keep showing.
+    let lifetime_secs = claims.expires_at.unix_secs() - claims.issued_at.unix_secs();
+    if lifetime_secs > lifetime_secs_max {
+        return Err(TokenError::LifetimeTooLong {
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            lifetime_secs,
+            lifetime_secs_max,
         });
     }
     if now.plus_secs(CLOCK_SKEW_LEEWAY_SECS) < claims.issued_at {
@@ -417,6 +455,44 @@ fn check_window(
         return Err(TokenError::ColorExpired { valid_until, now });
     }
     Ok(())
+}
+
+/// The report of a verifier whose trust list is missing or too old: the
+/// code is not even decoded, since nothing it says could be trusted.
+pub(crate) fn stale_trust_list_report(
+    fetched_at: Option<Timestamp>,
+    now: Timestamp,
+    age_secs_max: i64,
+) -> VerificationReport {
+    let error = TokenError::TrustListStale {
+        fetched_at,
+        now,
+        age_secs_max,
+    };
+    let steps = Step::ALL
+        .iter()
+        .map(|&step| StepOutcome {
+            step,
+            status: if step == Step::KidLookup {
+                StepStatus::Failed
+            } else {
+                StepStatus::Skipped
+            },
+            detail: if step == Step::KidLookup {
+                error.to_string()
+            } else {
+                String::new()
+            },
+        })
+        .collect();
+    VerificationReport {
+        valid: false,
+        steps,
+        kid: None,
+        algorithm: None,
+        claims: None,
+        error: Some(error),
+    }
 }
 
 /// Decodes a token's layers without checking signature or time, for tools

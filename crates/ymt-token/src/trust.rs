@@ -25,6 +25,20 @@ pub const TRUST_ENTRIES_MAX: usize = 10_000;
 /// then the payload bytes. The context keeps a trust-list signature from
 /// ever passing as a signature over something else.
 const SIGNATURE_CONTEXT: &[u8] = b"ymt-trust-list/1";
+/// Longest lifetime (expiry minus issue instant) of a code a verifier
+/// accepts when its trust list does not say: twelve times the default
+/// lifetime, so a stolen code cannot be kept for a year, while a deployment
+/// issuing longer codes says so in its signed list.
+pub const CODE_LIFETIME_SECS_MAX_DEFAULT: i64 = 3600;
+/// The largest maximum lifetime a trust list may declare (one day).
+pub const CODE_LIFETIME_SECS_MAX_LIMIT: i64 = 86_400;
+/// How often a verifier fetches the trust list when the list does not say:
+/// the delay after which a revoked key's codes are refused everywhere.
+pub const TRUST_LIST_REFRESH_SECS_DEFAULT: i64 = 300;
+/// The longest a verifier uses a list it could not refresh. Past this it
+/// passes no code ("trust list out of date"), so a revocation reaches an
+/// offline device at the latest this long after it was made.
+pub const TRUST_LIST_AGE_SECS_MAX_DEFAULT: i64 = 24 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
@@ -53,6 +67,14 @@ pub enum TrustListError {
     BadSignature,
     #[error("signer public key: {detail}")]
     BadSigner { detail: String },
+    #[error("{field} is {value}, must be 1 to {max}")]
+    BadPolicy {
+        field: &'static str,
+        value: i64,
+        max: i64,
+    },
+    #[error("trust list serial {found} is older than the serial {held} already held")]
+    OlderSerial { held: u64, found: u64 },
 }
 
 /// One trusted public key as written in the trust list.
@@ -67,6 +89,10 @@ pub struct TrustEntry {
     pub valid_from: Timestamp,
     /// For a retired key: when its last code expires.
     pub valid_until: Option<Timestamp>,
+    /// For a revoked key (compromised): when it was revoked. Every code it
+    /// signed is refused, whatever the code's own instants say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl TrustEntry {
@@ -83,6 +109,7 @@ impl TrustEntry {
             public_key: URL_SAFE_NO_PAD.encode(key.public_bytes()),
             valid_from,
             valid_until,
+            revoked_at: None,
         }
     }
 
@@ -111,6 +138,14 @@ pub struct TrustListDocument {
     pub serial: u64,
     pub issued_at: Timestamp,
     pub entries: Vec<TrustEntry>,
+    /// The longest lifetime of a code verifiers accept; absent means
+    /// [`CODE_LIFETIME_SECS_MAX_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_code_lifetime_secs: Option<i64>,
+    /// How often verifiers fetch the list; absent means
+    /// [`TRUST_LIST_REFRESH_SECS_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval_secs: Option<i64>,
 }
 
 /// A trusted key ready for verification.
@@ -120,6 +155,7 @@ pub struct TrustedKey {
     pub key: VerifyingKey,
     pub valid_from: Timestamp,
     pub valid_until: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A parsed trust list, indexed by kid.
@@ -140,6 +176,8 @@ impl TrustList {
             serial,
             issued_at,
             entries,
+            max_code_lifetime_secs: None,
+            refresh_interval_secs: None,
         })
     }
 
@@ -158,6 +196,24 @@ impl TrustList {
             return Err(TrustListError::Format {
                 found: document.format.chars().take(40).collect(),
             });
+        }
+        for (field, value, max) in [
+            (
+                "max_code_lifetime_secs",
+                document.max_code_lifetime_secs,
+                CODE_LIFETIME_SECS_MAX_LIMIT,
+            ),
+            (
+                "refresh_interval_secs",
+                document.refresh_interval_secs,
+                TRUST_LIST_AGE_SECS_MAX_DEFAULT,
+            ),
+        ] {
+            if let Some(value) = value
+                && !(1..=max).contains(&value)
+            {
+                return Err(TrustListError::BadPolicy { field, value, max });
+            }
         }
         if document.entries.len() > TRUST_ENTRIES_MAX {
             return Err(TrustListError::TooManyEntries {
@@ -178,6 +234,7 @@ impl TrustList {
                 key,
                 valid_from: entry.valid_from,
                 valid_until: entry.valid_until,
+                revoked_at: entry.revoked_at,
             };
             if keys.insert(entry.kid.clone(), trusted).is_some() {
                 return Err(TrustListError::DuplicateKid {
@@ -190,6 +247,20 @@ impl TrustList {
 
     pub fn lookup(&self, kid: &Kid) -> Option<&TrustedKey> {
         self.keys.get(kid)
+    }
+
+    /// The longest lifetime of a code this list lets verifiers accept.
+    pub fn max_code_lifetime_secs(&self) -> i64 {
+        self.document
+            .max_code_lifetime_secs
+            .unwrap_or(CODE_LIFETIME_SECS_MAX_DEFAULT)
+    }
+
+    /// How often a verifier holding this list fetches it again.
+    pub fn refresh_interval_secs(&self) -> i64 {
+        self.document
+            .refresh_interval_secs
+            .unwrap_or(TRUST_LIST_REFRESH_SECS_DEFAULT)
     }
 
     pub fn document(&self) -> &TrustListDocument {

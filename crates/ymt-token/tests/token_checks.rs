@@ -112,6 +112,7 @@ fn kid_algorithm_and_issuer() {
     // The kid is trusted, but as an ES256 key: the EdDSA code must not pass.
     let es256 = key(Algorithm::Es256, 2);
     let entry = ymt_token::TrustEntry {
+        revoked_at: None,
         kid: signer.kid().clone(),
         ..ymt_token::TrustEntry::new(
             ISSUER,

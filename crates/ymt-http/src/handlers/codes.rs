@@ -13,6 +13,7 @@ use ymt_node::status::{color_label, status_json};
 use ymt_token::CodeRequest;
 
 use crate::extract::*;
+use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -155,9 +156,11 @@ pub(crate) async fn trust_list(State(state): State<SharedState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
+            // Verifiers refresh it on this interval; a revocation must reach
+            // them within it, so caches may not keep it longer.
+            (header::CACHE_CONTROL, "public, max-age=60"),
         ],
-        state.codes.signed_trust_list_json.clone(),
+        state.codes.trust().signed_trust_list_json.to_string(),
     )
         .into_response()
 }
@@ -187,6 +190,36 @@ pub(crate) async fn verify_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body: TokenBody = parse_json(body)?;
-    let report = ymt_token::verify(&body.token, &state.codes.trust_list, state.now());
+    let report = ymt_token::verify(&body.token, &state.codes.trust().trust_list, state.now());
     Ok(axum::Json(report).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/keys:revoke",
+    tag = "codes",
+    summary = "Revoke a compromised code-signing key (four-eyes: held until a second national_admin approves)",
+    description = "Always held as the pending action `key_revocation.<kid>`; approving it (`POST /v1/pending/key_revocation.<kid>:approve` by another national_admin) marks the key revoked in the trust list (serial bumped), rotates to a new signing key when the revoked one signed, and re-issues every code under the new key at its next fetch. Verifiers refuse the key's codes once they refresh the trust list.",
+    security(("bearer" = [])),
+    request_body = ymt_node::key_revocation::KeyRevocationRequest,
+    responses(
+        (status = 202, description = "Held for a second national_admin: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn revoke_key(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(&state, &principal, Permission::RevokeSigningKeys, None, "").await?;
+    let request: ymt_node::key_revocation::KeyRevocationRequest = parse_json(body)?;
+    let proposed = ymt_node::key_revocation::propose(&state, &principal, request).await?;
+    Ok(proposed_response(proposed))
 }

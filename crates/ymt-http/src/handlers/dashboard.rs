@@ -1,7 +1,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use ymt_core::Color;
 use ymt_node::auth::{Principal, Role};
 use ymt_node::state::*;
 
@@ -70,25 +69,13 @@ pub(crate) async fn colors_svg(
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
-/// Persons registered in the principal's jurisdiction, by current color.
+/// Persons registered in the principal's jurisdiction, by current color:
+/// a maintained count, never a listing of every registration.
 pub(crate) fn jurisdiction_counts(
     state: &Node,
     principal: &Principal,
 ) -> Result<[i64; 3], ApiError> {
-    let mut counts = [0i64; 3];
-    for (_, bytes) in state.store.meta_list(ymt_node::state::META_PERSONS)? {
-        let Ok(record) = serde_json::from_slice::<ymt_node::state::PersonRecord>(&bytes) else {
-            continue;
-        };
-        if !principal.may_act_in(&record.region) {
-            continue;
-        }
-        let color = state
-            .projection
-            .get(&record.pid)
-            .map(|(slot, _)| slot.color())
-            .unwrap_or(Color::Green);
-        counts[color as usize] += 1;
-    }
-    Ok(counts)
+    Ok(ymt_node::status::jurisdiction_color_counts(
+        state, principal,
+    )?)
 }

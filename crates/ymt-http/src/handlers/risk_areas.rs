@@ -54,6 +54,7 @@ pub(crate) async fn designate(
             "reason: 1 to {TEXT_LEN_MAX} characters"
         )));
     }
+    ymt_node::error::check_text("reason", &request.reason)?;
     if request.venues.len() > RISK_AREA_VENUES_MAX {
         return Err(ApiError::too_large(format!(
             "venues: at most {RISK_AREA_VENUES_MAX}"
