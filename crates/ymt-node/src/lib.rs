@@ -20,6 +20,8 @@ mod evaluation;
 mod ingest;
 pub mod model;
 mod open;
+mod presence;
+pub mod principals;
 pub mod projection;
 pub mod pseudonym;
 pub mod publication;

@@ -166,13 +166,8 @@ pub(crate) async fn bulk_override(
         .validate()
         .map_err(|error| ApiError::unprocessable(error.to_string()))?;
     debug_assert_eq!(probe.kind(), EventKind::Override);
-    propose(
-        &state,
-        &principal,
-        HeldAction::new(KIND_BULK_OVERRIDE, &request),
-        None,
-    )
-    .await
+    propose_bulk_override(&state, &principal, &request)
+        .await
     .map(proposed_response)
     .map_err(ApiError::from)
 }
