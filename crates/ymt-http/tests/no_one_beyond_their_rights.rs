@@ -84,7 +84,11 @@ async fn an_authority_cannot_override_a_person_without_presence_in_its_region_al
     );
     // A direct override event is refused…
     let (status, body) = node
-        .post_as(&shanghai, "/v1/events", override_red("ov-1", &pid, "310115"))
+        .post_as(
+            &shanghai,
+            "/v1/events",
+            override_red("ov-1", &pid, "310115"),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(node.color(&verifier, &pid).await, "green");
@@ -106,7 +110,11 @@ async fn an_authority_cannot_override_a_person_without_presence_in_its_region_al
     assert_eq!(node.color(&verifier, &pid).await, "red");
     // An authority of the person's own region overrides at once.
     let (status, body) = node
-        .post_as(&shenzhen, "/v1/events", override_red("ov-2", &pid, "440305"))
+        .post_as(
+            &shenzhen,
+            "/v1/events",
+            override_red("ov-2", &pid, "440305"),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     node.close().await;
@@ -190,7 +198,11 @@ async fn a_guardian_cannot_read_a_wards_code_before_the_guardianship_is_confirme
     // The registrar cannot confirm what it declared itself.
     let confirmation = json!({"guardian": guardian, "ward": ward});
     let (status, body) = node
-        .post_as(&registrar, "/v1/guardianships:confirm", confirmation.clone())
+        .post_as(
+            &registrar,
+            "/v1/guardianships:confirm",
+            confirmation.clone(),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     // A second authority of the ward's region confirms it.
@@ -237,15 +249,26 @@ async fn a_check_in_at_a_venue_outside_the_submitters_jurisdiction_is_refused() 
     )
     .await;
     let before = node.last_seq();
-    for (who, key) in [("the venue principal", &scanner), ("the authority", &nanshan)] {
+    for (who, key) in [
+        ("the venue principal", &scanner),
+        ("the authority", &nanshan),
+    ] {
         let (status, body) = node
-            .post_as(key, "/v1/events", check_in("ci-1", "p-1", "v-baoan", "440305"))
+            .post_as(
+                key,
+                "/v1/events",
+                check_in("ci-1", "p-1", "v-baoan", "440305"),
+            )
             .await;
         assert_eq!(status, 403, "{who}: {body}");
     }
     assert_eq!(node.last_seq(), before, "nothing stored");
     let (status, body) = node
-        .post_as(&scanner, "/v1/events", check_in("ci-2", "p-1", "v-nanshan", "440305"))
+        .post_as(
+            &scanner,
+            "/v1/events",
+            check_in("ci-2", "p-1", "v-nanshan", "440305"),
+        )
         .await;
     assert_eq!(status, 200, "its own venue: {body}");
     node.close().await;
@@ -263,7 +286,11 @@ async fn a_venue_principal_cannot_check_in_at_a_venue_it_does_not_operate() {
     )
     .await;
     let (status, body) = node
-        .post_as(&scanner, "/v1/events", check_in("ci-1", "p-1", "v-other", "440305"))
+        .post_as(
+            &scanner,
+            "/v1/events",
+            check_in("ci-1", "p-1", "v-other", "440305"),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     node.close().await;
@@ -307,7 +334,11 @@ async fn a_lab_cannot_claim_another_labs_event_id() {
         (&shanghai_lab, "lab-310115:S0002"),
         (&shenzhen_lab, "lab-440305:S0002"),
     ] {
-        let region = if key == &shanghai_lab { "310115" } else { "440305" };
+        let region = if key == &shanghai_lab {
+            "310115"
+        } else {
+            "440305"
+        };
         for expect_status in ["stored", "duplicate"] {
             let (status, body) = node
                 .post_as(key, "/v1/events", positive("S0002", "p-3", region, "x"))
@@ -358,15 +389,26 @@ async fn a_national_admin_cannot_create_another_national_admin_alone() {
             )
             .await;
         assert_eq!(status, 202, "{role}: {body}");
-        let key = body["api_key"].as_str().expect("the key, shown once").to_owned();
+        let key = body["api_key"]
+            .as_str()
+            .expect("the key, shown once")
+            .to_owned();
         let (status, _) = node.get_as(&key, "/v1/audit?limit=1").await;
         assert_eq!(status, 401, "{role}: not a principal before approval");
         let (status, body) = node
-            .post_as(&admin, &format!("/v1/pending/principal.{id}:approve"), json!(null))
+            .post_as(
+                &admin,
+                &format!("/v1/pending/principal.{id}:approve"),
+                json!(null),
+            )
             .await;
         assert_eq!(status, 403, "{role}: not by its proposer: {body}");
         let (status, body) = node
-            .post_as(&second, &format!("/v1/pending/principal.{id}:approve"), json!(null))
+            .post_as(
+                &second,
+                &format!("/v1/pending/principal.{id}:approve"),
+                json!(null),
+            )
             .await;
         assert_eq!(status, 200, "{role}: {body}");
         let (status, _) = node.get_as(&key, "/v1/audit?limit=1").await;
@@ -393,7 +435,11 @@ async fn a_principal_created_by_the_proposer_cannot_approve_its_action() {
     let puppet = body["api_key"].as_str().unwrap().to_owned();
     if status == 202 {
         let (status, body) = node
-            .post_as(&second, "/v1/pending/principal.puppet-admin:approve", json!(null))
+            .post_as(
+                &second,
+                "/v1/pending/principal.puppet-admin:approve",
+                json!(null),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
@@ -421,10 +467,12 @@ async fn a_national_admin_cannot_publish_a_rule_set_alone() {
     let mut rule_set: Value =
         serde_json::from_str(include_str!("../../ymt-rules/rulesets/cn-national.json")).unwrap();
     rule_set["version"] = json!("1.0.1");
-    rule_set["rules"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|rule| !matches!(rule["id"].as_str(), Some("CN-COMPANION-01" | "CN-ANTIGEN-01")));
+    rule_set["rules"].as_array_mut().unwrap().retain(|rule| {
+        !matches!(
+            rule["id"].as_str(),
+            Some("CN-COMPANION-01" | "CN-ANTIGEN-01")
+        )
+    });
     let (status, body) = node.post_as(&admin, "/v1/rule-sets", rule_set).await;
     assert_eq!(status, 202, "held for a second admin: {body}");
     assert_eq!(

@@ -57,9 +57,9 @@ impl Node {
                         results.extend(first?);
                         results.extend(second?);
                     }
-                    None => results.extend(
-                        self.ingest_as(principal, first, Origin::Breaker).await?,
-                    ),
+                    None => {
+                        results.extend(self.ingest_as(principal, first, Origin::Breaker).await?)
+                    }
                 }
             }
             Ok(results)
@@ -432,20 +432,22 @@ impl Node {
             if found.is_none()
                 && !retraction.target.as_str().contains(':')
                 && !principal.is_node_itself()
-                && let Ok(own) =
-                    EventId::parse(&format!("{}{}", principal.event_namespace(), retraction.target))
+                && let Ok(own) = EventId::parse(&format!(
+                    "{}{}",
+                    principal.event_namespace(),
+                    retraction.target
+                ))
                 && let Some(stored) = lookup(&own)?
             {
                 retraction.target = own;
                 found = Some(stored);
             }
-            let target = found
-                .ok_or_else(|| {
-                    (
-                        false,
-                        format!("data.target: no event {} is stored", retraction.target),
-                    )
-                })?;
+            let target = found.ok_or_else(|| {
+                (
+                    false,
+                    format!("data.target: no event {} is stored", retraction.target),
+                )
+            })?;
             let target: EventRecord = serde_json::from_slice(&target.payload)
                 .map_err(|error| (false, format!("stored event unreadable: {error}")))?;
             if target.event.person != event.person {
@@ -539,8 +541,7 @@ impl Node {
                             ),
                         ));
                     }
-                    if principal.role == Role::Venue && !venue.operators.contains(&principal.id)
-                    {
+                    if principal.role == Role::Venue && !venue.operators.contains(&principal.id) {
                         return Err((
                             true,
                             format!(

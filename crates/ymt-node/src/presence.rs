@@ -38,9 +38,9 @@ impl Node {
             return Ok(true);
         }
         let records = self.person_records(pid)?;
-        Ok(records
-            .iter()
-            .any(|record| self.places_in(record, region) && !is_retracted(&records, &record.event.id)))
+        Ok(records.iter().any(|record| {
+            self.places_in(record, region) && !is_retracted(&records, &record.event.id)
+        }))
     }
 
     /// Whether `principal` may read and act on `pid` as one of its own:

@@ -47,7 +47,8 @@ pub async fn propose(
         .read()
         .get(&principal.id)
         .map(|existing| existing.role);
-    let elevated = needs_second_admin(principal.role) || replaced_role.is_some_and(needs_second_admin);
+    let elevated =
+        needs_second_admin(principal.role) || replaced_role.is_some_and(needs_second_admin);
     if !elevated {
         node.add_principal_by(&Author::from(proposer), principal)?;
         return Ok(Proposed::Applied {

@@ -78,9 +78,13 @@ pub async fn register(
         )));
     }
     for operator in &registration.operators {
-        let fits = node.principals.read().get(operator).is_some_and(|operator| {
-            operator.role == Role::Venue && operator.may_act_in(&registration.region)
-        });
+        let fits = node
+            .principals
+            .read()
+            .get(operator)
+            .is_some_and(|operator| {
+                operator.role == Role::Venue && operator.may_act_in(&registration.region)
+            });
         if !fits {
             return Err(NodeError::invalid(format!(
                 "operators: {operator} is not a venue principal whose jurisdiction holds {}",

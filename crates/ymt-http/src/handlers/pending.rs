@@ -96,6 +96,7 @@ pub(crate) async fn decide_pending(
             ));
         }
     };
+    require(&state, &principal, Permission::DecidePending, None, id).await?;
     let pending = ymt_node::breaker::decide(&state, &principal, id, approve).await?;
     Ok(axum::Json(json!({"pending": pending})).into_response())
 }
@@ -168,6 +169,6 @@ pub(crate) async fn bulk_override(
     debug_assert_eq!(probe.kind(), EventKind::Override);
     propose_bulk_override(&state, &principal, &request)
         .await
-    .map(proposed_response)
-    .map_err(ApiError::from)
+        .map(proposed_response)
+        .map_err(ApiError::from)
 }

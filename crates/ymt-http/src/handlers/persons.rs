@@ -223,8 +223,8 @@ pub(crate) async fn confirm_guardianship(
     require(
         &state,
         &principal,
-        Permission::RegisterPersons,
-        Some("guardianship.confirm"),
+        Permission::ConfirmGuardianships,
+        None,
         "",
     )
     .await?;
@@ -232,7 +232,10 @@ pub(crate) async fn confirm_guardianship(
     state
         .confirm_guardianship(&principal, &body.guardian, &body.ward)
         .await?;
-    Ok(axum::Json(json!({"guardian": body.guardian, "ward": body.ward, "confirmed": true})).into_response())
+    Ok(
+        axum::Json(json!({"guardian": body.guardian, "ward": body.ward, "confirmed": true}))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
