@@ -240,3 +240,47 @@ pub fn system_principal(id: &str) -> Principal {
         created_by: String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(id: &str, created_by: &str) -> Principal {
+        Principal {
+            id: id.into(),
+            role: Role::NationalAdmin,
+            jurisdiction: RegionCode::nation(),
+            display_name: id.into(),
+            key_sha256: String::new(),
+            disabled: false,
+            created_by: created_by.into(),
+        }
+    }
+
+    #[test]
+    fn principals_of_one_lineage_are_one_party_and_the_operator_joins_nobody() {
+        let mut principals = Principals::default();
+        for (id, created_by) in [
+            ("admin-1", "operator"),
+            ("admin-2", "operator"),
+            ("puppet", "admin-1"),
+            ("puppet-of-puppet", "puppet"),
+            ("sibling", "admin-1"),
+            ("loop-a", "loop-b"),
+            ("loop-b", "loop-a"),
+        ] {
+            principals.insert(principal(id, created_by));
+        }
+        let party = |first, second| principals.same_party(first, second);
+        assert!(party("admin-1", "admin-1"));
+        assert!(party("admin-1", "puppet") && party("puppet", "admin-1"));
+        assert!(party("admin-1", "puppet-of-puppet"), "transitively");
+        assert!(party("puppet", "sibling"), "created by one principal");
+        assert!(!party("admin-1", "admin-2"), "the operator is no party");
+        assert!(!party("admin-2", "puppet-of-puppet"));
+        assert!(
+            party("loop-a", "loop-b") && !party("loop-a", "admin-1"),
+            "cycles end"
+        );
+    }
+}

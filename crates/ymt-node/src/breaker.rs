@@ -1,13 +1,17 @@
 //! The circuit breaker: an action that would change the color of more than
 //! `breaker_persons_max` persons, or that needs national approval (a risk
 //! area larger than a community), is held as pending with its impact
-//! preview until a national administrator other than the proposer approves
-//! it. It takes effect only at approval: its events are then computed,
+//! preview until a national administrator of another party than the
+//! proposer approves it (not the proposer, nor a principal of its
+//! `created_by` lineage: [`crate::auth::Principals::same_party`]). It takes effect only at approval: its events are then computed,
 //! stored and applied. Proposals, approvals and rejections are audited.
 //!
-//! Covered: risk-area designations (see [`crate::risk`]), bulk overrides,
-//! rule-set and profile publications ([`crate::publication`]) and automatic
-//! tracing that would designate too many persons ([`crate::tracing_service`]).
+//! Covered: risk-area designations (see [`crate::risk`]), bulk overrides
+//! (always held when a person has no presence in the proposer's
+//! jurisdiction), rule-set and profile publications ([`crate::publication`];
+//! a national rule set is always held), automatic tracing that would
+//! designate too many persons ([`crate::tracing_service`]), and new national
+//! admins and auditors ([`crate::principals`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
