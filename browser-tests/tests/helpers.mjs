@@ -59,10 +59,16 @@ export async function startServer() {
   return server;
 }
 
-/// Registers a person in 440305 and returns the pid.
+/// Registers a person in 440305 and returns the pid. Each guardianship is
+/// confirmed by the city's authority (the consent step: an authority of the
+/// ward's region other than the registrar).
 export async function registerPerson(server, idNumber, name, guardianOf = []) {
   const body = await server.api("/v1/persons", { key: server.keys["demo-admin"], method: "POST", body: {
     id_type: "passport", id_number: idNumber, display_name: name, region: "440305", guardian_of: guardianOf } });
+  for (const ward of guardianOf) {
+    await server.api("/v1/guardianships:confirm", { key: server.keys["demo-cdc-440305"], method: "POST", body: {
+      guardian: body.pid, ward } });
+  }
   return body.pid;
 }
 

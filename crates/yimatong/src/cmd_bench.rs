@@ -117,6 +117,7 @@ pub(crate) fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<Stri
             display_name: id.into(),
             key_sha256: key_sha256(&key),
             disabled: false,
+            created_by: String::new(),
         })
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     Ok(key)

@@ -102,6 +102,7 @@ pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
                 indoor: venue % 4 != 0,
                 registered_by: "bench".into(),
                 registered_at: now,
+                operators: Vec::new(),
             },
         )
         .map_err(|error| anyhow::anyhow!(error.detail))?;

@@ -239,6 +239,13 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                 .iter()
                 .map(|&index| state.person_id(&city.persons[index].document))
                 .collect(),
+            // The operator's seed is the consent: its guardianships hold.
+            guardianship_confirmed: person
+                .dependents
+                .iter()
+                .map(|&index| state.person_id(&city.persons[index].document))
+                .collect(),
+            registered_by: "operator".into(),
         };
         state
             .register_person(&record)
@@ -258,6 +265,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                     indoor: venue.indoor,
                     registered_by: "demo-seed".into(),
                     registered_at: now,
+                    operators: Vec::new(),
                 },
             )
             .map_err(|error| anyhow::anyhow!(error.detail))?;
@@ -297,6 +305,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                 display_name: format!("demo {}", role.as_str()),
                 key_sha256: key_sha256(&key),
                 disabled: false,
+                created_by: String::new(),
             })
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         keys.insert(id.to_string(), key);
@@ -396,6 +405,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                         display_name: if name.is_empty() { id.clone() } else { name },
                         key_sha256: key_sha256(&key),
                         disabled: false,
+                        created_by: String::new(),
                     })
                     .map_err(|error| anyhow::anyhow!(error.detail))?;
                 println!(

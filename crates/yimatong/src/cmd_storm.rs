@@ -74,6 +74,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
                 indoor: true,
                 registered_by: "bench".into(),
                 registered_at: now,
+                operators: Vec::new(),
             },
         )
         .map_err(|error| anyhow::anyhow!(error.detail))?;

@@ -163,7 +163,8 @@ async fn writer(job: WriterJob) {
                 } else {
                     "negative"
                 };
-                let id = format!("r{round}-w{writer}-b{batch}-{index}");
+                // In the lab's namespace, the id the node stores.
+                let id = format!("crash-lab:r{round}-w{writer}-b{batch}-{index}");
                 persons.push((pid.clone(), id.clone()));
                 json!({
                     "id": id,

@@ -175,14 +175,9 @@ pub(crate) async fn authorize_person(
     let now = state.now();
     if let Some(principal) = bearer_principal(state, headers)? {
         let allowed = matches!(principal.role, Role::HealthAuthority | Role::NationalAdmin);
-        let in_jurisdiction = principal.role == Role::NationalAdmin
-            || state
-                .person_record(pid)?
-                .is_some_and(|record| principal.may_act_in(&record.region))
-            || state
-                .person_records(pid)?
-                .iter()
-                .any(|record| principal.may_act_in(&record.region));
+        // Presence, not any event in the region: an authority's own write
+        // about a person does not make the person its own.
+        let in_jurisdiction = allowed && state.reaches(&principal, pid)?;
         if !allowed || !in_jurisdiction {
             state
                 .audit_denied(Some(&principal), action, pid.as_str(), "not allowed")
@@ -202,7 +197,7 @@ pub(crate) async fn authorize_person(
     }
     let guardian = state
         .person_record(&me)?
-        .is_some_and(|record| record.guardian_of.contains(pid));
+        .is_some_and(|record| record.is_confirmed_guardian_of(pid));
     if guardian {
         return Ok(format!("citizen:{me}"));
     }

@@ -69,6 +69,7 @@ not serve is answered with 405 and an `Allow` header.";
         events::post_event,
         events::post_events_batch,
         persons::register_person,
+        persons::confirm_guardianship,
         persons::resolve_person,
         persons::person_status,
         persons::person_timeline,

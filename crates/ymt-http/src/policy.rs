@@ -29,6 +29,8 @@ pub enum Permission {
     OverrideCodes,
     HandleAppeals,
     RevokeSigningKeys,
+    ConfirmGuardianships,
+    DecidePending,
 }
 
 use Permission as P;
@@ -150,6 +152,50 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         "key.revoke",
         "revoke signing keys",
     ),
+    (
+        P::ConfirmGuardianships,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "guardianship.confirm",
+        "confirm guardianships",
+    ),
+    (
+        P::DecidePending,
+        &[R::NationalAdmin],
+        "pending.decide",
+        "decide pending actions; a national_admin must",
+    ),
+];
+
+/// What the node checks against the request's data once the role has the
+/// permission (jurisdiction, presence, namespaces, lineage): the rules no
+/// role grants. Listed here so the golden matrix shows them beside the
+/// roles; each is enforced where it says, and tested in
+/// `tests/authorization.rs` and `tests/no_one_beyond_their_rights.rs`.
+pub const DATA_RULES: &[(&str, &str)] = &[
+    (
+        "write-does-not-grant-read",
+        "ReadTimeline, person codes and OverrideCodes of a health authority reach persons present in its jurisdiction: registered there, or checked in by a venue scanner or verifier device at a venue there, or tested by a lab there; no authority's own event counts (ymt-node presence.rs)",
+    ),
+    (
+        "override-without-presence",
+        "an override of a person without presence in the author's jurisdiction is refused as an event and held as a bulk override for a second national_admin (ingest.rs, breaker.rs)",
+    ),
+    (
+        "registration-owner",
+        "RegisterPersons cannot re-register a person registered outside the jurisdiction, nor name wards registered outside it; a guardianship is pending until ConfirmGuardianships by another party of the ward's region (apply.rs)",
+    ),
+    (
+        "venue-jurisdiction",
+        "check-ins only at venues inside the submitter's jurisdiction; a venue principal only at venues naming it as operator (ingest.rs)",
+    ),
+    (
+        "author-namespace",
+        "event ids are stored as <author>:<id>; an id in another author's namespace is refused; a test result's lab is its author (ingest.rs)",
+    ),
+    (
+        "two-person-lineage",
+        "DecidePending refused when approver and proposer are one party: the same, or sharing a principal in their created_by lineages; a national_admin or auditor is created, and a national rule set published, only through a second national_admin (auth.rs, breaker.rs, principals.rs)",
+    ),
 ];
 
 fn entry(
@@ -212,6 +258,22 @@ mod tests {
     }
 
     #[test]
+    fn the_data_rules_are_the_expected_list() {
+        let names: Vec<&str> = DATA_RULES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                "write-does-not-grant-read",
+                "override-without-presence",
+                "registration-owner",
+                "venue-jurisdiction",
+                "author-namespace",
+                "two-person-lineage",
+            ]
+        );
+    }
+
+    #[test]
     fn the_policy_table_is_the_expected_matrix() {
         // A change to who may do what shows here, as a reviewable diff.
         let expect = "\
@@ -232,7 +294,9 @@ ConfirmDesignations: health_authority national_admin
 ListPending: health_authority national_admin auditor
 OverrideCodes: health_authority national_admin
 HandleAppeals: health_authority national_admin
-RevokeSigningKeys: national_admin";
+RevokeSigningKeys: national_admin
+ConfirmGuardianships: health_authority national_admin
+DecidePending: national_admin";
         assert_eq!(matrix(), expect);
     }
 }

@@ -52,6 +52,11 @@ fn table() -> Vec<Route> {
         route(M::POST, "/v1/persons", post(persons::register_person)),
         route(
             M::POST,
+            "/v1/guardianships:confirm",
+            post(persons::confirm_guardianship),
+        ),
+        route(
+            M::POST,
             "/v1/persons:resolve",
             post(persons::resolve_person),
         ),

@@ -47,6 +47,9 @@ struct Seeds {
     appeals: Vec<String>,
     /// One unconfirmed automatic designation in 440305 per caller, likewise.
     designations: Vec<String>,
+    /// A person registered in 440305 by another authority, declared the
+    /// guardian of the citizen (a guardianship to confirm).
+    guardian_pid: String,
 }
 
 /// One call of a row: a unique number, the caller's index and the seeds.
@@ -74,6 +77,11 @@ const PROFILE_REGION: &str = "440305";
 const COMMUNITY: &str = "440305001001";
 /// The venue of the sample check-ins, registered before the matrix runs.
 const SEED_VENUE: &str = "venue-1";
+/// A venue of 110105, where no 440305 principal may check anyone in.
+const OUT_VENUE: &str = "venue-110105";
+/// A person only an authority of 440305 wrote about (no registration, no
+/// lab result, no check-in): present in no region.
+const WRITTEN_PID: &str = "p-written";
 /// A national administrator outside the matrix who proposes the pending
 /// actions the matrix decides.
 const SECOND_ADMIN: &str = "admin-2";
@@ -196,6 +204,42 @@ fn rows() -> Vec<Row> {
             expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
+        // The venue-jurisdiction check: nobody of 440305 checks anyone in
+        // at a venue of 110105 (and 110105's own principals cannot file it
+        // in 440305).
+        Row {
+            label: "POST /v1/events check_in at a venue outside the jurisdiction",
+            request: |call| {
+                let mut event = event_of_kind(
+                    "check_in",
+                    &format!("e-{}", call.n),
+                    "p-seed",
+                    "440305",
+                    T0_UNIX_SECS,
+                );
+                event["data"]["venue"] = json!(OUT_VENUE);
+                ("POST", "/v1/events".into(), Some(event))
+            },
+            expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // Author namespaces: an id in another principal's namespace is
+        // nobody else's to take.
+        Row {
+            label: "POST /v1/events test_result in another author's id namespace",
+            request: |call| {
+                let event = event_of_kind(
+                    "test_result",
+                    &format!("seed-lab:e-{}", call.n),
+                    "p-seed",
+                    "440305",
+                    T0_UNIX_SECS,
+                );
+                ("POST", "/v1/events".into(), Some(event))
+            },
+            expect: [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
         Row {
             label: "POST /v1/events:batch test_result",
             request: event_row("batch"),
@@ -233,6 +277,32 @@ fn rows() -> Vec<Row> {
             request: |_| ("GET", "/v1/persons/p-seed/timeline".into(), None),
             // A health authority elsewhere is told the person is unknown.
             expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 404, 401, 401],
+            body: None,
+        },
+        // Writing does not grant reading: an authority's event about a
+        // person makes the person nobody's, not even its own region's.
+        Row {
+            label: "GET /v1/persons/{pid}/timeline of a person only an authority wrote about",
+            request: |_| ("GET", format!("/v1/persons/{WRITTEN_PID}/timeline"), None),
+            expect: [403, 403, 403, 404, 200, 200, 403, 403, 403, 404, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/persons/{pid}/code of a person only an authority wrote about",
+            request: |_| ("GET", format!("/v1/persons/{WRITTEN_PID}/code"), None),
+            expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // Guardianship's consent step: another authority of the ward's
+        // region confirms (the seeded registrar is not a caller).
+        Row {
+            label: "POST /v1/guardianships:confirm",
+            request: |call| {
+                let body =
+                    json!({"guardian": call.seeds.guardian_pid, "ward": call.seeds.citizen_pid});
+                ("POST", "/v1/guardianships:confirm".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
         Row {
@@ -312,6 +382,18 @@ fn rows() -> Vec<Row> {
                 ("POST", "/v1/admin/principals".into(), Some(body))
             },
             expect: [403, 403, 403, 403, 201, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // The two-person rule: a national admin or an auditor waits for a
+        // second national admin.
+        Row {
+            label: "POST /v1/admin/principals national_admin",
+            request: |call| {
+                let n = call.n;
+                let body = json!({"id": format!("created-admin-{n}"), "role": "national_admin", "jurisdiction": "nation", "display_name": "an admin"});
+                ("POST", "/v1/admin/principals".into(), Some(body))
+            },
+            expect: [403, 403, 403, 403, 202, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
         // Pages, assets and the node's public keys need no key at all; a
@@ -559,6 +641,20 @@ fn rows() -> Vec<Row> {
             expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
+        // The two-person lineage: the admin created the puppet that proposed
+        // this action, so the admin is not a second person for it.
+        Row {
+            label: "POST /v1/pending/{id_action} approve an action of a principal the approver created",
+            request: |_| {
+                (
+                    "POST",
+                    "/v1/pending/risk_area.seed-lineage:approve".into(),
+                    None,
+                )
+            },
+            expect: [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
         Row {
             label: "POST /v1/pending/{id_action} reject",
             request: |_| {
@@ -595,7 +691,8 @@ fn rows() -> Vec<Row> {
                 });
                 ("POST", "/v1/overrides:bulk".into(), Some(body))
             },
-            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            // The person is present nowhere: held for a second authority.
+            expect: [403, 403, 403, 202, 202, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
         Row {
@@ -672,22 +769,55 @@ fn denied_count(node: &TestNode, principal: &str) -> usize {
 /// signed code, one open appeal about the citizen per caller, and two
 /// actions pending national approval proposed by a second administrator.
 async fn seed(node: &TestNode, admin: &str) -> Seeds {
+    // A lab of 440305 tested p-seed: the person is present there.
+    let seed_lab = node.add_principal("seed-lab", Role::Lab, "440305");
     let event = event_of_kind("test_result", "seed", "p-seed", "440305", T0_UNIX_SECS);
     check(
         "seed event",
-        &node.post("/v1/events", Some(admin), &event).await,
+        &node.post("/v1/events", Some(&seed_lab), &event).await,
         200,
     );
-    let venue = json!({"id": SEED_VENUE, "name": "a market", "region": COMMUNITY, "category": "market", "indoor": true});
+    // Only an authority wrote about p-written: it is present nowhere.
+    let seed_authority = node.add_principal("seed-authority", Role::HealthAuthority, "440305");
+    let written = event_of_kind(
+        "vaccination",
+        "written",
+        WRITTEN_PID,
+        "440305",
+        T0_UNIX_SECS,
+    );
+    check(
+        "seed written event",
+        &node
+            .post("/v1/events", Some(&seed_authority), &written)
+            .await,
+        200,
+    );
+    let venue = json!({"id": SEED_VENUE, "name": "a market", "region": COMMUNITY, "category": "market",
+                       "indoor": true, "operators": ["venue"]});
     check(
         "seed venue",
         &node.post("/v1/venues", Some(admin), &venue).await,
+        201,
+    );
+    let venue_out = json!({"id": OUT_VENUE, "name": "a market", "region": "110105001001", "category": "market",
+                           "indoor": true, "operators": ["venue-out"]});
+    check(
+        "seed venue of 110105",
+        &node.post("/v1/venues", Some(admin), &venue_out).await,
         201,
     );
     let citizen = json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT, "display_name": "李四", "region": "440305"});
     let reply = node.post("/v1/persons", Some(admin), &citizen).await;
     check("seed citizen", &reply, 200);
     let citizen_pid = reply.json()["pid"].as_str().expect("a pid").to_owned();
+    let guardian = json!({"id_type": "passport", "id_number": "E90000002", "display_name": "李五",
+                          "region": "440305", "guardian_of": [citizen_pid]});
+    let reply = node
+        .post("/v1/persons", Some(&seed_authority), &guardian)
+        .await;
+    check("seed guardian", &reply, 200);
+    let guardian_pid = reply.json()["pid"].as_str().expect("a pid").to_owned();
     node.enable_citizen_sign_in_with_one_time_code(CITIZEN_CODE);
     let code = node.get("/v1/persons/p-seed/code", Some(admin)).await;
     check("seed code", &code, 200);
@@ -700,6 +830,34 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
         appeals.push(reply.json()["id"].as_str().expect("an id").to_owned());
     }
     let second_admin = node.add_principal(SECOND_ADMIN, Role::NationalAdmin, "nation");
+    // The matrix's admin creates a puppet admin (a second admin approves,
+    // as for every national admin): the puppet's proposal is one the admin
+    // may not approve.
+    let puppet = json!({"id": "puppet-admin", "role": "national_admin", "jurisdiction": "nation", "display_name": "puppet"});
+    let reply = node
+        .post("/v1/admin/principals", Some(admin), &puppet)
+        .await;
+    check("seed puppet admin", &reply, 202);
+    let puppet_key = reply.json()["api_key"].as_str().expect("a key").to_owned();
+    check(
+        "seed puppet approval",
+        &node
+            .send(
+                "POST",
+                "/v1/pending/principal.puppet-admin:approve",
+                Some(&second_admin),
+                None,
+            )
+            .await,
+        200,
+    );
+    let mut body = risk_area(0, json!({"region": "440305"}));
+    body["id"] = json!("seed-lineage");
+    check(
+        "seed pending action of the puppet",
+        &node.post("/v1/risk-areas", Some(&puppet_key), &body).await,
+        202,
+    );
     for id in ["seed-approve", "seed-reject"] {
         let mut body = risk_area(0, json!({"region": "440305"}));
         body["id"] = json!(id);
@@ -739,6 +897,7 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
         citizen_pid,
         appeals,
         designations,
+        guardian_pid,
     }
 }
 
@@ -869,7 +1028,7 @@ async fn an_authority_cannot_retract_an_event_of_another_jurisdiction() {
         "subject": {"pid": "p-1"},
         "region": "110105",
         "kind": "retraction",
-        "data": {"target": "cc-sz", "reason": "not ours to cancel"},
+        "data": {"target": "cdc-440305:cc-sz", "reason": "not ours to cancel"},
     });
     let reply = node.post("/v1/events", Some(&beijing), &retraction).await;
     check("retraction across jurisdictions", &reply, 403);

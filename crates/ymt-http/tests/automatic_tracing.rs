@@ -216,7 +216,10 @@ async fn a_retracted_check_in_is_not_traced_before_or_after_a_restart() {
         ],
     )
     .await;
-    for (id, pid, target) in [("r2", "pmistaken", "c2"), ("r4", "pmistaken2", "c4")] {
+    for (id, pid, target) in [
+        ("r2", "pmistaken", "scanner-1:c2"),
+        ("r4", "pmistaken2", "scanner-1:c4"),
+    ] {
         let (status, body) = node
             .post_as(
                 &world.authority,

@@ -107,6 +107,16 @@ async fn citizens_sign_in_see_their_own_and_dependents_codes_and_appeal() {
     )
     .await;
     let stranger = register(&node, &admin, "E20000004", "赵五", "440305", vec![]).await;
+    // The consent step: an authority of the child's region other than the
+    // registrar confirms the guardianship.
+    let (status, body) = node
+        .post_as(
+            &own_city,
+            "/v1/guardianships:confirm",
+            json!({"guardian": parent, "ward": child}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     let status = node
         .sign_in_citizen("passport", "E20000003", "246810")

@@ -46,7 +46,11 @@ async fn an_authority_confirms_an_automatic_designation_and_the_person_sees_it()
     assert_eq!(status, 403);
     // Only automatic designations, and only once.
     let (status, _) = node
-        .post_as(&world.authority, "/v1/designations/c2:confirm", json!({}))
+        .post_as(
+            &world.authority,
+            "/v1/designations/scanner-1:c2:confirm",
+            json!({}),
+        )
         .await;
     assert_eq!(status, 422);
     let (status, body) = node

@@ -87,6 +87,7 @@ fn principal(node: &TestNode, id: &str, role: Role) -> String {
             display_name: id.into(),
             key_sha256: key_sha256(&key),
             disabled: false,
+            created_by: String::new(),
         })
         .expect("the principal is stored");
     key

@@ -143,7 +143,7 @@ async fn a_designation_decides_everyone_it_reaches_as_a_full_evaluation_would() 
             "/v1/events:batch",
             json!({"events": [
                 {"id": "r6", "subject": {"pid": "pretracted"}, "region": COMMUNITY_A,
-                 "kind": "retraction", "data": {"target": "c6", "reason": "scanned by mistake"}},
+                 "kind": "retraction", "data": {"target": "scanner-1:c6", "reason": "scanned by mistake"}},
                 {"id": "cc7", "subject": {"pid": "pred"}, "region": NANSHAN,
                  "kind": "contact_designation",
                  "data": {"contact": "close", "designated_at": at_minutes(-30), "last_exposure_at": at_minutes(-200),

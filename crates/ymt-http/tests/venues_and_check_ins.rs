@@ -146,13 +146,13 @@ async fn retention_purges_old_check_ins_from_store_and_index() {
     let store = &node.state.store;
     assert!(
         store
-            .event_by_id(&EventId::parse("old").unwrap())
+            .event_by_id(&EventId::parse("scanner-1:old").unwrap())
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .event_by_id(&EventId::parse("new").unwrap())
+            .event_by_id(&EventId::parse("scanner-1:new").unwrap())
             .unwrap()
             .is_some()
     );

@@ -62,7 +62,16 @@ impl Node {
     /// Creates or replaces a principal, on behalf of `author`.
     /// Ids the node writes as authors itself are refused
     /// ([`crate::auth::RESERVED_PRINCIPAL_IDS`]).
-    pub fn add_principal_by(&self, author: &Author, principal: Principal) -> Result<(), NodeError> {
+    /// The principal records who created it (`author`), for the lineage
+    /// the two-person rule checks ([`crate::auth::Principals::same_party`]).
+    /// Whether the author may do this alone is the caller's question (see
+    /// `crate::principals::propose`).
+    pub fn add_principal_by(
+        &self,
+        author: &Author,
+        mut principal: Principal,
+    ) -> Result<(), NodeError> {
+        principal.created_by = author.id.clone();
         if crate::auth::is_reserved_principal_id(&principal.id) {
             return Err(NodeError::invalid(format!(
                 "id: {} is reserved for the node's own records",
@@ -71,9 +80,10 @@ impl Node {
         }
         crate::error::check_text("display_name", &principal.display_name)?;
         let detail = format!(
-            "role {}, jurisdiction {}",
+            "role {}, jurisdiction {}, created by {}",
             principal.role.as_str(),
-            principal.jurisdiction
+            principal.jurisdiction,
+            principal.created_by
         );
         self.apply(author, Record::PrincipalAdded { principal }, &detail)
     }
@@ -136,15 +146,122 @@ impl Node {
             .map_err(|error| NodeError::invalid(format!("id_number: {error}")))?;
         let masked_name = MaskedName::mask(&registration.display_name)
             .map_err(|error| NodeError::invalid(format!("display_name: {error}")))?;
+        let pid = self.person_id(&document);
+        // A person belongs to the region that registered them: another
+        // region cannot rename, move or re-declare them.
+        let existing = self.person_record(&pid)?;
+        if let Some(existing) = &existing
+            && !principal.may_act_in(&existing.region)
+        {
+            let detail = format!(
+                "the person is registered in region {}, outside your jurisdiction {}",
+                existing.region, principal.jurisdiction
+            );
+            self.audit_denied(Some(principal), "person.register", pid.as_str(), &detail)
+                .await;
+            return Err(NodeError::forbidden(detail));
+        }
+        // A guardian may read a ward's code: only wards registered inside
+        // the registrar's jurisdiction can be named.
+        for ward in &registration.guardian_of {
+            let Some(ward_record) = self.person_record(ward)? else {
+                return Err(NodeError::invalid(format!(
+                    "guardian_of: {ward} is not registered; register the ward first"
+                )));
+            };
+            if !principal.may_act_in(&ward_record.region) {
+                let detail = format!(
+                    "guardian_of: {ward} is registered in region {}, outside your jurisdiction {}",
+                    ward_record.region, principal.jurisdiction
+                );
+                self.audit_denied(Some(principal), "person.register", pid.as_str(), &detail)
+                    .await;
+                return Err(NodeError::forbidden(detail));
+            }
+        }
+        // Confirmations survive a re-registration for the wards still named.
+        let guardianship_confirmed = existing
+            .map(|existing| existing.guardianship_confirmed)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|ward| registration.guardian_of.contains(ward))
+            .collect();
         let record = PersonRecord {
-            pid: self.person_id(&document),
+            pid,
             masked_name,
             id_type: registration.id_type,
             region: registration.region,
             has_phone: registration.has_phone,
             guardian_of: registration.guardian_of,
+            guardianship_confirmed,
+            registered_by: principal.id.clone(),
         };
         self.register_person_by(&Author::from(principal), &record)?;
+        Ok(record)
+    }
+
+    /// Confirms that `guardian` is the guardian of `ward`, by `principal`
+    /// (an authority, as the caller has checked): the consent step of a
+    /// guardianship. The confirming authority's jurisdiction must hold the
+    /// ward's registration, and it must not be the registrar that declared
+    /// the guardianship, nor of its party (two persons, as for held
+    /// actions). Confirming twice changes nothing.
+    pub async fn confirm_guardianship(
+        &self,
+        principal: &Principal,
+        guardian: &PersonId,
+        ward: &PersonId,
+    ) -> Result<PersonRecord, NodeError> {
+        let mut record = self
+            .person_record(guardian)?
+            .filter(|record| record.guardian_of.contains(ward))
+            .ok_or_else(|| {
+                NodeError::not_found(format!(
+                    "no registered person {guardian} is declared the guardian of {ward}"
+                ))
+            })?;
+        let ward_region = self
+            .person_record(ward)?
+            .map(|ward| ward.region)
+            .ok_or_else(|| NodeError::not_found(format!("no registered person {ward}")))?;
+        let refusal = if !principal.may_act_in(&ward_region) {
+            Some(format!(
+                "the ward is registered in region {ward_region}, outside your jurisdiction {}",
+                principal.jurisdiction
+            ))
+        } else if self
+            .principals
+            .read()
+            .same_party(&principal.id, &record.registered_by)
+        {
+            Some(format!(
+                "{} declared this guardianship; another authority of the ward's region must confirm it",
+                record.registered_by
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = refusal {
+            self.audit_denied(
+                Some(principal),
+                "guardianship.confirm",
+                &format!("{guardian}/{ward}"),
+                &detail,
+            )
+            .await;
+            return Err(NodeError::forbidden(detail));
+        }
+        if record.guardianship_confirmed.contains(ward) {
+            return Ok(record);
+        }
+        record.guardianship_confirmed.push(ward.clone());
+        self.apply(
+            &Author::from(principal),
+            Record::PersonRegistered {
+                person: record.clone(),
+            },
+            &format!("guardianship of {ward} confirmed by {}", principal.id),
+        )?;
         Ok(record)
     }
 

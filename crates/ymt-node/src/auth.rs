@@ -69,11 +69,31 @@ pub struct Principal {
     pub key_sha256: String,
     #[serde(default)]
     pub disabled: bool,
+    /// Who created (or last replaced) this principal and so held its key
+    /// when it was shown: a principal id, or `operator` for the command
+    /// line. The two-person rule follows this lineage: a principal never
+    /// approves an action of its creator, nor of a principal it created.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_by: String,
 }
 
 impl Principal {
     pub fn may_act_in(&self, region: &RegionCode) -> bool {
         self.jurisdiction.contains(region)
+    }
+
+    /// Whether this is one of the node's own authors ([`system_principal`]):
+    /// no key, so nobody authenticates as it. Its events keep the derived
+    /// ids the node gives them, outside every principal's namespace.
+    pub fn is_node_itself(&self) -> bool {
+        self.disabled && self.key_sha256.is_empty()
+    }
+
+    /// The namespace of the event ids this principal submits: `<id>:`.
+    /// Principal ids hold no `:`, so namespaces never overlap, and the
+    /// node's derived ids (no `:`) are in none.
+    pub fn event_namespace(&self) -> String {
+        format!("{}:", self.id)
     }
 }
 
@@ -144,6 +164,45 @@ impl Principals {
         self.by_id.values()
     }
 
+    /// The creators of `id`, nearest first, up to a principal the table
+    /// does not hold (the operator) or a cycle, at most 64 steps.
+    pub fn creators_of(&self, id: &str) -> Vec<String> {
+        let mut creators: Vec<String> = Vec::new();
+        let mut current = id;
+        while let Some(principal) = self.by_id.get(current) {
+            let creator = principal.created_by.as_str();
+            if creator.is_empty() || creator == id || creators.len() >= 64 {
+                break;
+            }
+            if creators.iter().any(|seen| seen == creator) {
+                break;
+            }
+            creators.push(creator.to_owned());
+            current = creator;
+        }
+        creators
+    }
+
+    /// Whether two principals may stand for the same party: they share a
+    /// principal in their lineages (each principal and its creators, up
+    /// the chain, counting only principals of this table; the operator is
+    /// none). So a principal and any principal it created, directly or
+    /// through others, and two principals created by one, are one party:
+    /// whoever creates a principal is shown its key. The two-person rule
+    /// refuses an approval between them.
+    pub fn same_party(&self, first: &str, second: &str) -> bool {
+        let lineage = |id: &str| -> Vec<String> {
+            std::iter::once(id.to_owned())
+                .chain(self.creators_of(id))
+                .filter(|member| member == id || self.by_id.contains_key(member))
+                .collect()
+        };
+        let first_lineage = lineage(first);
+        lineage(second)
+            .iter()
+            .any(|member| first_lineage.contains(member))
+    }
+
     /// The principal a bearer key belongs to, if the key is valid.
     pub fn authenticate(&self, key: &str) -> Option<&Principal> {
         let principal_id = key.strip_prefix("ymt_")?.split('.').next()?;
@@ -178,5 +237,50 @@ pub fn system_principal(id: &str) -> Principal {
         display_name: id.into(),
         key_sha256: String::new(),
         disabled: true,
+        created_by: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(id: &str, created_by: &str) -> Principal {
+        Principal {
+            id: id.into(),
+            role: Role::NationalAdmin,
+            jurisdiction: RegionCode::nation(),
+            display_name: id.into(),
+            key_sha256: String::new(),
+            disabled: false,
+            created_by: created_by.into(),
+        }
+    }
+
+    #[test]
+    fn principals_of_one_lineage_are_one_party_and_the_operator_joins_nobody() {
+        let mut principals = Principals::default();
+        for (id, created_by) in [
+            ("admin-1", "operator"),
+            ("admin-2", "operator"),
+            ("puppet", "admin-1"),
+            ("puppet-of-puppet", "puppet"),
+            ("sibling", "admin-1"),
+            ("loop-a", "loop-b"),
+            ("loop-b", "loop-a"),
+        ] {
+            principals.insert(principal(id, created_by));
+        }
+        let party = |first, second| principals.same_party(first, second);
+        assert!(party("admin-1", "admin-1"));
+        assert!(party("admin-1", "puppet") && party("puppet", "admin-1"));
+        assert!(party("admin-1", "puppet-of-puppet"), "transitively");
+        assert!(party("puppet", "sibling"), "created by one principal");
+        assert!(!party("admin-1", "admin-2"), "the operator is no party");
+        assert!(!party("admin-2", "puppet-of-puppet"));
+        assert!(
+            party("loop-a", "loop-b") && !party("loop-a", "admin-1"),
+            "cycles end"
+        );
     }
 }

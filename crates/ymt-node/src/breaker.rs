@@ -1,13 +1,17 @@
 //! The circuit breaker: an action that would change the color of more than
 //! `breaker_persons_max` persons, or that needs national approval (a risk
 //! area larger than a community), is held as pending with its impact
-//! preview until a national administrator other than the proposer approves
-//! it. It takes effect only at approval: its events are then computed,
+//! preview until a national administrator of another party than the
+//! proposer approves it (not the proposer, nor a principal of its
+//! `created_by` lineage: [`crate::auth::Principals::same_party`]). It takes effect only at approval: its events are then computed,
 //! stored and applied. Proposals, approvals and rejections are audited.
 //!
-//! Covered: risk-area designations (see [`crate::risk`]), bulk overrides,
-//! rule-set and profile publications ([`crate::publication`]) and automatic
-//! tracing that would designate too many persons ([`crate::tracing_service`]).
+//! Covered: risk-area designations (see [`crate::risk`]), bulk overrides
+//! (always held when a person has no presence in the proposer's
+//! jurisdiction), rule-set and profile publications ([`crate::publication`];
+//! a national rule set is always held), automatic tracing that would
+//! designate too many persons ([`crate::tracing_service`]), and new national
+//! admins and auditors ([`crate::principals`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -234,6 +238,11 @@ pub async fn propose_with_impact(
     impact: Impact,
 ) -> Result<Proposed, NodeError> {
     let mut held_because: Vec<String> = granularity.into_iter().collect();
+    // A national rule set changes the logic for everyone, whatever the
+    // preview counts today: never one administrator's decision.
+    if action.kind == KIND_RULE_SET {
+        held_because.push("a national rule set needs a second national_admin".into());
+    }
     let limit = state.tracing.config.breaker_persons_max;
     if impact.persons_changing > limit {
         held_because.push(format!(
@@ -338,10 +347,24 @@ pub async fn decide(
             pending.status
         )));
     }
-    if pending.proposer == principal.id {
-        let detail = "the proposer cannot decide their own action; a second national_admin must";
+    // Not the proposer, nor a principal of its party: one it created (and
+    // so whose key it was shown), its creator, or one created by the same
+    // principal, up the whole lineage (`Principals::same_party`).
+    if state
+        .principals
+        .read()
+        .same_party(&pending.proposer, &principal.id)
+    {
+        let detail = if pending.proposer == principal.id {
+            "the proposer cannot decide their own action; a second national_admin must".to_owned()
+        } else {
+            format!(
+                "{} and the proposer {} are one party (one created the other, or both were created by one principal); a second national_admin must decide",
+                principal.id, pending.proposer
+            )
+        };
         state
-            .audit_denied(Some(principal), "pending.decide", id, detail)
+            .audit_denied(Some(principal), "pending.decide", id, &detail)
             .await;
         return Err(NodeError::forbidden(detail));
     }
@@ -395,6 +418,45 @@ pub async fn decide(
         &detail,
     )?;
     Ok(pending)
+}
+
+/// Proposes a bulk override by `principal` (whose role and jurisdiction
+/// over `request.region` the caller has checked). Persons with no presence
+/// in the principal's jurisdiction (`crate::presence`) are not its own to
+/// override: the action is then held for a second, national, principal,
+/// however few colors it changes.
+pub async fn propose_bulk_override(
+    state: &Arc<Node>,
+    principal: &Principal,
+    request: &BulkOverrideRequest,
+) -> Result<Proposed, NodeError> {
+    let worker = state.clone();
+    let pids = request.pids.clone();
+    let reader = principal.clone();
+    let absent = tokio::task::spawn_blocking(move || -> Result<usize, NodeError> {
+        let mut absent = 0;
+        for pid in &pids {
+            if !worker.is_present_in(pid, &reader.jurisdiction)? {
+                absent += 1;
+            }
+        }
+        Ok(absent)
+    })
+    .await
+    .map_err(|_| NodeError::internal("the presence check panicked"))??;
+    let granularity = (absent > 0).then(|| {
+        format!(
+            "{absent} of the persons have no presence in {}; a second national_admin must approve",
+            principal.jurisdiction
+        )
+    });
+    propose(
+        state,
+        principal,
+        HeldAction::new(KIND_BULK_OVERRIDE, request),
+        granularity,
+    )
+    .await
 }
 
 /// Bulk overrides as a module of the node: held like any large action, and

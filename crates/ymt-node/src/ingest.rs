@@ -11,15 +11,17 @@ use ymt_core::identity::IdDocument;
 use ymt_core::{Event, EventBody, EventId, PersonId, Timestamp};
 use ymt_store::{AuditEntry, AuditOutcome, NewEvent};
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::error::{ItemError, NodeError};
 use crate::model::{EventRecord, ImportSummary, IngestResult, Subject, Submission};
 use crate::state::Node;
 
 impl Node {
     /// Ingests events (at most one per person) as `principal`, in batches the
-    /// store accepts. The boxed future breaks the cycle ingest → after_ingest →
-    /// ingest.
+    /// store accepts: the node's own actions (automatic tracing, and actions
+    /// the circuit breaker applied or a second authority approved, whose
+    /// presence checks were made when they were proposed). The boxed future
+    /// breaks the cycle ingest → after_ingest → ingest.
     pub fn ingest_in_chunks<'a>(
         self: &'a Arc<Self>,
         principal: &'a Principal,
@@ -49,13 +51,15 @@ impl Node {
                 match chunks.next() {
                     Some(second) => {
                         let (first, second) = tokio::join!(
-                            self.ingest(principal, first),
-                            self.ingest(principal, second)
+                            self.ingest_as(principal, first, Origin::Breaker),
+                            self.ingest_as(principal, second, Origin::Breaker)
                         );
                         results.extend(first?);
                         results.extend(second?);
                     }
-                    None => results.extend(self.ingest(principal, first).await?),
+                    None => {
+                        results.extend(self.ingest_as(principal, first, Origin::Breaker).await?)
+                    }
                 }
             }
             Ok(results)
@@ -68,6 +72,16 @@ impl Node {
         self: &Arc<Self>,
         principal: &Principal,
         submissions: Vec<Submission>,
+    ) -> Result<Vec<IngestResult>, NodeError> {
+        self.ingest_as(principal, submissions, Origin::Submitted)
+            .await
+    }
+
+    async fn ingest_as(
+        self: &Arc<Self>,
+        principal: &Principal,
+        submissions: Vec<Submission>,
+        origin: Origin,
     ) -> Result<Vec<IngestResult>, NodeError> {
         if submissions.is_empty() {
             return Err(NodeError::malformed("the batch is empty"));
@@ -84,7 +98,7 @@ impl Node {
         let mut errors = Vec::new();
         let mut forbidden = false;
         for (index, submission) in submissions.into_iter().enumerate() {
-            match self.check_submission(principal, submission, now) {
+            match self.check_submission(principal, submission, now, origin) {
                 Ok(record) => records.push(record),
                 Err((is_forbidden, detail)) => {
                     forbidden |= is_forbidden;
@@ -352,6 +366,7 @@ impl Node {
         principal: &Principal,
         submission: Submission,
         now: Timestamp,
+        origin: Origin,
     ) -> Result<EventRecord, (bool, String)> {
         if !principal.role.may_submit(submission.kind) {
             return Err((
@@ -380,10 +395,12 @@ impl Node {
                 self.person_id(&document)
             }
         };
-        let body = EventBody::from_kind_and_data(submission.kind, submission.data)
+        let mut body = EventBody::from_kind_and_data(submission.kind, submission.data)
             .map_err(|error| (false, error))?;
+        let id = self.namespaced_id(principal, submission.id)?;
+        self.check_authorship(principal, &person, &mut body, origin)?;
         let event = Event {
-            id: submission.id,
+            id,
             person,
             recorded_at: now,
             author: principal.id.clone(),
@@ -402,17 +419,35 @@ impl Node {
                 ),
             ));
         }
-        if let EventBody::Retraction(retraction) = &event.body {
-            let target = self
-                .store
-                .event_by_id(&retraction.target)
-                .map_err(|error| (false, format!("looking up the retracted event: {error}")))?
-                .ok_or_else(|| {
-                    (
-                        false,
-                        format!("data.target: no event {} is stored", retraction.target),
-                    )
-                })?;
+        let mut event = event;
+        if let EventBody::Retraction(retraction) = &mut event.body {
+            let lookup = |id: &EventId| {
+                self.store
+                    .event_by_id(id)
+                    .map_err(|error| (false, format!("looking up the retracted event: {error}")))
+            };
+            let mut found = lookup(&retraction.target)?;
+            // A target named without a namespace is the submitter's own
+            // event, as its id was when submitted.
+            if found.is_none()
+                && !retraction.target.as_str().contains(':')
+                && !principal.is_node_itself()
+                && let Ok(own) = EventId::parse(&format!(
+                    "{}{}",
+                    principal.event_namespace(),
+                    retraction.target
+                ))
+                && let Some(stored) = lookup(&own)?
+            {
+                retraction.target = own;
+                found = Some(stored);
+            }
+            let target = found.ok_or_else(|| {
+                (
+                    false,
+                    format!("data.target: no event {} is stored", retraction.target),
+                )
+            })?;
             let target: EventRecord = serde_json::from_slice(&target.payload)
                 .map_err(|error| (false, format!("stored event unreadable: {error}")))?;
             if target.event.person != event.person {
@@ -445,4 +480,103 @@ impl Node {
         }
         Ok(record)
     }
+
+    /// The id an event is stored under: in its author's namespace. A
+    /// submitted id that starts with the author's namespace (`lab-1:S01`)
+    /// is kept; one without a namespace (`S01`) is stored as `lab-1:S01`,
+    /// the same for every retry, so duplicates stay duplicates; an id in
+    /// another's namespace is refused, so no principal can take an id
+    /// another will use. The node's own events keep their derived ids.
+    fn namespaced_id(&self, principal: &Principal, id: EventId) -> Result<EventId, (bool, String)> {
+        if principal.is_node_itself() {
+            return Ok(id);
+        }
+        let namespace = principal.event_namespace();
+        if id.as_str().starts_with(&namespace) {
+            return Ok(id);
+        }
+        if let Some((other, _)) = id.as_str().split_once(':') {
+            return Err((
+                true,
+                format!(
+                    "id: {id} is in the namespace {other}: of another author; submit ids without a namespace or under {namespace}"
+                ),
+            ));
+        }
+        EventId::parse(&format!("{namespace}{id}")).map_err(|error| {
+            (
+                false,
+                format!("id: stored in its author's namespace as {namespace}{id}: {error}"),
+            )
+        })
+    }
+
+    /// What the author of an event may claim: a test result names its
+    /// author as the lab; check-ins are made only at venues of the
+    /// submitter's jurisdiction (a venue principal only at venues it
+    /// operates); an override of a person with no presence in the
+    /// submitter's jurisdiction is not submitted directly but proposed as
+    /// a bulk override, which a second authority approves.
+    fn check_authorship(
+        &self,
+        principal: &Principal,
+        person: &PersonId,
+        body: &mut EventBody,
+        origin: Origin,
+    ) -> Result<(), (bool, String)> {
+        if principal.is_node_itself() {
+            return Ok(());
+        }
+        match body {
+            EventBody::TestResult(test) => test.lab = principal.id.clone(),
+            EventBody::CheckIn(check_in) => {
+                // An unknown venue is refused by the tracing module's check.
+                if let Some(venue) = self.tracing.venue(&check_in.venue) {
+                    if !principal.may_act_in(&venue.region) {
+                        return Err((
+                            true,
+                            format!(
+                                "data.venue: venue {} lies in region {}, outside the jurisdiction {} of {}",
+                                venue.id, venue.region, principal.jurisdiction, principal.id
+                            ),
+                        ));
+                    }
+                    if principal.role == Role::Venue && !venue.operators.contains(&principal.id) {
+                        return Err((
+                            true,
+                            format!(
+                                "data.venue: {} does not operate venue {}",
+                                principal.id, venue.id
+                            ),
+                        ));
+                    }
+                }
+            }
+            EventBody::Override(_) if origin == Origin::Submitted => {
+                let present = self
+                    .is_present_in(person, &principal.jurisdiction)
+                    .map_err(|error| (false, error.detail))?;
+                if !present {
+                    return Err((
+                        true,
+                        format!(
+                            "person {person} has no presence in {}: propose the override at POST /v1/overrides:bulk, where a second authority approves it",
+                            principal.jurisdiction
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Where a batch comes from: a principal's submission, or an action of the
+/// node itself or of the circuit breaker (tracing, an approved override),
+/// whose rights were checked when it was proposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Submitted,
+    Breaker,
 }

@@ -22,6 +22,8 @@ pub mod key_revocation;
 pub mod model;
 mod open;
 pub mod person_counts;
+mod presence;
+pub mod principals;
 pub mod projection;
 pub mod pseudonym;
 pub mod publication;

@@ -70,8 +70,34 @@ pub struct PersonRecord {
     pub id_type: IdType,
     pub region: RegionCode,
     pub has_phone: bool,
+    /// The wards the registrar declared. A declared guardianship is
+    /// pending until confirmed (below): only then may the guardian act for
+    /// the ward.
     #[serde(default)]
     pub guardian_of: Vec<PersonId>,
+    /// The wards of `guardian_of` whose guardianship an authority of the
+    /// ward's region other than the declaring registrar has confirmed (the
+    /// consent step), or that the operator seeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardianship_confirmed: Vec<PersonId>,
+    /// The principal that last registered the person (`operator` for the
+    /// command line and the demo's set-up).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub registered_by: String,
+}
+
+impl PersonRecord {
+    /// The wards this person may act for: declared and confirmed.
+    pub fn confirmed_wards(&self) -> impl Iterator<Item = &PersonId> {
+        self.guardian_of
+            .iter()
+            .filter(|ward| self.guardianship_confirmed.contains(ward))
+    }
+
+    /// Whether this person may act for `ward` as their guardian.
+    pub fn is_confirmed_guardian_of(&self, ward: &PersonId) -> bool {
+        self.confirmed_wards().any(|confirmed| confirmed == ward)
+    }
 }
 
 pub const META_PRINCIPALS: &str = "principals";

@@ -9,6 +9,7 @@ use ymt_store::{EmbeddedStore, EventStore, StoreConfig};
 use crate::breaker::BulkOverrideModule;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
+use crate::principals::PrincipalsModule;
 use crate::publication::RulesModule;
 use crate::risk::RiskAreasModule;
 use crate::snapshot::{SECTION_PROJECTION, SECTION_RETRACTIONS, module_section, section};
@@ -17,8 +18,8 @@ use crate::tracing_service::TracingModule;
 
 /// The built-in domain modules, in the order their hooks run: check-ins and
 /// tracing first (a risk area's reach is read from the check-in index),
-/// then risk areas, rule publications and bulk overrides (which have no
-/// hooks but the circuit breaker's).
+/// then risk areas, rule publications, bulk overrides and principals (which
+/// have no hooks but the circuit breaker's).
 pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
     vec![
         Arc::new(TracingModule),
@@ -26,6 +27,7 @@ pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
         Arc::new(RulesModule),
         Arc::new(BulkOverrideModule),
         Arc::new(crate::key_revocation::KeyRevocationModule),
+        Arc::new(PrincipalsModule),
     ]
 }
 

@@ -5,11 +5,13 @@
 use ymt_core::ids::RegionLevel;
 use ymt_core::{RegionCode, VenueId};
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::error::NodeError;
 use crate::record::Author;
 use crate::state::Node;
-use crate::venues::{VENUE_CATEGORY_CHARS_MAX, VENUE_NAME_CHARS_MAX, Venue, venue_qr_payload};
+use crate::venues::{
+    VENUE_CATEGORY_CHARS_MAX, VENUE_NAME_CHARS_MAX, VENUE_OPERATORS_MAX, Venue, venue_qr_payload,
+};
 
 /// A venue as an authority asks to register it.
 #[derive(Clone, Debug)]
@@ -19,6 +21,9 @@ pub struct VenueRegistration {
     pub region: RegionCode,
     pub category: String,
     pub indoor: bool,
+    /// Venue principals that will record check-ins here: each must be a
+    /// venue principal whose jurisdiction holds the venue.
+    pub operators: Vec<String>,
 }
 
 /// Registers a venue on behalf of `principal` (whose role the caller has
@@ -69,6 +74,26 @@ pub async fn register(
         .await;
         return Err(NodeError::forbidden(detail));
     }
+    if registration.operators.len() > VENUE_OPERATORS_MAX {
+        return Err(NodeError::invalid(format!(
+            "operators: at most {VENUE_OPERATORS_MAX} venue principals"
+        )));
+    }
+    for operator in &registration.operators {
+        let fits = node
+            .principals
+            .read()
+            .get(operator)
+            .is_some_and(|operator| {
+                operator.role == Role::Venue && operator.may_act_in(&registration.region)
+            });
+        if !fits {
+            return Err(NodeError::invalid(format!(
+                "operators: {operator} is not a venue principal whose jurisdiction holds {}",
+                registration.region
+            )));
+        }
+    }
     if node.tracing.venue(&registration.id).is_some() {
         return Err(NodeError::conflict(format!(
             "venue {} is already registered",
@@ -83,6 +108,7 @@ pub async fn register(
         indoor: registration.indoor,
         registered_by: principal.id.clone(),
         registered_at: node.now(),
+        operators: registration.operators,
     };
     node.register_venue(&Author::from(principal), venue.clone())?;
     let payload = venue_qr_payload(&node.tracing.venue_key(), &venue.id);

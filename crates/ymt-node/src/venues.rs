@@ -18,6 +18,8 @@ pub const VENUE_QR_PREFIX: &str = "YMTV1:";
 pub const VENUE_QR_SIG_BYTES: usize = 16;
 pub const VENUE_NAME_CHARS_MAX: usize = 100;
 pub const VENUE_CATEGORY_CHARS_MAX: usize = 40;
+/// Venue principals one venue names as its operators.
+pub const VENUE_OPERATORS_MAX: usize = 100;
 
 /// A registered venue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +33,10 @@ pub struct Venue {
     pub indoor: bool,
     pub registered_by: String,
     pub registered_at: Timestamp,
+    /// The venue principals (scanners) that record check-ins here; a venue
+    /// principal checks people in only at the venues that list it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
 }
 
 /// The signed text a venue's QR code carries.

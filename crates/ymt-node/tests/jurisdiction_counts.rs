@@ -38,6 +38,8 @@ fn person(n: usize, region: &str) -> PersonRecord {
         region: region.parse().unwrap(),
         has_phone: false,
         guardian_of: Vec::new(),
+        guardianship_confirmed: Vec::new(),
+        registered_by: "operator".into(),
     }
 }
 
@@ -49,6 +51,7 @@ fn authority(jurisdiction: &str) -> Principal {
         display_name: "authority".into(),
         key_sha256: String::new(),
         disabled: false,
+        created_by: String::new(),
     }
 }
 

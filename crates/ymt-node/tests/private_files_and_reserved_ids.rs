@@ -24,6 +24,7 @@ fn principal(id: &str) -> Principal {
         display_name: id.into(),
         key_sha256: String::new(),
         disabled: false,
+        created_by: String::new(),
     }
 }
 

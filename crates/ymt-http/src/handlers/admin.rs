@@ -13,7 +13,7 @@ use crate::extract::*;
 use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
-use ymt_node::record::Author;
+use ymt_node::model::Proposed;
 
 /// The most audit records one request lists.
 const AUDIT_LIST_MAX: usize = 1000;
@@ -96,11 +96,12 @@ pub(crate) struct PrincipalBody {
     post,
     path = "/v1/admin/principals",
     tag = "admin",
-    summary = "Create a principal; its API key is shown once",
+    summary = "Create a principal; its API key is shown once (a national admin or auditor waits for a second national admin)",
     security(("bearer" = [])),
     request_body = PrincipalBody,
     responses(
         (status = 201, description = "`{\"id\", \"role\", \"jurisdiction\", \"api_key\"}`", body = inline(AnyObject)),
+        (status = 202, description = "A national admin or auditor, held for a second national admin (not the proposer nor of its lineage): `{\"id\", \"role\", \"jurisdiction\", \"api_key\", \"status\": \"pending\", \"pending\"}`; the key works once approved", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -128,7 +129,17 @@ pub(crate) async fn create_principal(
         display_name: body.display_name,
         key_sha256: key_sha256(&key),
         disabled: false,
+        created_by: String::new(),
     };
-    state.add_principal_by(&Author::from(&principal), created.clone())?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key}))).into_response())
+    let mut answer = json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key});
+    // A national admin or an auditor waits for a second national admin;
+    // the key is shown now, once, and works from the approval on.
+    match ymt_node::principals::propose(&state, &principal, created).await? {
+        Proposed::Applied { .. } => Ok((StatusCode::CREATED, axum::Json(answer)).into_response()),
+        Proposed::Held(pending) => {
+            answer["status"] = json!("pending");
+            answer["pending"] = json!(pending);
+            Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
+        }
+    }
 }

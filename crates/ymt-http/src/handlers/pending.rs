@@ -96,6 +96,7 @@ pub(crate) async fn decide_pending(
             ));
         }
     };
+    require(&state, &principal, Permission::DecidePending, None, id).await?;
     let pending = ymt_node::breaker::decide(&state, &principal, id, approve).await?;
     Ok(axum::Json(json!({"pending": pending})).into_response())
 }
@@ -166,13 +167,8 @@ pub(crate) async fn bulk_override(
         .validate()
         .map_err(|error| ApiError::unprocessable(error.to_string()))?;
     debug_assert_eq!(probe.kind(), EventKind::Override);
-    propose(
-        &state,
-        &principal,
-        HeldAction::new(KIND_BULK_OVERRIDE, &request),
-        None,
-    )
-    .await
-    .map(proposed_response)
-    .map_err(ApiError::from)
+    propose_bulk_override(&state, &principal, &request)
+        .await
+        .map(proposed_response)
+        .map_err(ApiError::from)
 }

@@ -72,12 +72,10 @@ pub(crate) async fn person_timeline(
     require(&state, &principal, Permission::ReadTimeline, None, &pid).await?;
     let pid = parse_pid(&pid)?;
     let records = state.person_records(&pid)?;
-    // A health authority sees persons with at least one event in its
-    // jurisdiction; national admins and auditors see everyone.
-    let visible = principal.role != Role::HealthAuthority
-        || records
-            .iter()
-            .any(|record| principal.may_act_in(&record.region));
+    // A health authority sees persons present in its jurisdiction (their
+    // registration, or what a lab or venue there observed; never what an
+    // authority wrote); national admins and auditors see everyone.
+    let visible = principal.role != Role::HealthAuthority || state.reaches(&principal, &pid)?;
     if !visible || records.is_empty() {
         if !visible {
             state
@@ -124,6 +122,9 @@ pub(crate) struct RegisterBody {
     region: RegionCode,
     #[serde(default = "default_true")]
     has_phone: bool,
+    /// Wards (registered inside the registrar's jurisdiction). Each
+    /// guardianship is pending until another authority of the ward's region
+    /// confirms it (`POST /v1/guardianships:confirm`).
     #[serde(default)]
     guardian_of: Vec<PersonId>,
 }
@@ -187,6 +188,54 @@ pub(crate) async fn register_person(
         masked_name: record.masked_name.to_string(),
     })
     .into_response())
+}
+
+/// A declared guardianship to confirm: the guardian and the ward.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GuardianshipBody {
+    guardian: PersonId,
+    ward: PersonId,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/guardianships:confirm",
+    tag = "persons",
+    summary = "Confirm a declared guardianship (the consent step): an authority of the ward's region other than the registrar that declared it",
+    security(("bearer" = [])),
+    request_body = GuardianshipBody,
+    responses(
+        (status = 200, description = "Confirmed: `{\"guardian\", \"ward\", \"confirmed\": true}`; the guardian may now act for the ward", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn confirm_guardianship(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        Permission::ConfirmGuardianships,
+        None,
+        "",
+    )
+    .await?;
+    let body: GuardianshipBody = parse_json(body)?;
+    state
+        .confirm_guardianship(&principal, &body.guardian, &body.ward)
+        .await?;
+    Ok(
+        axum::Json(json!({"guardian": body.guardian, "ward": body.ward, "confirmed": true}))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -32,7 +32,7 @@ pub(crate) fn person_summary(state: &Node, pid: &PersonId) -> Result<serde_json:
     let record = state.person_record(pid)?;
     let dependents: Vec<_> = record
         .as_ref()
-        .map(|record| record.guardian_of.clone())
+        .map(|record| record.confirmed_wards().cloned().collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .map(|dependent| {

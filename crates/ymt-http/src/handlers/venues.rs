@@ -26,6 +26,12 @@ pub(crate) struct VenueBody {
     #[schema(min_length = 1, max_length = 40, pattern = "\\S")]
     category: String,
     indoor: bool,
+    /// The venue principals (scanners) that record check-ins here; a venue
+    /// principal checks people in only at venues that list it. Each must be
+    /// a venue principal whose jurisdiction holds the venue's region.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    operators: Vec<String>,
 }
 
 #[utoipa::path(
@@ -61,6 +67,7 @@ pub(crate) async fn register_venue(
             region: body.region,
             category: body.category,
             indoor: body.indoor,
+            operators: body.operators,
         },
     )
     .await?;

@@ -262,6 +262,7 @@ impl TestNode {
                 display_name: id.into(),
                 key_sha256: key_sha256(&key),
                 disabled: false,
+                created_by: String::new(),
             })
             .expect("the principal is stored");
         key

@@ -43,7 +43,8 @@ pub async fn world(node: &TestNode) -> World {
             .post_as(
                 &world.authority,
                 "/v1/venues",
-                json!({"id": id, "name": format!("venue {id}"), "region": region, "category": "retail", "indoor": indoor}),
+                json!({"id": id, "name": format!("venue {id}"), "region": region, "category": "retail", "indoor": indoor,
+                       "operators": ["scanner-1"]}),
             )
             .await;
         assert_eq!(status, 201, "{body}");

@@ -100,6 +100,7 @@ impl TableNode {
             indoor,
             registered_by: "table-test".into(),
             registered_at: self.now(),
+            operators: Vec::new(),
         };
         self.node
             .register_venue(&ymt_node::record::Author::operator(), venue)
