@@ -270,11 +270,15 @@ pub fn check_decidable(
     };
     let pids = state.projection.all_pids();
     if pids.len() > state.config.impact_persons_max {
-        return Err(NodeError::too_large(format!(
-            "checking a publication covers at most {} persons; this node has {}",
-            state.config.impact_persons_max,
-            pids.len()
-        )));
+        // As with the impact preview, a node this large is not re-read
+        // twice: a person the new rules cannot decide is then shown
+        // "cannot be computed", alone.
+        tracing::warn!(
+            "publication: {} persons, more than {} to check; only the stress timelines were checked",
+            pids.len(),
+            state.config.impact_persons_max
+        );
+        return Ok(());
     }
     for pid in pids {
         // A timeline that no longer reads is shown "cannot be computed"
