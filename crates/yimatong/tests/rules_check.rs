@@ -31,15 +31,16 @@ fn national_with(version: &str, extra_rules: Vec<Value>) -> Value {
     let mut document: Value =
         serde_json::from_str(ymt_rules::ruleset::NATIONAL_RULE_SET_JSON).unwrap();
     document["version"] = json!(version);
-    document["rules"].as_array_mut().unwrap().extend(extra_rules);
+    document["rules"]
+        .as_array_mut()
+        .unwrap()
+        .extend(extra_rules);
     document
 }
 
 #[test]
 fn rules_check_refuses_a_rule_that_exceeds_the_budget_on_a_full_timeline() {
-    let count = |list: &str, inner: Value| {
-        json!({"reduce": [{"var": list}, {"+": [{"var": "accumulator"}, inner]}, 0]})
-    };
+    let count = |list: &str, inner: Value| json!({"reduce": [{"var": list}, {"+": [{"var": "accumulator"}, inner]}, 0]});
     let cubic = json!({
         "id": "XX-CUBIC-01",
         "color": "yellow",

@@ -154,7 +154,10 @@ async fn one_person_cannot_pile_more_events_into_a_window_than_the_cap() {
     assert_eq!(status, 422, "{body}");
     let detail = body["detail"].as_str().unwrap();
     for named in [pid, "51 events", "at most 50", "86400 s"] {
-        assert!(detail.contains(named), "the refusal names {named}: {detail}");
+        assert!(
+            detail.contains(named),
+            "the refusal names {named}: {detail}"
+        );
     }
     assert_eq!(node.last_seq(), seq_before, "nothing was stored");
     // Up to the cap is accepted, and one more later in the same window is not.
@@ -171,7 +174,11 @@ async fn one_person_cannot_pile_more_events_into_a_window_than_the_cap() {
         pid,
         REGION,
         "test_result",
-        pcr_data(T0_UNIX_SECS - HOUR_SECS, T0_UNIX_SECS - MINUTE_SECS, "negative"),
+        pcr_data(
+            T0_UNIX_SECS - HOUR_SECS,
+            T0_UNIX_SECS - MINUTE_SECS,
+            "negative",
+        ),
     );
     let (status, body) = node.post_as(&lab, "/v1/events", one_more).await;
     assert_eq!(status, 422, "{body}");
@@ -221,7 +228,10 @@ async fn a_timeline_the_rules_cannot_decide_harms_no_one_else_and_never_shows_gr
             )
             .await;
         assert_eq!(status, 200, "{phase}: {card}");
-        assert_eq!(card["color"], "cannot_compute", "{phase}: not green: {card}");
+        assert_eq!(
+            card["color"], "cannot_compute",
+            "{phase}: not green: {card}"
+        );
         assert_eq!(card["check_in_person"], true, "{phase}: {card}");
         assert_eq!(
             card["label"]["en"], "Cannot be computed: check in person",
@@ -268,18 +278,7 @@ async fn a_stored_event_that_no_longer_reads_does_not_stop_the_node() {
     let node = TestNode::start().await;
     let authority = node.add_principal("cdc-440305", Role::HealthAuthority, REGION);
     let pid = "p-unreadable";
-    let garbage = ymt_store::NewEvent {
-        id: EventId::parse("garbage-1").unwrap(),
-        person: PersonId::parse(pid).unwrap(),
-        recorded_at: Timestamp::from_unix_secs(T0_UNIX_SECS).unwrap(),
-        payload: br#"{"not": "an event record"}"#.to_vec(),
-    };
-    let state = node.state.clone();
-    tokio::task::block_in_place(|| {
-        ymt_store::wait_blocking(state.store.submit_with_audit(vec![garbage], vec![]).unwrap())
-    })
-    .expect("stored");
-    drop(state);
+    store_unreadable_event(&node, "garbage-1", pid);
     // Before the fix the node could not start again on such a log.
     let node = node.kill().await.start().await;
     let (status, body) = node
@@ -287,6 +286,67 @@ async fn a_stored_event_that_no_longer_reads_does_not_stop_the_node() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["color"], "cannot_compute", "{body}");
+    node.close().await;
+}
+
+/// Stores an event that does not read as an event record, around every
+/// check (as a damaged or future-format record would be).
+fn store_unreadable_event(node: &TestNode, id: &str, pid: &str) {
+    let garbage = ymt_store::NewEvent {
+        id: EventId::parse(id).unwrap(),
+        person: PersonId::parse(pid).unwrap(),
+        recorded_at: node.now(),
+        payload: br#"{"not": "an event record"}"#.to_vec(),
+    };
+    let state = node.state.clone();
+    tokio::task::block_in_place(|| {
+        ymt_store::wait_blocking(
+            state
+                .store
+                .submit_with_audit(vec![garbage], vec![])
+                .unwrap(),
+        )
+    })
+    .expect("stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_who_cannot_be_computed_when_due_does_not_hold_back_the_others_due_then() {
+    // One worker: the persons due at one instant are decided in one pass.
+    let node = TestNode::start_with_config(|config| config.worker_threads = 1).await;
+    let authority = node.add_principal("cdc-440305", Role::HealthAuthority, REGION);
+    let verifier = node.add_principal("verifier-440305", Role::VerifierDevice, REGION);
+    let persons: Vec<String> = (0..8).map(|n| format!("p-due-{n}")).collect();
+    for (n, pid) in persons.iter().enumerate() {
+        let (status, body) = node
+            .post_as(
+                &authority,
+                "/v1/events",
+                submission(
+                    &format!("cdc-440305:cc{n}"),
+                    pid,
+                    REGION,
+                    "contact_designation",
+                    close_contact_data(T0_UNIX_SECS),
+                ),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // All eight turn yellow at day 7; by then one timeline no longer reads.
+    store_unreadable_event(&node, "garbage-due", &persons[3]);
+    // Before the fix the scheduler's pass failed on that person, dropped the
+    // others due with them, and never reported day 7 as applied.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        node.move_clock_to(at_days(7)),
+    )
+    .await
+    .expect("the scheduler applies every transition due at day 7");
+    for (n, pid) in persons.iter().enumerate() {
+        let expected = if n == 3 { "cannot_compute" } else { "yellow" };
+        assert_eq!(node.color(&verifier, pid).await, expected, "{pid}");
+    }
     node.close().await;
 }
 
@@ -305,9 +365,7 @@ fn national_rule_set(version: &str, extra_rules: Vec<Value>) -> Value {
 /// A rule that reads every test for every test for every test: cubic, so it
 /// exceeds the budget on any timeline near the cap.
 fn over_budget_rule() -> Value {
-    let count = |list: &str, inner: Value| {
-        json!({"reduce": [{"var": list}, {"+": [{"var": "accumulator"}, inner]}, 0]})
-    };
+    let count = |list: &str, inner: Value| json!({"reduce": [{"var": list}, {"+": [{"var": "accumulator"}, inner]}, 0]});
     json!({
         "id": "XX-CUBIC-01",
         "color": "yellow",
@@ -348,7 +406,10 @@ async fn a_publication_the_rules_cannot_decide_with_is_refused_and_changes_nothi
     assert_eq!(status, 422, "{body}");
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("XX-CUBIC-01"), "names the rule: {detail}");
-    assert_eq!(node.state.rules.read().national.version().to_string(), "1.0.0");
+    assert_eq!(
+        node.state.rules.read().national.version().to_string(),
+        "1.0.0"
+    );
     assert!(
         node.state.store.meta_list("rule-sets").unwrap().is_empty(),
         "nothing stored"
@@ -372,7 +433,10 @@ async fn a_publication_the_rules_cannot_decide_with_is_refused_and_changes_nothi
         body["detail"].as_str().unwrap().contains("p-stuck"),
         "{body}"
     );
-    assert!(node.state.rules.read().profiles.is_empty(), "nothing in force");
+    assert!(
+        node.state.rules.read().profiles.is_empty(),
+        "nothing in force"
+    );
     assert!(
         node.state.store.meta_list("profiles").unwrap().is_empty(),
         "nothing stored"

@@ -403,7 +403,10 @@ impl Node {
         let mut by_person: std::collections::BTreeMap<&PersonId, Vec<usize>> =
             std::collections::BTreeMap::new();
         for (index, record) in records.iter().enumerate() {
-            by_person.entry(&record.event.person).or_default().push(index);
+            by_person
+                .entry(&record.event.person)
+                .or_default()
+                .push(index);
         }
         let mut errors = Vec::new();
         for (pid, indexes) in by_person {

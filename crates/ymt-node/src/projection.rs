@@ -731,7 +731,11 @@ mod tests {
     fn a_person_who_cannot_be_computed_stays_so_across_a_snapshot() {
         let projection = Projection::new();
         let pid = PersonId::parse("p-unreadable").unwrap();
-        projection.update_cannot_compute(&pid, "rule `X` failed", Timestamp::from_unix_secs(1).unwrap());
+        projection.update_cannot_compute(
+            &pid,
+            "rule `X` failed",
+            Timestamp::from_unix_secs(1).unwrap(),
+        );
         assert_eq!(projection.cannot_compute_count(), 1);
         let restored = Projection::from_snapshot(&projection.to_snapshot()).unwrap();
         let (slot, explanation) = restored.get(&pid).unwrap();

@@ -286,8 +286,7 @@ pub fn check_decidable(
         let Ok(records) = state.person_records(&pid) else {
             continue;
         };
-        let compiled =
-            candidate.compiled_for(crate::model::governing_region(&records).as_ref());
+        let compiled = candidate.compiled_for(crate::model::governing_region(&records).as_ref());
         let facts = state.facts_of(&records, now, None);
         if let Err(error) = compiled.evaluate_with_trajectory(&facts, now) {
             return Err(NodeError::invalid(format!(

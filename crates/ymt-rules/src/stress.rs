@@ -69,7 +69,11 @@ pub fn stress_timelines(events_max: usize, window_secs: i64, at: Timestamp) -> V
             "alternating positive and negative tests of both kinds",
             Box::new(|index| {
                 let kind = if index % 4 < 2 { "pcr" } else { "antigen" };
-                let result = if index % 2 == 0 { "positive" } else { "negative" };
+                let result = if index % 2 == 0 {
+                    "positive"
+                } else {
+                    "negative"
+                };
                 (EventKind::TestResult, test(index, kind, result))
             }),
         ),
@@ -123,7 +127,11 @@ pub fn stress_timelines(events_max: usize, window_secs: i64, at: Timestamp) -> V
         (
             "quarantines",
             Box::new(|index| {
-                let kind = if index % 2 == 0 { "home" } else { "centralised" };
+                let kind = if index % 2 == 0 {
+                    "home"
+                } else {
+                    "centralised"
+                };
                 (
                     EventKind::Quarantine,
                     serde_json::json!({"quarantine": kind, "start": rfc(instant(index)), "end": rfc(instant(index).plus_secs(7 * 86_400)), "reason": "stress"}),
