@@ -160,10 +160,9 @@ impl TracingState {
         for target in &retracted {
             if let Some(stored) = store.event_by_id(target)?
                 && let Ok(record) = serde_json::from_slice::<EventRecord>(&stored.payload)
+                && let Some(check_in) = check_in_of(&record)
             {
-                if let Some(check_in) = check_in_of(&record) {
-                    index.retract(&check_in, &self.policy);
-                }
+                index.retract(&check_in, &self.policy);
             }
         }
         index.seal();
