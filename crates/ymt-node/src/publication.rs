@@ -125,6 +125,29 @@ pub fn impact_of(
     ))
 }
 
+/// The stress check (`ymt_rules::stress`) of a proposal, at this node's cap
+/// of events per person and window.
+fn check_stress(state: &Node, proposal: &Proposal) -> Result<(), NodeError> {
+    let compiled = match proposal {
+        Proposal::RuleSet(rule_set) => CompiledRules::compile(rule_set, None),
+        Proposal::Profile(profile) => {
+            CompiledRules::compile(&state.rules.read().national, Some(profile))
+        }
+    }
+    .map_err(|error| NodeError::invalid(error.to_string()))?;
+    match ymt_rules::stress::stress_check(
+        &compiled,
+        state.config.person_events_per_window_max,
+        state.config.person_events_window_secs,
+        state.now(),
+    )
+    .first()
+    {
+        Some(failure) => Err(NodeError::invalid(format!("{failure}; nothing published"))),
+        None => Ok(()),
+    }
+}
+
 /// The impact preview of a rule set or profile document, for the breaker.
 pub fn rules_impact(
     state: &Node,
@@ -330,7 +353,17 @@ impl NodeModule for RulesModule {
         _proposer: &str,
     ) -> Result<Impact, NodeError> {
         let document: RulesDocument = action.request_as()?;
-        let report = rules_impact(node, document.document.as_bytes())?;
+        let proposal = parse_proposal(node, document.document.as_bytes())?;
+        check_stress(node, &proposal)?;
+        let report = impact_of(node, &proposal)?;
+        // Refused at once rather than held for a second authority only to
+        // be refused when put into force.
+        if let Some(first) = &report.first_error_proposed {
+            return Err(NodeError::invalid(format!(
+                "the impact preview met {} persons the new rules cannot decide ({first}); nothing published",
+                report.errors_proposed
+            )));
+        }
         Ok(Impact {
             persons_reached: report.persons_total as usize,
             persons_changing: report.persons_changed as usize,
