@@ -148,15 +148,6 @@ fn check_stress(state: &Node, proposal: &Proposal) -> Result<(), NodeError> {
     }
 }
 
-/// The impact preview of a rule set or profile document, for the breaker.
-pub fn rules_impact(
-    state: &Node,
-    document: &[u8],
-) -> Result<ymt_rules::impact::ImpactReport, NodeError> {
-    let proposal = parse_proposal(state, document)?;
-    impact_of(state, &proposal)
-}
-
 /// Puts a rule set or profile document into force and re-evaluates
 /// everyone; returns how many persons were re-evaluated. Checked again here,
 /// since an approval may come long after the proposal.
