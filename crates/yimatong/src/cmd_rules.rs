@@ -9,13 +9,22 @@ use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
 #[derive(clap::Subcommand)]
 pub enum RulesCommand {
-    /// Publish-time validation of a rule set or a regional parameter profile.
+    /// Publish-time validation of a rule set or a regional parameter profile,
+    /// then a stress test: every rule must decide, within the evaluation
+    /// budget, timelines as full as the node's per-person cap allows.
     Check {
         /// A rule-set or parameter-profile JSON document.
         file: PathBuf,
         /// The rule set a profile is checked against (default: the shipped national set).
         #[arg(long)]
         rule_set: Option<PathBuf>,
+        /// The node's cap of events of one person per window (its
+        /// `--person-events-per-window-max`).
+        #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_PER_WINDOW_MAX_DEFAULT)]
+        person_events_per_window_max: usize,
+        /// The window of that cap, in seconds.
+        #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_WINDOW_SECS_DEFAULT)]
+        person_events_window_secs: i64,
     },
     /// Print the decision for a person's facts or events at an instant.
     Explain {
@@ -34,6 +43,16 @@ pub enum RulesCommand {
     },
     /// Print the shipped national rule set.
     Show,
+}
+
+/// The instant the stress timelines end at: now (only their spacing
+/// matters).
+fn now_instant() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0);
+    Timestamp::from_unix_secs(secs).expect("the clock reads a valid instant")
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -88,7 +107,12 @@ fn derive_checked(events: Vec<Event>, at: Timestamp) -> anyhow::Result<Facts> {
 
 pub fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RulesCommand::Check { file, rule_set } => {
+        RulesCommand::Check {
+            file,
+            rule_set,
+            person_events_per_window_max,
+            person_events_window_secs,
+        } => {
             let bytes = read(&file)?;
             let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -98,25 +122,61 @@ pub fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
                         .and_then(|kind| kind.as_str())
                         .map(str::to_owned)
                 });
+            let stress = |compiled: &CompiledRules| {
+                ymt_rules::stress::stress_check(
+                    compiled,
+                    person_events_per_window_max,
+                    person_events_window_secs,
+                    now_instant(),
+                )
+            };
             let outcome = match kind.as_deref() {
                 Some("parameter-profile") => {
                     let national = load_rule_set(rule_set.as_deref())?;
-                    national.check_profile(&bytes).map(|profile| {
-                        serde_json::json!({
-                            "ok": true, "kind": "parameter-profile", "id": profile.id,
-                            "region": profile.region.to_string(), "parameters": national.parameters_with(Some(&profile)),
-                        })
+                    national.check_profile(&bytes).and_then(|profile| {
+                        let compiled = CompiledRules::compile(&national, Some(&profile))?;
+                        Ok((
+                            serde_json::json!({
+                                "ok": true, "kind": "parameter-profile", "id": profile.id,
+                                "region": profile.region.to_string(), "parameters": national.parameters_with(Some(&profile)),
+                            }),
+                            stress(&compiled),
+                        ))
                     })
                 }
-                _ => RuleSet::publish(&bytes).map(|rules| {
-                    serde_json::json!({
-                        "ok": true, "kind": "rule-set", "id": rules.id(), "version": rules.version().to_string(),
-                        "rules": rules.document().rules.len(), "parameters": rules.default_parameters(),
-                    })
+                _ => RuleSet::publish(&bytes).and_then(|rules| {
+                    let compiled = CompiledRules::compile(&rules, None)?;
+                    Ok((
+                        serde_json::json!({
+                            "ok": true, "kind": "rule-set", "id": rules.id(), "version": rules.version().to_string(),
+                            "rules": rules.document().rules.len(), "parameters": rules.default_parameters(),
+                        }),
+                        stress(&compiled),
+                    ))
                 }),
             };
             match outcome {
-                Ok(report) => {
+                Ok((_, failures)) if !failures.is_empty() => {
+                    let listed: Vec<_> = failures
+                        .iter()
+                        .map(|failure| {
+                            serde_json::json!({"rule": failure.rule, "timeline": failure.timeline, "error": failure.error})
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "ok": false,
+                            "error": "rules exceed the evaluation budget on a stress timeline",
+                            "over_budget": listed,
+                        }))?
+                    );
+                    for failure in &failures {
+                        eprintln!("refused: {failure}");
+                    }
+                    Ok(ExitCode::from(1))
+                }
+                Ok((report, _)) => {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                     Ok(ExitCode::SUCCESS)
                 }

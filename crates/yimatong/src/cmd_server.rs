@@ -44,6 +44,14 @@ pub struct ServeArgs {
     /// Connections open at once from one client address (IPv6: per /64).
     #[arg(long, default_value_t = 256)]
     pub connections_per_client_max: usize,
+    /// Events of one person within one window; a batch that would put more
+    /// there is refused (422) before anything is stored. `rules check`
+    /// stress-tests rule sets at this cap.
+    #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_PER_WINDOW_MAX_DEFAULT)]
+    pub person_events_per_window_max: usize,
+    /// The window of `--person-events-per-window-max`, in seconds.
+    #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_WINDOW_SECS_DEFAULT)]
+    pub person_events_window_secs: i64,
 }
 
 #[derive(clap::Subcommand)]
@@ -134,6 +142,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map(ymt_node::config::parse_public_url)
             .transpose()?;
         config.connections_per_client_max = args.connections_per_client_max.max(1);
+        config.person_events_per_window_max = args.person_events_per_window_max.max(1);
+        config.person_events_window_secs = args.person_events_window_secs.max(1);
         let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
         let demo_text = if args.demo {
             let text = tokio::task::block_in_place(|| {

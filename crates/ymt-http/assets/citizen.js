@@ -75,6 +75,9 @@
       myAppeals();
     } catch (error) {
       if (error.status === 401) { showSignIn(); return; }
+      // 409: the status cannot be computed. No code is issued, and the
+      // last one kept must not be shown in its place.
+      if (error.status === 409) { cannotCompute(error.message); return; }
       offline();
     }
   }
@@ -92,6 +95,25 @@
       if (appeal.resolved) item.append(el("br"), el("em", {}, `${when(appeal.resolved.at)}: ${appeal.resolved.note}`));
       list.append(item);
     }
+  }
+
+  function cannotCompute(detail) {
+    code = null;
+    localStorage.removeItem(STORE);
+    banner("");
+    $("code-view").hidden = false;
+    $("sign-in").hidden = true;
+    $("code-card").className = "card code-card cannot_compute";
+    $("color-label").textContent = t("cannot_compute");
+    $("qr").replaceChildren();
+    $("qr").setAttribute("aria-label", t("cannot_compute"));
+    $("expires").textContent = "";
+    $("countdown").textContent = "";
+    $("clears").textContent = "";
+    $("reasons").replaceChildren(el("li", {}, detail || t("cannot_compute")));
+    $("recent").replaceChildren();
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => { retryTimer = null; load(); }, 60000);
   }
 
   function offline() {

@@ -5,7 +5,7 @@ const YMT = (() => {
   const lang = document.documentElement.lang === "en" ? "en" : "zh-CN";
   const dict = {
     "zh-CN": {
-      green: "绿码 · 通行", yellow: "黄码 · 限制通行", red: "红码 · 隔离或治疗中",
+      green: "绿码 · 通行", yellow: "黄码 · 限制通行", red: "红码 · 隔离或治疗中", cannot_compute: "无法计算 · 请人工核验",
       invalid: "无效码", offline: "网络不可用：显示的是最后一次获取的码", expires: "码有效至",
       refreshIn: "秒后刷新", noReasons: "无", noRecent: "无记录", clearsNever: "当前无限制", clearsUnscheduled: "无预定转绿时间，见上方原因",
       clearsAt: "预计转绿时间", appealFiled: "申诉已提交，编号", signInFailed: "登录失败",
@@ -23,7 +23,7 @@ const YMT = (() => {
       reason: "理由", proposer: "提出者", noPending: "无待审批事项", needArea: "请填写地区代码或场所编号",
     },
     en: {
-      green: "Green · no restriction", yellow: "Yellow · restricted", red: "Red · quarantine or isolation",
+      green: "Green · no restriction", yellow: "Yellow · restricted", red: "Red · quarantine or isolation", cannot_compute: "Cannot be computed · check in person",
       invalid: "Invalid code", offline: "Offline: showing the last code fetched", expires: "Code valid until",
       refreshIn: "s to refresh", noReasons: "None", noRecent: "Nothing recorded", clearsNever: "No restriction now", clearsUnscheduled: "No set time; see the reasons above",
       clearsAt: "Expected to clear at", appealFiled: "Appeal filed, number", signInFailed: "Sign-in failed",

@@ -201,6 +201,11 @@ impl Collector for NodeFigures {
                 load(&metrics.evaluations),
             ),
             (
+                "ymt_evaluations_failed",
+                "Evaluations that could not be computed; each put a person into the fail-safe state.",
+                load(&metrics.evaluations_failed),
+            ),
+            (
                 "ymt_timed_transitions",
                 "Colors changed by the scheduler as valid_until fell due.",
                 load(&metrics.timed_transitions),
@@ -221,6 +226,16 @@ impl Collector for NodeFigures {
             MetricType::Gauge,
         )?;
         ConstGauge::new(node.projection.due_len() as u64).encode(scheduled)?;
+        // The alert: persons shown "cannot be computed, check in person".
+        // Anything above zero needs someone to look (a rule exceeding its
+        // budget, an event that no longer reads).
+        let cannot_compute = encoder.encode_descriptor(
+            "ymt_persons_cannot_compute",
+            "Persons whose status cannot be computed (fail-safe state, counted as red in ymt_persons); alert when above 0.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(node.projection.cannot_compute_count()).encode(cannot_compute)?;
         let counters = [
             (
                 "ymt_store_commits",

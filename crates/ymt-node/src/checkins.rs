@@ -131,17 +131,23 @@ impl TracingState {
             let Some(last) = events.last() else { break };
             from_seq = last.seq + 1;
             for stored in &events {
-                if may_be_retraction(stored) {
-                    let record: EventRecord = serde_json::from_slice(&stored.payload)?;
+                let is_retraction = may_be_retraction(stored);
+                if !is_retraction && !may_be_check_in(stored) {
+                    continue;
+                }
+                // A stored event that no longer reads does not stop the
+                // node: it is skipped here, and its person is shown "cannot
+                // be computed" (evaluation reads their timeline again).
+                let Ok(record) = serde_json::from_slice::<EventRecord>(&stored.payload) else {
+                    tracing::warn!("stored event {} unreadable; not indexed", stored.id);
+                    continue;
+                };
+                if is_retraction {
                     on_retraction(&record);
                     if let EventBody::Retraction(retraction) = &record.event.body {
                         retracted.push(retraction.target.clone());
                     }
                 }
-                if !may_be_check_in(stored) {
-                    continue;
-                }
-                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
                 if let Some(check_in) = check_in_of(&record) {
                     // A stored check-in the index cannot hold (for example
                     // an imported one before 2020) is skipped, not fatal.
@@ -152,11 +158,11 @@ impl TracingState {
             }
         }
         for target in &retracted {
-            if let Some(stored) = store.event_by_id(target)? {
-                let record: EventRecord = serde_json::from_slice(&stored.payload)?;
-                if let Some(check_in) = check_in_of(&record) {
-                    index.retract(&check_in, &self.policy);
-                }
+            if let Some(stored) = store.event_by_id(target)?
+                && let Ok(record) = serde_json::from_slice::<EventRecord>(&stored.payload)
+                && let Some(check_in) = check_in_of(&record)
+            {
+                index.retract(&check_in, &self.policy);
             }
         }
         index.seal();

@@ -58,10 +58,27 @@ pub struct ServerConfig {
     /// Threads used for bulk re-evaluation (a rebuild, a designation, many
     /// transitions due at once). Defaults to the machine's parallelism.
     pub worker_threads: usize,
+    /// Events of one person whose instants lie within one window of
+    /// `person_events_window_secs`; a batch that would put more there is
+    /// refused before anything is stored. Rule cost grows with a person's
+    /// events (a rule over tests that reads every test is quadratic), so
+    /// this bounds what one timeline can cost, and rule sets are checked
+    /// against a timeline this full (`ymt_rules::stress`).
+    pub person_events_per_window_max: usize,
+    /// The window of `person_events_per_window_max`.
+    pub person_events_window_secs: i64,
     /// Venues, check-in retention, automatic tracing, risk areas and the
     /// circuit breaker.
     pub tracing: TracingConfig,
 }
+
+/// The default of [`ServerConfig::person_events_per_window_max`]: far more
+/// than anyone's tests, designations and check-ins of one day, and far
+/// less than what makes the national rules exceed their budget (about
+/// 1,000 tests in one window).
+pub const PERSON_EVENTS_PER_WINDOW_MAX_DEFAULT: usize = 200;
+/// The default of [`ServerConfig::person_events_window_secs`]: one day.
+pub const PERSON_EVENTS_WINDOW_SECS_DEFAULT: i64 = 86_400;
 
 impl ServerConfig {
     pub fn new(data_dir: PathBuf) -> ServerConfig {
@@ -85,6 +102,8 @@ impl ServerConfig {
             audit_queue_max: 100_000,
             impact_persons_max: 2_000_000,
             pseudonym_secret_hex: None,
+            person_events_per_window_max: PERSON_EVENTS_PER_WINDOW_MAX_DEFAULT,
+            person_events_window_secs: PERSON_EVENTS_WINDOW_SECS_DEFAULT,
             worker_threads: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(1),

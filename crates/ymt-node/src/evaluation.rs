@@ -69,19 +69,56 @@ impl Node {
         // composed with a new exposure (risk.rs).
         let decision = rules
             .evaluate_with_trajectory(&facts, now)
-            .map_err(|error| NodeError::internal(format!("evaluation failed: {error}")))?;
+            .map_err(|error| cannot_compute(pid, &error))?;
         self.metrics.evaluations.fetch_add(1, Ordering::Relaxed);
         Ok((decision, records, tag))
     }
 
-    /// Re-evaluates persons and stores their new status.
+    /// Decides a timeline that is not (all) stored yet: `records`, the
+    /// person's stored events plus those of a batch, under the rules that
+    /// would govern them. An error names the person and the rule.
+    pub fn decide_records(
+        &self,
+        pid: &PersonId,
+        records: &[EventRecord],
+        now: Timestamp,
+    ) -> Result<Decision, NodeError> {
+        let rules = self
+            .rules
+            .read()
+            .compiled_for(governing_region(records).as_ref());
+        let facts = self.facts_of(records, now, None);
+        rules
+            .evaluate_with_trajectory(&facts, now)
+            .map_err(|error| cannot_compute(pid, &error))
+    }
+
+    /// Re-evaluates persons and stores their new status. A person whose
+    /// decision cannot be computed (the rules exceed their budget on the
+    /// timeline, an event no longer reads, the store fails to read it) is
+    /// put into the fail-safe state, alone: everyone else is still decided,
+    /// so this never fails.
     pub fn reevaluate_many(&self, pids: &[PersonId]) -> Result<(), NodeError> {
         let now = self.now();
         for pid in pids {
-            let (decision, _, tag) = self.decide_with(pid, now, None)?;
-            self.projection.update(pid, &decision, tag);
+            match self.decide_with(pid, now, None) {
+                Ok((decision, _, tag)) => {
+                    self.projection.update(pid, &decision, tag);
+                }
+                Err(error) => self.put_cannot_compute(pid, &error.detail, now),
+            }
         }
         Ok(())
+    }
+
+    /// Puts one person into the fail-safe state ("cannot be computed, check
+    /// in person") and counts it for the alert metric.
+    pub fn put_cannot_compute(&self, pid: &PersonId, detail: &str, now: Timestamp) {
+        tracing::warn!("person {pid}: {detail}; shown as \"cannot be computed, check in person\"");
+        self.metrics
+            .evaluations_failed
+            .fetch_add(1, Ordering::Relaxed);
+        self.projection.update_cannot_compute(pid, detail, now);
     }
 
     /// [`Node::reevaluate_many`] on the configured worker threads: the
@@ -142,4 +179,12 @@ impl Node {
     pub fn key_of(&self, pid: &PersonId) -> [u8; 16] {
         person_key(pid).0
     }
+}
+
+/// The error of a timeline the rules cannot decide: it names the person
+/// and the rule.
+fn cannot_compute(pid: &PersonId, error: &ymt_rules::EvaluateError) -> NodeError {
+    NodeError::invalid(format!(
+        "the status of person {pid} cannot be computed: {error}"
+    ))
 }

@@ -67,7 +67,11 @@ impl Node {
     }
 
     /// Validates, stores and applies a batch of submissions. All or nothing:
-    /// one bad event refuses the whole batch and stores nothing.
+    /// one bad event refuses the whole batch and stores nothing. That
+    /// includes a batch that would put more events of one person into one
+    /// window than the cap allows, or whose persons' timelines the rules
+    /// could not decide: refused before anything is stored, naming the
+    /// person and the rule.
     pub async fn ingest(
         self: &Arc<Self>,
         principal: &Principal,
@@ -77,6 +81,13 @@ impl Node {
             .await
     }
 
+    /// Validates, stores and applies a batch as [`Node::ingest`] does. Events
+    /// the node derives itself (`Origin::Breaker`: automatic tracing, an
+    /// approved bulk override; at most one per person) are not screened by
+    /// the rules before storing, since refusing the batch for one person
+    /// would drop the designation of everyone else in it; a person whose
+    /// timeline the rules then cannot decide is shown "cannot be computed",
+    /// alone.
     async fn ingest_as(
         self: &Arc<Self>,
         principal: &Principal,
@@ -121,6 +132,25 @@ impl Node {
             self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
                 .await;
             return Err(error.with_errors(errors));
+        }
+        if origin == Origin::Submitted {
+            let state = self.clone();
+            let screened = records.clone();
+            let errors = tokio::task::spawn_blocking(move || state.screen_batch(&screened, now))
+                .await
+                .map_err(|_| NodeError::internal("screening the batch panicked"))??;
+            if !errors.is_empty() {
+                let summary = errors
+                    .iter()
+                    .take(3)
+                    .map(|error| format!("event {}: {}", error.index, error.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let error = NodeError::invalid(format!("refused, nothing stored: {summary}"));
+                self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
+                    .await;
+                return Err(error.with_errors(errors));
+            }
         }
 
         let batch_of = |records: &[EventRecord]| {
@@ -357,6 +387,117 @@ impl Node {
             .events_stored
             .fetch_add(summary.stored, Ordering::Relaxed);
         Ok(summary)
+    }
+
+    /// Checks, before anything is stored, each person of a batch: their
+    /// events within one window stay under the cap, and the rules can decide
+    /// their stored timeline with the batch's events added. Returns one
+    /// error per refused person, at the index of their first event in the
+    /// batch.
+    fn screen_batch(
+        &self,
+        records: &[EventRecord],
+        now: Timestamp,
+    ) -> Result<Vec<ItemError>, NodeError> {
+        let mut by_person: std::collections::BTreeMap<&PersonId, Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for (index, record) in records.iter().enumerate() {
+            by_person
+                .entry(&record.event.person)
+                .or_default()
+                .push(index);
+        }
+        let mut errors = Vec::new();
+        for (pid, indexes) in by_person {
+            let first = indexes[0];
+            let mut timeline = match self.person_records(pid) {
+                Ok(timeline) => timeline,
+                Err(error) => {
+                    errors.push(ItemError {
+                        index: first,
+                        detail: format!("person {pid}: {}", error.detail),
+                    });
+                    continue;
+                }
+            };
+            let stored_ids: std::collections::HashSet<EventId> = timeline
+                .iter()
+                .map(|record| record.event.id.clone())
+                .collect();
+            let new: Vec<&EventRecord> = indexes
+                .iter()
+                .map(|&index| &records[index])
+                .filter(|record| !stored_ids.contains(&record.event.id))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            if let Some(detail) = self.over_person_cap(pid, &timeline, &new) {
+                errors.push(ItemError {
+                    index: first,
+                    detail,
+                });
+                continue;
+            }
+            timeline.extend(new.into_iter().cloned());
+            if let Err(error) = self.decide_records(pid, &timeline, now) {
+                errors.push(ItemError {
+                    index: first,
+                    detail: error.detail,
+                });
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Whether adding `new` would put more events of the person into one
+    /// window than the cap allows; then says so, naming the person, the cap
+    /// and the window. Only windows holding a new event count: a timeline
+    /// stored under a larger cap stays readable and can still grow
+    /// elsewhere.
+    fn over_person_cap(
+        &self,
+        pid: &PersonId,
+        stored: &[EventRecord],
+        new: &[&EventRecord],
+    ) -> Option<String> {
+        let cap = self.config.person_events_per_window_max;
+        let window_secs = self.config.person_events_window_secs.max(1);
+        if stored.len() + new.len() <= cap {
+            return None;
+        }
+        // (instant, is new), in instant order; a window of `window_secs`
+        // starting at each instant.
+        let mut instants: Vec<(i64, bool)> = stored
+            .iter()
+            .map(|record| (record.event.latest_instant().unix_secs(), false))
+            .chain(
+                new.iter()
+                    .map(|record| (record.event.latest_instant().unix_secs(), true)),
+            )
+            .collect();
+        instants.sort_unstable();
+        let mut new_before = vec![0usize; instants.len() + 1];
+        for (index, (_, is_new)) in instants.iter().enumerate() {
+            new_before[index + 1] = new_before[index] + usize::from(*is_new);
+        }
+        let mut end = 0;
+        for start in 0..instants.len() {
+            while end < instants.len() && instants[end].0 < instants[start].0 + window_secs {
+                end += 1;
+            }
+            let count = end - start;
+            if count > cap && new_before[end] > new_before[start] {
+                return Some(format!(
+                    "person {pid} would have {count} events within {window_secs} s \
+                     (from {}); at most {cap} events of one person per {window_secs} s are accepted",
+                    Timestamp::from_unix_secs(instants[start].0)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        None
     }
 
     /// Turns one submission into a record, or says why not (and whether the

@@ -41,8 +41,17 @@ pub struct Slot {
     pub next_color: u8,
     /// Set when the pid is not a 32-hex pseudonym and its text is kept aside.
     pub has_text_pid: bool,
-    _reserved: u8,
+    /// [`SLOT_CANNOT_COMPUTE`] when the person's decision cannot be computed.
+    flags: u8,
 }
+
+/// The slot flag of a person whose decision cannot be computed (a timeline
+/// the rules cannot decide within their budget, an event that no longer
+/// reads): the fail-safe state, "cannot be computed, check in person". Such
+/// a slot holds red, nothing scheduled, so that whatever reads only the
+/// color treats the person as restricted; readers that show the status
+/// check [`Slot::cannot_compute`] first.
+pub const SLOT_CANNOT_COMPUTE: u8 = 1;
 
 impl Slot {
     /// The slot of a decision made under the rules `rules_epoch` names.
@@ -53,8 +62,26 @@ impl Slot {
             color: decision.color as u8,
             next_color: decision.next_color.map(|c| c as u8).unwrap_or(0),
             has_text_pid,
-            _reserved: 0,
+            flags: 0,
         }
+    }
+
+    /// The fail-safe slot: red, nothing scheduled, flagged.
+    fn cannot_compute(has_text_pid: bool) -> Slot {
+        Slot {
+            valid_until_secs: 0,
+            rules_epoch: 0,
+            color: Color::Red as u8,
+            next_color: 0,
+            has_text_pid,
+            flags: SLOT_CANNOT_COMPUTE,
+        }
+    }
+
+    /// Whether the person is in the fail-safe state (see
+    /// [`SLOT_CANNOT_COMPUTE`]).
+    pub fn is_cannot_compute(&self) -> bool {
+        self.flags & SLOT_CANNOT_COMPUTE != 0
     }
 
     pub fn color(&self) -> Color {
@@ -205,6 +232,9 @@ pub struct Projection {
     reasons_due: Mutex<BinaryHeap<Reverse<(i64, PersonKey)>>>,
     /// Persons per color, for metrics and the dashboard.
     color_counts: [AtomicI64; 3],
+    /// Persons in the fail-safe state (counted as red above too), for the
+    /// alert metric.
+    cannot_compute_count: AtomicI64,
 }
 
 impl Default for Projection {
@@ -235,6 +265,7 @@ impl Projection {
             due: Mutex::new(BinaryHeap::new()),
             reasons_due: Mutex::new(BinaryHeap::new()),
             color_counts: [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)],
+            cannot_compute_count: AtomicI64::new(0),
         }
     }
 
@@ -279,6 +310,31 @@ impl Projection {
         let slot = Slot::of(decision, rules_epoch, is_text);
         self.schedule_reasons(key, decision);
         self.put(key, slot, explanation, is_text.then(|| pid.as_str().into()))
+    }
+
+    /// Puts a person into the fail-safe state: their decision cannot be
+    /// computed (`detail` says why), so they are shown "cannot be computed,
+    /// check in person", never green, with nothing scheduled. Any later
+    /// event, rule change or restart evaluates them again.
+    pub fn update_cannot_compute(&self, pid: &PersonId, detail: &str, now: Timestamp) {
+        let (key, is_text) = person_key(pid);
+        let explanation = Explanation {
+            decision: serde_json::json!({
+                "color": CANNOT_COMPUTE,
+                "state": CANNOT_COMPUTE,
+                "fired": [],
+                "valid_until": null,
+                "detail": detail,
+                "evaluated_at": now,
+            }),
+            alone: None,
+        };
+        self.put(
+            key,
+            Slot::cannot_compute(is_text),
+            Some(Arc::new(explanation)),
+            is_text.then(|| pid.as_str().into()),
+        );
     }
 
     /// Queues a re-evaluation at the instant the decision's reasons change,
@@ -328,6 +384,9 @@ impl Projection {
                     reasons_due.push(Reverse((reasons_until.unix_secs(), key)));
                 }
                 color_deltas[slot.color as usize] -= 1;
+                if slot.is_cannot_compute() {
+                    self.cannot_compute_count.fetch_sub(1, Ordering::Relaxed);
+                }
                 *slot = Slot::of(decision, rules_epoch, slot.has_text_pid);
                 color_deltas[slot.color as usize] += 1;
                 if slot.valid_until_secs > 0 {
@@ -372,6 +431,10 @@ impl Projection {
         for (mine, theirs) in self.color_counts.iter().zip(&loaded.color_counts) {
             mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        self.cannot_compute_count.store(
+            loaded.cannot_compute_count.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         // Only persons with a kept decision (not settled green) can have a
         // refresh of their reasons ahead.
         let mut refreshes = Vec::new();
@@ -399,7 +462,14 @@ impl Projection {
     ) -> UpdateOutcome {
         let previous = {
             let mut shard = self.shards[shard_of(&key)].write();
-            let previous = shard.slots.insert(key, slot).map(|old| old.color());
+            let previous_slot = shard.slots.insert(key, slot);
+            let was_cannot_compute = previous_slot.is_some_and(|old| old.is_cannot_compute());
+            if was_cannot_compute != slot.is_cannot_compute() {
+                let delta = if slot.is_cannot_compute() { 1 } else { -1 };
+                self.cannot_compute_count
+                    .fetch_add(delta, Ordering::Relaxed);
+            }
+            let previous = previous_slot.map(|old| old.color());
             match explanation {
                 Some(explanation) => {
                     shard.explanations.insert(key, explanation);
@@ -471,6 +541,11 @@ impl Projection {
 
     pub fn due_len(&self) -> usize {
         self.due.lock().len()
+    }
+
+    /// Persons in the fail-safe state ("cannot be computed").
+    pub fn cannot_compute_count(&self) -> i64 {
+        self.cannot_compute_count.load(Ordering::Relaxed)
     }
 
     pub fn color_counts(&self) -> [i64; 3] {
@@ -558,7 +633,10 @@ impl Projection {
                 bytes.extend_from_slice(key);
                 bytes.extend_from_slice(&slot.valid_until_secs.to_le_bytes());
                 bytes.extend_from_slice(&slot.rules_epoch.to_le_bytes());
-                bytes.extend_from_slice(&[slot.color, slot.next_color, slot.has_text_pid as u8]);
+                // The third byte: bit 0 a text pid, bit 1 the fail-safe
+                // state (older snapshots only ever hold 0 or 1 there).
+                let flags = slot.has_text_pid as u8 | (slot.is_cannot_compute() as u8) << 1;
+                bytes.extend_from_slice(&[slot.color, slot.next_color, flags]);
                 if slot.has_text_pid {
                     let text = shard
                         .text_pids
@@ -603,7 +681,11 @@ impl Projection {
             let valid_until_secs = i64::from_le_bytes(take(&mut rest, 8)?.try_into().expect("8"));
             let rules_epoch = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4"));
             let flags = take(&mut rest, 3)?;
-            let has_text_pid = flags[2] != 0;
+            if flags[2] > 3 {
+                return Err("bad flags in projection snapshot".into());
+            }
+            let has_text_pid = flags[2] & 1 != 0;
+            let cannot_compute = flags[2] & 2 != 0;
             let text_pid = if has_text_pid {
                 let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4")) as usize;
                 let text = std::str::from_utf8(take(&mut rest, len)?).map_err(|e| e.to_string())?;
@@ -631,7 +713,11 @@ impl Projection {
                 color: flags[0],
                 next_color: flags[1],
                 has_text_pid,
-                _reserved: 0,
+                flags: if cannot_compute {
+                    SLOT_CANNOT_COMPUTE
+                } else {
+                    0
+                },
             };
             projection.put(key, slot, explanation, text_pid);
         }
@@ -640,6 +726,9 @@ impl Projection {
 }
 
 const SNAPSHOT_MAGIC: &[u8] = b"YMTPROJ1";
+
+/// The color and state a person in the fail-safe state is shown with.
+pub const CANNOT_COMPUTE: &str = "cannot_compute";
 const RECORD_SLOT: u8 = 1;
 
 #[cfg(test)]
@@ -649,6 +738,25 @@ mod tests {
     #[test]
     fn slot_is_sixteen_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 16);
+    }
+
+    #[test]
+    fn a_person_who_cannot_be_computed_stays_so_across_a_snapshot() {
+        let projection = Projection::new();
+        let pid = PersonId::parse("p-unreadable").unwrap();
+        projection.update_cannot_compute(
+            &pid,
+            "rule `X` failed",
+            Timestamp::from_unix_secs(1).unwrap(),
+        );
+        assert_eq!(projection.cannot_compute_count(), 1);
+        let restored = Projection::from_snapshot(&projection.to_snapshot()).unwrap();
+        let (slot, explanation) = restored.get(&pid).unwrap();
+        assert!(slot.is_cannot_compute());
+        assert_eq!(slot.color(), Color::Red);
+        assert_eq!(slot.valid_until(), None);
+        assert_eq!(explanation.unwrap().decision["state"], CANNOT_COMPUTE);
+        assert_eq!(restored.cannot_compute_count(), 1);
     }
 
     #[test]

@@ -125,13 +125,27 @@ pub fn impact_of(
     ))
 }
 
-/// The impact preview of a rule set or profile document, for the breaker.
-pub fn rules_impact(
-    state: &Node,
-    document: &[u8],
-) -> Result<ymt_rules::impact::ImpactReport, NodeError> {
-    let proposal = parse_proposal(state, document)?;
-    impact_of(state, &proposal)
+/// The stress check (`ymt_rules::stress`) of a proposal, at this node's cap
+/// of events per person and window.
+fn check_stress(state: &Node, proposal: &Proposal) -> Result<(), NodeError> {
+    let compiled = match proposal {
+        Proposal::RuleSet(rule_set) => CompiledRules::compile(rule_set, None),
+        Proposal::Profile(profile) => {
+            CompiledRules::compile(&state.rules.read().national, Some(profile))
+        }
+    }
+    .map_err(|error| NodeError::invalid(error.to_string()))?;
+    match ymt_rules::stress::stress_check(
+        &compiled,
+        state.config.person_events_per_window_max,
+        state.config.person_events_window_secs,
+        state.now(),
+    )
+    .first()
+    {
+        Some(failure) => Err(NodeError::invalid(format!("{failure}; nothing published"))),
+        None => Ok(()),
+    }
 }
 
 /// Puts a rule set or profile document into force and re-evaluates
@@ -159,6 +173,28 @@ pub fn put_rules_into_force(
                 CompiledRules::compile(&rule_set, None)
                     .map_err(|e| NodeError::invalid(e.to_string()))?,
             );
+            // Every regional profile in force is compiled again over the
+            // new national set (a profile only sets parameters of it);
+            // one that no longer fits refuses the publication.
+            let profiles = {
+                let rules = state.rules.read();
+                rules
+                    .profiles
+                    .iter()
+                    .map(|(region, (profile, _))| {
+                        let recompiled = CompiledRules::compile(&rule_set, Some(profile))
+                            .map_err(|error| {
+                                NodeError::invalid(format!(
+                                    "the profile {} of region {region} in force does not fit rule set {}: {error}; nothing published",
+                                    profile.id,
+                                    rule_set.version()
+                                ))
+                            })?;
+                        Ok((region.clone(), (profile.clone(), Arc::new(recompiled))))
+                    })
+                    .collect::<Result<std::collections::BTreeMap<_, _>, NodeError>>()?
+            };
+            check_decidable(state, &compiled, &profiles)?;
             state.apply(
                 author,
                 Record::RuleSetPublished {
@@ -171,6 +207,7 @@ pub fn put_rules_into_force(
                 rules.history.push(rule_set.clone());
                 rules.national = rule_set;
                 rules.national_compiled = compiled;
+                rules.profiles = profiles;
                 Ok(())
             })
         }
@@ -184,6 +221,12 @@ pub fn put_rules_into_force(
                         .map_err(|e| NodeError::invalid(e.to_string()))?,
                 )
             };
+            let (national, mut profiles) = {
+                let rules = state.rules.read();
+                (rules.national_compiled.clone(), rules.profiles.clone())
+            };
+            profiles.insert(profile.region.clone(), (profile.clone(), compiled.clone()));
+            check_decidable(state, &national, &profiles)?;
             state.apply(
                 author,
                 Record::ProfilePublished {
@@ -200,6 +243,72 @@ pub fn put_rules_into_force(
             })
         }
     }
+}
+
+/// Refuses, before anything is stored or put into force, rules that could
+/// not decide every timeline: the stress timelines at the node's cap of
+/// events per person and window (`ymt_rules::stress`), and the timeline of
+/// every person on this node under the rules that would govern them. A
+/// rule set that passes may still meet a timeline it cannot decide later
+/// (events stored under a larger cap); that person alone is then shown
+/// "cannot be computed".
+pub fn check_decidable(
+    state: &Node,
+    national: &Arc<CompiledRules>,
+    profiles: &std::collections::BTreeMap<
+        ymt_core::RegionCode,
+        (ParameterProfile, Arc<CompiledRules>),
+    >,
+) -> Result<(), NodeError> {
+    let now = state.now();
+    let cap = state.config.person_events_per_window_max;
+    let window_secs = state.config.person_events_window_secs;
+    for (name, compiled) in std::iter::once((String::from("the national rules"), national)).chain(
+        profiles
+            .iter()
+            .map(|(region, (_, compiled))| (format!("the profile of region {region}"), compiled)),
+    ) {
+        if let Some(failure) =
+            ymt_rules::stress::stress_check(compiled, cap, window_secs, now).first()
+        {
+            return Err(NodeError::invalid(format!(
+                "under {name}, {failure}; nothing published"
+            )));
+        }
+    }
+    let candidate = crate::model::RulesState {
+        national: state.rules.read().national.clone(),
+        national_compiled: national.clone(),
+        history: Vec::new(),
+        profiles: profiles.clone(),
+    };
+    let pids = state.projection.all_pids();
+    if pids.len() > state.config.impact_persons_max {
+        // As with the impact preview, a node this large is not re-read
+        // twice: a person the new rules cannot decide is then shown
+        // "cannot be computed", alone.
+        tracing::warn!(
+            "publication: {} persons, more than {} to check; only the stress timelines were checked",
+            pids.len(),
+            state.config.impact_persons_max
+        );
+        return Ok(());
+    }
+    for pid in pids {
+        // A timeline that no longer reads is shown "cannot be computed"
+        // under any rules; it does not hold up a publication.
+        let Ok(records) = state.person_records(&pid) else {
+            continue;
+        };
+        let compiled = candidate.compiled_for(crate::model::governing_region(&records).as_ref());
+        let facts = state.facts_of(&records, now, None);
+        if let Err(error) = compiled.evaluate_with_trajectory(&facts, now) {
+            return Err(NodeError::invalid(format!(
+                "the status of person {pid} could not be computed under the new rules: {error}; nothing published"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A rule set or profile document held for approval, kept as its text.
@@ -235,7 +344,17 @@ impl NodeModule for RulesModule {
         _proposer: &str,
     ) -> Result<Impact, NodeError> {
         let document: RulesDocument = action.request_as()?;
-        let report = rules_impact(node, document.document.as_bytes())?;
+        let proposal = parse_proposal(node, document.document.as_bytes())?;
+        check_stress(node, &proposal)?;
+        let report = impact_of(node, &proposal)?;
+        // Refused at once rather than held for a second authority only to
+        // be refused when put into force.
+        if let Some(first) = &report.first_error_proposed {
+            return Err(NodeError::invalid(format!(
+                "the impact preview met {} persons the new rules cannot decide ({first}); nothing published",
+                report.errors_proposed
+            )));
+        }
         Ok(Impact {
             persons_reached: report.persons_total as usize,
             persons_changing: report.persons_changed as usize,

@@ -337,11 +337,23 @@ pub fn decide_reached(
                             );
                         }
                         for (pid, before) in in_full {
-                            let (decision, _, tag) = state.decide_with(&pid, now, Some(area))?;
                             outcome.decided_in_full += 1;
-                            outcome.impact.record(before, decision.color);
-                            if pass == Pass::Apply {
-                                state.projection.update(&pid, &decision, tag);
+                            match state.decide_with(&pid, now, Some(area)) {
+                                Ok((decision, _, tag)) => {
+                                    outcome.impact.record(before, decision.color);
+                                    if pass == Pass::Apply {
+                                        state.projection.update(&pid, &decision, tag);
+                                    }
+                                }
+                                // One person the rules cannot decide does not
+                                // stop the designation for everyone else: they
+                                // are shown "cannot be computed" (as red).
+                                Err(error) => {
+                                    outcome.impact.record(before, ymt_core::Color::Red);
+                                    if pass == Pass::Apply {
+                                        state.put_cannot_compute(&pid, &error.detail, now);
+                                    }
+                                }
                             }
                         }
                     }

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub events_duplicate: AtomicU64,
     pub requests_refused_overload: AtomicU64,
     pub evaluations: AtomicU64,
+    /// Evaluations that could not be computed: each put a person into the
+    /// fail-safe state ("cannot be computed, check in person").
+    pub evaluations_failed: AtomicU64,
     pub timed_transitions: AtomicU64,
     pub status_reads: AtomicU64,
     pub audit_dropped_reads: AtomicU64,

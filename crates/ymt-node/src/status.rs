@@ -3,6 +3,7 @@
 use serde_json::json;
 use ymt_core::{Color, PersonId};
 
+use crate::projection::CANNOT_COMPUTE;
 use crate::state::Node;
 
 /// The persons registered in a principal's jurisdiction, by current color:
@@ -35,6 +36,9 @@ pub fn jurisdiction_color_counts(
 /// The status of a person as the API shows it.
 pub fn status_json(state: &Node, pid: &PersonId) -> Option<serde_json::Value> {
     let (slot, explanation) = state.projection.get(pid)?;
+    if slot.is_cannot_compute() {
+        return Some(cannot_compute_json(pid, explanation.as_deref()));
+    }
     let color = slot.color();
     let mut body = match explanation {
         Some(explanation) => explanation.served(),
@@ -56,6 +60,40 @@ pub fn status_json(state: &Node, pid: &PersonId) -> Option<serde_json::Value> {
         }
     }
     Some(body)
+}
+
+/// The status of a person in the fail-safe state: their decision cannot be
+/// computed. `color` and `state` are `cannot_compute` (never a color a
+/// reader could take for green), the label says to check in person, and
+/// `detail` names the rule or the event that failed.
+fn cannot_compute_json(
+    pid: &PersonId,
+    explanation: Option<&crate::projection::Explanation>,
+) -> serde_json::Value {
+    let kept = explanation.map(|explanation| &explanation.decision);
+    json!({
+        "pid": pid,
+        "color": CANNOT_COMPUTE,
+        "state": CANNOT_COMPUTE,
+        "label": cannot_compute_label(),
+        "check_in_person": true,
+        "reasons": [],
+        "valid_until": null,
+        "detail": kept.and_then(|kept| kept.get("detail").cloned()),
+        "evaluated_at": kept.and_then(|kept| kept.get("evaluated_at").cloned()),
+    })
+}
+
+/// Whether a status body is the fail-safe state.
+pub fn is_cannot_compute(status: &serde_json::Value) -> bool {
+    status.get("state").and_then(|state| state.as_str()) == Some(CANNOT_COMPUTE)
+}
+
+pub fn cannot_compute_label() -> serde_json::Value {
+    json!({
+        "zh-CN": "无法计算：请人工核验",
+        "en": "Cannot be computed: check in person",
+    })
 }
 
 pub fn color_label(color: Color) -> serde_json::Value {

@@ -21,6 +21,11 @@ pub struct ImpactReport {
     pub examples: BTreeMap<String, Vec<PersonId>>,
     /// Persons whose evaluation failed under either rule set.
     pub errors: u64,
+    /// Persons the proposed rules cannot decide (a publication with any is
+    /// refused), and the first such failure, naming the person and the rule.
+    pub errors_proposed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error_proposed: Option<String>,
 }
 
 impl ImpactReport {
@@ -68,14 +73,21 @@ pub fn preview<'a>(
 ) -> ImpactReport {
     let mut report = ImpactReport::default();
     for (person, facts) in population {
-        let colors: Result<(Color, Color), EvaluateError> = current
-            .evaluate(facts, now)
-            .and_then(|before| Ok((before.color, proposed.evaluate(facts, now)?.color)));
-        match colors {
-            Ok((before, after)) => report.record(person, before, after),
-            Err(_) => {
+        let before: Result<Color, EvaluateError> =
+            current.evaluate(facts, now).map(|decision| decision.color);
+        let after: Result<Color, EvaluateError> =
+            proposed.evaluate(facts, now).map(|decision| decision.color);
+        match (before, after) {
+            (Ok(before), Ok(after)) => report.record(person, before, after),
+            (_, after) => {
                 report.persons_total += 1;
                 report.errors += 1;
+                if let Err(error) = after {
+                    report.errors_proposed += 1;
+                    report
+                        .first_error_proposed
+                        .get_or_insert_with(|| format!("person {person}: {error}"));
+                }
             }
         }
     }

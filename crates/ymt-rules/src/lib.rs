@@ -8,6 +8,7 @@ pub mod decision;
 pub mod facts_value;
 pub mod impact;
 pub mod ruleset;
+pub mod stress;
 
 pub use decision::{CompiledRules, Decision, EvaluateError, FiredRule, evaluate};
 pub use ruleset::{ParameterProfile, PublishError, RuleSet};

@@ -40,7 +40,7 @@ pub(crate) struct CodeBody {
     get,
     path = "/v1/persons/{pid}/code",
     tag = "codes",
-    summary = "The person's signed `YMT1:` code with its QR",
+    summary = "The person's signed `YMT1:` code with its QR (409 when their status cannot be computed: no code, check in person)",
     security(("bearer" = []), ("citizenSession" = [])),
     params(("pid" = PersonId, Path, description = "The person's pid")),
     responses(
@@ -49,6 +49,7 @@ pub(crate) struct CodeBody {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
     )
 )]
 pub(crate) async fn person_code(
@@ -69,6 +70,13 @@ pub(crate) async fn person_code(
         return Err(ApiError::not_found("no person with this pid is known"));
     }
     let (color, valid_until) = match state.projection.get(&pid) {
+        // No signed code says anything about a person whose status cannot
+        // be computed: the citizen is told to check in person instead.
+        Some((slot, _)) if slot.is_cannot_compute() => {
+            return Err(ApiError::conflict(
+                "the status of this person cannot be computed: check in person; no code is issued until it can be",
+            ));
+        }
         Some((slot, _)) => (slot.color(), slot.valid_until()),
         None => (Color::Green, None),
     };

@@ -9,7 +9,7 @@ use serde_json::json;
 use ymt_core::identity::{IdDocument, IdType};
 use ymt_core::{Color, PersonId, RegionCode};
 use ymt_node::auth::Role;
-use ymt_node::status::{color_label, status_json};
+use ymt_node::status::{cannot_compute_label, color_label, is_cannot_compute, status_json};
 
 use crate::extract::*;
 use crate::policy::{Permission, require};
@@ -93,7 +93,16 @@ pub(crate) async fn person_timeline(
     }
     state.audit_read(&principal, "person.timeline", pid.as_str())?;
     let now = state.now();
-    let (decision, _) = state.decide(&pid, now)?;
+    // A timeline the rules cannot decide is still shown, with why.
+    let decision = match state.decide(&pid, now) {
+        Ok((decision, _)) => serde_json::to_value(decision).unwrap_or_default(),
+        Err(error) => json!({
+            "color": ymt_node::projection::CANNOT_COMPUTE,
+            "state": ymt_node::projection::CANNOT_COMPUTE,
+            "label": cannot_compute_label(),
+            "detail": error.detail,
+        }),
+    };
     let record = state.person_record(&pid)?;
     // Designations reach a person through their check-ins, not through an
     // event of their own; they are listed here with author and reason.
@@ -307,15 +316,23 @@ pub(crate) async fn verify_id_card(
     state.audit_read(&principal, "person.verify_id_card", pid.as_str())?;
     let record = state.person_record(&pid)?;
     let status = status_json(&state, &pid);
+    // A person with no events is green; a person whose status cannot be
+    // computed is shown so (never green), and nothing else is read from a
+    // color this handler does not know.
+    let cannot_compute = status.as_ref().is_some_and(is_cannot_compute);
     let color = status
         .as_ref()
         .and_then(|status| status.get("color").cloned())
         .unwrap_or(json!("green"));
-    let parsed_color = serde_json::from_value::<Color>(color.clone()).unwrap_or(Color::Green);
+    let label = match serde_json::from_value::<Color>(color.clone()) {
+        Ok(parsed) if !cannot_compute => color_label(parsed),
+        _ => cannot_compute_label(),
+    };
     Ok(axum::Json(json!({
         "pid": pid,
         "color": color,
-        "label": color_label(parsed_color),
+        "check_in_person": cannot_compute,
+        "label": label,
         "masked_name": record.as_ref().map(|r| r.masked_name.clone()),
         "known": status.is_some() || record.is_some(),
         "valid_until": status.as_ref().and_then(|s| s.get("valid_until").cloned()),
