@@ -147,8 +147,10 @@ pub fn route_table() -> Vec<(String, String)> {
 pub fn router(state: SharedState) -> Router {
     let observability = Arc::new(Observability::new(state.clone()));
     let body_limit = state.config.body_bytes_max;
+    let slots = state.config.concurrent_requests_max.max(1);
     let admission = Arc::new(Admission {
-        in_flight: tokio::sync::Semaphore::new(state.config.concurrent_requests_max.max(1)),
+        in_flight: tokio::sync::Semaphore::new(slots),
+        other_in_flight: tokio::sync::Semaphore::new(slots - door_reserved_slots(slots)),
         body_bytes_in_flight: Arc::new(tokio::sync::Semaphore::new(
             state
                 .config
@@ -189,6 +191,9 @@ const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 /// body bytes being read.
 struct Admission {
     in_flight: tokio::sync::Semaphore,
+    /// The slots requests other than the doors' may take: all but the
+    /// doors' reserve.
+    other_in_flight: tokio::sync::Semaphore,
     body_bytes_in_flight: Arc<tokio::sync::Semaphore>,
     body_bytes_max: usize,
     body_read_timeout: Duration,
@@ -212,14 +217,53 @@ async fn admit(
         Ok(read) => read,
         Err(error) => return error,
     };
-    let Ok(_slot) = admission.in_flight.try_acquire() else {
-        return ApiError::from(ymt_node::NodeError::unavailable(
+    let shed = || {
+        ApiError::from(ymt_node::NodeError::unavailable(
             "the node is at its concurrent-request limit",
         ))
-        .into_response();
+        .into_response()
+    };
+    let _other_slot = match lane_of(&parts.method, parts.uri.path()) {
+        Lane::Door => None,
+        Lane::Other => match admission.other_in_flight.try_acquire() {
+            Ok(slot) => Some(slot),
+            Err(_) => return shed(),
+        },
+    };
+    let Ok(_slot) = admission.in_flight.try_acquire() else {
+        return shed();
     };
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
     next.run(request).await
+}
+
+/// Which requests keep their place when the node is full. In Xi'an's 2022
+/// collapses the doors failed first: people stood at checkpoints, hospitals
+/// and stations while the code would not load. So the checks a door makes
+/// (a code or an ID card verified, a status read by a verifier device) keep
+/// a reserve of slots that citizen refreshes, console reads and writes
+/// cannot take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    Door,
+    Other,
+}
+
+fn lane_of(method: &axum::http::Method, path: &str) -> Lane {
+    let is_status_read = method == axum::http::Method::GET
+        && path.starts_with("/v1/persons/")
+        && path.ends_with("/status");
+    if path.starts_with("/v1/verify/") || is_status_read {
+        Lane::Door
+    } else {
+        Lane::Other
+    }
+}
+
+/// The slots only the doors' requests may take: a quarter of all, at least
+/// one once there are two (a node limited to one slot has no reserve).
+fn door_reserved_slots(slots: usize) -> usize {
+    if slots < 2 { 0 } else { (slots / 4).max(1) }
 }
 
 /// A refusal after which the rest of the body is not read: the connection
@@ -297,4 +341,34 @@ async fn read_body(
         bytes.extend_from_slice(&data);
     }
     Ok((bytes, reserved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    fn check(method: Method, path: &str, expect: Lane) {
+        assert_eq!(lane_of(&method, path), expect, "{method} {path}");
+    }
+
+    #[test]
+    fn the_doors_requests_and_only_they_take_the_reserve() {
+        check(Method::POST, "/v1/verify/id-card", Lane::Door);
+        check(Method::POST, "/v1/verify/token", Lane::Door);
+        check(Method::GET, "/v1/persons/p1/status", Lane::Door);
+        check(Method::GET, "/v1/persons/p1/code", Lane::Other);
+        check(Method::GET, "/v1/persons/p1/timeline", Lane::Other);
+        check(Method::GET, "/v1/me/code", Lane::Other);
+        check(Method::POST, "/v1/events:batch", Lane::Other);
+        check(Method::GET, "/v1/rule-sets", Lane::Other);
+        check(Method::GET, "/verify", Lane::Other);
+    }
+
+    #[test]
+    fn the_reserve_is_a_quarter_of_the_slots_and_never_all_of_them() {
+        for (slots, reserved) in [(1, 0), (2, 1), (3, 1), (4, 1), (8, 2), (1024, 256)] {
+            assert_eq!(door_reserved_slots(slots), reserved, "{slots} slots");
+        }
+    }
 }

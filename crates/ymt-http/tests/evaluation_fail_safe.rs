@@ -190,6 +190,9 @@ async fn a_timeline_the_rules_cannot_decide_harms_no_one_else_and_never_shows_gr
     let node = TestNode::start().await;
     let authority = node.add_principal("cdc-440305", Role::HealthAuthority, REGION);
     let verifier = node.add_principal("verifier-440305", Role::VerifierDevice, REGION);
+    // The lab whose imported results place the person in the authority's
+    // region (writing alone grants no reading: presence.rs).
+    node.add_principal("lab-440305", Role::Lab, REGION);
     let stuck = pid_of_resident_id(&node);
     // Someone else, whose code turns yellow on the clock at day 7.
     let other = "p-close-contact";

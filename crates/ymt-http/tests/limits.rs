@@ -76,3 +76,53 @@ fn a_full_store_queue_is_503_with_retry_after() {
     let response = ApiError::from(ymt_store::StoreError::WriterGone).into_response();
     assert_eq!(response.status().as_u16(), 500);
 }
+
+/// Xi'an 2022: the doors failed first. When citizen refreshes, console reads
+/// and writes fill the node, a door's check is still served from the slots
+/// reserved for the doors.
+#[tokio::test]
+async fn citizens_and_consoles_filling_the_node_cannot_shed_the_doors() {
+    let node = TestNode::start_with_config(|config| config.concurrent_requests_max = 2).await;
+    let lab = node.add_principal("lab-440305", Role::Lab, "440305");
+    let verifier = node.add_principal("verifier-1", Role::VerifierDevice, "440305");
+    let admin = node.add_principal("admin-1", Role::NationalAdmin, "000000");
+
+    // Two slots, one reserved for the doors: one held console request fills
+    // everything the others may take.
+    let held = node.hold_a_slot(&admin).await;
+    let mut shed = None;
+    for _ in 0..ATTEMPTS_MAX {
+        let reply = node.get("/v1/rule-sets", Some(&lab)).await;
+        if reply.status == 503 {
+            shed = Some(reply);
+            break;
+        }
+        check("before the slot is taken", &reply, 200);
+        tokio::task::yield_now().await;
+    }
+    check(
+        "a console read past the others' share",
+        &shed.expect("a console read is shed"),
+        503,
+    );
+
+    // The doors are still served.
+    check(
+        "a verifier's status read",
+        &node
+            .get("/v1/persons/p-unknown/status", Some(&verifier))
+            .await,
+        404,
+    );
+    let verified = node
+        .post(
+            "/v1/verify/token",
+            None,
+            &serde_json::json!({"token": "YMT1:garbage"}),
+        )
+        .await;
+    check("a code verified at a door", &verified, 200);
+
+    assert_eq!(held.release().await, 404, "the held request is answered");
+    node.close().await;
+}
