@@ -30,8 +30,9 @@ pub struct ServeArgs {
     /// Events per batch request.
     #[arg(long, default_value_t = 10_000)]
     pub batch_events_max: usize,
-    /// Requests served at once before shedding with 503.
-    #[arg(long, default_value_t = 1024)]
+    /// Requests served at once before shedding with 503 (default: 64 per
+    /// core).
+    #[arg(long, default_value_t = ymt_node::config::concurrent_requests_max_default())]
     pub concurrent_requests_max: usize,
     /// Write a projection snapshot after this many newly stored events.
     #[arg(long, default_value_t = 200_000)]

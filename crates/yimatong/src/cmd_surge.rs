@@ -59,6 +59,11 @@ pub struct BenchSurgeArgs {
     /// Worker threads of the node's runtime (the generator has its own).
     #[arg(long, default_value_t = 1)]
     pub node_threads: usize,
+    /// The node's concurrent-request limit (its `--concurrent-requests-max`);
+    /// by default the node's own rule, 64 per core, for `--node-threads`
+    /// cores.
+    #[arg(long)]
+    pub concurrent_requests_max: Option<usize>,
     /// Connections the generator may hold open at once.
     #[arg(long, default_value_t = 4096)]
     pub client_connections_max: usize,
@@ -556,6 +561,7 @@ pub fn run_surge(args: BenchSurgeArgs) -> anyhow::Result<ExitCode> {
     let (ready_sender, ready) = std::sync::mpsc::channel();
     let (stop_node, node_stopped) = tokio::sync::oneshot::channel::<()>();
     let node_threads = args.node_threads.max(1);
+    let concurrent_requests_max = args.concurrent_requests_max;
     let node_thread = std::thread::spawn(move || -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(node_threads)
@@ -566,6 +572,11 @@ pub fn run_surge(args: BenchSurgeArgs) -> anyhow::Result<ExitCode> {
             let dir = tempfile::tempdir()?;
             let mut config = ServerConfig::new(dir.path().to_path_buf());
             config.worker_threads = node_threads;
+            // The node's default is per core of the machine; this node has
+            // `node_threads` of them.
+            config.concurrent_requests_max = concurrent_requests_max
+                .unwrap_or(ymt_node::config::CONCURRENT_REQUESTS_PER_CORE * node_threads)
+                .max(1);
             let node =
                 crate::cmd_bench::start_node_with(config, Arc::new(SystemClock), dir).await?;
             let _ = ready_sender.send((node.address, node.state.clone()));

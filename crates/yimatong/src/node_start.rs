@@ -60,8 +60,7 @@ pub async fn bind_and_serve_node(
     node: Arc<Node>,
     listen: SocketAddr,
 ) -> anyhow::Result<ServingNode> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = bind_listener(listen, node.config.connections_max)
         .with_context(|| format!("binding {listen}"))?;
     serve_node(node, listener)
 }
@@ -106,4 +105,23 @@ impl ServingNode {
         }
         Ok(())
     }
+}
+
+/// Binds `listen` with an accept queue as long as the node's connection cap
+/// (the kernel clamps it to `net.core.somaxconn`). The default of 1,024
+/// overflows in a surge of new connections, and a connection whose SYN the
+/// full queue drops is retried by the client only after a second: a surge
+/// would then show as one-second stalls rather than fast 503s.
+fn bind_listener(
+    listen: SocketAddr,
+    connections_max: usize,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(u32::try_from(connections_max.max(1024)).unwrap_or(u32::MAX))
 }
