@@ -176,7 +176,7 @@ fn pid_for(index: usize) -> PersonId {
 /// Test-result records for benchmark persons: record `index` is about person
 /// `person_of(index)`, sampled `days_back(index)` days before `now`; every
 /// `positive_every`-th is positive (0: none), so some statuses carry reasons.
-fn seed_records(
+pub(crate) fn seed_records(
     indexes: std::ops::Range<usize>,
     now: ymt_core::Timestamp,
     person_of: impl Fn(usize) -> PersonId,

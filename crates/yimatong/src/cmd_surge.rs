@@ -25,14 +25,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use ymt_core::event::{TestKind, TestOutcome, TestResult};
+use ymt_core::PersonId;
 use ymt_core::identity::{IdDocument, IdType};
-use ymt_core::{Event, EventBody, EventId, PersonId};
 use ymt_node::auth::Role;
-use ymt_node::state::EventRecord;
 use ymt_node::{Node, ServerConfig, SystemClock};
 
-use crate::cmd_bench::{add_key, request};
+use crate::cmd_bench::{add_key, request, seed_records};
 
 #[derive(clap::Args)]
 pub struct BenchSurgeArgs {
@@ -523,33 +521,14 @@ fn seed(node: &Node, persons: usize) -> anyhow::Result<(Vec<String>, Vec<PersonI
             IdDocument::parse(IdType::Passport, number).map(|document| node.person_id(&document))
         })
         .collect::<Result<_, _>>()?;
-    let records: Vec<EventRecord> = pids
-        .iter()
-        .enumerate()
-        .map(|(index, pid)| {
-            let sampled = now.plus_secs(-7200);
-            EventRecord {
-                region: "440305".parse().expect("region"),
-                event: Event {
-                    id: EventId::parse(&format!("surge-seed-{index}")).expect("id"),
-                    person: pid.clone(),
-                    recorded_at: now,
-                    author: "bench-seed".into(),
-                    body: EventBody::TestResult(TestResult {
-                        test: TestKind::Pcr,
-                        result: if index % 50 == 0 {
-                            TestOutcome::Positive
-                        } else {
-                            TestOutcome::Negative
-                        },
-                        sampled_at: sampled,
-                        reported_at: sampled.plus_secs(3600),
-                        lab: "bench-lab".into(),
-                    }),
-                },
-            }
-        })
-        .collect();
+    let records = seed_records(
+        0..pids.len(),
+        now,
+        |index| pids[index].clone(),
+        |_| 0,
+        50,
+        "surge-seed",
+    );
     node.import_records(&records, "bench")
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     Ok((passports, pids))

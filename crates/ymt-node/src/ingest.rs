@@ -66,6 +66,31 @@ impl Node {
         })
     }
 
+    /// The refusal of a whole batch: 403 when any event was beyond the
+    /// submitter's rights, else 422; the first errors summarized, every
+    /// error listed, and the refusal audited durably.
+    async fn refuse_batch(
+        &self,
+        principal: &Principal,
+        errors: Vec<ItemError>,
+        forbidden: bool,
+    ) -> NodeError {
+        let summary = errors
+            .iter()
+            .take(3)
+            .map(|error| format!("event {}: {}", error.index, error.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let error = if forbidden {
+            NodeError::forbidden(format!("refused, nothing stored: {summary}"))
+        } else {
+            NodeError::invalid(format!("refused, nothing stored: {summary}"))
+        };
+        self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
+            .await;
+        error.with_errors(errors)
+    }
+
     /// Validates, stores and applies a batch of submissions. All or nothing:
     /// one bad event refuses the whole batch and stores nothing. That
     /// includes a batch that would put more events of one person into one
@@ -118,20 +143,7 @@ impl Node {
             }
         }
         if !errors.is_empty() {
-            let summary = errors
-                .iter()
-                .take(3)
-                .map(|error| format!("event {}: {}", error.index, error.detail))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let error = if forbidden {
-                NodeError::forbidden(format!("refused, nothing stored: {summary}"))
-            } else {
-                NodeError::invalid(format!("refused, nothing stored: {summary}"))
-            };
-            self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
-                .await;
-            return Err(error.with_errors(errors));
+            return Err(self.refuse_batch(principal, errors, forbidden).await);
         }
         if origin == Origin::Submitted {
             let state = self.clone();
@@ -140,16 +152,7 @@ impl Node {
                 .await
                 .map_err(|_| NodeError::internal("screening the batch panicked"))??;
             if !errors.is_empty() {
-                let summary = errors
-                    .iter()
-                    .take(3)
-                    .map(|error| format!("event {}: {}", error.index, error.detail))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let error = NodeError::invalid(format!("refused, nothing stored: {summary}"));
-                self.audit_denied(Some(principal), "events.submit", &summary, &error.detail)
-                    .await;
-                return Err(error.with_errors(errors));
+                return Err(self.refuse_batch(principal, errors, false).await);
             }
         }
 
