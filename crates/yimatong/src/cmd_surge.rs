@@ -154,6 +154,9 @@ struct Outcome {
     latency_micros: u64,
     /// When it completed, in microseconds since its phase began.
     completed_micros: u64,
+    /// Whether it was sent on a connection opened for it (else on a kept-
+    /// alive one): a new connection waits in the node's accept queue too.
+    new_connection: bool,
 }
 
 /// Open connections, reused across requests like a client's pool.
@@ -165,9 +168,10 @@ struct ConnectionPool {
 }
 
 impl ConnectionPool {
-    async fn take(&self) -> Option<TcpStream> {
+    /// A free connection, and whether it was opened for this request.
+    async fn take(&self) -> Option<(TcpStream, bool)> {
         if let Some(stream) = self.idle.lock().pop() {
-            return Some(stream);
+            return Some((stream, false));
         }
         if self.open.fetch_add(1, Ordering::Relaxed) >= self.open_max {
             self.open.fetch_sub(1, Ordering::Relaxed);
@@ -176,7 +180,7 @@ impl ConnectionPool {
         match TcpStream::connect(self.address).await {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                Some(stream)
+                Some((stream, true))
             }
             Err(_) => {
                 self.open.fetch_sub(1, Ordering::Relaxed);
@@ -243,7 +247,7 @@ async fn open_loop(
             outstanding.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let (class, bytes) = requests.nth(sequence);
-                let Some(mut stream) = pool.take().await else {
+                let Some((mut stream, new_connection)) = pool.take().await else {
                     not_sent.fetch_add(1, Ordering::Relaxed);
                     outstanding.fetch_sub(1, Ordering::Relaxed);
                     return;
@@ -274,6 +278,7 @@ async fn open_loop(
                     status,
                     latency_micros: now.saturating_duration_since(scheduled).as_micros() as u64,
                     completed_micros: now.saturating_duration_since(started).as_micros() as u64,
+                    new_connection,
                 });
                 outstanding.fetch_sub(1, Ordering::Relaxed);
             });
@@ -415,6 +420,16 @@ fn summarize_surge(report: &PhaseReport) -> (serde_json::Value, f64, f64, u64) {
             }),
         );
     }
+    let admitted_kept_alive: Vec<&Outcome> = admitted
+        .iter()
+        .copied()
+        .filter(|o| !o.new_connection)
+        .collect();
+    let admitted_new_connection: Vec<&Outcome> = admitted
+        .iter()
+        .copied()
+        .filter(|o| o.new_connection)
+        .collect();
     let admitted_summary = latency_summary(&admitted);
     let shed_summary = latency_summary(&shed);
     let admitted_p99 = admitted_summary["p99_ms"].as_f64().unwrap_or(f64::INFINITY);
@@ -433,6 +448,8 @@ fn summarize_surge(report: &PhaseReport) -> (serde_json::Value, f64, f64, u64) {
             "admitted": admitted.len(),
             "admitted_per_sec": admitted.len() as f64 / report.seconds,
             "admitted_latency": admitted_summary,
+            "admitted_latency_on_kept_alive_connections": latency_summary(&admitted_kept_alive),
+            "admitted_latency_on_new_connections": latency_summary(&admitted_new_connection),
             "shed": shed.len(),
             "shed_fraction": shed.len() as f64 / answered,
             "shed_latency": shed_summary,
