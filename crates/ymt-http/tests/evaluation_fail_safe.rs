@@ -447,6 +447,21 @@ async fn a_publication_the_rules_cannot_decide_with_is_refused_and_changes_nothi
         node.state.store.meta_list("profiles").unwrap().is_empty(),
         "nothing stored"
     );
+    // Both refusals are audited as refusals of the proposer.
+    let refusals = node
+        .state
+        .store
+        .audit_list(
+            &ymt_store::AuditFilter {
+                principal: Some("admin-1".into()),
+                action: Some("pending.propose".into()),
+                outcome: Some(ymt_store::AuditOutcome::Denied),
+                ..ymt_store::AuditFilter::default()
+            },
+            100,
+        )
+        .unwrap();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
     node.close().await;
 }
 

@@ -225,7 +225,20 @@ pub async fn propose(
             let held = granularity.into_iter().chain([reason]).collect::<Vec<_>>();
             propose_held(state, principal, action, held, Impact::default()).await
         }
-        Err(error) => Err(error),
+        // A refused proposal (a rule set the rules engine cannot decide
+        // with, an action beyond the proposer's rights) is audited as a
+        // refusal, like every other refusal of a write.
+        Err(error) => {
+            state
+                .audit_denied(
+                    Some(principal),
+                    "pending.propose",
+                    &action.kind,
+                    &error.detail,
+                )
+                .await;
+            Err(error)
+        }
     }
 }
 
