@@ -32,12 +32,12 @@ pub const REVOCATION_REASON_CHARS_MAX: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct KeyRevocationRequest {
     /// The kid (hex) of the key to revoke, as in the trust list.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{2,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(?:[0-9a-fA-F]{2}){1,32}$"))]
     pub kid: String,
     /// Why (e.g. how the compromise was found).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 500, pattern = "\\S")
+        schema(min_length = 1, max_length = 500, pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*[^\\s\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$")
     )]
     pub reason: String,
 }
