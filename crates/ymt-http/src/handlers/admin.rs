@@ -90,7 +90,9 @@ pub(crate) struct PrincipalBody {
     role: Role,
     jurisdiction: RegionCode,
     /// Free text without control or bidirectional characters.
-    #[schema(pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$")]
+    #[schema(
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$"
+    )]
     display_name: String,
 }
 

@@ -16,7 +16,10 @@ use crate::schemas::*;
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfirmBody {
     #[serde(default)]
-    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$"
+    )]
     note: String,
 }
 
