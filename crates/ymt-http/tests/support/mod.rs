@@ -551,6 +551,12 @@ pub struct HeldSlot<'a> {
 }
 
 impl HeldSlot<'_> {
+    /// Whether the held request was already answered: then it never held
+    /// the slot (a test waiting for a request to be shed must stop).
+    pub fn was_answered(&self) -> bool {
+        self.answer.is_finished()
+    }
+
     /// Lets the held request finish; its status.
     pub async fn release(self) -> u16 {
         let HeldSlot { _decisions, answer } = self;
