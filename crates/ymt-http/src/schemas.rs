@@ -147,20 +147,9 @@ pub struct Overloaded;
 
 impl<'s> ToResponse<'s> for Overloaded {
     fn response() -> (&'s str, RefOr<Response>) {
-        let mut response = problem(
+        let response = with_retry_after(problem(
             "The node sheds load (concurrent-request limit) or a queue is full; retry after the given seconds",
-        );
-        response.headers.insert(
-            "Retry-After".into(),
-            HeaderBuilder::new()
-                .schema(
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(0)),
-                )
-                .description(Some("seconds"))
-                .build(),
-        );
+        ));
         ("Overloaded", response.into())
     }
 }

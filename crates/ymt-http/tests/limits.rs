@@ -23,17 +23,7 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503() {
     let held = node.hold_a_slot(&admin).await;
 
     // Another request on another route is shed once the slot is taken.
-    // Until the held request reaches its handler (on a loaded machine that
-    // can take a while); it cannot be answered before it is let go.
-    let shed = loop {
-        assert!(!held.was_answered(), "the held request never held the slot");
-        let reply = node.get("/v1/rule-sets", Some(&lab)).await;
-        if reply.status == 503 {
-            break reply;
-        }
-        check("before the slot is taken", &reply, 200);
-        tokio::task::yield_now().await;
-    };
+    let shed = node.get_until_shed(&held, "/v1/rule-sets", &lab).await;
     check("shed request", &shed, 503);
     assert_eq!(
         shed.retry_after.as_deref(),
@@ -87,17 +77,7 @@ async fn citizens_and_consoles_filling_the_node_cannot_shed_the_doors() {
     // Two slots, one reserved for the doors: one held console request fills
     // everything the others may take.
     let held = node.hold_a_slot(&admin).await;
-    // Until the held request reaches its handler (on a loaded machine that
-    // can take a while); it cannot be answered before it is let go.
-    let shed = loop {
-        assert!(!held.was_answered(), "the held request never held the slot");
-        let reply = node.get("/v1/rule-sets", Some(&lab)).await;
-        if reply.status == 503 {
-            break reply;
-        }
-        check("before the slot is taken", &reply, 200);
-        tokio::task::yield_now().await;
-    };
+    let shed = node.get_until_shed(&held, "/v1/rule-sets", &lab).await;
     check("a console read past the others' share", &shed, 503);
 
     // The doors are still served.

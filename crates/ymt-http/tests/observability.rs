@@ -322,16 +322,10 @@ async fn shed_requests_are_counted_and_carry_a_request_id() {
 
     // Hold the only slot: a request waiting inside its handler.
     let held = node.hold_a_slot(&admin).await;
-    // Until the held request reaches its handler (on a loaded machine that
-    // can take a while); it cannot be answered before it is let go.
-    let shed = loop {
-        assert!(!held.was_answered(), "the held request never held the slot");
-        let answer = get(&node, "/v1/rule-sets", Some(&lab)).await;
-        if answer.status == 503 {
-            break answer;
-        }
-        tokio::task::yield_now().await;
-    };
+    node.get_until_shed(&held, "/v1/rule-sets", &lab).await;
+    // The slot stays held: this one is shed too, and read with its headers.
+    let shed = get(&node, "/v1/rule-sets", Some(&lab)).await;
+    assert_eq!(shed.status, 503);
     let id = shed.request_id.clone().expect("an X-Request-Id");
     assert_eq!(shed.json()["request_id"].as_str(), Some(id.as_str()));
 

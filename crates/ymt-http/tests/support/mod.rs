@@ -404,6 +404,22 @@ impl TestNode {
         }
     }
 
+    /// Sends `GET path` until it is shed (503), which it is once the held
+    /// request has reached its handler and taken the slot (on a loaded
+    /// machine that can take a while); until then every answer must be 200.
+    /// Stops if the held request is answered first: it never held the slot.
+    pub async fn get_until_shed(&self, held: &HeldSlot<'_>, path: &str, key: &str) -> Reply {
+        loop {
+            assert!(!held.was_answered(), "the held request never held the slot");
+            let reply = self.get(path, Some(key)).await;
+            if reply.status == 503 {
+                return reply;
+            }
+            check("before the slot is taken", &reply, 200);
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The color of a person as a verifier reads it.
     pub async fn color(&self, verifier_key: &str, pid: &str) -> String {
         let reply = self
