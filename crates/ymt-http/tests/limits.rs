@@ -20,10 +20,10 @@ async fn requests_past_the_concurrency_limit_are_shed_with_503() {
     );
 
     // Hold the only slot: a request waiting inside its handler.
-    let held = node.hold_a_slot(&admin).await;
+    let mut held = node.hold_a_slot(&admin).await;
 
     // Another request on another route is shed once the slot is taken.
-    let shed = node.get_until_shed(&held, "/v1/rule-sets", &lab).await;
+    let shed = node.get_until_shed(&mut held, "/v1/rule-sets", &lab).await;
     check("shed request", &shed, 503);
     assert_eq!(
         shed.retry_after.as_deref(),
@@ -76,8 +76,8 @@ async fn citizens_and_consoles_filling_the_node_cannot_shed_the_doors() {
 
     // Two slots, one reserved for the doors: one held console request fills
     // everything the others may take.
-    let held = node.hold_a_slot(&admin).await;
-    let shed = node.get_until_shed(&held, "/v1/rule-sets", &lab).await;
+    let mut held = node.hold_a_slot(&admin).await;
+    let shed = node.get_until_shed(&mut held, "/v1/rule-sets", &lab).await;
     check("a console read past the others' share", &shed, 503);
 
     // The doors are still served.

@@ -321,8 +321,8 @@ async fn shed_requests_are_counted_and_carry_a_request_id() {
     let admin = principal(&node, "admin-1", Role::NationalAdmin);
 
     // Hold the only slot: a request waiting inside its handler.
-    let held = node.hold_a_slot(&admin).await;
-    node.get_until_shed(&held, "/v1/rule-sets", &lab).await;
+    let mut held = node.hold_a_slot(&admin).await;
+    node.get_until_shed(&mut held, "/v1/rule-sets", &lab).await;
     // The slot stays held: this one is shed too, and read with its headers.
     let shed = get(&node, "/v1/rule-sets", Some(&lab)).await;
     assert_eq!(shed.status, 503);

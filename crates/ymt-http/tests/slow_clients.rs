@@ -95,8 +95,9 @@ async fn clients_sending_half_a_body_cannot_take_the_concurrency_slots() {
 async fn health_probes_are_answered_while_every_slot_is_taken() {
     let node = TestNode::start_with_config(|config| config.concurrent_requests_max = 1).await;
     let admin = node.add_principal("admin-1", Role::NationalAdmin, "000000");
-    let held = node.hold_a_slot(&admin).await;
-    node.get_until_shed(&held, "/v1/rule-sets", &admin).await;
+    let mut held = node.hold_a_slot(&admin).await;
+    node.get_until_shed(&mut held, "/v1/rule-sets", &admin)
+        .await;
     check("liveness", &node.get("/healthz", None).await, 200);
     check("readiness", &node.get("/readyz", None).await, 200);
     assert_eq!(held.release().await, 404, "the held request was served");

@@ -385,32 +385,47 @@ impl TestNode {
     /// caller sees the slot taken when other requests are shed.
     pub async fn hold_a_slot(&self, national_admin_key: &str) -> HeldSlot<'_> {
         let decisions = self.state.tracing.decisions.lock().await;
-        let request = self
-            .client
-            .post(format!("{}/v1/pending/nothing:approve", self.base))
-            .bearer_auth(national_admin_key)
-            .header("content-type", "application/json")
-            .body("{}");
-        let answer = tokio::spawn(async move {
-            request
-                .send()
-                .await
-                .map(|response| response.status().as_u16())
-                .expect("the held request is answered")
-        });
+        let client = self.client.clone();
+        let url = format!("{}/v1/pending/nothing:approve", self.base);
+        let key = national_admin_key.to_owned();
+        let send: Box<dyn Fn() -> tokio::task::JoinHandle<u16> + Send + Sync> =
+            Box::new(move || {
+                let request = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body("{}");
+                tokio::spawn(async move {
+                    request
+                        .send()
+                        .await
+                        .map(|response| response.status().as_u16())
+                        .expect("the held request is answered")
+                })
+            });
+        let answer = send();
         HeldSlot {
             _decisions: decisions,
             answer,
+            send,
         }
     }
 
     /// Sends `GET path` until it is shed (503), which it is once the held
     /// request has reached its handler and taken the slot (on a loaded
     /// machine that can take a while); until then every answer must be 200.
-    /// Stops if the held request is answered first: it never held the slot.
-    pub async fn get_until_shed(&self, held: &HeldSlot<'_>, path: &str, key: &str) -> Reply {
+    ///
+    /// The probes race the held request for the slot: when a probe holds it
+    /// as the held request arrives, the held request is the one shed, and it
+    /// is sent again. Any other answer to it means it never waited in its
+    /// handler, and the test stops.
+    pub async fn get_until_shed(&self, held: &mut HeldSlot<'_>, path: &str, key: &str) -> Reply {
         loop {
-            assert!(!held.was_answered(), "the held request never held the slot");
+            if held.answer.is_finished() {
+                let status = (&mut held.answer).await.expect("the held request ran");
+                assert_eq!(status, 503, "the held request never held the slot");
+                held.answer = (held.send)();
+            }
             let reply = self.get(path, Some(key)).await;
             if reply.status == 503 {
                 return reply;
@@ -558,29 +573,27 @@ enum Credential {
 
 // ---- Replies and the one comparison ---------------------------------------------
 
-/// What came back from one request.
-#[derive(Debug)]
 /// A request holding a concurrency slot ([`TestNode::hold_a_slot`]).
 pub struct HeldSlot<'a> {
     _decisions: tokio::sync::MutexGuard<'a, ()>,
     answer: tokio::task::JoinHandle<u16>,
+    /// Sends the held request (again, when a probe pushed it out).
+    send: Box<dyn Fn() -> tokio::task::JoinHandle<u16> + Send + Sync>,
 }
 
 impl HeldSlot<'_> {
-    /// Whether the held request was already answered: then it never held
-    /// the slot (a test waiting for a request to be shed must stop).
-    pub fn was_answered(&self) -> bool {
-        self.answer.is_finished()
-    }
-
     /// Lets the held request finish; its status.
     pub async fn release(self) -> u16 {
-        let HeldSlot { _decisions, answer } = self;
+        let HeldSlot {
+            _decisions, answer, ..
+        } = self;
         drop(_decisions);
         answer.await.expect("the held request ran")
     }
 }
 
+/// What came back from one request.
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
