@@ -162,6 +162,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let serving = crate::node_start::bind_and_serve_node(state, args.listen).await?;
         let address = serving.address;
+        let control_socket =
+            crate::cmd_backup::serve_control_socket(serving.node.clone(), &args.data);
         println!(
             "yimatong listening on http://{address}  (data: {})",
             args.data.display()
@@ -178,6 +180,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         serving.run_until(shutdown_requested()).await?;
+        drop(control_socket);
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_backup;
 mod cmd_bench;
 mod cmd_certlogic;
 mod cmd_restart;
@@ -72,6 +73,10 @@ enum Command {
         #[command(subcommand)]
         command: cmd_server::AuditCommand,
     },
+    /// Take an online, verified backup of a node's data directory.
+    Backup(cmd_backup::BackupArgs),
+    /// Restore a backup into a new data directory.
+    Restore(cmd_backup::RestoreArgs),
     /// Benchmarks that print JSON figures.
     Bench {
         #[command(subcommand)]
@@ -126,6 +131,8 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd_server::run_import(args),
         Command::Admin { command } => cmd_server::run_admin(command),
         Command::Audit { command } => cmd_server::run_audit(command),
+        Command::Backup(args) => cmd_backup::run_backup(args),
+        Command::Restore(args) => cmd_backup::run_restore(args),
         Command::Bench { command } => match command {
             BenchCommand::Ingest(args) => cmd_bench::run_ingest(args),
             BenchCommand::Status(args) => cmd_bench::run_status(args),

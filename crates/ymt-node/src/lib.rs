@@ -9,6 +9,7 @@ mod apply;
 pub use apply::PersonRegistration;
 pub mod auth;
 pub mod background;
+pub mod backup;
 pub mod breaker;
 pub mod checkins;
 pub mod clock;

@@ -1220,6 +1220,28 @@ impl EventStore for EmbeddedStore {
         Ok(records)
     }
 
+    fn backup_to(
+        &self,
+        dest: &std::path::Path,
+    ) -> Result<crate::backup::StoreBackupSummary, StoreError> {
+        let snapshot = self.shared.db.snapshot();
+        let all = &self.shared.keyspaces;
+        let by_name = |name: &str| match name {
+            "events" => &all.events,
+            "ids" => &all.ids,
+            "persons" => &all.persons,
+            "meta" => &all.meta,
+            "audit" => &all.audit,
+            "sys" => &all.sys,
+            other => unreachable!("backup::KEYSPACES names no keyspace {other}"),
+        };
+        let keyspaces: Vec<(u8, &Keyspace, &str)> = crate::backup::KEYSPACES
+            .iter()
+            .map(|(tag, name)| (*tag, by_name(name), *name))
+            .collect();
+        crate::backup::write(&snapshot, &keyspaces, dest)
+    }
+
     fn stats(&self) -> StoreStats {
         let c = &self.shared.counters;
         StoreStats {

@@ -13,6 +13,7 @@
 //! `DESIGN.md` beside this crate's `Cargo.toml` for the reasoning.
 
 pub mod audit;
+pub mod backup;
 pub mod bench;
 mod codec;
 mod embedded;
@@ -336,4 +337,9 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<AuditRecord>, StoreError>;
 
     fn stats(&self) -> StoreStats;
+
+    /// Writes an online, consistent backup of the whole store into the
+    /// directory `dest` (see [`backup`]) while writes go on: one engine
+    /// snapshot, so every batch is wholly in it or wholly out.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<backup::StoreBackupSummary, StoreError>;
 }
