@@ -143,17 +143,44 @@ fn read(
     path: &Path,
     visit: &mut dyn FnMut(u8, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<StoreBackupSummary, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        keyspace: "backup",
-        key: path.display().to_string(),
-        reason,
-    };
     let file = File::open(path).map_err(|err| StoreError::io(path, err))?;
     let file_bytes = file
         .metadata()
         .map_err(|err| StoreError::io(path, err))?
         .len();
-    let mut input = HashingReader::new(BufReader::with_capacity(1 << 20, file));
+    let summary = read_from(
+        BufReader::with_capacity(1 << 20, file),
+        &path.display().to_string(),
+        visit,
+    )?;
+    Ok(StoreBackupSummary {
+        bytes: file_bytes,
+        ..summary
+    })
+}
+
+/// Checks backup bytes from any reader (a fuzz target feeds it memory):
+/// the structure and the checksum, without writing anything. The summary's
+/// `bytes` is what was read.
+pub fn check_reader(reader: impl Read) -> Result<StoreBackupSummary, StoreError> {
+    read_from(reader, "backup bytes", &mut |_, _, _| Ok(()))
+}
+
+fn read_from(
+    reader: impl Read,
+    source: &str,
+    visit: &mut dyn FnMut(u8, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
+) -> Result<StoreBackupSummary, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        keyspace: "backup",
+        key: source.to_owned(),
+        reason,
+    };
+    let mut input = HashingReader::new(CountingReader {
+        inner: reader,
+        read: 0,
+    });
+    let path = Path::new(source);
     let io = |err: std::io::Error| {
         if err.kind() == std::io::ErrorKind::UnexpectedEof {
             corrupt("the file ends before its trailer (truncated)".into())
@@ -205,9 +232,23 @@ fn read(
             .zip(counts)
             .map(|((_, name), count)| ((*name).to_owned(), count))
             .collect(),
-        bytes: file_bytes,
+        bytes: input.inner.read,
         sha256_hex: hex(&computed),
     })
+}
+
+/// A reader that counts what it reads.
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.read += read as u64;
+        Ok(read)
+    }
 }
 
 enum Sized {
