@@ -16,7 +16,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::extract::SharedState;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
-    rules, session, venues,
+    rules, services, session, venues,
 };
 use crate::observability::{Observability, observe};
 use crate::pages;
@@ -94,6 +94,68 @@ fn table() -> Vec<Route> {
         route(M::GET, "/v1/rule-sets:diff", get(rules::diff_rule_sets)),
         route(M::GET, "/v1/rule-sets/{version}", get(rules::get_rule_set)),
         route(M::POST, "/v1/profiles", post(rules::publish_profile)),
+        // Services: their rule sets and profiles, hospitals, care homes,
+        // and a person's consents and visits.
+        route(
+            M::GET,
+            "/v1/services/{service}/rule-set",
+            get(services::get_service_rule_set),
+        ),
+        route(
+            M::POST,
+            "/v1/services/{service}/rule-sets",
+            post(services::propose_service_rule_set),
+        ),
+        route(
+            M::POST,
+            "/v1/services/{service}/venues/{venue}/profile",
+            post(services::publish_service_profile),
+        ),
+        route(
+            M::POST,
+            "/v1/hospitals/{venue}/entrance",
+            post(services::hospital_entrance),
+        ),
+        route(
+            M::GET,
+            "/v1/hospitals/{venue}/persons/{pid}/test-results",
+            get(services::hospital_test_results),
+        ),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/consents",
+            get(services::list_consents),
+        ),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/consents",
+            post(services::give_consent),
+        ),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/consents/{venue}/revoke",
+            post(services::revoke_consent),
+        ),
+        route(
+            M::POST,
+            "/v1/care-homes/{venue}/visits",
+            post(services::decide_visit),
+        ),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/visits",
+            get(services::resident_visits),
+        ),
+        route(
+            M::POST,
+            "/v1/care-homes/{venue}/roster",
+            post(services::set_roster),
+        ),
+        route(
+            M::GET,
+            "/v1/care-homes/{venue}/roster-check",
+            get(services::roster_check),
+        ),
         // Venues, risk areas, designations and the circuit breaker.
         route(M::POST, "/v1/venues", post(venues::register_venue)),
         route(M::GET, "/v1/venues/{id}", get(venues::get_venue)),
