@@ -127,7 +127,7 @@ impl Default for CareHomeModule {
 
 /// The visit (or shift) being decided, as a check-in at the home now: the
 /// care-visit rules read it as the item they decide.
-fn arrival(venue: &VenueId, now: Timestamp) -> impl FnOnce(&mut ymt_core::Facts) {
+pub fn arrival(venue: &VenueId, now: Timestamp) -> impl FnOnce(&mut ymt_core::Facts) {
     let venue = venue.clone();
     move |facts| {
         facts.check_ins.push(CheckInFact {
