@@ -755,13 +755,149 @@ async fn one_admin_cannot_put_a_service_rule_set_into_force_alone() {
 async fn a_person_who_cannot_be_identified_changes_nothing_and_gets_a_clear_error() {
     let world = world().await;
     for body in [
-        json!({"code": "YMT1:not-a-code"}),
-        json!({"id_type": "passport"}),
-        json!({}),
-        json!({"code": "x", "id_type": "passport", "id_number": "E1"}),
+        json!({"code": "YMT1:not-a-code", "symptoms": true}),
+        json!({"id_type": "passport", "symptoms": true}),
+        json!({"symptoms": true}),
+        json!({"code": "x", "id_type": "passport", "id_number": "E1", "symptoms": true}),
     ] {
         let (status, reply) = world.entrance(&world.hospital_staff, HOSPITAL, body).await;
         assert_eq!(status, 422, "{reply}");
     }
+    let (status, reply) = world
+        .visit(
+            &world.care_staff,
+            CARE_HOME,
+            "not a passport number!",
+            "p-resident",
+        )
+        .await;
+    assert_eq!(status, 422, "{reply}");
+    let store = &world.node.state.store;
+    for namespace in [
+        ymt_node::hospital::META_HOSPITAL_SYMPTOMS,
+        ymt_node::care_homes::META_CARE_VISITS,
+    ] {
+        assert!(
+            store.meta_list(namespace).unwrap().is_empty(),
+            "{namespace}: nothing stored"
+        );
+    }
+    // A consent names a hospital, nothing else.
+    let pid = world.person("C8000001", &[]).await;
+    let cookie = world.cookie("C8000001").await;
+    for venue in [CARE_HOME, "no-such-venue"] {
+        let reply = world
+            .node
+            .send_with_cookie(
+                "POST",
+                &format!("/v1/persons/{pid}/consents"),
+                &cookie,
+                Some(&json!({"venue": venue})),
+            )
+            .await;
+        assert_eq!(reply.status, 404, "{}", reply.text());
+    }
+    world.node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_whose_evaluation_fails_is_never_sent_to_outpatients_nor_let_in() {
+    let world = world().await;
+    let broken = world.person("F9000001", &[]).await;
+    world.person("F9000002", &[]).await;
+    // An event that no longer reads, stored around every check.
+    let garbage = ymt_store::NewEvent {
+        id: ymt_core::EventId::parse("damaged-1").unwrap(),
+        person: ymt_core::PersonId::parse(&broken).unwrap(),
+        recorded_at: world.node.now(),
+        payload: br#"{"not": "an event record"}"#.to_vec(),
+    };
+    let state = world.node.state.clone();
+    tokio::task::block_in_place(|| {
+        ymt_store::wait_blocking(
+            state
+                .store
+                .submit_with_audit(vec![garbage], vec![])
+                .unwrap(),
+        )
+    })
+    .expect("stored");
+    drop(state);
+    let (status, body) = world
+        .entrance(
+            &world.hospital_staff,
+            HOSPITAL,
+            json!({"id_type": "passport", "id_number": "F9000001"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "isolation_ward", "{body}");
+    assert_eq!(body["tier"], "cannot_compute");
+    assert_eq!(body["check_in_person"], true);
+    let (status, body) = world
+        .visit(&world.care_staff, CARE_HOME, "F9000001", "p-resident")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"]["outcome"], "refused", "{body}");
+    assert_eq!(body["decision"]["check_in_person"], true);
+    // Nobody else is affected.
+    assert_eq!(world.lane("F9000002").await, ("outpatient".into(), vec![]));
+    world.node.close().await;
+}
+
+#[tokio::test]
+async fn a_module_cannot_write_a_record_kind_or_namespace_it_does_not_declare() {
+    let world = world().await;
+    let record =
+        |module: &str, kind: &str, namespace: &str| ymt_node::record::Record::ModuleRecorded {
+            module: module.into(),
+            record_kind: kind.into(),
+            namespace: namespace.into(),
+            key: "k".into(),
+            value: json!({}),
+        };
+    let author = ymt_node::record::Author::operator();
+    for (module, kind, namespace) in [
+        // The hospital writing the care homes' visits.
+        (
+            "hospital",
+            "care_visit.visit_recorded",
+            ymt_node::care_homes::META_CARE_VISITS,
+        ),
+        // A declared kind into another module's namespace.
+        (
+            "hospital",
+            "hospital.consent_given",
+            ymt_node::care_homes::META_CARE_VISITS,
+        ),
+        // A declared kind into the node's own principals.
+        ("care-homes", "care_visit.roster_set", "principals"),
+        // A module that is not part of the node.
+        ("no-such-module", "x.y", "x"),
+    ] {
+        let result = world
+            .node
+            .state
+            .apply(&author, record(module, kind, namespace), "attempt");
+        assert!(result.is_err(), "{module} {kind} {namespace} was written");
+    }
+    assert!(
+        world
+            .node
+            .state
+            .store
+            .meta_list(ymt_node::care_homes::META_CARE_VISITS)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        world
+            .node
+            .state
+            .store
+            .meta_get("principals", "k")
+            .unwrap()
+            .is_none()
+    );
     world.node.close().await;
 }
