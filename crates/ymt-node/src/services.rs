@@ -18,7 +18,6 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use ymt_core::identity::{IdDocument, IdType};
 use ymt_core::{Color, Facts, PersonId, Timestamp, VenueId};
-use ymt_rules::decision::RulesInForce;
 use ymt_rules::{CompiledRules, ParameterProfile, RuleSet};
 
 use crate::auth::{Principal, Role};
@@ -483,77 +482,106 @@ impl ServiceRules {
         let now = node.now();
         let rules = self.compiled_for(venue);
         let decided = node.person_records(pid).and_then(|records| {
-            let national = node.decide_records(pid, &records, now)?;
+            let national = node
+                .rules
+                .read()
+                .compiled_for(crate::model::governing_region(&records).as_ref());
             let mut facts = node.facts_of(&records, now, None);
             edit(&mut facts);
-            let service = rules
-                .evaluate(&facts, now)
-                .map_err(|error| NodeError::invalid(format!("{} rules: {error}", self.spec.id)))?;
-            Ok((national, service))
+            decide_facts(
+                self.spec,
+                pid,
+                venue,
+                &national,
+                &rules,
+                &facts,
+                now,
+                extra.clone(),
+            )
+            .map_err(NodeError::invalid)
         });
-        let in_force = |national: Option<&RulesInForce>| serde_json::json!({"national": national, "service": rules.in_force()});
-        let (national, service) = match decided {
-            Ok(decisions) => decisions,
-            Err(error) => {
-                let outcome = self.spec.cannot_compute;
-                return ServiceDecision {
-                    service: self.spec.id.into(),
-                    pid: pid.clone(),
-                    venue: venue.clone(),
-                    outcome: outcome.code.into(),
-                    label: serde_json::json!({"zh-CN": outcome.zh_cn, "en": outcome.en}),
-                    tier: crate::projection::CANNOT_COMPUTE.into(),
-                    national_color: crate::projection::CANNOT_COMPUTE.into(),
-                    reasons: extra,
-                    check_in_person: true,
-                    detail: Some(error.detail),
-                    rules: in_force(None),
-                    evaluated_at: now,
-                };
+        decided.unwrap_or_else(|error| {
+            let outcome = self.spec.cannot_compute;
+            ServiceDecision {
+                service: self.spec.id.into(),
+                pid: pid.clone(),
+                venue: venue.clone(),
+                outcome: outcome.code.into(),
+                label: serde_json::json!({"zh-CN": outcome.zh_cn, "en": outcome.en}),
+                tier: crate::projection::CANNOT_COMPUTE.into(),
+                national_color: crate::projection::CANNOT_COMPUTE.into(),
+                reasons: extra,
+                check_in_person: true,
+                detail: Some(error.detail),
+                rules: serde_json::json!({"national": null, "service": rules.in_force()}),
+                evaluated_at: now,
             }
-        };
-        let mut reasons: Vec<ServiceReason> = Vec::new();
-        for (source, decision) in [
-            ("national", &national),
-            (rules.in_force().rule_set.as_str(), &service),
-        ] {
-            for fired in &decision.fired {
-                reasons.push(ServiceReason {
-                    source: source.into(),
-                    rule: fired.rule_id.clone(),
-                    color: fired.color,
-                    description: serde_json::to_value(&fired.description).unwrap_or_default(),
-                    evidence: fired
-                        .evidence
-                        .iter()
-                        .map(|id| id.as_str().to_owned())
-                        .collect(),
-                });
-            }
-        }
-        reasons.extend(extra);
-        let tier = reasons
-            .iter()
-            .map(|reason| reason.color)
-            .chain([national.color, service.color])
-            .max()
-            .unwrap_or(Color::Green);
-        let outcome = self.spec.outcomes[tier as usize];
-        ServiceDecision {
-            service: self.spec.id.into(),
-            pid: pid.clone(),
-            venue: venue.clone(),
-            outcome: outcome.code.into(),
-            label: serde_json::json!({"zh-CN": outcome.zh_cn, "en": outcome.en}),
-            tier: color_name(tier).into(),
-            national_color: color_name(national.color).into(),
-            reasons,
-            check_in_person: false,
-            detail: None,
-            rules: in_force(Some(&national.rules)),
-            evaluated_at: now,
+        })
+    }
+}
+
+/// The pure part of a service decision: the national rules and the
+/// service's over one person's facts at `now` (no I/O; the golden scenarios
+/// of `tests/service_scenarios.rs` call it directly). The tier is the
+/// greatest color among the two decisions and `extra`.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_facts(
+    spec: &ServiceSpec,
+    pid: &PersonId,
+    venue: &VenueId,
+    national_rules: &CompiledRules,
+    service_rules: &CompiledRules,
+    facts: &Facts,
+    now: Timestamp,
+    extra: Vec<ServiceReason>,
+) -> Result<ServiceDecision, String> {
+    let national = national_rules
+        .evaluate(facts, now)
+        .map_err(|error| format!("national rules: {error}"))?;
+    let service = service_rules
+        .evaluate(facts, now)
+        .map_err(|error| format!("{} rules: {error}", spec.id))?;
+    let mut reasons: Vec<ServiceReason> = Vec::new();
+    for (source, decision) in [
+        ("national", &national),
+        (service_rules.in_force().rule_set.as_str(), &service),
+    ] {
+        for fired in &decision.fired {
+            reasons.push(ServiceReason {
+                source: source.into(),
+                rule: fired.rule_id.clone(),
+                color: fired.color,
+                description: serde_json::to_value(&fired.description).unwrap_or_default(),
+                evidence: fired
+                    .evidence
+                    .iter()
+                    .map(|id| id.as_str().to_owned())
+                    .collect(),
+            });
         }
     }
+    reasons.extend(extra);
+    let tier = reasons
+        .iter()
+        .map(|reason| reason.color)
+        .chain([national.color, service.color])
+        .max()
+        .unwrap_or(Color::Green);
+    let outcome = spec.outcomes[tier as usize];
+    Ok(ServiceDecision {
+        service: spec.id.into(),
+        pid: pid.clone(),
+        venue: venue.clone(),
+        outcome: outcome.code.into(),
+        label: serde_json::json!({"zh-CN": outcome.zh_cn, "en": outcome.en}),
+        tier: color_name(tier).into(),
+        national_color: color_name(national.color).into(),
+        reasons,
+        check_in_person: false,
+        detail: None,
+        rules: serde_json::json!({"national": national.rules, "service": service_rules.in_force()}),
+        evaluated_at: now,
+    })
 }
 
 fn recompile(inner: &mut RulesInService) -> Result<(), NodeError> {
