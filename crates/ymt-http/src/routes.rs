@@ -302,7 +302,8 @@ async fn admit(
 /// Which requests keep their place when the node is full. In Xi'an's 2022
 /// collapses the doors failed first: people stood at checkpoints, hospitals
 /// and stations while the code would not load. So the checks a door makes
-/// (a code or an ID card verified, a status read by a verifier device) keep
+/// (a code or an ID card verified, a status read by a verifier device, a
+/// hospital entrance, a care-home visitor decided) keep
 /// a reserve of slots that citizen refreshes, console reads and writes
 /// cannot take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,7 +316,12 @@ fn lane_of(method: &axum::http::Method, path: &str) -> Lane {
     let is_status_read = method == axum::http::Method::GET
         && path.starts_with("/v1/persons/")
         && path.ends_with("/status");
-    if path.starts_with("/v1/verify/") || is_status_read {
+    // A hospital's entrance and a care home's door decide a person at a
+    // door like a verifier does (docs/services.md).
+    let is_service_door = method == axum::http::Method::POST
+        && ((path.starts_with("/v1/hospitals/") && path.ends_with("/entrance"))
+            || (path.starts_with("/v1/care-homes/") && path.ends_with("/visits")));
+    if path.starts_with("/v1/verify/") || is_status_read || is_service_door {
         Lane::Door
     } else {
         Lane::Other
@@ -425,6 +431,16 @@ mod tests {
         check(Method::POST, "/v1/events:batch", Lane::Other);
         check(Method::GET, "/v1/rule-sets", Lane::Other);
         check(Method::GET, "/verify", Lane::Other);
+        // A hospital's entrance and a care home's door are doors too.
+        check(Method::POST, "/v1/hospitals/h1/entrance", Lane::Door);
+        check(Method::POST, "/v1/care-homes/c1/visits", Lane::Door);
+        check(
+            Method::GET,
+            "/v1/hospitals/h1/persons/p1/test-results",
+            Lane::Other,
+        );
+        check(Method::GET, "/v1/care-homes/c1/roster-check", Lane::Other);
+        check(Method::GET, "/v1/persons/p1/visits", Lane::Other);
     }
 
     #[test]
