@@ -142,3 +142,36 @@ test("a consent revoked on the citizen page: the hospital can no longer read the
   assertNoConsoleErrors(assert, page);
   await context.close();
 });
+
+test("the console proposes a service rule set, held for a second admin, and publishes a care home's visitor policy within the bounds", async () => {
+  const { context, page } = await newPage(browser);
+  await page.goto(`${server.base}/console?lang=zh-CN`);
+  await page.locator("#api-key").fill(server.keys["demo-admin"]);
+  await page.keyboard.press("Enter");
+  await page.locator("#console").waitFor({ state: "visible" });
+  await page.locator("#svc-name").selectOption("care-visit");
+  await page.locator("#svc-show").click();
+  await page.waitForFunction(() => /"version": "1\.0\.0"/.test(document.getElementById("svc-current").textContent));
+  const ruleSet = JSON.parse(await page.locator("#svc-document").inputValue());
+  ruleSet.version = "1.1.0";
+  await page.locator("#svc-document").fill(JSON.stringify(ruleSet));
+  await page.locator("#svc-propose").click();
+  await page.waitForFunction(() => /"pending"/.test(document.getElementById("svc-result").textContent));
+  const policy = (hours, version) => JSON.stringify({ kind: "parameter-profile", id: "care-home-policy", region: "440305001001",
+    ruleSet: "care-visit", version, validFrom: "2022-06-28T00:00:00Z", parameters: { visitorPcrValidHours: hours }, reason: "visitor policy" });
+  // Beyond the bounds (at most 72 h): refused, and nothing changes.
+  page.allowedErrors.push(/422/);
+  await page.locator("#svc-venue").fill(CARE_HOME);
+  await page.locator("#svc-document").fill(policy(720, "1.0.0"));
+  await page.locator("#svc-profile").click();
+  await page.waitForFunction(() => /72/.test(document.getElementById("svc-result").textContent));
+  await page.locator("#svc-document").fill(policy(24, "1.0.0"));
+  await page.locator("#svc-profile").click();
+  await page.waitForFunction(() => /visitorPcrValidHours/.test(document.getElementById("svc-result").textContent));
+  await snap(page, "console-services", "zh-CN");
+  const described = await server.api(`/v1/services/care-visit/rule-set?venue=${CARE_HOME}`, { key: server.keys["demo-admin"] });
+  assert.equal(described.rule_set.version, "1.0.0", "held, not in force");
+  assert.equal(described.parameters.visitorPcrValidHours, 24);
+  assertNoConsoleErrors(assert, page);
+  await context.close();
+});
