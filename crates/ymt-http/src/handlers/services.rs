@@ -54,7 +54,7 @@ fn person_id(text: &str) -> Result<PersonId, ApiError> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PersonAtDoor {
     /// The person's `YMT1:` code, as scanned.
-    #[schema(max_length = 4096)]
+    #[schema(min_length = 1, max_length = 4096)]
     code: Option<String>,
     id_type: Option<IdType>,
     #[schema(value_type = Option<IdNumber>)]
@@ -108,7 +108,7 @@ pub(crate) async fn get_service_rule_set(
 pub(crate) struct ServiceRuleSetQuery {
     /// A venue whose profile to show with the rule set.
     #[serde(default)]
-    #[param(max_length = 64)]
+    #[param(value_type = Option<VenueId>)]
     venue: Option<String>,
 }
 
@@ -159,7 +159,7 @@ pub(crate) async fn propose_service_rule_set(
     security(("bearer" = [])),
     params(
         ("service" = String, Path, description = "`hospital` or `care-visit`"),
-        ("venue" = String, Path, description = "A venue of the service's category"),
+        ("venue" = VenueId, Path, description = "A venue of the service's category"),
     ),
     request_body = RulesDocumentSchema,
     responses(
@@ -200,7 +200,7 @@ pub(crate) async fn publish_service_profile(
 #[serde(deny_unknown_fields)]
 pub(crate) struct EntranceBody {
     /// The person's `YMT1:` code, as scanned; or `id_type` and `id_number`.
-    #[schema(max_length = 4096)]
+    #[schema(min_length = 1, max_length = 4096)]
     code: Option<String>,
     id_type: Option<IdType>,
     #[schema(value_type = Option<IdNumber>)]
@@ -216,7 +216,7 @@ pub(crate) struct EntranceBody {
     tag = "services",
     summary = "A hospital entrance: the lane of the person a code or ID card names (outpatient, fever_clinic, isolation_ward), with its reasons; nobody is turned away",
     security(("bearer" = [])),
-    params(("venue" = String, Path, description = "A venue of category `hospital` that names the caller as operator")),
+    params(("venue" = VenueId, Path, description = "A venue of category `hospital` that names the caller as operator")),
     request_body = EntranceBody,
     responses(
         (status = 200, description = "The lane and its reasons", body = ymt_node::services::ServiceDecision),
@@ -256,8 +256,8 @@ pub(crate) async fn hospital_entrance(
     summary = "A person's recent test results, for a hospital the person consented to (read-only, audited; refused and audited without a consent in force)",
     security(("bearer" = [])),
     params(
-        ("venue" = String, Path, description = "A hospital that names the caller as operator"),
-        ("pid" = String, Path, description = "The person"),
+        ("venue" = VenueId, Path, description = "A hospital that names the caller as operator"),
+        ("pid" = PersonId, Path, description = "The person"),
     ),
     responses(
         (status = 200, description = "`{pid, venue, tests}`: results sampled within the rule set's `resultsLookbackDays`, newest first", body = inline(AnyObject)),
@@ -327,7 +327,7 @@ async fn citizen_for(
     tag = "citizens",
     summary = "A person's consents to hospitals reading their results, given and revoked (signed-in person or guardian only)",
     security(("citizenSession" = [])),
-    params(("pid" = String, Path, description = "The person")),
+    params(("pid" = PersonId, Path, description = "The person")),
     responses(
         (status = 200, description = "`{consents}`", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
@@ -350,7 +350,7 @@ pub(crate) async fn list_consents(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConsentBody {
     /// The hospital (a venue of category `hospital`).
-    #[schema(max_length = 64)]
+    #[schema(value_type = VenueId)]
     venue: String,
 }
 
@@ -360,7 +360,7 @@ pub(crate) struct ConsentBody {
     tag = "citizens",
     summary = "Let a hospital read the person's recent test results, until revoked (signed-in person or guardian only)",
     security(("citizenSession" = [])),
-    params(("pid" = String, Path, description = "The person")),
+    params(("pid" = PersonId, Path, description = "The person")),
     request_body = ConsentBody,
     responses(
         (status = 201, description = "The consent", body = ymt_node::hospital::Consent),
@@ -395,8 +395,8 @@ pub(crate) async fn give_consent(
     summary = "Revoke a consent: from now on the hospital cannot read the results (signed-in person or guardian only)",
     security(("citizenSession" = [])),
     params(
-        ("pid" = String, Path, description = "The person"),
-        ("venue" = String, Path, description = "The hospital"),
+        ("pid" = PersonId, Path, description = "The person"),
+        ("venue" = VenueId, Path, description = "The hospital"),
     ),
     responses(
         (status = 200, description = "The revoked consent", body = ymt_node::hospital::Consent),
@@ -425,7 +425,7 @@ pub(crate) struct VisitBody {
     /// The visitor, by code or identity document.
     visitor: PersonAtDoor,
     /// The resident visited.
-    #[schema(max_length = 64)]
+    #[schema(value_type = PersonId)]
     resident: String,
 }
 
@@ -435,7 +435,7 @@ pub(crate) struct VisitBody {
     tag = "services",
     summary = "Decide a visitor at a care home's door under its visitor policy; an allowed visit is checked in at the home",
     security(("bearer" = [])),
-    params(("venue" = String, Path, description = "A venue of category `care_home` that names the caller as operator")),
+    params(("venue" = VenueId, Path, description = "A venue of category `care_home` that names the caller as operator")),
     request_body = VisitBody,
     responses(
         (status = 200, description = "`{decision, visit}`: `allowed` or `refused`, with the reasons", body = inline(AnyObject)),
@@ -470,7 +470,7 @@ pub(crate) async fn decide_visit(
     tag = "citizens",
     summary = "A care-home resident's visits, allowed and refused, newest first (the signed-in resident or their guardian only)",
     security(("citizenSession" = [])),
-    params(("pid" = String, Path, description = "The resident")),
+    params(("pid" = PersonId, Path, description = "The resident")),
     responses(
         (status = 200, description = "`{visits}`", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
@@ -493,7 +493,7 @@ pub(crate) async fn resident_visits(
 #[serde(deny_unknown_fields)]
 pub(crate) struct RosterBody {
     /// The staff's pids (at most 500).
-    #[schema(max_items = 500)]
+    #[schema(max_items = 500, value_type = Vec<PersonId>)]
     staff: Vec<String>,
 }
 
@@ -503,7 +503,7 @@ pub(crate) struct RosterBody {
     tag = "services",
     summary = "Replace a care home's roster of staff (its staff or an authority of its region)",
     security(("bearer" = [])),
-    params(("venue" = String, Path, description = "A venue of category `care_home`")),
+    params(("venue" = VenueId, Path, description = "A venue of category `care_home`")),
     request_body = RosterBody,
     responses(
         (status = 200, description = "`{staff}`", body = inline(AnyObject)),
@@ -547,7 +547,7 @@ pub(crate) async fn set_roster(
     tag = "services",
     summary = "The daily roster check: which staff may work today under the home's policy (its staff or an authority of its region)",
     security(("bearer" = [])),
-    params(("venue" = String, Path, description = "A venue of category `care_home`")),
+    params(("venue" = VenueId, Path, description = "A venue of category `care_home`")),
     responses(
         (status = 200, description = "`{staff: [{pid, may_work, decision}]}`", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
