@@ -901,3 +901,46 @@ async fn a_module_cannot_write_a_record_kind_or_namespace_it_does_not_declare() 
     );
     world.node.close().await;
 }
+
+#[tokio::test]
+async fn tracing_covers_care_home_visits_like_any_venue() {
+    let world = world().await;
+    let resident = world.person("E9100001", &[]).await;
+    let case = world.person("V9100001", &[]).await;
+    let contact = world.person("V9100002", &[]).await;
+    for (id, pid) in [("t-case", &case), ("t-contact", &contact)] {
+        world
+            .test(id, pid, "pcr", "negative", T0_UNIX_SECS - 5 * HOUR_SECS)
+            .await;
+    }
+    // Both visit the resident at the same time: two check-ins at the home.
+    for passport in ["V9100001", "V9100002"] {
+        let (status, body) = world
+            .visit(&world.care_staff, CARE_HOME, passport, &resident)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["decision"]["outcome"], "allowed", "{body}");
+    }
+    // One of them tests positive the next hour: the other, who shared the
+    // home with them, is a close contact the moment the result is stored.
+    world.node.advance_clock_hours(1).await;
+    world
+        .test(
+            "t-positive",
+            &case,
+            "pcr",
+            "positive",
+            T0_UNIX_SECS + HOUR_SECS / 2,
+        )
+        .await;
+    let (status, body) = world
+        .node
+        .get_as(&world.authority, &format!("/v1/persons/{contact}/status"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["color"], "red", "{body}");
+    assert!(body.to_string().contains("CN-CLOSE-01"), "{body}");
+    // And the hospital receives them in the isolation ward.
+    assert_eq!(world.lane("V9100002").await.0, "isolation_ward");
+    world.node.close().await;
+}
