@@ -113,6 +113,8 @@ pub struct CareHomeModule {
     pub rules: ServiceRules,
     visits: RwLock<HashMap<PersonId, Vec<Visit>>>,
     rosters: RwLock<BTreeMap<VenueId, Vec<PersonId>>>,
+    /// Held across a roster's commit and its change in memory (one order).
+    roster_writes: parking_lot::Mutex<()>,
 }
 
 impl Default for CareHomeModule {
@@ -121,6 +123,7 @@ impl Default for CareHomeModule {
             rules: ServiceRules::new(&SPEC),
             visits: RwLock::new(HashMap::new()),
             rosters: RwLock::new(BTreeMap::new()),
+            roster_writes: parking_lot::Mutex::new(()),
         }
     }
 }
@@ -269,6 +272,7 @@ impl CareHomeModule {
         let mut staff = staff;
         staff.sort();
         staff.dedup();
+        let _order = self.roster_writes.lock();
         node.apply(
             &Author::from(principal),
             Record::ModuleRecorded {

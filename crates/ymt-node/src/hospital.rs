@@ -105,6 +105,9 @@ pub struct HospitalModule {
     consents: RwLock<HashMap<PersonId, BTreeMap<VenueId, Consent>>>,
     /// The latest symptoms report per person.
     symptoms: RwLock<HashMap<PersonId, Timestamp>>,
+    /// Held from reading a consent to putting its change in memory, across
+    /// the record's commit, so memory and the store see one order.
+    consent_writes: parking_lot::Mutex<()>,
 }
 
 impl Default for HospitalModule {
@@ -113,6 +116,7 @@ impl Default for HospitalModule {
             rules: ServiceRules::new(&SPEC),
             consents: RwLock::new(HashMap::new()),
             symptoms: RwLock::new(HashMap::new()),
+            consent_writes: parking_lot::Mutex::new(()),
         }
     }
 }
@@ -221,6 +225,7 @@ impl HospitalModule {
         pid: &PersonId,
         venue_id: &VenueId,
     ) -> Result<Consent, NodeError> {
+        let _order = self.consent_writes.lock();
         let venue = node
             .tracing
             .venue(venue_id)
@@ -260,6 +265,7 @@ impl HospitalModule {
         pid: &PersonId,
         venue_id: &VenueId,
     ) -> Result<Consent, NodeError> {
+        let _order = self.consent_writes.lock();
         let mut consent = self
             .consents
             .read()

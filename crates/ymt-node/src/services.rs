@@ -157,6 +157,9 @@ struct RulesInService {
 pub struct ServiceRules {
     pub spec: &'static ServiceSpec,
     inner: RwLock<RulesInService>,
+    /// Held by a publication from its checks to its change in memory,
+    /// across its commit, so two publications cannot interleave.
+    publishing: parking_lot::Mutex<()>,
 }
 
 /// A proposed service rule set, as held for a second national admin.
@@ -191,6 +194,7 @@ impl ServiceRules {
                 profiles: BTreeMap::new(),
                 compiled,
             }),
+            publishing: parking_lot::Mutex::new(()),
         }
     }
 
@@ -348,6 +352,7 @@ impl ServiceRules {
         action: &HeldAction,
         proposer: &Principal,
     ) -> Result<Applied, NodeError> {
+        let _order = self.publishing.lock();
         let held: HeldServiceRuleSet = action.request_as()?;
         let rule_set = self.check_rule_set(held.document.as_bytes())?;
         node.apply(
@@ -380,6 +385,7 @@ impl ServiceRules {
         let venue = self
             .venue_of_service(node, principal, venue_id, "profile.publish", true)
             .await?;
+        let _order = self.publishing.lock();
         let profile = {
             let inner = self.inner.read();
             inner
