@@ -944,3 +944,45 @@ async fn tracing_covers_care_home_visits_like_any_venue() {
     assert_eq!(world.lane("V9100002").await.0, "isolation_ward");
     world.node.close().await;
 }
+
+/// A rule that reads every test for every test for every test: cubic, so it
+/// exceeds the evaluation budget on a timeline near the per-person cap.
+fn over_budget_rule() -> Value {
+    let count = |list: &str, inner: Value| json!({"reduce": [{"var": list}, {"+": [{"var": "accumulator"}, inner]}, 0]});
+    json!({
+        "id": "XX-CUBIC-01", "color": "yellow", "over": "tests",
+        "description": {"zh-CN": "测试", "en": "a rule too costly to decide"},
+        "clears": {"zh-CN": "测试", "en": "never"}, "source": "a test",
+        "logic": {"<": [count("facts.tests", count("data.facts.tests", count("data.data.facts.tests", json!(1)))), 0]},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_rule_set_that_cannot_decide_is_refused_so_it_cannot_send_everyone_to_isolation()
+{
+    let world = world().await;
+    let mut document: Value = serde_json::from_str(include_str!(
+        "../../ymt-node/services/hospital-entrance.json"
+    ))
+    .unwrap();
+    document["version"] = json!("1.1.0");
+    document["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(over_budget_rule());
+    let (status, body) = world
+        .node
+        .post_as(&world.admin, "/v1/services/hospital/rule-sets", document)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("XX-CUBIC-01"),
+        "{body}"
+    );
+    let (_, described) = world
+        .node
+        .get_as(&world.admin, "/v1/services/hospital/rule-set")
+        .await;
+    assert_eq!(described["rule_set"]["version"], "1.0.0");
+    world.node.close().await;
+}

@@ -296,7 +296,7 @@ impl ServiceRules {
             .await;
             return Err(NodeError::forbidden(detail));
         }
-        let rule_set = self.check_rule_set(document)?;
+        let rule_set = self.check_rule_set(node, document)?;
         let held = HeldServiceRuleSet {
             id: crate::model::action_id(&rule_set.version().to_string()),
             document: String::from_utf8_lossy(document).into_owned(),
@@ -314,7 +314,7 @@ impl ServiceRules {
         .await
     }
 
-    fn check_rule_set(&self, document: &[u8]) -> Result<RuleSet, NodeError> {
+    fn check_rule_set(&self, node: &Node, document: &[u8]) -> Result<RuleSet, NodeError> {
         let rule_set =
             RuleSet::publish(document).map_err(|error| NodeError::invalid(error.to_string()))?;
         let inner = self.inner.read();
@@ -339,9 +339,13 @@ impl ServiceRules {
                 .map_err(|error| {
                     NodeError::invalid(format!("the profile of venue {venue} would break: {error}"))
                 })?;
-            compile(&rule_set, Some(profile))?;
+            stress(
+                node,
+                &format!("the profile of venue {venue}"),
+                compile(&rule_set, Some(profile))?.as_ref(),
+            )?;
         }
-        compile(&rule_set, None)?;
+        stress(node, "the defaults", compile(&rule_set, None)?.as_ref())?;
         Ok(rule_set)
     }
 
@@ -354,7 +358,7 @@ impl ServiceRules {
     ) -> Result<Applied, NodeError> {
         let _order = self.publishing.lock();
         let held: HeldServiceRuleSet = action.request_as()?;
-        let rule_set = self.check_rule_set(held.document.as_bytes())?;
+        let rule_set = self.check_rule_set(node, held.document.as_bytes())?;
         node.apply(
             &Author::from(proposer),
             Record::ModuleRecorded {
@@ -399,6 +403,8 @@ impl ServiceRules {
                 venue.id, venue.region, profile.region
             )));
         }
+        let compiled = compile(&self.inner.read().rule_set, Some(&profile))?;
+        stress(node, "the profile", compiled.as_ref())?;
         if let Some(previous) = self.inner.read().profiles.get(venue_id)
             && profile.version <= previous.version
         {
@@ -588,6 +594,26 @@ pub fn decide_facts(
         rules: serde_json::json!({"national": national.rules, "service": service_rules.in_force()}),
         evaluated_at: now,
     })
+}
+
+/// A service's rules must decide every stress timeline (`ymt_rules::stress`)
+/// at this node's cap of events per person, like the national ones: rules
+/// that cannot decide would put everyone at the door into the fail-safe
+/// outcome (the isolation ward, no visits).
+fn stress(node: &Node, under: &str, compiled: &CompiledRules) -> Result<(), NodeError> {
+    match ymt_rules::stress::stress_check(
+        compiled,
+        node.config.person_events_per_window_max,
+        node.config.person_events_window_secs,
+        node.now(),
+    )
+    .first()
+    {
+        Some(failure) => Err(NodeError::invalid(format!(
+            "under {under}, {failure}; nothing published"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn recompile(inner: &mut RulesInService) -> Result<(), NodeError> {
