@@ -170,11 +170,20 @@ impl CareHomeModule {
             Vec::new(),
         );
         let allowed = decision.outcome == "allowed";
+        // Letters and digits only: a `:` from the resident's id would put the
+        // check-in's id into another author's namespace.
+        let part = |pid: &PersonId| -> String {
+            pid.as_str()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(12)
+                .collect()
+        };
         let id = format!(
             "visit-{}-{}-{}",
             now.unix_secs(),
-            &visitor_pid.as_str()[..visitor_pid.as_str().len().min(12)],
-            &resident.as_str()[..resident.as_str().len().min(12)]
+            part(&visitor_pid),
+            part(resident)
         );
         let mut check_in = None;
         if allowed {

@@ -426,3 +426,29 @@ async fn a_service_rule_set_that_cannot_decide_is_refused_so_it_cannot_send_ever
     assert_eq!(described["rule_set"]["version"], "1.0.0");
     world.node.close().await;
 }
+
+#[tokio::test]
+async fn a_resident_id_cannot_put_a_visits_check_in_into_another_authors_namespace() {
+    let world = world().await;
+    let visitor = world.person("V9200001", &[]).await;
+    world
+        .test(
+            "n-1",
+            &visitor,
+            "pcr",
+            "negative",
+            world.node.now().unix_secs() - 3_600,
+        )
+        .await;
+    let (status, body) = world
+        .visit(&world.care_staff, CARE_HOME, "V9200001", "x:y")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decision"]["outcome"], "allowed", "{body}");
+    let check_in = body["visit"]["check_in"].as_str().expect("a check-in");
+    assert!(
+        check_in.starts_with("care-home-1-door:visit-"),
+        "{check_in}"
+    );
+    world.node.close().await;
+}
