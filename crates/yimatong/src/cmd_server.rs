@@ -206,7 +206,7 @@ async fn shutdown_requested() {
 /// The one-time code every demo citizen signs in with (demo only).
 const DEMO_ONE_TIME_CODE: &str = "246810";
 
-const DEMO_ROLES: [(&str, Role, &str); 6] = [
+const DEMO_ROLES: [(&str, Role, &str); 8] = [
     ("demo-admin", Role::NationalAdmin, "nation"),
     // A second national admin, so the demo can show four-eyes actions
     // (held designations, key revocation) being approved.
@@ -215,6 +215,26 @@ const DEMO_ROLES: [(&str, Role, &str); 6] = [
     ("demo-lab-440305", Role::Lab, "440305"),
     ("demo-verifier-440305", Role::VerifierDevice, "440305"),
     ("demo-auditor", Role::Auditor, "nation"),
+    // The staff of the demo hospital and care home (docs/services.md): venue
+    // principals their venues name as operators.
+    ("demo-hospital-440305", Role::Venue, "440305"),
+    ("demo-care-home-440305", Role::Venue, "440305"),
+];
+
+/// The demo hospital and care home, and the principal of their staff.
+const DEMO_SERVICE_VENUES: [(&str, &str, &str, &str); 2] = [
+    (
+        "hospital-440305-01",
+        "南山医院",
+        "hospital",
+        "demo-hospital-440305",
+    ),
+    (
+        "care-home-440305-01",
+        "南山颐养院",
+        "care_home",
+        "demo-care-home-440305",
+    ),
 ];
 
 /// Seeds the demo city on first start; prints keys and the story each time.
@@ -325,6 +345,24 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
         keys.insert(id.to_string(), key);
     }
     write_private(&keys_path, &serde_json::to_vec_pretty(&keys)?)?;
+    let community = format!("{}001001", config.region.as_str());
+    for (id, name, category, operator) in DEMO_SERVICE_VENUES {
+        state
+            .register_venue(
+                &ymt_node::record::Author::operator(),
+                ymt_node::venues::Venue {
+                    id: ymt_core::VenueId::parse(id).expect("a demo venue id"),
+                    name: name.into(),
+                    region: community.parse().expect("a community code"),
+                    category: category.into(),
+                    indoor: true,
+                    registered_by: "demo-seed".into(),
+                    registered_at: now,
+                    operators: vec![operator.into()],
+                },
+            )
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+    }
     let mut story = format!(
         "Demo city: {} persons, {} events stored ({} persons with events).\nNotable persons (pid, masked name, expected color):\n",
         city.persons.len(),
@@ -342,6 +380,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
             entry.en
         ));
     }
+    story.push_str(&services_story(state, &city, &pid_of));
     std::fs::write(&story_path, &story)?;
     // The synthetic ID numbers to sign in with are printed once, at seeding,
     // and never written to the data directory: the node stores only pids.
@@ -364,6 +403,51 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
     Ok(format!("{}\n{sign_in}", demo_instructions(&keys, &story)))
 }
 
+/// The story's persons at the demo hospital's entrance and the demo care
+/// home's door: their lanes and visit decisions differ with their facts.
+fn services_story(
+    state: &Arc<Node>,
+    city: &ymt_sim::City,
+    pid_of: &HashMap<PersonId, PersonId>,
+) -> String {
+    let hospital = state.module::<ymt_node::hospital::HospitalModule>();
+    let care = state.module::<ymt_node::care_homes::CareHomeModule>();
+    let (Ok(hospital), Ok(care)) = (hospital, care) else {
+        return String::new();
+    };
+    let hospital_venue = ymt_core::VenueId::parse(DEMO_SERVICE_VENUES[0].0).expect("an id");
+    let care_venue = ymt_core::VenueId::parse(DEMO_SERVICE_VENUES[1].0).expect("an id");
+    let mut story = format!(
+        "Services (docs/services.md): hospital {} (staff key demo-hospital-440305), care home {} (staff key demo-care-home-440305).\nHospital lane and care-home visit of the notable persons:\n",
+        hospital_venue, care_venue
+    );
+    let mut shown = std::collections::HashSet::new();
+    for entry in &city.story {
+        let pid = pid_of.get(&entry.pid).unwrap_or(&entry.pid);
+        if !shown.insert(pid.clone()) {
+            continue;
+        }
+        let lane = hospital
+            .rules
+            .decide(state, pid, &hospital_venue, |_| {}, Vec::new());
+        let visit = care.rules.decide(
+            state,
+            pid,
+            &care_venue,
+            ymt_node::care_homes::arrival(&care_venue, state.now()),
+            Vec::new(),
+        );
+        story.push_str(&format!(
+            "  {:<18} {}  lane {:<15} visit {}\n",
+            format!("{:?}", entry.role),
+            pid,
+            lane.outcome,
+            visit.outcome
+        ));
+    }
+    story
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -382,13 +466,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn demo_instructions(keys: &HashMap<String, String>, story: &str) -> String {
     let key = |id: &str| keys.get(id).cloned().unwrap_or_default();
     format!(
-        "\n{story}\nDemo API keys (also in data/demo-keys.json):\n  national admin  {}\n  second national admin (approves four-eyes actions)  {}\n  health authority (440305)  {}\n  lab (440305)  {}\n  verifier device (440305)  {}\n  auditor  {}\n\nTry:\n  curl -s {{BASE}}/v1/persons/<pid>/status -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/v1/persons/<pid>/timeline -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/metrics\n  curl -s {{BASE}}/openapi.json\n",
+        "\n{story}\nDemo API keys (also in data/demo-keys.json):\n  national admin  {}\n  second national admin (approves four-eyes actions)  {}\n  health authority (440305)  {}\n  lab (440305)  {}\n  verifier device (440305)  {}\n  auditor  {}\n  hospital staff (hospital-440305-01)  {}\n  care-home staff (care-home-440305-01)  {}\n\nTry:\n  curl -s {{BASE}}/v1/persons/<pid>/status -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/v1/persons/<pid>/timeline -H 'Authorization: Bearer {}'\n  curl -s {{BASE}}/metrics\n  curl -s {{BASE}}/openapi.json\n",
         key("demo-admin"),
         key("demo-admin-2"),
         key("demo-cdc-440305"),
         key("demo-lab-440305"),
         key("demo-verifier-440305"),
         key("demo-auditor"),
+        key("demo-hospital-440305"),
+        key("demo-care-home-440305"),
         key("demo-verifier-440305"),
         key("demo-cdc-440305"),
     )

@@ -73,6 +73,7 @@
       localStorage.setItem(STORE, JSON.stringify(data));
       render(data);
       myAppeals();
+      myConsents();
     } catch (error) {
       if (error.status === 401) { showSignIn(); return; }
       // 409: the status cannot be computed. No code is issued, and the
@@ -94,6 +95,46 @@
         `${when(appeal.filed_at)} · ${appeal.text}`);
       if (appeal.resolved) item.append(el("br"), el("em", {}, `${when(appeal.resolved.at)}: ${appeal.resolved.note}`));
       list.append(item);
+    }
+  }
+
+  // The person's consents to hospitals (each revocable here) and, for a
+  // care-home resident, their visits.
+  async function myConsents() {
+    const person = current;
+    let consents;
+    let visits;
+    try {
+      consents = (await api(`/v1/persons/${encodeURIComponent(person)}/consents`)).consents;
+      visits = (await api(`/v1/persons/${encodeURIComponent(person)}/visits`)).visits;
+    } catch { return; }
+    const list = $("consents");
+    list.replaceChildren();
+    if (!consents.length) list.append(el("li", {}, t("noConsents")));
+    for (const consent of consents) {
+      const item = el("li", { "data-venue": consent.venue, "data-state": consent.revoked_at ? "revoked" : "given" },
+        el("strong", {}, `${consent.venue_name} (${consent.venue})`), el("br"),
+        `${t("consentGiven")} ${when(consent.given_at)}`);
+      if (consent.revoked_at) item.append(el("br"), `${t("consentRevoked")} ${when(consent.revoked_at)}`);
+      else {
+        const revoke = el("button", { type: "button", class: "secondary", "data-revoke": consent.venue }, t("revoke"));
+        revoke.addEventListener("click", async () => {
+          try {
+            await api(`/v1/persons/${encodeURIComponent(person)}/consents/${encodeURIComponent(consent.venue)}/revoke`, { method: "POST" });
+            $("consent-result").textContent = t("consentRevoked");
+          } catch (error) { $("consent-result").textContent = error.message; }
+          myConsents();
+        });
+        item.append(" ", revoke);
+      }
+      list.append(item);
+    }
+    const visitList = $("visits");
+    visitList.replaceChildren();
+    if (!visits.length) visitList.append(el("li", {}, t("noRecent")));
+    for (const visit of visits) {
+      visitList.append(el("li", { "data-outcome": visit.outcome },
+        `${when(visit.at)} · ${visit.venue_name} · ${visit.visitor_masked_name || visit.visitor} · ${t(visit.outcome)}`));
     }
   }
 
@@ -183,6 +224,16 @@
     } catch (error) {
       $("appeal-result").textContent = error.message;
     }
+  });
+  $("give-consent").addEventListener("click", async () => {
+    const venue = $("consent-venue").value.trim();
+    if (!venue || !current) return;
+    try {
+      await api(`/v1/persons/${encodeURIComponent(current)}/consents`, { method: "POST", body: { venue } });
+      $("consent-result").textContent = t("consentGiven");
+      $("consent-venue").value = "";
+    } catch (error) { $("consent-result").textContent = error.message; }
+    myConsents();
   });
   $("sign-out").addEventListener("click", async () => {
     try { await api("/v1/session", { method: "DELETE" }); } catch { /* the cookie expires anyway */ }

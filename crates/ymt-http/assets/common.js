@@ -21,6 +21,8 @@ const YMT = (() => {
       personsReached: "涉及人数", personsChanging: "将变色人数", eventsStored: "写入事件数", heldBecause: "暂缓原因",
       approve: "批准", reject: "驳回", area: "区域", level: "等级", window: "时间段", status: "状态", designatedBy: "划定者",
       reason: "理由", proposer: "提出者", noPending: "无待审批事项", needArea: "请填写地区代码或场所编号",
+      noConsents: "未授权任何医院", consentGiven: "已授权", consentRevoked: "已撤销授权", revoke: "撤销",
+      allowed: "允许探视", refused: "不予探视",
     },
     en: {
       green: "Green · no restriction", yellow: "Yellow · restricted", red: "Red · quarantine or isolation", cannot_compute: "Cannot be computed · check in person",
@@ -39,6 +41,8 @@ const YMT = (() => {
       personsReached: "Persons reached", personsChanging: "Persons changing color", eventsStored: "Events stored", heldBecause: "Held because",
       approve: "Approve", reject: "Reject", area: "Area", level: "Level", window: "Window", status: "Status", designatedBy: "Designated by",
       reason: "Reason", proposer: "Proposed by", noPending: "Nothing awaiting approval", needArea: "Enter a region code or venue ids",
+      noConsents: "No hospital may read your results", consentGiven: "Allowed", consentRevoked: "Consent revoked", revoke: "Revoke",
+      allowed: "Visit allowed", refused: "Visit refused",
     },
   };
   const t = (key) => dict[lang][key] || key;

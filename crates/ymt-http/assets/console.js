@@ -227,5 +227,31 @@
       $("preview-result").textContent = (body.summary || []).join("\n");
     } catch (error) { $("preview-result").textContent = error.message; }
   });
+  // Service rule sets (held for a second national admin) and venue
+  // profiles (parameters only, inside the rule set's bounds).
+  const svc = () => $("svc-name").value;
+  const showJson = (id, value) => { $(id).textContent = JSON.stringify(value, null, 1); };
+  $("svc-show").addEventListener("click", async () => {
+    const venue = $("svc-venue").value.trim();
+    try {
+      const query = venue ? `?venue=${encodeURIComponent(venue)}` : "";
+      const body = await call(`/v1/services/${svc()}/rule-set${query}`);
+      showJson("svc-current", { version: body.rule_set.version, parameters: body.parameters || null, profile: body.profile });
+      if (!$("svc-document").value.trim()) $("svc-document").value = JSON.stringify(body.rule_set, null, 1);
+    } catch (error) { $("svc-current").textContent = error.message; }
+  });
+  $("svc-propose").addEventListener("click", async () => {
+    try {
+      showJson("svc-result", await call(`/v1/services/${svc()}/rule-sets`, { method: "POST", body: $("svc-document").value,
+        headers: { "Content-Type": "application/json" } }));
+    } catch (error) { $("svc-result").textContent = error.message; }
+  });
+  $("svc-profile").addEventListener("click", async () => {
+    const venue = $("svc-venue").value.trim();
+    try {
+      showJson("svc-result", await call(`/v1/services/${svc()}/venues/${encodeURIComponent(venue)}/profile`, {
+        method: "POST", body: $("svc-document").value, headers: { "Content-Type": "application/json" } }));
+    } catch (error) { $("svc-result").textContent = error.message; }
+  });
   if (key()) start();
 })();

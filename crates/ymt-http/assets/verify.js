@@ -63,6 +63,46 @@
     trust_list_stale: "trustListStale",
   };
 
+  // The service the device decides for: the health code itself, a
+  // hospital entrance (a lane) or a care-home door (a visit). The two
+  // services are decided by the node, with the staff key and the venue of
+  // the device settings; nobody is turned away at a hospital.
+  const service = () => $("service").value;
+  const OUTCOME_COLOR = { outpatient: "green", fever_clinic: "yellow", isolation_ward: "red", allowed: "green", refused: "red" };
+  const pick = (text) => (text && (text[YMT.lang] || text["zh-CN"] || text.en)) || "";
+  function serviceFields() {
+    $("symptoms-row").hidden = service() !== "hospital";
+    $("resident-row").hidden = service() !== "care";
+    $("service-hint").hidden = service() === "health";
+    $("service-result").hidden = true;
+  }
+  async function serviceCheck(person) {
+    const s = settings();
+    const box = $("service-result");
+    box.hidden = false;
+    $("service-reasons").replaceChildren();
+    if (!s.key || !s.venue) { box.dataset.outcome = "error"; $("service-outcome").textContent = t("needKey"); return; }
+    try {
+      const headers = { Authorization: `Bearer ${s.key}` };
+      const venue = encodeURIComponent(s.venue);
+      const decision = service() === "hospital"
+        ? await api(`/v1/hospitals/${venue}/entrance`, { method: "POST", headers, body: Object.assign({ symptoms: $("symptoms").checked }, person) })
+        : (await api(`/v1/care-homes/${venue}/visits`, { method: "POST", headers, body: { visitor: person, resident: $("resident").value.trim() } })).decision;
+      box.className = "card result " + (OUTCOME_COLOR[decision.outcome] || "red");
+      box.dataset.outcome = decision.outcome;
+      $("service-outcome").textContent = pick(decision.label);
+      const reasons = decision.reasons || [];
+      if (!reasons.length) $("service-reasons").append(el("li", {}, t("noReasons")));
+      for (const reason of reasons) $("service-reasons").append(el("li", { "data-rule": reason.rule }, pick(reason.description) || reason.rule));
+    } catch (error) {
+      box.className = "card result invalid";
+      box.dataset.outcome = "error";
+      $("service-outcome").textContent = error.message;
+    }
+  }
+  $("service").addEventListener("change", serviceFields);
+  serviceFields();
+
   async function check(token) {
     if (!trust || nowSecs() - fetchedAt() >= refreshSecs()) await loadTrust();
     const report = !trust || nowSecs() - fetchedAt() > AGE_SECS_MAX
@@ -87,7 +127,8 @@
     $("result-name").textContent = claims.masked_name;
     $("result-expiry").textContent = `${t("expires")} ${when(new Date(claims.expires_at * 1000).toISOString())}`;
     $("result-detail").textContent = t("offlineVerify");
-    await checkIn(claims.person);
+    if (service() !== "health") await serviceCheck({ code: token.trim() });
+    else await checkIn(claims.person);
     return report;
   }
 
@@ -148,6 +189,10 @@
     localStorage.setItem(SETTINGS, JSON.stringify({ key: $("verifier-key").value.trim(), venue: $("venue").value.trim(), region: $("region").value.trim() }));
   });
   $("card-check").addEventListener("click", async () => {
+    if (service() !== "health") {
+      await serviceCheck({ id_type: $("card-type").value, id_number: $("card-number").value.trim() });
+      return;
+    }
     const key = settings().key;
     if (!key) { $("card-result").textContent = t("needKey"); return; }
     try {

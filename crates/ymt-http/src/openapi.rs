@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
-    rules, session, venues,
+    rules, services, session, venues,
 };
 use crate::pages;
 use crate::schemas::*;
@@ -90,6 +90,18 @@ not serve is answered with 405 and an `Allow` header.";
         rules::diff_rule_sets,
         rules::get_rule_set,
         rules::publish_profile,
+        services::get_service_rule_set,
+        services::propose_service_rule_set,
+        services::publish_service_profile,
+        services::hospital_entrance,
+        services::hospital_test_results,
+        services::list_consents,
+        services::give_consent,
+        services::revoke_consent,
+        services::decide_visit,
+        services::resident_visits,
+        services::set_roster,
+        services::roster_check,
         venues::register_venue,
         venues::get_venue,
         venues::venue_qr,
@@ -143,6 +155,7 @@ not serve is answered with 405 and an `Allow` header.";
         (name = "citizens", description = "Citizen sign-in (session cookie `ymt_session`) and appeals against a color"),
         (name = "rules", description = "National rule sets and regional parameter profiles: versions, diff, impact preview, publication"),
         (name = "venues", description = "Venues (场所码) and their signed QR codes"),
+        (name = "services", description = "Services on the same platform (docs/services.md): hospital access (就医) entrance lanes and consented results, care-home visits (养老) and rosters, each service's rule set (four-eyes) and venue profiles (bounded)"),
         (name = "breaker", description = "Risk areas, confirmations of automatic designations, bulk overrides, and the circuit breaker's pending actions awaiting a second authority"),
         (name = "admin", description = "The audit log, principals and the dashboard"),
         (name = "pages", description = "The citizen, verifier and console pages (zh-CN, `?lang=en`) and their assets"),

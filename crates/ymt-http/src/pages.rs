@@ -83,6 +83,34 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "venue" => ("场所编号", "Venue id"),
         "region" => ("地区代码", "Region code"),
         "save" => ("保存", "Save"),
+        "service" => ("服务", "Service"),
+        "service_health" => ("健康码", "Health code"),
+        "service_hospital" => ("医院入口（就医）", "Hospital entrance"),
+        "service_care" => ("养老机构探视", "Care-home visit"),
+        "symptoms" => ("发热或呼吸道症状", "Fever or respiratory symptoms"),
+        "resident" => ("被探视的老人（pid）", "Resident visited (pid)"),
+        "service_hint" => (
+            "医院和养老机构：在设备设置中填写本机构工作人员密钥和机构编号",
+            "Hospitals and care homes: enter the staff key and the venue id in the device settings",
+        ),
+        "consents" => (
+            "医院查阅检测结果授权",
+            "Hospitals allowed to read my test results",
+        ),
+        "consent_venue" => ("医院编号", "Hospital id"),
+        "give_consent" => ("授权查阅", "Allow reading"),
+        "visits" => ("养老机构探视记录", "Care-home visits"),
+        "services" => ("服务规则与机构配置", "Service rules and venue profiles"),
+        "svc_show" => ("查看现行规则", "Show the rules in force"),
+        "svc_document" => (
+            "规则集或机构配置（JSON）",
+            "Rule set or venue profile (JSON)",
+        ),
+        "svc_propose" => (
+            "提交新规则集（需另一名国家管理员批准）",
+            "Propose a rule set (a second national admin approves)",
+        ),
+        "svc_profile" => ("发布机构配置", "Publish the venue profile"),
         "id_card_mode" => ("刷身份证核验", "ID card check"),
         "api_key" => ("API 密钥", "API key"),
         "dashboard" => ("概览", "Dashboard"),
@@ -216,6 +244,10 @@ pub fn citizen_page(lang: Lang) -> String {
 <label for="appeal-text">{appeal_text}</label><textarea id="appeal-text" maxlength="2000" rows="3"></textarea>
 <button type="button" id="appeal">{appeal}</button><p id="appeal-result" role="status"></p>
 <h3>{my_appeals}</h3><ul id="my-appeals" class="list"></ul></section>
+<section class="card" id="consents-panel"><h2>{consents}</h2><ul id="consents" class="list"></ul>
+<label for="consent-venue">{consent_venue}</label><input id="consent-venue" autocomplete="off" maxlength="64">
+<button type="button" id="give-consent">{give_consent}</button><p id="consent-result" role="status"></p>
+<h3>{visits}</h3><ul id="visits" class="list"></ul></section>
 <button type="button" id="sign-out" class="secondary">{sign_out}</button>
 </section>"#,
         id_type = t("id_type"),
@@ -230,6 +262,10 @@ pub fn citizen_page(lang: Lang) -> String {
         appeal = t("appeal"),
         appeal_text = t("appeal_text"),
         my_appeals = t("my_appeals"),
+        consents = t("consents"),
+        consent_venue = t("consent_venue"),
+        give_consent = t("give_consent"),
+        visits = t("visits"),
         sign_out = t("sign_out"),
     );
     layout(lang, "citizen", "citizen", &body, &["citizen.js"])
@@ -239,6 +275,12 @@ pub fn verify_page(lang: Lang) -> String {
     let t = |key| text(lang, key);
     let body = format!(
         r#"<section class="card">
+<label for="service">{service}</label><select id="service"><option value="health">{service_health}</option><option value="hospital">{service_hospital}</option><option value="care">{service_care}</option></select>
+<p id="service-hint" class="muted" hidden>{service_hint}</p>
+<label id="symptoms-row" hidden><input type="checkbox" id="symptoms"> {symptoms}</label>
+<div id="resident-row" hidden><label for="resident">{resident}</label><input id="resident" autocomplete="off" maxlength="64"></div>
+</section>
+<section class="card">
 <button type="button" id="scan">{scan}</button>
 <video id="camera" playsinline muted hidden></video>
 <label for="token">{paste}</label><textarea id="token" rows="4" spellcheck="false" autocomplete="off"></textarea>
@@ -251,6 +293,10 @@ pub fn verify_page(lang: Lang) -> String {
 <p id="result-expiry"></p>
 <p id="result-detail" class="muted"></p>
 <p id="checkin-result" role="status"></p>
+</section>
+<section id="service-result" class="card result" aria-live="polite" hidden>
+<p id="service-outcome" class="color-label"></p>
+<ul id="service-reasons"></ul>
 </section>
 <details class="card" id="settings"><summary>{settings}</summary>
 <label for="verifier-key">{verifier_key}</label><input id="verifier-key" type="password" autocomplete="off">
@@ -265,6 +311,13 @@ pub fn verify_page(lang: Lang) -> String {
 <p id="card-result" role="status"></p>
 </section>"#,
         scan = t("scan"),
+        service = t("service"),
+        service_health = t("service_health"),
+        service_hospital = t("service_hospital"),
+        service_care = t("service_care"),
+        service_hint = t("service_hint"),
+        symptoms = t("symptoms"),
+        resident = t("resident"),
         paste = t("paste"),
         check = t("check"),
         upload = t("upload"),
@@ -314,6 +367,15 @@ pub fn console_page(lang: Lang) -> String {
 <h3>{risk_current}</h3><div id="risk-areas"></div>
 <div id="pending-panel" hidden><h3>{pending_approvals}</h3><ul id="pending" class="list"></ul></div>
 </section>
+<section class="card" id="services-panel"><h2>{services}</h2>
+<label for="svc-name">{service}</label><select id="svc-name"><option value="hospital">{service_hospital}</option><option value="care-visit">{service_care}</option></select>
+<button type="button" id="svc-show">{svc_show}</button><pre id="svc-current"></pre>
+<label for="svc-document">{svc_document}</label><textarea id="svc-document" rows="6" spellcheck="false"></textarea>
+<button type="button" id="svc-propose">{svc_propose}</button>
+<label for="svc-venue">{venue}</label><input id="svc-venue" autocomplete="off" maxlength="64">
+<button type="button" id="svc-profile">{svc_profile}</button>
+<pre id="svc-result" role="status"></pre>
+</section>
 </div>"#,
         api_key = t("api_key"),
         sign_in = t("sign_in"),
@@ -339,6 +401,15 @@ pub fn console_page(lang: Lang) -> String {
         risk_reason = t("risk_reason"),
         risk_submit = t("risk_submit"),
         risk_current = t("risk_current"),
+        services = t("services"),
+        service = t("service"),
+        service_hospital = t("service_hospital"),
+        service_care = t("service_care"),
+        svc_show = t("svc_show"),
+        svc_document = t("svc_document"),
+        svc_propose = t("svc_propose"),
+        venue = t("venue"),
+        svc_profile = t("svc_profile"),
         pending_approvals = t("pending_approvals"),
     );
     layout(lang, "console", "console", &body, &["console.js"])

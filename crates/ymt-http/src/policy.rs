@@ -31,6 +31,11 @@ pub enum Permission {
     RevokeSigningKeys,
     ConfirmGuardianships,
     DecidePending,
+    PublishServiceRuleSets,
+    PublishServiceProfiles,
+    ServiceDoors,
+    ReadConsentedResults,
+    ManageRosters,
 }
 
 use Permission as P;
@@ -164,6 +169,36 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         "pending.decide",
         "decide pending actions; a national_admin must",
     ),
+    (
+        P::PublishServiceRuleSets,
+        &[R::NationalAdmin],
+        "service.rule_set.propose",
+        "publish service rule sets; a national_admin must",
+    ),
+    (
+        P::PublishServiceProfiles,
+        &[R::Venue, R::HealthAuthority, R::NationalAdmin],
+        "service.profile.publish",
+        "publish service profiles",
+    ),
+    (
+        P::ServiceDoors,
+        &[R::Venue],
+        "service.door",
+        "decide at a service's door (the venue's own staff only)",
+    ),
+    (
+        P::ReadConsentedResults,
+        &[R::Venue],
+        "hospital.results.read",
+        "read results consented to a hospital (the hospital's own staff only)",
+    ),
+    (
+        P::ManageRosters,
+        &[R::Venue, R::HealthAuthority, R::NationalAdmin],
+        "care_visit.roster",
+        "manage care-home rosters",
+    ),
 ];
 
 /// What the node checks against the request's data once the role has the
@@ -191,6 +226,18 @@ pub const DATA_RULES: &[(&str, &str)] = &[
     (
         "author-namespace",
         "event ids are stored as <author>:<id>; an id in another author's namespace is refused; a test result's lab is its author (ingest.rs)",
+    ),
+    (
+        "service-venue-staff",
+        "ServiceDoors, ReadConsentedResults, PublishServiceProfiles and ManageRosters of a venue principal reach only venues of the service's category that name it as operator; profiles and rosters also an authority whose jurisdiction holds the venue (ymt-node services.rs)",
+    ),
+    (
+        "consent-by-the-person",
+        "a hospital reads a person's results only while the person's consent to that hospital is in force; consents are given, revoked and listed, and visits listed, only by the signed-in person or their confirmed guardian, never with an API key (hospital.rs, handlers/services.rs)",
+    ),
+    (
+        "service-bounds",
+        "a venue profile of a service rule set sets only its parameters, inside their bounds; a service rule set is published only through a second national_admin (services.rs)",
     ),
     (
         "two-person-lineage",
@@ -268,6 +315,9 @@ mod tests {
                 "registration-owner",
                 "venue-jurisdiction",
                 "author-namespace",
+                "service-venue-staff",
+                "consent-by-the-person",
+                "service-bounds",
                 "two-person-lineage",
             ]
         );
@@ -296,7 +346,12 @@ OverrideCodes: health_authority national_admin
 HandleAppeals: health_authority national_admin
 RevokeSigningKeys: national_admin
 ConfirmGuardianships: health_authority national_admin
-DecidePending: national_admin";
+DecidePending: national_admin
+PublishServiceRuleSets: national_admin
+PublishServiceProfiles: venue health_authority national_admin
+ServiceDoors: venue
+ReadConsentedResults: venue
+ManageRosters: venue health_authority national_admin";
         assert_eq!(matrix(), expect);
     }
 }

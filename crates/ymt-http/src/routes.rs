@@ -16,7 +16,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::extract::SharedState;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
-    rules, session, venues,
+    rules, services, session, venues,
 };
 use crate::observability::{Observability, observe};
 use crate::pages;
@@ -94,6 +94,68 @@ fn table() -> Vec<Route> {
         route(M::GET, "/v1/rule-sets:diff", get(rules::diff_rule_sets)),
         route(M::GET, "/v1/rule-sets/{version}", get(rules::get_rule_set)),
         route(M::POST, "/v1/profiles", post(rules::publish_profile)),
+        // Services: their rule sets and profiles, hospitals, care homes,
+        // and a person's consents and visits.
+        route(
+            M::GET,
+            "/v1/services/{service}/rule-set",
+            get(services::get_service_rule_set),
+        ),
+        route(
+            M::POST,
+            "/v1/services/{service}/rule-sets",
+            post(services::propose_service_rule_set),
+        ),
+        route(
+            M::POST,
+            "/v1/services/{service}/venues/{venue}/profile",
+            post(services::publish_service_profile),
+        ),
+        route(
+            M::POST,
+            "/v1/hospitals/{venue}/entrance",
+            post(services::hospital_entrance),
+        ),
+        route(
+            M::GET,
+            "/v1/hospitals/{venue}/persons/{pid}/test-results",
+            get(services::hospital_test_results),
+        ),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/consents",
+            get(services::list_consents),
+        ),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/consents",
+            post(services::give_consent),
+        ),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/consents/{venue}/revoke",
+            post(services::revoke_consent),
+        ),
+        route(
+            M::POST,
+            "/v1/care-homes/{venue}/visits",
+            post(services::decide_visit),
+        ),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/visits",
+            get(services::resident_visits),
+        ),
+        route(
+            M::POST,
+            "/v1/care-homes/{venue}/roster",
+            post(services::set_roster),
+        ),
+        route(
+            M::GET,
+            "/v1/care-homes/{venue}/roster-check",
+            get(services::roster_check),
+        ),
         // Venues, risk areas, designations and the circuit breaker.
         route(M::POST, "/v1/venues", post(venues::register_venue)),
         route(M::GET, "/v1/venues/{id}", get(venues::get_venue)),
@@ -240,7 +302,8 @@ async fn admit(
 /// Which requests keep their place when the node is full. In Xi'an's 2022
 /// collapses the doors failed first: people stood at checkpoints, hospitals
 /// and stations while the code would not load. So the checks a door makes
-/// (a code or an ID card verified, a status read by a verifier device) keep
+/// (a code or an ID card verified, a status read by a verifier device, a
+/// hospital entrance, a care-home visitor decided) keep
 /// a reserve of slots that citizen refreshes, console reads and writes
 /// cannot take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,7 +316,12 @@ fn lane_of(method: &axum::http::Method, path: &str) -> Lane {
     let is_status_read = method == axum::http::Method::GET
         && path.starts_with("/v1/persons/")
         && path.ends_with("/status");
-    if path.starts_with("/v1/verify/") || is_status_read {
+    // A hospital's entrance and a care home's door decide a person at a
+    // door like a verifier does (docs/services.md).
+    let is_service_door = method == axum::http::Method::POST
+        && ((path.starts_with("/v1/hospitals/") && path.ends_with("/entrance"))
+            || (path.starts_with("/v1/care-homes/") && path.ends_with("/visits")));
+    if path.starts_with("/v1/verify/") || is_status_read || is_service_door {
         Lane::Door
     } else {
         Lane::Other
@@ -363,6 +431,16 @@ mod tests {
         check(Method::POST, "/v1/events:batch", Lane::Other);
         check(Method::GET, "/v1/rule-sets", Lane::Other);
         check(Method::GET, "/verify", Lane::Other);
+        // A hospital's entrance and a care home's door are doors too.
+        check(Method::POST, "/v1/hospitals/h1/entrance", Lane::Door);
+        check(Method::POST, "/v1/care-homes/c1/visits", Lane::Door);
+        check(
+            Method::GET,
+            "/v1/hospitals/h1/persons/p1/test-results",
+            Lane::Other,
+        );
+        check(Method::GET, "/v1/care-homes/c1/roster-check", Lane::Other);
+        check(Method::GET, "/v1/persons/p1/visits", Lane::Other);
     }
 
     #[test]

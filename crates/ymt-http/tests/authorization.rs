@@ -88,6 +88,9 @@ const SECOND_ADMIN: &str = "admin-2";
 /// The registered citizen of the sign-in rows and the demo one-time code.
 const CITIZEN_PASSPORT: &str = "E90000001";
 const CITIZEN_CODE: &str = "246810";
+/// A hospital and a care home of 440305 whose staff is `venue`.
+const HOSPITAL: &str = "hospital-440305";
+const CARE_HOME: &str = "care-home-440305";
 
 fn profile(region: &str) -> Value {
     json!({
@@ -159,6 +162,12 @@ fn event_row(kind: &'static str) -> fn(&Call) -> Request {
 }
 
 fn rows() -> Vec<Row> {
+    let mut rows = national_rows();
+    rows.extend(service_rows());
+    rows
+}
+
+fn national_rows() -> Vec<Row> {
     const OPEN: [u16; 12] = [200; 12];
     const READ: [u16; 12] = [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401];
     vec![
@@ -711,6 +720,172 @@ fn rows() -> Vec<Row> {
     ]
 }
 
+/// The services' routes (docs/services.md): a service's staff are venue
+/// principals its venue names as operator (`venue`, not `venue-out`);
+/// consents and visits are the signed-in person's alone, never an API key's.
+fn service_rows() -> Vec<Row> {
+    const CITIZEN_ONLY: [u16; 12] = [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401];
+    const STAFF_ONLY: [u16; 12] = [403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401];
+    const STAFF_OR_AUTHORITY: [u16; 12] =
+        [403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401];
+    vec![
+        Row {
+            label: "GET /v1/services/{service}/rule-set",
+            request: |_| ("GET", "/v1/services/hospital/rule-set".into(), None),
+            expect: [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/services/{service}/rule-sets",
+            request: |call| {
+                let mut document: Value = serde_json::from_str(include_str!(
+                    "../../ymt-node/services/hospital-entrance.json"
+                ))
+                .expect("the shipped hospital rule set");
+                document["version"] = json!(format!("1.{}.0", call.n));
+                (
+                    "POST",
+                    "/v1/services/hospital/rule-sets".into(),
+                    Some(document),
+                )
+            },
+            // Always held for a second national admin.
+            expect: [403, 403, 403, 403, 202, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/services/{service}/venues/{venue}/profile",
+            request: |call| {
+                let profile = json!({
+                    "kind": "parameter-profile", "id": "visitor-policy", "region": COMMUNITY,
+                    "ruleSet": "care-visit", "version": format!("1.{}.0", call.n),
+                    "validFrom": "2022-06-28T00:00:00Z",
+                    "parameters": {"visitorPcrValidHours": 24}, "reason": "visitor policy",
+                });
+                (
+                    "POST",
+                    format!("/v1/services/care-visit/venues/{CARE_HOME}/profile"),
+                    Some(profile),
+                )
+            },
+            expect: [403, 201, 403, 201, 201, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "POST /v1/hospitals/{venue}/entrance",
+            request: |_| {
+                let body = json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT});
+                (
+                    "POST",
+                    format!("/v1/hospitals/{HOSPITAL}/entrance"),
+                    Some(body),
+                )
+            },
+            expect: STAFF_ONLY,
+            body: Some(|_, body| {
+                (body["outcome"] == "outpatient")
+                    .then_some(())
+                    .ok_or(format!("a lane: {body}"))
+            }),
+        },
+        Row {
+            label: "GET /v1/hospitals/{venue}/persons/{pid}/test-results",
+            request: |call| {
+                let path = format!(
+                    "/v1/hospitals/{HOSPITAL}/persons/{}/test-results",
+                    call.seeds.citizen_pid
+                );
+                ("GET", path, None)
+            },
+            // The citizen consented to this hospital alone.
+            expect: STAFF_ONLY,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/persons/{pid}/consents",
+            request: |call| {
+                let path = format!("/v1/persons/{}/consents", call.seeds.citizen_pid);
+                ("GET", path, None)
+            },
+            expect: CITIZEN_ONLY,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/persons/{pid}/consents",
+            request: |call| {
+                let path = format!("/v1/persons/{}/consents", call.seeds.citizen_pid);
+                ("POST", path, Some(json!({"venue": HOSPITAL})))
+            },
+            expect: CITIZEN_ONLY,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/persons/{pid}/consents/{venue}/revoke",
+            request: |call| {
+                let path = format!(
+                    "/v1/persons/{}/consents/{HOSPITAL}/revoke",
+                    call.seeds.citizen_pid
+                );
+                ("POST", path, None)
+            },
+            expect: CITIZEN_ONLY,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/care-homes/{venue}/visits",
+            request: |call| {
+                let body = json!({"visitor": {"id_type": "passport", "id_number": CITIZEN_PASSPORT},
+                                  "resident": call.seeds.guardian_pid});
+                (
+                    "POST",
+                    format!("/v1/care-homes/{CARE_HOME}/visits"),
+                    Some(body),
+                )
+            },
+            expect: STAFF_ONLY,
+            body: Some(|_, body| {
+                (body["decision"]["outcome"] == "refused")
+                    .then_some(())
+                    .ok_or(format!("no recent PCR, refused: {body}"))
+            }),
+        },
+        Row {
+            label: "GET /v1/persons/{pid}/visits",
+            request: |call| {
+                let path = format!("/v1/persons/{}/visits", call.seeds.guardian_pid);
+                ("GET", path, None)
+            },
+            expect: CITIZEN_ONLY,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/care-homes/{venue}/roster",
+            request: |call| {
+                let body = json!({"staff": [call.seeds.citizen_pid]});
+                (
+                    "POST",
+                    format!("/v1/care-homes/{CARE_HOME}/roster"),
+                    Some(body),
+                )
+            },
+            expect: STAFF_OR_AUTHORITY,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/care-homes/{venue}/roster-check",
+            request: |_| {
+                (
+                    "GET",
+                    format!("/v1/care-homes/{CARE_HOME}/roster-check"),
+                    None,
+                )
+            },
+            expect: STAFF_OR_AUTHORITY,
+            body: None,
+        },
+    ]
+}
+
 /// A low-risk area: it reaches nobody's color, so the rows stay independent.
 fn risk_area(n: usize, area: Value) -> Value {
     let mut body = json!({
@@ -742,6 +917,12 @@ fn fingerprint(node: &TestNode) -> Vec<(usize, u64)> {
         META_RISK_AREAS,
         META_PENDING,
         META_CONFIRMATIONS,
+        ymt_node::hospital::META_HOSPITAL_CONSENTS,
+        ymt_node::hospital::META_HOSPITAL_SYMPTOMS,
+        ymt_node::hospital::META_HOSPITAL_RULE_SETS,
+        ymt_node::care_homes::META_CARE_PROFILES,
+        ymt_node::care_homes::META_CARE_VISITS,
+        ymt_node::care_homes::META_CARE_ROSTERS,
     ] {
         let entries = store.meta_list(namespace).expect("meta reads");
         let mut hasher = DefaultHasher::new();
@@ -819,6 +1000,30 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
     check("seed guardian", &reply, 200);
     let guardian_pid = reply.json()["pid"].as_str().expect("a pid").to_owned();
     node.enable_citizen_sign_in_with_one_time_code(CITIZEN_CODE);
+    for (id, category) in [(HOSPITAL, "hospital"), (CARE_HOME, "care_home")] {
+        let venue = json!({"id": id, "name": id, "region": COMMUNITY, "category": category,
+                           "indoor": true, "operators": ["venue"]});
+        check(
+            "seed service venue",
+            &node.post("/v1/venues", Some(admin), &venue).await,
+            201,
+        );
+    }
+    // The citizen lets the hospital read their results.
+    let cookie = node
+        .sign_in_citizen("passport", CITIZEN_PASSPORT, CITIZEN_CODE)
+        .await
+        .session_cookie()
+        .expect("the citizen signs in");
+    let consent = node
+        .send_with_cookie(
+            "POST",
+            &format!("/v1/persons/{citizen_pid}/consents"),
+            &cookie,
+            Some(&json!({"venue": HOSPITAL})),
+        )
+        .await;
+    check("seed consent", &consent, 201);
     let code = node.get("/v1/persons/p-seed/code", Some(admin)).await;
     check("seed code", &code, 200);
     let token = code.json()["token"].as_str().expect("a token").to_owned();

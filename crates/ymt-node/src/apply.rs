@@ -38,6 +38,7 @@ impl Node {
                 "events are applied through Node::ingest",
             ));
         }
+        self.check_module_record(&record)?;
         let audit = record.audit_entry(author, self.now(), detail);
         let receiver = self.store.meta_commit(record.meta_writes(), vec![audit])?;
         ymt_store::wait_blocking(receiver)?;

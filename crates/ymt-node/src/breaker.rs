@@ -286,7 +286,7 @@ pub async fn propose_with_impact(
 }
 
 /// Holds an action as pending, for the reasons given.
-async fn propose_held(
+pub async fn propose_held(
     state: &Arc<Node>,
     principal: &Principal,
     action: HeldAction,
@@ -478,6 +478,10 @@ pub async fn propose_bulk_override(
 pub struct BulkOverrideModule;
 
 impl NodeModule for BulkOverrideModule {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &'static str {
         "bulk-overrides"
     }

@@ -113,6 +113,10 @@ pub async fn propose(
 pub struct KeyRevocationModule;
 
 impl NodeModule for KeyRevocationModule {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &'static str {
         "key-revocation"
     }

@@ -28,6 +28,8 @@ pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
         Arc::new(BulkOverrideModule),
         Arc::new(crate::key_revocation::KeyRevocationModule),
         Arc::new(PrincipalsModule),
+        Arc::new(crate::hospital::HospitalModule::default()),
+        Arc::new(crate::care_homes::CareHomeModule::default()),
     ]
 }
 

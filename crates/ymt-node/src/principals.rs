@@ -84,6 +84,10 @@ pub async fn propose(
 pub struct PrincipalsModule;
 
 impl NodeModule for PrincipalsModule {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &'static str {
         "principals"
     }

@@ -325,6 +325,10 @@ pub struct RulesDocument {
 pub struct RulesModule;
 
 impl NodeModule for RulesModule {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &'static str {
         "rules"
     }

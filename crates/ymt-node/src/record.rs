@@ -63,6 +63,19 @@ pub enum Record {
     },
     /// A positive result's tracing withdrawn (it was retracted).
     TracingWithdrawn { test: EventId },
+    /// A record of a kind a domain module declares itself (a service's
+    /// consents, visits, rosters, rule sets): the module named owns
+    /// `namespace`, `record_kind` is one of its `NodeModule::record_kinds`, and the
+    /// record writes `value` under `key`. `Node::apply` refuses a kind or a
+    /// namespace the module does not declare, so a module cannot write
+    /// another's state. Adding a module adds no variant here.
+    ModuleRecorded {
+        module: String,
+        record_kind: String,
+        namespace: String,
+        key: String,
+        value: serde_json::Value,
+    },
 }
 
 /// How a record of one kind relates to the others when replicas apply them.
@@ -141,6 +154,7 @@ impl Record {
             Record::AppealRecorded { .. } => "appeal_recorded",
             Record::TracingRecorded { .. } => "tracing_recorded",
             Record::TracingWithdrawn { .. } => "tracing_withdrawn",
+            Record::ModuleRecorded { .. } => "module_recorded",
         }
     }
 
@@ -161,7 +175,10 @@ impl Record {
             | Record::ProfilePublished { .. }
             | Record::RiskAreaRecorded { .. }
             | Record::ActionRecorded { .. }
-            | Record::AppealRecorded { .. } => Ordering::Ordered,
+            | Record::AppealRecorded { .. }
+            // A module's records replace a value by key (a consent revoked,
+            // a roster replaced): the last one applied wins.
+            | Record::ModuleRecorded { .. } => Ordering::Ordered,
         }
     }
 
@@ -213,6 +230,9 @@ impl Record {
             Record::TracingWithdrawn { test } => {
                 ("tracing.withdraw".into(), test.as_str().to_owned())
             }
+            Record::ModuleRecorded {
+                record_kind, key, ..
+            } => (record_kind.clone(), key.clone()),
         }
     }
 
@@ -272,6 +292,12 @@ impl Record {
             Record::TracingWithdrawn { test } => {
                 vec![MetaWrite::delete(META_TRACED_FROM, test.as_str())]
             }
+            Record::ModuleRecorded {
+                namespace,
+                key,
+                value,
+                ..
+            } => vec![MetaWrite::put(namespace, key, json(value))],
         }
     }
 

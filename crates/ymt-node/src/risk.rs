@@ -284,6 +284,10 @@ pub struct RiskAreasModule {
 }
 
 impl NodeModule for RiskAreasModule {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &'static str {
         "risk-areas"
     }

@@ -70,6 +70,17 @@ pub trait NodeModule: Send + Sync {
         &[]
     }
 
+    /// The kinds of `Record::ModuleRecorded` this module writes (e.g.
+    /// `hospital.consent_given`); `Node::apply` refuses any other kind in
+    /// its name, and any namespace it does not own.
+    fn record_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The module itself, so its commands can find their state with
+    /// [`Node::module`].
+    fn as_any(&self) -> &dyn std::any::Any;
+
     /// Loads the module's state when the node opens, before the projection
     /// is rebuilt: from its section of the latest snapshot (what
     /// [`NodeModule::snapshot_capture`] returned) and the log after it, or
@@ -311,6 +322,49 @@ impl Node {
     /// The domain modules, in the order their hooks run.
     pub fn modules(&self) -> &[Arc<dyn NodeModule>] {
         &self.modules
+    }
+
+    /// The registered module of type `T`, for commands that keep their
+    /// state in their module (services). Not registered: `Unavailable`.
+    pub fn module<T: NodeModule + 'static>(&self) -> Result<&T, NodeError> {
+        self.modules
+            .iter()
+            .find_map(|module| module.as_any().downcast_ref::<T>())
+            .ok_or_else(|| {
+                NodeError::unavailable(format!(
+                    "module {} is not part of this node",
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
+
+    /// Checks that a module record names a registered module that declares
+    /// its kind and owns its namespace.
+    pub(crate) fn check_module_record(
+        &self,
+        record: &crate::record::Record,
+    ) -> Result<(), NodeError> {
+        if let crate::record::Record::ModuleRecorded {
+            module,
+            record_kind: kind,
+            namespace,
+            ..
+        } = record
+        {
+            let owner = self
+                .modules
+                .iter()
+                .find(|candidate| candidate.name() == module)
+                .ok_or_else(|| NodeError::internal(format!("no module {module}")))?;
+            if !owner.record_kinds().contains(&kind.as_str())
+                || !owner.namespaces().contains(&namespace.as_str())
+            {
+                return Err(NodeError::internal(format!(
+                    "module {module} does not declare record kind {kind} in namespace {namespace}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn load_metadata(&self) -> anyhow::Result<()> {

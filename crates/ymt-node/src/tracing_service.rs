@@ -665,6 +665,10 @@ pub struct TracingRequest {
 pub struct TracingModule;
 
 impl NodeModule for TracingModule {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn name(&self) -> &'static str {
         "tracing"
     }

@@ -12,5 +12,6 @@ pub(crate) mod persons;
 pub(crate) mod probes;
 pub(crate) mod risk_areas;
 pub(crate) mod rules;
+pub(crate) mod services;
 pub(crate) mod session;
 pub(crate) mod venues;
