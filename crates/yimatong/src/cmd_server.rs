@@ -53,6 +53,59 @@ pub struct ServeArgs {
     /// The window of `--person-events-per-window-max`, in seconds.
     #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_WINDOW_SECS_DEFAULT)]
     pub person_events_window_secs: i64,
+    /// Citizen sign-in through this OpenID provider (the national identity
+    /// service), e.g. `https://id.example.gov.cn`: the authorization code
+    /// flow with PKCE. Needs `--public-url` (the redirect URI registered at
+    /// the provider is `<public-url>/v1/session/oidc/callback`), a client id
+    /// and a client secret file.
+    #[arg(long, requires_all = ["oidc_client_id", "oidc_client_secret_file", "public_url"])]
+    pub oidc_issuer: Option<String>,
+    /// The client id this node is registered with at the provider.
+    #[arg(long, requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// A file holding the client secret (one line), so that it is not on the
+    /// command line for every process listing to see.
+    #[arg(long, requires = "oidc_issuer")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The ID-token claim carrying the real-name-verified ID document number.
+    #[arg(long, default_value = "id_number")]
+    pub oidc_id_number_claim: String,
+    /// The kind of document that number is.
+    #[arg(long, default_value = "resident_id")]
+    pub oidc_id_type: String,
+}
+
+/// The OpenID provider configuration from the command line, if any.
+fn oidc_config(args: &ServeArgs) -> anyhow::Result<Option<ymt_node::config::OidcConfig>> {
+    let Some(issuer_url) = args.oidc_issuer.clone() else {
+        return Ok(None);
+    };
+    let secret_file = args
+        .oidc_client_secret_file
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--oidc-issuer needs --oidc-client-secret-file"))?;
+    let client_secret = std::fs::read_to_string(secret_file)
+        .with_context(|| format!("reading the client secret {}", secret_file.display()))?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(!client_secret.is_empty(), "the client secret file is empty");
+    let id_type = serde_json::from_value(serde_json::Value::String(args.oidc_id_type.clone()))
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--oidc-id-type: unknown document type {}",
+                args.oidc_id_type
+            )
+        })?;
+    Ok(Some(ymt_node::config::OidcConfig {
+        issuer_url,
+        client_id: args
+            .oidc_client_id
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--oidc-issuer needs --oidc-client-id"))?,
+        client_secret,
+        id_number_claim: args.oidc_id_number_claim.clone(),
+        id_type,
+    }))
 }
 
 #[derive(clap::Subcommand)]
@@ -145,6 +198,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.connections_per_client_max = args.connections_per_client_max.max(1);
         config.person_events_per_window_max = args.person_events_per_window_max.max(1);
         config.person_events_window_secs = args.person_events_window_secs.max(1);
+        config.oidc = oidc_config(&args)?;
+        let signs_in_through_provider = config.oidc.is_some();
         let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
         let demo_text = if args.demo {
             let text = tokio::task::block_in_place(|| {
@@ -158,6 +213,11 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }));
             Some(text)
         } else {
+            if !signs_in_through_provider {
+                eprintln!(
+                    "citizen sign-in is off: start with --oidc-issuer (or --demo for the demo's one-time code)"
+                );
+            }
             None
         };
         let serving = crate::node_start::bind_and_serve_node(state, args.listen).await?;
@@ -170,11 +230,16 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("{}", text.replace("{BASE}", &format!("http://{address}")));
             let keys: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(args.data.join("demo-keys.json"))?)?;
-            println!("Citizen page: http://{address}/  (demo one-time code {DEMO_ONE_TIME_CODE})");
+            println!("Citizen page: http://{address}/  (DEMO ONLY: every citizen signs in with the one-time code {DEMO_ONE_TIME_CODE}; a real node uses --oidc-issuer)");
             // One machine-readable line for scripts and browser tests.
             println!(
                 "YMT_READY {}",
                 serde_json::json!({"base": format!("http://{address}"), "demo_code": DEMO_ONE_TIME_CODE, "keys": keys})
+            );
+        } else {
+            println!(
+                "YMT_READY {}",
+                serde_json::json!({"base": format!("http://{address}")})
             );
         }
         serving.run_until(shutdown_requested()).await?;

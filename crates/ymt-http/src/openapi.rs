@@ -81,6 +81,8 @@ not serve is answered with 405 and an `Allow` header.";
         session::get_session,
         session::sign_in,
         session::sign_out,
+        crate::handlers::oidc_sign_in::start,
+        crate::handlers::oidc_sign_in::callback,
         appeals::list_appeals,
         appeals::file_appeal,
         appeals::resolve_appeal,
@@ -132,6 +134,8 @@ not serve is answered with 405 and an `Allow` header.";
             CrossOrigin,
             SignInLockedOut,
             TooManyAppeals,
+            SignInRefused,
+            SignInUnavailable,
         )
     ),
     modifiers(&Security, &EveryRoute),

@@ -60,6 +60,10 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "id_number" => ("证件号码", "ID number"),
         "otp" => ("验证码", "One-time code"),
         "sign_in" => ("登录", "Sign in"),
+        "sign_in_provider" => (
+            "通过国家政务服务平台实名登录",
+            "Sign in with your national identity",
+        ),
         "sign_out" => ("退出", "Sign out"),
         "resident_id" => ("居民身份证", "Resident ID card"),
         "passport" => ("护照", "Passport"),
@@ -193,7 +197,8 @@ pub fn citizen_page(lang: Lang) -> String {
     .map(|value| format!(r#"<option value="{value}">{}</option>"#, t(value)))
     .collect();
     let body = format!(
-        r#"<form id="sign-in" class="card" hidden>
+        r#"<section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/session/oidc/start">{sign_in_provider}</a></section>
+<form id="sign-in" class="card" hidden>
 <label for="id-type">{id_type}</label><select id="id-type" name="id_type">{options}</select>
 <label for="id-number">{id_number}</label><input id="id-number" name="id_number" autocomplete="off" required maxlength="20">
 <label for="otp">{otp}</label><input id="otp" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="12">
@@ -222,6 +227,7 @@ pub fn citizen_page(lang: Lang) -> String {
         id_number = t("id_number"),
         otp = t("otp"),
         sign_in = t("sign_in"),
+        sign_in_provider = t("sign_in_provider"),
         dependents = t("dependents"),
         refresh = t("refresh"),
         why = t("why"),

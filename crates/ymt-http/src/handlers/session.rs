@@ -128,18 +128,24 @@ pub(crate) async fn sign_in(
     tag = "citizens",
     summary = "Who is signed in",
     responses(
-        (status = 200, description = "`{\"signed_in\": false}`, or the person's pid, masked name and dependents", body = inline(AnyObject)),
+        (status = 200, description = "`{\"signed_in\": false}` (with `\"provider_sign_in\": true` when citizens sign in through an identity provider, at GET /v1/session/oidc/start), or the person's pid, masked name and dependents", body = inline(AnyObject)),
     )
 )]
 pub(crate) async fn get_session(
     State(state): State<SharedState>,
+    oidc: crate::handlers::oidc_sign_in::OidcExtension,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Signed out is an ordinary answer here, not an error: the page asks on
     // every load.
     let Some(pid) = session_cookie(&headers).and_then(|id| state.codes.session(&id, state.now()))
     else {
-        return Ok(axum::Json(json!({"signed_in": false})).into_response());
+        let signed_out = if oidc.0.is_some() {
+            json!({"signed_in": false, "provider_sign_in": true})
+        } else {
+            json!({"signed_in": false})
+        };
+        return Ok(axum::Json(signed_out).into_response());
     };
     let mut summary = person_summary(&state, &pid)?;
     summary["signed_in"] = json!(true);

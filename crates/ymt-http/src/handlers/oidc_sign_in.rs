@@ -1,0 +1,218 @@
+//! Citizen sign-in through the OpenID provider (oidc.rs): the redirect to the
+//! provider and the callback that opens the session.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use ymt_node::codes::*;
+use ymt_store::{AuditEntry, AuditOutcome};
+
+use crate::extract::*;
+use crate::oidc::{OidcError, OidcRelyingParty, PENDING_SIGN_IN_TTL_SECS, STATE_COOKIE};
+use crate::problem::ApiError;
+use crate::schemas::*;
+
+/// The relying party, when the node is configured with an issuer.
+pub(crate) type OidcExtension = Extension<Option<Arc<OidcRelyingParty>>>;
+
+/// Characters of a `state` or `code` the callback reads, at most.
+const CALLBACK_PARAMETER_CHARS_MAX: usize = 2048;
+
+fn relying_party(oidc: &OidcExtension) -> Result<Arc<OidcRelyingParty>, ApiError> {
+    oidc.0.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sign-in-unavailable",
+            "sign-in through an identity provider is not configured on this node",
+        )
+    })
+}
+
+fn api_error(error: OidcError) -> ApiError {
+    match error {
+        OidcError::Refused(reason) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign-in-refused",
+            format!("sign-in refused: {reason}"),
+        ),
+        OidcError::ProviderUnavailable(reason) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity-provider-unavailable",
+            format!(
+                "the identity provider cannot be reached, so nobody can sign in now; sessions already open continue and codes on phones still verify ({reason})"
+            ),
+        ),
+        OidcError::Busy => ApiError::overloaded(error.to_string()),
+    }
+}
+
+fn state_cookie(state: &crate::extract::SharedState, value: &str, max_age_secs: i64) -> String {
+    let secure = if cookie_secure(state) { "; Secure" } else { "" };
+    // SameSite=Lax: the provider's redirect back is a cross-site top-level
+    // navigation, which a Strict cookie would not accompany.
+    format!(
+        "{STATE_COOKIE}={value}; Path=/v1/session/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    )
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/session/oidc/start",
+    tag = "citizens",
+    summary = "Sign in through the identity provider (redirects there)",
+    description = "Starts the authorization code flow with PKCE: answers 303 to the provider's authorization endpoint and binds the sign-in to this browser with a short HttpOnly cookie. The provider sends the browser back to `/v1/session/oidc/callback`.",
+    responses(
+        (status = 303, description = "To the identity provider", headers(("Location" = String), ("Set-Cookie" = String, description = "`ymt_oidc_state=…; Path=/v1/session/oidc; HttpOnly; SameSite=Lax; Max-Age=600[; Secure]`"))),
+        (status = 503, response = SignInUnavailable),
+    )
+)]
+pub(crate) async fn start(
+    State(state): State<SharedState>,
+    oidc: OidcExtension,
+) -> Result<Response, ApiError> {
+    let relying_party = relying_party(&oidc)?;
+    let started = relying_party.start(state.now()).await.map_err(api_error)?;
+    let cookie = state_cookie(&state, &started.state, PENDING_SIGN_IN_TTL_SECS);
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, started.authorize_url),
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    /// The provider's error code, when the person did not sign in there.
+    error: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/session/oidc/callback",
+    tag = "citizens",
+    summary = "The identity provider's redirect back: opens the citizen's session",
+    description = "Checks that the state is this browser's and unused, exchanges the code with its PKCE verifier, verifies the ID token (issuer, audience, signature against the provider's keys, expiry, nonce) and turns the ID number claim into the pid at once. Answers 303 to the citizen page with the session cookie; a refusal creates no session.",
+    params(CallbackQuery),
+    responses(
+        (status = 303, description = "Signed in; to the citizen page", headers(("Location" = String), ("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = SignInRefused),
+        (status = 503, response = SignInUnavailable),
+    )
+)]
+pub(crate) async fn callback(
+    State(state): State<SharedState>,
+    oidc: OidcExtension,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    let relying_party = relying_party(&oidc)?;
+    let now = state.now();
+    let outcome = finish(&relying_party, &headers, &query, now).await;
+    let signed_in = match outcome {
+        Ok(signed_in) => signed_in,
+        Err(error) => {
+            if let OidcError::Refused(reason) = &error {
+                let entry = AuditEntry {
+                    at: now,
+                    principal: "citizen:unknown".into(),
+                    role: "citizen".into(),
+                    action: "citizen.sign_in".into(),
+                    target: "oidc".into(),
+                    outcome: AuditOutcome::Denied,
+                    detail: reason.chars().take(1000).collect(),
+                };
+                audit_durable(&state, entry).await?;
+            }
+            return Err(api_error(error));
+        }
+    };
+    // The number becomes the pid here and goes no further.
+    let pid = state.person_id(&signed_in.document);
+    drop(signed_in);
+    audit_durable(
+        &state,
+        citizen_audit(&pid, "citizen.sign_in", pid.as_str(), "oidc", now),
+    )
+    .await?;
+    let session = state.codes.new_session(pid, now)?;
+    let secure = if cookie_secure(&state) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let session_cookie = format!(
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}{secure}"
+    );
+    let mut response =
+        (StatusCode::SEE_OTHER, [(header::LOCATION, "/".to_owned())]).into_response();
+    let response_headers = response.headers_mut();
+    for cookie in [session_cookie, state_cookie(&state, "", 0)] {
+        response_headers.append(
+            header::SET_COOKIE,
+            cookie
+                .parse()
+                .map_err(|_| ApiError::internal("a cookie that is not a header value"))?,
+        );
+    }
+    Ok(response)
+}
+
+async fn finish(
+    relying_party: &OidcRelyingParty,
+    headers: &HeaderMap,
+    query: &CallbackQuery,
+    now: ymt_core::Timestamp,
+) -> Result<crate::oidc::SignedIn, OidcError> {
+    let refused = |reason: &str| OidcError::Refused(reason.to_owned());
+    let returned_state = query
+        .state
+        .as_deref()
+        .filter(|value| !value.is_empty() && value.len() <= CALLBACK_PARAMETER_CHARS_MAX)
+        .ok_or_else(|| refused("the callback has no state"))?;
+    // The state must be the one this browser started: otherwise someone
+    // else's sign-in could be completed in this browser (login CSRF).
+    let browser_state = cookie_value(headers, STATE_COOKIE);
+    if browser_state.as_deref() != Some(returned_state) {
+        return Err(refused("the sign-in did not start in this browser"));
+    }
+    if let Some(error) = &query.error {
+        // Forget the state too: the sign-in is over.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        relying_party.abandon(returned_state, now);
+        return Err(OidcError::Refused(format!(
+            "the identity provider did not sign the person in: {code}"
+        )));
+    }
+    let code = query
+        .code
+        .as_deref()
+        .filter(|value| !value.is_empty() && value.len() <= CALLBACK_PARAMETER_CHARS_MAX)
+        .ok_or_else(|| refused("the callback has no authorization code"))?;
+    relying_party.finish(returned_state, code, now).await
+}
