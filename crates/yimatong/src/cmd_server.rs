@@ -133,6 +133,32 @@ pub enum PrincipalCommand {
         jurisdiction: RegionCode,
         #[arg(long, default_value = "")]
         name: String,
+        /// Days the API key works.
+        #[arg(long, default_value_t = ymt_node::auth::API_KEY_TTL_SECS_DEFAULT / 86_400)]
+        key_ttl_days: i64,
+    },
+    /// Issue a new API key for a principal and print it (shown once); the
+    /// old key keeps working through the grace period, then stops.
+    RotateKey {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// Seconds the old key keeps working beside the new one.
+        #[arg(long, default_value_t = ymt_node::auth::KEY_ROTATION_GRACE_SECS_DEFAULT)]
+        grace_secs: i64,
+        /// Days the new key works.
+        #[arg(long, default_value_t = ymt_node::auth::API_KEY_TTL_SECS_DEFAULT / 86_400)]
+        key_ttl_days: i64,
+    },
+    /// Revoke every API key of a principal at once (a stolen key); it has
+    /// none until the next rotate-key. On a running node:
+    /// `POST /v1/admin/principals/{id}/keys:revoke`.
+    RevokeKeys {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        id: String,
     },
     /// List principals (never their keys).
     List {
@@ -382,6 +408,10 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                 key_sha256: key_sha256(&key),
                 disabled: false,
                 created_by: String::new(),
+                // Demo keys do not expire: the demo city is reused across
+                // restarts. Keys made by `admin principal add` do.
+                keys: Default::default(),
+                key_in_use: None,
             })
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         keys.insert(id.to_string(), key);
@@ -465,6 +495,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 role,
                 jurisdiction,
                 name,
+                key_ttl_days,
             } => {
                 check_principal_id(&id).map_err(|error| anyhow::anyhow!(error))?;
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}; one of lab, venue, verifier_device, health_authority, national_admin, auditor"))?;
@@ -482,11 +513,52 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                         key_sha256: key_sha256(&key),
                         disabled: false,
                         created_by: String::new(),
+                        keys: ymt_node::auth::KeyLifecycle {
+                            expires_at: Some(state.now().plus_secs(key_ttl_days.max(1) * 86_400)),
+                            ..Default::default()
+                        },
+                        key_in_use: None,
                     })
                     .map_err(|error| anyhow::anyhow!(error.detail))?;
                 println!(
                     "{}",
                     serde_json::json!({"id": id, "role": role, "jurisdiction": jurisdiction, "api_key": key})
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            PrincipalCommand::RotateKey {
+                data,
+                id,
+                grace_secs,
+                key_ttl_days,
+            } => {
+                let state = open_state(&data)?;
+                let key = new_api_key(&id);
+                state
+                    .rotate_principal_key(
+                        &ymt_node::record::Author::operator(),
+                        &id,
+                        &key,
+                        key_ttl_days.max(1) * 86_400,
+                        grace_secs,
+                    )
+                    .map_err(|error| anyhow::anyhow!(error.detail))?;
+                let principal = state.principals.read().get(&id).cloned();
+                let expires_at = principal.and_then(|principal| principal.keys.expires_at);
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "api_key": key, "key_id": ymt_node::auth::key_id(&key_sha256(&key)), "expires_at": expires_at, "old_key_works_until": state.now().plus_secs(grace_secs.max(0))})
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            PrincipalCommand::RevokeKeys { data, id } => {
+                let state = open_state(&data)?;
+                let revoked = state
+                    .revoke_principal_keys(&ymt_node::record::Author::operator(), &id)
+                    .map_err(|error| anyhow::anyhow!(error.detail))?;
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "revoked_key_ids": revoked})
                 );
                 Ok(ExitCode::SUCCESS)
             }

@@ -100,8 +100,8 @@ impl FromRequestParts<SharedState> for Authed {
         })?;
         state
             .authenticate(key.trim())
-            .map(Authed)
-            .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
+            .map(|authenticated| Authed(authenticated.principal))
+            .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))
     }
 }
 
@@ -122,8 +122,8 @@ pub(crate) fn bearer_principal(
         })?;
     state
         .authenticate(key.trim())
-        .map(Some)
-        .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
+        .map(|authenticated| Some(authenticated.principal))
+        .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))
 }
 
 pub(crate) async fn audit_durable(state: &Node, entry: AuditEntry) -> Result<(), ApiError> {

@@ -103,6 +103,7 @@ not serve is answered with 405 and an `Allow` header.";
         pending::bulk_override,
         admin::list_audit,
         admin::create_principal,
+        admin::revoke_principal_keys,
         dashboard::colors_svg,
         pages::root,
         pages::citizen,

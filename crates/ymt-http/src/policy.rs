@@ -18,6 +18,7 @@ pub enum Permission {
     VerifyIdCards,
     ReadAuditLog,
     CreatePrincipals,
+    RevokePrincipalKeys,
     ReadDashboard,
     PreviewRules,
     PublishRuleSets,
@@ -85,6 +86,12 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         &[R::NationalAdmin],
         "create principals",
         "create principals",
+    ),
+    (
+        P::RevokePrincipalKeys,
+        &[R::NationalAdmin],
+        "principal.revoke_keys",
+        "revoke principals' API keys",
     ),
     (
         P::ReadDashboard,
@@ -284,6 +291,7 @@ ResolveDocuments: lab health_authority national_admin
 VerifyIdCards: verifier_device
 ReadAuditLog: national_admin auditor
 CreatePrincipals: national_admin
+RevokePrincipalKeys: national_admin
 ReadDashboard: health_authority national_admin auditor
 PreviewRules: health_authority national_admin
 PublishRuleSets: national_admin

@@ -126,6 +126,11 @@ fn table() -> Vec<Route> {
             post(admin::create_principal),
         ),
         route(
+            M::POST,
+            "/v1/admin/principals/{id}/keys:revoke",
+            post(admin::revoke_principal_keys),
+        ),
+        route(
             M::GET,
             "/v1/dashboard/colors.svg",
             get(dashboard::colors_svg),

@@ -4,12 +4,19 @@
 //! national administrator or an auditor, bound to a jurisdiction: a GB/T 2260
 //! code prefix (the empty prefix is the whole country). Its credential is an
 //! API key `ymt_<principal>.<secret>`; only the SHA-256 of the key is stored.
+//!
+//! Keys expire ([`KeyLifecycle::expires_at`]); rotating a key issues a new one
+//! and keeps the old one working through a grace period
+//! ([`RetiredKey::valid_until`]); revoking a principal's keys ends every one
+//! of them at once. A refused key says why ([`KeyRefusal`]). Every key has an
+//! id ([`key_id`]: the first 16 hex digits of its SHA-256), which the audit log
+//! names with each use.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ymt_core::{EventKind, RegionCode};
+use ymt_core::{EventKind, RegionCode, Timestamp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -75,6 +82,161 @@ pub struct Principal {
     /// approves an action of its creator, nor of a principal it created.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub created_by: String,
+    /// The key's expiry, the keys retiring after a rotation, and the keys
+    /// revoked.
+    #[serde(default, skip_serializing_if = "KeyLifecycle::is_empty")]
+    pub keys: KeyLifecycle,
+    /// The id of the key this principal authenticated with, on a request
+    /// (never stored): every audit record of the request names it.
+    #[serde(skip)]
+    pub key_in_use: Option<String>,
+}
+
+/// An audit detail naming the key used, when there is one.
+pub fn with_key_id(detail: &str, key_id: Option<&str>) -> String {
+    match key_id {
+        None => detail.to_owned(),
+        Some(key_id) if detail.is_empty() => format!("key {key_id}"),
+        Some(key_id) => format!("{detail} (key {key_id})"),
+    }
+}
+
+/// Keys a principal has held besides its current one, and when its current
+/// one expires. Principals made before keys expired have none of this: their
+/// key works until it is rotated or revoked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLifecycle {
+    /// When the current key stops working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// Keys replaced by a rotation, each working until its grace ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredKey>,
+    /// Keys revoked, remembered so that their use is refused with a reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<RevokedKey>,
+}
+
+impl KeyLifecycle {
+    pub fn is_empty(&self) -> bool {
+        self == &KeyLifecycle::default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    pub key_sha256: String,
+    pub valid_until: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedKey {
+    pub key_sha256: String,
+    pub revoked_at: Timestamp,
+}
+
+/// Retired and revoked keys a principal remembers, each list at most: the
+/// oldest are forgotten (their use is then only "unknown").
+pub const REMEMBERED_KEYS_MAX: usize = 16;
+/// How long a new API key works, unless its creator says otherwise.
+pub const API_KEY_TTL_SECS_DEFAULT: i64 = 365 * 86_400;
+/// How long a rotated key keeps working beside its successor, by default.
+pub const KEY_ROTATION_GRACE_SECS_DEFAULT: i64 = 7 * 86_400;
+
+/// The id of a key, from its SHA-256 (hex): what the audit log and error
+/// messages name. It identifies the key without helping anyone guess it.
+pub fn key_id(key_sha256_hex: &str) -> String {
+    key_sha256_hex.chars().take(16).collect()
+}
+
+/// Why a bearer key is refused; the 401's detail.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRefusal {
+    #[error("unknown API key")]
+    Unknown,
+    #[error("the principal of this API key is disabled")]
+    Disabled,
+    #[error("the API key {key_id} expired at {at}; ask for a new one (admin principal rotate-key)")]
+    Expired { key_id: String, at: Timestamp },
+    #[error(
+        "the API key {key_id} was replaced by a rotation and its grace period ended at {at}; use the new key"
+    )]
+    Retired { key_id: String, at: Timestamp },
+    #[error("the API key {key_id} was revoked at {at}")]
+    Revoked { key_id: String, at: Timestamp },
+}
+
+impl Principal {
+    /// This principal after a rotation at `now`: `new_key_sha256` is its key
+    /// until `now + ttl_secs`; the current key keeps working until
+    /// `now + grace_secs` (at most until it would have expired).
+    pub fn with_rotated_key(
+        &self,
+        new_key_sha256: String,
+        now: Timestamp,
+        ttl_secs: i64,
+        grace_secs: i64,
+    ) -> Principal {
+        let mut rotated = self.clone();
+        if !self.key_sha256.is_empty() {
+            let mut valid_until = now.plus_secs(grace_secs.max(0));
+            if let Some(expires_at) = self.keys.expires_at {
+                valid_until = valid_until.min(expires_at);
+            }
+            rotated.keys.retired.push(RetiredKey {
+                key_sha256: self.key_sha256.clone(),
+                valid_until,
+            });
+        }
+        rotated.keys.retired.retain(|key| key.valid_until > now);
+        trim_oldest(&mut rotated.keys.retired);
+        rotated.key_sha256 = new_key_sha256;
+        rotated.keys.expires_at = Some(now.plus_secs(ttl_secs.max(1)));
+        rotated
+    }
+
+    /// This principal with every key revoked at `now`, its current one and
+    /// those in a grace period: it has no working key until the next
+    /// rotation.
+    pub fn with_keys_revoked(&self, now: Timestamp) -> Principal {
+        let mut revoked = self.clone();
+        let ended = std::iter::once(self.key_sha256.clone())
+            .chain(self.keys.retired.iter().map(|key| key.key_sha256.clone()))
+            .filter(|sha| !sha.is_empty());
+        for key_sha256 in ended.collect::<Vec<_>>() {
+            revoked.keys.revoked.push(RevokedKey {
+                key_sha256,
+                revoked_at: now,
+            });
+        }
+        trim_oldest(&mut revoked.keys.revoked);
+        revoked.keys.retired.clear();
+        revoked.key_sha256 = String::new();
+        revoked.keys.expires_at = None;
+        revoked
+    }
+}
+
+fn trim_oldest<T>(keys: &mut Vec<T>) {
+    if keys.len() > REMEMBERED_KEYS_MAX {
+        let excess = keys.len() - REMEMBERED_KEYS_MAX;
+        keys.drain(..excess);
+    }
+}
+
+/// A principal authenticated by one of its keys.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub principal: Principal,
+    pub key_id: String,
+}
+
+impl Authenticated {
+    fn new(principal: &Principal, key_id: String) -> Authenticated {
+        let mut principal = principal.clone();
+        principal.key_in_use = Some(key_id.clone());
+        Authenticated { principal, key_id }
+    }
 }
 
 impl Principal {
@@ -203,16 +365,55 @@ impl Principals {
             .any(|member| first_lineage.contains(member))
     }
 
-    /// The principal a bearer key belongs to, if the key is valid.
-    pub fn authenticate(&self, key: &str) -> Option<&Principal> {
-        let principal_id = key.strip_prefix("ymt_")?.split('.').next()?;
-        let principal = self.by_id.get(principal_id)?;
+    /// The principal a bearer key belongs to at `now`, or why the key is
+    /// refused.
+    pub fn authenticate(&self, key: &str, now: Timestamp) -> Result<Authenticated, KeyRefusal> {
+        let principal_id = key
+            .strip_prefix("ymt_")
+            .and_then(|rest| rest.split('.').next())
+            .ok_or(KeyRefusal::Unknown)?;
+        let principal = self.by_id.get(principal_id).ok_or(KeyRefusal::Unknown)?;
         let presented = key_sha256(key);
         // Compare digests, not keys, so the comparison time says nothing
         // about the stored key.
-        (!principal.disabled
-            && constant_time_eq(presented.as_bytes(), principal.key_sha256.as_bytes()))
-        .then_some(principal)
+        let same = |stored: &str| constant_time_eq(presented.as_bytes(), stored.as_bytes());
+        let key_id = key_id(&presented);
+        if principal.disabled {
+            return Err(KeyRefusal::Disabled);
+        }
+        if same(&principal.key_sha256) {
+            return match principal.keys.expires_at {
+                Some(at) if at <= now => Err(KeyRefusal::Expired { key_id, at }),
+                _ => Ok(Authenticated::new(principal, key_id)),
+            };
+        }
+        if let Some(retired) = principal
+            .keys
+            .retired
+            .iter()
+            .find(|key| same(&key.key_sha256))
+        {
+            return if now < retired.valid_until {
+                Ok(Authenticated::new(principal, key_id))
+            } else {
+                Err(KeyRefusal::Retired {
+                    key_id,
+                    at: retired.valid_until,
+                })
+            };
+        }
+        if let Some(revoked) = principal
+            .keys
+            .revoked
+            .iter()
+            .find(|key| same(&key.key_sha256))
+        {
+            return Err(KeyRefusal::Revoked {
+                key_id,
+                at: revoked.revoked_at,
+            });
+        }
+        Err(KeyRefusal::Unknown)
     }
 }
 
@@ -238,6 +439,8 @@ pub fn system_principal(id: &str) -> Principal {
         key_sha256: String::new(),
         disabled: true,
         created_by: String::new(),
+        keys: KeyLifecycle::default(),
+        key_in_use: None,
     }
 }
 
@@ -254,6 +457,8 @@ mod tests {
             key_sha256: String::new(),
             disabled: false,
             created_by: created_by.into(),
+            keys: KeyLifecycle::default(),
+            key_in_use: None,
         }
     }
 

@@ -134,6 +134,15 @@ pub(crate) async fn create_principal(
         key_sha256: key_sha256(&key),
         disabled: false,
         created_by: String::new(),
+        keys: ymt_node::auth::KeyLifecycle {
+            expires_at: Some(
+                state
+                    .now()
+                    .plus_secs(ymt_node::auth::API_KEY_TTL_SECS_DEFAULT),
+            ),
+            ..Default::default()
+        },
+        key_in_use: None,
     };
     let mut answer = json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key});
     // A national admin or an auditor waits for a second national admin;
@@ -146,4 +155,43 @@ pub(crate) async fn create_principal(
             Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
         }
     }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/principals/{id}/keys:revoke",
+    tag = "admin",
+    summary = "Revoke every API key of a principal at once (a stolen key)",
+    description = "The principal's current key and any key still in a rotation's grace period stop working at once, on this node and (through the log) every node; a use is then refused with 401 saying the key was revoked and when. The principal has no key until `yimatong admin principal rotate-key` issues one.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The principal")),
+    responses(
+        (status = 200, description = "`{\"id\", \"revoked_key_ids\": [..]}`", body = inline(AnyObject)),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn revoke_principal_keys(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        Permission::RevokePrincipalKeys,
+        None,
+        &id,
+    )
+    .await?;
+    let author = ymt_node::record::Author::from(&principal);
+    let node = state.clone();
+    let target = id.clone();
+    // A store commit: off the async workers.
+    let revoked = tokio::task::spawn_blocking(move || node.revoke_principal_keys(&author, &target))
+        .await
+        .map_err(|_| ApiError::internal("the revocation task failed"))??;
+    Ok(axum::Json(json!({"id": id, "revoked_key_ids": revoked})).into_response())
 }

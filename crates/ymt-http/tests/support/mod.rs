@@ -285,6 +285,8 @@ impl TestNode {
                 key_sha256: key_sha256(&key),
                 disabled: false,
                 created_by: String::new(),
+                keys: Default::default(),
+                key_in_use: None,
             })
             .expect("the principal is stored");
         key
