@@ -120,6 +120,7 @@ pub(crate) fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<Stri
             created_by: String::new(),
             keys: Default::default(),
             key_in_use: None,
+            oidc_subject: None,
         })
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     Ok(key)

@@ -136,6 +136,10 @@ pub enum PrincipalCommand {
         /// Days the API key works.
         #[arg(long, default_value_t = ymt_node::auth::API_KEY_TTL_SECS_DEFAULT / 86_400)]
         key_ttl_days: i64,
+        /// The subject (`sub`) the identity provider asserts for this staff
+        /// member: they then sign in to the console through the provider.
+        #[arg(long)]
+        oidc_subject: Option<String>,
     },
     /// Issue a new API key for a principal and print it (shown once); the
     /// old key keeps working through the grace period, then stops.
@@ -412,6 +416,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                 // restarts. Keys made by `admin principal add` do.
                 keys: Default::default(),
                 key_in_use: None,
+                oidc_subject: None,
             })
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         keys.insert(id.to_string(), key);
@@ -496,7 +501,12 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 jurisdiction,
                 name,
                 key_ttl_days,
+                oidc_subject,
             } => {
+                if let Some(subject) = &oidc_subject {
+                    ymt_node::auth::check_oidc_subject(subject)
+                        .map_err(|error| anyhow::anyhow!("--oidc-subject: {error}"))?;
+                }
                 check_principal_id(&id).map_err(|error| anyhow::anyhow!(error))?;
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}; one of lab, venue, verifier_device, health_authority, national_admin, auditor"))?;
                 let state = open_state(&data)?;
@@ -518,6 +528,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                             ..Default::default()
                         },
                         key_in_use: None,
+                        oidc_subject: oidc_subject.clone(),
                     })
                     .map_err(|error| anyhow::anyhow!(error.detail))?;
                 println!(

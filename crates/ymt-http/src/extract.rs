@@ -88,12 +88,19 @@ impl FromRequestParts<SharedState> for Authed {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(header::AUTHORIZATION).is_none()
+            && let Some(principal) = staff_session_principal(state, &parts.headers)?
+        {
+            return Ok(Authed(principal));
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .ok_or_else(|| {
-                ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
+                ApiError::unauthorized(
+                    "an Authorization: Bearer <api key> header (or a console session) is required",
+                )
             })?;
         let key = header.strip_prefix("Bearer ").ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
@@ -105,13 +112,46 @@ impl FromRequestParts<SharedState> for Authed {
     }
 }
 
+/// The staff member of a console session cookie (signed in through the
+/// identity provider), as the registry has them now: a principal disabled
+/// or gone since ends the session's rights at once. A request carrying the
+/// cookie must come from the node's own pages (on top of SameSite=Strict),
+/// like a citizen's. The audit names the session by its first 8 hex digits.
+fn staff_session_principal(
+    state: &Node,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    let Some(session) = crate::handlers::oidc_sign_in::staff_session_cookie(headers) else {
+        return Ok(None);
+    };
+    // An ended session (expired, signed out, revoked) is no credential;
+    // its lingering cookie must not break the browser's other requests.
+    let Some(principal_id) = state.codes.staff_session(&session, state.now()) else {
+        return Ok(None);
+    };
+    require_same_origin(state, headers, false)?;
+    let principal = state
+        .principals
+        .read()
+        .get(&principal_id)
+        .filter(|principal| !principal.disabled)
+        .cloned();
+    let Some(mut principal) = principal else {
+        return Err(ApiError::unauthorized(
+            "the principal of this console session is disabled",
+        ));
+    };
+    principal.key_in_use = Some(format!("session {}", &session[..8]));
+    Ok(Some(principal))
+}
+
 /// An optional API-key principal: the header is absent for citizens.
 pub(crate) fn bearer_principal(
     state: &Node,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+        return staff_session_principal(state, headers);
     };
     let key = value
         .to_str()

@@ -110,10 +110,13 @@ pub fn verify_id_token(
     let token: YmtIdToken = raw_id_token
         .parse()
         .map_err(|_| OidcError::Refused("the ID token is malformed".into()))?;
-    verify_parsed_id_token(expect, &token, nonce, now).map_err(|error| match error {
-        TokenCheck::Claims(error) => OidcError::Refused(describe(&error)),
-        TokenCheck::Refused(message) => OidcError::Refused(message),
-    })
+    let (document, subject) =
+        verify_parsed_id_token(expect, &token, nonce, now, true).map_err(|error| match error {
+            TokenCheck::Claims(error) => OidcError::Refused(describe(&error)),
+            TokenCheck::Refused(message) => OidcError::Refused(message),
+        })?;
+    let document = document.ok_or_else(|| OidcError::Refused("no ID document".into()))?;
+    Ok((document, subject))
 }
 
 enum TokenCheck {
@@ -126,7 +129,8 @@ fn verify_parsed_id_token(
     token: &YmtIdToken,
     nonce: &Nonce,
     now: Timestamp,
-) -> Result<(IdDocument, String), TokenCheck> {
+    with_id_number: bool,
+) -> Result<(Option<IdDocument>, String), TokenCheck> {
     let issuer = IssuerUrl::new(expect.issuer_url.to_owned())
         .map_err(|_| TokenCheck::Refused("the configured issuer is not a URL".into()))?;
     let now_utc = chrono::DateTime::from_timestamp(now.unix_secs(), 0)
@@ -140,6 +144,9 @@ fn verify_parsed_id_token(
     )
     .set_time_fn(move || now_utc);
     let claims = token.claims(&verifier, nonce).map_err(TokenCheck::Claims)?;
+    if !with_id_number {
+        return Ok((None, claims.subject().to_string()));
+    }
     let number = claims
         .additional_claims()
         .claims
@@ -158,7 +165,7 @@ fn verify_parsed_id_token(
             expect.id_number_claim
         ))
     })?;
-    Ok((document, claims.subject().to_string()))
+    Ok((Some(document), claims.subject().to_string()))
 }
 
 /// A refusal's reason, in words a caller can act on.
@@ -187,7 +194,16 @@ fn describe(error: &ClaimsVerificationError) -> String {
     }
 }
 
+/// Who is signing in: a citizen (the ID number claim makes the pid) or a
+/// staff member (the subject names a principal of the registry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Citizen,
+    Staff,
+}
+
 struct PendingSignIn {
+    purpose: Purpose,
     nonce: Nonce,
     pkce_verifier: String,
     started_at: Timestamp,
@@ -221,6 +237,8 @@ impl PendingSignIns {
 
 struct Discovered {
     metadata: CoreProviderMetadata,
+    /// Where RP-initiated logout sends the browser, if the provider has it.
+    end_session_endpoint: Option<String>,
     /// When the key set was last fetched again for an unknown key id.
     keys_refreshed_at: Option<Timestamp>,
 }
@@ -231,11 +249,18 @@ pub struct StartedSignIn {
     pub state: String,
 }
 
-/// What a finished sign-in asserts.
+/// What a finished sign-in asserts: for a citizen the ID document, for a
+/// staff member the subject alone; and the ID token, kept for a staff
+/// member's logout (`id_token_hint`).
 pub struct SignedIn {
-    pub document: IdDocument,
+    pub purpose: Purpose,
+    pub document: Option<IdDocument>,
     pub subject: String,
+    pub id_token: String,
 }
+
+/// The staff session cookie.
+pub const STAFF_SESSION_COOKIE: &str = "ymt_staff_session";
 
 /// This node as a client of one OpenID provider.
 pub struct OidcRelyingParty {
@@ -286,11 +311,37 @@ impl OidcRelyingParty {
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|error| OidcError::ProviderUnavailable(error_chain(&error)))?;
+        // The core metadata type has no end_session_endpoint (RP-initiated
+        // logout is a separate specification): read it from the same
+        // document.
+        let end_session_endpoint = self.end_session_endpoint().await;
         *discovered = Some(Discovered {
             metadata: metadata.clone(),
+            end_session_endpoint,
             keys_refreshed_at: None,
         });
         Ok(metadata)
+    }
+
+    /// The provider's end-session endpoint. The core metadata type has no
+    /// such field (RP-initiated logout is a specification of its own), so
+    /// it is read from the same discovery document; `None` when absent or
+    /// unreadable (logout then ends the node's session only).
+    async fn end_session_endpoint(&self) -> Option<String> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/.well-known/openid-configuration",
+                self.config.issuer_url.trim_end_matches('/')
+            ))
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?;
+        let bytes = response.bytes().await.ok()?;
+        let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        document["end_session_endpoint"].as_str().map(str::to_owned)
     }
 
     /// Fetches the key set again after a token named a key the node does not
@@ -335,7 +386,11 @@ impl OidcRelyingParty {
     }
 
     /// Starts a sign-in at `now`.
-    pub async fn start(&self, now: Timestamp) -> Result<StartedSignIn, OidcError> {
+    pub async fn start(
+        &self,
+        purpose: Purpose,
+        now: Timestamp,
+    ) -> Result<StartedSignIn, OidcError> {
         let metadata = self.metadata().await?;
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.client(metadata);
@@ -356,6 +411,7 @@ impl OidcRelyingParty {
         pending.by_state.insert(
             state.secret().clone(),
             PendingSignIn {
+                purpose,
                 nonce,
                 pkce_verifier: pkce_verifier.secret().clone(),
                 started_at: now,
@@ -425,8 +481,16 @@ impl OidcRelyingParty {
                 id_number_claim: &self.config.id_number_claim,
                 id_type: self.config.id_type,
             };
-            match verify_parsed_id_token(&expect, &token, &pending.nonce, now) {
-                Ok((document, subject)) => return Ok(SignedIn { document, subject }),
+            let citizen = pending.purpose == Purpose::Citizen;
+            match verify_parsed_id_token(&expect, &token, &pending.nonce, now, citizen) {
+                Ok((document, subject)) => {
+                    return Ok(SignedIn {
+                        purpose: pending.purpose,
+                        document,
+                        subject,
+                        id_token: raw,
+                    });
+                }
                 Err(TokenCheck::Claims(ClaimsVerificationError::SignatureVerification(
                     SignatureVerificationError::NoMatchingKey,
                 ))) if !refreshed && self.refresh_keys(now).await? => refreshed = true,
@@ -448,4 +512,24 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text.chars().take(500).collect()
+}
+
+impl OidcRelyingParty {
+    /// The provider's logout URL (RP-initiated logout), sending the browser
+    /// back to `post_logout_redirect_uri`; `None` when the provider has no
+    /// end-session endpoint or has not been discovered.
+    pub async fn logout_url(
+        &self,
+        id_token: &str,
+        post_logout_redirect_uri: &str,
+    ) -> Option<String> {
+        let discovered = self.discovered.lock().await;
+        let endpoint = discovered.as_ref()?.end_session_endpoint.clone()?;
+        let mut url = openidconnect::url::Url::parse(&endpoint).ok()?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", id_token)
+            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+            .append_pair("client_id", &self.config.client_id);
+        Some(url.to_string())
+    }
 }

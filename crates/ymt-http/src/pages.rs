@@ -60,6 +60,7 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "id_number" => ("证件号码", "ID number"),
         "otp" => ("验证码", "One-time code"),
         "sign_in" => ("登录", "Sign in"),
+        "sign_in_provider_staff" => ("通过统一身份认证登录", "Sign in with your staff identity"),
         "sign_in_provider" => (
             "通过国家政务服务平台实名登录",
             "Sign in with your national identity",
@@ -291,7 +292,8 @@ pub fn verify_page(lang: Lang) -> String {
 pub fn console_page(lang: Lang) -> String {
     let t = |key| text(lang, key);
     let body = format!(
-        r#"<form id="key-form" class="card">
+        r#"<section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/console/oidc/start">{sign_in_provider_staff}</a></section>
+<form id="key-form" class="card" hidden>
 <label for="api-key">{api_key}</label><input id="api-key" type="password" autocomplete="off" required>
 <button type="submit">{sign_in}</button><p id="key-error" class="error" role="alert"></p>
 </form>
@@ -323,6 +325,7 @@ pub fn console_page(lang: Lang) -> String {
 </div>"#,
         api_key = t("api_key"),
         sign_in = t("sign_in"),
+        sign_in_provider_staff = t("sign_in_provider_staff"),
         sign_out = t("sign_out"),
         dashboard = t("dashboard"),
         appeals = t("appeals"),

@@ -19,6 +19,7 @@ pub enum Permission {
     ReadAuditLog,
     CreatePrincipals,
     RevokePrincipalKeys,
+    RevokeSessions,
     ReadDashboard,
     PreviewRules,
     PublishRuleSets,
@@ -86,6 +87,12 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         &[R::NationalAdmin],
         "create principals",
         "create principals",
+    ),
+    (
+        P::RevokeSessions,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "person.revoke_sessions",
+        "end persons' sessions",
     ),
     (
         P::RevokePrincipalKeys,
@@ -292,6 +299,7 @@ VerifyIdCards: verifier_device
 ReadAuditLog: national_admin auditor
 CreatePrincipals: national_admin
 RevokePrincipalKeys: national_admin
+RevokeSessions: health_authority national_admin
 ReadDashboard: health_authority national_admin auditor
 PreviewRules: health_authority national_admin
 PublishRuleSets: national_admin

@@ -71,6 +71,11 @@ fn table() -> Vec<Route> {
             get(persons::person_timeline),
         ),
         route(M::GET, "/v1/persons/{pid}/code", get(codes::person_code)),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/sessions:revoke",
+            post(session::revoke_person_sessions),
+        ),
         route(M::POST, "/v1/verify/id-card", post(persons::verify_id_card)),
         // Codes and their verification.
         route(M::GET, "/v1/trust-list", get(codes::trust_list)),
@@ -85,6 +90,21 @@ fn table() -> Vec<Route> {
             M::GET,
             "/v1/session/oidc/callback",
             get(oidc_sign_in::callback),
+        ),
+        route(
+            M::GET,
+            "/v1/console/oidc/start",
+            get(oidc_sign_in::console_start),
+        ),
+        route(
+            M::GET,
+            "/v1/console/session",
+            get(oidc_sign_in::console_session),
+        ),
+        route(
+            M::DELETE,
+            "/v1/console/session",
+            delete(oidc_sign_in::console_sign_out),
         ),
         route(M::GET, "/v1/appeals", get(appeals::list_appeals)),
         route(M::POST, "/v1/appeals", post(appeals::file_appeal)),

@@ -397,6 +397,20 @@ fn rows() -> Vec<Row> {
             expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
+        // Ending a person's sessions: an authority reaching the person, or a
+        // national admin.
+        Row {
+            label: "POST /v1/persons/{pid}/sessions:revoke",
+            request: |call| {
+                (
+                    "POST",
+                    format!("/v1/persons/{}/sessions:revoke", call.seeds.citizen_pid),
+                    None,
+                )
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
         // Sign-in through an identity provider: not configured here, so
         // unavailable to everybody (tests/oidc_sign_in.rs has the flow).
         Row {
@@ -415,6 +429,25 @@ fn rows() -> Vec<Row> {
                 )
             },
             expect: [503; 12],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/console/oidc/start",
+            request: |_| ("GET", "/v1/console/oidc/start".into(), None),
+            expect: [503; 12],
+            body: None,
+        },
+        // The console's session: an API key is not one.
+        Row {
+            label: "GET /v1/console/session",
+            request: |_| ("GET", "/v1/console/session".into(), None),
+            expect: [200; 12],
+            body: None,
+        },
+        Row {
+            label: "DELETE /v1/console/session",
+            request: |_| ("DELETE", "/v1/console/session".into(), None),
+            expect: [200; 12],
             body: None,
         },
         // The two-person rule: a national admin or an auditor waits for a

@@ -87,6 +87,7 @@ fn principal(node: &TestNode, id: &str, role: Role) -> String {
             created_by: String::new(),
             keys: Default::default(),
             key_in_use: None,
+            oidc_subject: None,
         })
         .expect("the principal is stored");
     key

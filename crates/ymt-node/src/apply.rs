@@ -139,6 +139,8 @@ impl Node {
             Record::PrincipalAdded { principal: revoked },
             &detail,
         )?;
+        // A stolen credential ends its holder's console sessions too.
+        self.codes.end_staff_sessions_of(principal_id);
         Ok(ids)
     }
 

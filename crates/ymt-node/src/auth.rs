@@ -90,6 +90,12 @@ pub struct Principal {
     /// (never stored): every audit record of the request names it.
     #[serde(skip)]
     pub key_in_use: Option<String>,
+    /// The subject (`sub`) the OpenID provider asserts for this staff
+    /// member: signing in to the console through the provider makes them
+    /// this principal. Their role and jurisdiction are this record's, never
+    /// a claim of the provider's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_subject: Option<String>,
 }
 
 /// An audit detail naming the key used, when there is one.
@@ -285,6 +291,15 @@ pub fn check_principal_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A provider's subject: 1 to 255 visible ASCII characters (what OpenID
+/// Connect allows, without spaces).
+pub fn check_oidc_subject(subject: &str) -> Result<(), String> {
+    if subject.is_empty() || subject.len() > 255 || !subject.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("a subject is 1 to 255 visible ASCII characters".into());
+    }
+    Ok(())
+}
+
 /// Ids the node itself writes as authors or audit principals (automatic
 /// tracing, retention, the local operator, refusals without a key). No
 /// principal may take one: it would inherit their standing in the audit log
@@ -324,6 +339,13 @@ impl Principals {
 
     pub fn list(&self) -> impl Iterator<Item = &Principal> {
         self.by_id.values()
+    }
+
+    /// The enabled principal the OpenID provider's `subject` stands for.
+    pub fn by_oidc_subject(&self, subject: &str) -> Option<&Principal> {
+        self.by_id.values().find(|principal| {
+            !principal.disabled && principal.oidc_subject.as_deref() == Some(subject)
+        })
     }
 
     /// The creators of `id`, nearest first, up to a principal the table
@@ -441,6 +463,7 @@ pub fn system_principal(id: &str) -> Principal {
         created_by: String::new(),
         keys: KeyLifecycle::default(),
         key_in_use: None,
+        oidc_subject: None,
     }
 }
 
@@ -459,6 +482,7 @@ mod tests {
             created_by: created_by.into(),
             keys: KeyLifecycle::default(),
             key_in_use: None,
+            oidc_subject: None,
         }
     }
 

@@ -54,6 +54,7 @@ fn authority(jurisdiction: &str) -> Principal {
         created_by: String::new(),
         keys: Default::default(),
         key_in_use: None,
+        oidc_subject: None,
     }
 }
 

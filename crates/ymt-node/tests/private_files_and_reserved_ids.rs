@@ -27,6 +27,7 @@ fn principal(id: &str) -> Principal {
         created_by: String::new(),
         keys: Default::default(),
         key_in_use: None,
+        oidc_subject: None,
     }
 }
 

@@ -94,6 +94,12 @@ pub(crate) struct PrincipalBody {
         pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$"
     )]
     display_name: String,
+    /// The subject (`sub`) the identity provider asserts for this staff
+    /// member, so that they sign in to the console there; role and
+    /// jurisdiction stay this record's. Unique among principals.
+    #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,255}$")]
+    oidc_subject: Option<String>,
 }
 
 #[utoipa::path(
@@ -125,6 +131,15 @@ pub(crate) async fn create_principal(
     if state.principals.read().get(&body.id).is_some() {
         return Err(ApiError::conflict(format!("principal {} exists", body.id)));
     }
+    if let Some(subject) = &body.oidc_subject {
+        ymt_node::auth::check_oidc_subject(subject)
+            .map_err(|error| ApiError::unprocessable(format!("oidc_subject: {error}")))?;
+        if state.principals.read().by_oidc_subject(subject).is_some() {
+            return Err(ApiError::conflict(
+                "oidc_subject: another principal has this subject",
+            ));
+        }
+    }
     let key = new_api_key(&body.id);
     let created = Principal {
         id: body.id,
@@ -143,6 +158,7 @@ pub(crate) async fn create_principal(
             ..Default::default()
         },
         key_in_use: None,
+        oidc_subject: body.oidc_subject,
     };
     let mut answer = json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key});
     // A national admin or an auditor waits for a second national admin;

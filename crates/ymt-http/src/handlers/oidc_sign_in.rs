@@ -12,7 +12,10 @@ use ymt_node::codes::*;
 use ymt_store::{AuditEntry, AuditOutcome};
 
 use crate::extract::*;
-use crate::oidc::{OidcError, OidcRelyingParty, PENDING_SIGN_IN_TTL_SECS, STATE_COOKIE};
+use crate::oidc::{
+    OidcError, OidcRelyingParty, PENDING_SIGN_IN_TTL_SECS, Purpose, STAFF_SESSION_COOKIE,
+    STATE_COOKIE,
+};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
@@ -85,9 +88,38 @@ pub(crate) async fn start(
     State(state): State<SharedState>,
     oidc: OidcExtension,
 ) -> Result<Response, ApiError> {
-    let relying_party = relying_party(&oidc)?;
-    let started = relying_party.start(state.now()).await.map_err(api_error)?;
-    let cookie = state_cookie(&state, &started.state, PENDING_SIGN_IN_TTL_SECS);
+    start_for(&state, &oidc, Purpose::Citizen).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/console/oidc/start",
+    tag = "admin",
+    summary = "Staff sign in to the console through the identity provider (redirects there)",
+    description = "As the citizens' sign-in, but the provider's subject (`sub`) must be a principal's registered `oidc_subject`; the role and jurisdiction are that principal's. The callback opens a staff session (cookie `ymt_staff_session`: HttpOnly, SameSite=Strict, Secure under https, one hour) and sends the browser to `/console`.",
+    responses(
+        (status = 303, description = "To the identity provider", headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 503, response = SignInUnavailable),
+    )
+)]
+pub(crate) async fn console_start(
+    State(state): State<SharedState>,
+    oidc: OidcExtension,
+) -> Result<Response, ApiError> {
+    start_for(&state, &oidc, Purpose::Staff).await
+}
+
+async fn start_for(
+    state: &SharedState,
+    oidc: &OidcExtension,
+    purpose: Purpose,
+) -> Result<Response, ApiError> {
+    let relying_party = relying_party(oidc)?;
+    let started = relying_party
+        .start(purpose, state.now())
+        .await
+        .map_err(api_error)?;
+    let cookie = state_cookie(state, &started.state, PENDING_SIGN_IN_TTL_SECS);
     Ok((
         StatusCode::SEE_OTHER,
         [
@@ -148,9 +180,15 @@ pub(crate) async fn callback(
             return Err(api_error(error));
         }
     };
+    if signed_in.purpose == Purpose::Staff {
+        return staff_signed_in(&state, signed_in, now).await;
+    }
+    let Some(document) = signed_in.document else {
+        return Err(ApiError::internal("a citizen's sign-in without a document"));
+    };
     // The number becomes the pid here and goes no further.
-    let pid = state.person_id(&signed_in.document);
-    drop(signed_in);
+    let pid = state.person_id(&document);
+    drop(document);
     audit_durable(
         &state,
         citizen_audit(&pid, "citizen.sign_in", pid.as_str(), "oidc", now),
@@ -215,4 +253,174 @@ async fn finish(
         .filter(|value| !value.is_empty() && value.len() <= CALLBACK_PARAMETER_CHARS_MAX)
         .ok_or_else(|| refused("the callback has no authorization code"))?;
     relying_party.finish(returned_state, code, now).await
+}
+
+/// A staff member signed in at the provider: the subject must be a
+/// principal's; role and jurisdiction are the registry's.
+async fn staff_signed_in(
+    state: &SharedState,
+    signed_in: crate::oidc::SignedIn,
+    now: ymt_core::Timestamp,
+) -> Result<Response, ApiError> {
+    let principal = state
+        .principals
+        .read()
+        .by_oidc_subject(&signed_in.subject)
+        .cloned();
+    let Some(principal) = principal else {
+        let entry = AuditEntry {
+            at: now,
+            principal: "anonymous".into(),
+            role: "none".into(),
+            action: "staff.sign_in".into(),
+            target: "oidc".into(),
+            outcome: AuditOutcome::Denied,
+            detail: "the provider's subject is no principal of this node".into(),
+        };
+        audit_durable(state, entry).await?;
+        return Err(api_error(OidcError::Refused(
+            "the identity provider's subject is not registered as staff on this node (a national admin registers each staff member's subject first)".into(),
+        )));
+    };
+    let session = state
+        .codes
+        .new_staff_session(&principal.id, signed_in.id_token, now)?;
+    audit_durable(
+        state,
+        AuditEntry {
+            at: now,
+            principal: principal.id.clone(),
+            role: principal.role.as_str().into(),
+            action: "staff.sign_in".into(),
+            target: principal.id.clone(),
+            outcome: AuditOutcome::Allowed,
+            detail: format!("oidc session {}", &session[..8]),
+        },
+    )
+    .await?;
+    let secure = if cookie_secure(state) { "; Secure" } else { "" };
+    let session_cookie = format!(
+        "{STAFF_SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={STAFF_SESSION_TTL_SECS}{secure}"
+    );
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, "/console".to_owned())],
+    )
+        .into_response();
+    for cookie in [session_cookie, state_cookie(state, "", 0)] {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            cookie
+                .parse()
+                .map_err(|_| ApiError::internal("a cookie that is not a header value"))?,
+        );
+    }
+    Ok(response)
+}
+
+/// The staff session cookie's value, when well-formed.
+pub(crate) fn staff_session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, STAFF_SESSION_COOKIE)
+        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/console/session",
+    tag = "admin",
+    summary = "Which staff member is signed in to the console",
+    responses(
+        (status = 200, description = "`{\"signed_in\": false, \"provider_sign_in\": bool}`, or `{\"signed_in\": true, \"id\", \"role\", \"jurisdiction\"}`", body = inline(AnyObject)),
+    )
+)]
+pub(crate) async fn console_session(
+    State(state): State<SharedState>,
+    oidc: OidcExtension,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let principal = {
+        let id = staff_session_cookie(&headers)
+            .and_then(|session| state.codes.staff_session(&session, state.now()));
+        id.and_then(|id| {
+            state
+                .principals
+                .read()
+                .get(&id)
+                .filter(|principal| !principal.disabled)
+                .cloned()
+        })
+    };
+    let body = match principal {
+        Some(principal) => serde_json::json!({
+            "signed_in": true,
+            "id": principal.id,
+            "role": principal.role,
+            "jurisdiction": principal.jurisdiction,
+        }),
+        None => serde_json::json!({"signed_in": false, "provider_sign_in": oidc.0.is_some()}),
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct ConsoleSignOutQuery {
+    /// `true`: end every console session of the staff member, in every
+    /// browser.
+    everywhere: Option<bool>,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/console/session",
+    tag = "admin",
+    summary = "Sign the staff member out (RP-initiated logout)",
+    description = "Ends the staff session on this node and clears its cookie; answers the provider's logout URL (with `id_token_hint` and `post_logout_redirect_uri` = the console), where the console sends the browser to end the session at the provider too.",
+    params(ConsoleSignOutQuery),
+    responses(
+        (status = 200, description = "`{\"logout_url\": \"…\" | null}`; the cookie is cleared", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 403, response = CrossOrigin),
+    )
+)]
+pub(crate) async fn console_sign_out(
+    State(state): State<SharedState>,
+    oidc: OidcExtension,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<ConsoleSignOutQuery>,
+) -> Result<Response, ApiError> {
+    require_same_origin(&state, &headers, false)?;
+    let mut logout_url = None;
+    let everywhere_of = staff_session_cookie(&headers)
+        .filter(|_| query.everywhere.unwrap_or(false))
+        .and_then(|session| state.codes.staff_session(&session, state.now()));
+    if let Some(session) = staff_session_cookie(&headers)
+        && let Some(id_token) = state.codes.end_staff_session(&session)
+        && let Some(relying_party) = oidc.0.as_ref()
+    {
+        let back = format!(
+            "{}/console",
+            state
+                .config
+                .public_url
+                .as_deref()
+                .unwrap_or("")
+                .trim_end_matches('/')
+        );
+        logout_url = relying_party.logout_url(&id_token, &back).await;
+    }
+    if let Some(principal_id) = everywhere_of {
+        state.codes.end_staff_sessions_of(&principal_id);
+    }
+    let secure = if cookie_secure(&state) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("{STAFF_SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        axum::Json(serde_json::json!({"logout_url": logout_url})),
+    )
+        .into_response())
 }

@@ -287,6 +287,7 @@ impl TestNode {
                 created_by: String::new(),
                 keys: Default::default(),
                 key_in_use: None,
+                oidc_subject: None,
             })
             .expect("the principal is stored");
         key

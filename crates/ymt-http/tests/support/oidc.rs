@@ -219,9 +219,42 @@ impl Browser {
     /// back to (the node's callback with its code and state), not yet
     /// followed.
     pub async fn sign_in_at_provider(&mut self, node_base: &str, login: &str) -> String {
-        let start = self
-            .get(&format!("{node_base}/v1/session/oidc/start"))
-            .await;
+        self.sign_in_at_provider_via(node_base, "/v1/session/oidc/start", login)
+            .await
+    }
+
+    /// As [`Browser::sign_in_at_provider`], from the console's start.
+    pub async fn sign_in_to_console_at_provider(&mut self, node_base: &str, login: &str) -> String {
+        self.sign_in_at_provider_via(node_base, "/v1/console/oidc/start", login)
+            .await
+    }
+
+    /// A JSON request with the browser's cookies, as the node's own page
+    /// sends it (`Origin` the node's), or as another site would (`origin`).
+    pub async fn send_json(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        origin: &str,
+    ) -> Page {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.client.request(method, url).header("Origin", origin);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(body).expect("json"));
+        }
+        self.send(request, url).await
+    }
+
+    async fn sign_in_at_provider_via(
+        &mut self,
+        node_base: &str,
+        start_path: &str,
+        login: &str,
+    ) -> String {
+        let start = self.get(&format!("{node_base}{start_path}")).await;
         assert_eq!(
             start.status, 303,
             "the node sends the browser to the provider: {}",
