@@ -298,8 +298,8 @@ ResolveDocuments: lab health_authority national_admin
 VerifyIdCards: verifier_device
 ReadAuditLog: national_admin auditor
 CreatePrincipals: national_admin
-RevokePrincipalKeys: national_admin
 RevokeSessions: health_authority national_admin
+RevokePrincipalKeys: national_admin
 ReadDashboard: health_authority national_admin auditor
 PreviewRules: health_authority national_admin
 PublishRuleSets: national_admin
