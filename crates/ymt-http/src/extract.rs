@@ -121,7 +121,7 @@ fn staff_session_principal(
     state: &Node,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, ApiError> {
-    let Some(session) = crate::handlers::oidc_sign_in::staff_session_cookie(headers) else {
+    let Some(session) = staff_session_cookie(headers) else {
         return Ok(None);
     };
     // An ended session (expired, signed out, revoked) is no credential;
@@ -335,6 +335,24 @@ pub(crate) fn require_same_origin(
 /// than by an API key.
 pub(crate) fn is_citizen_session_request(headers: &HeaderMap) -> bool {
     headers.get(header::AUTHORIZATION).is_none() && session_cookie(headers).is_some()
+}
+
+/// A cookie's value by name.
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The staff (console) session cookie's value, when well-formed.
+pub(crate) fn staff_session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, crate::oidc::STAFF_SESSION_COOKIE)
+        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {

@@ -62,17 +62,6 @@ fn state_cookie(state: &crate::extract::SharedState, value: &str, max_age_secs: 
     )
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
 #[utoipa::path(
     get,
     path = "/v1/session/oidc/start",
@@ -316,12 +305,6 @@ async fn staff_signed_in(
         );
     }
     Ok(response)
-}
-
-/// The staff session cookie's value, when well-formed.
-pub(crate) fn staff_session_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie_value(headers, STAFF_SESSION_COOKIE)
-        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[utoipa::path(
