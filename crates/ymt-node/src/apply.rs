@@ -53,6 +53,11 @@ impl Node {
         match record {
             Record::PrincipalAdded { principal } => {
                 self.principals.write().insert(principal.clone());
+                // Keys revoked or the principal disabled: its console
+                // sessions end too, on every node applying the record.
+                if principal.disabled || principal.key_sha256.is_empty() {
+                    self.codes.end_staff_sessions_of(&principal.id);
+                }
             }
             Record::VenueRegistered { venue } => self.tracing.insert_venue(venue.clone()),
             _ => {}
@@ -139,8 +144,6 @@ impl Node {
             Record::PrincipalAdded { principal: revoked },
             &detail,
         )?;
-        // A stolen credential ends its holder's console sessions too.
-        self.codes.end_staff_sessions_of(principal_id);
         Ok(ids)
     }
 
