@@ -579,7 +579,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 for principal in principals.list() {
                     println!(
                         "{}",
-                        serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled})
+                        serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled, "has_key": !principal.key_sha256.is_empty(), "key_id": (!principal.key_sha256.is_empty()).then(|| ymt_node::auth::key_id(&principal.key_sha256)), "key_expires_at": principal.keys.expires_at, "oidc_subject": principal.oidc_subject})
                     );
                 }
                 Ok(ExitCode::SUCCESS)

@@ -512,4 +512,62 @@ mod tests {
             "cycles end"
         );
     }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix_secs(1_700_000_000 + secs).expect("in range")
+    }
+
+    #[test]
+    fn a_rotated_key_lives_to_the_end_of_its_grace_and_never_past_its_own_expiry() {
+        let mut principals = Principals::default();
+        let old_key = new_api_key("lab-1");
+        let mut lab = principal("lab-1", "operator");
+        lab.key_sha256 = key_sha256(&old_key);
+        lab.keys.expires_at = Some(at(100));
+        let new_key = new_api_key("lab-1");
+        // Grace of 1000 s, but the old key expires at 100 s: it ends then.
+        principals.insert(lab.with_rotated_key(key_sha256(&new_key), at(0), 10_000, 1000));
+        assert!(principals.authenticate(&old_key, at(99)).is_ok());
+        assert!(matches!(
+            principals.authenticate(&old_key, at(100)),
+            Err(KeyRefusal::Retired { .. })
+        ));
+        let used = principals
+            .authenticate(&new_key, at(100))
+            .expect("the new key");
+        assert_eq!(used.key_id, key_id(&key_sha256(&new_key)));
+        assert_eq!(used.principal.key_in_use, Some(used.key_id.clone()));
+        assert!(matches!(
+            principals.authenticate(&new_key, at(10_000)),
+            Err(KeyRefusal::Expired { .. })
+        ));
+    }
+
+    #[test]
+    fn a_principal_remembers_a_bounded_number_of_old_keys() {
+        let mut lab = principal("lab-1", "operator");
+        lab.key_sha256 = key_sha256(&new_api_key("lab-1"));
+        for step in 0..40 {
+            lab = lab.with_rotated_key(key_sha256(&new_api_key("lab-1")), at(step), 1000, 10_000);
+        }
+        assert_eq!(lab.keys.retired.len(), REMEMBERED_KEYS_MAX);
+        for _ in 0..40 {
+            lab = lab.with_keys_revoked(at(50));
+            lab = lab.with_rotated_key(key_sha256(&new_api_key("lab-1")), at(60), 1000, 0);
+        }
+        assert!(lab.keys.revoked.len() <= REMEMBERED_KEYS_MAX);
+    }
+
+    proptest::proptest! {
+        // A bearer key is untrusted text: any string is refused or names a
+        // principal whose key it is, and never panics.
+        #[test]
+        fn arbitrary_bearer_text_never_authenticates(text in ".{0,200}") {
+            let mut principals = Principals::default();
+            let mut lab = principal("lab-1", "operator");
+            lab.key_sha256 = key_sha256(&new_api_key("lab-1"));
+            principals.insert(lab);
+            proptest::prop_assert!(principals.authenticate(&text, at(0)).is_err());
+        }
+    }
 }
