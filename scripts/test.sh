@@ -6,6 +6,9 @@
 # they are absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Rust tests of OpenID sign-in run a real OpenID provider (oidc-provider,
+# a pinned dev dependency of browser-tests/) under Node.js.
+(cd browser-tests && npm ci --no-audit --no-fund --silent)
 cargo test --workspace --locked
 if [ -x browser-tests/run.sh ]; then
   browser-tests/run.sh

@@ -118,6 +118,9 @@ pub(crate) fn add_key(state: &Node, id: &str, role: Role) -> anyhow::Result<Stri
             key_sha256: key_sha256(&key),
             disabled: false,
             created_by: String::new(),
+            keys: Default::default(),
+            key_in_use: None,
+            oidc_subject: None,
         })
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     Ok(key)

@@ -53,6 +53,59 @@ pub struct ServeArgs {
     /// The window of `--person-events-per-window-max`, in seconds.
     #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_WINDOW_SECS_DEFAULT)]
     pub person_events_window_secs: i64,
+    /// Citizen sign-in through this OpenID provider (the national identity
+    /// service), e.g. `https://id.example.gov.cn`: the authorization code
+    /// flow with PKCE. Needs `--public-url` (the redirect URI registered at
+    /// the provider is `<public-url>/v1/session/oidc/callback`), a client id
+    /// and a client secret file.
+    #[arg(long, requires_all = ["oidc_client_id", "oidc_client_secret_file", "public_url"])]
+    pub oidc_issuer: Option<String>,
+    /// The client id this node is registered with at the provider.
+    #[arg(long, requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// A file holding the client secret (one line), so that it is not on the
+    /// command line for every process listing to see.
+    #[arg(long, requires = "oidc_issuer")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The ID-token claim carrying the real-name-verified ID document number.
+    #[arg(long, default_value = "id_number")]
+    pub oidc_id_number_claim: String,
+    /// The kind of document that number is.
+    #[arg(long, default_value = "resident_id")]
+    pub oidc_id_type: String,
+}
+
+/// The OpenID provider configuration from the command line, if any.
+fn oidc_config(args: &ServeArgs) -> anyhow::Result<Option<ymt_node::config::OidcConfig>> {
+    let Some(issuer_url) = args.oidc_issuer.clone() else {
+        return Ok(None);
+    };
+    let secret_file = args
+        .oidc_client_secret_file
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--oidc-issuer needs --oidc-client-secret-file"))?;
+    let client_secret = std::fs::read_to_string(secret_file)
+        .with_context(|| format!("reading the client secret {}", secret_file.display()))?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(!client_secret.is_empty(), "the client secret file is empty");
+    let id_type = serde_json::from_value(serde_json::Value::String(args.oidc_id_type.clone()))
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "--oidc-id-type: unknown document type {}",
+                args.oidc_id_type
+            )
+        })?;
+    Ok(Some(ymt_node::config::OidcConfig {
+        issuer_url,
+        client_id: args
+            .oidc_client_id
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--oidc-issuer needs --oidc-client-id"))?,
+        client_secret,
+        id_number_claim: args.oidc_id_number_claim.clone(),
+        id_type,
+    }))
 }
 
 #[derive(clap::Subcommand)]
@@ -80,6 +133,36 @@ pub enum PrincipalCommand {
         jurisdiction: RegionCode,
         #[arg(long, default_value = "")]
         name: String,
+        /// Days the API key works.
+        #[arg(long, default_value_t = ymt_node::auth::API_KEY_TTL_SECS_DEFAULT / 86_400)]
+        key_ttl_days: i64,
+        /// The subject (`sub`) the identity provider asserts for this staff
+        /// member: they then sign in to the console through the provider.
+        #[arg(long)]
+        oidc_subject: Option<String>,
+    },
+    /// Issue a new API key for a principal and print it (shown once); the
+    /// old key keeps working through the grace period, then stops.
+    RotateKey {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// Seconds the old key keeps working beside the new one.
+        #[arg(long, default_value_t = ymt_node::auth::KEY_ROTATION_GRACE_SECS_DEFAULT)]
+        grace_secs: i64,
+        /// Days the new key works.
+        #[arg(long, default_value_t = ymt_node::auth::API_KEY_TTL_SECS_DEFAULT / 86_400)]
+        key_ttl_days: i64,
+    },
+    /// Revoke every API key of a principal at once (a stolen key); it has
+    /// none until the next rotate-key. On a running node:
+    /// `POST /v1/admin/principals/{id}/keys:revoke`.
+    RevokeKeys {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        id: String,
     },
     /// List principals (never their keys).
     List {
@@ -145,6 +228,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.connections_per_client_max = args.connections_per_client_max.max(1);
         config.person_events_per_window_max = args.person_events_per_window_max.max(1);
         config.person_events_window_secs = args.person_events_window_secs.max(1);
+        config.oidc = oidc_config(&args)?;
+        let signs_in_through_provider = config.oidc.is_some();
         let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
         let demo_text = if args.demo {
             let text = tokio::task::block_in_place(|| {
@@ -158,6 +243,11 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }));
             Some(text)
         } else {
+            if !signs_in_through_provider {
+                eprintln!(
+                    "citizen sign-in is off: start with --oidc-issuer (or --demo for the demo's one-time code)"
+                );
+            }
             None
         };
         let serving = crate::node_start::bind_and_serve_node(state, args.listen).await?;
@@ -172,11 +262,16 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("{}", text.replace("{BASE}", &format!("http://{address}")));
             let keys: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(args.data.join("demo-keys.json"))?)?;
-            println!("Citizen page: http://{address}/  (demo one-time code {DEMO_ONE_TIME_CODE})");
+            println!("Citizen page: http://{address}/  (DEMO ONLY: every citizen signs in with the one-time code {DEMO_ONE_TIME_CODE}; a real node uses --oidc-issuer)");
             // One machine-readable line for scripts and browser tests.
             println!(
                 "YMT_READY {}",
                 serde_json::json!({"base": format!("http://{address}"), "demo_code": DEMO_ONE_TIME_CODE, "keys": keys})
+            );
+        } else {
+            println!(
+                "YMT_READY {}",
+                serde_json::json!({"base": format!("http://{address}")})
             );
         }
         serving.run_until(shutdown_requested()).await?;
@@ -340,6 +435,11 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                 key_sha256: key_sha256(&key),
                 disabled: false,
                 created_by: String::new(),
+                // Demo keys do not expire: the demo city is reused across
+                // restarts. Keys made by `admin principal add` do.
+                keys: Default::default(),
+                key_in_use: None,
+                oidc_subject: None,
             })
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         keys.insert(id.to_string(), key);
@@ -489,7 +589,13 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 role,
                 jurisdiction,
                 name,
+                key_ttl_days,
+                oidc_subject,
             } => {
+                if let Some(subject) = &oidc_subject {
+                    ymt_node::auth::check_oidc_subject(subject)
+                        .map_err(|error| anyhow::anyhow!("--oidc-subject: {error}"))?;
+                }
                 check_principal_id(&id).map_err(|error| anyhow::anyhow!(error))?;
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}; one of lab, venue, verifier_device, health_authority, national_admin, auditor"))?;
                 let state = open_state(&data)?;
@@ -506,11 +612,53 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                         key_sha256: key_sha256(&key),
                         disabled: false,
                         created_by: String::new(),
+                        keys: ymt_node::auth::KeyLifecycle {
+                            expires_at: Some(state.now().plus_secs(key_ttl_days.max(1) * 86_400)),
+                            ..Default::default()
+                        },
+                        key_in_use: None,
+                        oidc_subject: oidc_subject.clone(),
                     })
                     .map_err(|error| anyhow::anyhow!(error.detail))?;
                 println!(
                     "{}",
                     serde_json::json!({"id": id, "role": role, "jurisdiction": jurisdiction, "api_key": key})
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            PrincipalCommand::RotateKey {
+                data,
+                id,
+                grace_secs,
+                key_ttl_days,
+            } => {
+                let state = open_state(&data)?;
+                let key = new_api_key(&id);
+                state
+                    .rotate_principal_key(
+                        &ymt_node::record::Author::operator(),
+                        &id,
+                        &key,
+                        key_ttl_days.max(1) * 86_400,
+                        grace_secs,
+                    )
+                    .map_err(|error| anyhow::anyhow!(error.detail))?;
+                let principal = state.principals.read().get(&id).cloned();
+                let expires_at = principal.and_then(|principal| principal.keys.expires_at);
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "api_key": key, "key_id": ymt_node::auth::key_id(&key_sha256(&key)), "expires_at": expires_at, "old_key_works_until": state.now().plus_secs(grace_secs.max(0))})
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            PrincipalCommand::RevokeKeys { data, id } => {
+                let state = open_state(&data)?;
+                let revoked = state
+                    .revoke_principal_keys(&ymt_node::record::Author::operator(), &id)
+                    .map_err(|error| anyhow::anyhow!(error.detail))?;
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "revoked_key_ids": revoked})
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -520,7 +668,7 @@ pub fn run_admin(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 for principal in principals.list() {
                     println!(
                         "{}",
-                        serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled})
+                        serde_json::json!({"id": principal.id, "role": principal.role, "jurisdiction": principal.jurisdiction, "name": principal.display_name, "disabled": principal.disabled, "has_key": !principal.key_sha256.is_empty(), "key_id": (!principal.key_sha256.is_empty()).then(|| ymt_node::auth::key_id(&principal.key_sha256)), "key_expires_at": principal.keys.expires_at, "oidc_subject": principal.oidc_subject})
                     );
                 }
                 Ok(ExitCode::SUCCESS)

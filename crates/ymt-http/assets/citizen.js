@@ -168,9 +168,13 @@
   }
 
   function showSignIn() {
-    $("sign-in").hidden = false;
     $("code-view").hidden = true;
-    $("id-number").focus();
+    // A node with an identity provider signs citizens in there; the
+    // one-time-code form is the demo's.
+    const provider = Boolean(session && session.provider_sign_in);
+    $("provider-sign-in").hidden = !provider;
+    $("sign-in").hidden = provider;
+    if (!provider) $("id-number").focus();
   }
 
   function people() {

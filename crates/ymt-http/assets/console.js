@@ -1,35 +1,47 @@
-// Authority console: API key in sessionStorage; dashboard chart rendered by
-// the server; appeals queue; person lookup; rule-set versions with diff and
-// impact preview; risk areas when the node offers them. Every call carries
-// the key, so the server enforces role and jurisdiction.
+// Authority console: signed in through the identity provider (an HttpOnly
+// session cookie the page never sees) or, on a node without one (the demo),
+// with an API key in sessionStorage; dashboard chart rendered by the server;
+// appeals queue; person lookup; rule-set versions with diff and impact
+// preview; risk areas when the node offers them. The server enforces role
+// and jurisdiction on every call.
 "use strict";
 (() => {
   const { t, when, el } = YMT;
   const $ = (id) => document.getElementById(id);
   const KEY = "ymt.apiKey";
   const key = () => sessionStorage.getItem(KEY);
+  // The console session, if the staff member signed in at the provider.
+  let staff = null;
+  const signedInAtProvider = () => Boolean(staff && staff.signed_in);
+  const authHeaders = () => (signedInAtProvider() || !key() ? {} : { Authorization: `Bearer ${key()}` });
   const call = (path, options = {}) =>
-    YMT.api(path, Object.assign({}, options, { headers: Object.assign({ Authorization: `Bearer ${key()}` }, options.headers || {}) }));
+    YMT.api(path, Object.assign({}, options, { headers: Object.assign(authHeaders(), options.headers || {}) }));
+  function showSignIn() {
+    const provider = Boolean(staff && staff.provider_sign_in);
+    $("provider-sign-in").hidden = !provider;
+    $("key-form").hidden = provider;
+    $("console").hidden = true;
+  }
 
   async function start() {
     try {
       const rules = await call("/v1/rule-sets");
       $("key-form").hidden = true;
+      $("provider-sign-in").hidden = true;
       $("console").hidden = false;
-      $("who").textContent = (key() || "").split(".")[0];
+      $("who").textContent = signedInAtProvider() ? `${staff.id} · ${staff.role} · ${staff.jurisdiction}` : (key() || "").split(".")[0];
       showRules(rules);
       await Promise.all([chart(), appeals(), riskAreas()]);
     } catch (error) {
       sessionStorage.removeItem(KEY);
-      $("key-form").hidden = false;
-      $("console").hidden = true;
+      showSignIn();
       if (error.status) $("key-error").textContent = error.message;
     }
   }
 
   async function chart() {
     try {
-      const response = await fetch("/v1/dashboard/colors.svg", { headers: { Authorization: `Bearer ${key()}` } });
+      const response = await fetch("/v1/dashboard/colors.svg", { headers: authHeaders(), credentials: "same-origin" });
       if (!response.ok) throw new Error(response.statusText);
       const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
       $("chart").replaceChildren(document.importNode(svg, true));
@@ -77,7 +89,7 @@
   // Risk areas: the designation form, the table of designations and the
   // approvals queue. A designation larger than one community comes back 202
   // with a pending action; national admins other than the proposer decide it.
-  const me = () => (key() || "").split(".")[0].replace(/^ymt_/, "");
+  const me = () => (signedInAtProvider() ? staff.id : (key() || "").split(".")[0].replace(/^ymt_/, ""));
   const rfc3339 = (local) => new Date(local).toISOString().replace(/\.\d{3}Z$/, "Z");
   const localInput = (date) => {
     const pad = (n) => String(n).padStart(2, "0");
@@ -197,7 +209,17 @@
     sessionStorage.setItem(KEY, $("api-key").value.trim());
     start();
   });
-  $("console-sign-out").addEventListener("click", () => { sessionStorage.removeItem(KEY); location.reload(); });
+  $("console-sign-out").addEventListener("click", async () => {
+    sessionStorage.removeItem(KEY);
+    if (signedInAtProvider()) {
+      // RP-initiated logout: end the session here, then at the provider.
+      try {
+        const out = await YMT.api("/v1/console/session", { method: "DELETE" });
+        if (out && out.logout_url) { location.assign(out.logout_url); return; }
+      } catch { /* the session expires anyway */ }
+    }
+    location.reload();
+  });
   $("lookup-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const out = $("lookup-result");
@@ -253,5 +275,9 @@
         method: "POST", body: $("svc-document").value, headers: { "Content-Type": "application/json" } }));
     } catch (error) { $("svc-result").textContent = error.message; }
   });
-  if (key()) start();
+  (async () => {
+    try { staff = await YMT.api("/v1/console/session"); } catch { staff = null; }
+    if (signedInAtProvider() || key()) start();
+    else showSignIn();
+  })();
 })();

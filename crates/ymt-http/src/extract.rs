@@ -88,21 +88,61 @@ impl FromRequestParts<SharedState> for Authed {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(header::AUTHORIZATION).is_none()
+            && let Some(principal) = staff_session_principal(state, &parts.headers)?
+        {
+            return Ok(Authed(principal));
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .ok_or_else(|| {
-                ApiError::unauthorized("an Authorization: Bearer <api key> header is required")
+                ApiError::unauthorized(
+                    "an Authorization: Bearer <api key> header (or a console session) is required",
+                )
             })?;
         let key = header.strip_prefix("Bearer ").ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
         })?;
         state
             .authenticate(key.trim())
-            .map(Authed)
-            .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
+            .map(|authenticated| Authed(authenticated.principal))
+            .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))
     }
+}
+
+/// The staff member of a console session cookie (signed in through the
+/// identity provider), as the registry has them now: a principal disabled
+/// or gone since ends the session's rights at once. A request carrying the
+/// cookie must come from the node's own pages (on top of SameSite=Strict),
+/// like a citizen's. The audit names the session by its first 8 hex digits.
+fn staff_session_principal(
+    state: &Node,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    let Some(session) = staff_session_cookie(headers) else {
+        return Ok(None);
+    };
+    // An ended session (expired, signed out, revoked) is no credential;
+    // its lingering cookie must not break the browser's other requests.
+    let Some(principal_id) = state.codes.staff_session(&session, state.now()) else {
+        return Ok(None);
+    };
+    require_same_origin(state, headers, false)?;
+    let principal = state
+        .principals
+        .read()
+        .get(&principal_id)
+        .filter(|principal| !principal.disabled)
+        .cloned();
+    let Some(mut principal) = principal else {
+        return Err(ApiError::unauthorized(
+            "the principal of this console session is disabled",
+        ));
+    };
+    principal.key_in_use = Some(format!("session {}", &session[..8]));
+    Ok(Some(principal))
 }
 
 /// An optional API-key principal: the header is absent for citizens.
@@ -111,7 +151,7 @@ pub(crate) fn bearer_principal(
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+        return staff_session_principal(state, headers);
     };
     let key = value
         .to_str()
@@ -122,8 +162,8 @@ pub(crate) fn bearer_principal(
         })?;
     state
         .authenticate(key.trim())
-        .map(Some)
-        .ok_or_else(|| ApiError::unauthorized("unknown or disabled API key"))
+        .map(|authenticated| Some(authenticated.principal))
+        .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))
 }
 
 pub(crate) async fn audit_durable(state: &Node, entry: AuditEntry) -> Result<(), ApiError> {
@@ -295,6 +335,24 @@ pub(crate) fn require_same_origin(
 /// than by an API key.
 pub(crate) fn is_citizen_session_request(headers: &HeaderMap) -> bool {
     headers.get(header::AUTHORIZATION).is_none() && session_cookie(headers).is_some()
+}
+
+/// A cookie's value by name.
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The staff (console) session cookie's value, when well-formed.
+pub(crate) fn staff_session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, crate::oidc::STAFF_SESSION_COOKIE)
+        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod extract;
 mod handlers;
 pub mod observability;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod policy;

@@ -60,6 +60,11 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "id_number" => ("证件号码", "ID number"),
         "otp" => ("验证码", "One-time code"),
         "sign_in" => ("登录", "Sign in"),
+        "sign_in_provider_staff" => ("通过统一身份认证登录", "Sign in with your staff identity"),
+        "sign_in_provider" => (
+            "通过国家政务服务平台实名登录",
+            "Sign in with your national identity",
+        ),
         "sign_out" => ("退出", "Sign out"),
         "resident_id" => ("居民身份证", "Resident ID card"),
         "passport" => ("护照", "Passport"),
@@ -221,7 +226,8 @@ pub fn citizen_page(lang: Lang) -> String {
     .map(|value| format!(r#"<option value="{value}">{}</option>"#, t(value)))
     .collect();
     let body = format!(
-        r#"<form id="sign-in" class="card" hidden>
+        r#"<section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/session/oidc/start">{sign_in_provider}</a></section>
+<form id="sign-in" class="card" hidden>
 <label for="id-type">{id_type}</label><select id="id-type" name="id_type">{options}</select>
 <label for="id-number">{id_number}</label><input id="id-number" name="id_number" autocomplete="off" required maxlength="20">
 <label for="otp">{otp}</label><input id="otp" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="12">
@@ -254,6 +260,7 @@ pub fn citizen_page(lang: Lang) -> String {
         id_number = t("id_number"),
         otp = t("otp"),
         sign_in = t("sign_in"),
+        sign_in_provider = t("sign_in_provider"),
         dependents = t("dependents"),
         refresh = t("refresh"),
         why = t("why"),
@@ -338,7 +345,8 @@ pub fn verify_page(lang: Lang) -> String {
 pub fn console_page(lang: Lang) -> String {
     let t = |key| text(lang, key);
     let body = format!(
-        r#"<form id="key-form" class="card">
+        r#"<section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/console/oidc/start">{sign_in_provider_staff}</a></section>
+<form id="key-form" class="card" hidden>
 <label for="api-key">{api_key}</label><input id="api-key" type="password" autocomplete="off" required>
 <button type="submit">{sign_in}</button><p id="key-error" class="error" role="alert"></p>
 </form>
@@ -379,6 +387,7 @@ pub fn console_page(lang: Lang) -> String {
 </div>"#,
         api_key = t("api_key"),
         sign_in = t("sign_in"),
+        sign_in_provider_staff = t("sign_in_provider_staff"),
         sign_out = t("sign_out"),
         dashboard = t("dashboard"),
         appeals = t("appeals"),

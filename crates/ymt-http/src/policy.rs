@@ -18,6 +18,8 @@ pub enum Permission {
     VerifyIdCards,
     ReadAuditLog,
     CreatePrincipals,
+    RevokePrincipalKeys,
+    RevokeSessions,
     ReadDashboard,
     PreviewRules,
     PublishRuleSets,
@@ -90,6 +92,18 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         &[R::NationalAdmin],
         "create principals",
         "create principals",
+    ),
+    (
+        P::RevokeSessions,
+        &[R::HealthAuthority, R::NationalAdmin],
+        "person.revoke_sessions",
+        "end persons' sessions",
+    ),
+    (
+        P::RevokePrincipalKeys,
+        &[R::NationalAdmin],
+        "principal.revoke_keys",
+        "revoke principals' API keys",
     ),
     (
         P::ReadDashboard,
@@ -334,6 +348,8 @@ ResolveDocuments: lab health_authority national_admin
 VerifyIdCards: verifier_device
 ReadAuditLog: national_admin auditor
 CreatePrincipals: national_admin
+RevokeSessions: health_authority national_admin
+RevokePrincipalKeys: national_admin
 ReadDashboard: health_authority national_admin auditor
 PreviewRules: health_authority national_admin
 PublishRuleSets: national_admin

@@ -15,8 +15,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::extract::SharedState;
 use crate::handlers::{
-    admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
-    rules, services, session, venues,
+    admin, appeals, codes, dashboard, designations, events, oidc_sign_in, pending, persons, probes,
+    risk_areas, rules, services, session, venues,
 };
 use crate::observability::{Observability, observe};
 use crate::pages;
@@ -71,6 +71,11 @@ fn table() -> Vec<Route> {
             get(persons::person_timeline),
         ),
         route(M::GET, "/v1/persons/{pid}/code", get(codes::person_code)),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/sessions:revoke",
+            post(session::revoke_person_sessions),
+        ),
         route(M::POST, "/v1/verify/id-card", post(persons::verify_id_card)),
         // Codes and their verification.
         route(M::GET, "/v1/trust-list", get(codes::trust_list)),
@@ -80,6 +85,27 @@ fn table() -> Vec<Route> {
         route(M::GET, "/v1/session", get(session::get_session)),
         route(M::POST, "/v1/session", post(session::sign_in)),
         route(M::DELETE, "/v1/session", delete(session::sign_out)),
+        route(M::GET, "/v1/session/oidc/start", get(oidc_sign_in::start)),
+        route(
+            M::GET,
+            "/v1/session/oidc/callback",
+            get(oidc_sign_in::callback),
+        ),
+        route(
+            M::GET,
+            "/v1/console/oidc/start",
+            get(oidc_sign_in::console_start),
+        ),
+        route(
+            M::GET,
+            "/v1/console/session",
+            get(oidc_sign_in::console_session),
+        ),
+        route(
+            M::DELETE,
+            "/v1/console/session",
+            delete(oidc_sign_in::console_sign_out),
+        ),
         route(M::GET, "/v1/appeals", get(appeals::list_appeals)),
         route(M::POST, "/v1/appeals", post(appeals::file_appeal)),
         route(
@@ -182,6 +208,11 @@ fn table() -> Vec<Route> {
             post(admin::create_principal),
         ),
         route(
+            M::POST,
+            "/v1/admin/principals/{id}/keys:revoke",
+            post(admin::revoke_principal_keys),
+        ),
+        route(
             M::GET,
             "/v1/dashboard/colors.svg",
             get(dashboard::colors_svg),
@@ -222,6 +253,7 @@ pub fn router(state: SharedState) -> Router {
         body_bytes_max: body_limit,
         body_read_timeout: Duration::from_millis(state.config.body_read_timeout_ms.max(1)),
     });
+    let oidc = oidc_relying_party(&state);
     let mut router = Router::new();
     for route in table() {
         // Routes of one path with different methods merge into one entry.
@@ -229,6 +261,7 @@ pub fn router(state: SharedState) -> Router {
     }
     router
         .fallback(unknown_route)
+        .layer(axum::Extension(oidc))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |request, next| {
             admit(admission.clone(), request, next)
@@ -236,6 +269,25 @@ pub fn router(state: SharedState) -> Router {
         // Outermost, so that shed requests are measured and carry an id.
         .layer(axum::middleware::from_fn_with_state(observability, observe))
         .with_state(state)
+}
+
+/// The relying party of the configured identity provider. A configuration
+/// it cannot use (no public URL for the redirect URI, an issuer that is not a
+/// URL) leaves sign-in through it unavailable (503) and says why in the log,
+/// rather than stopping the node.
+fn oidc_relying_party(state: &SharedState) -> Option<Arc<crate::oidc::OidcRelyingParty>> {
+    let config = state.config.oidc.clone()?;
+    let Some(public_url) = state.config.public_url.as_deref() else {
+        tracing::error!("OpenID sign-in needs the node's public URL (the redirect URI)");
+        return None;
+    };
+    match crate::oidc::OidcRelyingParty::new(config, public_url) {
+        Ok(relying_party) => Some(Arc::new(relying_party)),
+        Err(error) => {
+            tracing::error!(%error, "OpenID sign-in is not usable");
+            None
+        }
+    }
 }
 
 /// A path no route serves: a problem like every other error.

@@ -95,6 +95,14 @@ problem_response!(
 );
 
 problem_response!(
+    SignInRefused,
+    "The identity provider's answer is refused and no session is opened: the state is not this browser's or was used, the code was refused (replayed, or without its PKCE verifier), or the ID token fails a check (issuer, audience, signature, expiry, nonce, the ID number claim); the detail says which"
+);
+problem_response!(
+    SignInUnavailable,
+    "Sign-in through an identity provider is not configured on this node, or the provider cannot be reached now (sessions already open continue; codes on phones still verify offline)"
+);
+problem_response!(
     NotJson,
     "A citizen's request (signed in by the session cookie, or signing in) must have Content-Type: application/json"
 );

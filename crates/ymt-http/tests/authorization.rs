@@ -393,6 +393,72 @@ fn national_rows() -> Vec<Row> {
             expect: [403, 403, 403, 403, 201, 403, 403, 403, 403, 403, 401, 401],
             body: None,
         },
+        // Revoking a principal's keys at once (a stolen key).
+        Row {
+            label: "POST /v1/admin/principals/{id}/keys:revoke",
+            request: |_| {
+                (
+                    "POST",
+                    "/v1/admin/principals/revocable/keys:revoke".into(),
+                    None,
+                )
+            },
+            expect: [403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // Ending a person's sessions: an authority reaching the person, or a
+        // national admin.
+        Row {
+            label: "POST /v1/persons/{pid}/sessions:revoke",
+            request: |call| {
+                (
+                    "POST",
+                    format!("/v1/persons/{}/sessions:revoke", call.seeds.citizen_pid),
+                    None,
+                )
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // Sign-in through an identity provider: not configured here, so
+        // unavailable to everybody (tests/oidc_sign_in.rs has the flow).
+        Row {
+            label: "GET /v1/session/oidc/start",
+            request: |_| ("GET", "/v1/session/oidc/start".into(), None),
+            expect: [503; 12],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/session/oidc/callback",
+            request: |_| {
+                (
+                    "GET",
+                    "/v1/session/oidc/callback?state=s&code=c".into(),
+                    None,
+                )
+            },
+            expect: [503; 12],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/console/oidc/start",
+            request: |_| ("GET", "/v1/console/oidc/start".into(), None),
+            expect: [503; 12],
+            body: None,
+        },
+        // The console's session: an API key is not one.
+        Row {
+            label: "GET /v1/console/session",
+            request: |_| ("GET", "/v1/console/session".into(), None),
+            expect: [200; 12],
+            body: None,
+        },
+        Row {
+            label: "DELETE /v1/console/session",
+            request: |_| ("DELETE", "/v1/console/session".into(), None),
+            expect: [200; 12],
+            body: None,
+        },
         // The two-person rule: a national admin or an auditor waits for a
         // second national admin.
         Row {
@@ -1126,6 +1192,8 @@ async fn every_endpoint_for_every_role() {
         });
     }
     let admin = keys[4].clone().expect("the admin key");
+    // The principal whose keys the admin revokes.
+    node.add_principal("revocable", Role::Lab, "440305");
     let seeds = seed(&node, &admin).await;
     let current = node.get("/v1/rule-sets", Some(&admin)).await.json()["current"]
         .as_str()

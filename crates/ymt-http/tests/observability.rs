@@ -85,6 +85,9 @@ fn principal(node: &TestNode, id: &str, role: Role) -> String {
             key_sha256: key_sha256(&key),
             disabled: false,
             created_by: String::new(),
+            keys: Default::default(),
+            key_in_use: None,
+            oidc_subject: None,
         })
         .expect("the principal is stored");
     key

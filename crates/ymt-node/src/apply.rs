@@ -54,6 +54,11 @@ impl Node {
         match record {
             Record::PrincipalAdded { principal } => {
                 self.principals.write().insert(principal.clone());
+                // Keys revoked or the principal disabled: its console
+                // sessions end too, on every node applying the record.
+                if principal.disabled || principal.key_sha256.is_empty() {
+                    self.codes.end_staff_sessions_of(&principal.id);
+                }
             }
             Record::VenueRegistered { venue } => self.tracing.insert_venue(venue.clone()),
             _ => {}
@@ -87,6 +92,75 @@ impl Node {
             principal.created_by
         );
         self.apply(author, Record::PrincipalAdded { principal }, &detail)
+    }
+
+    /// Rotates a principal's API key at the node's clock: `new_key` works for
+    /// `ttl_secs`, the current key keeps working for `grace_secs` beside it.
+    /// The principal's lineage is kept (a rotation creates nobody).
+    pub fn rotate_principal_key(
+        &self,
+        author: &Author,
+        principal_id: &str,
+        new_key: &str,
+        ttl_secs: i64,
+        grace_secs: i64,
+    ) -> Result<(), NodeError> {
+        let now = self.now();
+        let current = self.principal_to_change(principal_id)?;
+        let rotated =
+            current.with_rotated_key(crate::auth::key_sha256(new_key), now, ttl_secs, grace_secs);
+        let detail = format!(
+            "key {} rotated to {}; the old key works until {}",
+            crate::auth::key_id(&current.key_sha256),
+            crate::auth::key_id(&rotated.key_sha256),
+            now.plus_secs(grace_secs.max(0)),
+        );
+        self.apply(
+            author,
+            Record::PrincipalAdded { principal: rotated },
+            &detail,
+        )
+    }
+
+    /// Revokes every key of a principal at once (its current key and those
+    /// in a grace period); it has none until the next rotation.
+    pub fn revoke_principal_keys(
+        &self,
+        author: &Author,
+        principal_id: &str,
+    ) -> Result<Vec<String>, NodeError> {
+        let now = self.now();
+        let current = self.principal_to_change(principal_id)?;
+        let revoked = current.with_keys_revoked(now);
+        let ids: Vec<String> = revoked
+            .keys
+            .revoked
+            .iter()
+            .filter(|key| key.revoked_at == now)
+            .map(|key| crate::auth::key_id(&key.key_sha256))
+            .collect();
+        let detail = format!("keys revoked: {}", ids.join(", "));
+        self.apply(
+            author,
+            Record::PrincipalAdded { principal: revoked },
+            &detail,
+        )?;
+        Ok(ids)
+    }
+
+    fn principal_to_change(&self, principal_id: &str) -> Result<Principal, NodeError> {
+        let principal = self
+            .principals
+            .read()
+            .get(principal_id)
+            .cloned()
+            .ok_or_else(|| NodeError::not_found(format!("no principal {principal_id}")))?;
+        if principal.is_node_itself() || crate::auth::is_reserved_principal_id(principal_id) {
+            return Err(NodeError::invalid(format!(
+                "principal {principal_id} is the node's own and has no key"
+            )));
+        }
+        Ok(principal)
     }
 
     /// Creates or replaces a principal by the local operator (the command

@@ -134,7 +134,10 @@ pub fn audit_entry(
         action: action.into(),
         target: target.chars().take(200).collect(),
         outcome: AuditOutcome::Allowed,
-        detail: detail.chars().take(1000).collect(),
+        detail: crate::auth::with_key_id(&detail, principal.key_in_use.as_deref())
+            .chars()
+            .take(1000)
+            .collect(),
     }
 }
 

@@ -113,6 +113,19 @@ impl Sessions {
     }
 }
 
+/// How long a staff session (the console, signed in through the identity
+/// provider) lasts: short, as it carries an authority's rights.
+pub const STAFF_SESSION_TTL_SECS: i64 = 3600;
+/// Staff sessions a node holds at once; past it a sign-in is refused (503).
+pub const STAFF_SESSIONS_MAX: usize = 10_000;
+
+struct StaffSession {
+    principal_id: String,
+    expires_at: Timestamp,
+    /// The provider's ID token, the `id_token_hint` of the logout.
+    id_token: String,
+}
+
 /// Failed sign-ins of one ID number or one client address.
 #[derive(Clone, Copy)]
 struct Failures {
@@ -205,6 +218,7 @@ pub struct Codes {
     authenticator: RwLock<Option<Arc<dyn Authenticator>>>,
     sign_in_config: SignInConfig,
     sessions: Mutex<Sessions>,
+    staff_sessions: Mutex<HashMap<String, StaffSession>>,
     throttle: Mutex<SignInThrottle>,
     color_history: Mutex<VecDeque<(i64, [i64; 3])>>,
     /// Every appeal's place, loaded from the store on first use
@@ -295,6 +309,7 @@ impl Codes {
             authenticator: RwLock::new(None),
             sign_in_config: sign_in_config.clone(),
             sessions: Mutex::new(Sessions::default()),
+            staff_sessions: Mutex::new(HashMap::new()),
             throttle: Mutex::new(SignInThrottle {
                 by_person: FailureTable::new(),
                 by_client: FailureTable::new(),
@@ -467,6 +482,76 @@ impl Codes {
 
     pub fn end_session(&self, session_id: &str) {
         self.sessions.lock().remove(session_id);
+    }
+
+    /// Ends every session of a person ("sign out everywhere", or an
+    /// authority ending them); how many there were.
+    pub fn end_sessions_of(&self, pid: &PersonId) -> usize {
+        let mut sessions = self.sessions.lock();
+        let ids: Vec<String> = sessions
+            .of_person
+            .get(pid)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        for id in &ids {
+            sessions.remove(id);
+        }
+        ids.len()
+    }
+
+    /// Opens a staff session for `principal_id` until
+    /// [`STAFF_SESSION_TTL_SECS`] from `now`. The principal's role and
+    /// jurisdiction are read from the registry on every request, so a
+    /// change there takes effect at once.
+    pub fn new_staff_session(
+        &self,
+        principal_id: &str,
+        id_token: String,
+        now: Timestamp,
+    ) -> Result<String, NodeError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| NodeError::internal("no randomness"))?;
+        let id = hex::encode(bytes);
+        let mut sessions = self.staff_sessions.lock();
+        sessions.retain(|_, session| session.expires_at > now);
+        if sessions.len() >= STAFF_SESSIONS_MAX {
+            return Err(NodeError::unavailable(
+                "the node holds as many staff sessions as it may; try again later",
+            ));
+        }
+        sessions.insert(
+            id.clone(),
+            StaffSession {
+                principal_id: principal_id.to_owned(),
+                expires_at: now.plus_secs(STAFF_SESSION_TTL_SECS),
+                id_token,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The principal of a live staff session.
+    pub fn staff_session(&self, session_id: &str, now: Timestamp) -> Option<String> {
+        let sessions = self.staff_sessions.lock();
+        let session = sessions.get(session_id)?;
+        (session.expires_at > now).then(|| session.principal_id.clone())
+    }
+
+    /// Ends a staff session; its ID token, for the provider's logout.
+    pub fn end_staff_session(&self, session_id: &str) -> Option<String> {
+        self.staff_sessions
+            .lock()
+            .remove(session_id)
+            .map(|session| session.id_token)
+    }
+
+    /// Ends every staff session of a principal (its keys revoked, or an
+    /// authority ending them); how many there were.
+    pub fn end_staff_sessions_of(&self, principal_id: &str) -> usize {
+        let mut sessions = self.staff_sessions.lock();
+        let before = sessions.len();
+        sessions.retain(|_, session| session.principal_id != principal_id);
+        before - sessions.len()
     }
 
     /// Records the color counts of the current hour (the latest sample of an

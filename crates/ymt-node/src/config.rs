@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// Citizen sign-in: limits against guessing one-time codes and against
     /// floods of sessions.
     pub sign_in: SignInConfig,
+    /// Citizen sign-in through an OpenID provider (the national identity
+    /// service); `None`: only the demo's one-time code, if any.
+    pub oidc: Option<OidcConfig>,
     /// Open appeals about one person; a further one is refused (429) until
     /// one is resolved.
     pub open_appeals_per_person_max: usize,
@@ -97,6 +100,7 @@ impl ServerConfig {
             body_bytes_in_flight_max: 512 * 1024 * 1024,
             public_url: None,
             sign_in: SignInConfig::default(),
+            oidc: None,
             open_appeals_per_person_max: 5,
             future_skew_secs: 300,
             snapshot_every_events: 200_000,
@@ -110,6 +114,36 @@ impl ServerConfig {
                 .unwrap_or(1),
             tracing: TracingConfig::default(),
         }
+    }
+}
+
+/// This node as a client (relying party) of an OpenID provider. Pure data:
+/// ymt-http talks to the provider. The redirect URI registered at the
+/// provider is `<public_url>/v1/session/oidc/callback`.
+#[derive(Clone)]
+pub struct OidcConfig {
+    /// The provider's issuer URL, exactly as its discovery document names it.
+    pub issuer_url: String,
+    pub client_id: String,
+    /// The client secret (read from a file by the binary, never logged).
+    pub client_secret: String,
+    /// The ID-token claim carrying the real-name-verified ID document number.
+    pub id_number_claim: String,
+    /// The kind of document that number is.
+    pub id_type: ymt_core::identity::IdType,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    // The secret stays out of every log and panic message.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("OidcConfig")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("id_number_claim", &self.id_number_claim)
+            .field("id_type", &self.id_type)
+            .finish()
     }
 }
 

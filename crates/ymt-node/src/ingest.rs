@@ -174,7 +174,10 @@ impl Node {
                     action: format!("event.{}", record.event.kind().as_str()),
                     target: format!("{}/{}", record.event.person, record.event.id),
                     outcome: AuditOutcome::Allowed,
-                    detail: format!("region {}", record.region),
+                    detail: crate::auth::with_key_id(
+                        &format!("region {}", record.region),
+                        principal.key_in_use.as_deref(),
+                    ),
                 });
             }
             (new_events, audit)

@@ -95,6 +95,8 @@ pub enum Ordering {
 pub struct Author {
     pub id: String,
     pub role: String,
+    /// The API key the author used, by its id (the audit names it).
+    pub key_id: Option<String>,
 }
 
 impl From<&Principal> for Author {
@@ -102,6 +104,7 @@ impl From<&Principal> for Author {
         Author {
             id: principal.id.clone(),
             role: principal.role.as_str().into(),
+            key_id: principal.key_in_use.clone(),
         }
     }
 }
@@ -112,6 +115,7 @@ impl Author {
         Author {
             id: "operator".into(),
             role: "operator".into(),
+            key_id: None,
         }
     }
 
@@ -120,6 +124,7 @@ impl Author {
         Author {
             id: signed_in_as.to_owned(),
             role: "citizen".into(),
+            key_id: None,
         }
     }
 }
@@ -311,7 +316,10 @@ impl Record {
             action,
             target: target.chars().take(200).collect(),
             outcome: AuditOutcome::Allowed,
-            detail: detail.chars().take(1000).collect(),
+            detail: crate::auth::with_key_id(detail, author.key_id.as_deref())
+                .chars()
+                .take(1000)
+                .collect(),
         }
     }
 }

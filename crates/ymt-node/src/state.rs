@@ -440,8 +440,13 @@ impl Node {
         self.clock.now()
     }
 
-    pub fn authenticate(&self, bearer: &str) -> Option<Principal> {
-        self.principals.read().authenticate(bearer).cloned()
+    /// The principal of a bearer key at the node's clock, or why the key is
+    /// refused (expired, retired after a rotation, revoked, unknown).
+    pub fn authenticate(
+        &self,
+        bearer: &str,
+    ) -> Result<crate::auth::Authenticated, crate::auth::KeyRefusal> {
+        self.principals.read().authenticate(bearer, self.now())
     }
 
     pub fn person_id(&self, document: &IdDocument) -> PersonId {
@@ -472,7 +477,7 @@ impl Node {
             action: action.into(),
             target: target.into(),
             outcome: AuditOutcome::Allowed,
-            detail: String::new(),
+            detail: crate::auth::with_key_id("", principal.key_in_use.as_deref()),
         };
         self.read_audit.try_send(entry).map_err(|_| {
             self.metrics
@@ -499,7 +504,10 @@ impl Node {
             action: action.into(),
             target: truncate(target, 200),
             outcome: AuditOutcome::Denied,
-            detail: truncate(detail, 1000),
+            detail: truncate(
+                &crate::auth::with_key_id(detail, principal.and_then(|p| p.key_in_use.as_deref())),
+                1000,
+            ),
         };
         if let Ok(receiver) = self.store.audit_submit(vec![entry]) {
             let _ = receiver.await;

@@ -52,6 +52,9 @@ fn authority(jurisdiction: &str) -> Principal {
         key_sha256: String::new(),
         disabled: false,
         created_by: String::new(),
+        keys: Default::default(),
+        key_in_use: None,
+        oidc_subject: None,
     }
 }
 

@@ -25,6 +25,9 @@ fn principal(id: &str) -> Principal {
         key_sha256: String::new(),
         disabled: false,
         created_by: String::new(),
+        keys: Default::default(),
+        key_in_use: None,
+        oidc_subject: None,
     }
 }
 

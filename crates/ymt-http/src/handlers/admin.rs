@@ -94,6 +94,12 @@ pub(crate) struct PrincipalBody {
         pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$"
     )]
     display_name: String,
+    /// The subject (`sub`) the identity provider asserts for this staff
+    /// member, so that they sign in to the console there; role and
+    /// jurisdiction stay this record's. Unique among principals.
+    #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,255}$")]
+    oidc_subject: Option<String>,
 }
 
 #[utoipa::path(
@@ -125,6 +131,15 @@ pub(crate) async fn create_principal(
     if state.principals.read().get(&body.id).is_some() {
         return Err(ApiError::conflict(format!("principal {} exists", body.id)));
     }
+    if let Some(subject) = &body.oidc_subject {
+        ymt_node::auth::check_oidc_subject(subject)
+            .map_err(|error| ApiError::unprocessable(format!("oidc_subject: {error}")))?;
+        if state.principals.read().by_oidc_subject(subject).is_some() {
+            return Err(ApiError::conflict(
+                "oidc_subject: another principal has this subject",
+            ));
+        }
+    }
     let key = new_api_key(&body.id);
     let created = Principal {
         id: body.id,
@@ -134,6 +149,16 @@ pub(crate) async fn create_principal(
         key_sha256: key_sha256(&key),
         disabled: false,
         created_by: String::new(),
+        keys: ymt_node::auth::KeyLifecycle {
+            expires_at: Some(
+                state
+                    .now()
+                    .plus_secs(ymt_node::auth::API_KEY_TTL_SECS_DEFAULT),
+            ),
+            ..Default::default()
+        },
+        key_in_use: None,
+        oidc_subject: body.oidc_subject,
     };
     let mut answer = json!({"id": created.id, "role": created.role, "jurisdiction": created.jurisdiction, "api_key": key});
     // A national admin or an auditor waits for a second national admin;
@@ -146,4 +171,43 @@ pub(crate) async fn create_principal(
             Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
         }
     }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/principals/{id}/keys:revoke",
+    tag = "admin",
+    summary = "Revoke every API key of a principal at once (a stolen key)",
+    description = "The principal's current key and any key still in a rotation's grace period stop working at once, on this node and (through the log) every node; a use is then refused with 401 saying the key was revoked and when. The principal has no key until `yimatong admin principal rotate-key` issues one.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The principal")),
+    responses(
+        (status = 200, description = "`{\"id\", \"revoked_key_ids\": [..]}`", body = inline(AnyObject)),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn revoke_principal_keys(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    require(
+        &state,
+        &principal,
+        Permission::RevokePrincipalKeys,
+        None,
+        &id,
+    )
+    .await?;
+    let author = ymt_node::record::Author::from(&principal);
+    let node = state.clone();
+    let target = id.clone();
+    // A store commit: off the async workers.
+    let revoked = tokio::task::spawn_blocking(move || node.revoke_principal_keys(&author, &target))
+        .await
+        .map_err(|_| ApiError::internal("the revocation task failed"))??;
+    Ok(axum::Json(json!({"id": id, "revoked_key_ids": revoked})).into_response())
 }

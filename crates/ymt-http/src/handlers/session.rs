@@ -128,22 +128,103 @@ pub(crate) async fn sign_in(
     tag = "citizens",
     summary = "Who is signed in",
     responses(
-        (status = 200, description = "`{\"signed_in\": false}`, or the person's pid, masked name and dependents", body = inline(AnyObject)),
+        (status = 200, description = "`{\"signed_in\": false}` (with `\"provider_sign_in\": true` when citizens sign in through an identity provider, at GET /v1/session/oidc/start), or the person's pid, masked name and dependents", body = inline(AnyObject)),
     )
 )]
 pub(crate) async fn get_session(
     State(state): State<SharedState>,
+    oidc: crate::handlers::oidc_sign_in::OidcExtension,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Signed out is an ordinary answer here, not an error: the page asks on
     // every load.
     let Some(pid) = session_cookie(&headers).and_then(|id| state.codes.session(&id, state.now()))
     else {
-        return Ok(axum::Json(json!({"signed_in": false})).into_response());
+        let signed_out = if oidc.0.is_some() {
+            json!({"signed_in": false, "provider_sign_in": true})
+        } else {
+            json!({"signed_in": false})
+        };
+        return Ok(axum::Json(signed_out).into_response());
     };
     let mut summary = person_summary(&state, &pid)?;
     summary["signed_in"] = json!(true);
     Ok(axum::Json(summary).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct SignOutQuery {
+    /// `true`: end every session of the person, on every device.
+    everywhere: Option<bool>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct PersonPath {
+    /// The person's pid.
+    pid: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/persons/{pid}/sessions:revoke",
+    tag = "citizens",
+    summary = "End every session of a person at once (an authority of the person's jurisdiction, or a national admin)",
+    description = "For a person whose phone was stolen or whose account was misused: every citizen session of the person on this node ends; the person signs in again through the identity provider.",
+    security(("bearer" = [])),
+    params(PersonPath),
+    responses(
+        (status = 200, description = "`{\"pid\", \"sessions_ended\"}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn revoke_person_sessions(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    ApiPath(path): ApiPath<PersonPath>,
+) -> Result<Response, ApiError> {
+    let pid: PersonId = path
+        .pid
+        .parse()
+        .map_err(|_| ApiError::bad_request("pid: not a pid"))?;
+    crate::policy::require(
+        &state,
+        &principal,
+        crate::policy::Permission::RevokeSessions,
+        None,
+        pid.as_str(),
+    )
+    .await?;
+    if !state.reaches(&principal, &pid)? {
+        state
+            .audit_denied(
+                Some(&principal),
+                "person.revoke_sessions",
+                pid.as_str(),
+                "outside the jurisdiction",
+            )
+            .await;
+        return Err(ApiError::forbidden(
+            "only an authority of the person's jurisdiction or a national admin may end their sessions",
+        ));
+    }
+    let ended = state.codes.end_sessions_of(&pid);
+    let mut entry = citizen_audit(
+        &pid,
+        "person.revoke_sessions",
+        pid.as_str(),
+        "",
+        state.now(),
+    );
+    entry.principal = principal.id.clone();
+    entry.role = principal.role.as_str().into();
+    entry.detail = ymt_node::auth::with_key_id(
+        &format!("{ended} sessions ended"),
+        principal.key_in_use.as_deref(),
+    );
+    audit_durable(&state, entry).await?;
+    Ok(axum::Json(json!({"pid": pid, "sessions_ended": ended})).into_response())
 }
 
 #[utoipa::path(
@@ -151,17 +232,27 @@ pub(crate) async fn get_session(
     path = "/v1/session",
     tag = "citizens",
     summary = "Sign out",
+    params(SignOutQuery),
     responses(
         (status = 204, description = "Signed out; the session cookie is cleared", headers(("Set-Cookie" = String, description = "`ymt_session=; …; Max-Age=0`"))),
+        (status = 400, response = BadRequest),
         (status = 403, response = CrossOrigin),
     )
 )]
 pub(crate) async fn sign_out(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<SignOutQuery>,
 ) -> Result<Response, ApiError> {
     require_same_origin(&state, &headers, false)?;
     if let Some(id) = session_cookie(&headers) {
+        if query.everywhere.unwrap_or(false)
+            && let Some(pid) = state.codes.session(&id, state.now())
+        {
+            // Every browser and phone the person is signed in on (a lost
+            // phone, a shared computer).
+            state.codes.end_sessions_of(&pid);
+        }
         state.codes.end_session(&id);
     }
     let secure = if cookie_secure(&state) {

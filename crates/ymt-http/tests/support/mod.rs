@@ -25,6 +25,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod oidc;
 pub mod tracing_world;
 
 use std::path::Path;
@@ -130,7 +131,24 @@ impl TestNode {
         let mut config = default_config(&dir.path().join("data"));
         edit_config(&mut config);
         let clock = Arc::new(ManualClock::new(t0()));
-        TestNode::start_in(dir, clock, config).await
+        TestNode::start_in(dir, clock, config, None).await
+    }
+
+    /// A node serving on a listener the test bound first (its address is
+    /// the node's public URL): a test that must name the node's URL to
+    /// another party before the node starts, such as an OpenID provider
+    /// its redirect URI. Its clock at T0.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        edit_config: impl FnOnce(&mut ServerConfig),
+    ) -> TestNode {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = default_config(&dir.path().join("data"));
+        let address = listener.local_addr().expect("an address");
+        config.public_url = Some(format!("http://{address}"));
+        edit_config(&mut config);
+        let clock = Arc::new(ManualClock::new(t0()));
+        TestNode::start_in(dir, clock, config, Some(listener)).await
     }
 
     /// Opens the node in `dir` and runs it as production does. Returns once
@@ -140,6 +158,7 @@ impl TestNode {
         dir: tempfile::TempDir,
         clock: Arc<ManualClock>,
         config: ServerConfig,
+        listener: Option<tokio::net::TcpListener>,
     ) -> TestNode {
         let opened = (config.clone(), clock.clone());
         let state = tokio::task::spawn_blocking(move || Node::open_embedded(opened.0, opened.1))
@@ -147,9 +166,12 @@ impl TestNode {
             .expect("opening the node ran")
             .expect("the node opens");
         state.spawn_background_tasks();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
+        let listener = match listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a free port"),
+        };
         let address = listener.local_addr().expect("an address");
         let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(ymt_http::serve(listener, state.clone(), async move {
@@ -263,6 +285,9 @@ impl TestNode {
                 key_sha256: key_sha256(&key),
                 disabled: false,
                 created_by: String::new(),
+                keys: Default::default(),
+                key_in_use: None,
+                oidc_subject: None,
             })
             .expect("the principal is stored");
         key
@@ -533,7 +558,7 @@ impl StoppedNode {
             dir,
         } = self;
         edit_config(&mut config);
-        TestNode::start_in(dir, clock, config).await
+        TestNode::start_in(dir, clock, config, None).await
     }
 }
 
