@@ -286,7 +286,7 @@ pub async fn propose_with_impact(
 }
 
 /// Holds an action as pending, for the reasons given.
-async fn propose_held(
+pub async fn propose_held(
     state: &Arc<Node>,
     principal: &Principal,
     action: HeldAction,
@@ -313,6 +313,7 @@ async fn propose_held(
     let detail = pending.held_because.join("; ");
     state.apply(
         &Author::from(principal),
+        pending.proposed_at,
         Record::ActionRecorded {
             pending: pending.clone(),
         },
@@ -415,7 +416,8 @@ pub async fn decide(
         PendingStatus::Rejected
     };
     pending.decided_by = Some(principal.id.clone());
-    pending.decided_at = Some(state.now());
+    let decided_at = state.now();
+    pending.decided_at = Some(decided_at);
     let detail = format!(
         "proposed by {}; {} events stored, {} persons reached; impact {:?}",
         pending.proposer,
@@ -425,6 +427,7 @@ pub async fn decide(
     );
     state.apply(
         &Author::from(principal),
+        decided_at,
         Record::ActionRecorded {
             pending: pending.clone(),
         },
