@@ -4,11 +4,11 @@
 //! derived ids (no clock is read; the positive's `recorded_at` is the
 //! instant of tracing).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ymt_core::event::ContactKind;
 use ymt_core::{Color, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
-use ymt_trace::{Positive, TraceIndex, TraceQuery};
+use ymt_trace::TraceIndex;
 
 use crate::auth::TRACE_AUTHOR;
 use crate::checkins::TracingState;
@@ -126,51 +126,54 @@ pub fn find_contacts(
             .min(parameters.close_indoor_min_overlap_secs)
             .min(parameters.close_outdoor_min_overlap_secs)
     };
-    let query = TraceQuery {
-        min_overlap_secs: least_secs.max(1),
-        before_confirmed: false,
-    };
+    let least_secs = least_secs.max(1);
     let mut found_all: Vec<FoundContact> = Vec::new();
-    let mut indoor_of: HashMap<VenueId, bool> = HashMap::new();
-    for (_, enter, leave) in index.stays_of(person) {
+    let Some(person_number) = index.persons().get(person.as_str()) else {
+        return found_all;
+    };
+    for (venue, enter, leave) in index.stays_of(person) {
         if leave < window_start || enter >= window_end {
             continue;
         }
-        // One stay at a time: the index reports the longest overlap per
-        // contact, and the venue of each stay decides close or companion.
-        let positive = Positive {
-            person: person.clone(),
-            confirmed: window_end,
-            window_start: Some(leave),
-            window_end: Some(enter.plus_secs(1)),
-        };
-        let Ok(result) = index.trace(&[positive], &query) else {
+        let (Some(venue_number), Ok(enter_rel), Ok(leave_rel)) = (
+            index.venues().get(venue.as_str()),
+            ymt_trace::index::rel_of(enter),
+            ymt_trace::index::rel_of(leave),
+        ) else {
             continue;
         };
-        for pair in &result.pairs {
-            let resolved = index.resolve_pair(pair);
-            let overlap_secs = pair.overlap_secs();
-            // Venues only imported, never registered, count as outdoor:
-            // tracing them can only make companions.
-            let indoor = *indoor_of.entry(resolved.venue.clone()).or_insert_with(|| {
-                tracing
-                    .venue(&resolved.venue)
-                    .is_some_and(|venue| venue.indoor)
-            });
-            let kind = match parameters.kind_of(indoor, overlap_secs) {
+        // Venues only imported, never registered, count as outdoor:
+        // tracing them can only make companions.
+        let indoor = tracing.venue(&venue).is_some_and(|venue| venue.indoor);
+        // Every other stay at the venue, one overlap each: the evidence of
+        // one stay of the case never hides behind another's (a later
+        // check-in of the case cannot take a designation away).
+        index.for_each_stay_at(venue_number, |other| {
+            if other.person == person_number {
+                return;
+            }
+            let start_rel = enter_rel.max(other.enter_rel);
+            let end_rel = leave_rel.min(other.leave_rel);
+            if end_rel <= start_rel || end_rel - start_rel < least_secs {
+                return;
+            }
+            let kind = match parameters.kind_of(indoor, end_rel - start_rel) {
                 Some(ContactKind::Close) => ContactKind::Close,
                 Some(kind) if !close_only => kind,
-                _ => continue,
+                _ => return,
             };
-            let found = FoundContact {
-                contact: resolved.contact.clone(),
+            let instant = |rel: u32| {
+                Timestamp::from_unix_secs(ymt_trace::TIME_BASE_UNIX_SECS + i64::from(rel))
+                    .expect("an indexed instant")
+            };
+            found_all.push(FoundContact {
+                contact: index.person_id(other.person),
                 kind,
-                venue: resolved.venue,
-                overlap_start: resolved.overlap_start,
-                overlap_end: resolved.overlap_end,
-            };
-            found_all.push(found);
-        }
+                venue: venue.clone(),
+                overlap_start: instant(start_rel),
+                overlap_end: instant(end_rel),
+            });
+        });
     }
     // Every overlap is evidence of its own: a designation stands as long as
     // its evidence does, so one overlap outdone by another is not
