@@ -311,12 +311,17 @@ impl TracingPlan {
     }
 
     /// The close contacts the plan designates (or would, were it not held).
+    /// Sorted, each once.
     pub fn close_contacts(&self) -> Vec<PersonId> {
-        self.traced
+        let mut close: Vec<PersonId> = self
+            .traced
             .iter()
             .filter(|designation| designation.kind == ContactKind::Close)
             .map(|designation| designation.pid.clone())
-            .collect()
+            .collect();
+        close.sort();
+        close.dedup();
+        close
     }
 
     /// How many designated persons' codes would change: those whose color

@@ -4,14 +4,19 @@
 //! - Every stored check-in is also appended to the in-memory
 //!   [`TraceIndex`] (about 16 bytes per check-in); on start the index is
 //!   rebuilt from the check-in events of the store.
-//! - A stored positive PCR result of person `p` traces every stay of `p`
-//!   from 4 days before sampling to the report instant (isolation): an
+//! - A positive PCR result of person `p` traces every stay of `p` from 4
+//!   days before sampling to the instant it was recorded (isolation): an
 //!   indoor overlap of at least `close_contact_min_overlap_minutes` makes a
 //!   close contact, any other overlap of at least `min_overlap_minutes` a
-//!   companion, and persons who overlapped a new close contact indoors in
-//!   the 2 days before designation become secondary contacts. The
-//!   designations are ingested like any event (store, audit, re-evaluation)
-//!   with author `auto-trace`, before the lab's request is answered.
+//!   companion, and persons who overlapped a close contact in the 2 days
+//!   before become secondary contacts (`tracing_plan.rs`). The designations
+//!   are ingested like any event (store, audit, re-evaluation) with author
+//!   `auto-trace`, before the lab's request is answered.
+//! - What tracing designates is a function of the events, not of their
+//!   order: after every batch, [`retrace`] reconciles each positive the
+//!   batch can change (a late check-in of the case, of a contact or of
+//!   anyone overlapping them; a retraction; a retried positive), storing
+//!   the designations missing and withdrawing those no longer supported.
 //! - Which designations a test caused is kept in meta `traced-from/<test>`,
 //!   so retracting the positive result retracts all of them.
 //! - Check-ins whose stay ended before the retention window are purged from
@@ -293,14 +298,20 @@ pub async fn retrace(
     }
     let case = test_record.event.person.clone();
     let retracted = crate::state::is_retracted(&state.person_records(&case)?, test);
-    let recorded = match state.store.meta_get(META_TRACED_FROM, test.as_str())? {
-        Some(bytes) => Some(
-            crate::model::parse_traced_from(&bytes)
-                .map_err(|error| NodeError::internal(format!("traced-from/{test}: {error}")))?
-                .1,
-        ),
-        None => None,
-    };
+    let (recorded, recorded_close_contacts) =
+        match state.store.meta_get(META_TRACED_FROM, test.as_str())? {
+            Some(bytes) => {
+                let (traced, designations) = crate::model::parse_traced_from(&bytes)
+                    .map_err(|error| NodeError::internal(format!("traced-from/{test}: {error}")))?;
+                (
+                    Some(designations),
+                    traced
+                        .map(|traced| traced.close_contacts)
+                        .unwrap_or_default(),
+                )
+            }
+            None => (None, Vec::new()),
+        };
     if retracted && recorded.is_none() {
         state.tracing.traced.lock().remove(test);
         return Ok(0);
@@ -331,8 +342,8 @@ pub async fn retrace(
             }
             held => {
                 let plan = plan(state, &test_record, false).await?;
-                // The breaker counts designations, not colors that would
-                // change today: check-ins only add to the count, so whether
+                // The breaker counts persons designated, not colors that
+                // would change today: check-ins only add to it, so whether
                 // a tracing is held does not depend on what arrived first.
                 // Once held, it stays withheld until a second
                 // administrator decides (a designation withdrawn is never
@@ -397,7 +408,11 @@ pub async fn retrace(
         .collect();
     // A case is recorded even before it designates anyone, so a check-in
     // arriving later (also after a restart) finds it.
-    let changed = !had_record || retracted || !to_store.is_empty() || !to_withdraw.is_empty();
+    let changed = !had_record
+        || retracted
+        || !to_store.is_empty()
+        || !to_withdraw.is_empty()
+        || recorded_close_contacts != close_contacts;
     let author = Author::from(&principal);
     // Derived from the positive: its tracing is recorded at the instant the
     // positive was, on every node.
