@@ -391,9 +391,6 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
         let mut secondary: Vec<(PersonId, FoundContact)> = Vec::new();
         if tracing.config.secondary_contacts_enabled && parameters.secondary_lookback_days > 0 {
             let secondary_start = traced_at.plus_secs(-parameters.secondary_lookback_days * 86_400);
-            let mut taken: std::collections::HashSet<&PersonId> =
-                direct.iter().map(|found| &found.contact).collect();
-            taken.insert(&case);
             let mut close_contacts: Vec<&PersonId> = direct
                 .iter()
                 .filter(|found| found.kind == ContactKind::Close)
@@ -410,7 +407,11 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
                     traced_at,
                     true,
                 ) {
-                    if !taken.contains(&found.contact) {
+                    // Direct contacts are not left out: a secondary
+                    // designation stands as long as its evidence does, so
+                    // a person becoming (or ceasing to be) a direct
+                    // contact never withdraws one that must come back.
+                    if found.contact != case {
                         secondary.push((close.clone(), found));
                     }
                 }

@@ -281,20 +281,20 @@ enum Intended {
 /// with the same ids. `again`: store every designation again (ids are
 /// derived, so none is stored twice). `approving`: the held tracing is
 /// being approved. The caller holds `tracing.decisions`. Returns how many
-/// designations are in force.
+/// designations are in force, and for how many persons.
 pub async fn retrace(
     state: &Arc<Node>,
     test: &EventId,
     again: bool,
     approving: bool,
-) -> Result<usize, NodeError> {
+) -> Result<(usize, usize), NodeError> {
     let Some(stored) = state.store.event_by_id(test)? else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let test_record: EventRecord = serde_json::from_slice(&stored.payload)
         .map_err(|error| NodeError::internal(format!("stored event {test}: {error}")))?;
     if !is_positive_pcr(&test_record) {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let case = test_record.event.person.clone();
     let retracted = crate::state::is_retracted(&state.person_records(&case)?, test);
@@ -314,7 +314,7 @@ pub async fn retrace(
         };
     if retracted && recorded.is_none() {
         state.tracing.traced.lock().remove(test);
-        return Ok(0);
+        return Ok((0, 0));
     }
     let held = if approving {
         Some(PendingStatus::Approved)
@@ -458,7 +458,7 @@ pub async fn retrace(
                 &format!("the positive result {test} was retracted"),
             )?;
             state.tracing.traced.lock().remove(test);
-            return Ok(0);
+            return Ok((0, 0));
         }
         if union.len() != intended_designations.len() {
             state.apply(
@@ -474,7 +474,11 @@ pub async fn retrace(
             )?;
         }
     }
-    let count = intended_designations.len();
+    let persons: std::collections::HashSet<&PersonId> = intended_designations
+        .iter()
+        .map(|designation| &designation.pid)
+        .collect();
+    let count = (intended_designations.len(), persons.len());
     state
         .tracing
         .traced
@@ -518,12 +522,13 @@ fn withdrawal(test: &EventId, designation: &TracedDesignation) -> Submission {
 
 /// Puts held tracing into force on approval: traces the positive result
 /// again against the index as it is now. Refused when the result has been
-/// retracted meanwhile. Returns how many designations are in force. The
-/// caller (the decision) holds `tracing.decisions`.
+/// retracted meanwhile. Returns how many designations are in force, and
+/// for how many persons. The caller (the decision) holds
+/// `tracing.decisions`.
 pub async fn apply_held_tracing(
     state: &Arc<Node>,
     request: &TracingRequest,
-) -> Result<usize, NodeError> {
+) -> Result<(usize, usize), NodeError> {
     let records = state.person_records(&request.case)?;
     if !records.iter().any(|record| record.event.id == request.test) {
         return Err(NodeError::conflict(format!(
@@ -626,10 +631,10 @@ impl NodeModule for TracingModule {
     ) -> BoxFuture<'a, Result<Applied, NodeError>> {
         Box::pin(async move {
             let request: TracingRequest = action.request_as()?;
-            let stored = apply_held_tracing(node, &request).await?;
+            let (designations, persons) = apply_held_tracing(node, &request).await?;
             Ok(Applied {
-                events_stored: stored,
-                persons_reached: stored,
+                events_stored: designations,
+                persons_reached: persons,
             })
         })
     }
