@@ -204,16 +204,20 @@ pub fn find_contacts(
     found_all
 }
 
+/// The designation of one piece of evidence found by tracing
+/// `test_record` (the positive: its id, its region when the venue has
+/// none, and its `recorded_at`, the instant of tracing).
 fn designation_submission(
     state: &Node,
-    trigger: &EventId,
+    test_record: &EventRecord,
     source: &PersonId,
     found: &FoundContact,
     kind: ContactKind,
-    fallback_region: &RegionCode,
-    traced_at: Timestamp,
     approved: bool,
 ) -> (Submission, TracedDesignation) {
+    let trigger: &EventId = &test_record.event.id;
+    let fallback_region: &RegionCode = &test_record.region;
+    let traced_at = test_record.event.recorded_at;
     let kind_name = match kind {
         ContactKind::Close => "close",
         ContactKind::Companion => "companion",
@@ -425,16 +429,8 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
             .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
     );
     for (source, found, kind) in designations {
-        let (submission, designation) = designation_submission(
-            state,
-            &test_record.event.id,
-            source,
-            found,
-            kind,
-            &test_record.region,
-            traced_at,
-            approved,
-        );
+        let (submission, designation) =
+            designation_submission(state, test_record, source, found, kind, approved);
         plan.submissions.push(submission);
         plan.traced.push(designation);
         let color = if kind == ContactKind::Close {
