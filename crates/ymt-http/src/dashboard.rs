@@ -7,7 +7,8 @@
 use ymt_core::Timestamp;
 
 use ymt_node::Node;
-use ymt_node::tracing_service::{META_TRACED_FROM, TracedDesignation};
+use ymt_node::model::parse_traced_from;
+use ymt_node::tracing_service::META_TRACED_FROM;
 
 use crate::problem::ApiError;
 
@@ -35,11 +36,13 @@ pub fn contacts_per_case(state: &Node, limit: usize) -> Result<Vec<(String, usiz
         .meta_list(META_TRACED_FROM)?
         .into_iter()
         .map(|(test_id, bytes)| {
-            let contacts = serde_json::from_slice::<Vec<TracedDesignation>>(&bytes)
-                .map(|traced| traced.len())
+            let contacts = parse_traced_from(&bytes)
+                .map(|(_, designations)| designations.len())
                 .unwrap_or(0);
             (test_id, contacts)
         })
+        // A case is recorded before it designates anyone.
+        .filter(|(_, contacts)| *contacts > 0)
         .collect();
     cases.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     cases.truncate(limit);

@@ -249,7 +249,10 @@ async fn tracing_that_would_designate_more_than_the_breaker_allows_waits_for_app
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["pending"]["events_stored"], 2, "{body}");
+    // Two close contacts, who met each other long enough to be each
+    // other's secondary contacts too: four designations, two persons.
+    assert_eq!(body["pending"]["events_stored"], 4, "{body}");
+    assert_eq!(body["pending"]["persons_reached"], 2, "{body}");
     assert_eq!(node.color(&world.authority, "pclose").await, "red");
     assert_eq!(node.color(&world.authority, "pclose2").await, "red");
 

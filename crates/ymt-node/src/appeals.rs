@@ -261,6 +261,7 @@ pub fn file(node: &Node, filed_by: &str, pid: &PersonId, text: &str) -> Result<F
     };
     let applied = node.apply(
         &author,
+        appeal.filed_at,
         Record::AppealRecorded {
             appeal: appeal.clone(),
         },
@@ -311,13 +312,15 @@ pub async fn resolve(
     if appeal.resolved.is_some() {
         return Err(NodeError::conflict("this appeal is already resolved"));
     }
+    let resolved_at = node.now();
     appeal.resolved = Some(Resolution {
         by: principal.id.clone(),
-        at: node.now(),
+        at: resolved_at,
         note: note.to_owned(),
     });
     node.apply(
         &Author::from(principal),
+        resolved_at,
         Record::AppealRecorded {
             appeal: appeal.clone(),
         },

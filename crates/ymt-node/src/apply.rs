@@ -3,12 +3,12 @@
 //! memory. See `record.rs` for the kinds and docs/log.md for the format.
 
 use ymt_core::identity::{IdDocument, IdType, MaskedName};
-use ymt_core::{PersonId, RegionCode};
+use ymt_core::{PersonId, RegionCode, Timestamp};
 
 use crate::auth::Principal;
 use crate::error::NodeError;
 use crate::model::PersonRecord;
-use crate::record::{Author, Record};
+use crate::record::{Author, RECORD_FORMAT_VERSION, Record, RecordEnvelope};
 use crate::state::Node;
 use crate::venues::Venue;
 
@@ -26,23 +26,46 @@ pub struct PersonRegistration {
 }
 
 impl Node {
-    /// Applies one record: its metadata writes and its audit record are
-    /// committed together (one store commit, fsynced) or not at all, and
-    /// only then does the node's memory change. Blocks for about one fsync.
+    /// Applies one record made by a command of this node: `at` is the
+    /// instant it takes effect, chosen by the command (the same instant as
+    /// the record's own, e.g. a decision's `decided_at`). See
+    /// [`Node::apply_envelope`].
+    pub fn apply(
+        &self,
+        author: &Author,
+        at: Timestamp,
+        record: Record,
+        detail: &str,
+    ) -> Result<(), NodeError> {
+        self.apply_envelope(&RecordEnvelope::new(author, at, record), detail)
+    }
+
+    /// Applies one record as it is kept and replicated: its metadata writes
+    /// and its audit record (at the envelope's instant, never this node's
+    /// clock) are committed together (one store commit, fsynced) or not at
+    /// all, and only then does the node's memory change. Blocks for about
+    /// one fsync.
     ///
     /// Events are applied by [`Node::ingest`], which commits each event
     /// with its audit record in the same way.
-    pub fn apply(&self, author: &Author, record: Record, detail: &str) -> Result<(), NodeError> {
+    pub fn apply_envelope(&self, envelope: &RecordEnvelope, detail: &str) -> Result<(), NodeError> {
+        let record = &envelope.record;
         if let Record::Events { .. } = record {
             return Err(NodeError::internal(
                 "events are applied through Node::ingest",
             ));
         }
-        self.check_module_record(&record)?;
-        let audit = record.audit_entry(author, self.now(), detail);
+        self.check_module_record(record)?;
+        if envelope.format > RECORD_FORMAT_VERSION {
+            return Err(NodeError::internal(format!(
+                "record format {} is newer than this node's {RECORD_FORMAT_VERSION}",
+                envelope.format
+            )));
+        }
+        let audit = record.audit_entry(&envelope.author(), envelope.at, detail);
         let receiver = self.store.meta_commit(record.meta_writes(), vec![audit])?;
         ymt_store::wait_blocking(receiver)?;
-        self.after_apply(&record);
+        self.after_apply(record);
         Ok(())
     }
 
@@ -91,7 +114,12 @@ impl Node {
             principal.jurisdiction,
             principal.created_by
         );
-        self.apply(author, Record::PrincipalAdded { principal }, &detail)
+        self.apply(
+            author,
+            self.now(),
+            Record::PrincipalAdded { principal },
+            &detail,
+        )
     }
 
     /// Rotates a principal's API key at the node's clock: `new_key` works for
@@ -117,6 +145,7 @@ impl Node {
         );
         self.apply(
             author,
+            now,
             Record::PrincipalAdded { principal: rotated },
             &detail,
         )
@@ -142,6 +171,7 @@ impl Node {
         let detail = format!("keys revoked: {}", ids.join(", "));
         self.apply(
             author,
+            now,
             Record::PrincipalAdded { principal: revoked },
             &detail,
         )?;
@@ -182,6 +212,7 @@ impl Node {
         let previous = self.person_record(&person.pid)?.map(|record| record.region);
         self.apply(
             author,
+            self.now(),
             Record::PersonRegistered {
                 person: person.clone(),
             },
@@ -332,6 +363,7 @@ impl Node {
         record.guardianship_confirmed.push(ward.clone());
         self.apply(
             &Author::from(principal),
+            self.now(),
             Record::PersonRegistered {
                 person: record.clone(),
             },
@@ -348,6 +380,12 @@ impl Node {
     /// Registers a venue, on behalf of `author`.
     pub fn register_venue(&self, author: &Author, venue: Venue) -> Result<(), NodeError> {
         let detail = format!("region {}", venue.region);
-        self.apply(author, Record::VenueRegistered { venue }, &detail)
+        // A venue takes effect at its registration instant.
+        self.apply(
+            author,
+            venue.registered_at,
+            Record::VenueRegistered { venue },
+            &detail,
+        )
     }
 }

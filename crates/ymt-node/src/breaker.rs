@@ -316,6 +316,7 @@ pub async fn propose_held(
     let detail = pending.held_because.join("; ");
     state.apply(
         &Author::from(principal),
+        pending.proposed_at,
         Record::ActionRecorded {
             pending: pending.clone(),
         },
@@ -418,7 +419,8 @@ pub async fn decide(
         PendingStatus::Rejected
     };
     pending.decided_by = Some(principal.id.clone());
-    pending.decided_at = Some(state.now());
+    let decided_at = state.now();
+    pending.decided_at = Some(decided_at);
     let detail = format!(
         "proposed by {}; {} events stored, {} persons reached; impact {:?}",
         pending.proposer,
@@ -428,6 +430,7 @@ pub async fn decide(
     );
     state.apply(
         &Author::from(principal),
+        decided_at,
         Record::ActionRecorded {
             pending: pending.clone(),
         },

@@ -229,6 +229,7 @@ impl CareHomeModule {
         };
         node.apply(
             &Author::from(principal),
+            visit.at,
             Record::ModuleRecorded {
                 module: MODULE.into(),
                 record_kind: KIND_VISIT_RECORDED.into(),
@@ -284,6 +285,7 @@ impl CareHomeModule {
         let _order = self.roster_writes.lock();
         node.apply(
             &Author::from(principal),
+            node.now(),
             Record::ModuleRecorded {
                 module: MODULE.into(),
                 record_kind: KIND_ROSTER_SET.into(),

@@ -2,18 +2,19 @@
 //! key, and the in-memory venue×time index of check-ins that tracing and
 //! risk areas query.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use parking_lot::RwLock;
 use ymt_core::event::CHECK_IN_DEFAULT_STAY_SECS;
-use ymt_core::{EventBody, EventId, RegionCode, VenueId};
+use ymt_core::event::ContactKind;
+use ymt_core::{EventBody, EventId, PersonId, RegionCode, VenueId};
 use ymt_store::{EventStore, StoredEvent};
 use ymt_trace::{CheckIn, StayPolicy, TraceIndex};
 
 use crate::config::TracingConfig;
 use crate::error::NodeError;
-use crate::model::EventRecord;
+use crate::model::{EventRecord, META_TRACED_FROM, parse_traced_from};
 use crate::venues::{META_NODE_KEYS, META_VENUES, VENUE_QR_KEY_NAME, Venue};
 
 /// The tracing part of the node's state.
@@ -23,8 +24,13 @@ pub struct TracingState {
     venues: RwLock<HashMap<VenueId, Venue>>,
     pub index: RwLock<TraceIndex>,
     venue_key: OnceLock<[u8; 32]>,
-    /// Serialises decisions on pending actions, so one is never applied twice.
+    /// Serialises decisions on pending actions, so one is never applied
+    /// twice, and the tracing of positive results, so two batches never
+    /// write one case's designations at once.
     pub decisions: tokio::sync::Mutex<()>,
+    /// The positive results traced so far, to find which a late check-in
+    /// concerns.
+    pub traced: parking_lot::Mutex<TracedCases>,
     /// Passes of the retention task completed so far (the first runs at
     /// start), for whoever must know that a pass is over.
     pub retention_passes: tokio::sync::watch::Sender<u64>,
@@ -42,6 +48,7 @@ impl TracingState {
             index: RwLock::new(TraceIndex::new()),
             venue_key: OnceLock::new(),
             decisions: tokio::sync::Mutex::new(()),
+            traced: parking_lot::Mutex::new(TracedCases::default()),
             retention_passes: tokio::sync::watch::channel(0).0,
         }
     }
@@ -109,6 +116,36 @@ impl TracingState {
             for (_, bytes) in store.meta_list(META_VENUES)? {
                 let venue: Venue = serde_json::from_slice(&bytes)?;
                 venues.insert(venue.id.clone(), venue);
+            }
+        }
+        {
+            let mut traced = self.traced.lock();
+            for (key, bytes) in store.meta_list(META_TRACED_FROM)? {
+                let Ok(test) = EventId::parse(&key) else {
+                    continue;
+                };
+                let (current, designations) = parse_traced_from(&bytes)?;
+                // Written before the case was kept: its positive names it.
+                let (case, mut close_contacts) = match current {
+                    Some(traced) => (traced.case, traced.close_contacts),
+                    None => (
+                        match store.event_by_id(&test)? {
+                            Some(stored) => serde_json::from_slice::<EventRecord>(&stored.payload)?
+                                .event
+                                .person
+                                .clone(),
+                            None => continue,
+                        },
+                        Vec::new(),
+                    ),
+                };
+                close_contacts.extend(
+                    designations
+                        .iter()
+                        .filter(|designation| designation.kind == ContactKind::Close)
+                        .map(|designation| designation.pid.clone()),
+                );
+                traced.insert(test, case, close_contacts);
             }
         }
         let (mut from_seq, mut index) = match snapshot {
@@ -199,6 +236,76 @@ impl TracingState {
                 tracing::warn!("check-in of {} not indexed: {error}", check_in.person);
             }
         }
+    }
+}
+
+/// The positive results the node has traced, with their cases and the close
+/// contacts they designated: a check-in that arrives late concerns the
+/// tracing of its own person's positives, of the positives of whoever
+/// overlapped it, and of the positives that made any of them a close
+/// contact (secondary contacts).
+#[derive(Default)]
+pub struct TracedCases {
+    by_test: HashMap<EventId, (PersonId, Vec<PersonId>)>,
+    by_case: HashMap<PersonId, BTreeSet<EventId>>,
+    by_close_contact: HashMap<PersonId, BTreeSet<EventId>>,
+}
+
+impl TracedCases {
+    pub fn is_empty(&self) -> bool {
+        self.by_test.is_empty()
+    }
+
+    /// Notes (or replaces) the case of `test` and the close contacts its
+    /// tracing finds.
+    pub fn insert(&mut self, test: EventId, case: PersonId, mut close: Vec<PersonId>) {
+        self.remove(&test);
+        close.sort();
+        close.dedup();
+        for contact in &close {
+            self.by_close_contact
+                .entry(contact.clone())
+                .or_default()
+                .insert(test.clone());
+        }
+        self.by_case
+            .entry(case.clone())
+            .or_default()
+            .insert(test.clone());
+        self.by_test.insert(test, (case, close));
+    }
+
+    /// Forgets a positive result (retracted: its tracing is withdrawn).
+    pub fn remove(&mut self, test: &EventId) {
+        let Some((case, close)) = self.by_test.remove(test) else {
+            return;
+        };
+        let forget = |map: &mut HashMap<PersonId, BTreeSet<EventId>>, person: &PersonId| {
+            if let Some(tests) = map.get_mut(person) {
+                tests.remove(test);
+                if tests.is_empty() {
+                    map.remove(person);
+                }
+            }
+        };
+        forget(&mut self.by_case, &case);
+        for contact in &close {
+            forget(&mut self.by_close_contact, contact);
+        }
+    }
+
+    pub fn contains(&self, test: &EventId) -> bool {
+        self.by_test.contains_key(test)
+    }
+
+    /// The traced positives a stay of `person` can change: the person's own
+    /// and those that made the person a close contact.
+    pub fn concerning(&self, person: &PersonId) -> impl Iterator<Item = &EventId> {
+        self.by_case
+            .get(person)
+            .into_iter()
+            .chain(self.by_close_contact.get(person))
+            .flatten()
     }
 }
 

@@ -110,6 +110,7 @@ pub async fn confirm(
     };
     node.apply(
         &Author::from(principal),
+        confirmation.confirmed_at,
         Record::DesignationConfirmed {
             confirmation: confirmation.clone(),
         },

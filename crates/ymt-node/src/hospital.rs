@@ -152,6 +152,7 @@ impl HospitalModule {
             };
             node.apply(
                 &Author::from(principal),
+                now,
                 Record::ModuleRecorded {
                     module: MODULE.into(),
                     record_kind: KIND_SYMPTOMS_REPORTED.into(),
@@ -288,6 +289,7 @@ impl HospitalModule {
     ) -> Result<(), NodeError> {
         node.apply(
             &Author::citizen(by),
+            consent.revoked_at.unwrap_or(consent.given_at),
             Record::ModuleRecorded {
                 module: MODULE.into(),
                 record_kind: kind.into(),

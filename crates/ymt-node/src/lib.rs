@@ -40,6 +40,7 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod task_group;
+pub mod tracing_plan;
 pub mod tracing_service;
 pub mod venue_registry;
 pub mod venues;

@@ -429,6 +429,39 @@ pub struct TracedDesignation {
     pub kind: ContactKind,
 }
 
+/// What `traced-from/<test>` holds: the case of the positive result and
+/// the designations its tracing stored (and has not withdrawn).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TracedFrom {
+    pub case: PersonId,
+    pub designations: Vec<TracedDesignation>,
+    /// The close contacts its plan finds, designated or not (a held
+    /// tracing designates none): a late check-in overlapping one of them
+    /// changes the plan's secondary contacts.
+    #[serde(default)]
+    pub close_contacts: Vec<PersonId>,
+}
+
+/// Reads `traced-from/<test>`: the current form, or the designations alone
+/// as nodes before the case was kept wrote them.
+pub fn parse_traced_from(
+    bytes: &[u8],
+) -> Result<(Option<TracedFrom>, Vec<TracedDesignation>), serde_json::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Current(TracedFrom),
+        DesignationsOnly(Vec<TracedDesignation>),
+    }
+    Ok(match serde_json::from_slice(bytes)? {
+        Stored::Current(traced) => {
+            let designations = traced.designations.clone();
+            (Some(traced), designations)
+        }
+        Stored::DesignationsOnly(designations) => (None, designations),
+    })
+}
+
 pub const META_PENDING: &str = "pending";
 
 pub const META_CONFIRMATIONS: &str = "confirmations";

@@ -197,6 +197,7 @@ pub fn put_rules_into_force(
             check_decidable(state, &compiled, &profiles)?;
             state.apply(
                 author,
+                state.now(),
                 Record::RuleSetPublished {
                     version: rule_set.version().to_string(),
                     document: text,
@@ -229,6 +230,7 @@ pub fn put_rules_into_force(
             check_decidable(state, &national, &profiles)?;
             state.apply(
                 author,
+                state.now(),
                 Record::ProfilePublished {
                     region: profile.region.clone(),
                     document: text,

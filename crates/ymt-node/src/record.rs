@@ -11,7 +11,7 @@
 //! replicates exactly these records.
 
 use serde::{Deserialize, Serialize};
-use ymt_core::{EventId, RegionCode, Timestamp};
+use ymt_core::{EventId, PersonId, RegionCode, Timestamp};
 use ymt_store::{AuditEntry, AuditOutcome, MetaWrite};
 
 use crate::auth::Principal;
@@ -19,7 +19,7 @@ use crate::codes::{Appeal, META_APPEALS};
 use crate::model::{
     Confirmation, EventRecord, META_CONFIRMATIONS, META_PENDING, META_PERSONS, META_PRINCIPALS,
     META_PROFILES, META_RISK_AREAS, META_RULE_SETS, META_TRACED_FROM, PendingAction, PersonRecord,
-    RiskAreaRecord, TracedDesignation,
+    RiskAreaRecord, TracedDesignation, TracedFrom,
 };
 use crate::venues::{META_VENUES, Venue};
 
@@ -55,11 +55,14 @@ pub enum Record {
     DesignationConfirmed { confirmation: Confirmation },
     /// An appeal filed or resolved.
     AppealRecorded { appeal: Appeal },
-    /// The designations automatic tracing derived from a positive result,
-    /// recorded before they are stored, so a retraction finds them.
+    /// The designations automatic tracing derived from a positive result
+    /// (its case's), recorded before they are stored, so a withdrawal finds
+    /// them; also when there are none yet, so a late check-in finds the case.
     TracingRecorded {
         test: EventId,
+        case: PersonId,
         designations: Vec<TracedDesignation>,
+        close_contacts: Vec<PersonId>,
     },
     /// A positive result's tracing withdrawn (it was retracted).
     TracingWithdrawn { test: EventId },
@@ -78,17 +81,39 @@ pub enum Record {
     },
 }
 
-/// How a record of one kind relates to the others when replicas apply them.
+/// How a record of one kind relates to the others when replicas apply them
+/// (docs/log.md states the kind of every record and why).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Ordering {
-    /// Applying it in any order, any number of times, gives the same state.
+pub enum RecordKind {
+    /// Applied on arrival, in any order, any number of times, with the same
+    /// state in the end: facts about persons (tests, vaccinations,
+    /// check-ins, travel, quarantines, overrides, retractions) and what
+    /// every node derives from them alike.
     Commutative,
     /// Its effect depends on what was applied before (a version must be
-    /// newer, an action undecided): every node must apply these in one
-    /// agreed order.
+    /// newer, an action undecided, a principal may be replaced): every node
+    /// applies these in one agreed order, each at the instant it carries
+    /// (`RecordEnvelope::at`), never at its own clock's.
     Ordered,
 }
+
+/// Every record kind by name, with its kind, as docs/log.md lists them.
+pub const RECORD_KINDS: &[(&str, RecordKind)] = &[
+    ("events", RecordKind::Commutative),
+    ("principal_added", RecordKind::Ordered),
+    ("person_registered", RecordKind::Ordered),
+    ("venue_registered", RecordKind::Ordered),
+    ("rule_set_published", RecordKind::Ordered),
+    ("profile_published", RecordKind::Ordered),
+    ("risk_area_recorded", RecordKind::Ordered),
+    ("action_recorded", RecordKind::Ordered),
+    ("designation_confirmed", RecordKind::Commutative),
+    ("appeal_recorded", RecordKind::Ordered),
+    ("tracing_recorded", RecordKind::Commutative),
+    ("tracing_withdrawn", RecordKind::Commutative),
+    ("module_recorded", RecordKind::Ordered),
+];
 
 /// Who made a change, as the audit log names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,13 +155,41 @@ impl Author {
 }
 
 /// A record as it is kept and replicated: with its format version, the
-/// instant it was applied and its author.
+/// instant it takes effect and its author. The instant is chosen once, by
+/// the command that made the record (on the node it was submitted to);
+/// applying the record, there or on any replica, or replaying it, reads no
+/// clock: the audit record and every instant in the payload are this one.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecordEnvelope {
     pub format: u32,
     pub at: Timestamp,
     pub author: String,
+    pub role: String,
+    /// The API key the author used, by its id, for the audit record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     pub record: Record,
+}
+
+impl RecordEnvelope {
+    pub fn new(author: &Author, at: Timestamp, record: Record) -> RecordEnvelope {
+        RecordEnvelope {
+            format: RECORD_FORMAT_VERSION,
+            at,
+            author: author.id.clone(),
+            role: author.role.clone(),
+            key_id: author.key_id.clone(),
+            record,
+        }
+    }
+
+    pub fn author(&self) -> Author {
+        Author {
+            id: self.author.clone(),
+            role: self.role.clone(),
+            key_id: self.key_id.clone(),
+        }
+    }
 }
 
 fn json(value: &impl Serialize) -> Vec<u8> {
@@ -163,16 +216,18 @@ impl Record {
         }
     }
 
-    /// Whether replicas may apply it in any order (see docs/log.md).
-    pub fn ordering(&self) -> Ordering {
+    /// Whether replicas may apply it in any order (see docs/log.md). An
+    /// exhaustive match: a new kind does not compile until it is classified.
+    pub fn record_kind(&self) -> RecordKind {
         match self {
-            // Idempotent by id; a retraction is itself an event.
+            // Idempotent by id; a correction is itself an event (a
+            // retraction), so arrival order does not matter.
             Record::Events { .. }
-            // Derived from events by every node alike.
+            // Derived from events by every node alike, with derived ids.
             | Record::TracingRecorded { .. }
             | Record::TracingWithdrawn { .. }
-            // Written once per id, never changed.
-            | Record::DesignationConfirmed { .. } => Ordering::Commutative,
+            // Written once per designation, never changed.
+            | Record::DesignationConfirmed { .. } => RecordKind::Commutative,
             Record::PrincipalAdded { .. }
             | Record::PersonRegistered { .. }
             | Record::VenueRegistered { .. }
@@ -183,7 +238,7 @@ impl Record {
             | Record::AppealRecorded { .. }
             // A module's records replace a value by key (a consent revoked,
             // a roster replaced): the last one applied wins.
-            | Record::ModuleRecorded { .. } => Ordering::Ordered,
+            | Record::ModuleRecorded { .. } => RecordKind::Ordered,
         }
     }
 
@@ -228,7 +283,9 @@ impl Record {
                 },
                 appeal.id.clone(),
             ),
-            Record::TracingRecorded { test, designations } => (
+            Record::TracingRecorded {
+                test, designations, ..
+            } => (
                 "tracing.record".into(),
                 format!("{test}: {} designations", designations.len()),
             ),
@@ -289,10 +346,19 @@ impl Record {
             Record::AppealRecorded { appeal } => {
                 vec![MetaWrite::put(META_APPEALS, &appeal.id, json(appeal))]
             }
-            Record::TracingRecorded { test, designations } => vec![MetaWrite::put(
+            Record::TracingRecorded {
+                test,
+                case,
+                designations,
+                close_contacts,
+            } => vec![MetaWrite::put(
                 META_TRACED_FROM,
                 test.as_str(),
-                json(designations),
+                json(&TracedFrom {
+                    case: case.clone(),
+                    designations: designations.clone(),
+                    close_contacts: close_contacts.clone(),
+                }),
             )],
             Record::TracingWithdrawn { test } => {
                 vec![MetaWrite::delete(META_TRACED_FROM, test.as_str())]

@@ -71,8 +71,10 @@ fn write_record(
         applied_after_seq,
     };
     let detail = format!("{:?} {} to {}", request.level, request.from, request.until);
+    let at = record.updated_at;
     state.apply(
         &Author::from(principal),
+        at,
         Record::RiskAreaRecorded { area: record },
         &detail,
     )

@@ -361,6 +361,7 @@ impl ServiceRules {
         let rule_set = self.check_rule_set(node, held.document.as_bytes())?;
         node.apply(
             &Author::from(proposer),
+            node.now(),
             Record::ModuleRecorded {
                 module: self.spec.module.into(),
                 record_kind: self.spec.rule_set_kind.into(),
@@ -415,6 +416,7 @@ impl ServiceRules {
         }
         node.apply(
             &Author::from(principal),
+            node.now(),
             Record::ModuleRecorded {
                 module: self.spec.module.into(),
                 record_kind: self.spec.profile_kind.into(),

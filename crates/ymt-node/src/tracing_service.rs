@@ -4,14 +4,19 @@
 //! - Every stored check-in is also appended to the in-memory
 //!   [`TraceIndex`] (about 16 bytes per check-in); on start the index is
 //!   rebuilt from the check-in events of the store.
-//! - A stored positive PCR result of person `p` traces every stay of `p`
-//!   from 4 days before sampling to the report instant (isolation): an
+//! - A positive PCR result of person `p` traces every stay of `p` from 4
+//!   days before sampling to the instant it was recorded (isolation): an
 //!   indoor overlap of at least `close_contact_min_overlap_minutes` makes a
 //!   close contact, any other overlap of at least `min_overlap_minutes` a
-//!   companion, and persons who overlapped a new close contact indoors in
-//!   the 2 days before designation become secondary contacts. The
-//!   designations are ingested like any event (store, audit, re-evaluation)
-//!   with author `auto-trace`, before the lab's request is answered.
+//!   companion, and persons who overlapped a close contact in the 2 days
+//!   before become secondary contacts (`tracing_plan.rs`). The designations
+//!   are ingested like any event (store, audit, re-evaluation) with author
+//!   `auto-trace`, before the lab's request is answered.
+//! - What tracing designates is a function of the events, not of their
+//!   order: after every batch, [`retrace`] reconciles each positive the
+//!   batch can change (a late check-in of the case, of a contact or of
+//!   anyone overlapping them; a retraction; a retried positive), storing
+//!   the designations missing and withdrawing those no longer supported.
 //! - Which designations a test caused is kept in meta `traced-from/<test>`,
 //!   so retracting the positive result retracts all of them.
 //! - Check-ins whose stay ended before the retention window are purged from
@@ -23,117 +28,33 @@
 //! tracing a case uses the rules governing the region of its test result
 //! ([`TracingParameters`]). Operational limits stay node configuration.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use ymt_core::event::{ContactKind, TestKind, TestOutcome};
-use ymt_core::{Color, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
+use ymt_core::event::{TestKind, TestOutcome};
+use ymt_core::{EventBody, EventId, EventKind, PersonId, Timestamp, VenueId};
 use ymt_store::AppendOutcome;
-use ymt_trace::{Positive, TraceIndex, TraceQuery};
+use ymt_trace::{Positive, Stay, TIME_BASE_UNIX_SECS, TraceIndex, TraceQuery};
 
 use crate::auth::Principal;
 pub use crate::auth::{TRACE_AUTHOR, system_principal};
-use crate::breaker::KIND_TRACING;
+use crate::breaker::{KIND_TRACING, META_PENDING};
 pub use crate::checkins::TracingState;
 pub use crate::config::TracingConfig;
 use crate::error::NodeError;
 pub use crate::model::META_TRACED_FROM;
 pub use crate::model::TracedDesignation;
 pub use crate::model::derived_event_id;
-use crate::model::{Applied, HeldAction, Impact, pending_id_of};
+use crate::model::{Applied, HeldAction, Impact, PendingAction, PendingStatus, pending_id_of};
 use crate::record::{Author, Record};
 pub use crate::retention::{RetentionReport, purge_expired, spawn_retention};
 use crate::state::{BoxFuture, EventRecord, ModuleSnapshot, Node, NodeModule, Subject, Submission};
+pub use crate::tracing_plan::{
+    FoundContact, RULE_TRACE_CLOSE, RULE_TRACE_COMPANION, RULE_TRACE_SECONDARY, TracingParameters,
+    TracingPlan, find_contacts, plan_tracing, plan_tracing_as,
+};
 use crate::venues::{META_NODE_KEYS, META_VENUES};
-
-pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
-pub const RULE_TRACE_COMPANION: &str = "TRACE-COMPANION-01";
-pub const RULE_TRACE_SECONDARY: &str = "TRACE-SECONDARY-01";
-
-/// What automatic tracing takes from the rule set in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TracingParameters {
-    pub lookback_days: i64,
-    pub companion_min_overlap_secs: u32,
-    pub close_indoor_min_overlap_secs: u32,
-    pub close_outdoor_min_overlap_secs: u32,
-    pub secondary_lookback_days: i64,
-}
-
-impl TracingParameters {
-    /// The national defaults, for a rule set published before these
-    /// parameters existed.
-    pub const NATIONAL_DEFAULTS: TracingParameters = TracingParameters {
-        lookback_days: 4,
-        companion_min_overlap_secs: 15 * 60,
-        close_indoor_min_overlap_secs: 30 * 60,
-        close_outdoor_min_overlap_secs: 240 * 60,
-        secondary_lookback_days: 2,
-    };
-
-    pub fn of(rules: &ymt_rules::CompiledRules) -> TracingParameters {
-        let defaults = TracingParameters::NATIONAL_DEFAULTS;
-        let parameters = rules.parameters();
-        let minutes = |name: &str, default_secs: u32| {
-            parameters
-                .get(name)
-                .map(|&minutes| (minutes.clamp(1, 7 * 1440) * 60) as u32)
-                .unwrap_or(default_secs)
-        };
-        let days = |name: &str, default_days: i64| {
-            parameters
-                .get(name)
-                .map(|&days| days.clamp(0, 30))
-                .unwrap_or(default_days)
-        };
-        TracingParameters {
-            lookback_days: days("tracingLookbackDays", defaults.lookback_days),
-            companion_min_overlap_secs: minutes(
-                "tracingCompanionMinOverlapMinutes",
-                defaults.companion_min_overlap_secs,
-            ),
-            close_indoor_min_overlap_secs: minutes(
-                "tracingCloseContactIndoorMinOverlapMinutes",
-                defaults.close_indoor_min_overlap_secs,
-            ),
-            close_outdoor_min_overlap_secs: minutes(
-                "tracingCloseContactOutdoorMinOverlapMinutes",
-                defaults.close_outdoor_min_overlap_secs,
-            ),
-            secondary_lookback_days: days(
-                "tracingSecondaryLookbackDays",
-                defaults.secondary_lookback_days,
-            ),
-        }
-    }
-
-    /// The contact an overlap makes, if any.
-    fn kind_of(&self, indoor: bool, overlap_secs: u32) -> Option<ContactKind> {
-        let close_secs = if indoor {
-            self.close_indoor_min_overlap_secs
-        } else {
-            self.close_outdoor_min_overlap_secs
-        };
-        if overlap_secs >= close_secs {
-            Some(ContactKind::Close)
-        } else if overlap_secs >= self.companion_min_overlap_secs {
-            Some(ContactKind::Companion)
-        } else {
-            None
-        }
-    }
-}
-
-/// A contact found by tracing with the evidence of its designation.
-#[derive(Clone, Debug)]
-pub struct FoundContact {
-    pub contact: PersonId,
-    pub kind: ContactKind,
-    pub venue: VenueId,
-    pub overlap_start: Timestamp,
-    pub overlap_end: Timestamp,
-}
 
 /// Refuses a check-in at an unknown venue, or one the index cannot hold.
 /// Called for every submitted event before anything is stored.
@@ -184,59 +105,155 @@ pub fn after_store(
     Ok(())
 }
 
-/// Runs after a batch is stored and applied: traces its positive PCR
-/// results and cascades its retractions.
+/// Runs after a batch is stored and applied: traces again every positive
+/// PCR result the batch can change (a new positive, a retried one, a
+/// retraction, a check-in of a case, of a contact or of anyone who
+/// overlapped them), so what tracing designates is a function of the
+/// events, whatever order they arrived in.
 pub async fn after_ingest(
     state: &Arc<Node>,
     records: &[EventRecord],
     outcomes: &[AppendOutcome],
 ) -> Result<(), NodeError> {
-    let fresh: Vec<&EventRecord> = records
-        .iter()
-        .zip(outcomes)
-        .filter(|(_, outcome)| !outcome.duplicate)
-        .map(|(record, _)| record)
-        .collect();
-    // A positive stored before a crash that cut its tracing short comes
-    // back as a duplicate when the lab retries (it never saw an answer):
-    // trace it unless its tracing was recorded or is held. Designation ids
-    // are derived, so tracing again stores nothing twice.
-    for (record, outcome) in records.iter().zip(outcomes) {
-        if outcome.duplicate
-            && is_positive_pcr(record)
-            && state
-                .store
-                .meta_get(META_TRACED_FROM, record.event.id.as_str())?
-                .is_none()
-            && state
-                .store
-                .meta_get(
-                    crate::breaker::META_PENDING,
-                    &pending_id_of(KIND_TRACING, record.event.id.as_str()),
-                )?
-                .is_none()
-            && !crate::state::is_retracted(
-                &state.person_records(&record.event.person)?,
-                &record.event.id,
-            )
-        {
-            trace_case(state, record).await?;
-        }
+    let concerned = concerned_tests(state, records, outcomes)?;
+    if concerned.is_empty() {
+        return Ok(());
     }
-    for record in fresh {
+    // One tracing at a time (and none while a pending action is decided):
+    // each reads the index and the recorded designations, then writes.
+    let _serial = state.tracing.decisions.lock().await;
+    for (test, again) in concerned {
+        retrace(state, &test, again, false).await?;
+    }
+    Ok(())
+}
+
+/// The positive results a batch can change the tracing of, each with
+/// whether to store all its designations again (a lab's retry of a
+/// positive whose tracing a crash may have cut short).
+fn concerned_tests(
+    state: &Node,
+    records: &[EventRecord],
+    outcomes: &[AppendOutcome],
+) -> Result<BTreeMap<EventId, bool>, NodeError> {
+    let mut concerned: BTreeMap<EventId, bool> = BTreeMap::new();
+    let mut stays: Vec<(PersonId, VenueId, Timestamp, Option<Timestamp>, bool)> = Vec::new();
+    for (record, outcome) in records.iter().zip(outcomes) {
+        // The node's own designations and their withdrawals change no one's
+        // tracing (and are stored while a tracing holds the lock).
+        if record.event.author == TRACE_AUTHOR {
+            continue;
+        }
+        if is_positive_pcr(record) {
+            let again = concerned.entry(record.event.id.clone()).or_insert(false);
+            *again |= outcome.duplicate;
+            continue;
+        }
+        if outcome.duplicate {
+            continue;
+        }
         match &record.event.body {
-            EventBody::TestResult(test)
-                if test.test == TestKind::Pcr && test.result == TestOutcome::Positive =>
-            {
-                trace_case(state, record).await?;
-            }
+            EventBody::CheckIn(check_in) => stays.push((
+                record.event.person.clone(),
+                check_in.venue.clone(),
+                check_in.entered_at,
+                check_in.left_at,
+                false,
+            )),
             EventBody::Retraction(retraction) => {
-                cascade_retraction(state, &record.event.id, &retraction.target).await?;
+                if state.tracing.traced.lock().contains(&retraction.target) {
+                    concerned.entry(retraction.target.clone()).or_insert(false);
+                } else if let Some(stored) = state.store.event_by_id(&retraction.target)?
+                    && let Ok(target) = serde_json::from_slice::<EventRecord>(&stored.payload)
+                {
+                    match &target.event.body {
+                        EventBody::CheckIn(check_in) => stays.push((
+                            target.event.person.clone(),
+                            check_in.venue.clone(),
+                            check_in.entered_at,
+                            check_in.left_at,
+                            true,
+                        )),
+                        _ if is_positive_pcr(&target) => {
+                            concerned.entry(target.event.id.clone()).or_insert(false);
+                        }
+                        _ => {}
+                    }
+                }
             }
             _ => {}
         }
     }
-    Ok(())
+    if stays.is_empty() {
+        return Ok(concerned);
+    }
+    let traced = state.tracing.traced.lock();
+    if traced.is_empty() {
+        return Ok(concerned);
+    }
+    let index = state.tracing.index.read();
+    let mut persons: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
+    for (person, venue, entered_at, left_at, retracted) in stays {
+        let Ok(stay) = state
+            .tracing
+            .policy
+            .resolve(entered_at.unix_secs(), left_at.map(Timestamp::unix_secs))
+        else {
+            continue;
+        };
+        overlapping_persons(&index, &person, &venue, stay, retracted, &mut persons);
+        persons.insert(person);
+    }
+    for person in &persons {
+        for test in traced.concerning(person) {
+            concerned.entry(test.clone()).or_insert(false);
+        }
+    }
+    Ok(concerned)
+}
+
+/// Adds everyone whose stay at `venue` overlapped `person`'s stay
+/// `[enter, leave]`. A stay still in the index is traced like a case's; a
+/// retracted one (no longer indexed) is compared with the venue's stays.
+fn overlapping_persons(
+    index: &TraceIndex,
+    person: &PersonId,
+    venue: &VenueId,
+    stay: Stay,
+    retracted: bool,
+    persons: &mut std::collections::BTreeSet<PersonId>,
+) {
+    if retracted {
+        let Some(venue_number) = index.venues().get(venue.as_str()) else {
+            return;
+        };
+        index.for_each_stay_at(venue_number, |other| {
+            if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
+                persons.insert(index.person_id(other.person));
+            }
+        });
+        return;
+    }
+    let instant = |rel: u32| {
+        Timestamp::from_unix_secs(TIME_BASE_UNIX_SECS + i64::from(rel))
+            .expect("an indexable stay lies in the index's range")
+    };
+    let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
+    let positive = Positive {
+        person: person.clone(),
+        confirmed: leave,
+        window_start: Some(enter),
+        window_end: Some(leave.plus_secs(1)),
+    };
+    let query = TraceQuery {
+        min_overlap_secs: 1,
+        before_confirmed: false,
+    };
+    if let Ok(result) = index.trace(&[positive], &query) {
+        for pair in &result.pairs {
+            persons.insert(index.person_id(pair.contact));
+        }
+    }
 }
 
 fn is_positive_pcr(record: &EventRecord) -> bool {
@@ -244,412 +261,288 @@ fn is_positive_pcr(record: &EventRecord) -> bool {
         if test.test == TestKind::Pcr && test.result == TestOutcome::Positive)
 }
 
-/// Finds the contacts of `person` over its stays in `[window_start,
-/// window_end)`: per contact the strongest designation (close before
-/// companion, then the longest overlap).
-pub fn find_contacts(
-    tracing: &TracingState,
-    index: &TraceIndex,
-    parameters: &TracingParameters,
-    person: &PersonId,
-    window_start: Timestamp,
-    window_end: Timestamp,
-    close_only: bool,
-) -> Vec<FoundContact> {
-    let least_secs = if close_only {
-        parameters
-            .close_indoor_min_overlap_secs
-            .min(parameters.close_outdoor_min_overlap_secs)
-    } else {
-        parameters
-            .companion_min_overlap_secs
-            .min(parameters.close_indoor_min_overlap_secs)
-            .min(parameters.close_outdoor_min_overlap_secs)
-    };
-    let query = TraceQuery {
-        min_overlap_secs: least_secs.max(1),
-        before_confirmed: false,
-    };
-    let mut best: HashMap<PersonId, (FoundContact, u32)> = HashMap::new();
-    let mut indoor_of: HashMap<VenueId, bool> = HashMap::new();
-    for (_, enter, leave) in index.stays_of(person) {
-        if leave < window_start || enter >= window_end {
-            continue;
-        }
-        // One stay at a time: the index reports the longest overlap per
-        // contact, and the venue of each stay decides close or companion.
-        let positive = Positive {
-            person: person.clone(),
-            confirmed: window_end,
-            window_start: Some(leave),
-            window_end: Some(enter.plus_secs(1)),
-        };
-        let Ok(result) = index.trace(&[positive], &query) else {
-            continue;
-        };
-        for pair in &result.pairs {
-            let resolved = index.resolve_pair(pair);
-            let overlap_secs = pair.overlap_secs();
-            // Venues only imported, never registered, count as outdoor:
-            // tracing them can only make companions.
-            let indoor = *indoor_of.entry(resolved.venue.clone()).or_insert_with(|| {
-                tracing
-                    .venue(&resolved.venue)
-                    .is_some_and(|venue| venue.indoor)
-            });
-            let kind = match parameters.kind_of(indoor, overlap_secs) {
-                Some(ContactKind::Close) => ContactKind::Close,
-                Some(kind) if !close_only => kind,
-                _ => continue,
-            };
-            let found = FoundContact {
-                contact: resolved.contact.clone(),
-                kind,
-                venue: resolved.venue,
-                overlap_start: resolved.overlap_start,
-                overlap_end: resolved.overlap_end,
-            };
-            let rank =
-                |found: &FoundContact, secs: u32| (matches!(found.kind, ContactKind::Close), secs);
-            match best.get(&resolved.contact) {
-                Some((known, known_secs))
-                    if rank(known, *known_secs) >= rank(&found, overlap_secs) => {}
-                _ => {
-                    best.insert(resolved.contact, (found, overlap_secs));
-                }
-            }
-        }
-    }
-    let mut contacts: Vec<FoundContact> = best.into_values().map(|(found, _)| found).collect();
-    contacts.sort_by(|a, b| a.contact.cmp(&b.contact));
-    contacts
+/// What the tracing of one positive result should designate now, from the
+/// events alone: nothing when it is retracted, held or rejected; its plan
+/// when it is within the breaker's limit or approved.
+enum Intended {
+    Nothing,
+    /// Over the breaker's limit, its proposal already made.
+    Withheld(TracingPlan),
+    Held(TracingPlan),
+    Designate(TracingPlan),
 }
 
-fn designation_submission(
-    state: &Node,
-    trigger: &EventId,
-    source: &PersonId,
-    found: &FoundContact,
-    kind: ContactKind,
-    fallback_region: &RegionCode,
-    now: Timestamp,
-) -> (Submission, TracedDesignation) {
-    let kind_name = match kind {
-        ContactKind::Close => "close",
-        ContactKind::Companion => "companion",
-        ContactKind::Secondary => "secondary",
+/// Brings the designations of one positive PCR result in line with what
+/// the events, the check-ins indexed and the rules in force give: stores
+/// the designations it lacks, withdraws (retracts) those it no longer
+/// supports, and holds the tracing for a second administrator when it
+/// would designate more persons than the breaker allows. Whatever order
+/// the events came in, the designations in force at the end are the same,
+/// with the same ids. `again`: store every designation again (ids are
+/// derived, so none is stored twice). `approving`: the held tracing is
+/// being approved. The caller holds `tracing.decisions`. Returns how many
+/// designations are in force, and for how many persons.
+pub async fn retrace(
+    state: &Arc<Node>,
+    test: &EventId,
+    again: bool,
+    approving: bool,
+) -> Result<(usize, usize), NodeError> {
+    let Some(stored) = state.store.event_by_id(test)? else {
+        return Ok((0, 0));
     };
-    let rule = match kind {
-        ContactKind::Close => RULE_TRACE_CLOSE,
-        ContactKind::Companion => RULE_TRACE_COMPANION,
-        ContactKind::Secondary => RULE_TRACE_SECONDARY,
-    };
-    let id = derived_event_id(
-        TRACE_AUTHOR,
-        &[trigger.as_str(), found.contact.as_str(), kind_name],
-    );
-    let region = state
-        .tracing
-        .venue(&found.venue)
-        .map(|venue| venue.region)
-        .unwrap_or_else(|| fallback_region.clone());
-    // An assumed departure can lie in the future; evidence never does.
-    let overlap_end = found.overlap_end.min(now);
-    let overlap_start = found.overlap_start.min(overlap_end);
-    let data = serde_json::json!({
-        "contact": kind,
-        "source_case": source,
-        "designated_at": now,
-        "last_exposure_at": overlap_end,
-        "venue": found.venue,
-        "overlap_start": overlap_start,
-        "overlap_end": overlap_end,
-        "rule": rule,
-        "reason": format!(
-            "{kind_name} contact: stay at venue {} overlapped {source} from {overlap_start} to {overlap_end} (traced from {trigger})",
-            found.venue
-        ),
-    });
-    (
-        Submission {
-            id: id.clone(),
-            subject: Subject::Pid {
-                pid: found.contact.clone(),
-            },
-            region: region.clone(),
-            kind: EventKind::ContactDesignation,
-            data,
-        },
-        TracedDesignation {
-            id,
-            pid: found.contact.clone(),
-            region,
-            kind,
-        },
-    )
-}
-
-/// What tracing one positive result would designate.
-pub struct TracingPlan {
-    submissions: Vec<Submission>,
-    traced: Vec<TracedDesignation>,
-    /// The color each designated person would get at least, for the impact.
-    designated: Vec<(PersonId, Color)>,
-}
-
-impl TracingPlan {
-    pub fn len(&self) -> usize {
-        self.submissions.len()
+    let test_record: EventRecord = serde_json::from_slice(&stored.payload)
+        .map_err(|error| NodeError::internal(format!("stored event {test}: {error}")))?;
+    if !is_positive_pcr(&test_record) {
+        return Ok((0, 0));
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.submissions.is_empty()
-    }
-
-    /// How many designated persons' codes would change: those whose color
-    /// now is below what their designation gives (red for close contacts,
-    /// yellow for the others).
-    pub fn impact(&self, state: &Node) -> Impact {
-        let mut impact = Impact {
-            persons_reached: self.designated.len(),
-            ..Default::default()
-        };
-        for (pid, color) in &self.designated {
-            let before = state
-                .projection
-                .get(pid)
-                .map(|(slot, _)| slot.color())
-                .unwrap_or(Color::Green);
-            // A designation only raises a code; one already as severe stays.
-            impact.record(before, before.max(*color));
-        }
-        impact
-    }
-}
-
-/// Traces one positive PCR result against the index as it is now.
-pub fn plan_tracing(state: &Node, test_record: &EventRecord) -> TracingPlan {
-    let mut plan = TracingPlan {
-        submissions: Vec::new(),
-        traced: Vec::new(),
-        designated: Vec::new(),
-    };
-    let EventBody::TestResult(test) = &test_record.event.body else {
-        return plan;
-    };
-    let now = state.now();
     let case = test_record.event.person.clone();
-    let parameters =
-        TracingParameters::of(&state.rules.read().compiled_for(Some(&test_record.region)));
-    let window_start = test
-        .sampled_at
-        .plus_secs(-parameters.lookback_days * 86_400);
-    let (direct, secondary) = {
-        let tracing = &state.tracing;
-        let index = tracing.index.read();
-        let direct = find_contacts(
-            tracing,
-            &index,
-            &parameters,
-            &case,
-            window_start,
-            now,
-            false,
-        );
-        let mut secondary: Vec<(PersonId, FoundContact)> = Vec::new();
-        if tracing.config.secondary_contacts_enabled && parameters.secondary_lookback_days > 0 {
-            let secondary_start = now.plus_secs(-parameters.secondary_lookback_days * 86_400);
-            let mut taken: std::collections::HashSet<&PersonId> =
-                direct.iter().map(|found| &found.contact).collect();
-            taken.insert(&case);
-            let mut chosen: BTreeMap<PersonId, (PersonId, FoundContact)> = BTreeMap::new();
-            for close in direct.iter().filter(|f| f.kind == ContactKind::Close) {
-                for found in find_contacts(
-                    tracing,
-                    &index,
-                    &parameters,
-                    &close.contact,
-                    secondary_start,
-                    now,
-                    true,
-                ) {
-                    if taken.contains(&found.contact) || chosen.contains_key(&found.contact) {
-                        continue;
-                    }
-                    chosen.insert(found.contact.clone(), (close.contact.clone(), found));
+    let retracted = crate::state::is_retracted(&state.person_records(&case)?, test);
+    let (recorded, recorded_close_contacts) =
+        match state.store.meta_get(META_TRACED_FROM, test.as_str())? {
+            Some(bytes) => {
+                let (traced, designations) = crate::model::parse_traced_from(&bytes)
+                    .map_err(|error| NodeError::internal(format!("traced-from/{test}: {error}")))?;
+                (
+                    Some(designations),
+                    traced
+                        .map(|traced| traced.close_contacts)
+                        .unwrap_or_default(),
+                )
+            }
+            None => (None, Vec::new()),
+        };
+    if retracted && recorded.is_none() {
+        state.tracing.traced.lock().remove(test);
+        return Ok((0, 0));
+    }
+    let held = if approving {
+        Some(PendingStatus::Approved)
+    } else {
+        match state
+            .store
+            .meta_get(META_PENDING, &pending_id_of(KIND_TRACING, test.as_str()))?
+        {
+            Some(bytes) => Some(
+                serde_json::from_slice::<PendingAction>(&bytes)
+                    .map_err(|error| {
+                        NodeError::internal(format!("stored pending action: {error}"))
+                    })?
+                    .status,
+            ),
+            None => None,
+        }
+    };
+    let intended = if retracted {
+        Intended::Nothing
+    } else {
+        match held {
+            Some(PendingStatus::Approved) => {
+                Intended::Designate(plan(state, &test_record, true).await?)
+            }
+            held => {
+                let plan = plan(state, &test_record, false).await?;
+                // The breaker counts persons designated, not colors that
+                // would change today: check-ins only add to it, so whether
+                // a tracing is held does not depend on what arrived first.
+                // Once held, it stays withheld until a second
+                // administrator decides (a designation withdrawn is never
+                // stored again under its id).
+                if held.is_some() {
+                    Intended::Withheld(plan)
+                } else if plan.len() > state.tracing.config.breaker_persons_max {
+                    Intended::Held(plan)
+                } else {
+                    Intended::Designate(plan)
                 }
             }
-            secondary = chosen.into_values().collect();
         }
-        (direct, secondary)
     };
-    let designations = direct.iter().map(|found| (&case, found, found.kind)).chain(
-        secondary
-            .iter()
-            .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
-    );
-    for (source, found, kind) in designations {
-        let (submission, designation) = designation_submission(
-            state,
-            &test_record.event.id,
-            source,
-            found,
-            kind,
-            &test_record.region,
-            now,
+    let principal = system_principal(TRACE_AUTHOR);
+    let close_contacts: Vec<PersonId> = match &intended {
+        Intended::Nothing => Vec::new(),
+        Intended::Designate(plan) | Intended::Held(plan) | Intended::Withheld(plan) => {
+            plan.close_contacts()
+        }
+    };
+    let (submissions, intended_designations) = match intended {
+        Intended::Nothing | Intended::Withheld(_) => (Vec::new(), Vec::new()),
+        Intended::Designate(plan) => (plan.submissions, plan.traced),
+        Intended::Held(plan) => {
+            let limit = state.tracing.config.breaker_persons_max;
+            let reason = format!(
+                "circuit breaker: tracing {test} would designate {} persons, more than {limit}",
+                plan.len()
+            );
+            let impact = plan.impact(state);
+            let request = TracingRequest {
+                test: test.clone(),
+                case: case.clone(),
+            };
+            crate::breaker::propose_held(
+                state,
+                &principal,
+                HeldAction::new(KIND_TRACING, &request),
+                vec![reason],
+                impact,
+            )
+            .await?;
+            (Vec::new(), Vec::new())
+        }
+    };
+    let had_record = recorded.is_some();
+    let recorded = recorded.unwrap_or_default();
+    let recorded_ids: std::collections::HashSet<&EventId> =
+        recorded.iter().map(|designation| &designation.id).collect();
+    let intended_ids: std::collections::HashSet<&EventId> = intended_designations
+        .iter()
+        .map(|designation| &designation.id)
+        .collect();
+    let to_store: Vec<Submission> = submissions
+        .into_iter()
+        .filter(|submission| again || !recorded_ids.contains(&submission.id))
+        .collect();
+    let to_withdraw: Vec<&TracedDesignation> = recorded
+        .iter()
+        .filter(|designation| !intended_ids.contains(&designation.id))
+        .collect();
+    // A case is recorded even before it designates anyone, so a check-in
+    // arriving later (also after a restart) finds it.
+    let changed = !had_record
+        || retracted
+        || !to_store.is_empty()
+        || !to_withdraw.is_empty()
+        || recorded_close_contacts != close_contacts;
+    let author = Author::from(&principal);
+    // Derived from the positive: its tracing is recorded at the instant the
+    // positive was, on every node.
+    let traced_at = test_record.event.recorded_at;
+    if changed {
+        // Recorded first, with every designation that may be stored, so one
+        // stored before a crash is still found and withdrawn when it must be.
+        let mut union = recorded.clone();
+        union.extend(
+            intended_designations
+                .iter()
+                .filter(|designation| !recorded_ids.contains(&designation.id))
+                .cloned(),
         );
-        plan.submissions.push(submission);
-        plan.traced.push(designation);
-        let color = if kind == ContactKind::Close {
-            Color::Red
-        } else {
-            Color::Yellow
-        };
-        plan.designated.push((found.contact.clone(), color));
+        if !retracted {
+            state.apply(
+                &author,
+                traced_at,
+                Record::TracingRecorded {
+                    test: test.clone(),
+                    case: case.clone(),
+                    designations: union.clone(),
+                    close_contacts: close_contacts.clone(),
+                },
+                &format!("case {case}"),
+            )?;
+        }
+        if !to_store.is_empty() {
+            state.ingest_in_chunks(&principal, to_store).await?;
+        }
+        if !to_withdraw.is_empty() {
+            let withdrawals = to_withdraw
+                .iter()
+                .map(|designation| withdrawal(test, designation))
+                .collect();
+            state.ingest_in_chunks(&principal, withdrawals).await?;
+        }
+        if retracted {
+            state.apply(
+                &author,
+                traced_at,
+                Record::TracingWithdrawn { test: test.clone() },
+                &format!("the positive result {test} was retracted"),
+            )?;
+            state.tracing.traced.lock().remove(test);
+            return Ok((0, 0));
+        }
+        if union.len() != intended_designations.len() {
+            state.apply(
+                &author,
+                traced_at,
+                Record::TracingRecorded {
+                    test: test.clone(),
+                    case: case.clone(),
+                    designations: intended_designations.clone(),
+                    close_contacts: close_contacts.clone(),
+                },
+                &format!("case {case}"),
+            )?;
+        }
     }
-    let limit = state.tracing.config.contacts_per_case_max;
-    if plan.submissions.len() > limit {
-        tracing::warn!(
-            "positive {} traced {} contacts, more than the limit {limit}; only the first are designated",
-            test_record.event.id,
-            plan.submissions.len(),
-        );
-        plan.submissions.truncate(limit);
-        plan.traced.truncate(limit);
-        plan.designated.truncate(limit);
-    }
-    plan
+    let persons: std::collections::HashSet<&PersonId> = intended_designations
+        .iter()
+        .map(|designation| &designation.pid)
+        .collect();
+    let count = (intended_designations.len(), persons.len());
+    state
+        .tracing
+        .traced
+        .lock()
+        .insert(test.clone(), case, close_contacts);
+    Ok(count)
 }
 
-/// Traces one stored positive PCR result and ingests the designations, or,
-/// when they would change more colors than the circuit breaker allows,
-/// holds the tracing for a national administrator's approval.
-pub async fn trace_case(state: &Arc<Node>, test_record: &EventRecord) -> Result<(), NodeError> {
-    let worker = state.clone();
-    let record = test_record.clone();
-    let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
-        .await
-        .map_err(|_| NodeError::internal("tracing panicked"))?;
-    if plan.is_empty() {
-        return Ok(());
-    }
-    if plan.len() > state.tracing.config.breaker_persons_max {
-        let request = TracingRequest {
-            test: test_record.event.id.clone(),
-            case: test_record.event.person.clone(),
-        };
-        let impact = plan.impact(state);
-        crate::breaker::propose_with_impact(
-            state,
-            &system_principal(TRACE_AUTHOR),
-            HeldAction::new(KIND_TRACING, &request),
-            None,
-            impact,
-        )
-        .await?;
-        return Ok(());
-    }
-    apply_plan(state, test_record, plan).await
-}
-
-/// Stores what a plan designates, recording first which designations the
-/// positive result caused.
-async fn apply_plan(
+async fn plan(
     state: &Arc<Node>,
     test_record: &EventRecord,
-    plan: TracingPlan,
-) -> Result<(), NodeError> {
-    if plan.is_empty() {
-        return Ok(());
-    }
-    // The mapping is written first, so a designation stored before a crash
-    // is still found when its positive is retracted.
-    let principal = system_principal(TRACE_AUTHOR);
-    state.apply(
-        &Author::from(&principal),
-        Record::TracingRecorded {
-            test: test_record.event.id.clone(),
-            designations: plan.traced.clone(),
+    approved: bool,
+) -> Result<TracingPlan, NodeError> {
+    let worker = state.clone();
+    let record = test_record.clone();
+    tokio::task::spawn_blocking(move || plan_tracing_as(&worker, &record, approved))
+        .await
+        .map_err(|_| NodeError::internal("tracing panicked"))
+}
+
+/// The retraction that withdraws a designation. Its id and content depend
+/// on the designation alone: whichever change withdrew it (its positive
+/// retracted, a check-in retracted or outdone by a longer overlap, the
+/// tracing held), it is the same event on every node.
+fn withdrawal(test: &EventId, designation: &TracedDesignation) -> Submission {
+    Submission {
+        id: derived_event_id("auto-trace.r", &[designation.id.as_str()]),
+        subject: Subject::Pid {
+            pid: designation.pid.clone(),
         },
-        &format!("case {}", test_record.event.person),
-    )?;
-    state.ingest_in_chunks(&principal, plan.submissions).await?;
-    Ok(())
+        region: designation.region.clone(),
+        kind: EventKind::Retraction,
+        data: serde_json::json!({
+            "target": designation.id,
+            "reason": format!(
+                "withdrawn by automatic tracing: the tracing of {test} no longer designates it (its positive result was retracted, a check-in was retracted or outdone, or the tracing is held)"
+            ),
+        }),
+    }
 }
 
 /// Puts held tracing into force on approval: traces the positive result
 /// again against the index as it is now. Refused when the result has been
-/// retracted meanwhile. Returns how many designations were stored.
+/// retracted meanwhile. Returns how many designations are in force, and
+/// for how many persons. The caller (the decision) holds
+/// `tracing.decisions`.
 pub async fn apply_held_tracing(
     state: &Arc<Node>,
     request: &TracingRequest,
-) -> Result<usize, NodeError> {
+) -> Result<(usize, usize), NodeError> {
     let records = state.person_records(&request.case)?;
-    let retracted = crate::state::is_retracted(&records, &request.test);
-    let Some(test_record) = records
-        .into_iter()
-        .find(|record| record.event.id == request.test)
-    else {
+    if !records.iter().any(|record| record.event.id == request.test) {
         return Err(NodeError::conflict(format!(
             "the positive result {} is no longer stored",
             request.test
         )));
-    };
-    if retracted {
+    }
+    if crate::state::is_retracted(&records, &request.test) {
         return Err(NodeError::conflict(format!(
             "the positive result {} was retracted; nothing to trace",
             request.test
         )));
     }
-    let worker = state.clone();
-    let record = test_record.clone();
-    let plan = tokio::task::spawn_blocking(move || plan_tracing(&worker, &record))
-        .await
-        .map_err(|_| NodeError::internal("tracing panicked"))?;
-    let count = plan.len();
-    apply_plan(state, &test_record, plan).await?;
-    Ok(count)
-}
-
-/// Retracts every designation traced from a retracted positive result.
-pub async fn cascade_retraction(
-    state: &Arc<Node>,
-    retraction_id: &EventId,
-    target: &EventId,
-) -> Result<(), NodeError> {
-    let Some(bytes) = state.store.meta_get(META_TRACED_FROM, target.as_str())? else {
-        return Ok(());
-    };
-    let traced: Vec<TracedDesignation> = serde_json::from_slice(&bytes)
-        .map_err(|error| NodeError::internal(format!("traced-from/{target}: {error}")))?;
-    let submissions: Vec<Submission> = traced
-        .iter()
-        .map(|designation| Submission {
-            id: derived_event_id(
-                "auto-trace.r",
-                &[retraction_id.as_str(), designation.id.as_str()],
-            ),
-            subject: Subject::Pid {
-                pid: designation.pid.clone(),
-            },
-            region: designation.region.clone(),
-            kind: EventKind::Retraction,
-            data: serde_json::json!({
-                "target": designation.id,
-                "reason": format!("the positive result {target} it was traced from was retracted ({retraction_id})"),
-            }),
-        })
-        .collect();
-    let principal = system_principal(TRACE_AUTHOR);
-    state.ingest_in_chunks(&principal, submissions).await?;
-    state.apply(
-        &Author::from(&principal),
-        Record::TracingWithdrawn {
-            test: target.clone(),
-        },
-        &format!("retracted by {retraction_id}"),
-    )?;
-    Ok(())
+    retrace(state, &request.test, false, true).await
 }
 
 /// Held automatic tracing: the positive result to trace on approval.
@@ -742,10 +635,10 @@ impl NodeModule for TracingModule {
     ) -> BoxFuture<'a, Result<Applied, NodeError>> {
         Box::pin(async move {
             let request: TracingRequest = action.request_as()?;
-            let stored = apply_held_tracing(node, &request).await?;
+            let (designations, persons) = apply_held_tracing(node, &request).await?;
             Ok(Applied {
-                events_stored: stored,
-                persons_reached: stored,
+                events_stored: designations,
+                persons_reached: persons,
             })
         })
     }

@@ -358,10 +358,12 @@ async fn a_module_cannot_write_a_record_kind_or_namespace_it_does_not_declare() 
         // A module that is not part of the node.
         ("no-such-module", "x.y", "x"),
     ] {
-        let result = world
-            .node
-            .state
-            .apply(&author, record(module, kind, namespace), "attempt");
+        let result = world.node.state.apply(
+            &author,
+            world.node.now(),
+            record(module, kind, namespace),
+            "attempt",
+        );
         assert!(result.is_err(), "{module} {kind} {namespace} was written");
     }
     assert!(

@@ -1,0 +1,467 @@
+//! What tracing one positive PCR result designates, as a deterministic
+//! function of the result, the check-ins in the index and the rules in
+//! force: the same events in any order give the same plan, with the same
+//! derived ids (no clock is read; the positive's `recorded_at` is the
+//! instant of tracing).
+
+use std::collections::BTreeMap;
+
+use ymt_core::event::ContactKind;
+use ymt_core::{Color, EventBody, EventId, EventKind, PersonId, RegionCode, Timestamp, VenueId};
+use ymt_trace::TraceIndex;
+
+use crate::auth::TRACE_AUTHOR;
+use crate::checkins::TracingState;
+use crate::model::{Impact, TracedDesignation, derived_event_id};
+use crate::state::{EventRecord, Node, Subject, Submission};
+
+pub const RULE_TRACE_CLOSE: &str = "TRACE-CLOSE-01";
+pub const RULE_TRACE_COMPANION: &str = "TRACE-COMPANION-01";
+pub const RULE_TRACE_SECONDARY: &str = "TRACE-SECONDARY-01";
+
+/// What automatic tracing takes from the rule set in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracingParameters {
+    pub lookback_days: i64,
+    pub companion_min_overlap_secs: u32,
+    pub close_indoor_min_overlap_secs: u32,
+    pub close_outdoor_min_overlap_secs: u32,
+    pub secondary_lookback_days: i64,
+}
+
+impl TracingParameters {
+    /// The national defaults, for a rule set published before these
+    /// parameters existed.
+    pub const NATIONAL_DEFAULTS: TracingParameters = TracingParameters {
+        lookback_days: 4,
+        companion_min_overlap_secs: 15 * 60,
+        close_indoor_min_overlap_secs: 30 * 60,
+        close_outdoor_min_overlap_secs: 240 * 60,
+        secondary_lookback_days: 2,
+    };
+
+    pub fn of(rules: &ymt_rules::CompiledRules) -> TracingParameters {
+        let defaults = TracingParameters::NATIONAL_DEFAULTS;
+        let parameters = rules.parameters();
+        let minutes = |name: &str, default_secs: u32| {
+            parameters
+                .get(name)
+                .map(|&minutes| (minutes.clamp(1, 7 * 1440) * 60) as u32)
+                .unwrap_or(default_secs)
+        };
+        let days = |name: &str, default_days: i64| {
+            parameters
+                .get(name)
+                .map(|&days| days.clamp(0, 30))
+                .unwrap_or(default_days)
+        };
+        TracingParameters {
+            lookback_days: days("tracingLookbackDays", defaults.lookback_days),
+            companion_min_overlap_secs: minutes(
+                "tracingCompanionMinOverlapMinutes",
+                defaults.companion_min_overlap_secs,
+            ),
+            close_indoor_min_overlap_secs: minutes(
+                "tracingCloseContactIndoorMinOverlapMinutes",
+                defaults.close_indoor_min_overlap_secs,
+            ),
+            close_outdoor_min_overlap_secs: minutes(
+                "tracingCloseContactOutdoorMinOverlapMinutes",
+                defaults.close_outdoor_min_overlap_secs,
+            ),
+            secondary_lookback_days: days(
+                "tracingSecondaryLookbackDays",
+                defaults.secondary_lookback_days,
+            ),
+        }
+    }
+
+    /// The contact an overlap makes, if any.
+    fn kind_of(&self, indoor: bool, overlap_secs: u32) -> Option<ContactKind> {
+        let close_secs = if indoor {
+            self.close_indoor_min_overlap_secs
+        } else {
+            self.close_outdoor_min_overlap_secs
+        };
+        if overlap_secs >= close_secs {
+            Some(ContactKind::Close)
+        } else if overlap_secs >= self.companion_min_overlap_secs {
+            Some(ContactKind::Companion)
+        } else {
+            None
+        }
+    }
+}
+
+/// A contact found by tracing with the evidence of its designation.
+#[derive(Clone, Debug)]
+pub struct FoundContact {
+    pub contact: PersonId,
+    pub kind: ContactKind,
+    pub venue: VenueId,
+    pub overlap_start: Timestamp,
+    pub overlap_end: Timestamp,
+}
+
+/// Finds the contacts of `person` over its stays in `[window_start,
+/// window_end)`: every overlap long enough to designate, sorted by contact
+/// (per stay of `person`, a contact's longest overlap; close before
+/// companion, then the longest overlap).
+pub fn find_contacts(
+    tracing: &TracingState,
+    index: &TraceIndex,
+    parameters: &TracingParameters,
+    person: &PersonId,
+    window_start: Timestamp,
+    window_end: Timestamp,
+    close_only: bool,
+) -> Vec<FoundContact> {
+    let least_secs = if close_only {
+        parameters
+            .close_indoor_min_overlap_secs
+            .min(parameters.close_outdoor_min_overlap_secs)
+    } else {
+        parameters
+            .companion_min_overlap_secs
+            .min(parameters.close_indoor_min_overlap_secs)
+            .min(parameters.close_outdoor_min_overlap_secs)
+    };
+    let least_secs = least_secs.max(1);
+    let mut found_all: Vec<FoundContact> = Vec::new();
+    let Some(person_number) = index.persons().get(person.as_str()) else {
+        return found_all;
+    };
+    for (venue, enter, leave) in index.stays_of(person) {
+        if leave < window_start || enter >= window_end {
+            continue;
+        }
+        let (Some(venue_number), Ok(enter_rel), Ok(leave_rel)) = (
+            index.venues().get(venue.as_str()),
+            ymt_trace::index::rel_of(enter),
+            ymt_trace::index::rel_of(leave),
+        ) else {
+            continue;
+        };
+        // Venues only imported, never registered, count as outdoor:
+        // tracing them can only make companions.
+        let indoor = tracing.venue(&venue).is_some_and(|venue| venue.indoor);
+        // Every other stay at the venue, one overlap each: the evidence of
+        // one stay of the case never hides behind another's (a later
+        // check-in of the case cannot take a designation away).
+        index.for_each_stay_at(venue_number, |other| {
+            if other.person == person_number {
+                return;
+            }
+            let start_rel = enter_rel.max(other.enter_rel);
+            let end_rel = leave_rel.min(other.leave_rel);
+            if end_rel <= start_rel || end_rel - start_rel < least_secs {
+                return;
+            }
+            let kind = match parameters.kind_of(indoor, end_rel - start_rel) {
+                Some(ContactKind::Close) => ContactKind::Close,
+                Some(kind) if !close_only => kind,
+                _ => return,
+            };
+            let instant = |rel: u32| {
+                Timestamp::from_unix_secs(ymt_trace::TIME_BASE_UNIX_SECS + i64::from(rel))
+                    .expect("an indexed instant")
+            };
+            found_all.push(FoundContact {
+                contact: index.person_id(other.person),
+                kind,
+                venue: venue.clone(),
+                overlap_start: instant(start_rel),
+                overlap_end: instant(end_rel),
+            });
+        });
+    }
+    // Every overlap is evidence of its own: a designation stands as long as
+    // its evidence does, so one overlap outdone by another is not
+    // withdrawn (and never has to come back under a withdrawn id when the
+    // other is retracted). One person's designations give one color.
+    found_all.sort_by(|a, b| {
+        (
+            &a.contact,
+            &a.venue,
+            a.overlap_start,
+            a.overlap_end,
+            a.kind == ContactKind::Close,
+        )
+            .cmp(&(
+                &b.contact,
+                &b.venue,
+                b.overlap_start,
+                b.overlap_end,
+                b.kind == ContactKind::Close,
+            ))
+    });
+    found_all.dedup_by(|a, b| {
+        a.contact == b.contact
+            && a.venue == b.venue
+            && a.overlap_start == b.overlap_start
+            && a.overlap_end == b.overlap_end
+    });
+    found_all
+}
+
+/// The designation of one piece of evidence found by tracing
+/// `test_record` (the positive: its id, its region when the venue has
+/// none, and its `recorded_at`, the instant of tracing).
+fn designation_submission(
+    state: &Node,
+    test_record: &EventRecord,
+    source: &PersonId,
+    found: &FoundContact,
+    kind: ContactKind,
+    approved: bool,
+) -> (Submission, TracedDesignation) {
+    let trigger: &EventId = &test_record.event.id;
+    let fallback_region: &RegionCode = &test_record.region;
+    let traced_at = test_record.event.recorded_at;
+    let kind_name = match kind {
+        ContactKind::Close => "close",
+        ContactKind::Companion => "companion",
+        ContactKind::Secondary => "secondary",
+    };
+    let rule = match kind {
+        ContactKind::Close => RULE_TRACE_CLOSE,
+        ContactKind::Companion => RULE_TRACE_COMPANION,
+        ContactKind::Secondary => RULE_TRACE_SECONDARY,
+    };
+    // An overlap's evidence can end after the instant of tracing (an
+    // assumed departure); evidence never lies beyond it.
+    let overlap_end = found.overlap_end.min(traced_at);
+    let overlap_start = found.overlap_start.min(overlap_end);
+    // The id names everything the designation says, so the same evidence
+    // gives the same id on every node and in any order of arrival, and
+    // other evidence (a later check-in with a longer overlap) a new id
+    // rather than a conflict. Designations put into force by an approval
+    // of held tracing have ids of their own: those withdrawn when the
+    // tracing was held stay withdrawn.
+    let overlap_start_text = overlap_start.to_string();
+    let overlap_end_text = overlap_end.to_string();
+    let mut parts = vec![
+        trigger.as_str(),
+        found.contact.as_str(),
+        kind_name,
+        found.venue.as_str(),
+        overlap_start_text.as_str(),
+        overlap_end_text.as_str(),
+        source.as_str(),
+    ];
+    if approved {
+        parts.push("approved");
+    }
+    let id = derived_event_id(TRACE_AUTHOR, &parts);
+    let region = state
+        .tracing
+        .venue(&found.venue)
+        .map(|venue| venue.region)
+        .unwrap_or_else(|| fallback_region.clone());
+    let data = serde_json::json!({
+        "contact": kind,
+        "source_case": source,
+        "designated_at": traced_at,
+        "last_exposure_at": overlap_end,
+        "venue": found.venue,
+        "overlap_start": overlap_start,
+        "overlap_end": overlap_end,
+        "rule": rule,
+        "reason": format!(
+            "{kind_name} contact: stay at venue {} overlapped {source} from {overlap_start} to {overlap_end} (traced from {trigger})",
+            found.venue
+        ),
+    });
+    (
+        Submission {
+            id: id.clone(),
+            subject: Subject::Pid {
+                pid: found.contact.clone(),
+            },
+            region: region.clone(),
+            kind: EventKind::ContactDesignation,
+            data,
+        },
+        TracedDesignation {
+            id,
+            pid: found.contact.clone(),
+            region,
+            kind,
+        },
+    )
+}
+
+/// What tracing one positive result would designate.
+pub struct TracingPlan {
+    pub(crate) submissions: Vec<Submission>,
+    pub(crate) traced: Vec<TracedDesignation>,
+    /// The color each designated person would get at least, for the impact.
+    designated: Vec<(PersonId, Color)>,
+}
+
+impl TracingPlan {
+    /// How many persons it designates (one person can have several
+    /// designations, one per overlap).
+    pub fn len(&self) -> usize {
+        self.designated
+            .iter()
+            .map(|(pid, _)| pid)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.submissions.is_empty()
+    }
+
+    /// The close contacts the plan designates (or would, were it not held).
+    /// Sorted, each once.
+    pub fn close_contacts(&self) -> Vec<PersonId> {
+        let mut close: Vec<PersonId> = self
+            .traced
+            .iter()
+            .filter(|designation| designation.kind == ContactKind::Close)
+            .map(|designation| designation.pid.clone())
+            .collect();
+        close.sort();
+        close.dedup();
+        close
+    }
+
+    /// How many designated persons' codes would change: those whose color
+    /// now is below what their designation gives (red for close contacts,
+    /// yellow for the others).
+    pub fn impact(&self, state: &Node) -> Impact {
+        let mut strongest: BTreeMap<&PersonId, Color> = BTreeMap::new();
+        for (pid, color) in &self.designated {
+            let known = strongest.entry(pid).or_insert(*color);
+            *known = (*known).max(*color);
+        }
+        let mut impact = Impact {
+            persons_reached: strongest.len(),
+            ..Default::default()
+        };
+        for (pid, color) in strongest {
+            let before = state
+                .projection
+                .get(pid)
+                .map(|(slot, _)| slot.color())
+                .unwrap_or(Color::Green);
+            // A designation only raises a code; one already as severe stays.
+            impact.record(before, before.max(color));
+        }
+        impact
+    }
+}
+
+/// Traces one positive PCR result against the index as it is now.
+pub fn plan_tracing(state: &Node, test_record: &EventRecord) -> TracingPlan {
+    plan_tracing_as(state, test_record, false)
+}
+
+/// Traces one positive PCR result against the index as it is now, up to the
+/// instant the node recorded it (the case isolates then): a function of the
+/// result, the check-ins indexed and the rules in force, never of the
+/// clock. `approved`: the tracing was held and a second administrator
+/// approved it (its designations then have ids of their own).
+pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) -> TracingPlan {
+    let mut plan = TracingPlan {
+        submissions: Vec::new(),
+        traced: Vec::new(),
+        designated: Vec::new(),
+    };
+    let EventBody::TestResult(test) = &test_record.event.body else {
+        return plan;
+    };
+    let traced_at = test_record.event.recorded_at;
+    let case = test_record.event.person.clone();
+    let parameters =
+        TracingParameters::of(&state.rules.read().compiled_for(Some(&test_record.region)));
+    let window_start = test
+        .sampled_at
+        .plus_secs(-parameters.lookback_days * 86_400);
+    let (direct, secondary) = {
+        let tracing = &state.tracing;
+        let index = tracing.index.read();
+        let direct = find_contacts(
+            tracing,
+            &index,
+            &parameters,
+            &case,
+            window_start,
+            traced_at,
+            false,
+        );
+        let mut secondary: Vec<(PersonId, FoundContact)> = Vec::new();
+        if tracing.config.secondary_contacts_enabled && parameters.secondary_lookback_days > 0 {
+            let secondary_start = traced_at.plus_secs(-parameters.secondary_lookback_days * 86_400);
+            let mut close_contacts: Vec<&PersonId> = direct
+                .iter()
+                .filter(|found| found.kind == ContactKind::Close)
+                .map(|found| &found.contact)
+                .collect();
+            close_contacts.dedup();
+            for close in close_contacts {
+                for found in find_contacts(
+                    tracing,
+                    &index,
+                    &parameters,
+                    close,
+                    secondary_start,
+                    traced_at,
+                    true,
+                ) {
+                    // Direct contacts are not left out: a secondary
+                    // designation stands as long as its evidence does, so
+                    // a person becoming (or ceasing to be) a direct
+                    // contact never withdraws one that must come back.
+                    if found.contact != case {
+                        secondary.push((close.clone(), found));
+                    }
+                }
+            }
+        }
+        (direct, secondary)
+    };
+    let designations = direct.iter().map(|found| (&case, found, found.kind)).chain(
+        secondary
+            .iter()
+            .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
+    );
+    for (source, found, kind) in designations {
+        let (submission, designation) =
+            designation_submission(state, test_record, source, found, kind, approved);
+        plan.submissions.push(submission);
+        plan.traced.push(designation);
+        let color = if kind == ContactKind::Close {
+            Color::Red
+        } else {
+            Color::Yellow
+        };
+        plan.designated.push((found.contact.clone(), color));
+    }
+    let limit = state.tracing.config.contacts_per_case_max;
+    if plan.len() > limit {
+        tracing::warn!(
+            "positive {} traced {} contacts, more than the limit {limit}; only the first are designated",
+            test_record.event.id,
+            plan.len(),
+        );
+        // The first persons, direct contacts (by id) before secondary ones.
+        let mut kept: std::collections::HashSet<PersonId> = std::collections::HashSet::new();
+        let mut keep = Vec::with_capacity(plan.designated.len());
+        for (pid, _) in &plan.designated {
+            keep.push(kept.contains(pid) || kept.len() < limit && kept.insert(pid.clone()));
+        }
+        let mut flags = keep.iter();
+        plan.submissions
+            .retain(|_| *flags.next().expect("one flag each"));
+        let mut flags = keep.iter();
+        plan.traced
+            .retain(|_| *flags.next().expect("one flag each"));
+        let mut flags = keep.iter();
+        plan.designated
+            .retain(|_| *flags.next().expect("one flag each"));
+    }
+    plan
+}

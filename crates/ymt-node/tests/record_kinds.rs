@@ -1,0 +1,164 @@
+//! Every record kind is classified, commutative or ordered, in the code and
+//! in docs/log.md alike, and an ordered command takes effect at the instant
+//! it carries, not at the clock of the node applying it.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use support::{HOUR_SECS, TableNode, at_secs};
+use ymt_node::record::{Author, RECORD_KINDS, Record, RecordEnvelope, RecordKind};
+use ymt_store::AuditFilter;
+
+/// One record of every kind, as JSON (a record is serialised with its
+/// `kind` tag).
+fn one_of_each() -> Vec<Record> {
+    let instant = "2022-07-01T08:00:00Z";
+    let samples = vec![
+        json!({"kind": "events", "events": []}),
+        json!({"kind": "principal_added", "principal": {
+            "id": "lab-1", "role": "lab", "jurisdiction": "440305", "display_name": "a lab",
+            "key_sha256": "00"}}),
+        json!({"kind": "person_registered", "person": {
+            "pid": "p1", "masked_name": "张*", "id_type": "passport", "region": "440305",
+            "has_phone": false}}),
+        json!({"kind": "venue_registered", "venue": {
+            "id": "v1", "name": "a venue", "region": "440305001001", "category": "retail",
+            "indoor": true, "registered_by": "operator", "registered_at": instant}}),
+        json!({"kind": "rule_set_published", "version": "2.0.0", "document": "{}"}),
+        json!({"kind": "profile_published", "region": "440305", "document": "{}"}),
+        json!({"kind": "risk_area_recorded", "area": {
+            "request": {"id": "area-1", "region": "440305", "level": "high", "from": instant,
+                        "until": instant, "reason": "cluster"},
+            "designated_by": "ha-1", "status": "pending", "updated_at": instant}}),
+        json!({"kind": "action_recorded", "pending": {
+            "id": "tracing.t1", "action": {"kind": "tracing", "request": {}},
+            "proposer": "auto-trace", "proposed_at": instant, "held_because": [],
+            "impact": {"persons_reached": 0, "persons_changing": 0, "transitions": {}},
+            "status": "pending"}}),
+        json!({"kind": "designation_confirmed", "confirmation": {
+            "designation": "d1", "pid": "p1", "confirmed_by": "ha-1", "confirmed_at": instant,
+            "note": "confirmed"}}),
+        json!({"kind": "appeal_recorded", "appeal": {
+            "id": "a1", "pid": "p1", "region": null, "filed_by": "p1", "filed_at": instant,
+            "text": "why", "color_at_filing": "yellow", "resolved": null}}),
+        json!({"kind": "tracing_recorded", "test": "t1", "case": "p1", "designations": [],
+               "close_contacts": []}),
+        json!({"kind": "tracing_withdrawn", "test": "t1"}),
+    ];
+    samples
+        .into_iter()
+        .map(|sample| {
+            serde_json::from_value(sample.clone())
+                .unwrap_or_else(|error| panic!("{sample}: {error}"))
+        })
+        .collect()
+}
+
+/// The kinds table of docs/log.md: kind → its `order` column.
+fn documented_kinds() -> BTreeMap<String, String> {
+    let log = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/log.md"))
+        .expect("docs/log.md");
+    let kinds = log
+        .split("## Kinds")
+        .nth(1)
+        .expect("a Kinds section")
+        .split("\n## ")
+        .next()
+        .expect("its text");
+    kinds
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            (
+                cells[0].trim_matches('`').to_owned(),
+                cells.last().expect("an order column").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_record_kind_is_classified_in_the_code_and_in_docs_log_md() {
+    let samples = one_of_each();
+    let listed: BTreeMap<&str, RecordKind> = RECORD_KINDS.iter().copied().collect();
+    assert_eq!(samples.len(), RECORD_KINDS.len(), "one sample per kind");
+    for record in &samples {
+        assert_eq!(
+            listed.get(record.kind()),
+            Some(&record.record_kind()),
+            "{}: RECORD_KINDS and Record::record_kind disagree",
+            record.kind()
+        );
+    }
+    let documented = documented_kinds();
+    let expected: BTreeMap<String, String> = RECORD_KINDS
+        .iter()
+        .map(|(kind, class)| {
+            let class = match class {
+                RecordKind::Commutative => "commutative",
+                RecordKind::Ordered => "ordered",
+            };
+            ((*kind).to_owned(), class.to_owned())
+        })
+        .collect();
+    assert_eq!(documented, expected, "docs/log.md's kinds table");
+}
+
+#[test]
+fn the_kinds_the_issue_names_are_commutative_or_ordered_as_it_says() {
+    let kind_of = |name: &str| {
+        RECORD_KINDS
+            .iter()
+            .find(|(kind, _)| *kind == name)
+            .map(|(_, class)| *class)
+            .expect(name)
+    };
+    // Tests, vaccinations, check-ins, travel, quarantines, overrides and
+    // retractions are events.
+    assert_eq!(kind_of("events"), RecordKind::Commutative);
+    for ordered in [
+        "rule_set_published",
+        "profile_published",
+        "risk_area_recorded",
+        "action_recorded",
+        "principal_added",
+        "venue_registered",
+        "appeal_recorded",
+    ] {
+        assert_eq!(kind_of(ordered), RecordKind::Ordered, "{ordered}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_command_takes_effect_at_its_own_instant_not_the_applying_nodes_clock() {
+    let table = TableNode::open();
+    // The command was made an hour before this node's clock: a replica
+    // applying it late, or a replay, must not move it to its own now.
+    let made_at = at_secs(-HOUR_SECS);
+    table.clock.set(at_secs(5 * HOUR_SECS));
+    let record: Record = serde_json::from_value(json!({"kind": "venue_registered", "venue": {
+        "id": "v-late", "name": "a venue", "region": "440305001001", "category": "retail",
+        "indoor": true, "registered_by": "operator", "registered_at": made_at}}))
+    .expect("a record");
+    assert_eq!(record.record_kind(), RecordKind::Ordered);
+    let envelope = RecordEnvelope::new(&Author::operator(), made_at, record);
+    let replicated: RecordEnvelope =
+        serde_json::from_slice(&serde_json::to_vec(&envelope).expect("serialises"))
+            .expect("reads back");
+    assert_eq!(replicated.at, made_at);
+    table
+        .node
+        .apply_envelope(&replicated, "replicated")
+        .expect("applied");
+    let audit = table
+        .node
+        .store
+        .audit_list(&AuditFilter::default(), 10_000)
+        .expect("the audit log");
+    let last = audit.last().expect("one audit record");
+    assert_eq!(last.action, "venue.register");
+    assert_eq!(last.at, made_at, "audited at the command's instant");
+}
