@@ -221,13 +221,16 @@ fn with_perfect_compliance_and_instant_reporting_tracing_flags_every_venue_infec
  {
     let params = EpidemicParams {
         reproduction_number: 3.0,
-        initial_infections: 10,
+        initial_infections: 16,
         imported_infections_per_day: 0.0,
         check_in_compliance: 1.0,
         pcr_report_delay_hours: 0.0,
         antigen_report_delay_minutes: 0.0,
-        mass_screening_interval_days: 1,
+        // Every third day, so infectors meet others before they are found.
+        mass_screening_interval_days: 3,
         mass_screening_participation: 1.0,
+        symptomatic_testing_fraction: 1.0,
+        symptomatic_test_delay_hours: 0.0,
         ..EpidemicParams::default()
     };
     let (_, trace) = run_policy_traced(
@@ -245,6 +248,17 @@ fn with_perfect_compliance_and_instant_reporting_tracing_flags_every_venue_infec
     let (indoor_min_secs, lookback_secs) = (30 * 60, 4 * DAY_SECS);
     let mut meeting = 0;
     let mut missed = Vec::new();
+    let venue_infections = epidemic
+        .infections
+        .iter()
+        .flatten()
+        .filter(|i| matches!(i.place, Place::Venue { .. }))
+        .count();
+    let positives = trace.first_positive_pcr_sampled.iter().flatten().count();
+    eprintln!(
+        "infections {}, at venues {venue_infections}, persons with a positive PCR {positives}",
+        epidemic.infected_order.len()
+    );
     for (person, infection) in epidemic.infections.iter().enumerate() {
         let Some(infection) = infection else { continue };
         let Place::Venue {
@@ -263,10 +277,15 @@ fn with_perfect_compliance_and_instant_reporting_tracing_flags_every_venue_infec
             continue;
         };
         let indoor = epidemic.population.venues[venue as usize].indoor;
+        // Reported at once, the result is traced at the end of its day,
+        // after that day's check-ins went in: the window runs from 4 days
+        // before sampling to then.
+        let start = epidemic.population.day_start(0);
+        let traced_at = start + ((sampled - start) / DAY_SECS + 1) * DAY_SECS;
         if indoor
             && overlap_secs >= indoor_min_secs
             && infector_stay.0 >= sampled - lookback_secs
-            && infector_stay.1 <= sampled
+            && infector_stay.1 <= traced_at
         {
             meeting += 1;
             if !trace.designated_close_contact[person] {
