@@ -7,11 +7,12 @@
 
 mod disease;
 mod params;
+mod population;
 mod world;
 
 pub use disease::{Disease, TestKindSim};
 pub use params::EpidemicParams;
-pub use world::{
-    COMMUNITIES_PER_DISTRICT, Calibration, DISTRICTS, DayOutcome, Epidemic, Infection, Place,
-    Population, Resident, Restriction, SimTest, Stay, community_code_of,
+pub use population::{
+    COMMUNITIES_PER_DISTRICT, DISTRICTS, Population, Resident, community_code_of,
 };
+pub use world::{Calibration, DayOutcome, Epidemic, Infection, Place, Restriction, SimTest, Stay};
