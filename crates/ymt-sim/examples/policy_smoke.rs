@@ -13,7 +13,23 @@ fn main() {
         days,
         ..CityConfig::default()
     };
-    let params = EpidemicParams::default();
+    // Overrides for quick sensitivity runs: SIM_PCR_DELAY_HOURS,
+    // SIM_SCREENING_DAYS, SIM_COMPLIANCE.
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse::<f64>().ok())
+    };
+    let mut params = EpidemicParams::default();
+    if let Some(hours) = env("SIM_PCR_DELAY_HOURS") {
+        params.pcr_report_delay_hours = hours;
+    }
+    if let Some(days) = env("SIM_SCREENING_DAYS") {
+        params.mass_screening_interval_days = days as u32;
+    }
+    if let Some(share) = env("SIM_COMPLIANCE") {
+        params.check_in_compliance = share;
+    }
     let started = std::time::Instant::now();
     let policies: Vec<Policy> = if args.len() > 3 {
         args[3..]
