@@ -1,4 +1,5 @@
-//! `yimatong simulate`: writes a synthetic city's events as JSON lines.
+//! `yimatong simulate`: writes a synthetic city's events as JSON lines
+//! (`simulate policy`, the policy simulator, is in cmd_simulate_policy.rs).
 //!
 //! Three files: FILE (events, the `Event` wire form that `yimatong import`
 //! reads), FILE.persons.jsonl (persons with their synthetic ID numbers, so a
@@ -15,7 +16,10 @@ use ymt_core::{Event, RegionCode, Timestamp};
 use ymt_sim::{CityConfig, SimPerson, generate_city, generate_events_streaming};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SimulateArgs {
+    #[command(subcommand)]
+    command: Option<SimulateCommand>,
     /// The seed: the same seed and options always give the same files.
     #[arg(long, default_value_t = CityConfig::default().seed)]
     seed: u64,
@@ -36,8 +40,15 @@ pub struct SimulateArgs {
     #[arg(long)]
     sorted: bool,
     /// The events file (JSON lines); persons and venues go beside it.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum SimulateCommand {
+    /// Compare policies (rule sets, legacy practices) on an epidemic with
+    /// the real node in the loop: precision, delay and over-restriction.
+    Policy(crate::cmd_simulate_policy::PolicyArgs),
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -73,6 +84,9 @@ fn person_json(person: &SimPerson) -> serde_json::Value {
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    if let Some(SimulateCommand::Policy(policy_args)) = args.command {
+        return crate::cmd_simulate_policy::run(policy_args);
+    }
     let config = CityConfig {
         seed: args.seed,
         persons: args.persons,
@@ -82,7 +96,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         region: args.region,
     };
     config.validate().context("simulate")?;
-    let events_path = args.out;
+    let events_path = args.out.context("simulate: --out is required")?;
     let mut events_out = create(&events_path)?;
     let (persons, venues, story, end, total, by_kind, contacts) = if args.sorted {
         let city = generate_city(&config)?;

@@ -12,6 +12,7 @@ mod cmd_restart;
 mod cmd_rules;
 mod cmd_server;
 mod cmd_simulate;
+mod cmd_simulate_policy;
 mod cmd_storm;
 mod cmd_surge;
 mod cmd_token;
@@ -57,7 +58,8 @@ enum Command {
     },
     /// Trace close contacts from venue check-ins.
     Trace(cmd_trace::TraceArgs),
-    /// Generate a synthetic city's events, persons and venues as JSON lines.
+    /// Generate a synthetic city's events, persons and venues as JSON lines;
+    /// `simulate policy` compares policies on an epidemic with the node in the loop.
     Simulate(cmd_simulate::SimulateArgs),
     /// Run a node: the API, live statuses and timed transitions.
     Serve(cmd_server::ServeArgs),

@@ -74,6 +74,12 @@ pub struct ServerConfig {
     /// Venues, check-in retention, automatic tracing, risk areas and the
     /// circuit breaker.
     pub tracing: TracingConfig,
+    /// Whether the store fsyncs each commit before acknowledging it. True
+    /// for every node that serves anyone ("an acknowledged write is
+    /// durable"); false only for the policy simulator's node in the loop
+    /// (`ymt-sim`), whose data need not survive. It runs the same rules,
+    /// tracing and risk-area code either way.
+    pub store_sync_commits: bool,
 }
 
 /// The default of [`ServerConfig::person_events_per_window_max`]: far more
@@ -113,6 +119,7 @@ impl ServerConfig {
                 .map(usize::from)
                 .unwrap_or(1),
             tracing: TracingConfig::default(),
+            store_sync_commits: true,
         }
     }
 }

@@ -92,6 +92,7 @@ impl Node {
             batch_events_max: config.batch_events_max.max(1),
             // Every ingested event carries one audit record in the same commit.
             audit_entries_max: config.batch_events_max.max(1),
+            sync_commits: config.store_sync_commits,
             ..StoreConfig::default()
         };
         let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(

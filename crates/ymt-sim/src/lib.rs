@@ -20,9 +20,11 @@
 //! color each should show at the end.
 
 mod city;
+pub mod epidemic;
 mod names;
 mod persons;
 mod plan;
+pub mod policy;
 mod venues;
 
 pub use city::{

@@ -56,7 +56,7 @@ impl Clock {
     }
 
     /// Days of the week from Monday (0) to Sunday (6).
-    fn weekday(&self, day: i64) -> i64 {
+    pub(crate) fn weekday(&self, day: i64) -> i64 {
         // 1970-01-01 was a Thursday (3).
         (((self.first_midnight + LOCAL_OFFSET_SECS) / DAY_SECS + day) + 3).rem_euclid(7)
     }
@@ -146,7 +146,7 @@ impl<'a> VenueIndex<'a> {
 
     /// A venue index skewed towards low indexes: a few venues are popular,
     /// most are quiet.
-    fn popular<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
+    pub(crate) fn popular<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let uniform: f64 = rng.random();
         // u^2.5, spelled with operations IEEE 754 rounds exactly (unlike
         // `powf`), so every platform picks the same venue.
@@ -155,7 +155,7 @@ impl<'a> VenueIndex<'a> {
         index.min(self.venues.len() - 1) as u32
     }
 
-    fn skewed_from<R: Rng + ?Sized>(rng: &mut R, pool: &[u32]) -> Option<u32> {
+    pub(crate) fn skewed_from<R: Rng + ?Sized>(rng: &mut R, pool: &[u32]) -> Option<u32> {
         if pool.is_empty() {
             return None;
         }

@@ -808,7 +808,12 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
     let job_count = jobs.len() as u64;
     let mut group = Group {
         shared,
-        batch: shared.db.batch().durability(Some(PersistMode::SyncAll)),
+        batch: shared.db.batch().durability(if shared.config.sync_commits {
+            Some(PersistMode::SyncAll)
+        } else {
+            // Nothing this store holds must survive (the simulator's node).
+            None
+        }),
         writes: 0,
         state,
         ids: HashMap::new(),

@@ -180,6 +180,12 @@ pub struct StoreConfig {
     /// Journal bytes kept before the engine forces memtable flushes; bounds
     /// the replay work after a crash. At least 64 MiB.
     pub journal_bytes_max: u64,
+    /// Whether each commit fsyncs its journal before answering. Always true
+    /// for a node that serves anyone; false only for a node whose data need
+    /// not survive (the policy simulator's node in the loop, `ymt-sim`),
+    /// where a commit is then acknowledged once it is in the engine's
+    /// buffers. Everything else about a commit is unchanged.
+    pub sync_commits: bool,
 }
 
 impl Default for StoreConfig {
@@ -198,6 +204,7 @@ impl Default for StoreConfig {
             audit_entries_max: 1_000,
             cache_bytes: 256 * 1024 * 1024,
             journal_bytes_max: 128 * 1024 * 1024,
+            sync_commits: true,
         }
     }
 }
