@@ -84,6 +84,9 @@ impl Node {
                 }
             }
             Record::VenueRegistered { venue } => self.tracing.insert_venue(venue.clone()),
+            Record::SessionsEnded { pid, ended_at } => {
+                self.codes.end_sessions_opened_by(pid, *ended_at);
+            }
             _ => {}
         }
     }
@@ -176,6 +179,24 @@ impl Node {
             &detail,
         )?;
         Ok(ids)
+    }
+
+    /// Ends every citizen session of `pid` opened until now, on every node
+    /// that applies the record (a durable, replicated record, not only this
+    /// node's memory); how many were open here. Blocks for about one fsync.
+    pub fn end_person_sessions(&self, author: &Author, pid: &PersonId) -> Result<usize, NodeError> {
+        let now = self.now();
+        let open_here = self.codes.sessions_of(pid);
+        self.apply(
+            author,
+            now,
+            Record::SessionsEnded {
+                pid: pid.clone(),
+                ended_at: now,
+            },
+            &format!("{open_here} sessions open on this node"),
+        )?;
+        Ok(open_here)
     }
 
     fn principal_to_change(&self, principal_id: &str) -> Result<Principal, NodeError> {

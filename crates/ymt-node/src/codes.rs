@@ -484,6 +484,39 @@ impl Codes {
         self.sessions.lock().remove(session_id);
     }
 
+    /// Ends the sessions of a person opened at or before `instant` (every
+    /// session lasts [`SESSION_TTL_SECS`], so it was opened at its expiry
+    /// less that); how many there were. Applied from
+    /// `Record::SessionsEnded` on every node.
+    pub fn end_sessions_opened_by(&self, pid: &PersonId, instant: Timestamp) -> usize {
+        let mut sessions = self.sessions.lock();
+        let ids: Vec<String> = sessions
+            .of_person
+            .get(pid)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut ended = 0;
+        for id in &ids {
+            let opened_by_then = sessions.by_id.get(id).is_some_and(|session| {
+                session.expires_at.unix_secs() - SESSION_TTL_SECS <= instant.unix_secs()
+            });
+            if opened_by_then {
+                sessions.remove(id);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Live sessions of a person.
+    pub fn sessions_of(&self, pid: &PersonId) -> usize {
+        self.sessions
+            .lock()
+            .of_person
+            .get(pid)
+            .map_or(0, |ids| ids.len())
+    }
+
     /// Ends every session of a person ("sign out everywhere", or an
     /// authority ending them); how many there were.
     pub fn end_sessions_of(&self, pid: &PersonId) -> usize {

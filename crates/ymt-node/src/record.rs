@@ -66,6 +66,12 @@ pub enum Record {
     },
     /// A positive result's tracing withdrawn (it was retracted).
     TracingWithdrawn { test: EventId },
+    /// Every citizen session of a person opened at or before `ended_at`
+    /// ends, on every node that applies the record: "sign out everywhere",
+    /// or an authority ending a person's sessions (a stolen phone). A
+    /// session opened later, on any node, is not touched, so the record
+    /// commutes with sign-ins.
+    SessionsEnded { pid: PersonId, ended_at: Timestamp },
     /// A record of a kind a domain module declares itself (a service's
     /// consents, visits, rosters, rule sets): the module named owns
     /// `namespace`, `record_kind` is one of its `NodeModule::record_kinds`, and the
@@ -113,7 +119,11 @@ pub const RECORD_KINDS: &[(&str, RecordKind)] = &[
     ("tracing_recorded", RecordKind::Commutative),
     ("tracing_withdrawn", RecordKind::Commutative),
     ("module_recorded", RecordKind::Ordered),
+    ("sessions_ended", RecordKind::Commutative),
 ];
+
+/// Sessions ended by [`Record::SessionsEnded`]: `<pid>/<ended_at>`.
+pub const META_SESSIONS_ENDED: &str = "sessions-ended";
 
 /// Who made a change, as the audit log names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,6 +223,7 @@ impl Record {
             Record::TracingRecorded { .. } => "tracing_recorded",
             Record::TracingWithdrawn { .. } => "tracing_withdrawn",
             Record::ModuleRecorded { .. } => "module_recorded",
+            Record::SessionsEnded { .. } => "sessions_ended",
         }
     }
 
@@ -227,7 +238,9 @@ impl Record {
             | Record::TracingRecorded { .. }
             | Record::TracingWithdrawn { .. }
             // Written once per designation, never changed.
-            | Record::DesignationConfirmed { .. } => RecordKind::Commutative,
+            | Record::DesignationConfirmed { .. }
+            // Ends the sessions opened before its own instant only.
+            | Record::SessionsEnded { .. } => RecordKind::Commutative,
             Record::PrincipalAdded { .. }
             | Record::PersonRegistered { .. }
             | Record::VenueRegistered { .. }
@@ -295,6 +308,9 @@ impl Record {
             Record::ModuleRecorded {
                 record_kind, key, ..
             } => (record_kind.clone(), key.clone()),
+            Record::SessionsEnded { pid, .. } => {
+                ("person.revoke_sessions".into(), pid.as_str().to_owned())
+            }
         }
     }
 
@@ -369,6 +385,11 @@ impl Record {
                 value,
                 ..
             } => vec![MetaWrite::put(namespace, key, json(value))],
+            Record::SessionsEnded { pid, ended_at } => vec![MetaWrite::put(
+                META_SESSIONS_ENDED,
+                &format!("{}/{}", pid.as_str(), ended_at.unix_secs()),
+                json(ended_at),
+            )],
         }
     }
 

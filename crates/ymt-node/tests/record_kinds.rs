@@ -46,6 +46,9 @@ fn one_of_each() -> Vec<Record> {
         json!({"kind": "tracing_recorded", "test": "t1", "case": "p1", "designations": [],
                "close_contacts": []}),
         json!({"kind": "tracing_withdrawn", "test": "t1"}),
+        json!({"kind": "module_recorded", "module": "hospital", "record_kind": "hospital.consent_given",
+               "namespace": "hospital-consents", "key": "p1/v1", "value": {}}),
+        json!({"kind": "sessions_ended", "pid": "p1", "ended_at": instant}),
     ];
     samples
         .into_iter()
@@ -161,4 +164,67 @@ async fn an_ordered_command_takes_effect_at_its_own_instant_not_the_applying_nod
     let last = audit.last().expect("one audit record");
     assert_eq!(last.action, "venue.register");
     assert_eq!(last.at, made_at, "audited at the command's instant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_persons_sessions_reaches_every_node_and_spares_later_sign_ins() {
+    // Two nodes stand for a cluster: the record made on one is applied on
+    // the other, where the person also has a session.
+    let origin = TableNode::open();
+    let replica = TableNode::open();
+    let pid = ymt_core::PersonId::parse("p-stolen-phone").expect("a pid");
+    let now = at_secs(HOUR_SECS);
+    origin.clock.set(now);
+    replica.clock.set(now);
+    let on_origin = origin
+        .node
+        .codes
+        .new_session(pid.clone(), now)
+        .expect("a session");
+    let on_replica = replica
+        .node
+        .codes
+        .new_session(pid.clone(), now)
+        .expect("a session");
+    let ended_here = origin
+        .node
+        .end_person_sessions(&Author::operator(), &pid)
+        .expect("ended");
+    assert_eq!(ended_here, 1);
+    assert_eq!(origin.node.codes.session(&on_origin, now), None);
+
+    // The replica receives the record late, after the person signed in
+    // there again: the older session ends, the newer one stays.
+    let later = at_secs(2 * HOUR_SECS);
+    replica.clock.set(later);
+    let signed_in_again = replica
+        .node
+        .codes
+        .new_session(pid.clone(), later)
+        .expect("a session");
+    let record = Record::SessionsEnded {
+        pid: pid.clone(),
+        ended_at: now,
+    };
+    assert_eq!(record.record_kind(), RecordKind::Commutative);
+    let envelope = RecordEnvelope::new(&Author::operator(), now, record);
+    replica
+        .node
+        .apply_envelope(&envelope, "replicated")
+        .expect("applied");
+    assert_eq!(replica.node.codes.session(&on_replica, later), None);
+    assert_eq!(
+        replica.node.codes.session(&signed_in_again, later),
+        Some(pid.clone()),
+        "a sign-in after the record is not ended by it"
+    );
+    // Applied twice, nothing more changes.
+    replica
+        .node
+        .apply_envelope(&envelope, "replicated again")
+        .expect("applied");
+    assert_eq!(
+        replica.node.codes.session(&signed_in_again, later),
+        Some(pid)
+    );
 }

@@ -209,21 +209,14 @@ pub(crate) async fn revoke_person_sessions(
             "only an authority of the person's jurisdiction or a national admin may end their sessions",
         ));
     }
-    let ended = state.codes.end_sessions_of(&pid);
-    let mut entry = citizen_audit(
-        &pid,
-        "person.revoke_sessions",
-        pid.as_str(),
-        "",
-        state.now(),
-    );
-    entry.principal = principal.id.clone();
-    entry.role = principal.role.as_str().into();
-    entry.detail = ymt_node::auth::with_key_id(
-        &format!("{ended} sessions ended"),
-        principal.key_in_use.as_deref(),
-    );
-    audit_durable(&state, entry).await?;
+    // A durable record, applied by every node: the sessions end wherever
+    // the person is signed in, and the record is audited with its author.
+    let author = ymt_node::record::Author::from(&principal);
+    let node = state.clone();
+    let person = pid.clone();
+    let ended = tokio::task::spawn_blocking(move || node.end_person_sessions(&author, &person))
+        .await
+        .map_err(|_| ApiError::internal("the revocation task failed"))??;
     Ok(axum::Json(json!({"pid": pid, "sessions_ended": ended})).into_response())
 }
 
@@ -250,8 +243,12 @@ pub(crate) async fn sign_out(
             && let Some(pid) = state.codes.session(&id, state.now())
         {
             // Every browser and phone the person is signed in on (a lost
-            // phone, a shared computer).
-            state.codes.end_sessions_of(&pid);
+            // phone, a shared computer), on every node.
+            let author = ymt_node::record::Author::citizen(pid.as_str());
+            let node = state.clone();
+            tokio::task::spawn_blocking(move || node.end_person_sessions(&author, &pid))
+                .await
+                .map_err(|_| ApiError::internal("the sign-out task failed"))??;
         }
         state.codes.end_session(&id);
     }
