@@ -63,11 +63,7 @@ fn a_backup_taken_while_labs_write_restores_into_a_node_that_serves_everything_a
     let data = dir.path().join("node");
     let lab_key = add_principal(&data, "backup-lab", "lab", "440305");
     let admin_key = add_principal(&data, "backup-admin", "national_admin", "nation");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = support::runtime();
     let client = reqwest::Client::new();
     let acked: Acked = Arc::default();
     let mut rng = Rng(SEED);

@@ -40,11 +40,7 @@ fn acknowledged_events_survive_sigkill_and_statuses_match_the_log() {
     let data = dir.path().join("node");
     let lab_key = add_principal(&data, "crash-lab", "lab", "440305");
     let admin_key = add_principal(&data, "crash-admin", "national_admin", "nation");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = support::runtime();
     let client = reqwest::Client::new();
     let acked: Acked = Arc::default();
     let mut rng = Rng(SEED);

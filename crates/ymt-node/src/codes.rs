@@ -517,21 +517,6 @@ impl Codes {
             .map_or(0, |ids| ids.len())
     }
 
-    /// Ends every session of a person ("sign out everywhere", or an
-    /// authority ending them); how many there were.
-    pub fn end_sessions_of(&self, pid: &PersonId) -> usize {
-        let mut sessions = self.sessions.lock();
-        let ids: Vec<String> = sessions
-            .of_person
-            .get(pid)
-            .map(|ids| ids.iter().cloned().collect())
-            .unwrap_or_default();
-        for id in &ids {
-            sessions.remove(id);
-        }
-        ids.len()
-    }
-
     /// Opens a staff session for `principal_id` until
     /// [`STAFF_SESSION_TTL_SECS`] from `now`. The principal's role and
     /// jurisdiction are read from the registry on every request, so a

@@ -58,6 +58,15 @@ pub fn add_principal(data: &Path, id: &str, role: &str, jurisdiction: &str) -> S
     printed["api_key"].as_str().expect("an api_key").to_owned()
 }
 
+/// The runtime the tests drive their HTTP clients on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// A node's process, killed (SIGKILL) when dropped: a failing test must not
 /// leave a node running that holds the test's output pipes open.
 pub struct NodeProcess(Child);
