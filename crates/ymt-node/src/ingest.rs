@@ -472,13 +472,21 @@ impl Node {
         if stored.len() + new.len() <= cap {
             return None;
         }
+        // What automatic tracing derives for a person (one designation per
+        // overlap, many at a crowded venue) does not count: the person's
+        // own facts, a lab's result above all, must never be refused
+        // because the node designated them often. (Their evaluation stays
+        // bounded by the step budget, and fails safe.)
+        let counted = |record: &EventRecord| record.event.author != crate::auth::TRACE_AUTHOR;
         // (instant, is new), in instant order; a window of `window_secs`
         // starting at each instant.
         let mut instants: Vec<(i64, bool)> = stored
             .iter()
+            .filter(|record| counted(record))
             .map(|record| (record.event.latest_instant().unix_secs(), false))
             .chain(
                 new.iter()
+                    .filter(|record| counted(record))
                     .map(|record| (record.event.latest_instant().unix_secs(), true)),
             )
             .collect();

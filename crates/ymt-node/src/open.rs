@@ -33,6 +33,10 @@ pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
     ]
 }
 
+/// The node's bound on one stored metadata value (see
+/// `tracing_plan::DESIGNATIONS_PER_CASE_MAX`).
+pub const META_VALUE_BYTES_MAX: usize = 32 * 1024 * 1024;
+
 impl Node {
     /// Opens a node over `store` with the given domain modules, in the
     /// order their hooks run (see [`builtin_modules`]): loads its metadata,
@@ -92,6 +96,9 @@ impl Node {
             batch_events_max: config.batch_events_max.max(1),
             // Every ingested event carries one audit record in the same commit.
             audit_entries_max: config.batch_events_max.max(1),
+            // A traced-from record lists up to twice
+            // `DESIGNATIONS_PER_CASE_MAX` designations of about 200 bytes.
+            meta_value_bytes_max: META_VALUE_BYTES_MAX,
             sync_commits: config.store_sync_commits,
             ..StoreConfig::default()
         };

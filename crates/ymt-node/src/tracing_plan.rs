@@ -463,5 +463,48 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
         plan.designated
             .retain(|_| *flags.next().expect("one flag each"));
     }
+    // Each overlap is its own designation, so a crowded venue can give a
+    // person many; the case's `traced-from` record lists them all and must
+    // fit one store value. Keep every person's first designation, then
+    // their further overlaps in plan order, up to the bound.
+    if plan.traced.len() > DESIGNATIONS_PER_CASE_MAX {
+        tracing::warn!(
+            "positive {} traced {} designations, more than {DESIGNATIONS_PER_CASE_MAX}; each person keeps their first",
+            test_record.event.id,
+            plan.traced.len(),
+        );
+        let mut persons: std::collections::HashSet<&PersonId> = std::collections::HashSet::new();
+        let mut keep: Vec<bool> = plan
+            .designated
+            .iter()
+            .map(|(pid, _)| persons.insert(pid))
+            .collect();
+        let mut kept = keep.iter().filter(|kept| **kept).count();
+        for flag in keep.iter_mut() {
+            if kept >= DESIGNATIONS_PER_CASE_MAX {
+                break;
+            }
+            if !*flag {
+                *flag = true;
+                kept += 1;
+            }
+        }
+        let mut flags = keep.iter();
+        plan.submissions
+            .retain(|_| *flags.next().expect("one flag each"));
+        let mut flags = keep.iter();
+        plan.traced
+            .retain(|_| *flags.next().expect("one flag each"));
+        let mut flags = keep.iter();
+        plan.designated
+            .retain(|_| *flags.next().expect("one flag each"));
+    }
     plan
 }
+
+/// Designations one positive result may cause. With the persons bound
+/// (`TracingConfig::contacts_per_case_max`) it keeps the case's
+/// `traced-from` record, which lists the designations recorded and those
+/// intended (at most twice this many, about 200 bytes each), within the
+/// node's store value bound (`META_VALUE_BYTES_MAX`).
+pub const DESIGNATIONS_PER_CASE_MAX: usize = 50_000;
