@@ -100,7 +100,7 @@ problem_response!(
 );
 problem_response!(
     SignInUnavailable,
-    "Sign-in through an identity provider is not configured on this node, or the provider cannot be reached now (sessions already open continue; codes on phones still verify offline)"
+    "The identity provider cannot be reached now (a node with no provider configured answers 404) (sessions already open continue; codes on phones still verify offline)"
 );
 problem_response!(
     NotJson,

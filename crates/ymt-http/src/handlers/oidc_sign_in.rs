@@ -27,9 +27,11 @@ const CALLBACK_PARAMETER_CHARS_MAX: usize = 2048;
 
 fn relying_party(oidc: &OidcExtension) -> Result<Arc<OidcRelyingParty>, ApiError> {
     oidc.0.clone().ok_or_else(|| {
+        // Not configured is the node's state, not an outage: the route is
+        // not served here (a provider that cannot be reached is 503).
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sign-in-unavailable",
+            StatusCode::NOT_FOUND,
+            "sign-in-not-configured",
             "sign-in through an identity provider is not configured on this node",
         )
     })
@@ -70,6 +72,7 @@ fn state_cookie(state: &crate::extract::SharedState, value: &str, max_age_secs: 
     description = "Starts the authorization code flow with PKCE: answers 303 to the provider's authorization endpoint and binds the sign-in to this browser with a short HttpOnly cookie. The provider sends the browser back to `/v1/session/oidc/callback`.",
     responses(
         (status = 303, description = "To the identity provider", headers(("Location" = String), ("Set-Cookie" = String, description = "`ymt_oidc_state=…; Path=/v1/session/oidc; HttpOnly; SameSite=Lax; Max-Age=600[; Secure]`"))),
+        (status = 404, response = NotFound),
         (status = 503, response = SignInUnavailable),
     )
 )]
@@ -88,6 +91,7 @@ pub(crate) async fn start(
     description = "As the citizens' sign-in, but the provider's subject (`sub`) must be a principal's registered `oidc_subject`; the role and jurisdiction are that principal's. The callback opens a staff session (cookie `ymt_staff_session`: HttpOnly, SameSite=Strict, Secure under https, one hour) and sends the browser to `/console`.",
     responses(
         (status = 303, description = "To the identity provider", headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 404, response = NotFound),
         (status = 503, response = SignInUnavailable),
     )
 )]
@@ -139,6 +143,7 @@ pub(crate) struct CallbackQuery {
         (status = 303, description = "Signed in; to the citizen page", headers(("Location" = String), ("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = SignInRefused),
+        (status = 404, response = NotFound),
         (status = 503, response = SignInUnavailable),
     )
 )]
@@ -346,6 +351,7 @@ pub(crate) async fn console_session(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ConsoleSignOutQuery {
     /// `true`: end every console session of the staff member, in every
     /// browser.

@@ -153,6 +153,7 @@ pub(crate) async fn get_session(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SignOutQuery {
     /// `true`: end every session of the person, on every device.
     everywhere: Option<bool>,
@@ -171,7 +172,7 @@ pub(crate) struct PersonPath {
     summary = "End every session of a person at once (an authority of the person's jurisdiction, or a national admin)",
     description = "For a person whose phone was stolen or whose account was misused: every citizen session of the person on this node ends; the person signs in again through the identity provider.",
     security(("bearer" = [])),
-    params(PersonPath),
+    params(("pid" = PersonId, Path, description = "The person")),
     responses(
         (status = 200, description = "`{\"pid\", \"sessions_ended\"}`", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
