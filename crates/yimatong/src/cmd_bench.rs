@@ -364,7 +364,7 @@ pub fn run_status(args: BenchStatusArgs) -> anyhow::Result<ExitCode> {
         let load_started = Instant::now();
         let records = seed_records(0..args.persons, now, pid_for, |_| 0, 50, "seed");
         let state = node.state.clone();
-        tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
+        tokio::task::spawn_blocking(move || crate::progress::import_records(&state, &records, "bench"))
             .await?
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         let load_seconds = load_started.elapsed().as_secs_f64();
@@ -413,7 +413,7 @@ pub fn run_codes(args: BenchCodesArgs) -> anyhow::Result<ExitCode> {
         let now = node.state.now();
         let records = seed_records(0..args.persons, now, pid_for, |_| 0, 0, "seed");
         let state = node.state.clone();
-        tokio::task::spawn_blocking(move || state.import_records(&records, "bench"))
+        tokio::task::spawn_blocking(move || crate::progress::import_records(&state, &records, "bench"))
             .await?
             .map_err(|error| anyhow::anyhow!(error.detail))?;
         let persons = args.persons.max(1);

@@ -27,6 +27,7 @@ pub enum RulesCommand {
         person_events_window_secs: i64,
     },
     /// Print the decision for a person's facts or events at an instant.
+    #[command(after_long_help = EXPLAIN_EXAMPLE)]
     Explain {
         /// A facts document, a JSON array of events, or JSON lines of events.
         #[arg(long)]
@@ -44,6 +45,21 @@ pub enum RulesCommand {
     /// Print the shipped national rule set.
     Show,
 }
+
+/// `rules explain --help` ends with a worked example; a test runs it, so it
+/// stays true.
+const EXPLAIN_EXAMPLE: &str = "\
+Example: a positive PCR result, decided the next morning.
+
+  cat > events.jsonl <<'EOF'
+  {\"id\":\"pos1\",\"person\":\"p1\",\"author\":\"lab-1\",\"recorded_at\":\"2022-07-01T14:00:00Z\",\"kind\":\"test_result\",\"data\":{\"test\":\"pcr\",\"result\":\"positive\",\"sampled_at\":\"2022-07-01T08:00:00Z\",\"reported_at\":\"2022-07-01T14:00:00Z\",\"lab\":\"lab-1\"}}
+  EOF
+  yimatong rules explain --facts events.jsonl --at 2022-07-02T08:00:00Z
+
+It prints the color (red), the rules that fired (CN-CASE-01) with their reasons in zh-CN and en and
+how they clear, the evidence (pos1) and valid_until. --facts also takes a JSON array of events or a
+facts document. The event kinds, their fields and the facts the rules see are in docs/facts.md; the
+rules themselves in docs/rules.md (`yimatong rules show` prints the shipped set).";
 
 /// The instant the stress timelines end at: now (only their spacing
 /// matters).

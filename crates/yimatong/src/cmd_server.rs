@@ -728,7 +728,13 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let mut records = Vec::new();
     let mut skipped = 0u64;
+    let parsing = crate::progress::bar(text.len() as u64, "reading events (bytes)");
+    let mut bytes_read = 0u64;
     for (index, line) in text.lines().enumerate() {
+        bytes_read += line.len() as u64 + 1;
+        if index.is_multiple_of(65_536) {
+            parsing.set_position(bytes_read);
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -759,10 +765,10 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    parsing.finish_and_clear();
     let state = open_state(&args.data)?;
     let started = Instant::now();
-    let summary = state
-        .import_records(&records, "cli-import")
+    let summary = crate::progress::import_records(&state, &records, "cli-import")
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     println!(
         "{}",

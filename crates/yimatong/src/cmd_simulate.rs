@@ -126,13 +126,20 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         // The sink cannot fail, so the first write error is kept and reported after.
         let mut write_error: Option<std::io::Error> = None;
+        let written = crate::progress::counter("events written");
+        let mut events_written = 0u64;
         let outline = generate_events_streaming(&config, |event| {
             if write_error.is_none()
                 && let Err(error) = write_event(&mut events_out, &event)
             {
                 write_error = Some(error);
             }
+            events_written += 1;
+            if events_written.is_multiple_of(16_384) {
+                written.set_position(events_written);
+            }
         })?;
+        written.finish_and_clear();
         if let Some(error) = write_error {
             return Err(error).with_context(|| format!("writing {}", events_path.display()));
         }

@@ -125,7 +125,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
         })
         .chain(unsettled)
         .collect();
-    tokio::task::block_in_place(|| state.import_records(&records, "bench"))
+    tokio::task::block_in_place(|| crate::progress::import_records(&state, &records, "bench"))
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     drop(records);
     let setup_secs = setup_started.elapsed().as_secs_f64();

@@ -546,7 +546,7 @@ fn seed(node: &Node, persons: usize) -> anyhow::Result<(Vec<String>, Vec<PersonI
         50,
         "surge-seed",
     );
-    node.import_records(&records, "bench")
+    crate::progress::import_records(node, &records, "bench")
         .map_err(|error| anyhow::anyhow!(error.detail))?;
     Ok((passports, pids))
 }

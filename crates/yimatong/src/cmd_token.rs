@@ -119,8 +119,13 @@ pub struct VerifyArgs {
     /// Verify as of this instant (RFC 3339) instead of now.
     #[arg(long)]
     clock: Option<String>,
-    #[arg(long, default_value = KEYS_DIR_DEFAULT)]
-    keys_dir: PathBuf,
+    /// The node's data directory: its key store `DATA/keys` is used. Works
+    /// from any directory (the default is `./data/keys`).
+    #[arg(long, conflicts_with = "keys_dir")]
+    data: Option<PathBuf>,
+    /// The key store directory itself.
+    #[arg(long)]
+    keys_dir: Option<PathBuf>,
     /// Signer certificate for HC1: codes.
     #[arg(long)]
     cert: Option<PathBuf>,
@@ -340,6 +345,7 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let certs = load_certs(args.cert.as_slice())?;
         let schema = default_schema_dir(None).and_then(|dir| DccSchema::load(&dir).ok());
         let report = dcc::verify_dcc(&token, &certs, schema.as_ref(), now);
+        eprintln!("{}", dcc_verdict_line(&report));
         print_json(&report)?;
         return Ok(if report.valid {
             ExitCode::SUCCESS
@@ -361,10 +367,24 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             )
         }
         None => {
-            let store = KeyStore::open(&args.keys_dir)?;
+            let keys_dir = match (&args.keys_dir, &args.data) {
+                (Some(keys_dir), _) => keys_dir.clone(),
+                (None, Some(data)) => data.join("keys"),
+                (None, None) => PathBuf::from(KEYS_DIR_DEFAULT),
+            };
+            // An absent key store would verify nothing and say only
+            // "invalid": say where it looked and how to point it elsewhere.
+            if !keys_dir.is_dir() {
+                bail!(
+                    "no key store at {}: pass --data DIR (the node's data directory), \
+                     --keys-dir DIR or --trust-list FILE",
+                    keys_dir.display()
+                );
+            }
+            let store = KeyStore::open(&keys_dir)?;
             (
                 store.trust_list(now)?,
-                format!("key store {}", args.keys_dir.display()),
+                format!("key store {}", keys_dir.display()),
                 true,
             )
         }
@@ -383,6 +403,9 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         "verdict": verdict,
         "report": report,
     });
+    // The verdict comes first, on stderr, so a person reads it at a glance
+    // and stdout stays one JSON document for scripts.
+    eprintln!("{}", verdict_line(&report, trusted));
     if !trusted {
         output["reason"] = json!(
             "the trust list's signer is not pinned: pass --trust-anchor FILE \
@@ -395,6 +418,66 @@ pub fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One line a person at a terminal reads first: the verdict, then what
+/// matters for it (the color and holder, or the step that failed).
+fn verdict_line(report: &ymt_token::VerificationReport, trusted: bool) -> String {
+    match (&report.claims, report.failed_step()) {
+        (Some(claims), None) if trusted => format!(
+            "VALID: {} code of {}, expires {} (issuer {}, rule set {})",
+            claims.color,
+            claims.masked_name,
+            claims.expires_at,
+            claims.issuer,
+            claims.rule_set_version
+        ),
+        (_, None) if !trusted => {
+            "UNTRUSTED: the signature checks, but the trust list's signer is not pinned \
+             (--trust-anchor FILE)"
+                .to_owned()
+        }
+        _ => {
+            let failed = report
+                .steps
+                .iter()
+                .find(|outcome| outcome.status == ymt_token::StepStatus::Failed);
+            match failed {
+                Some(outcome) => format!(
+                    "INVALID: the {} step failed: {}",
+                    serde_name(&outcome.step),
+                    outcome.detail
+                ),
+                None => "INVALID".to_owned(),
+            }
+        }
+    }
+}
+
+fn dcc_verdict_line(report: &dcc::DccReport) -> String {
+    if report.valid {
+        return "VALID: EU Digital COVID Certificate".to_owned();
+    }
+    match report
+        .steps
+        .iter()
+        .find(|outcome| outcome.status == ymt_token::StepStatus::Failed)
+    {
+        Some(outcome) => format!(
+            "INVALID: EU Digital COVID Certificate, the {} step failed: {}",
+            serde_name(&outcome.step),
+            outcome.detail
+        ),
+        None => "INVALID: EU Digital COVID Certificate".to_owned(),
+    }
+}
+
+/// A step's name as the JSON report spells it (`cose_structure`).
+fn serde_name(step: &impl serde::Serialize) -> String {
+    serde_json::to_value(step)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn load_certs(paths: &[PathBuf]) -> anyhow::Result<Vec<DscCert>> {

@@ -68,3 +68,38 @@ fn rules_check_refuses_a_rule_that_exceeds_the_budget_on_a_full_timeline() {
     let (ok, stdout, stderr) = rules_check(&national_with("1.2.0", vec![]));
     assert!(ok, "accepted: {stdout} {stderr}");
 }
+
+/// The example at the end of `rules explain --help` is run as printed, so
+/// the help never shows a command that fails.
+#[test]
+fn the_rules_explain_help_example_runs_and_points_to_the_facts_document() {
+    let bin = env!("CARGO_BIN_EXE_yimatong");
+    let help = Command::new(bin)
+        .args(["rules", "explain", "--help"])
+        .output()
+        .expect("the binary runs");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    assert!(help.contains("docs/facts.md"), "{help}");
+    let event_line = help
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("{\"id\""))
+        .unwrap_or_else(|| panic!("no example event in the help:\n{help}"));
+    let command_line = help
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("yimatong rules explain"))
+        .unwrap_or_else(|| panic!("no example command in the help:\n{help}"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("events.jsonl"), format!("{event_line}\n")).unwrap();
+    let output = Command::new(bin)
+        .current_dir(dir.path())
+        .args(command_line.split_whitespace().skip(1))
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{output:?}");
+    let decision: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(decision["color"], "red", "{decision}");
+    assert_eq!(decision["fired"][0]["rule_id"], "CN-CASE-01", "{decision}");
+    assert_eq!(decision["fired"][0]["evidence"][0], "pos1", "{decision}");
+}

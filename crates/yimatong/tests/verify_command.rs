@@ -149,3 +149,71 @@ fn the_verify_command_refuses_a_code_living_a_year() {
         "{report}"
     );
 }
+
+#[test]
+fn verify_takes_the_node_data_directory_from_any_directory_and_says_its_verdict_first() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = data.path().join("keys");
+    assert!(
+        run(&["keys", "generate", "--keys-dir", keys.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let token = issue(&keys, 300);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let check = |token: &str, expect_success: bool, expect_verdict: &str| {
+        let output = Command::new(BIN)
+            .current_dir(elsewhere.path())
+            .args(["verify", token, "--data", data.path().to_str().unwrap()])
+            .args(["--clock", "2030-01-01T08:01:00Z"])
+            .output()
+            .expect("the binary runs");
+        let report = stdout_json(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.success(), expect_success, "{report}");
+        assert_eq!(
+            stderr.lines().next().unwrap_or(""),
+            expect_verdict,
+            "{stderr}"
+        );
+    };
+    check(
+        &token,
+        true,
+        "VALID: green code of 张*, expires 2030-01-01T08:05:00Z (issuer ymt:cn, rule set rules-1)",
+    );
+    // One character changed in the signed part: forged or damaged.
+    let mut tampered = token.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let output = Command::new(BIN)
+        .current_dir(elsewhere.path())
+        .args(["verify", &tampered, "--data", data.path().to_str().unwrap()])
+        .args(["--clock", "2030-01-01T08:01:00Z"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("INVALID: the "), "{stderr}");
+}
+
+#[test]
+fn verify_without_a_key_store_says_where_it_looked_instead_of_calling_every_code_invalid() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .current_dir(elsewhere.path())
+        .args(["verify", "YMT1:ABC"])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("no key store at ./data/keys") && stderr.contains("--data DIR"),
+        "{stderr}"
+    );
+    assert!(
+        !elsewhere.path().join("data").exists(),
+        "verify created a key store"
+    );
+}

@@ -53,6 +53,25 @@ pub struct ImportSummary {
     pub persons: usize,
 }
 
+/// Where a bulk import is: first its records are stored in chunks, then the
+/// persons they touch are evaluated in groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportProgress {
+    Stored {
+        records_done: usize,
+        records_total: usize,
+    },
+    Evaluated {
+        persons_done: usize,
+        persons_total: usize,
+    },
+}
+
+/// Persons evaluated between two progress reports of an import: small
+/// enough to move a bar every fraction of a second, large enough to cost
+/// nothing.
+pub const IMPORT_PROGRESS_PERSONS: usize = 4096;
+
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestResult {

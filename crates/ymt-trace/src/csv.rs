@@ -1,5 +1,6 @@
 //! Parsers for `checkins.csv` (`person,venue,enter,leave`) and
 //! `positives.csv` (`person,confirmed`), both with a required header line.
+//! Times are unix seconds or RFC 3339 instants; `leave` may be empty.
 //!
 //! The parser works on bytes, line by line, from any reader, and never
 //! panics: every problem is a [`CsvError`] naming the 1-based line number.
@@ -268,17 +269,30 @@ fn parse_secs(field: &'static str, bytes: &[u8]) -> Result<i64, CsvErrorKind> {
     Ok(value)
 }
 
+/// A check-in time: unix seconds (the fast path, what exports write) or an
+/// RFC 3339 instant (what a person typing a file writes). Both mean the same
+/// instant, so a file may mix them.
+fn parse_stay_secs(field: &'static str, bytes: &[u8]) -> Result<i64, CsvErrorKind> {
+    if bytes.first().is_some_and(u8::is_ascii_digit) && bytes.iter().all(u8::is_ascii_digit) {
+        return parse_secs(field, bytes);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| CsvErrorKind::Instant { field })?;
+    Timestamp::parse_rfc3339(text)
+        .map(Timestamp::unix_secs)
+        .map_err(|_| CsvErrorKind::Instant { field })
+}
+
 /// Parses one data line of `checkins.csv`.
 pub fn parse_checkin_line(line: &[u8]) -> Result<CsvCheckin<'_>, CsvErrorKind> {
     let [person, venue, enter, leave] = split_fields::<4>(strip_line_end(line))?;
     Ok(CsvCheckin {
         person: parse_id("person", person, PersonId::MAX_LEN, person_slow)?,
         venue: parse_id("venue", venue, VenueId::MAX_LEN, venue_slow)?,
-        enter: parse_secs("enter", enter)?,
+        enter: parse_stay_secs("enter", enter)?,
         leave: if leave.is_empty() {
             None
         } else {
-            Some(parse_secs("leave", leave)?)
+            Some(parse_stay_secs("leave", leave)?)
         },
     })
 }
@@ -650,5 +664,31 @@ mod tests {
         assert!(parse("", false, 4097, 7).starts_with("line 1: the header"));
         let long = format!("person,venue,enter,leave\n{}\n", "x".repeat(5000));
         assert!(parse(&long, true, 4097, 7).starts_with("line 2: line longer"));
+    }
+
+    #[test]
+    fn a_check_in_time_may_be_unix_seconds_or_rfc_3339_and_both_mean_the_same_instant() {
+        let check = |enter: &[u8], expect: Result<i64, String>| {
+            let line = [b"p1,v1,".as_slice(), enter, b","].concat();
+            let got = parse_checkin_line(&line)
+                .map(|row| row.enter)
+                .map_err(|error| error.to_string());
+            assert_eq!(got, expect, "{}", String::from_utf8_lossy(enter));
+        };
+        check(b"1641000000", Ok(1_641_000_000));
+        check(b"2022-01-01T01:20:00Z", Ok(1_641_000_000));
+        check(b"2022-01-01T09:20:00+08:00", Ok(1_641_000_000));
+        check(
+            b"2022-01-01",
+            Err("enter: not unix seconds or an RFC 3339 instant".into()),
+        );
+        check(
+            b"-5",
+            Err("enter: not unix seconds or an RFC 3339 instant".into()),
+        );
+        check(
+            b"",
+            Err("enter: not unix seconds or an RFC 3339 instant".into()),
+        );
     }
 }
