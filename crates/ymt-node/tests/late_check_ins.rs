@@ -114,3 +114,62 @@ async fn a_retracted_check_in_withdraws_the_designation_it_caused() {
     let never = node_after(vec![vec![case_check_in()], vec![positive()]]).await;
     assert_eq!(table.color("contact"), never.color("contact"));
 }
+
+/// A crowded venue: the case and the contact overlap eight times in one day.
+/// Tracing designates the contact once per overlap, so their timeline holds
+/// more events than the per-person cap allows. Those designations are the
+/// node's own: the contact's next lab result must still be accepted (it was
+/// refused, with the whole batch around it, when they counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn designations_at_many_overlaps_do_not_count_toward_the_cap_so_a_lab_result_is_still_accepted()
+ {
+    const OVERLAPS: i64 = 8;
+    let table = TableNode::open_with_config(|config| {
+        config.person_events_per_window_max = 10;
+    });
+    table.register_venue("v-late", true);
+    let mut stays = Vec::new();
+    for overlap in 0..OVERLAPS {
+        let enter = at_secs(-20 * HOUR_SECS + overlap * 2 * HOUR_SECS);
+        let leave = enter.plus_secs(HOUR_SECS);
+        for person in ["case", "contact"] {
+            stays.push(check_in(
+                &format!("ci-{person}-{overlap}"),
+                person,
+                "v-late",
+                enter,
+                leave,
+            ));
+        }
+    }
+    table.ingest(stays).await;
+    table.ingest(vec![positive()]).await;
+    let designated = designations_of(&table, "contact").len();
+    assert_eq!(designated, OVERLAPS as usize, "one designation per overlap");
+
+    let negative = test_result(
+        "pcr-contact",
+        "contact",
+        "pcr",
+        "negative",
+        at_secs(-HOUR_SECS),
+    );
+    let submission = ymt_node::model::Submission {
+        id: serde_json::from_value(negative["id"].clone()).unwrap(),
+        subject: ymt_node::model::Subject::Pid {
+            pid: pid("contact"),
+        },
+        region: "440305".parse().unwrap(),
+        kind: serde_json::from_value(negative["kind"].clone()).unwrap(),
+        data: negative["data"].clone(),
+    };
+    let outcome = table
+        .node
+        .ingest(&support::table_principal(), vec![submission])
+        .await;
+    assert!(
+        outcome.is_ok(),
+        "the contact's lab result was refused: {:?}",
+        outcome.err()
+    );
+}
