@@ -21,6 +21,7 @@ use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
     rules, services, session, venues,
 };
+use crate::handlers::my_color;
 use crate::pages;
 use crate::schemas::*;
 
@@ -74,6 +75,8 @@ not serve is answered with 405 and an `Allow` header.";
         persons::person_status,
         persons::person_timeline,
         codes::person_code,
+        my_color::person_color,
+        my_color::person_history,
         persons::verify_id_card,
         codes::trust_list,
         codes::verify_token,
@@ -151,6 +154,7 @@ not serve is answered with 405 and an `Allow` header.";
             CrossOrigin,
             SignInLockedOut,
             TooManyAppeals,
+            TooManyColorReads,
             SignInRefused,
             SignInUnavailable,
         )

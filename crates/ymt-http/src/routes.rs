@@ -18,6 +18,7 @@ use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, oidc_sign_in, pending, persons, probes,
     risk_areas, rules, services, session, venues,
 };
+use crate::handlers::my_color;
 use crate::observability::{Observability, observe};
 use crate::pages;
 use crate::problem::ApiError;
@@ -71,6 +72,12 @@ fn table() -> Vec<Route> {
             get(persons::person_timeline),
         ),
         route(M::GET, "/v1/persons/{pid}/code", get(codes::person_code)),
+        route(M::GET, "/v1/persons/{pid}/color", get(my_color::person_color)),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/history",
+            get(my_color::person_history),
+        ),
         route(
             M::POST,
             "/v1/persons/{pid}/sessions:revoke",
