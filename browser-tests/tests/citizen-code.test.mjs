@@ -112,6 +112,8 @@ for (const lang of ["zh-CN", "en"]) {
     await page.locator("#history li[data-color='red']").waitFor();
     const history = await page.locator("#history").textContent();
     assert.match(history, lang === "en" ? /correction \(retraction\)/ : /更正（撤销）/);
+    // The retracted positive stays in the recent list, marked.
+    assert.equal(await page.locator("#recent li[data-retracted='true']").count(), 1);
     await snap(page, "citizen-code", lang);
     assertNoConsoleErrors(assert, page);
     await context.close();

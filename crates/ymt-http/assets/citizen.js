@@ -22,6 +22,7 @@
       scheduled: "按规则到期", causedBy: "由此引起：", noHistory: "无记录", retraction: "更正（撤销）", override_event: "人工调整",
       contact_designation: "流调判定", quarantine_event: "隔离", vaccination: "疫苗接种", travel_event: "行程",
       outcome: "处理结果", resolvedBy: "处理人", upheld: "维持原判", overturned: "已纠正", unknownVenue: "未登记场所",
+      retractedMark: "（已撤销）",
       child: "子女", parent: "父母", grandchild: "孙辈", grandparent: "祖辈", spouse: "配偶", sibling: "兄弟姐妹", other: "其他亲属",
     },
     en: {
@@ -39,6 +40,7 @@
       scheduled: "as the rules scheduled", causedBy: "Caused by: ", noHistory: "Nothing recorded", retraction: "correction (retraction)", override_event: "set by hand",
       contact_designation: "contact tracing", quarantine_event: "quarantine", vaccination: "vaccination", travel_event: "travel",
       outcome: "Outcome", resolvedBy: "by", upheld: "upheld", overturned: "overturned", unknownVenue: "unregistered venue",
+      retractedMark: "(retracted)",
       child: "Child", parent: "Parent", grandchild: "Grandchild", grandparent: "Grandparent", spouse: "Spouse", sibling: "Sibling", other: "Relative",
     },
   };
@@ -99,7 +101,9 @@
       let detail = "";
       if (event.kind === "test_result") detail = `${w(d.test)} ${t(d.result)} · ${when(d.sampled_at)}`;
       else if (event.kind === "check_in") detail = `${d.venue_name || d.venue || ""} · ${when(d.entered_at)}`;
-      recent.append(el("li", {}, `${t(event.kind)}: ${detail}`));
+      const item = el("li", { "data-retracted": String(Boolean(event.retracted)) }, `${t(event.kind)}: ${detail}`);
+      if (event.retracted) item.append(" ", el("strong", {}, w("retractedMark")));
+      recent.append(item);
     }
     const remaining = Date.parse(data.expires_at) - Date.parse(data.issued_at);
     refreshAt = Date.parse(data.expires_at) - Math.max(remaining * 0.2, 10000);
@@ -116,7 +120,9 @@
       case "override":
         return w("override", { color: t(item.color), reason: item.reason, by: item.by, from: when(item.from), until: when(item.until) });
       case "risk_exposure":
-        return w("risk_exposure", { level: t(item.level), area: item.area, from: when(item.from), until: when(item.until) });
+        return (item.stays || []).map((stay) => w("risk_exposure", { level: t(item.level),
+          area: (stay.venue_names || []).length ? `${stay.area}（${stay.venue_names.join("、")}）` : stay.area,
+          from: when(stay.from), until: when(stay.until) })).join("；");
       case "check_in":
         return w("check_in", { venue: item.venue_name || item.venue, from: when(item.entered_at), until: when(item.left_at) });
       case "test":
@@ -173,7 +179,7 @@
     for (const change of changes) {
       const item = el("li", { class: change.color, "data-color": change.color },
         el("strong", {}, `${when(change.at)} · ${t(change.color)}`));
-      const kinds = (change.events || []).map((event) => w(({ override: "override_event", quarantine: "quarantine_event", travel: "travel_event" })[event.kind] || event.kind));
+      const kinds = [...new Set((change.events || []).map((event) => w(({ override: "override_event", quarantine: "quarantine_event", travel: "travel_event" })[event.kind] || event.kind)))];
       item.append(el("span", { class: "evidence" }, kinds.length ? w("causedBy") + kinds.join("、") : w("scheduled")));
       for (const reason of change.reasons || []) item.append(el("span", { class: "evidence muted" }, pick(reason.description) || reason.rule_id));
       list.append(item);

@@ -17,11 +17,11 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::handlers::my_color;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
     rules, services, session, venues,
 };
-use crate::handlers::my_color;
 use crate::pages;
 use crate::schemas::*;
 

@@ -52,9 +52,7 @@ impl World {
     }
 
     async fn get(&self, cookie: &str, path: &str) -> Reply {
-        self.node
-            .send_with_cookie("GET", path, cookie, None)
-            .await
+        self.node.send_with_cookie("GET", path, cookie, None).await
     }
 
     async fn post_positive(&self, id: &str, pid: &str) {
@@ -112,7 +110,9 @@ async fn a_retracted_positive_does_not_vanish_from_the_persons_own_history() {
             .await,
         200,
     );
-    let reply = world.get(&cookie, &format!("/v1/persons/{pid}/history")).await;
+    let reply = world
+        .get(&cookie, &format!("/v1/persons/{pid}/history"))
+        .await;
     check("own history", &reply, 200);
     let history = reply.json();
     let changes = colors_and_instants(&history);
@@ -150,7 +150,11 @@ async fn a_citizen_cannot_read_another_persons_history_or_watch_their_color() {
     ] {
         let reply = world.get(&cookie, &path).await;
         check(&path, &reply, 403);
-        assert!(!reply.text().contains("red"), "nothing leaks: {}", reply.text());
+        assert!(
+            !reply.text().contains("red"),
+            "nothing leaks: {}",
+            reply.text()
+        );
     }
     assert_eq!(
         world.node.denied_records().len(),
@@ -177,7 +181,11 @@ async fn a_color_change_reaches_the_watching_page_without_a_new_code() {
     world.post_positive("pos-2", &pid).await;
     let reply = world.get(&cookie, &path).await;
     check("red", &reply, 200);
-    assert_eq!(reply.json()["color"], "red", "at once, not at the next code");
+    assert_eq!(
+        reply.json()["color"],
+        "red",
+        "at once, not at the next code"
+    );
     world.node.close().await;
 }
 
@@ -187,7 +195,11 @@ async fn a_page_polling_a_color_in_a_loop_is_slowed_down_not_served() {
     let (pid, cookie) = world.citizen("E10000005").await;
     let path = format!("/v1/persons/{pid}/color");
     for poll in 0..ymt_node::color_polls::COLOR_POLLS_PER_WINDOW_MAX {
-        check(&format!("poll {poll}"), &world.get(&cookie, &path).await, 200);
+        check(
+            &format!("poll {poll}"),
+            &world.get(&cookie, &path).await,
+            200,
+        );
     }
     let refused = world.get(&cookie, &path).await;
     check("past the limit", &refused, 429);
@@ -329,6 +341,52 @@ async fn a_relationship_cannot_name_a_person_who_is_not_a_ward() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("relationships"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("relationships"),
+        "{body}"
+    );
     world.node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risk_area_reason_never_hides_which_area_and_which_stay() {
+    use support::tracing_world::{COMMUNITY_A, check_in, check_ins, risk_area, world};
+    let node = TestNode::start().await;
+    let world = world(&node).await;
+    check_ins(
+        &node,
+        &world,
+        vec![check_in("c1", "pmall", "v-mall", -120, Some(-60))],
+    )
+    .await;
+    let (status, body) = node
+        .post_as(
+            &world.authority,
+            "/v1/risk-areas",
+            risk_area("ra-1", json!({"region": COMMUNITY_A})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, code) = node
+        .get_as(&world.authority, "/v1/persons/pmall/code")
+        .await;
+    assert_eq!(status, 200, "{code}");
+    assert_eq!(code["color"], "yellow", "{code}");
+    let exposure = code["evidence"]
+        .as_object()
+        .expect("evidence")
+        .values()
+        .find(|item| item["kind"] == "risk_exposure")
+        .unwrap_or_else(|| panic!("the exposure is explained: {code}"));
+    let stay = &exposure["stays"][0];
+    assert_eq!(stay["area"], COMMUNITY_A, "{exposure}");
+    assert_eq!(stay["venue_names"][0], "venue v-mall", "{exposure}");
+    assert_eq!(
+        ymt_core::Timestamp::parse_rfc3339(stay["from"].as_str().unwrap())
+            .unwrap()
+            .unix_secs(),
+        at_minutes(-120).unix_secs(),
+        "the stay's start: {exposure}"
+    );
+    node.close().await;
 }

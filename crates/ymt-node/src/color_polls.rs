@@ -84,15 +84,21 @@ mod tests {
         assert_eq!(refused.kind, crate::ErrorKind::RateLimited);
         assert_eq!(refused.retry_after_secs, Some(7));
         // Another person is not affected, and the window ends.
-        limiter.admit(&PersonId::parse("p-2").unwrap(), at(3)).unwrap();
+        limiter
+            .admit(&PersonId::parse("p-2").unwrap(), at(3))
+            .unwrap();
         limiter.admit(&pid, at(COLOR_POLL_WINDOW_SECS)).unwrap();
     }
 
     #[test]
     fn a_full_table_sheds_instead_of_forgetting_a_count() {
         let mut limiter = ColorPollLimiter::with_persons_max(2);
-        limiter.admit(&PersonId::parse("p-1").unwrap(), at(0)).unwrap();
-        limiter.admit(&PersonId::parse("p-2").unwrap(), at(0)).unwrap();
+        limiter
+            .admit(&PersonId::parse("p-1").unwrap(), at(0))
+            .unwrap();
+        limiter
+            .admit(&PersonId::parse("p-2").unwrap(), at(0))
+            .unwrap();
         let shed = limiter
             .admit(&PersonId::parse("p-3").unwrap(), at(1))
             .unwrap_err();

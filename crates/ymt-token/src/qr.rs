@@ -75,8 +75,7 @@ pub fn contrast_against_white(rgb: [u8; 3]) -> f64 {
             ((c + 0.055) / 1.055).powf(2.4)
         }
     };
-    let luminance =
-        0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2]);
+    let luminance = 0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2]);
     1.05 / (luminance + 0.05)
 }
 

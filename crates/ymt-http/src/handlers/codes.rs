@@ -110,8 +110,7 @@ pub(crate) async fn person_code(
     .map_err(|_| ApiError::internal("code issue panicked"))?
     .map_err(|error| ApiError::internal(format!("code issue: {error}")))?;
     let recent = recent_events(&state, &pid)?;
-    let (evidence, summary) =
-        crate::handlers::my_color::evidence_and_summary(&state, &pid, now)?;
+    let (evidence, summary) = crate::handlers::my_color::evidence_and_summary(&state, &pid, now)?;
     let body = CodeBody {
         pid: pid.clone(),
         token: code.token.clone(),
@@ -140,6 +139,14 @@ pub(crate) fn recent_events(
     pid: &PersonId,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let mut records = state.person_records(pid)?;
+    // A retracted test stays listed, marked: the person saw it.
+    let retracted: std::collections::HashSet<ymt_core::EventId> = records
+        .iter()
+        .filter_map(|record| match &record.event.body {
+            ymt_core::EventBody::Retraction(retraction) => Some(retraction.target.clone()),
+            _ => None,
+        })
+        .collect();
     records.retain(|record| {
         matches!(
             record.event.kind(),
@@ -155,6 +162,9 @@ pub(crate) fn recent_events(
             if let Some(object) = value.as_object_mut() {
                 object.remove("author");
                 object.remove("person");
+                if retracted.contains(&record.event.id) {
+                    object.insert("retracted".into(), json!(true));
+                }
             }
             // A venue by its name, not its id.
             if let ymt_core::EventBody::CheckIn(check_in) = &record.event.body

@@ -142,12 +142,27 @@ fn evidence(state: &ymt_node::Node, facts: &Facts) -> Value {
                    "negative_tests_since": negative_tests_since}),
         );
     }
+    // A designation's exposures share its id: one entry with every stay in
+    // it, each with the area, the time and the venues the person was at.
     for exposure in &facts.risk_exposures {
-        by_id.insert(
-            exposure.id.to_string(),
-            json!({"kind": "risk_exposure", "area": exposure.area, "level": exposure.level,
-                   "from": exposure.from, "until": exposure.until}),
+        let venues: Vec<String> = facts
+            .check_ins
+            .iter()
+            .filter(|check_in| {
+                check_in.entered_at < exposure.until && check_in.left_at > exposure.from
+            })
+            .filter_map(|check_in| state.tracing.venue(&check_in.venue))
+            .filter(|venue| venue.region == exposure.area)
+            .map(|venue| venue.name)
+            .collect();
+        let stay = json!({"area": exposure.area, "from": exposure.from, "until": exposure.until,
+                          "venue_names": venues});
+        let entry = by_id.entry(exposure.id.to_string()).or_insert_with(
+            || json!({"kind": "risk_exposure", "level": exposure.level, "stays": []}),
         );
+        if let Some(stays) = entry["stays"].as_array_mut() {
+            stays.push(stay);
+        }
     }
     for quarantine in &facts.quarantines {
         by_id.insert(
@@ -177,11 +192,9 @@ fn evidence(state: &ymt_node::Node, facts: &Facts) -> Value {
 
 /// The latest test and the vaccinations, as "48小时核酸阴性" and doses.
 fn summary(facts: &Facts) -> Value {
-    let latest_test = facts
-        .tests
-        .iter()
-        .max_by_key(|test| test.sampled_at)
-        .map(|test| json!({"test": test.test, "result": test.result, "sampled_at": test.sampled_at}));
+    let latest_test = facts.tests.iter().max_by_key(|test| test.sampled_at).map(
+        |test| json!({"test": test.test, "result": test.result, "sampled_at": test.sampled_at}),
+    );
     let mut vaccinations: Vec<Value> = facts
         .vaccinations
         .iter()
