@@ -375,6 +375,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                 .map(|&index| state.person_id(&city.persons[index].document))
                 .collect(),
             registered_by: "operator".into(),
+            relationships: Default::default(),
         };
         state
             .register_person(&record)

@@ -4,6 +4,50 @@
 "use strict";
 (() => {
   const { t, when, api, banner, el } = YMT;
+  // The citizen page's own words (issue 13, items 7-12); common.js keeps the
+  // shared ones.
+  const words = {
+    "zh-CN": {
+      dependent: "家属", pcr: "核酸", antigen: "抗原", negativeWithin: "{h}小时内{test}阴性", testOn: "{test}{result} · 采样于 {at}",
+      noTest: "无检测记录", doses: "新冠疫苗已接种 {n} 剂（最近 {at}）", noVaccination: "无疫苗接种记录",
+      override: "人工调整为{color}：{reason}（设定者 {by}，{from} 至 {until}）",
+      risk_exposure: "{level}区域 {area}：您在该区域停留 {from} 至 {until}", check_in: "场所登记：{venue}，{from} 至 {until}",
+      close: "密切接触者", secondary: "次密切接触者", companion: "时空伴随者",
+      contact: "{contact}：{venue}{overlap}（判定：{by}）", overlap: "，与病例重叠 {from} 至 {until}",
+      testsHave: "最后暴露后已有阴性核酸 {n}/2：{list}", testsNone: "最后暴露后尚无阴性核酸（需 2 次）",
+      quarantine: "{kind}：{from} 至 {until}（{reason}）", centralised: "集中隔离", home: "居家隔离",
+      travel: "到达 {region}：{from}", colorChanged: "您的码已变为：{color}", copied: "已复制", copyFailed: "请手动选择并复制",
+      appealEmpty: "请填写申诉理由", appealDuplicate: "相同理由的申诉已在处理中，编号",
+      notifyOn: "已开启码色变化通知", notifyDenied: "浏览器未允许通知；码色变化仍会在页面顶部提示", notifyUnsupported: "此浏览器不支持通知",
+      scheduled: "按规则到期", causedBy: "由此引起：", noHistory: "无记录", retraction: "更正（撤销）", override_event: "人工调整",
+      contact_designation: "流调判定", quarantine_event: "隔离", vaccination: "疫苗接种", travel_event: "行程",
+      outcome: "处理结果", resolvedBy: "处理人", upheld: "维持原判", overturned: "已纠正", unknownVenue: "未登记场所",
+      retractedMark: "（已撤销）",
+      child: "子女", parent: "父母", grandchild: "孙辈", grandparent: "祖辈", spouse: "配偶", sibling: "兄弟姐妹", other: "其他亲属",
+    },
+    en: {
+      dependent: "Dependent", pcr: "PCR", antigen: "antigen", negativeWithin: "Negative {test} test within {h} h", testOn: "{test} {result} · sampled {at}",
+      noTest: "No test recorded", doses: "COVID-19 vaccine: {n} doses (latest {at})", noVaccination: "No vaccination recorded",
+      override: "Set to {color} by hand: {reason} (by {by}, {from} to {until})",
+      risk_exposure: "{level}-risk area {area}: you stayed there {from} to {until}", check_in: "Check-in: {venue}, {from} to {until}",
+      close: "Close contact", secondary: "Contact of a close contact", companion: "Spatiotemporal companion",
+      contact: "{contact}: {venue}{overlap} (designated by {by})", overlap: ", overlapping a case {from} to {until}",
+      testsHave: "Negative PCR tests since the last exposure: {n} of 2: {list}", testsNone: "No negative PCR test since the last exposure yet (2 needed)",
+      quarantine: "{kind}: {from} to {until} ({reason})", centralised: "Centralised quarantine", home: "Home quarantine",
+      travel: "Arrived in {region}: {from}", colorChanged: "Your code is now: {color}", copied: "Copied", copyFailed: "Select the text and copy it",
+      appealEmpty: "Write the reason for the appeal", appealDuplicate: "An appeal with this reason is already open, number",
+      notifyOn: "Notifications on color changes are on", notifyDenied: "The browser did not allow notifications; a change is still shown at the top of the page", notifyUnsupported: "This browser cannot notify",
+      scheduled: "as the rules scheduled", causedBy: "Caused by: ", noHistory: "Nothing recorded", retraction: "correction (retraction)", override_event: "set by hand",
+      contact_designation: "contact tracing", quarantine_event: "quarantine", vaccination: "vaccination", travel_event: "travel",
+      outcome: "Outcome", resolvedBy: "by", upheld: "upheld", overturned: "overturned", unknownVenue: "unregistered venue",
+      retractedMark: "(retracted)",
+      child: "Child", parent: "Parent", grandchild: "Grandchild", grandparent: "Grandparent", spouse: "Spouse", sibling: "Sibling", other: "Relative",
+    },
+  };
+  const w = (key, fields = {}) => {
+    const template = words[YMT.lang][key] || t(key);
+    return template.replace(/\{(\w+)\}/g, (_, name) => (fields[name] === undefined || fields[name] === null ? "" : String(fields[name])));
+  };
   const STORE = "ymt.lastCode";
   const $ = (id) => document.getElementById(id);
   let session = null;
@@ -33,12 +77,20 @@
     const list = data.reasons || [];
     if (list.length === 0) reasons.append(el("li", {}, t("noReasons")));
     for (const reason of list) {
-      const pick = (text) => (text && (text[YMT.lang] || text["zh-CN"] || text.en)) || "";
       const item = el("li", {}, pick(reason.description) || reason.rule_id || "");
+      // The evidence in words: who overrode and why, which area and stay,
+      // which tests a companion has, venue names.
+      for (const id of reason.evidence || []) {
+        const words = evidenceText((data.evidence || {})[id]);
+        if (words) item.append(el("span", { class: "evidence", "data-evidence": (data.evidence[id] || {}).kind || "" }, words));
+      }
       const clears = pick(reason.clears);
-      if (clears) item.append(el("br"), el("span", { class: "muted" }, clears));
+      if (clears) item.append(el("span", { class: "muted evidence" }, clears));
       reasons.append(item);
     }
+    renderSummary(data.summary || {});
+    $("code-text").value = data.token || "";
+    $("copy-result").textContent = "";
     $("clears").textContent = data.valid_until ? t("clearsAt") + " " + when(data.valid_until)
       : t(data.color === "green" ? "clearsNever" : "clearsUnscheduled");
     const recent = $("recent");
@@ -47,16 +99,135 @@
     for (const event of data.recent || []) {
       const d = event.data || {};
       let detail = "";
-      if (event.kind === "test_result") detail = `${d.test || ""} ${t(d.result)} · ${when(d.sampled_at)}`;
-      else if (event.kind === "check_in") detail = `${d.venue || ""} · ${when(d.entered_at)}`;
-      recent.append(el("li", {}, `${t(event.kind)}: ${detail}`));
+      if (event.kind === "test_result") detail = `${w(d.test)} ${t(d.result)} · ${when(d.sampled_at)}`;
+      else if (event.kind === "check_in") detail = `${d.venue_name || d.venue || ""} · ${when(d.entered_at)}`;
+      const item = el("li", { "data-retracted": String(Boolean(event.retracted)) }, `${t(event.kind)}: ${detail}`);
+      if (event.retracted) item.append(" ", el("strong", {}, w("retractedMark")));
+      recent.append(item);
     }
     const remaining = Date.parse(data.expires_at) - Date.parse(data.issued_at);
     refreshAt = Date.parse(data.expires_at) - Math.max(remaining * 0.2, 10000);
     tick();
   }
 
+  function pick(text) {
+    return (text && (text[YMT.lang] || text["zh-CN"] || text.en)) || "";
+  }
+
+  function evidenceText(item) {
+    if (!item) return "";
+    switch (item.kind) {
+      case "override":
+        return w("override", { color: t(item.color), reason: item.reason, by: item.by, from: when(item.from), until: when(item.until) });
+      case "risk_exposure":
+        return (item.stays || []).map((stay) => w("risk_exposure", { level: t(item.level),
+          area: (stay.venue_names || []).length ? `${stay.area}（${stay.venue_names.join("、")}）` : stay.area,
+          from: when(stay.from), until: when(stay.until) })).join("；");
+      case "check_in":
+        return w("check_in", { venue: item.venue_name || item.venue, from: when(item.entered_at), until: when(item.left_at) });
+      case "test":
+        return w("testOn", { test: w(item.test), result: t(item.result), at: when(item.sampled_at) });
+      case "contact": {
+        const overlap = item.overlap_start ? w("overlap", { from: when(item.overlap_start), until: when(item.overlap_end) }) : "";
+        let text = w("contact", { contact: w(item.contact), venue: item.venue_name || item.venue || "", overlap, by: item.designated_by });
+        if (item.contact === "companion") {
+          const tests = item.negative_tests_since || [];
+          text += " · " + (tests.length
+            ? w("testsHave", { n: Math.min(tests.length, 2), list: tests.map((test) => `${w(test.test)} ${when(test.sampled_at)}`).join("；") })
+            : w("testsNone"));
+        }
+        return text;
+      }
+      case "quarantine":
+        return w("quarantine", { kind: w(item.quarantine), from: when(item.start), until: when(item.end), reason: item.reason });
+      case "travel":
+        return w("travel", { region: item.region, from: when(item.arrived_at) });
+      default:
+        return "";
+    }
+  }
+
+  // Beside the code: the latest test ("48小时核酸阴性") and the doses.
+  function renderSummary(summary) {
+    const list = $("code-summary");
+    list.replaceChildren();
+    const test = summary.latest_test;
+    if (!test) list.append(el("li", { "data-summary": "test" }, w("noTest")));
+    else {
+      const hours = (Date.now() - Date.parse(test.sampled_at)) / 3600000;
+      const bucket = [24, 48, 72].find((limit) => hours <= limit);
+      list.append(el("li", { "data-summary": "test" }, test.result === "negative" && bucket
+        ? w("negativeWithin", { h: bucket, test: w(test.test) })
+        : w("testOn", { test: w(test.test), result: t(test.result), at: when(test.sampled_at) })));
+    }
+    const doses = summary.vaccinations || [];
+    list.append(el("li", { "data-summary": "vaccination" }, doses.length
+      ? w("doses", { n: Math.max(...doses.map((dose) => dose.dose)), at: when(doses[doses.length - 1].administered_at) })
+      : w("noVaccination")));
+  }
+
+  // The person's own color changes, newest first.
+  async function myHistory() {
+    const person = current;
+    let body;
+    try { body = await api(`/v1/persons/${encodeURIComponent(person)}/history`); } catch { return; }
+    if (person !== current) return;
+    const list = $("history");
+    list.replaceChildren();
+    const changes = (body.changes || []).slice().reverse();
+    if (!changes.length) list.append(el("li", {}, w("noHistory")));
+    for (const change of changes) {
+      const item = el("li", { class: change.color, "data-color": change.color },
+        el("strong", {}, `${when(change.at)} · ${t(change.color)}`));
+      const kinds = [...new Set((change.events || []).map((event) => w(({ override: "override_event", quarantine: "quarantine_event", travel: "travel_event" })[event.kind] || event.kind)))];
+      item.append(el("span", { class: "evidence" }, kinds.length ? w("causedBy") + kinds.join("、") : w("scheduled")));
+      for (const reason of change.reasons || []) item.append(el("span", { class: "evidence muted" }, pick(reason.description) || reason.rule_id));
+      list.append(item);
+    }
+  }
+
+  // Watching the color: a cheap read every few seconds, so a change shows
+  // within seconds (banner, and a notification when allowed), not at the
+  // next code refresh. The node bounds the reads (429 with Retry-After).
+  const WATCH_INTERVAL_MS = 2000;
+  let watchTimer = null;
+  let watchedColor = null;
+  let watchedPerson = null;
+  function watch(delay = WATCH_INTERVAL_MS) {
+    clearTimeout(watchTimer);
+    watchTimer = setTimeout(poll, delay);
+  }
+  async function poll() {
+    const person = current;
+    if (!person) return;
+    let body;
+    try {
+      body = await api(`/v1/persons/${encodeURIComponent(person)}/color`);
+    } catch (error) {
+      if (error.status === 401) return;
+      watch(error.status === 429 || error.status === 503 ? 10000 : 15000);
+      return;
+    }
+    if (person !== current) { watch(); return; }
+    if (watchedPerson === person && watchedColor !== null && body.color !== watchedColor) colorChanged(body.color);
+    watchedPerson = person;
+    watchedColor = body.color;
+    watch();
+  }
+  function colorChanged(color) {
+    const text = w("colorChanged", { color: t(color) });
+    const box = $("color-change");
+    box.textContent = text;
+    box.dataset.color = color;
+    box.hidden = false;
+    try {
+      if ("Notification" in window && Notification.permission === "granted") new Notification(document.title, { body: text, tag: "ymt-color" });
+    } catch { /* a notification is a courtesy; the banner is the message */ }
+    load();
+  }
+
   function tick() {
+    $("clock-time").textContent = new Date().toLocaleTimeString(YMT.lang, { hour12: false });
     if (!code) return;
     const seconds = Math.max(0, Math.round((refreshAt - Date.now()) / 1000));
     $("countdown").textContent = `${seconds} ${t("refreshIn")}`;
@@ -72,8 +243,11 @@
       banner("");
       localStorage.setItem(STORE, JSON.stringify(data));
       render(data);
+      if (watchedPerson !== current) { watchedPerson = current; watchedColor = data.color; }
       myAppeals();
       myConsents();
+      myHistory();
+      if (!watchTimer) watch();
     } catch (error) {
       if (error.status === 401) { showSignIn(); return; }
       // 409: the status cannot be computed. No code is issued, and the
@@ -93,7 +267,10 @@
       const item = el("li", { "data-appeal": appeal.id },
         el("strong", {}, `${appeal.resolved ? t("resolved") : t("pending")} · ${appeal.id}`), el("br"),
         `${when(appeal.filed_at)} · ${appeal.text}`);
-      if (appeal.resolved) item.append(el("br"), el("em", {}, `${when(appeal.resolved.at)}: ${appeal.resolved.note}`));
+      if (appeal.resolved) {
+        const outcome = appeal.resolved.outcome ? `${w("outcome")}: ${w(appeal.resolved.outcome)} · ` : "";
+        item.append(el("br"), el("em", { "data-outcome": appeal.resolved.outcome || "" }, `${outcome}${when(appeal.resolved.at)}: ${appeal.resolved.note}`));
+      }
       list.append(item);
     }
   }
@@ -153,6 +330,10 @@
     $("clears").textContent = "";
     $("reasons").replaceChildren(el("li", {}, detail || t("cannot_compute")));
     $("recent").replaceChildren();
+    $("code-summary").replaceChildren();
+    $("code-text").value = "";
+    if (watchedPerson !== current) { watchedPerson = current; watchedColor = "cannot_compute"; }
+    if (!watchTimer) watch();
     clearTimeout(retryTimer);
     retryTimer = setTimeout(() => { retryTimer = null; load(); }, 60000);
   }
@@ -180,12 +361,20 @@
   function people() {
     const tabs = $("people");
     tabs.replaceChildren();
-    const entries = [{ pid: session.pid, masked_name: t("me") + " " + (session.masked_name || "") }]
-      .concat((session.dependents || []).map((d) => ({ pid: d.pid, masked_name: d.masked_name || d.pid })));
+    // Each tab names the relationship and the masked name; two dependents
+    // with the same label (两个"子女 · 马*") are still told apart by a number.
+    const dependents = session.dependents || [];
+    const labels = dependents.map((d) => `${d.relationship ? w(d.relationship) : w("dependent")} · ${d.masked_name || d.pid}`);
+    const entries = [{ pid: session.pid, masked_name: `${t("me")} · ${session.masked_name || ""}` }]
+      .concat(dependents.map((d, index) => {
+        const same = labels.filter((label) => label === labels[index]).length > 1;
+        const nth = labels.slice(0, index + 1).filter((label) => label === labels[index]).length;
+        return { pid: d.pid, masked_name: same ? `${labels[index]} (${nth})` : labels[index] };
+      }));
     if (entries.length < 2) return;
     for (const entry of entries) {
       const button = el("button", { type: "button", "aria-pressed": String(entry.pid === current), "data-pid": entry.pid }, entry.masked_name);
-      button.addEventListener("click", () => { current = entry.pid; people(); load(); });
+      button.addEventListener("click", () => { current = entry.pid; $("color-change").hidden = true; people(); load(); });
       tabs.append(button);
     }
   }
@@ -219,16 +408,51 @@
   $("refresh").addEventListener("click", () => { clearTimeout(retryTimer); retryTimer = null; load(); });
   $("appeal").addEventListener("click", async () => {
     const text = $("appeal-text").value.trim();
-    if (!text || !current) return;
+    if (!current) return;
+    if (!text) { $("appeal-result").textContent = w("appealEmpty"); $("appeal-text").focus(); return; }
     try {
-      const appeal = await api("/v1/appeals", { method: "POST", body: { pid: current, text } });
-      $("appeal-result").textContent = `${t("appealFiled")} ${appeal.id}`;
+      // 201 is a new appeal; 200 is the open one with the same grounds,
+      // which the node does not file again.
+      const response = await fetch("/v1/appeals", { method: "POST", credentials: "same-origin",
+        headers: { "Accept": "application/json", "Content-Type": "application/json" }, body: JSON.stringify({ pid: current, text }) });
+      const appeal = await response.json().catch(() => ({}));
+      if (!response.ok) throw Object.assign(new Error(appeal.detail || response.statusText), { status: response.status });
+      $("appeal-result").dataset.outcome = response.status === 201 ? "filed" : "duplicate";
+      $("appeal-result").textContent = response.status === 201 ? `${t("appealFiled")} ${appeal.id}` : `${w("appealDuplicate")} ${appeal.id}`;
       $("appeal-text").value = "";
       myAppeals();
     } catch (error) {
+      $("appeal-result").dataset.outcome = "error";
       $("appeal-result").textContent = error.message;
     }
   });
+  $("copy-code").addEventListener("click", async () => {
+    const box = $("code-text");
+    try {
+      await navigator.clipboard.writeText(box.value);
+      $("copy-result").textContent = w("copied");
+    } catch {
+      box.select();
+      $("copy-result").textContent = document.execCommand && document.execCommand("copy") ? w("copied") : w("copyFailed");
+    }
+  });
+  $("notify-enable").addEventListener("click", async () => {
+    if (!("Notification" in window)) { banner(w("notifyUnsupported")); return; }
+    const permission = await Notification.requestPermission();
+    $("notify-enable").setAttribute("aria-pressed", String(permission === "granted"));
+    $("notify-enable").textContent = permission === "granted" ? w("notifyOn") : $("notify-enable").textContent;
+    if (permission !== "granted") banner(w("notifyDenied"));
+  });
+  // Elder mode: large type and only the code, why and when it clears;
+  // remembered on this device.
+  const ELDER = "ymt.elder";
+  function elder(on) {
+    document.body.classList.toggle("elder", on);
+    $("elder-toggle").setAttribute("aria-pressed", String(on));
+    try { localStorage.setItem(ELDER, on ? "1" : "0"); } catch { /* private mode */ }
+  }
+  elder(localStorage.getItem(ELDER) === "1");
+  $("elder-toggle").addEventListener("click", () => elder(!document.body.classList.contains("elder")));
   $("give-consent").addEventListener("click", async () => {
     const venue = $("consent-venue").value.trim();
     if (!venue || !current) return;
@@ -243,6 +467,7 @@
     try { await api("/v1/session", { method: "DELETE" }); } catch { /* the cookie expires anyway */ }
     localStorage.removeItem(STORE);
     session = null; code = null; current = null;
+    clearTimeout(watchTimer); watchTimer = null; watchedColor = null; watchedPerson = null;
     showSignIn();
   });
   setInterval(tick, 1000);

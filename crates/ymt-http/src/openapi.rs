@@ -17,6 +17,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::handlers::my_color;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
     rules, services, session, venues,
@@ -74,6 +75,8 @@ not serve is answered with 405 and an `Allow` header.";
         persons::person_status,
         persons::person_timeline,
         codes::person_code,
+        my_color::person_color,
+        my_color::person_history,
         persons::verify_id_card,
         codes::trust_list,
         codes::verify_token,
@@ -151,6 +154,7 @@ not serve is answered with 405 and an `Allow` header.";
             CrossOrigin,
             SignInLockedOut,
             TooManyAppeals,
+            TooManyColorReads,
             SignInRefused,
             SignInUnavailable,
         )

@@ -144,6 +144,12 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "search" => ("查询", "Look up"),
         "diff" => ("比较", "Compare"),
         "preview" => ("影响预估", "Impact preview"),
+        "elder_mode" => ("长辈模式", "Large type (elder mode)"),
+        "code_text" => ("码文本（可复制）", "Code text (to copy)"),
+        "copy" => ("复制", "Copy"),
+        "history" => ("我的码色记录", "My color history"),
+        "notify_enable" => ("码色变化时通知我", "Notify me when my color changes"),
+        "summary" => ("检测与接种", "Tests and vaccinations"),
         _ => ("?", "?"),
     };
     match lang {
@@ -226,7 +232,8 @@ pub fn citizen_page(lang: Lang) -> String {
     .map(|value| format!(r#"<option value="{value}">{}</option>"#, t(value)))
     .collect();
     let body = format!(
-        r#"<section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/session/oidc/start">{sign_in_provider}</a></section>
+        r#"<p class="elder-switch"><button type="button" id="elder-toggle" class="secondary" aria-pressed="false">{elder_mode}</button></p>
+<section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/session/oidc/start">{sign_in_provider}</a></section>
 <form id="sign-in" class="card" hidden>
 <label for="id-type">{id_type}</label><select id="id-type" name="id_type">{options}</select>
 <label for="id-number">{id_number}</label><input id="id-number" name="id_number" autocomplete="off" required maxlength="20">
@@ -234,23 +241,34 @@ pub fn citizen_page(lang: Lang) -> String {
 <button type="submit">{sign_in}</button>
 <p id="sign-in-error" class="error" role="alert"></p>
 </form>
-<section id="code-view" hidden aria-live="polite">
+<section id="code-view" hidden>
+<div id="color-change" class="banner change" role="alert" hidden></div>
 <div class="tabs" id="people" role="group" aria-label="{dependents}"></div>
-<div id="code-card" class="card code-card">
+<div id="code-card" class="card code-card" aria-live="polite">
 <p id="color-label" class="color-label"></p>
+<p id="live-clock" class="live-clock"><span class="pulse" aria-hidden="true"></span><time id="clock-time"></time></p>
+<div class="code-main">
 <div id="qr" class="qr" role="img"></div>
-<p id="masked-name" class="name"></p>
+<div class="code-side"><p id="masked-name" class="name"></p>
+<ul id="code-summary" class="summary" aria-label="{summary}"></ul></div>
+</div>
 <p><span id="countdown" class="countdown"></span> <button type="button" id="refresh">{refresh}</button></p>
 <p id="expires" class="muted"></p>
+<details id="code-text-box" class="elder-hide"><summary>{code_text}</summary>
+<textarea id="code-text" readonly rows="3" spellcheck="false" aria-label="{code_text}"></textarea>
+<button type="button" id="copy-code" class="secondary">{copy}</button> <span id="copy-result" role="status"></span></details>
 </div>
-<section class="card"><h2>{why}</h2><ul id="reasons"></ul></section>
+<section class="card"><h2>{why}</h2><ul id="reasons" class="list"></ul></section>
 <section class="card"><h2>{clears}</h2><p id="clears"></p></section>
-<section class="card"><h2>{recent}</h2><ul id="recent"></ul></section>
+<section class="card elder-hide" id="history-panel"><h2>{history}</h2>
+<button type="button" id="notify-enable" class="secondary">{notify_enable}</button>
+<ol id="history" class="list history"></ol></section>
+<section class="card elder-hide"><h2>{recent}</h2><ul id="recent"></ul></section>
 <section class="card"><h2>{appeal}</h2>
 <label for="appeal-text">{appeal_text}</label><textarea id="appeal-text" maxlength="2000" rows="3"></textarea>
 <button type="button" id="appeal">{appeal}</button><p id="appeal-result" role="status"></p>
 <h3>{my_appeals}</h3><ul id="my-appeals" class="list"></ul></section>
-<section class="card" id="consents-panel"><h2>{consents}</h2><ul id="consents" class="list"></ul>
+<section class="card elder-hide" id="consents-panel"><h2>{consents}</h2><ul id="consents" class="list"></ul>
 <label for="consent-venue">{consent_venue}</label><input id="consent-venue" autocomplete="off" maxlength="64">
 <button type="button" id="give-consent">{give_consent}</button><p id="consent-result" role="status"></p>
 <h3>{visits}</h3><ul id="visits" class="list"></ul></section>
@@ -274,6 +292,12 @@ pub fn citizen_page(lang: Lang) -> String {
         give_consent = t("give_consent"),
         visits = t("visits"),
         sign_out = t("sign_out"),
+        elder_mode = t("elder_mode"),
+        code_text = t("code_text"),
+        copy = t("copy"),
+        history = t("history"),
+        notify_enable = t("notify_enable"),
+        summary = t("summary"),
     );
     layout(lang, "citizen", "citizen", &body, &["citizen.js"])
 }

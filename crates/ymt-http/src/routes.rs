@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::extract::SharedState;
+use crate::handlers::my_color;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, oidc_sign_in, pending, persons, probes,
     risk_areas, rules, services, session, venues,
@@ -71,6 +72,16 @@ fn table() -> Vec<Route> {
             get(persons::person_timeline),
         ),
         route(M::GET, "/v1/persons/{pid}/code", get(codes::person_code)),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/color",
+            get(my_color::person_color),
+        ),
+        route(
+            M::GET,
+            "/v1/persons/{pid}/history",
+            get(my_color::person_history),
+        ),
         route(
             M::POST,
             "/v1/persons/{pid}/sessions:revoke",

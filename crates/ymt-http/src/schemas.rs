@@ -135,6 +135,10 @@ retry_after_response!(
     TooManyAppeals,
     "The person already has as many open appeals as allowed (5 by default); retry once one is resolved"
 );
+retry_after_response!(
+    TooManyColorReads,
+    "The person's color was read more than 10 times in 10 s (every page and guardian together); retry after the given seconds"
+);
 
 fn with_retry_after(mut response: Response) -> Response {
     response.headers.insert(

@@ -546,6 +546,31 @@ fn national_rows() -> Vec<Row> {
                     .ok_or_else(|| format!("a signed code: {body}"))
             }),
         },
+        // A person's color read (for a page watching it) and history: as
+        // for the code, the person, a guardian or an authority of the
+        // person's jurisdiction.
+        Row {
+            label: "GET /v1/persons/{pid}/color",
+            request: |_| ("GET", "/v1/persons/p-seed/color".into(), None),
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: Some(|_, body| {
+                body["color"]
+                    .is_string()
+                    .then_some(())
+                    .ok_or_else(|| format!("a color: {body}"))
+            }),
+        },
+        Row {
+            label: "GET /v1/persons/{pid}/history",
+            request: |_| ("GET", "/v1/persons/p-seed/history".into(), None),
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: Some(|_, body| {
+                body["changes"]
+                    .is_array()
+                    .then_some(())
+                    .ok_or_else(|| format!("the changes: {body}"))
+            }),
+        },
         // Citizen sessions: an API key is not a session, so every caller of
         // the matrix is signed out; the sign-in itself is public.
         Row {

@@ -23,6 +23,8 @@ pub struct PersonRegistration {
     pub region: RegionCode,
     pub has_phone: bool,
     pub guardian_of: Vec<PersonId>,
+    /// What wards of `guardian_of` are to the person (each key a ward).
+    pub relationships: std::collections::BTreeMap<PersonId, crate::model::Relationship>,
 }
 
 impl Node {
@@ -306,6 +308,15 @@ impl Node {
                 return Err(NodeError::forbidden(detail));
             }
         }
+        if let Some(stranger) = registration
+            .relationships
+            .keys()
+            .find(|ward| !registration.guardian_of.contains(ward))
+        {
+            return Err(NodeError::invalid(format!(
+                "relationships: {stranger} is not among guardian_of"
+            )));
+        }
         // Confirmations survive a re-registration for the wards still named.
         let guardianship_confirmed = existing
             .map(|existing| existing.guardianship_confirmed)
@@ -322,6 +333,7 @@ impl Node {
             guardian_of: registration.guardian_of,
             guardianship_confirmed,
             registered_by: principal.id.clone(),
+            relationships: registration.relationships,
         };
         self.register_person_by(&Author::from(principal), &record)?;
         Ok(record)

@@ -224,6 +224,8 @@ pub struct Codes {
     /// Every appeal's place, loaded from the store on first use
     /// (appeals.rs), so that filing and listing do not read every appeal.
     pub appeal_index: Mutex<Option<AppealIndex>>,
+    /// Reads of a person's color by the page watching it (color_polls.rs).
+    pub color_polls: Mutex<crate::color_polls::ColorPollLimiter>,
 }
 
 /// What the appeal index keeps of an appeal: enough to count a person's
@@ -316,6 +318,7 @@ impl Codes {
             }),
             color_history: Mutex::new(VecDeque::new()),
             appeal_index: Mutex::new(None),
+            color_polls: Mutex::new(Default::default()),
         })
     }
 

@@ -103,6 +103,25 @@ pub struct PersonRecord {
     /// command line and the demo's set-up).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub registered_by: String,
+    /// What each ward of `guardian_of` is to the guardian, where the
+    /// registrar said (the guardian's page names its tabs with it: two wards
+    /// may share a masked name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub relationships: BTreeMap<PersonId, Relationship>,
+}
+
+/// What a ward is to their guardian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    Child,
+    Parent,
+    Grandchild,
+    Grandparent,
+    Spouse,
+    Sibling,
+    Other,
 }
 
 impl PersonRecord {

@@ -40,6 +40,7 @@ fn person(n: usize, region: &str) -> PersonRecord {
         guardian_of: Vec::new(),
         guardianship_confirmed: Vec::new(),
         registered_by: "operator".into(),
+        relationships: Default::default(),
     }
 }
 

@@ -36,14 +36,19 @@ pub struct IssuedCode {
     pub token: String,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The color the code states, which its QR modules are drawn in.
+    pub color: Color,
     svg: OnceLock<String>,
     png: OnceLock<Vec<u8>>,
 }
 
 impl IssuedCode {
+    /// The QR as SVG, its modules in the code's color (`qr::module_rgb`).
     pub fn svg(&self) -> &str {
-        self.svg
-            .get_or_init(|| qr::render_qr_svg(&self.token).expect("a token always fits a QR code"))
+        self.svg.get_or_init(|| {
+            qr::render_qr_svg_colored(&self.token, qr::module_rgb(self.color))
+                .expect("a token always fits a QR code")
+        })
     }
 
     pub fn png(&self) -> &[u8] {
@@ -167,6 +172,7 @@ impl CodeIssuer {
                 token,
                 issued_at: now,
                 expires_at,
+                color: request.color,
                 svg: OnceLock::new(),
                 png: OnceLock::new(),
             });

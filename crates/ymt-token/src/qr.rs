@@ -49,6 +49,72 @@ pub fn render_qr_svg(text: &str) -> Result<String, QrError> {
         .to_str(&qr))
 }
 
+/// The color a code's QR modules are drawn in, as the regional apps drew
+/// them: each dark enough that the modules keep a contrast of at least
+/// [`MODULE_CONTRAST_MIN`] against the white background, which scanners
+/// (they read luminance) need. A bright yellow (#f5c400, 1.6:1) would not
+/// scan reliably, so yellow is drawn as a dark amber.
+pub fn module_rgb(color: ymt_core::Color) -> [u8; 3] {
+    match color {
+        ymt_core::Color::Green => [0x1a, 0x7f, 0x37],
+        ymt_core::Color::Yellow => [0x8a, 0x65, 0x00],
+        ymt_core::Color::Red => [0xc6, 0x28, 0x28],
+    }
+}
+
+/// The least contrast ratio (WCAG 2) of module color to white.
+pub const MODULE_CONTRAST_MIN: f64 = 4.5;
+
+/// The WCAG 2 contrast ratio of an sRGB color against white.
+pub fn contrast_against_white(rgb: [u8; 3]) -> f64 {
+    let linear = |channel: u8| {
+        let c = f64::from(channel) / 255.0;
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2]);
+    1.05 / (luminance + 0.05)
+}
+
+/// The QR as SVG with its modules in `dark` on white.
+pub fn render_qr_svg_colored(text: &str, dark: [u8; 3]) -> Result<String, QrError> {
+    let qr = build(text)?;
+    Ok(SvgBuilder::default()
+        .margin(QUIET_ZONE_MODULES as usize)
+        .module_color(dark)
+        .to_str(&qr))
+}
+
+/// The QR as an RGB PNG with its modules in `dark` on white.
+pub fn render_qr_png_colored(text: &str, dark: [u8; 3]) -> Result<Vec<u8>, QrError> {
+    let qr = build(text)?;
+    let modules = qr.size as u32;
+    let side = (modules + 2 * QUIET_ZONE_MODULES) * PNG_MODULE_PX;
+    let image = image::RgbImage::from_fn(side, side, |x, y| {
+        let module_x = (x / PNG_MODULE_PX).wrapping_sub(QUIET_ZONE_MODULES);
+        let module_y = (y / PNG_MODULE_PX).wrapping_sub(QUIET_ZONE_MODULES);
+        let is_dark = module_x < modules
+            && module_y < modules
+            && qr.data[(module_y * modules + module_x) as usize].value();
+        image::Rgb(if is_dark { dark } else { [255, 255, 255] })
+    });
+    let mut out = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut out),
+        image.as_raw(),
+        side,
+        side,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|error| QrError::Encode {
+        detail: error.to_string(),
+    })?;
+    Ok(out)
+}
+
 /// A black-on-white 8-bit grayscale PNG.
 pub fn render_qr_png(text: &str) -> Result<Vec<u8>, QrError> {
     let qr = build(text)?;

@@ -34,6 +34,12 @@ pub(crate) struct CodeBody {
     valid_until: Option<Timestamp>,
     reasons: serde_json::Value,
     recent: Vec<serde_json::Value>,
+    /// The evidence of the reasons by event id, in words: an override's
+    /// reason and author, a risk area and the stay in it, a contact's venue
+    /// name and the negative tests since the exposure, a test's kind.
+    evidence: serde_json::Value,
+    /// The latest test and the vaccinations, shown beside the code.
+    summary: serde_json::Value,
 }
 
 #[utoipa::path(
@@ -104,6 +110,7 @@ pub(crate) async fn person_code(
     .map_err(|_| ApiError::internal("code issue panicked"))?
     .map_err(|error| ApiError::internal(format!("code issue: {error}")))?;
     let recent = recent_events(&state, &pid)?;
+    let (evidence, summary) = crate::handlers::my_color::evidence_and_summary(&state, &pid, now)?;
     let body = CodeBody {
         pid: pid.clone(),
         token: code.token.clone(),
@@ -120,6 +127,8 @@ pub(crate) async fn person_code(
             .and_then(|status| status.get("reasons").cloned())
             .unwrap_or(json!([])),
         recent,
+        evidence,
+        summary,
     };
     Ok(axum::Json(body).into_response())
 }
@@ -130,6 +139,14 @@ pub(crate) fn recent_events(
     pid: &PersonId,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let mut records = state.person_records(pid)?;
+    // A retracted test stays listed, marked: the person saw it.
+    let retracted: std::collections::HashSet<ymt_core::EventId> = records
+        .iter()
+        .filter_map(|record| match &record.event.body {
+            ymt_core::EventBody::Retraction(retraction) => Some(retraction.target.clone()),
+            _ => None,
+        })
+        .collect();
     records.retain(|record| {
         matches!(
             record.event.kind(),
@@ -145,6 +162,16 @@ pub(crate) fn recent_events(
             if let Some(object) = value.as_object_mut() {
                 object.remove("author");
                 object.remove("person");
+                if retracted.contains(&record.event.id) {
+                    object.insert("retracted".into(), json!(true));
+                }
+            }
+            // A venue by its name, not its id.
+            if let ymt_core::EventBody::CheckIn(check_in) = &record.event.body
+                && let Some(venue) = state.tracing.venue(&check_in.venue)
+                && let Some(data) = value.get_mut("data").and_then(|data| data.as_object_mut())
+            {
+                data.insert("venue_name".into(), json!(venue.name));
             }
             value
         })

@@ -7,6 +7,7 @@ pub(crate) mod codes;
 pub(crate) mod dashboard;
 pub(crate) mod designations;
 pub(crate) mod events;
+pub(crate) mod my_color;
 pub(crate) mod oidc_sign_in;
 pub(crate) mod pending;
 pub(crate) mod persons;

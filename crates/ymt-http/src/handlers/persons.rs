@@ -140,6 +140,11 @@ pub(crate) struct RegisterBody {
     /// confirms it (`POST /v1/guardianships:confirm`).
     #[serde(default)]
     guardian_of: Vec<PersonId>,
+    /// What each ward is to this person, by the ward's pid (each a ward of
+    /// `guardian_of`); the guardian's page names its tabs with it.
+    #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, ymt_node::model::Relationship>)]
+    relationships: std::collections::BTreeMap<PersonId, ymt_node::model::Relationship>,
 }
 
 /// A registered person: the pid and the name as stored (masked).
@@ -192,6 +197,7 @@ pub(crate) async fn register_person(
                 region: body.region,
                 has_phone: body.has_phone,
                 guardian_of: body.guardian_of,
+                relationships: body.relationships,
             },
         )
         .await?;

@@ -41,7 +41,10 @@ pub(crate) fn person_summary(state: &Node, pid: &PersonId) -> Result<serde_json:
                 .ok()
                 .flatten()
                 .map(|record| record.masked_name.to_string());
-            json!({"pid": dependent, "masked_name": masked})
+            let relationship = record
+                .as_ref()
+                .and_then(|record| record.relationships.get(&dependent).copied());
+            json!({"pid": dependent, "masked_name": masked, "relationship": relationship})
         })
         .collect();
     Ok(json!({
