@@ -99,7 +99,9 @@ test("verifier checks a valid code offline, rejects a tampered and an expired on
     await page.locator("#token").fill(code.token);
     await page.locator("#check").click();
     await page.waitForFunction(() => /\S/.test(document.getElementById("checkin-result").textContent));
-    assert.match(await page.locator("#checkin-result").textContent(), lang === "en" ? /Check-in recorded/ : /已登记/);
+    // The person's code is red: never "entry registered" (issue 13).
+    assert.match(await page.locator("#checkin-result").textContent(), lang === "en" ? /Do not admit/ : /请勿放行/);
+    assert.doesNotMatch(await page.locator("#checkin-result").textContent(), /Check-in recorded|已登记入场/);
     await snap(page, "verify-valid-online", lang);
 
     // Offline from here on: the trust list is cached, verification is local.

@@ -99,6 +99,14 @@ pub enum KeysCommand {
         #[arg(long)]
         png: Option<PathBuf>,
     },
+    /// Write any text as a QR code PNG (for testing scanners and cameras,
+    /// e.g. with a damaged code); needs no key.
+    Qr {
+        /// The text, e.g. a code with one character changed.
+        text: String,
+        #[arg(long)]
+        png: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -309,6 +317,10 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     .with_context(|| path.display().to_string())?;
             }
             println!("{token}");
+        }
+        KeysCommand::Qr { text, png } => {
+            std::fs::write(&png, ymt_token::render_qr_png(&text)?)
+                .with_context(|| png.display().to_string())?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -402,7 +402,7 @@
       people();
       await load();
     } catch (error) {
-      $("sign-in-error").textContent = `${t("signInFailed")}: ${error.message}`;
+      $("sign-in-error").textContent = `${t("signInFailed")}: ${signInErrorText(error)}`;
     }
   });
   $("refresh").addEventListener("click", () => { clearTimeout(retryTimer); retryTimer = null; load(); });
@@ -473,4 +473,30 @@
   setInterval(tick, 1000);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
   start();
+
+  // Sign-in errors in the page's language (issue 13, item 14), and the
+  // "get a one-time code" step: a deployment's authenticator sends the code
+  // (SMS, the national identity app); a demo node hints at its fixed code.
+  const SIGN_IN_WORDS = {
+    "zh-CN": { 401: "证件号码或验证码不正确", 422: "证件号码格式不正确", 429: "尝试次数过多，请稍后再试",
+      503: "登录暂不可用，请稍后再试", 403: "请求被拒绝，请刷新页面后重试", network: "网络不可用，请稍后再试",
+      needNumber: "请先填写证件号码", codeSent: "验证码已发送，请查收", demoHint: "演示模式：验证码为" },
+    en: { 401: "The ID number or the one-time code is not right", 422: "The ID number is not valid for this ID type",
+      429: "Too many attempts: try again later", 503: "Sign-in is unavailable now: try again later",
+      403: "Request refused: reload the page and try again", network: "No network: try again later",
+      needNumber: "Enter your ID number first", codeSent: "A one-time code has been sent", demoHint: "Demo mode: the one-time code is" },
+  };
+  function signInErrorText(error) {
+    const words = SIGN_IN_WORDS[YMT.lang];
+    if (!error.status) return words.network;
+    return words[error.status] || words[error.status >= 500 ? 503 : 422] || error.message;
+  }
+  $("request-code").addEventListener("click", () => {
+    const words = SIGN_IN_WORDS[YMT.lang];
+    if (!$("id-number").value.trim()) { $("request-code-result").textContent = words.needNumber; $("id-number").focus(); return; }
+    $("request-code-result").textContent = words.codeSent;
+    const demo = $("demo-hint").dataset.demoCode;
+    if (demo) { $("demo-hint").textContent = `${words.demoHint} ${demo}`; $("demo-hint").hidden = false; }
+    $("otp").focus();
+  });
 })();

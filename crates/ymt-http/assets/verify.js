@@ -1,10 +1,11 @@
-// Verifier page: read a code (camera via BarcodeDetector, pasted text or an
-// image), verify it in the browser against the cached signed trust list so
+// Verifier page: read a code (camera or image through scan.js, pasted text,
+// or a scanner gun typing it with Enter), verify it in the browser against the cached signed trust list so
 // it works offline, show color, masked name and expiry, and record the
 // check-in with the device's key when online.
 "use strict";
 (() => {
-  const { t, when, api, el } = YMT;
+  const { when, api, el } = YMT;
+  const t = YmtScan.t;
   const $ = (id) => document.getElementById(id);
   const TRUST = "ymt.trustList";
   const ANCHOR = "ymt.trustAnchor";
@@ -103,32 +104,86 @@
   $("service").addEventListener("change", serviceFields);
   serviceFields();
 
+  // Human, localized messages for a refused code (issue 13): the step
+  // that failed stays in the detail line below, for the technician.
+  function refusalMessage(report) {
+    const code = report.error && report.error.code;
+    if (ERRORS[code]) return t(ERRORS[code]);
+    return t("forgedOrDamaged");
+  }
+
+  // The full-screen color card over the page for a moment, a sound and a
+  // vibration, then back to scanning; the card stays below the scan field.
+  const OVERLAY_MS = 2500;
+  let overlayTimer = null;
+  let audio = null;
+  function signal(kind) {
+    const result = $("result");
+    result.classList.add("overlay");
+    clearTimeout(overlayTimer);
+    overlayTimer = setTimeout(() => result.classList.remove("overlay"), OVERLAY_MS);
+    try {
+      if (navigator.vibrate) navigator.vibrate(kind === "green" ? 120 : [250, 120, 250]);
+    } catch { /* not supported */ }
+    try {
+      audio = audio || new AudioContext();
+      const tones = kind === "green" ? [880] : [330, 330];
+      tones.forEach((hz, i) => {
+        const oscillator = audio.createOscillator();
+        const gain = audio.createGain();
+        oscillator.frequency.value = hz;
+        gain.gain.value = 0.15;
+        oscillator.connect(gain).connect(audio.destination);
+        const at = audio.currentTime + i * 0.25;
+        oscillator.start(at);
+        oscillator.stop(at + 0.18);
+      });
+    } catch { /* no audio */ }
+  }
+
+  // One card for every result: a scanned code, an ID card, a refusal.
+  // `kind` is the card's class: green, yellow, red, cannot_compute,
+  // unregistered or invalid. Only "green" ever shows green.
+  function showCard(kind, { valid, label, name = "", expiry = "", detail = "", source }) {
+    const result = $("result");
+    result.hidden = false;
+    result.className = "card result " + kind;
+    result.dataset.valid = String(valid);
+    result.dataset.source = source;
+    $("result-label").textContent = label;
+    $("result-name").textContent = name;
+    $("result-expiry").textContent = expiry;
+    $("result-detail").textContent = detail;
+    $("checkin-result").textContent = "";
+    // The last few results, newest first: one line per scan, so two scans
+    // in a row are two results.
+    const line = el("li", { "data-kind": kind }, `${new Date(Date.now()).toLocaleTimeString(YMT.lang)} · ${label}${name ? " · " + name : ""}`);
+    $("scan-log").prepend(line);
+    while ($("scan-log").children.length > SCAN_LOG_MAX) $("scan-log").lastElementChild.remove();
+    signal(kind);
+  }
+  const SCAN_LOG_MAX = 5;
+
   async function check(token) {
+    token = token.trim();
+    if (!token) return null;
     if (!trust || nowSecs() - fetchedAt() >= refreshSecs()) await loadTrust();
     const report = !trust || nowSecs() - fetchedAt() > AGE_SECS_MAX
       ? staleReport()
       : await YmtCose.verify(token, trust, nowSecs());
-    const result = $("result");
-    result.hidden = false;
-    $("checkin-result").textContent = "";
     if (!report.valid) {
-      result.className = "card result invalid";
-      result.dataset.valid = "false";
-      $("result-label").textContent = `${t("invalid")}: ${t(ERRORS[report.error.code] || "malformed")}`;
-      $("result-name").textContent = "";
-      $("result-expiry").textContent = "";
-      $("result-detail").textContent = report.steps.filter((s) => s.status === "failed").map((s) => `${s.step}: ${s.detail}`).join("; ");
+      showCard("invalid", { valid: false, source: "code", label: `${t("invalid")}: ${refusalMessage(report)}`,
+        detail: report.steps.filter((s) => s.status === "failed").map((s) => `${s.step}: ${s.detail}`).join("; ") });
       return report;
     }
     const claims = report.claims;
-    result.className = "card result " + claims.color;
-    result.dataset.valid = "true";
-    $("result-label").textContent = t(claims.color);
-    $("result-name").textContent = claims.masked_name;
-    $("result-expiry").textContent = `${t("expires")} ${when(new Date(claims.expires_at * 1000).toISOString())}`;
-    $("result-detail").textContent = t("offlineVerify");
-    if (service() !== "health") await serviceCheck({ code: token.trim() });
-    else await checkIn(claims.person);
+    const color = ["green", "yellow", "red"].includes(claims.color) ? claims.color : "invalid";
+    showCard(color, { valid: true, source: "code", label: t(color), name: claims.masked_name,
+      expiry: `${t("expires")} ${when(new Date(claims.expires_at * 1000).toISOString())}`, detail: t("offlineVerify") });
+    if (service() !== "health") await serviceCheck({ code: token });
+    else if (color === "green") await checkIn(claims.person);
+    // A red or yellow code is never "entry registered".
+    else $("checkin-result").textContent = t("notAdmitted");
     return report;
   }
 
@@ -145,41 +200,44 @@
     }
   }
 
-  async function detect(source) {
-    if (!("BarcodeDetector" in window)) throw new Error(t("scanUnsupported"));
-    const detector = new BarcodeDetector({ formats: ["qr_code"] });
-    const codes = await detector.detect(source);
-    return codes.length ? codes[0].rawValue : null;
-  }
-
-  $("check").addEventListener("click", () => check($("token").value));
+  // Scanner guns type the code and press Enter: Enter verifies and clears
+  // the field, so the next scan replaces the last instead of appending.
+  $("scan-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const token = $("token").value;
+    $("token").value = "";
+    $("token").focus();
+    await check(token);
+  });
   $("image").addEventListener("change", async () => {
     const file = $("image").files[0];
     if (!file) return;
     try {
-      const text = await detect(await createImageBitmap(file));
-      if (text) { $("token").value = text; await check(text); }
-    } catch (error) { $("result-detail").textContent = error.message; $("result").hidden = false; }
+      const text = await YmtScan.readImage(file);
+      if (text) await check(text);
+      else showCard("invalid", { valid: false, source: "image", label: t("noCodeInImage") });
+    } catch (error) { showCard("invalid", { valid: false, source: "image", label: t("noCodeInImage"), detail: error.message }); }
   });
+
+  // The camera runs continuously and stops on the first code.
+  let camera = null;
+  function scanStatus(state) { $("scan-status").textContent = t("scan_" + state); }
   $("scan").addEventListener("click", async () => {
-    const video = $("camera");
+    if (camera) { camera.stop(); return; }
+    $("scan").setAttribute("aria-pressed", "true");
+    $("scan").textContent = t("stopScan");
+    camera = YmtScan.startCamera($("camera"), scanStatus);
+    let text = null;
     try {
-      if (!("BarcodeDetector" in window)) throw new Error(t("scanUnsupported"));
-      video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-      video.hidden = false;
-      await video.play();
-      for (let i = 0; i < 600; i++) {
-        const text = await detect(video);
-        if (text) { $("token").value = text; await check(text); break; }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      text = await camera.done;
+      $("scan-status").textContent = "";
     } catch (error) {
-      $("result").hidden = false;
-      $("result-detail").textContent = error.message;
-    } finally {
-      if (video.srcObject) video.srcObject.getTracks().forEach((track) => track.stop());
-      video.hidden = true;
+      $("scan-status").textContent = `${t("cameraFailed")}: ${error.message}`;
     }
+    camera = null;
+    $("scan").setAttribute("aria-pressed", "false");
+    $("scan").textContent = t("startScan");
+    if (text) await check(text);
   });
   const s = settings();
   $("verifier-key").value = s.key || "";
@@ -187,20 +245,38 @@
   $("region").value = s.region || "";
   $("save-settings").addEventListener("click", () => {
     localStorage.setItem(SETTINGS, JSON.stringify({ key: $("verifier-key").value.trim(), venue: $("venue").value.trim(), region: $("region").value.trim() }));
+    $("settings-saved").textContent = t("settingsSaved");
   });
-  $("card-check").addEventListener("click", async () => {
+  // ID-card readers in keyboard mode type the number and Enter, like a
+  // scanner gun: Enter checks and clears the field.
+  $("card-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const number = $("card-number").value.trim();
+    $("card-number").value = "";
+    if (!number) return;
     if (service() !== "health") {
-      await serviceCheck({ id_type: $("card-type").value, id_number: $("card-number").value.trim() });
+      await serviceCheck({ id_type: $("card-type").value, id_number: number });
       return;
     }
     const key = settings().key;
     if (!key) { $("card-result").textContent = t("needKey"); return; }
     try {
       const result = await api("/v1/verify/id-card", { method: "POST", headers: { Authorization: `Bearer ${key}` },
-        body: { id_type: $("card-type").value, id_number: $("card-number").value.trim() } });
-      $("card-result").textContent = `${t(result.color)} · ${result.masked_name || ""}`;
-      $("card-result").className = result.color;
+        body: { id_type: $("card-type").value, id_number: number } });
+      // Never green unless the node knows the person and says green.
+      const kind = result.known === false ? "unregistered"
+        : (["green", "yellow", "red", "cannot_compute"].includes(result.color) ? result.color : "cannot_compute");
+      const label = kind === "unregistered" || kind === "cannot_compute" ? t(kind) : t(result.color);
+      showCard(kind, { valid: kind !== "unregistered", source: "id-card", label, name: result.masked_name || "",
+        expiry: result.valid_until ? `${t("colorUntil")} ${when(result.valid_until)}` : "", detail: t("idCardChecked") });
+      $("card-result").textContent = `${label}${result.masked_name ? " · " + result.masked_name : ""}`;
+      $("card-result").className = kind;
     } catch (error) { $("card-result").textContent = error.message; }
   });
+  // The page's own service worker: /verify loads offline on a device that
+  // has only ever opened /verify.
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").catch(() => {});
+  }
   window.ymtVerifierReady = loadTrust().then(scheduleRefresh);
 })();

@@ -130,6 +130,9 @@ not serve is answered with 405 and an `Allow` header.";
         pages::console,
         pages::asset,
         pages::service_worker,
+        crate::handlers::qr_decode::decode_frame,
+        crate::handlers::self_check_in::scan_venue,
+        crate::handlers::self_check_in::check_in,
     ),
     components(
         schemas(
@@ -157,6 +160,7 @@ not serve is answered with 405 and an `Allow` header.";
             TooManyColorReads,
             SignInRefused,
             SignInUnavailable,
+            TooManyFrames,
         )
     ),
     modifiers(&Security, &EveryRoute),

@@ -150,6 +150,19 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "history" => ("我的码色记录", "My color history"),
         "notify_enable" => ("码色变化时通知我", "Notify me when my color changes"),
         "summary" => ("检测与接种", "Tests and vaccinations"),
+        "paste_or_gun" => (
+            "粘贴码文本，或用扫码枪扫描（回车核验）",
+            "Paste the code text, or scan with a scanner gun (Enter verifies)",
+        ),
+        "recent_scans" => ("最近核验", "Recent checks"),
+        "request_code" => ("获取验证码", "Get a one-time code"),
+        "venue_checkin" => ("场所码登记", "Check in at a venue"),
+        "scan_venue" => ("扫场所码登记", "Scan a venue code"),
+        "venue_confirm" => ("确认登记", "Confirm the check-in"),
+        "id_number_or_reader" => (
+            "证件号码（或用读卡器刷卡）",
+            "ID number (or swipe the card in the reader)",
+        ),
         _ => ("?", "?"),
     };
     match lang {
@@ -219,6 +232,23 @@ fn layout(lang: Lang, page: &str, title_key: &str, body: &str, scripts: &[&str])
     )
 }
 
+/// The citizen page; `demo_code` is the demo's one-time code, hinted on the
+/// page only when the node runs with `--demo`.
+pub fn citizen_page_with_demo_code(lang: Lang, demo_code: Option<&str>) -> String {
+    let page = citizen_page(lang);
+    match demo_code {
+        Some(code) => page.replacen(
+            r#"<p id="demo-hint" class="muted" hidden>"#,
+            &format!(
+                r#"<p id="demo-hint" class="muted" data-demo-code="{}" hidden>"#,
+                escape(code)
+            ),
+            1,
+        ),
+        None => page,
+    }
+}
+
 pub fn citizen_page(lang: Lang) -> String {
     let t = |key| text(lang, key);
     let options: String = [
@@ -238,6 +268,9 @@ pub fn citizen_page(lang: Lang) -> String {
 <label for="id-type">{id_type}</label><select id="id-type" name="id_type">{options}</select>
 <label for="id-number">{id_number}</label><input id="id-number" name="id_number" autocomplete="off" required maxlength="20">
 <label for="otp">{otp}</label><input id="otp" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="12">
+<button type="button" id="request-code" class="secondary">{request_code}</button>
+<p id="request-code-result" role="status"></p>
+<p id="demo-hint" class="muted" hidden></p>
 <button type="submit">{sign_in}</button>
 <p id="sign-in-error" class="error" role="alert"></p>
 </form>
@@ -272,12 +305,21 @@ pub fn citizen_page(lang: Lang) -> String {
 <label for="consent-venue">{consent_venue}</label><input id="consent-venue" autocomplete="off" maxlength="64">
 <button type="button" id="give-consent">{give_consent}</button><p id="consent-result" role="status"></p>
 <h3>{visits}</h3><ul id="visits" class="list"></ul></section>
+<section class="card" id="venue-checkin"><h2>{venue_checkin}</h2>
+<button type="button" id="venue-scan">{scan_venue}</button>
+<video id="venue-camera" playsinline muted hidden></video>
+<div id="venue-confirm-row" hidden><p class="name" id="venue-name"></p><button type="button" id="venue-confirm">{venue_confirm}</button></div>
+<p id="venue-result" role="status"></p></section>
 <button type="button" id="sign-out" class="secondary">{sign_out}</button>
 </section>"#,
         id_type = t("id_type"),
         id_number = t("id_number"),
         otp = t("otp"),
         sign_in = t("sign_in"),
+        request_code = t("request_code"),
+        venue_checkin = t("venue_checkin"),
+        scan_venue = t("scan_venue"),
+        venue_confirm = t("venue_confirm"),
         sign_in_provider = t("sign_in_provider"),
         dependents = t("dependents"),
         refresh = t("refresh"),
@@ -299,7 +341,13 @@ pub fn citizen_page(lang: Lang) -> String {
         notify_enable = t("notify_enable"),
         summary = t("summary"),
     );
-    layout(lang, "citizen", "citizen", &body, &["citizen.js"])
+    layout(
+        lang,
+        "citizen",
+        "citizen",
+        &body,
+        &["citizen.js", "scan.js", "venue-checkin.js"],
+    )
 }
 
 pub fn verify_page(lang: Lang) -> String {
@@ -312,10 +360,12 @@ pub fn verify_page(lang: Lang) -> String {
 <div id="resident-row" hidden><label for="resident">{resident}</label><input id="resident" autocomplete="off" maxlength="64"></div>
 </section>
 <section class="card">
-<button type="button" id="scan">{scan}</button>
+<button type="button" id="scan" aria-pressed="false">{scan}</button>
+<p id="scan-status" class="muted" role="status"></p>
 <video id="camera" playsinline muted hidden></video>
-<label for="token">{paste}</label><textarea id="token" rows="4" spellcheck="false" autocomplete="off"></textarea>
-<button type="button" id="check">{check}</button>
+<form id="scan-form"><label for="token">{paste_or_gun}</label>
+<div class="scan-row"><input id="token" spellcheck="false" autocomplete="off" autocapitalize="off" enterkeyhint="go">
+<button type="submit" id="check">{check}</button></div></form>
 <label for="image">{upload}</label><input type="file" id="image" accept="image/*">
 </section>
 <section id="result" class="card result" aria-live="polite" hidden>
@@ -325,6 +375,7 @@ pub fn verify_page(lang: Lang) -> String {
 <p id="result-detail" class="muted"></p>
 <p id="checkin-result" role="status"></p>
 </section>
+<ol id="scan-log" class="list scan-log" aria-label="{recent_scans}"></ol>
 <section id="service-result" class="card result" aria-live="polite" hidden>
 <p id="service-outcome" class="color-label"></p>
 <ul id="service-reasons"></ul>
@@ -334,11 +385,14 @@ pub fn verify_page(lang: Lang) -> String {
 <label for="venue">{venue}</label><input id="venue" autocomplete="off">
 <label for="region">{region}</label><input id="region" autocomplete="off" inputmode="numeric">
 <button type="button" id="save-settings">{save}</button>
+<p id="settings-saved" role="status"></p>
 </details>
 <section class="card"><h2>{id_card_mode}</h2>
+<form id="card-form">
 <label for="card-type">{id_type}</label><select id="card-type"><option value="resident_id">{resident_id}</option><option value="passport">{passport}</option></select>
-<label for="card-number">{id_number}</label><input id="card-number" autocomplete="off">
-<button type="button" id="card-check">{check}</button>
+<label for="card-number">{id_number_or_reader}</label><input id="card-number" autocomplete="off" maxlength="20">
+<button type="submit" id="card-check">{check}</button>
+</form>
 <p id="card-result" role="status"></p>
 </section>"#,
         scan = t("scan"),
@@ -349,7 +403,9 @@ pub fn verify_page(lang: Lang) -> String {
         service_hint = t("service_hint"),
         symptoms = t("symptoms"),
         resident = t("resident"),
-        paste = t("paste"),
+        paste_or_gun = t("paste_or_gun"),
+        recent_scans = t("recent_scans"),
+        id_number_or_reader = t("id_number_or_reader"),
         check = t("check"),
         upload = t("upload"),
         settings = t("settings"),
@@ -359,11 +415,16 @@ pub fn verify_page(lang: Lang) -> String {
         save = t("save"),
         id_card_mode = t("id_card_mode"),
         id_type = t("id_type"),
-        id_number = t("id_number"),
         resident_id = t("resident_id"),
         passport = t("passport"),
     );
-    layout(lang, "verify", "verify", &body, &["cose.js", "verify.js"])
+    layout(
+        lang,
+        "verify",
+        "verify",
+        &body,
+        &["cose.js", "scan.js", "verify.js"],
+    )
 }
 
 pub fn console_page(lang: Lang) -> String {
@@ -513,7 +574,7 @@ pub fn colors_chart_svg(counts: [i64; 3], history: &[(i64, [i64; 3])]) -> String
     svg
 }
 
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     ("app.css", "text/css", include_str!("../assets/app.css")),
     (
         "common.js",
@@ -539,6 +600,16 @@ const ASSETS: [(&str, &str, &str); 6] = [
         "console.js",
         "text/javascript",
         include_str!("../assets/console.js"),
+    ),
+    (
+        "scan.js",
+        "text/javascript",
+        include_str!("../assets/scan.js"),
+    ),
+    (
+        "venue-checkin.js",
+        "text/javascript",
+        include_str!("../assets/venue-checkin.js"),
     ),
 ];
 
@@ -568,8 +639,11 @@ fn html(body: String) -> Response {
         (status = 400, response = BadRequest),
     )
 )]
-pub(crate) async fn root(query: ApiQuery<LangQuery>) -> Response {
-    citizen(query).await
+pub(crate) async fn root(
+    state: axum::extract::State<crate::extract::SharedState>,
+    query: ApiQuery<LangQuery>,
+) -> Response {
+    citizen(state, query).await
 }
 
 #[utoipa::path(
@@ -583,8 +657,13 @@ pub(crate) async fn root(query: ApiQuery<LangQuery>) -> Response {
         (status = 400, response = BadRequest),
     )
 )]
-pub(crate) async fn citizen(ApiQuery(query): ApiQuery<LangQuery>) -> Response {
-    html(citizen_page(query.lang()))
+pub(crate) async fn citizen(
+    axum::extract::State(state): axum::extract::State<crate::extract::SharedState>,
+    ApiQuery(query): ApiQuery<LangQuery>,
+) -> Response {
+    let authenticator = state.codes.authenticator();
+    let demo_code = authenticator.as_ref().and_then(|a| a.demo_code());
+    html(citizen_page_with_demo_code(query.lang(), demo_code))
 }
 
 #[utoipa::path(

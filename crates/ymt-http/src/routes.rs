@@ -17,7 +17,7 @@ use crate::extract::SharedState;
 use crate::handlers::my_color;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, oidc_sign_in, pending, persons, probes,
-    risk_areas, rules, services, session, venues,
+    qr_decode, risk_areas, rules, self_check_in, services, session, venues,
 };
 use crate::observability::{Observability, observe};
 use crate::pages;
@@ -235,6 +235,15 @@ fn table() -> Vec<Route> {
         route(M::GET, "/console", get(pages::console)),
         route(M::GET, "/assets/{name}", get(pages::asset)),
         route(M::GET, "/sw.js", get(pages::service_worker)),
+        // Camera frames, for browsers without BarcodeDetector.
+        route(M::POST, "/v1/qr:decode", post(qr_decode::decode_frame)),
+        // 场所码 self check-in by a signed-in citizen.
+        route(M::POST, "/v1/venues:scan", post(self_check_in::scan_venue)),
+        route(
+            M::POST,
+            "/v1/persons/{pid}/check-ins",
+            post(self_check_in::check_in),
+        ),
     ]
 }
 
@@ -273,6 +282,9 @@ pub fn router(state: SharedState) -> Router {
     router
         .fallback(unknown_route)
         .layer(axum::Extension(oidc))
+        .layer(axum::Extension(
+            Arc::new(qr_decode::FrameDecoder::default()),
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |request, next| {
             admit(admission.clone(), request, next)

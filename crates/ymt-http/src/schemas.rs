@@ -343,3 +343,8 @@ impl PartialSchema for AnyObject {
 }
 
 impl ToSchema for AnyObject {}
+
+retry_after_response!(
+    TooManyFrames,
+    "This client address sent more camera frames this second than allowed (20); retry after the given seconds"
+);

@@ -532,6 +532,27 @@ fn national_rows() -> Vec<Row> {
                     .ok_or_else(|| format!("the node's own code verifies: {body}"))
             }),
         },
+        // Camera frames, for browsers without BarcodeDetector: anyone (a
+        // door works without a key), bounded per address and at once.
+        Row {
+            label: "POST /v1/qr:decode",
+            request: |_| {
+                use base64::Engine;
+                let png = ymt_token::render_qr_png("YMTV1:v-matrix.ABC").expect("a QR code");
+                let image = base64::engine::general_purpose::STANDARD.encode(png);
+                (
+                    "POST",
+                    "/v1/qr:decode".into(),
+                    Some(json!({"image_base64": image})),
+                )
+            },
+            expect: OPEN,
+            body: Some(|_, body| {
+                (body["text"] == json!("YMTV1:v-matrix.ABC"))
+                    .then_some(())
+                    .ok_or_else(|| format!("the frame's code: {body}"))
+            }),
+        },
         // Signed codes: the person (session), a guardian, or an authority of
         // the person's jurisdiction; nobody else, and no key is no session.
         Row {
@@ -820,6 +841,27 @@ fn service_rows() -> Vec<Row> {
     const STAFF_OR_AUTHORITY: [u16; 12] =
         [403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401];
     vec![
+        // 场所码 self check-in: signed-in citizens only (an API key is not
+        // a session); the citizen's side is in tests/verifier_door.rs.
+        Row {
+            label: "POST /v1/venues:scan",
+            request: |_| {
+                let body = json!({"qr": "YMTV1:venue-1.00000000000000000000000000000000"});
+                ("POST", "/v1/venues:scan".into(), Some(body))
+            },
+            expect: CITIZEN_ONLY,
+            body: None,
+        },
+        Row {
+            label: "POST /v1/persons/{pid}/check-ins",
+            request: |call| {
+                let body = json!({"qr": "YMTV1:venue-1.00000000000000000000000000000000"});
+                let pid = &call.seeds.citizen_pid;
+                ("POST", format!("/v1/persons/{pid}/check-ins"), Some(body))
+            },
+            expect: CITIZEN_ONLY,
+            body: None,
+        },
         Row {
             label: "GET /v1/services/{service}/rule-set",
             request: |_| ("GET", "/v1/services/hospital/rule-set".into(), None),

@@ -333,3 +333,28 @@ async fn a_citizens_state_changing_request_must_be_json_from_the_same_origin() {
     assert_eq!(status, 201);
     node.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizen_page_hints_at_the_one_time_code_only_on_a_demo_node() {
+    let node = TestNode::start().await;
+    for path in ["/", "/citizen?lang=en"] {
+        let page = node.get(path, None).await.text();
+        assert!(
+            page.contains(r#"id="request-code""#),
+            "{path}: the step is there"
+        );
+        assert!(
+            !page.contains("data-demo-code"),
+            "{path}: no hint without --demo"
+        );
+    }
+    node.enable_citizen_sign_in_with_one_time_code("135790");
+    for path in ["/", "/citizen?lang=en"] {
+        let page = node.get(path, None).await.text();
+        assert!(
+            page.contains(r#"data-demo-code="135790""#),
+            "{path}: the demo's code is hinted"
+        );
+    }
+    node.close().await;
+}

@@ -45,6 +45,11 @@ pub const SESSION_COOKIE: &str = "ymt_session";
 /// in production an SMS or identity-app challenge.
 pub trait Authenticator: Send + Sync {
     fn check(&self, pid: &PersonId, one_time_code: &str) -> bool;
+    /// The one code of a demo, which the citizen page may hint at; `None`
+    /// for every real authenticator (SMS, the national identity app).
+    fn demo_code(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Demo sign-in: one fixed code for everybody, printed at start. Never for
@@ -57,6 +62,10 @@ impl Authenticator for DemoFixedCode {
     fn check(&self, _pid: &PersonId, one_time_code: &str) -> bool {
         // Constant-time comparison is unnecessary for a published code.
         !self.code.is_empty() && one_time_code.trim() == self.code
+    }
+
+    fn demo_code(&self) -> Option<&str> {
+        Some(&self.code)
     }
 }
 

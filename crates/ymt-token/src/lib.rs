@@ -31,7 +31,7 @@ pub use claims::Claims;
 pub use issuer::{CodeIssuer, CodeRequest, IssuedCode};
 pub use keys::{Algorithm, KeyError, Kid, SigningKey, VerifyingKey};
 pub use keystore::{KeyRecord, KeyStore, KeyStoreError, Revocation};
-pub use qr::{QrError, decode_qr_image, render_qr_png, render_qr_svg};
+pub use qr::{QrError, decode_qr_frame, decode_qr_image, render_qr_png, render_qr_svg};
 pub use token::{
     Step, StepOutcome, StepStatus, TOKEN_PREFIX, TOKEN_TTL_SECS_DEFAULT, TokenError,
     VerificationReport, inspect, issue, verify,

@@ -16,7 +16,7 @@ pub const IMAGE_SIDE_PX_MAX: u32 = 4096;
 pub enum QrError {
     #[error("cannot encode as a QR code: {detail}")]
     Encode { detail: String },
-    #[error("image is {len} bytes, at most {IMAGE_FILE_LEN_MAX}")]
+    #[error("image is {len} bytes, more than allowed")]
     ImageTooLarge { len: usize },
     #[error("cannot read the image: {detail}")]
     Image { detail: String },
@@ -147,9 +147,31 @@ pub fn render_qr_png(text: &str) -> Result<Vec<u8>, QrError> {
     Ok(out)
 }
 
+/// A camera frame a door's page sends to be decoded (docs/pages.md, "Scanning
+/// a code"): far smaller bounds than a file given on the command line, since
+/// anyone may send frames. A phone's frame, scaled by the page to at most
+/// 1280 px, is a JPEG of some 100 KB.
+pub const FRAME_FILE_LEN_MAX: usize = 1024 * 1024;
+pub const FRAME_SIDE_PX_MAX: u32 = 1920;
+
 /// Decodes the first QR code found in a PNG or JPEG file's bytes.
 pub fn decode_qr_image(bytes: &[u8]) -> Result<String, QrError> {
-    if bytes.len() > IMAGE_FILE_LEN_MAX {
+    decode_bounded(bytes, IMAGE_FILE_LEN_MAX, IMAGE_SIDE_PX_MAX)
+}
+
+/// Decodes the first QR code in a camera frame (PNG or JPEG) within the
+/// frame bounds: `Ok(None)` when the frame shows no code, the usual case
+/// while a camera looks for one. The bytes are only read, never kept.
+pub fn decode_qr_frame(bytes: &[u8]) -> Result<Option<String>, QrError> {
+    match decode_bounded(bytes, FRAME_FILE_LEN_MAX, FRAME_SIDE_PX_MAX) {
+        Ok(text) => Ok(Some(text)),
+        Err(QrError::NotFound) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+fn decode_bounded(bytes: &[u8], len_max: usize, side_px_max: u32) -> Result<String, QrError> {
+    if bytes.len() > len_max {
         return Err(QrError::ImageTooLarge { len: bytes.len() });
     }
     let image_error = |error: image::ImageError| QrError::Image {
@@ -161,9 +183,10 @@ pub fn decode_qr_image(bytes: &[u8]) -> Result<String, QrError> {
             detail: error.to_string(),
         })?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(IMAGE_SIDE_PX_MAX);
-    limits.max_image_height = Some(IMAGE_SIDE_PX_MAX);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_image_width = Some(side_px_max);
+    limits.max_image_height = Some(side_px_max);
+    // Four bytes a pixel decoded, twice over for the gray copy, and room.
+    limits.max_alloc = Some(u64::from(side_px_max) * u64::from(side_px_max) * 16);
     reader.limits(limits);
     let gray = reader.decode().map_err(image_error)?.to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(gray);

@@ -65,3 +65,80 @@ proptest! {
         let _ = dcc::verify_dcc(&wrapped(&bytes, "HC1:"), &[], None, now);
     }
 }
+
+/// A PNG's signature and a JPEG's start, so the fuzz of camera frames gets
+/// past the format guess into the image decoders.
+const IMAGE_STARTS: [&[u8]; 3] = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0"];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn camera_frames_never_panic(
+        start in 0..IMAGE_STARTS.len(),
+        bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+    ) {
+        let frame = [IMAGE_STARTS[start], &bytes].concat();
+        // Any answer but a panic: mostly an unreadable image.
+        let _ = ymt_token::decode_qr_frame(&frame);
+    }
+
+    /// A real code's PNG with some bytes changed decodes to the code, to
+    /// nothing, or to an error; never to a panic.
+    #[test]
+    fn damaged_code_frames_never_panic(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+    ) {
+        let mut png = ymt_token::render_qr_png("YMTV1:v-mall.ABC").unwrap();
+        for (at, byte) in flips {
+            let at = at % png.len();
+            png[at] = byte;
+        }
+        let _ = ymt_token::decode_qr_frame(&png);
+    }
+}
+
+#[test]
+fn a_camera_frame_reads_its_code_and_an_empty_frame_reads_nothing() {
+    let png = ymt_token::render_qr_png("YMTV1:v-mall.ABC").unwrap();
+    assert_eq!(
+        ymt_token::decode_qr_frame(&png).unwrap().as_deref(),
+        Some("YMTV1:v-mall.ABC")
+    );
+    let blank = {
+        let mut out = Vec::new();
+        let image = image_of_side(64);
+        image
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    };
+    assert_eq!(ymt_token::decode_qr_frame(&blank).unwrap(), None);
+}
+
+fn image_of_side(side: u32) -> image::DynamicImage {
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(side, side, image::Luma([255])))
+}
+
+#[test]
+fn a_camera_frame_beyond_the_bounds_is_refused_before_decoding() {
+    let too_long = vec![0_u8; ymt_token::qr::FRAME_FILE_LEN_MAX + 1];
+    assert!(matches!(
+        ymt_token::decode_qr_frame(&too_long),
+        Err(ymt_token::QrError::ImageTooLarge { .. })
+    ));
+    // A small file that declares a huge image: refused by the image limits,
+    // not allocated.
+    let mut wide = Vec::new();
+    image_of_side(ymt_token::qr::FRAME_SIDE_PX_MAX + 1)
+        .write_to(
+            &mut std::io::Cursor::new(&mut wide),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    assert!(wide.len() < ymt_token::qr::FRAME_FILE_LEN_MAX);
+    assert!(matches!(
+        ymt_token::decode_qr_frame(&wide),
+        Err(ymt_token::QrError::Image { .. })
+    ));
+}

@@ -305,7 +305,7 @@ pub(crate) async fn resolve_person(
     security(("bearer" = [])),
     request_body = DocumentBody,
     responses(
-        (status = 200, description = "pid, color, label, masked name, whether the person is known, `valid_until`, reasons, `checked_at`", body = inline(AnyObject)),
+        (status = 200, description = "pid, color, label, masked name, whether the person is known, `valid_until`, reasons, `checked_at`. An ID number the node knows nothing about is never green: `color` and `state` are `unregistered`, `check_in_person` is true", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -326,7 +326,25 @@ pub(crate) async fn verify_id_card(
     state.audit_read(&principal, "person.verify_id_card", pid.as_str())?;
     let record = state.person_record(&pid)?;
     let status = status_json(&state, &pid);
-    // A person with no events is green; a person whose status cannot be
+    // An ID number the node knows nothing about is never green: at a door
+    // it may be a person registered elsewhere, or a mistyped number, and a
+    // person must look (issue 13: it used to show "绿码 · 通行").
+    if status.is_none() && record.is_none() {
+        return Ok(axum::Json(json!({
+            "pid": pid,
+            "color": "unregistered",
+            "state": "unregistered",
+            "check_in_person": true,
+            "label": unregistered_label(),
+            "masked_name": null,
+            "known": false,
+            "valid_until": null,
+            "reasons": [],
+            "checked_at": state.now(),
+        }))
+        .into_response());
+    }
+    // A registered person with no events is green; a person whose status cannot be
     // computed is shown so (never green), and nothing else is read from a
     // color this handler does not know.
     let cannot_compute = status.as_ref().is_some_and(is_cannot_compute);
@@ -344,10 +362,18 @@ pub(crate) async fn verify_id_card(
         "check_in_person": cannot_compute,
         "label": label,
         "masked_name": record.as_ref().map(|r| r.masked_name.clone()),
-        "known": status.is_some() || record.is_some(),
+        "known": true,
         "valid_until": status.as_ref().and_then(|s| s.get("valid_until").cloned()),
         "reasons": status.as_ref().and_then(|s| s.get("reasons").cloned()).unwrap_or(json!([])),
         "checked_at": state.now(),
     }))
     .into_response())
+}
+
+/// The label of an ID number the node knows nothing about.
+fn unregistered_label() -> serde_json::Value {
+    json!({
+        "zh-CN": "未登记，请人工核验",
+        "en": "Not registered: check manually",
+    })
 }

@@ -291,7 +291,7 @@ pub(crate) async fn hospital_test_results(
 /// The signed-in citizen acting for `pid`: the person or their confirmed
 /// guardian, by session only. An API key is refused: nobody but the person
 /// gives or revokes their consent, nor reads their visits for them.
-async fn citizen_for(
+pub(crate) async fn citizen_for(
     state: &Node,
     headers: &HeaderMap,
     pid: &PersonId,
