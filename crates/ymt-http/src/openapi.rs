@@ -18,8 +18,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::handlers::{
-    admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
-    rules, services, session, venues,
+    admin, appeals, codes, dashboard, designations, events, pending, persons, probes, public_rules,
+    risk_areas, rules, services, session, venues,
 };
 use crate::pages;
 use crate::schemas::*;
@@ -113,6 +113,8 @@ not serve is answered with 405 and an `Allow` header.";
         venues::venue_qr,
         risk_areas::designate,
         risk_areas::list,
+        risk_areas::preview,
+        risk_areas::lift,
         designations::confirm,
         pending::list_pending,
         pending::decide_pending,
@@ -127,6 +129,8 @@ not serve is answered with 405 and an `Allow` header.";
         pages::console,
         pages::asset,
         pages::service_worker,
+        public_rules::public_rules,
+        public_rules::rules_page,
     ),
     components(
         schemas(

@@ -16,7 +16,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::extract::SharedState;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, oidc_sign_in, pending, persons, probes,
-    risk_areas, rules, services, session, venues,
+    public_rules, risk_areas, rules, services, session, venues,
 };
 use crate::observability::{Observability, observe};
 use crate::pages;
@@ -188,6 +188,12 @@ fn table() -> Vec<Route> {
         route(M::GET, "/v1/venues/{id}/qr", get(venues::venue_qr)),
         route(M::POST, "/v1/risk-areas", post(risk_areas::designate)),
         route(M::GET, "/v1/risk-areas", get(risk_areas::list)),
+        route(M::POST, "/v1/risk-areas:preview", post(risk_areas::preview)),
+        route(
+            M::POST,
+            "/v1/risk-areas/{id_action}",
+            post(risk_areas::lift),
+        ),
         route(
             M::POST,
             "/v1/designations/{id_action}",
@@ -224,6 +230,9 @@ fn table() -> Vec<Route> {
         route(M::GET, "/console", get(pages::console)),
         route(M::GET, "/assets/{name}", get(pages::asset)),
         route(M::GET, "/sw.js", get(pages::service_worker)),
+        // The rules in force, published for anyone (no sign-in).
+        route(M::GET, "/v1/public/rules", get(public_rules::public_rules)),
+        route(M::GET, "/rules", get(public_rules::rules_page)),
     ]
 }
 
