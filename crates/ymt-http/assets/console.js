@@ -54,6 +54,7 @@
       $("who").textContent = signedInAtProvider() ? `${staff.id} · ${staff.role} · ${staff.jurisdiction}` : (key() || "").split(".")[0];
       showRules(rules);
       await Promise.all([chart(), appeals(), riskAreas()]);
+      if (!chartTimer) chartTimer = setInterval(chart, 60000);
     } catch (error) {
       sessionStorage.removeItem(KEY);
       showSignIn();
@@ -61,14 +62,21 @@
     }
   }
 
+  // The chart in the page's language, for the jurisdiction or one region
+  // in it; redrawn every minute while the console is open.
   async function chart() {
     try {
-      const response = await fetch("/v1/dashboard/colors.svg", { headers: authHeaders(), credentials: "same-origin" });
+      const region = $("chart-region").value.trim();
+      const query = `?lang=${YMT.lang === "en" ? "en" : "zh-CN"}${region ? `&region=${encodeURIComponent(region)}` : ""}`;
+      const response = await fetch(`/v1/dashboard/colors.svg${query}`, { headers: authHeaders(), credentials: "same-origin" });
       if (!response.ok) throw new Error(response.statusText);
       const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
       $("chart").replaceChildren(document.importNode(svg, true));
     } catch (error) { $("chart").textContent = error.message; }
   }
+
+  let chartTimer = null;
+  $("chart-form").addEventListener("submit", (event) => { event.preventDefault(); chart(); });
 
   async function appeals() {
     const list = $("appeals");

@@ -119,6 +119,10 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "id_card_mode" => ("刷身份证核验", "ID card check"),
         "api_key" => ("API 密钥", "API key"),
         "dashboard" => ("概览", "Dashboard"),
+        "chart_region" => (
+            "地区代码（留空为本辖区）",
+            "Region code (empty: your whole jurisdiction)",
+        ),
         "appeals" => ("申诉队列", "Appeals queue"),
         "lookup" => ("人员查询", "Person lookup"),
         "lookup_or_pid" => ("或人员编号（假名）", "Or the person id (pseudonym)"),
@@ -370,7 +374,7 @@ pub fn console_page(lang: Lang) -> String {
 </form>
 <div id="console" hidden>
 <p id="who" class="muted"></p><button type="button" id="console-sign-out" class="secondary">{sign_out}</button>
-<section class="card"><h2>{dashboard}</h2><div id="chart" class="chart"></div></section>
+<section class="card"><h2>{dashboard}</h2><form id="chart-form"><label for="chart-region">{chart_region}</label><input id="chart-region" inputmode="numeric" autocomplete="off" maxlength="12"><button type="submit">{refresh}</button></form><div id="chart" class="chart"></div></section>
 <section class="card"><h2>{appeals}</h2><ul id="appeals" class="list"></ul></section>
 <section class="card"><h2>{lookup}</h2>
 <form id="lookup-form"><div class="pair"><div><label for="lookup-id-type">{id_type}</label><select id="lookup-id-type"><option value="resident_id">{resident_id}</option><option value="passport">{passport}</option><option value="hk_macao_permit">{hk_macao_permit}</option><option value="taiwan_permit">{taiwan_permit}</option><option value="foreign_permanent_resident">{foreign_permanent_resident}</option></select></div>
@@ -414,6 +418,8 @@ pub fn console_page(lang: Lang) -> String {
         sign_in_provider_staff = t("sign_in_provider_staff"),
         sign_out = t("sign_out"),
         dashboard = t("dashboard"),
+        chart_region = t("chart_region"),
+        refresh = t("refresh"),
         appeals = t("appeals"),
         lookup = t("lookup"),
         id_type = t("id_type"),
