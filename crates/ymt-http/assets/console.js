@@ -19,6 +19,8 @@
     publishedVersion: "published", proposedVersion: "proposed, awaiting approval", previewVersion: "Version to preview",
     changing: "would change color", actions: "Actions", noWindow: "Enter the window (from and until): there is no default",
     publishHeld: "Proposed: awaiting a second national admin",
+    duplicates: "same grounds filed", atFiling: "at filing", upheld: "Upheld", overturned: "Overturned",
+    outcome: "Outcome", causedBy: "Override or retraction that corrected it (event id, for overturned)", note: "Resolution note",
   } : {
     previewTitle: "预览：确认前不会生效", confirmDesignation: "确认划定", cancel: "取消",
     wouldHold: "将提交另一名国家管理员审批", ofPopulation: "/", persons: "人", lift: "提前解除",
@@ -28,6 +30,8 @@
     publishedVersion: "已发布", proposedVersion: "待审批", previewVersion: "预估版本",
     changing: "将变色", actions: "操作", noWindow: "请填写起止时间（无默认值）",
     publishHeld: "已提交，待另一名国家管理员批准",
+    duplicates: "相同理由重复提交", atFiling: "申诉时", upheld: "维持原码", overturned: "已纠正",
+    outcome: "处理结果", causedBy: "纠正所用的改码或撤回事件编号（纠正时填写）", note: "处理意见",
   };
   const t = (key) => consoleWords[key] || YMT.t(key);
   const KEY = "ymt.apiKey";
@@ -78,28 +82,57 @@
   let chartTimer = null;
   $("chart-form").addEventListener("submit", (event) => { event.preventDefault(); chart(); });
 
+  // The appeals queue: each person's masked name and current color; the
+  // same grounds filed again are grouped under one entry; a resolution has
+  // an outcome, and an overturned one names the override or retraction
+  // (posted first) that corrected the color.
   async function appeals() {
     const list = $("appeals");
     list.replaceChildren();
     let body;
     try { body = await call("/v1/appeals"); } catch (error) { list.append(el("li", {}, error.message)); return; }
     if (!body.appeals.length) list.append(el("li", {}, t("noRecent")));
+    const groups = new Map();
     for (const appeal of body.appeals) {
-      const item = el("li", { "data-appeal": appeal.id },
-        el("strong", {}, `${appeal.resolved ? t("resolved") : t("pending")} · ${appeal.id}`), el("br"),
-        `${appeal.pid} · ${t(appeal.color_at_filing)} · ${when(appeal.filed_at)}`, el("br"), appeal.text);
+      const key = `${appeal.pid}\u0000${appeal.text.trim().replace(/\s+/g, " ")}\u0000${appeal.resolved ? "r" : "o"}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(appeal);
+    }
+    for (const group of groups.values()) {
+      const appeal = group[0];
+      const color = appeal.current_color || "";
+      const item = el("li", { "data-appeal": appeal.id, "data-duplicates": String(group.length) },
+        el("strong", {}, `${appeal.resolved ? t("resolved") : t("pending")} · ${appeal.masked_name || appeal.pid}`),
+        group.length > 1 ? el("span", { class: "muted" }, ` · ${t("duplicates")} ×${group.length}`) : "", el("br"),
+        el("span", { class: color }, el("span", { class: "color-label small" }, t(color).split(" ·")[0] || "—")),
+        ` ${t("atFiling")}: ${t(appeal.color_at_filing).split(" ·")[0]} · ${when(appeal.filed_at)} · ${appeal.pid}`, el("br"), appeal.text);
       if (appeal.resolved) {
-        item.append(el("br"), el("em", {}, `${appeal.resolved.by}: ${appeal.resolved.note}`));
+        const r = appeal.resolved;
+        item.append(el("br"), el("em", { "data-outcome": r.outcome || "" },
+          `${r.outcome ? t(r.outcome) : t("resolved")}${r.caused ? ` → ${r.caused}` : ""} · ${r.by}: ${r.note}`));
       } else {
         const id = `note-${appeal.id}`;
-        const input = el("input", { id, "aria-label": "note" });
+        const input = el("input", { id, maxlength: "2000" });
+        const outcome = el("select", { id: `outcome-${appeal.id}` },
+          el("option", { value: "upheld" }, t("upheld")), el("option", { value: "overturned" }, t("overturned")));
+        const caused = el("input", { id: `caused-${appeal.id}`, maxlength: "64", autocomplete: "off" });
         const button = el("button", { type: "button" }, t("resolve"));
         button.addEventListener("click", async () => {
           if (!input.value.trim()) { input.focus(); return; }
-          try { await call(`/v1/appeals/${encodeURIComponent(appeal.id)}/resolve`, { method: "POST", body: { note: input.value.trim() } }); await appeals(); }
-          catch (error) { item.append(el("p", { class: "error" }, error.message)); }
+          const request = { note: input.value.trim(), outcome: outcome.value };
+          if (outcome.value === "overturned") {
+            if (!caused.value.trim()) { caused.focus(); return; }
+            request.caused = caused.value.trim();
+          }
+          try {
+            // Duplicates are resolved together, with the same outcome.
+            for (const one of group) await call(`/v1/appeals/${encodeURIComponent(one.id)}/resolve`, { method: "POST", body: request });
+            await appeals();
+          } catch (error) { item.append(el("p", { class: "error", role: "alert" }, error.message)); }
         });
-        item.append(el("label", { for: id }, document.querySelector("label[for=preview-body]") ? (YMT.lang === "en" ? "Resolution note" : "处理意见") : "note"), input, button);
+        item.append(el("label", { for: outcome.id }, t("outcome")), outcome,
+          el("label", { for: caused.id }, t("causedBy")), caused,
+          el("label", { for: id }, t("note")), input, button);
       }
       list.append(item);
     }
