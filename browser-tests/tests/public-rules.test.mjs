@@ -32,7 +32,7 @@ test("the public rules show the national rules and a regional profile with its b
   const profile = page.locator("#profiles [data-profile='440305']");
   await profile.waitFor();
   const quarantine = profile.locator("tr[data-parameter=closeContactQuarantineDays]");
-  assert.match(await quarantine.textContent(), /5 day/);
+  assert.match(await quarantine.textContent(), /5 天/);
   assert.match(await quarantine.locator("[data-bounds]").textContent(), /5 – 7/);
   await page.locator("#destination").selectOption("440305");
   await page.locator("#destination-rules tr[data-rule]").first().waitFor();

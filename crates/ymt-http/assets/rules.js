@@ -27,6 +27,9 @@
     noProfiles: "暂无地区参数配置：各地均适用国家默认值", from: "变更前", to: "变更后", change: "变更",
     source: "依据", nationalHere: "该地区无参数配置：适用上方全国规则。",
   };
+  // Units as the rule set names them, in the page's language.
+  const UNITS = { hour: "小时", day: "天", minute: "分钟" };
+  const unit = (name) => (en ? name : UNITS[name] || name);
   const text = (localized) => (localized ? (en ? localized.en : localized["zh-CN"]) : "");
   // A wide table scrolls in its own box, which keyboard users reach by Tab.
   const table = (headers, rows) => el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": headers.join(" · ") }, el("table", {},
@@ -43,9 +46,9 @@
   function parametersTable(parameters) {
     return table([words.parameter, words.value, words.national, words.bounds], parameters.map((p) =>
       el("tr", { "data-parameter": p.name }, el("td", {}, text(p.description) || p.name, el("br"), el("small", { class: "muted" }, p.name)),
-        el("td", {}, el("strong", {}, `${p.value} ${p.unit}`), p.set_by_profile ? ` (${words.setHere})` : ""),
-        el("td", {}, `${p.national_default} ${p.unit}`),
-        el("td", { "data-bounds": "" }, `${p.national_min} – ${p.national_max} ${p.unit}`))));
+        el("td", {}, el("strong", {}, `${p.value} ${unit(p.unit)}`), p.set_by_profile ? ` (${words.setHere})` : ""),
+        el("td", {}, `${p.national_default} ${unit(p.unit)}`),
+        el("td", { "data-bounds": "" }, `${p.national_min} – ${p.national_max} ${unit(p.unit)}`))));
   }
 
   function approvalLine(approval) {
@@ -60,7 +63,7 @@
     for (const [key, label] of [["rules_added", words.added], ["rules_removed", words.removed], ["rules_changed", words.changed]]) {
       for (const id of diff[key] || []) rows.push(el("tr", {}, el("td", {}, label), el("td", {}, id), el("td", {}, ""), el("td", {}, "")));
     }
-    const describe = (spec) => (spec ? `${spec.default} (${spec.min} – ${spec.max}) ${spec.unit}` : "—");
+    const describe = (spec) => (spec ? `${spec.default} (${spec.min} – ${spec.max}) ${unit(spec.unit)}` : "—");
     for (const p of diff.parameters || []) {
       rows.push(el("tr", { "data-diff-parameter": p.name }, el("td", {}, words.paramsChanged), el("td", {}, p.name),
         el("td", {}, describe(p.from)), el("td", {}, describe(p.to))));
