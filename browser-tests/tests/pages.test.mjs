@@ -178,7 +178,7 @@ test("authority resolves the appeal; sees the dashboard; risk areas only when of
   await page.locator("#chart svg").waitFor();
   const appeal = page.locator("#appeals li").filter({ hasText: PERSON.pid }).first();
   await appeal.waitFor();
-  await appeal.locator("input").fill("已复核，维持红码");
+  await appeal.locator("input[id^=note-]").fill("已复核，维持红码");
   await appeal.locator("button").click();
   await page.waitForFunction(() => /已处理/.test(document.getElementById("appeals").textContent));
   const panel = page.locator("#risk-areas");

@@ -160,8 +160,16 @@ test("a health authority signs in to the console and designates a risk area in i
   const form = page.locator("#risk-form");
   await form.locator("#risk-region").fill("440305001001");
   await form.locator("#risk-level").selectOption("high");
+  // No default window: the authority states it (datetime-local values in
+  // the page's time zone, Asia/Shanghai here or the browser's own).
+  const local = (ms) => { const d = new Date(ms); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); };
+  await form.locator("#risk-from").fill(await page.evaluate(`(${local})(${Date.now() - 86400000})`));
+  await form.locator("#risk-until").fill(await page.evaluate(`(${local})(${Date.now() + 86400000})`));
   await form.locator("#risk-reason").fill("browser test: one community");
   await form.locator("#risk-reason").press("Enter");
+  // The preview comes first; the designation applies on confirmation.
+  await page.locator("#risk-result [data-preview]").waitFor();
+  await page.locator("#risk-confirm").click();
   await page.locator("#risk-result [data-status]").waitFor();
   assert.notEqual(await page.locator("#risk-result [data-status]").getAttribute("data-status"), "rejected");
   await snap(page, "real-sign-in-console", "en");

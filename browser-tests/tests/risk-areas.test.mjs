@@ -13,6 +13,9 @@ const VISITOR = { id: "E20000001", name: "李访客" };
 // A venue of the demo city; registering it lets the county designation
 // find the demo's check-ins there as well as the visitor's.
 const VENUE = { id: "V440305004009-TEST01", region: "440305004009" };
+// The value of a datetime-local input, in the page's time zone (the
+// context runs in Asia/Shanghai).
+const localInput = (ms) => new Date(ms + 8 * 3600 * 1000).toISOString().slice(0, 16);
 const iso = (ms) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
 
 before(async () => {
@@ -47,12 +50,19 @@ test("a county-wide risk area is held, approved by a national admin, and applied
   const authority = await newPage(browser);
   await consoleSignIn(authority.page, server.keys["demo-cdc-440305"], "zh-CN");
   const form = authority.page.locator("#risk-form");
-  assert.notEqual(await form.locator("#risk-from").inputValue(), "", "the window defaults to the recent days");
-  assert.notEqual(await form.locator("#risk-until").inputValue(), "");
+  assert.equal(await form.locator("#risk-from").inputValue(), "", "the window has no default");
+  assert.equal(await form.locator("#risk-until").inputValue(), "");
   await form.locator("#risk-region").fill("440305");
   await form.locator("#risk-level").selectOption("high");
+  await form.locator("#risk-from").fill(localInput(Date.now() - 14 * 86400000));
+  await form.locator("#risk-until").fill(localInput(Date.now() + 86400000));
   await form.locator("#risk-reason").fill("浏览器测试：南山区全域");
   await form.locator("#risk-reason").press("Enter");
+  // The preview comes first and says it would be held; confirming proposes.
+  const preview = authority.page.locator("#risk-result [data-preview]");
+  await preview.waitFor();
+  assert.match(await preview.textContent(), /国家管理员审批/);
+  await authority.page.locator("#risk-confirm").click();
   const held = authority.page.locator("#risk-result [data-status=pending]");
   await held.waitFor();
   assert.match(await held.textContent(), /国家管理员审批/);

@@ -119,6 +119,24 @@ impl RiskAreas {
         true
     }
 
+    /// Replaces a designation by a new form of it (the same id, a window
+    /// cut short when it is lifted early); returns the form it replaced.
+    /// Lifting is the one change a designation knows: its id, level and
+    /// venues stay, so the exposures it gave keep their ids.
+    pub fn replace(&mut self, area: Arc<RiskArea>) -> Option<Arc<RiskArea>> {
+        let old = self.by_id.remove(&area.id)?;
+        for venue in old.venues.keys() {
+            if let Some(areas) = self.by_venue.get_mut(venue) {
+                areas.retain(|known| known.id != old.id);
+                if areas.is_empty() {
+                    self.by_venue.remove(venue);
+                }
+            }
+        }
+        self.insert(area);
+        Some(old)
+    }
+
     pub fn get(&self, id: &EventId) -> Option<&Arc<RiskArea>> {
         self.by_id.get(id)
     }
@@ -326,5 +344,41 @@ mod tests {
             }),
         };
         check(&[high], &[stay, retraction], "2022-05-05T00:00:00Z", &[]);
+    }
+
+    #[test]
+    fn a_lifted_area_no_longer_counts_stays_after_it_was_lifted() {
+        let mut registry = RiskAreas::new();
+        let original = area("ra-1", RiskLevel::High, &[("v-a", "440305001001")]);
+        registry.insert(Arc::new(original.clone()));
+        let lifted = RiskArea {
+            until: ts("2022-05-01T12:00:00Z"),
+            ..original
+        };
+        assert!(registry.replace(Arc::new(lifted)).is_some());
+        assert_eq!(registry.len(), 1);
+        let at = ts("2022-05-04T00:00:00Z");
+        let before = check_in("c1", "v-a", "2022-05-01T10:00:00Z", "2022-05-01T14:00:00Z");
+        let after = check_in("c2", "v-a", "2022-05-02T10:00:00Z", "2022-05-02T14:00:00Z");
+        let mut facts = Facts::derive([&before, &after], at);
+        registry.join(&mut facts, at, None);
+        // The stay that overlaps the lifted window still gives an exposure,
+        // cut at the lift; the later stay gives none.
+        let exposures: Vec<(String, String)> = facts
+            .risk_exposures
+            .iter()
+            .map(|exposure| (exposure.from.to_string(), exposure.until.to_string()))
+            .collect();
+        assert_eq!(
+            exposures,
+            vec![(
+                "2022-05-01T10:00:00Z".to_string(),
+                "2022-05-01T12:00:00Z".to_string()
+            )]
+        );
+        // Replacing an unknown designation changes nothing.
+        let unknown = area("ra-x", RiskLevel::High, &[("v-a", "440305001001")]);
+        assert!(registry.replace(Arc::new(unknown)).is_none());
+        assert_eq!(registry.len(), 1);
     }
 }

@@ -6,8 +6,34 @@
 // and jurisdiction on every call.
 "use strict";
 (() => {
-  const { t, when, el } = YMT;
+  const { when, el } = YMT;
   const $ = (id) => document.getElementById(id);
+  // Labels of the console's own parts (designation preview and lift, rule
+  // diffs and previews); the rest come from the shared dictionary.
+  const consoleWords = YMT.lang === "en" ? {
+    previewTitle: "Preview: nothing is applied until you confirm", confirmDesignation: "Confirm and designate", cancel: "Cancel",
+    wouldHold: "Would be held for a second national admin", ofPopulation: "of", persons: "persons", lift: "Lift early",
+    liftReason: "Why it is lifted", liftConfirm: "Confirm the lift", lifted: "Lifted", liftHeld: "Lift held for a second national admin",
+    liftApplied: "Lifted", risk_area_lift: "Lift of", change: "Change", rule: "Rule / parameter", before: "Before", after: "After",
+    rulesAdded: "Rule added", rulesRemoved: "Rule removed", rulesChanged: "Rule changed", parameter: "Parameter", noDiff: "No difference",
+    publishedVersion: "published", proposedVersion: "proposed, awaiting approval", previewVersion: "Version to preview",
+    changing: "would change color", actions: "Actions", noWindow: "Enter the window (from and until): there is no default",
+    publishHeld: "Proposed: awaiting a second national admin",
+    duplicates: "same grounds filed", atFiling: "at filing", upheld: "Upheld", overturned: "Overturned",
+    outcome: "Outcome", causedBy: "Override or retraction that corrected it (event id, for overturned)", note: "Resolution note",
+  } : {
+    previewTitle: "预览：确认前不会生效", confirmDesignation: "确认划定", cancel: "取消",
+    wouldHold: "将提交另一名国家管理员审批", ofPopulation: "/", persons: "人", lift: "提前解除",
+    liftReason: "解除理由", liftConfirm: "确认解除", lifted: "已解除", liftHeld: "解除已提交另一名国家管理员审批",
+    liftApplied: "已解除", risk_area_lift: "解除", change: "变更", rule: "规则 / 参数", before: "变更前", after: "变更后",
+    rulesAdded: "新增规则", rulesRemoved: "删除规则", rulesChanged: "修改规则", parameter: "参数", noDiff: "无差异",
+    publishedVersion: "已发布", proposedVersion: "待审批", previewVersion: "预估版本",
+    changing: "将变色", actions: "操作", noWindow: "请填写起止时间（无默认值）",
+    publishHeld: "已提交，待另一名国家管理员批准",
+    duplicates: "相同理由重复提交", atFiling: "申诉时", upheld: "维持原码", overturned: "已纠正",
+    outcome: "处理结果", causedBy: "纠正所用的改码或撤回事件编号（纠正时填写）", note: "处理意见",
+  };
+  const t = (key) => consoleWords[key] || YMT.t(key);
   const KEY = "ymt.apiKey";
   const key = () => sessionStorage.getItem(KEY);
   // The console session, if the staff member signed in at the provider.
@@ -32,6 +58,7 @@
       $("who").textContent = signedInAtProvider() ? `${staff.id} · ${staff.role} · ${staff.jurisdiction}` : (key() || "").split(".")[0];
       showRules(rules);
       await Promise.all([chart(), appeals(), riskAreas()]);
+      if (!chartTimer) chartTimer = setInterval(chart, 60000);
     } catch (error) {
       sessionStorage.removeItem(KEY);
       showSignIn();
@@ -39,37 +66,73 @@
     }
   }
 
+  // The chart in the page's language, for the jurisdiction or one region
+  // in it; redrawn every minute while the console is open.
   async function chart() {
     try {
-      const response = await fetch("/v1/dashboard/colors.svg", { headers: authHeaders(), credentials: "same-origin" });
+      const region = $("chart-region").value.trim();
+      const query = `?lang=${YMT.lang === "en" ? "en" : "zh-CN"}${region ? `&region=${encodeURIComponent(region)}` : ""}`;
+      const response = await fetch(`/v1/dashboard/colors.svg${query}`, { headers: authHeaders(), credentials: "same-origin" });
       if (!response.ok) throw new Error(response.statusText);
       const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
       $("chart").replaceChildren(document.importNode(svg, true));
     } catch (error) { $("chart").textContent = error.message; }
   }
 
+  let chartTimer = null;
+  $("chart-form").addEventListener("submit", (event) => { event.preventDefault(); chart(); });
+
+  // The appeals queue: each person's masked name and current color; the
+  // same grounds filed again are grouped under one entry; a resolution has
+  // an outcome, and an overturned one names the override or retraction
+  // (posted first) that corrected the color.
   async function appeals() {
     const list = $("appeals");
     list.replaceChildren();
     let body;
     try { body = await call("/v1/appeals"); } catch (error) { list.append(el("li", {}, error.message)); return; }
     if (!body.appeals.length) list.append(el("li", {}, t("noRecent")));
+    const groups = new Map();
     for (const appeal of body.appeals) {
-      const item = el("li", { "data-appeal": appeal.id },
-        el("strong", {}, `${appeal.resolved ? t("resolved") : t("pending")} · ${appeal.id}`), el("br"),
-        `${appeal.pid} · ${t(appeal.color_at_filing)} · ${when(appeal.filed_at)}`, el("br"), appeal.text);
+      const key = `${appeal.pid}\u0000${appeal.text.trim().replace(/\s+/g, " ")}\u0000${appeal.resolved ? "r" : "o"}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(appeal);
+    }
+    for (const group of groups.values()) {
+      const appeal = group[0];
+      const color = appeal.current_color || "";
+      const item = el("li", { "data-appeal": appeal.id, "data-duplicates": String(group.length) },
+        el("strong", {}, `${appeal.resolved ? t("resolved") : t("pending")} · ${appeal.masked_name || appeal.pid}`),
+        group.length > 1 ? el("span", { class: "muted" }, ` · ${t("duplicates")} ×${group.length}`) : "", el("br"),
+        el("span", { class: color }, el("span", { class: "color-label small" }, t(color).split(" ·")[0] || "—")),
+        ` ${t("atFiling")}: ${t(appeal.color_at_filing).split(" ·")[0]} · ${when(appeal.filed_at)} · ${appeal.pid}`, el("br"), appeal.text);
       if (appeal.resolved) {
-        item.append(el("br"), el("em", {}, `${appeal.resolved.by}: ${appeal.resolved.note}`));
+        const r = appeal.resolved;
+        item.append(el("br"), el("em", { "data-outcome": r.outcome || "" },
+          `${r.outcome ? t(r.outcome) : t("resolved")}${r.caused ? ` → ${r.caused}` : ""} · ${r.by}: ${r.note}`));
       } else {
         const id = `note-${appeal.id}`;
-        const input = el("input", { id, "aria-label": "note" });
+        const input = el("input", { id, maxlength: "2000" });
+        const outcome = el("select", { id: `outcome-${appeal.id}` },
+          el("option", { value: "upheld" }, t("upheld")), el("option", { value: "overturned" }, t("overturned")));
+        const caused = el("input", { id: `caused-${appeal.id}`, maxlength: "64", autocomplete: "off" });
         const button = el("button", { type: "button" }, t("resolve"));
         button.addEventListener("click", async () => {
           if (!input.value.trim()) { input.focus(); return; }
-          try { await call(`/v1/appeals/${encodeURIComponent(appeal.id)}/resolve`, { method: "POST", body: { note: input.value.trim() } }); await appeals(); }
-          catch (error) { item.append(el("p", { class: "error" }, error.message)); }
+          const request = { note: input.value.trim(), outcome: outcome.value };
+          if (outcome.value === "overturned") {
+            if (!caused.value.trim()) { caused.focus(); return; }
+            request.caused = caused.value.trim();
+          }
+          try {
+            // Duplicates are resolved together, with the same outcome.
+            for (const one of group) await call(`/v1/appeals/${encodeURIComponent(one.id)}/resolve`, { method: "POST", body: request });
+            await appeals();
+          } catch (error) { item.append(el("p", { class: "error", role: "alert" }, error.message)); }
         });
-        item.append(el("label", { for: id }, document.querySelector("label[for=preview-body]") ? (YMT.lang === "en" ? "Resolution note" : "处理意见") : "note"), input, button);
+        item.append(el("label", { for: outcome.id }, t("outcome")), outcome,
+          el("label", { for: caused.id }, t("causedBy")), caused,
+          el("label", { for: id }, t("note")), input, button);
       }
       list.append(item);
     }
@@ -82,8 +145,43 @@
       list.append(el("li", {}, `${version.id} ${version.version}${version.version === rules.current ? " ✓" : ""} · ${version.rules} rules · ${when(version.valid_from)}`));
     }
     const versions = rules.versions.map((v) => v.version);
-    $("diff-from").value = versions[0] || "";
+    for (const id of ["diff-from", "diff-to"]) {
+      $(id).replaceChildren(...versions.map((v) => el("option", { value: v }, v)));
+    }
+    $("diff-from").value = versions.length > 1 ? versions[versions.length - 2] : versions[0] || "";
     $("diff-to").value = versions[versions.length - 1] || "";
+    previewVersions(versions, rules.current);
+  }
+
+  // The impact preview picks a published version or a proposal awaiting
+  // approval; pasting a document stays possible for drafts.
+  async function previewVersions(versions, current) {
+    const select = $("preview-version");
+    const options = versions.filter((v) => v !== current).map((v) => el("option", { value: `published:${v}` }, `${v} · ${t("publishedVersion")}`));
+    try {
+      const body = await call("/v1/pending?status=pending");
+      for (const pending of body.pending.filter((p) => p.action.kind === "rule_set" || p.action.kind === "profile")) {
+        options.push(el("option", { value: `pending:${pending.id}` }, `${pending.action.request.id} · ${t("proposedVersion")}`));
+        proposals.set(pending.id, pending.action.request.document);
+      }
+    } catch { /* roles that may not list pending actions preview published versions */ }
+    select.replaceChildren(el("option", { value: "" }, "—"), ...options);
+  }
+  const proposals = new Map();
+
+  function diffTable(diff) {
+    const rows = [];
+    for (const [key, label] of [["rules_added", "rulesAdded"], ["rules_removed", "rulesRemoved"], ["rules_changed", "rulesChanged"]]) {
+      for (const id of diff[key] || []) rows.push(el("tr", {}, el("td", {}, t(label)), el("td", {}, id), el("td", {}, ""), el("td", {}, "")));
+    }
+    const spec = (value) => (value ? `${value.default} (${value.min}–${value.max}) ${value.unit}` : "—");
+    for (const p of diff.parameters || []) {
+      rows.push(el("tr", { "data-diff-parameter": p.name }, el("td", {}, `${t("parameter")} · ${p.change}`), el("td", {}, p.name), el("td", {}, spec(p.from)), el("td", {}, spec(p.to))));
+    }
+    if (!rows.length) return el("p", { class: "muted" }, t("noDiff"));
+    return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": t("change") }, el("table", {},
+      el("thead", {}, el("tr", {}, ...["change", "rule", "before", "after"].map((k) => el("th", { scope: "col" }, t(k))))),
+      el("tbody", {}, ...rows)));
   }
 
   // Risk areas: the designation form, the table of designations and the
@@ -118,13 +216,14 @@
     const areas = body.risk_areas || [];
     if (!areas.length) { panel.replaceChildren(el("p", { class: "muted" }, t("noRecent"))); }
     else {
-      const head = el("tr", {}, ...["area", "level", "window", "status", "designatedBy", "reason"].map((k) => el("th", { scope: "col" }, t(k))));
+      const head = el("tr", {}, ...["area", "level", "window", "status", "designatedBy", "reason", "actions"].map((k) => el("th", { scope: "col" }, t(k))));
       const rows = areas.map((area) => el("tr", { "data-area": area.request.id, "data-status": area.status },
         el("td", {}, areaOf(area.request)), el("td", {}, t(area.request.level)),
-        el("td", {}, `${when(area.request.from)} – ${when(area.request.until)}`),
-        el("td", {}, t(area.status === "pending" ? "status_pending" : area.status)),
-        el("td", {}, area.designated_by), el("td", {}, area.request.reason)));
-      panel.replaceChildren(el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows))));
+        el("td", {}, `${when(area.request.from)} – ${when(area.lifted ? area.lifted.at : area.request.until)}`),
+        el("td", {}, t(area.status === "pending" ? "status_pending" : area.status),
+          area.lifted ? el("small", {}, el("br"), `${area.lifted.by}: ${area.lifted.reason}`) : ""),
+        el("td", {}, area.designated_by), el("td", {}, area.request.reason), liftCell(area)));
+      panel.replaceChildren(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": t("area") }, el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows))));
     }
     await pendingActions();
   }
@@ -143,7 +242,8 @@
     for (const pending of body.pending) {
       const request = pending.action.request;
       const item = el("li", { "data-pending": pending.id },
-        el("strong", {}, `${pending.action.kind === "risk_area" ? `${areaOf(request)} · ${t(request.level)}` : pending.action.kind} · ${pending.id}`), el("br"),
+        el("strong", {}, `${pending.action.kind === "risk_area" ? `${areaOf(request)} · ${t(request.level)}`
+          : pending.action.kind === "risk_area_lift" ? `${t("risk_area_lift")} ${request.id}` : pending.action.kind} · ${pending.id}`), el("br"),
         `${t("proposer")}: ${pending.proposer} · ${when(pending.proposed_at)}`, el("br"),
         `${t("heldBecause")}: ${pending.held_because.join("; ")}`, impactList(pending.impact));
       // The proposer may never decide their own action, and an authority
@@ -168,26 +268,29 @@
     }
   }
 
-  function riskFormDefaults() {
-    const now = new Date();
-    $("risk-from").value = localInput(new Date(now.getTime() - 14 * 86400000));
-    $("risk-until").value = localInput(new Date(now.getTime() + 86400000));
-  }
-
-  $("risk-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const result = $("risk-result");
+  // A designation is previewed first (who it reaches, whose color changes,
+  // whether it would be held) and applied only on a second, explicit
+  // confirmation of exactly the previewed request. The window has no
+  // default: an authority states it.
+  function riskRequest() {
     const region = $("risk-region").value.trim();
     const venues = $("risk-venues").value.split(/[\s,，]+/).filter(Boolean);
-    if (!region && !venues.length) {
-      result.replaceChildren(el("p", { class: "error", role: "alert" }, t("needArea")));
-      $("risk-region").focus();
-      return;
-    }
+    if (!region && !venues.length) return { error: t("needArea"), focus: "risk-region" };
+    if (!$("risk-from").value || !$("risk-until").value) return { error: t("noWindow"), focus: $("risk-from").value ? "risk-until" : "risk-from" };
     const request = { id: YMT.randomId("area-"), level: $("risk-level").value, from: rfc3339($("risk-from").value),
       until: rfc3339($("risk-until").value), reason: $("risk-reason").value.trim() };
     if (region) request.region = region;
     if (venues.length) request.venues = venues;
+    return { request };
+  }
+
+  function populationLine(impact, population) {
+    return el("p", { "data-population": String(population) }, el("strong", {}, `${impact.persons_changing} ${t("ofPopulation")} ${population}`),
+      ` ${t("persons")} ${t("changing")}`);
+  }
+
+  async function designate(request) {
+    const result = $("risk-result");
     try {
       const body = await call("/v1/risk-areas", { method: "POST", body: request });
       const held = body.status === "pending";
@@ -200,8 +303,63 @@
     } catch (error) {
       result.replaceChildren(el("p", { class: "error", role: "alert" }, error.message));
     }
+  }
+
+  $("risk-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = $("risk-result");
+    const { request, error, focus } = riskRequest();
+    if (error) {
+      result.replaceChildren(el("p", { class: "error", role: "alert" }, error));
+      $(focus).focus();
+      return;
+    }
+    try {
+      const preview = await call("/v1/risk-areas:preview", { method: "POST", body: request });
+      const confirm = el("button", { type: "button", id: "risk-confirm" }, t("confirmDesignation"));
+      const cancel = el("button", { type: "button", class: "secondary", id: "risk-cancel" }, t("cancel"));
+      confirm.addEventListener("click", () => { confirm.disabled = true; designate(request); });
+      cancel.addEventListener("click", () => result.replaceChildren());
+      const box = el("div", { "data-preview": request.id, class: "preview" },
+        el("h4", {}, t("previewTitle")),
+        el("p", {}, `${areaOf(request)} · ${t(request.level)} · ${when(request.from)} – ${when(request.until)}`),
+        populationLine(preview.impact, preview.population), impactList(preview.impact));
+      if (preview.held_because.length) box.append(el("p", { "data-would-hold": "" }, `${t("wouldHold")}: ${preview.held_because.join("; ")}`));
+      box.append(confirm, " ", cancel);
+      result.replaceChildren(box);
+      confirm.focus();
+    } catch (failure) {
+      result.replaceChildren(el("p", { class: "error", role: "alert" }, failure.message));
+    }
   });
-  riskFormDefaults();
+
+  // Lifting a designation early: a reason, then an explicit confirmation.
+  // A large area's lift comes back held for a second national admin.
+  function liftCell(area) {
+    const cell = el("td", {});
+    if (area.status !== "in_force") return cell;
+    const open = el("button", { type: "button", class: "secondary", "data-lift": area.request.id }, t("lift"));
+    open.addEventListener("click", () => {
+      const id = `lift-reason-${area.request.id}`;
+      const input = el("input", { id, maxlength: "500", autocomplete: "off", required: "" });
+      const confirm = el("button", { type: "button", "data-lift-confirm": area.request.id }, t("liftConfirm"));
+      const out = el("p", { role: "status" });
+      confirm.addEventListener("click", async () => {
+        if (!input.value.trim()) { input.focus(); return; }
+        try {
+          const body = await call(`/v1/risk-areas/${encodeURIComponent(area.request.id)}:lift`, { method: "POST", body: { reason: input.value.trim() } });
+          const held = body.status === "pending";
+          $("risk-result").replaceChildren(el("p", { "data-lift-status": body.status },
+            el("strong", {}, t(held ? "liftHeld" : "liftApplied")), ` · ${area.request.id}`));
+          await riskAreas();
+        } catch (error) { out.replaceChildren(el("span", { class: "error", role: "alert" }, error.message)); }
+      });
+      cell.replaceChildren(el("label", { for: id }, t("liftReason")), input, confirm, out);
+      input.focus();
+    });
+    cell.append(open);
+    return cell;
+  }
 
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -220,18 +378,55 @@
     }
     location.reload();
   });
+  // Person lookup: an ID number is resolved to its pseudonym first (the
+  // node audits both reads); the timeline lists each event with its details
+  // and marks the events the fired rules rest on, the rules translated.
+  const localized = (text) => (text ? (YMT.lang === "en" ? text.en : text["zh-CN"]) : "");
+  const venueNames = new Map();
+  async function venueName(id) {
+    if (!venueNames.has(id)) {
+      venueNames.set(id, call(`/v1/venues/${encodeURIComponent(id)}`).then((v) => v.name || id, () => id));
+    }
+    return venueNames.get(id);
+  }
+  async function eventDetails(e) {
+    const d = e.data || {};
+    switch (e.kind) {
+      case "test_result": return [d.test && d.test.toUpperCase(), t(d.result), d.sampled_at && when(d.sampled_at)].filter(Boolean).join(" · ");
+      case "check_in": return `${await venueName(d.venue)} · ${when(d.entered_at)}${d.left_at ? ` – ${when(d.left_at)}` : ""}`;
+      case "vaccination": return [d.product, d.dose && `#${d.dose}`, d.administered_at && when(d.administered_at)].filter(Boolean).join(" · ");
+      case "override": case "retraction": return [d.color && t(d.color), d.reason, d.target].filter(Boolean).join(" · ");
+      default: return Object.entries(d).slice(0, 4).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ");
+    }
+  }
   $("lookup-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const out = $("lookup-result");
     try {
-      const body = await call(`/v1/persons/${encodeURIComponent($("lookup-pid").value.trim())}/timeline`);
+      let pid = $("lookup-pid").value.trim();
+      const idNumber = $("lookup-id-number").value.trim();
+      if (idNumber) {
+        const resolved = await call("/v1/persons:resolve", { method: "POST", body: { id_type: $("lookup-id-type").value, id_number: idNumber } });
+        pid = resolved.pid;
+        $("lookup-pid").value = pid;
+      }
+      if (!pid) { $("lookup-id-number").focus(); return; }
+      const body = await call(`/v1/persons/${encodeURIComponent(pid)}/timeline`);
       const decision = body.decision || {};
-      const events = el("ul");
+      const evidence = new Map();
+      for (const rule of decision.fired || []) for (const id of rule.evidence || []) evidence.set(id, rule.rule_id);
+      const fired = el("ul", { class: "fired" }, ...(decision.fired || []).map((rule) =>
+        el("li", { "data-rule": rule.rule_id }, el("strong", {}, `${rule.rule_id} · ${t(rule.color).split(" ·")[0]}`), el("br"),
+          localized(rule.description), el("br"), el("small", {}, localized(rule.clears)))));
+      const events = el("ul", { class: "list" });
       for (const record of body.events) {
         const e = record.event;
-        events.append(el("li", {}, `${when(e.recorded_at)} · ${t(e.kind)} · ${record.region}`));
+        const rule = evidence.get(e.id);
+        events.append(el("li", { "data-event": e.id }, `${when(e.recorded_at)} · ${t(e.kind)} · ${await eventDetails(e)} · ${record.region}`,
+          rule ? el("strong", {}, ` ← ${rule}`) : ""));
       }
-      out.replaceChildren(el("p", { class: decision.color || "" }, el("span", { class: "color-label" }, t(decision.color)), " ", body.masked_name || ""), events);
+      out.replaceChildren(el("p", { class: decision.color || "" }, el("span", { class: "color-label" }, t(decision.color)), " ", body.masked_name || "", el("br"), el("small", { class: "muted" }, pid)),
+        fired, events);
     } catch (error) {
       out.replaceChildren(el("p", { class: "error", role: "alert" }, error.status === 404 ? t("notFound") : error.message));
     }
@@ -240,14 +435,39 @@
     event.preventDefault();
     try {
       const diff = await call(`/v1/rule-sets:diff?from=${encodeURIComponent($("diff-from").value)}&to=${encodeURIComponent($("diff-to").value)}`);
-      $("diff-result").textContent = JSON.stringify(diff, null, 1);
+      $("diff-result").replaceChildren(diffTable(diff));
     } catch (error) { $("diff-result").textContent = error.message; }
   });
   $("preview").addEventListener("click", async () => {
+    const out = $("preview-result");
     try {
-      const body = await call("/v1/rule-sets:preview", { method: "POST", body: $("preview-body").value });
-      $("preview-result").textContent = (body.summary || []).join("\n");
-    } catch (error) { $("preview-result").textContent = error.message; }
+      const chosen = $("preview-version").value;
+      let document = $("preview-body").value;
+      if (chosen.startsWith("published:")) document = JSON.stringify(await call(`/v1/rule-sets/${encodeURIComponent(chosen.slice(10))}`));
+      else if (chosen.startsWith("pending:")) document = proposals.get(chosen.slice(8)) || "";
+      const body = await call("/v1/rule-sets:preview", { method: "POST", body: document, headers: { "Content-Type": "application/json" } });
+      const report = body.impact || {};
+      out.replaceChildren(el("p", { "data-changed": String(report.persons_changed) },
+        el("strong", {}, `${report.persons_changed} ${t("ofPopulation")} ${report.persons_total}`), ` ${t("persons")} ${t("changing")}`),
+        el("ul", {}, ...(body.summary || []).map((line) => el("li", {}, line))));
+    } catch (error) { out.textContent = error.message; }
+  });
+  // Publishing the pasted draft: a national rule set is always held for a
+  // second national admin (the approvals list above), a profile goes
+  // through the circuit breaker.
+  $("publish").addEventListener("click", async () => {
+    const out = $("publish-result");
+    const document = $("preview-body").value;
+    let kind = "";
+    try { kind = JSON.parse(document).kind; } catch { /* the node names the error */ }
+    try {
+      const body = await call(kind === "parameter-profile" ? "/v1/profiles" : "/v1/rule-sets",
+        { method: "POST", body: document, headers: { "Content-Type": "application/json" } });
+      const held = body.status === "pending";
+      out.replaceChildren(el("p", { "data-status": body.status }, el("strong", {}, held ? t("publishHeld") : t("riskApplied")),
+        held ? ` · ${body.pending.id}` : ""));
+      await pendingActions();
+    } catch (error) { out.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
   });
   // Service rule sets (held for a second national admin) and venue
   // profiles (parameters only, inside the rule set's bounds).

@@ -49,6 +49,133 @@ pub fn contacts_per_case(state: &Node, limit: usize) -> Result<Vec<(String, usiz
     Ok(cases)
 }
 
+/// The color chart in the page's language: persons by color now (bars,
+/// each labelled with its count) and the hourly history (lines) with both
+/// axes labelled. The root carries the counts (`data-green`, `data-yellow`,
+/// `data-red`) and the scope they cover, for readers and tests.
+pub fn colors_chart(
+    lang: crate::pages::Lang,
+    scope: &str,
+    counts: [i64; 3],
+    history: &[(i64, [i64; 3])],
+) -> String {
+    const FILL: [&str; 3] = ["#1a7f37", "#8a6500", "#c62828"];
+    let en = lang == crate::pages::Lang::En;
+    let names: [&str; 3] = if en {
+        ["Green", "Yellow", "Red"]
+    } else {
+        ["绿码", "黄码", "红码"]
+    };
+    let (title, hourly, persons, hours_utc, none) = if en {
+        (
+            "Persons by color",
+            "Hourly history",
+            "persons",
+            "hour (UTC)",
+            "no history yet",
+        )
+    } else {
+        (
+            "各码色人数",
+            "每小时变化",
+            "人数",
+            "时间（UTC 小时）",
+            "暂无历史",
+        )
+    };
+    let scope = escape(scope);
+    let title = format!("{title} · {scope}");
+    let max_now = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 240" role="img" aria-label="{title}" data-scope="{scope}" data-green="{g}" data-yellow="{y}" data-red="{r}"><title>{title}</title><text x="4" y="14" font-size="12">{title}</text>"##,
+        g = counts[0],
+        y = counts[1],
+        r = counts[2],
+    );
+    for (index, count) in counts.iter().enumerate() {
+        let bar = 150.0 * (*count as f64) / max_now;
+        let y = 30.0 + index as f64 * 34.0;
+        svg.push_str(&format!(
+            r#"<rect x="60" y="{y}" width="{bar:.1}" height="24" fill="{fill}"/><text x="4" y="{ty}" font-size="13">{name}</text><text x="{tx:.1}" y="{ty}" font-size="13">{count}</text>"#,
+            fill = FILL[index],
+            name = names[index],
+            ty = y + 17.0,
+            tx = 66.0 + bar,
+        ));
+    }
+    // The hourly plot: y axis from 0 to the largest sample, x axis from the
+    // first hour kept to the last.
+    let (left, right, top, bottom) = (330.0_f64, 630.0_f64, 30.0_f64, 200.0_f64);
+    let max_history = history
+        .iter()
+        .flat_map(|(_, sample)| sample.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    svg.push_str(&format!(
+        r##"<text x="{left}" y="14" font-size="12">{hourly}</text><line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#555"/><line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#555"/><text x="{lx}" y="{ty}" font-size="11" text-anchor="end">{max_history}</text><text x="{lx}" y="{bottom}" font-size="11" text-anchor="end">0</text><text x="{lx}" y="{my}" font-size="11" text-anchor="end">{persons}</text><text x="{cx}" y="232" font-size="11" text-anchor="middle">{hours_utc}</text>"##,
+        lx = left - 4.0,
+        ty = top + 4.0,
+        my = (top + bottom) / 2.0,
+        cx = (left + right) / 2.0,
+    ));
+    let hour_label = |unix_secs: i64| {
+        ymt_core::Timestamp::from_unix_secs(unix_secs)
+            .map(|at| {
+                at.to_string()
+                    .get(5..13)
+                    .unwrap_or_default()
+                    .replace('T', " ")
+                    + "h"
+            })
+            .unwrap_or_default()
+    };
+    match (history.first(), history.last()) {
+        (Some((first, _)), Some((last, _))) => svg.push_str(&format!(
+            r#"<text x="{left}" y="215" font-size="11">{first}</text><text x="{right}" y="215" font-size="11" text-anchor="end">{last}</text>"#,
+            first = hour_label(*first),
+            last = hour_label(*last),
+        )),
+        _ => svg.push_str(&format!(
+            r#"<text x="{x}" y="120" font-size="12">{none}</text>"#,
+            x = left + 10.0
+        )),
+    }
+    let span = history.len().saturating_sub(1).max(1) as f64;
+    for index in 0..3 {
+        let points: Vec<String> = history
+            .iter()
+            .enumerate()
+            .map(|(position, (_, sample))| {
+                let x = if history.len() > 1 {
+                    left + (right - left) * position as f64 / span
+                } else {
+                    (left + right) / 2.0
+                };
+                let y = bottom - (bottom - top) * sample[index] as f64 / max_history as f64;
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        match points.as_slice() {
+            [] => {}
+            [only] => {
+                let (x, y) = only.split_once(',').unwrap_or(("0", "0"));
+                svg.push_str(&format!(
+                    r#"<circle cx="{x}" cy="{y}" r="4" fill="{}"/>"#,
+                    FILL[index]
+                ));
+            }
+            _ => svg.push_str(&format!(
+                r#"<polyline fill="none" stroke-width="2" stroke="{}" points="{}"/>"#,
+                FILL[index],
+                points.join(" ")
+            )),
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

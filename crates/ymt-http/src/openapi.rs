@@ -19,8 +19,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::handlers::my_color;
 use crate::handlers::{
-    admin, appeals, codes, dashboard, designations, events, pending, persons, probes, risk_areas,
-    rules, services, session, venues,
+    admin, appeals, codes, dashboard, designations, events, pending, persons, probes, public_rules,
+    risk_areas, rules, services, session, venues,
 };
 use crate::pages;
 use crate::schemas::*;
@@ -116,6 +116,8 @@ not serve is answered with 405 and an `Allow` header.";
         venues::venue_qr,
         risk_areas::designate,
         risk_areas::list,
+        risk_areas::preview,
+        risk_areas::lift,
         designations::confirm,
         pending::list_pending,
         pending::decide_pending,
@@ -133,6 +135,8 @@ not serve is answered with 405 and an `Allow` header.";
         crate::handlers::qr_decode::decode_frame,
         crate::handlers::self_check_in::scan_venue,
         crate::handlers::self_check_in::check_in,
+        public_rules::public_rules,
+        public_rules::rules_page,
     ),
     components(
         schemas(

@@ -40,7 +40,7 @@ pub(crate) struct LangQuery {
 }
 
 impl LangQuery {
-    fn lang(&self) -> Lang {
+    pub(crate) fn lang(&self) -> Lang {
         match self.lang.as_deref() {
             Some("en") => Lang::En,
             _ => Lang::ZhCn,
@@ -119,8 +119,13 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "id_card_mode" => ("刷身份证核验", "ID card check"),
         "api_key" => ("API 密钥", "API key"),
         "dashboard" => ("概览", "Dashboard"),
+        "chart_region" => (
+            "地区代码（留空为本辖区）",
+            "Region code (empty: your whole jurisdiction)",
+        ),
         "appeals" => ("申诉队列", "Appeals queue"),
         "lookup" => ("人员查询", "Person lookup"),
+        "lookup_or_pid" => ("或人员编号（假名）", "Or the person id (pseudonym)"),
         "pid" => ("人员编号", "Person id"),
         "rules" => ("规则版本", "Rule-set versions"),
         "risk_areas" => ("风险区域", "Risk areas"),
@@ -137,7 +142,7 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         "risk_from" => ("起始时间", "From"),
         "risk_until" => ("截止时间", "Until"),
         "risk_reason" => ("划定理由", "Reason"),
-        "risk_submit" => ("提交", "Designate"),
+        "risk_submit" => ("预览影响", "Preview the impact"),
         "risk_current" => ("当前风险区域", "Current risk areas"),
         "pending_approvals" => ("待审批", "Pending approvals"),
         "note" => ("处理意见", "Resolution note"),
@@ -163,6 +168,17 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
             "证件号码（或用读卡器刷卡）",
             "ID number (or swipe the card in the reader)",
         ),
+        "diff_from" => ("原版本", "From version"),
+        "diff_to" => ("新版本", "To version"),
+        "preview_version" => (
+            "预估版本（已发布或待审批）",
+            "Version (published or awaiting approval)",
+        ),
+        "preview_draft" => ("或粘贴草稿（JSON）", "Or paste a draft (JSON)"),
+        "publish_draft" => (
+            "提交发布草稿（全国规则集需另一名国家管理员批准）",
+            "Propose the draft for publication (a national rule set needs a second national admin)",
+        ),
         _ => ("?", "?"),
     };
     match lang {
@@ -187,7 +203,13 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn layout(lang: Lang, page: &str, title_key: &str, body: &str, scripts: &[&str]) -> String {
+pub(crate) fn layout(
+    lang: Lang,
+    page: &str,
+    title_key: &str,
+    body: &str,
+    scripts: &[&str],
+) -> String {
     let scripts: String = scripts
         .iter()
         .map(|script| format!(r#"<script src="/assets/{script}"></script>"#))
@@ -437,16 +459,22 @@ pub fn console_page(lang: Lang) -> String {
 </form>
 <div id="console" hidden>
 <p id="who" class="muted"></p><button type="button" id="console-sign-out" class="secondary">{sign_out}</button>
-<section class="card"><h2>{dashboard}</h2><div id="chart" class="chart"></div></section>
+<section class="card"><h2>{dashboard}</h2><form id="chart-form"><label for="chart-region">{chart_region}</label><input id="chart-region" inputmode="numeric" autocomplete="off" maxlength="12"><button type="submit">{refresh}</button></form><div id="chart" class="chart"></div></section>
 <section class="card"><h2>{appeals}</h2><ul id="appeals" class="list"></ul></section>
 <section class="card"><h2>{lookup}</h2>
-<form id="lookup-form"><label for="lookup-pid">{pid}</label><input id="lookup-pid" autocomplete="off" required><button type="submit">{search}</button></form>
+<form id="lookup-form"><div class="pair"><div><label for="lookup-id-type">{id_type}</label><select id="lookup-id-type"><option value="resident_id">{resident_id}</option><option value="passport">{passport}</option><option value="hk_macao_permit">{hk_macao_permit}</option><option value="taiwan_permit">{taiwan_permit}</option><option value="foreign_permanent_resident">{foreign_permanent_resident}</option></select></div>
+<div><label for="lookup-id-number">{id_number}</label><input id="lookup-id-number" autocomplete="off" maxlength="20"></div></div>
+<label for="lookup-pid">{lookup_or_pid}</label><input id="lookup-pid" autocomplete="off"><button type="submit">{search}</button></form>
 <div id="lookup-result"></div></section>
 <section class="card"><h2>{rules}</h2><ul id="rule-versions"></ul>
-<form id="diff-form"><label for="diff-from">from</label><input id="diff-from"><label for="diff-to">to</label><input id="diff-to"><button type="submit">{diff}</button></form>
-<pre id="diff-result"></pre>
-<label for="preview-body">{preview}</label><textarea id="preview-body" rows="4" spellcheck="false"></textarea><button type="button" id="preview">{preview}</button>
-<pre id="preview-result"></pre></section>
+<form id="diff-form"><div class="pair"><div><label for="diff-from">{diff_from}</label><select id="diff-from"></select></div><div><label for="diff-to">{diff_to}</label><select id="diff-to"></select></div></div><button type="submit">{diff}</button></form>
+<div id="diff-result"></div>
+<h3>{preview}</h3><label for="preview-version">{preview_version}</label><select id="preview-version"></select>
+<details><summary>{preview_draft}</summary><label for="preview-body">{preview_draft}</label><textarea id="preview-body" rows="4" spellcheck="false"></textarea></details>
+<button type="button" id="preview">{preview}</button>
+<div id="preview-result" role="status"></div>
+<button type="button" id="publish" class="secondary">{publish_draft}</button>
+<div id="publish-result" role="status"></div></section>
 <section class="card" id="risk-panel"><h2>{risk_areas}</h2>
 <form id="risk-form"><h3>{risk_designate}</h3>
 <label for="risk-region">{risk_region}</label><input id="risk-region" inputmode="numeric" pattern="[0-9]{{6}}|[0-9]{{9}}|[0-9]{{12}}" autocomplete="off">
@@ -475,13 +503,27 @@ pub fn console_page(lang: Lang) -> String {
         sign_in_provider_staff = t("sign_in_provider_staff"),
         sign_out = t("sign_out"),
         dashboard = t("dashboard"),
+        chart_region = t("chart_region"),
+        refresh = t("refresh"),
         appeals = t("appeals"),
         lookup = t("lookup"),
-        pid = t("pid"),
+        id_type = t("id_type"),
+        id_number = t("id_number"),
+        resident_id = t("resident_id"),
+        passport = t("passport"),
+        hk_macao_permit = t("hk_macao_permit"),
+        taiwan_permit = t("taiwan_permit"),
+        foreign_permanent_resident = t("foreign_permanent_resident"),
+        lookup_or_pid = t("lookup_or_pid"),
         search = t("search"),
         rules = t("rules"),
         diff = t("diff"),
         preview = t("preview"),
+        diff_from = t("diff_from"),
+        diff_to = t("diff_to"),
+        preview_version = t("preview_version"),
+        preview_draft = t("preview_draft"),
+        publish_draft = t("publish_draft"),
         risk_areas = t("risk_areas"),
         risk_designate = t("risk_designate"),
         risk_region = t("risk_region"),
@@ -574,7 +616,7 @@ pub fn colors_chart_svg(counts: [i64; 3], history: &[(i64, [i64; 3])]) -> String
     svg
 }
 
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css", include_str!("../assets/app.css")),
     (
         "common.js",
@@ -611,9 +653,14 @@ const ASSETS: [(&str, &str, &str); 8] = [
         "text/javascript",
         include_str!("../assets/venue-checkin.js"),
     ),
+    (
+        "rules.js",
+        "text/javascript",
+        include_str!("../assets/rules.js"),
+    ),
 ];
 
-fn html(body: String) -> Response {
+pub(crate) fn html(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

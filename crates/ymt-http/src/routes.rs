@@ -17,7 +17,7 @@ use crate::extract::SharedState;
 use crate::handlers::my_color;
 use crate::handlers::{
     admin, appeals, codes, dashboard, designations, events, oidc_sign_in, pending, persons, probes,
-    qr_decode, risk_areas, rules, self_check_in, services, session, venues,
+    public_rules, qr_decode, risk_areas, rules, self_check_in, services, session, venues,
 };
 use crate::observability::{Observability, observe};
 use crate::pages;
@@ -199,6 +199,12 @@ fn table() -> Vec<Route> {
         route(M::GET, "/v1/venues/{id}/qr", get(venues::venue_qr)),
         route(M::POST, "/v1/risk-areas", post(risk_areas::designate)),
         route(M::GET, "/v1/risk-areas", get(risk_areas::list)),
+        route(M::POST, "/v1/risk-areas:preview", post(risk_areas::preview)),
+        route(
+            M::POST,
+            "/v1/risk-areas/{id_action}",
+            post(risk_areas::lift),
+        ),
         route(
             M::POST,
             "/v1/designations/{id_action}",
@@ -244,6 +250,9 @@ fn table() -> Vec<Route> {
             "/v1/persons/{pid}/check-ins",
             post(self_check_in::check_in),
         ),
+        // The rules in force, published for anyone (no sign-in).
+        route(M::GET, "/v1/public/rules", get(public_rules::public_rules)),
+        route(M::GET, "/rules", get(public_rules::rules_page)),
     ]
 }
 

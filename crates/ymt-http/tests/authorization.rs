@@ -77,6 +77,9 @@ const PROFILE_REGION: &str = "440305";
 const COMMUNITY: &str = "440305001001";
 /// The venue of the sample check-ins, registered before the matrix runs.
 const SEED_VENUE: &str = "venue-1";
+/// A designation of the seeded venue in force before the matrix runs, for
+/// the lift row.
+const LIFT_AREA: &str = "ra-lift";
 /// A venue of 110105, where no 440305 principal may check anyone in.
 const OUT_VENUE: &str = "venue-110105";
 /// A person only an authority of 440305 wrote about (no registration, no
@@ -724,6 +727,50 @@ fn national_rows() -> Vec<Row> {
             expect: READ,
             body: None,
         },
+        // A preview is checked as a designation is, and stores nothing.
+        Row {
+            label: "POST /v1/risk-areas:preview",
+            request: |call| {
+                let body = risk_area(call.n, json!({"venues": [SEED_VENUE]}));
+                ("POST", "/v1/risk-areas:preview".into(), Some(body))
+            },
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // The seeded area of one community: the authority lifts it, after
+        // which it is no longer in force (409); outside 440305, refused.
+        Row {
+            label: "POST /v1/risk-areas/{id_action}",
+            request: |_| {
+                let body = json!({"reason": "lifted by the matrix"});
+                (
+                    "POST",
+                    format!("/v1/risk-areas/{LIFT_AREA}:lift"),
+                    Some(body),
+                )
+            },
+            expect: [403, 403, 403, 200, 409, 403, 403, 403, 403, 403, 401, 401],
+            body: None,
+        },
+        // The rules in force are public: no key needed, none refused.
+        Row {
+            label: "GET /v1/public/rules",
+            request: |_| ("GET", "/v1/public/rules".into(), None),
+            expect: OPEN,
+            body: Some(|_, body| {
+                body["national"]["rules"]
+                    .as_array()
+                    .is_some_and(|rules| !rules.is_empty())
+                    .then_some(())
+                    .ok_or_else(|| format!("the national rules: {body}"))
+            }),
+        },
+        Row {
+            label: "GET /rules",
+            request: |_| ("GET", "/rules".into(), None),
+            expect: OPEN,
+            body: None,
+        },
         // Pending actions: national roles see all, an authority its own
         // proposals; only a second national admin decides.
         Row {
@@ -1113,6 +1160,17 @@ async fn seed(node: &TestNode, admin: &str) -> Seeds {
         "seed venue",
         &node.post("/v1/venues", Some(admin), &venue).await,
         201,
+    );
+    let lift_area = json!({"id": LIFT_AREA, "venues": [SEED_VENUE], "level": "high",
+                           "from": support::rfc3339_of_unix_secs(T0_UNIX_SECS - 3600),
+                           "until": support::rfc3339_of_unix_secs(T0_UNIX_SECS + 86_400),
+                           "reason": "to be lifted"});
+    check(
+        "seed risk area to lift",
+        &node
+            .post("/v1/risk-areas", Some(&seed_authority), &lift_area)
+            .await,
+        200,
     );
     let venue_out = json!({"id": OUT_VENUE, "name": "a market", "region": "110105001001", "category": "market",
                            "indoor": true, "operators": ["venue-out"]});

@@ -283,6 +283,39 @@ pub async fn resolve(
     id: &str,
     note: &str,
 ) -> Result<Appeal, NodeError> {
+    resolve_with_outcome(node, principal, id, note, None, None).await
+}
+
+/// [`resolve`] with its outcome: upheld, or overturned by `caused`, an
+/// override or retraction already in the person's timeline (the correction
+/// itself is posted as an event first, so it passes every check events do).
+pub async fn resolve_with_outcome(
+    node: &Node,
+    principal: &Principal,
+    id: &str,
+    note: &str,
+    outcome: Option<crate::codes::AppealOutcome>,
+    caused: Option<ymt_core::EventId>,
+) -> Result<Appeal, NodeError> {
+    use crate::codes::AppealOutcome;
+    match (outcome, &caused) {
+        (Some(AppealOutcome::Upheld), Some(_)) => {
+            return Err(NodeError::invalid(
+                "caused: an upheld appeal changes nothing, so it names no event",
+            ));
+        }
+        (Some(AppealOutcome::Overturned), None) => {
+            return Err(NodeError::invalid(
+                "caused: an overturned appeal names the override or retraction that corrected the color",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(NodeError::invalid(
+                "outcome: name the outcome with `caused`",
+            ));
+        }
+        _ => {}
+    }
     let note = note.trim();
     if note.is_empty() || note.chars().count() > APPEAL_TEXT_CHARS_MAX {
         return Err(NodeError::invalid(format!(
@@ -312,11 +345,40 @@ pub async fn resolve(
     if appeal.resolved.is_some() {
         return Err(NodeError::conflict("this appeal is already resolved"));
     }
+    // The correction, by its stored id (`<author>:<id>`) or the id its
+    // author gave it.
+    let caused = match caused {
+        None => None,
+        Some(event_id) => {
+            let suffix = format!(":{event_id}");
+            let found = node
+                .person_records(&appeal.pid)?
+                .into_iter()
+                .find(|record| {
+                    (record.event.id == event_id || record.event.id.as_str().ends_with(&suffix))
+                        && matches!(
+                            record.event.kind(),
+                            ymt_core::event::EventKind::Override
+                                | ymt_core::event::EventKind::Retraction
+                        )
+                });
+            match found {
+                Some(record) => Some(record.event.id),
+                None => {
+                    return Err(NodeError::invalid(format!(
+                        "caused: {event_id} is not an override or retraction in this person's timeline"
+                    )));
+                }
+            }
+        }
+    };
     let resolved_at = node.now();
     appeal.resolved = Some(Resolution {
         by: principal.id.clone(),
         at: resolved_at,
         note: note.to_owned(),
+        outcome,
+        caused,
     });
     node.apply(
         &Author::from(principal),

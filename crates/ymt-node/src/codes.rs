@@ -633,6 +633,23 @@ pub struct Resolution {
     pub by: String,
     pub at: Timestamp,
     pub note: String,
+    /// Upheld (the color stands) or overturned (corrected); absent on
+    /// resolutions recorded before outcomes were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<AppealOutcome>,
+    /// The override or retraction an overturned appeal caused, in the
+    /// person's timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused: Option<ymt_core::EventId>,
+}
+
+/// What became of an appeal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AppealOutcome {
+    Upheld,
+    Overturned,
 }
 
 /// Fills `bytes` from the operating system's random source (ids of sessions

@@ -35,6 +35,7 @@ pub mod publication;
 pub mod record;
 pub mod retention;
 pub mod risk;
+pub mod risk_lift;
 mod risk_reach;
 mod scheduler;
 pub mod services;

@@ -435,7 +435,8 @@ pub struct RiskAreaRequest {
 pub struct RiskAreaRecord {
     pub request: RiskAreaRequest,
     pub designated_by: String,
-    /// `in_force`, `pending` or `rejected`.
+    /// `in_force`, `pending`, `rejected` or `lifted` (still joined: stays
+    /// before the lift keep their exposure).
     pub status: String,
     pub updated_at: Timestamp,
     /// The area as it took effect (venues covered, instant); set once in
@@ -446,6 +447,20 @@ pub struct RiskAreaRecord {
     /// restarting node whether its snapshot already reflects it.
     #[serde(default)]
     pub applied_after_seq: u64,
+    /// Set when the designation was lifted before its window ended (status
+    /// `lifted`): who lifted it, when, and why. The area's `until` is then
+    /// the lift instant; the request keeps the window first designated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted: Option<RiskAreaLift>,
+}
+
+/// How a designation was lifted early.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RiskAreaLift {
+    pub at: Timestamp,
+    pub by: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

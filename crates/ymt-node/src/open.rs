@@ -24,6 +24,7 @@ pub fn builtin_modules() -> Vec<Arc<dyn NodeModule>> {
     vec![
         Arc::new(TracingModule),
         Arc::new(RiskAreasModule::default()),
+        Arc::new(crate::risk_lift::RiskAreaLiftModule),
         Arc::new(RulesModule),
         Arc::new(BulkOverrideModule),
         Arc::new(crate::key_revocation::KeyRevocationModule),

@@ -69,6 +69,7 @@ fn write_record(
         updated_at: state.now(),
         area,
         applied_after_seq,
+        lifted: None,
     };
     let detail = format!("{:?} {} to {}", request.level, request.from, request.until);
     let at = record.updated_at;
@@ -232,13 +233,19 @@ pub fn designations_reaching(
     Ok(reaching)
 }
 
+/// Whether a stored designation is joined with check-ins: in force, or
+/// lifted (stays before the lift keep their exposure).
+pub fn is_joined(record: &RiskAreaRecord) -> bool {
+    record.status == "in_force" || record.status == "lifted"
+}
+
 /// Loads the designations in force, before the projection is rebuilt.
 pub fn load_areas(state: &Node) -> anyhow::Result<Vec<RiskAreaRecord>> {
     let mut records = Vec::new();
     let mut areas = state.risk_areas.write();
     for (_, bytes) in state.store.meta_list(META_RISK_AREAS)? {
         let record: RiskAreaRecord = serde_json::from_slice(&bytes)?;
-        if record.status == "in_force"
+        if is_joined(&record)
             && let Some(area) = &record.area
         {
             areas.insert(Arc::new(area.clone()));
@@ -260,6 +267,20 @@ pub fn reapply_after_snapshot(
 ) -> Result<usize, NodeError> {
     let mut persons = 0;
     for record in records {
+        if record.lifted.is_some() {
+            // A lift shortens a window, which the incremental pass cannot
+            // express; persons reached are decided again in full when the
+            // snapshot may predate the lift (at the same log position too:
+            // deciding again is always right, only slower).
+            if record.applied_after_seq >= snapshot_upto_seq
+                && let Some(area) = &record.area
+            {
+                let pids = reached_persons(state, area)?.person_ids(state);
+                state.reevaluate_many(&pids)?;
+                persons += pids.len();
+            }
+            continue;
+        }
         if record.applied_after_seq < snapshot_upto_seq || reflected.contains(&record.request.id) {
             continue;
         }

@@ -42,6 +42,15 @@ impl Reached {
     pub fn is_empty(&self) -> bool {
         self.persons.is_empty()
     }
+
+    /// The persons reached, by pseudonym (for a full re-evaluation).
+    pub fn person_ids(&self, state: &Node) -> Vec<PersonId> {
+        let index = state.tracing.index.read();
+        self.persons
+            .iter()
+            .map(|person| index.person_id(person.person))
+            .collect()
+    }
 }
 
 /// The persons whose indexed stays overlap the area's window, each with the

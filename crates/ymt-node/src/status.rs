@@ -14,15 +14,23 @@ pub fn jurisdiction_color_counts(
     state: &Node,
     principal: &crate::auth::Principal,
 ) -> Result<[i64; 3], crate::error::NodeError> {
-    let registered = state
-        .registered_persons
-        .total_where(|region| principal.may_act_in(region));
+    region_color_counts(state, |region| principal.may_act_in(region))
+}
+
+/// Persons registered in the regions `in_scope` accepts, by current color:
+/// the one count behind every dashboard total, so a health authority and a
+/// national admin looking at the same region see the same numbers.
+pub fn region_color_counts(
+    state: &Node,
+    in_scope: impl Fn(&ymt_core::RegionCode) -> bool,
+) -> Result<[i64; 3], crate::error::NodeError> {
+    let registered = state.registered_persons.total_where(&in_scope);
     let mut counts = [0i64; 3];
     for pid in state.projection.non_green_pids() {
         let Some(record) = state.person_record(&pid)? else {
             continue;
         };
-        if !principal.may_act_in(&record.region) {
+        if !in_scope(&record.region) {
             continue;
         }
         if let Some((slot, _)) = state.projection.get(&pid) {

@@ -63,10 +63,45 @@ pub(crate) async fn file_appeal(
     }
 }
 
+/// An appeal as listed: with the person's masked name and current color,
+/// so a queue can be worked without a lookup per person.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ListedAppeal {
+    #[serde(flatten)]
+    appeal: Appeal,
+    masked_name: Option<String>,
+    /// `green`, `yellow`, `red` or `cannot_compute`; null when the node
+    /// holds no status for the person.
+    current_color: Option<String>,
+}
+
+fn listed(state: &SharedState, appeals: Vec<Appeal>) -> Result<Vec<ListedAppeal>, ApiError> {
+    appeals
+        .into_iter()
+        .map(|appeal| {
+            let masked_name = state
+                .person_record(&appeal.pid)?
+                .map(|r| r.masked_name.to_string());
+            let current_color = state.projection.get(&appeal.pid).map(|(slot, _)| {
+                if slot.is_cannot_compute() {
+                    ymt_node::projection::CANNOT_COMPUTE.to_owned()
+                } else {
+                    slot.color().as_str().to_owned()
+                }
+            });
+            Ok(ListedAppeal {
+                appeal,
+                masked_name,
+                current_color,
+            })
+        })
+        .collect()
+}
+
 /// One page of the appeals visible to the caller.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Appeals {
-    appeals: Vec<Appeal>,
+    appeals: Vec<ListedAppeal>,
     /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
 }
@@ -131,7 +166,7 @@ pub(crate) async fn list_appeals(
             limit,
         )?;
         return Ok(axum::Json(Appeals {
-            appeals,
+            appeals: listed(&state, appeals)?,
             next_cursor,
         })
         .into_response());
@@ -145,7 +180,7 @@ pub(crate) async fn list_appeals(
     )?;
     state.audit_read(principal, "appeal.list", "")?;
     Ok(axum::Json(Appeals {
-        appeals,
+        appeals: listed(&state, appeals)?,
         next_cursor,
     })
     .into_response())
@@ -161,6 +196,14 @@ pub(crate) struct ResolveBody {
         pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*[^\\s\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$"
     )]
     note: String,
+    /// `upheld` (the color stands) or `overturned` (with `caused`).
+    #[serde(default)]
+    outcome: Option<AppealOutcome>,
+    /// The override or retraction that corrected the color (posted first as
+    /// an event), for an overturned appeal.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    caused: Option<ymt_core::EventId>,
 }
 
 #[utoipa::path(
@@ -193,6 +236,14 @@ pub(crate) async fn resolve_appeal(
         .await?
         .clone();
     let body: ResolveBody = parse_json(body)?;
-    let appeal = ymt_node::appeals::resolve(&state, &principal, &id, &body.note).await?;
+    let appeal = ymt_node::appeals::resolve_with_outcome(
+        &state,
+        &principal,
+        &id,
+        &body.note,
+        body.outcome,
+        body.caused,
+    )
+    .await?;
     Ok(axum::Json(appeal).into_response())
 }

@@ -9,14 +9,37 @@ use crate::policy::{Permission, require};
 use crate::problem::ApiError;
 use crate::schemas::*;
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DashboardQuery {
+    /// Only the persons registered in this region (inside the caller's
+    /// jurisdiction): the same count for every role.
+    #[serde(default)]
+    region: Option<String>,
+    /// `en` for English labels; anything else, or nothing, for Chinese.
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+impl DashboardQuery {
+    fn lang(&self) -> crate::pages::Lang {
+        match self.lang.as_deref() {
+            Some("en") => crate::pages::Lang::En,
+            _ => crate::pages::Lang::ZhCn,
+        }
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/v1/dashboard/colors.svg",
     tag = "admin",
     summary = "Colors chart (and node-wide activity for national roles)",
     security(("bearer" = [])),
+    params(DashboardQuery),
     responses(
         (status = 200, description = "The chart", body = String, content_type = "image/svg+xml"),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )
@@ -24,15 +47,43 @@ use crate::schemas::*;
 pub(crate) async fn colors_svg(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<DashboardQuery>,
 ) -> Result<Response, ApiError> {
     let principal = bearer_principal(&state, &headers)?;
     let principal = principal
         .as_ref()
         .ok_or_else(|| ApiError::unauthorized("an API key is required"))?;
     require(&state, principal, Permission::ReadDashboard, None, "").await?;
+    let lang = query.lang();
     let now = state.now();
     let national_counts = state.projection.color_counts();
     state.codes.sample_colors(now, national_counts);
+    // One region: the persons registered there, counted the same way for
+    // every role (a health authority only inside its jurisdiction), so an
+    // authority's totals and a national admin's for its region agree.
+    if let Some(region) = &query.region {
+        let region = ymt_core::RegionCode::parse(region)
+            .map_err(|error| ApiError::bad_request(format!("region: {error}")))?;
+        if !principal.may_act_in(&region) {
+            let detail = format!(
+                "region {region} is outside your jurisdiction {}",
+                principal.jurisdiction
+            );
+            state
+                .audit_denied(Some(principal), "dashboard.read", region.as_str(), &detail)
+                .await;
+            return Err(ApiError::forbidden(detail));
+        }
+        let worker = state.clone();
+        let scope = region.clone();
+        let counts = tokio::task::spawn_blocking(move || {
+            ymt_node::status::region_color_counts(&worker, |registered| scope.contains(registered))
+        })
+        .await
+        .map_err(|_| ApiError::internal("counting panicked"))??;
+        let svg = crate::dashboard::colors_chart(lang, region.as_str(), counts, &[]);
+        return Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response());
+    }
     // A health authority sees the persons registered in its jurisdiction
     // only; the hourly history is node-wide, so it is shown to national
     // roles alone.
@@ -46,7 +97,8 @@ pub(crate) async fn colors_svg(
     } else {
         (national_counts, state.codes.color_history())
     };
-    let colors = crate::pages::colors_chart_svg(counts, &history);
+    let colors =
+        crate::dashboard::colors_chart(lang, &principal.jurisdiction.to_string(), counts, &history);
     // National roles also see node-wide activity: check-ins per hour and
     // contacts traced per case, nested under the color chart.
     let svg = if principal.role == Role::HealthAuthority {
@@ -60,10 +112,10 @@ pub(crate) async fn colors_svg(
         })
         .await
         .map_err(|_| ApiError::internal("dashboard panicked"))??;
-        let inner = colors.replacen("<svg ", r#"<svg x="0" y="0" width="640" height="220" "#, 1);
+        let inner = colors.replacen("<svg ", r#"<svg x="0" y="0" width="640" height="240" "#, 1);
         format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 620" role="img" aria-label="dashboard"><title>dashboard</title>{inner}{panels}</svg>"#,
-            panels = crate::dashboard::activity_panels_svg(&hours, &cases, 220.0)
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 640" role="img" aria-label="dashboard"><title>dashboard</title>{inner}{panels}</svg>"#,
+            panels = crate::dashboard::activity_panels_svg(&hours, &cases, 240.0)
         )
     };
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())

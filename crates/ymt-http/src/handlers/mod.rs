@@ -12,6 +12,7 @@ pub(crate) mod oidc_sign_in;
 pub(crate) mod pending;
 pub(crate) mod persons;
 pub(crate) mod probes;
+pub(crate) mod public_rules;
 pub(crate) mod qr_decode;
 pub(crate) mod risk_areas;
 pub(crate) mod rules;

@@ -35,7 +35,37 @@ pub(crate) async fn designate(
     Authed(principal): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    require(&state, &principal, Permission::DesignateRiskAreas, None, "").await?;
+    let (request, hold) = checked_request(&state, &principal, body, "risk_area.designate").await?;
+    if state
+        .store
+        .meta_get(META_RISK_AREAS, request.id.as_str())?
+        .is_some()
+    {
+        return Err(ApiError::conflict(format!(
+            "risk area {} is already designated",
+            request.id
+        )));
+    }
+    propose(
+        &state,
+        &principal,
+        HeldAction::new(KIND_RISK_AREA, &request),
+        hold,
+    )
+    .await
+    .map(proposed_response)
+    .map_err(ApiError::from)
+}
+
+/// A designation request checked as a designation would be: permission,
+/// window, reason, venues and jurisdiction; with why it would be held.
+async fn checked_request(
+    state: &SharedState,
+    principal: &ymt_node::auth::Principal,
+    body: Result<Bytes, BytesRejection>,
+    audited_as: &str,
+) -> Result<(RiskAreaRequest, Option<String>), ApiError> {
+    require(state, principal, Permission::DesignateRiskAreas, None, "").await?;
     let request: RiskAreaRequest = parse_json(body)?;
     if request.until < request.from {
         return Err(ApiError::unprocessable(format!(
@@ -60,17 +90,7 @@ pub(crate) async fn designate(
             "venues: at most {RISK_AREA_VENUES_MAX}"
         )));
     }
-    if state
-        .store
-        .meta_get(META_RISK_AREAS, request.id.as_str())?
-        .is_some()
-    {
-        return Err(ApiError::conflict(format!(
-            "risk area {} is already designated",
-            request.id
-        )));
-    }
-    let venues = area_venues(&state, &request)?;
+    let venues = area_venues(state, &request)?;
     let outside: Vec<String> = match &request.region {
         Some(region) if !principal.may_act_in(region) => vec![region.to_string()],
         Some(_) => Vec::new(),
@@ -87,25 +107,111 @@ pub(crate) async fn designate(
             outside.join(", ")
         );
         state
-            .audit_denied(
-                Some(&principal),
-                "risk_area.designate",
-                request.id.as_str(),
-                &detail,
-            )
+            .audit_denied(Some(principal), audited_as, request.id.as_str(), &detail)
             .await;
         return Err(ApiError::forbidden(detail));
     }
     let hold = granularity_hold(&request, &venues);
-    propose(
+    Ok((request, hold))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/risk-areas:preview",
+    tag = "breaker",
+    summary = "Preview a designation before applying it: who it reaches, whose color would change, and whether it would be held",
+    security(("bearer" = [])),
+    request_body = ymt_node::risk::RiskAreaRequest,
+    responses(
+        (status = 200, description = "`{\"impact\": {\"persons_reached\", \"persons_changing\", \"transitions\"}, \"population\", \"held_because\": [...]}`; nothing is stored", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn preview(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (request, hold) = checked_request(&state, &principal, body, "risk_area.preview").await?;
+    let worker = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || impact_of_request(&worker, &request))
+        .await
+        .map_err(|_| ApiError::internal("preview panicked"))??;
+    let impact = outcome.impact;
+    let mut held_because: Vec<String> = hold.into_iter().collect();
+    let limit = state.tracing.config.breaker_persons_max;
+    if impact.persons_changing > limit {
+        held_because.push(format!(
+            "circuit breaker: {} persons would change color, more than {limit}",
+            impact.persons_changing
+        ));
+    }
+    Ok(axum::Json(json!({
+        "impact": impact,
+        "population": state.person_count(),
+        "held_because": held_because,
+    }))
+    .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/risk-areas/{id_action}",
+    tag = "breaker",
+    summary = "Lift a designation before its window ends: `POST /v1/risk-areas/{id}:lift` (held for a second national admin when the area is larger than a community or reaches more persons than the breaker allows)",
+    security(("bearer" = [])),
+    params(("id_action" = String, Path, pattern = "^[A-Za-z0-9._:-]{1,64}:lift$", description = "`<risk area id>:lift`")),
+    request_body = LiftBody,
+    responses(
+        (status = 200, description = "Lifted at once: `{\"status\": \"applied\", \"persons_reached\", \"impact\"}`", body = inline(AnyObject)),
+        (status = 202, description = "Held for a second national admin: `{\"status\": \"pending\", \"pending\": <pending action>}`", body = inline(AnyObject)),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn lift(
+    State(state): State<SharedState>,
+    Authed(principal): Authed,
+    ApiPath(id_action): ApiPath<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(id) = id_action.strip_suffix(":lift") else {
+        return Err(ApiError::not_found(
+            "no such action; lift with POST /v1/risk-areas/{id}:lift",
+        ));
+    };
+    require(&state, &principal, Permission::DesignateRiskAreas, None, id).await?;
+    let id = ymt_core::EventId::parse(id)
+        .map_err(|error| ApiError::bad_request(format!("id: {error}")))?;
+    let body: LiftBody = parse_json(body)?;
+    ymt_node::risk_lift::lift(
         &state,
         &principal,
-        HeldAction::new(KIND_RISK_AREA, &request),
-        hold,
+        ymt_node::risk_lift::LiftRequest {
+            id,
+            reason: body.reason,
+        },
     )
     .await
     .map(proposed_response)
     .map_err(ApiError::from)
+}
+
+/// Why a designation is lifted early.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LiftBody {
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    reason: String,
 }
 
 #[utoipa::path(

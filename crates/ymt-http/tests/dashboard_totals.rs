@@ -1,0 +1,84 @@
+//! The dashboard's totals: a health authority and a national admin looking at
+//! the same region see the same counts, the chart is labelled in the page's
+//! language, and nobody reads a region outside their jurisdiction.
+
+mod support;
+
+use serde_json::json;
+use support::{T0_UNIX_SECS, TestNode, pcr_data, submission};
+use ymt_node::auth::Role;
+
+/// The counts the chart carries on its root: green, yellow, red.
+fn counts_of(svg: &str) -> [i64; 3] {
+    let root = &svg[..svg.find('>').expect("an svg element")];
+    ["data-green", "data-yellow", "data-red"].map(|name| {
+        let start = root
+            .find(&format!("{name}=\""))
+            .unwrap_or_else(|| panic!("{name} missing in {root}"))
+            + name.len()
+            + 2;
+        root[start..start + root[start..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_authority_and_a_national_admin_see_the_same_totals_for_one_region() {
+    let node = TestNode::start().await;
+    let admin = node.add_principal("admin-1", Role::NationalAdmin, "nation");
+    let authority = node.add_principal("ha-nanshan", Role::HealthAuthority, "440305");
+    let lab = node.add_principal("lab-440305-01", Role::Lab, "440305");
+    let mut pids = Vec::new();
+    for (n, region) in ["440305", "440305", "110105"].iter().enumerate() {
+        let body = json!({"id_type": "passport", "id_number": format!("E7000000{n}"),
+                          "display_name": "张三", "region": region});
+        let (status, reply) = node.post_as(&admin, "/v1/persons", body).await;
+        assert_eq!(status, 200, "{reply}");
+        pids.push(reply["pid"].as_str().unwrap().to_owned());
+    }
+    // One registered person of 440305 is positive, and one person with a
+    // result but no registration exists on the node.
+    for (id, pid) in [("t-1", pids[0].as_str()), ("t-2", "p-unregistered")] {
+        let event = submission(
+            id,
+            pid,
+            "440305",
+            "test_result",
+            pcr_data(T0_UNIX_SECS - 7200, T0_UNIX_SECS - 60, "positive"),
+        );
+        let (status, reply) = node.post_as(&lab, "/v1/events", event).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let authority_view = node
+        .get("/v1/dashboard/colors.svg?lang=en", Some(&authority))
+        .await;
+    assert_eq!(authority_view.status, 200);
+    let authority_svg = authority_view.text();
+    assert_eq!(counts_of(&authority_svg), [1, 0, 1], "{authority_svg}");
+    assert!(
+        authority_svg.contains("Persons by color"),
+        "{authority_svg}"
+    );
+    let admin_view = node
+        .get("/v1/dashboard/colors.svg?region=440305", Some(&admin))
+        .await;
+    assert_eq!(admin_view.status, 200);
+    let admin_svg = admin_view.text();
+    assert_eq!(
+        counts_of(&admin_svg),
+        counts_of(&authority_svg),
+        "{admin_svg}"
+    );
+    assert!(admin_svg.contains("各码色人数"), "{admin_svg}");
+    // The authority narrows to its own region, never outside it.
+    let own = node
+        .get("/v1/dashboard/colors.svg?region=440305", Some(&authority))
+        .await;
+    assert_eq!(counts_of(&own.text()), [1, 0, 1]);
+    let outside = node
+        .get("/v1/dashboard/colors.svg?region=110105", Some(&authority))
+        .await;
+    assert_eq!(outside.status, 403, "{}", outside.text());
+    node.close().await;
+}

@@ -1,0 +1,102 @@
+//! 规则公示: the rules in force are public without signing in, each regional
+//! parameter beside its national bound, and a publication appears in the
+//! history (with its approval and diff) only once it is in force.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::TestNode;
+use ymt_node::auth::Role;
+
+fn national_rule_set(version: &str) -> Value {
+    let mut document: Value =
+        serde_json::from_str(ymt_rules::ruleset::NATIONAL_RULE_SET_JSON).unwrap();
+    document["version"] = json!(version);
+    document["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|rule| rule["id"] != "CN-ANTIGEN-01");
+    document
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_rules_need_no_sign_in_and_show_each_profile_beside_its_national_bounds() {
+    let node = TestNode::start().await;
+    let authority = node.add_principal("ha-nanshan", Role::HealthAuthority, "440305");
+    let profile = json!({
+        "kind": "parameter-profile", "id": "profile-440305", "region": "440305",
+        "ruleSet": "cn-national", "version": "1.0.0", "validFrom": "2022-06-28T00:00:00Z",
+        "parameters": {"closeContactQuarantineDays": 5}, "reason": "regional choice",
+    });
+    let (status, body) = node.post_as(&authority, "/v1/profiles", profile).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = node.get("/v1/public/rules", None).await.status_and_json();
+    assert_eq!(status, 200, "{body}");
+    let rules = body["national"]["rules"].as_array().unwrap();
+    assert!(rules.len() > 5, "{body}");
+    for rule in rules {
+        let text = rule["clears"]["en"].as_str().unwrap();
+        assert!(!text.contains('{'), "a placeholder left unfilled: {text}");
+    }
+    let profile = &body["profiles"][0];
+    assert_eq!(profile["region"], "440305", "{body}");
+    let quarantine = profile["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "closeContactQuarantineDays")
+        .expect("the parameter is listed");
+    assert_eq!(quarantine["value"], 5);
+    assert_eq!(quarantine["set_by_profile"], true);
+    assert_eq!(quarantine["national_default"], 7);
+    assert_eq!(quarantine["national_min"], 5);
+    assert_eq!(quarantine["national_max"], 7);
+    // The page itself is served without a key too.
+    let page = node.get("/rules?lang=en", None).await;
+    assert_eq!(page.status, 200);
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_rules_leak_no_proposal_before_it_is_approved() {
+    let node = TestNode::start().await;
+    let admin = node.add_principal("admin-1", Role::NationalAdmin, "nation");
+    let second = node.add_principal("admin-2", Role::NationalAdmin, "nation");
+    let (status, body) = node
+        .post_as(&admin, "/v1/rule-sets", national_rule_set("1.0.1"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let pending_id = body["pending"]["id"].as_str().unwrap().to_owned();
+
+    let text = node.get("/v1/public/rules", None).await.text();
+    assert!(
+        !text.contains("1.0.1"),
+        "a pending proposal is public: {text}"
+    );
+    assert!(
+        !text.contains("admin-1"),
+        "a pending proposer is public: {text}"
+    );
+
+    let (status, body) = node
+        .post_as(
+            &second,
+            &format!("/v1/pending/{pending_id}:approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = node.get("/v1/public/rules", None).await.status_and_json();
+    assert_eq!(body["national"]["version"], "1.0.1", "{body}");
+    let newest = &body["history"][0];
+    assert_eq!(newest["version"], "1.0.1", "{body}");
+    assert_eq!(newest["approval"]["proposed_by"], "admin-1", "{body}");
+    assert_eq!(newest["approval"]["approved_by"], "admin-2", "{body}");
+    assert_eq!(
+        newest["diff"]["rules_removed"],
+        json!(["CN-ANTIGEN-01"]),
+        "{body}"
+    );
+    node.close().await;
+}
