@@ -10,7 +10,7 @@ use anyhow::Context;
 use ymt_core::{RegionCode, Timestamp};
 use ymt_sim::CityConfig;
 use ymt_sim::epidemic::EpidemicParams;
-use ymt_sim::policy::{Policy, comparison_table, goal_check, line_chart_svg, run_comparison};
+use ymt_sim::policy::{Policy, comparison_table, goal_check, line_chart_svg, run_comparison_on};
 
 /// Every parameter of the epidemic, one flag each (defaults and sources in docs/simulation.md).
 #[derive(clap::Args, Clone, Debug)]
@@ -148,6 +148,13 @@ pub struct PolicyArgs {
     /// The directory the SVG charts are written to.
     #[arg(long, default_value = "simulation")]
     out: PathBuf,
+    /// Runs at a time, each with its own node (memory grows with it); the
+    /// output is the same for any number.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// Show progress even when standard error is not a terminal (as lines, one per percent).
+    #[arg(long)]
+    progress: bool,
     #[command(flatten)]
     epidemic: EpidemicArgs,
 }
@@ -205,9 +212,25 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
         + 1) as u64
         * u64::from(args.seeds)
         * u64::from(args.days);
-    let bar = crate::progress::bar(runs_total, "simulated days (policies x seeds x days)");
+    let what = "simulated days (policies x seeds x days)";
+    let bar = crate::progress::bar(runs_total, what);
+    let lines = (args.progress && bar.is_hidden())
+        .then(|| std::sync::Mutex::new(crate::progress::LineProgress::new(runs_total, what)));
     let started = std::time::Instant::now();
-    let all = run_comparison(&config, &params, &policies, args.seeds, &mut |_| bar.inc(1))?;
+    let on_day = |_day: u32| {
+        bar.inc(1);
+        if let Some(lines) = &lines {
+            lines.lock().expect("the progress lines").inc();
+        }
+    };
+    let all = run_comparison_on(
+        &config,
+        &params,
+        &policies,
+        args.seeds,
+        usize::from(args.jobs),
+        &on_day,
+    )?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     print!("{}", comparison_table(&all));
@@ -248,6 +271,27 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
         runs_total / u64::from(args.days),
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / person_days
+    );
+    let mut phases = ymt_sim::policy::PhaseSeconds::default();
+    for runs in &all {
+        for run in &runs.runs {
+            phases.add(&run.phase_secs);
+        }
+    }
+    let share = |secs: f64| 100.0 * secs / phases.total().max(f64::MIN_POSITIVE);
+    eprintln!(
+        "where it went: setup {:.1} s ({:.0} %), node transitions and color reads {:.1} s ({:.0} %), \
+         epidemic {:.1} s ({:.0} %), node ingest {:.1} s ({:.0} %), legacy overlays {:.1} s ({:.0} %)",
+        phases.setup,
+        share(phases.setup),
+        phases.node_colors,
+        share(phases.node_colors),
+        phases.epidemic,
+        share(phases.epidemic),
+        phases.node_ingest,
+        share(phases.node_ingest),
+        phases.legacy_overlay,
+        share(phases.legacy_overlay),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -141,6 +141,24 @@ impl RiskAreas {
         self.by_id.get(id)
     }
 
+    /// Whether a stay at `venue` from `enter_secs` to `leave_secs` (unknown:
+    /// `None`) can give an exposure, or change which stay one rests on: some
+    /// designation (in force or not yet) that is not low risk lists the
+    /// venue and overlaps the stay. Otherwise [`RiskAreas::join`] ignores it.
+    pub fn may_expose(&self, venue: &VenueId, enter_secs: i64, leave_secs: Option<i64>) -> bool {
+        self.by_venue.get(venue).is_some_and(|areas| {
+            areas.iter().any(|area| {
+                area.level != RiskLevel::Low
+                    && leave_secs.is_none_or(|leave_secs| {
+                        area.overlaps(StaySecs {
+                            enter_secs,
+                            leave_secs,
+                        })
+                    })
+            })
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }

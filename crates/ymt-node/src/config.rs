@@ -80,6 +80,17 @@ pub struct ServerConfig {
     /// (`ymt-sim`), whose data need not survive. It runs the same rules,
     /// tracing and risk-area code either way.
     pub store_sync_commits: bool,
+    /// Whether a batch may leave out, from screening and re-evaluation, a
+    /// person whose new events in it are all check-ins the rules in force
+    /// cannot observe (no rule set in force reads check-ins, and no risk
+    /// area that is not low risk lists the venue over the stay): the facts the rules read are unchanged, so the
+    /// decision stands. False for every node that serves anyone: such a
+    /// person's timeline is not read, so the per-person cap is not checked
+    /// for them, and their decision keeps its older `evaluated_at`. True only
+    /// for the policy simulator's node in the loop (`ymt-sim`), whose persons
+    /// are bounded by construction; it still runs the same rules, tracing and
+    /// risk-area code on every person whose inputs changed.
+    pub skip_unobserved_check_ins: bool,
 }
 
 /// The default of [`ServerConfig::person_events_per_window_max`]: far more
@@ -120,6 +131,7 @@ impl ServerConfig {
                 .unwrap_or(1),
             tracing: TracingConfig::default(),
             store_sync_commits: true,
+            skip_unobserved_check_ins: false,
         }
     }
 }

@@ -148,12 +148,15 @@ impl Node {
         if !errors.is_empty() {
             return Err(self.refuse_batch(principal, errors, forbidden).await);
         }
+        let unobserved = self.persons_with_only_unobserved_check_ins(&records);
         if origin == Origin::Submitted {
             let state = self.clone();
             let screened = records.clone();
-            let errors = tokio::task::spawn_blocking(move || state.screen_batch(&screened, now))
-                .await
-                .map_err(|_| NodeError::internal("screening the batch panicked"))??;
+            let skipped = unobserved.clone();
+            let errors =
+                tokio::task::spawn_blocking(move || state.screen_batch(&screened, &skipped, now))
+                    .await
+                    .map_err(|_| NodeError::internal("screening the batch panicked"))??;
             if !errors.is_empty() {
                 return Err(self.refuse_batch(principal, errors, false).await);
             }
@@ -237,7 +240,9 @@ impl Node {
         let mut stored = 0u64;
         for (record, outcome) in records.iter().zip(&outcomes) {
             if !outcome.duplicate {
-                persons.insert(record.event.person.clone());
+                if !unobserved.contains(&record.event.person) {
+                    persons.insert(record.event.person.clone());
+                }
                 stored += 1;
             }
             results.push(IngestResult {
@@ -283,6 +288,55 @@ impl Node {
             module.after_ingest(self, &records, &outcomes).await?;
         }
         Ok(results)
+    }
+
+    /// With [`crate::ServerConfig::skip_unobserved_check_ins`], the persons
+    /// of a batch whose events in it are all check-ins that no rule set in
+    /// force reads and no risk area can expose (`RiskAreas::may_expose`): the facts the rules
+    /// read do not change, so they need no screening and no re-evaluation.
+    /// Empty otherwise.
+    fn persons_with_only_unobserved_check_ins(
+        &self,
+        records: &[EventRecord],
+    ) -> BTreeSet<PersonId> {
+        if !self.config.skip_unobserved_check_ins {
+            return BTreeSet::new();
+        }
+        let check_ins_read = {
+            let rules = self.rules.read();
+            rules.national_compiled.reads_list("checkIns")
+                || rules
+                    .profiles
+                    .values()
+                    .any(|(_, compiled)| compiled.reads_list("checkIns"))
+        };
+        if check_ins_read {
+            return BTreeSet::new();
+        }
+        let risk_areas = self.risk_areas.read();
+        let mut observed: BTreeSet<&PersonId> = BTreeSet::new();
+        let mut unobserved: BTreeSet<PersonId> = BTreeSet::new();
+        for record in records {
+            let person = &record.event.person;
+            match &record.event.body {
+                EventBody::CheckIn(check_in)
+                    if !risk_areas.may_expose(
+                        &check_in.venue,
+                        check_in.entered_at.unix_secs(),
+                        check_in.left_at.map(Timestamp::unix_secs),
+                    ) =>
+                {
+                    if !observed.contains(person) {
+                        unobserved.insert(person.clone());
+                    }
+                }
+                _ => {
+                    observed.insert(person);
+                    unobserved.remove(person);
+                }
+            }
+        }
+        unobserved
     }
 
     async fn submit_records(
@@ -426,17 +480,23 @@ impl Node {
 
     /// Checks, before anything is stored, each person of a batch: their
     /// events within one window stay under the cap, and the rules can decide
-    /// their stored timeline with the batch's events added. Returns one
+    /// their stored timeline with the batch's events added (persons in
+    /// `skipped`, whose new events the rules cannot observe, are left
+    /// out). Returns one
     /// error per refused person, at the index of their first event in the
     /// batch.
     fn screen_batch(
         &self,
         records: &[EventRecord],
+        skipped: &BTreeSet<PersonId>,
         now: Timestamp,
     ) -> Result<Vec<ItemError>, NodeError> {
         let mut by_person: std::collections::BTreeMap<&PersonId, Vec<usize>> =
             std::collections::BTreeMap::new();
         for (index, record) in records.iter().enumerate() {
+            if skipped.contains(&record.event.person) {
+                continue;
+            }
             by_person
                 .entry(&record.event.person)
                 .or_default()

@@ -322,6 +322,13 @@ impl CompiledRules {
         })
     }
 
+    /// Whether some rule reads `list` (as `over` or through `facts`): when
+    /// none does, items of the list cannot change a decision. `true` for an
+    /// unknown list.
+    pub fn reads_list(&self, list: &str) -> bool {
+        list_index(list).is_none_or(|index| self.lists_needed[index])
+    }
+
     pub fn parameters(&self) -> &BTreeMap<String, i64> {
         &self.parameters
     }

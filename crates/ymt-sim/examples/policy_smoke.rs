@@ -1,7 +1,7 @@
 //! A quick look at a small comparison (development aid).
 use ymt_sim::CityConfig;
 use ymt_sim::epidemic::EpidemicParams;
-use ymt_sim::policy::{Policy, comparison_table, goal_check, run_comparison};
+use ymt_sim::policy::{Policy, comparison_table, goal_check, run_comparison_on};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -14,7 +14,7 @@ fn main() {
         ..CityConfig::default()
     };
     // Overrides for quick sensitivity runs: SIM_PCR_DELAY_HOURS,
-    // SIM_SCREENING_DAYS, SIM_COMPLIANCE.
+    // SIM_SCREENING_DAYS, SIM_COMPLIANCE; SIM_SEEDS, SIM_JOBS.
     let env = |name: &str| {
         std::env::var(name)
             .ok()
@@ -45,7 +45,10 @@ fn main() {
             Policy::Grid800m,
         ]
     };
-    let all = run_comparison(&config, &params, &policies, 1, &mut |_| {}).unwrap();
+    // SIM_SEEDS seeds per policy, SIM_JOBS runs at a time.
+    let seeds = env("SIM_SEEDS").map_or(1, |seeds| seeds as u32);
+    let jobs = env("SIM_JOBS").map_or(1, |jobs| jobs as usize);
+    let all = run_comparison_on(&config, &params, &policies, seeds, jobs, &|_| {}).unwrap();
     print!("{}", comparison_table(&all));
     print!("{}", goal_check(&all));
     for runs in &all {
@@ -54,6 +57,9 @@ fn main() {
             runs.policy.name(),
             runs.runs[0].daily_new_infections
         );
+    }
+    for runs in &all {
+        eprintln!("{}: {:?}", runs.policy.name(), runs.runs[0].phase_secs);
     }
     eprintln!("{:?}", started.elapsed());
 }

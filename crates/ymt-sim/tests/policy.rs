@@ -6,7 +6,7 @@
 use ymt_sim::CityConfig;
 use ymt_sim::epidemic::{Epidemic, EpidemicParams, Place, Restriction};
 use ymt_sim::policy::{
-    Policy, comparison_table, line_chart_svg, run_comparison, run_policy_traced,
+    Policy, comparison_table, line_chart_svg, run_comparison_on, run_policy_traced,
 };
 
 const DAY_SECS: i64 = 86_400;
@@ -21,15 +21,17 @@ fn city(persons: usize, days: u32, seed: u64) -> CityConfig {
     }
 }
 
-/// The table and both charts of a small comparison, as the CLI prints and writes them.
-fn comparison_output(seed: u64) -> String {
+/// The table and both charts of a small comparison, as the CLI prints and
+/// writes them, with `workers` runs at a time.
+fn comparison_output_on(seed: u64, workers: usize) -> String {
     let policies = [Policy::National, Policy::Grid800m];
-    let all = run_comparison(
+    let all = run_comparison_on(
         &city(200, 10, seed),
         &EpidemicParams::default(),
         &policies,
         2,
-        &mut |_| {},
+        workers,
+        &|_| {},
     )
     .expect("the comparison runs");
     let mut output = comparison_table(&all);
@@ -40,6 +42,15 @@ fn comparison_output(seed: u64) -> String {
         &run.daily_restricted
     }));
     output
+}
+
+fn comparison_output(seed: u64) -> String {
+    comparison_output_on(seed, 1)
+}
+
+#[test]
+fn runs_side_by_side_give_the_same_output_as_one_at_a_time() {
+    assert_eq!(comparison_output_on(7, 2), comparison_output(7));
 }
 
 #[test]

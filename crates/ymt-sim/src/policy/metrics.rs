@@ -26,6 +26,46 @@ pub struct RunResult {
     pub peak_node_load: u64,
     pub daily_new_infections: Vec<u32>,
     pub daily_restricted: Vec<u32>,
+    /// Where the run's wall-clock time went (standard error only).
+    pub phase_secs: PhaseSeconds,
+}
+
+/// Wall-clock seconds of one run by phase, for the cost report. Timings are
+/// not measures: they never make two results differ, and never reach the
+/// standard output (which depends only on the seed and options).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PhaseSeconds {
+    /// Building the city and the epidemic, opening the node, registering venues.
+    pub setup: f64,
+    /// The node's due transitions at midnight and each person's color read.
+    pub node_colors: f64,
+    /// Routines, transmission and tests (the ground truth).
+    pub epidemic: f64,
+    /// `Node::ingest` of the day's check-ins and results: screening,
+    /// storing, re-evaluation, automatic tracing.
+    pub node_ingest: f64,
+    /// The simulator-only legacy overlay.
+    pub legacy_overlay: f64,
+}
+
+impl PartialEq for PhaseSeconds {
+    fn eq(&self, _other: &PhaseSeconds) -> bool {
+        true
+    }
+}
+
+impl PhaseSeconds {
+    pub fn add(&mut self, other: &PhaseSeconds) {
+        self.setup += other.setup;
+        self.node_colors += other.node_colors;
+        self.epidemic += other.epidemic;
+        self.node_ingest += other.node_ingest;
+        self.legacy_overlay += other.legacy_overlay;
+    }
+
+    pub fn total(&self) -> f64 {
+        self.setup + self.node_colors + self.epidemic + self.node_ingest + self.legacy_overlay
+    }
 }
 
 impl RunResult {
@@ -96,6 +136,7 @@ impl RunResult {
             peak_node_load,
             daily_new_infections,
             daily_restricted,
+            phase_secs: PhaseSeconds::default(),
         }
     }
 }

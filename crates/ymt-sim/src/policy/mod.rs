@@ -9,7 +9,7 @@ mod metrics;
 mod report;
 mod run;
 
-pub use metrics::{Estimate, RunResult};
+pub use metrics::{Estimate, PhaseSeconds, RunResult};
 pub use report::{PolicyRuns, comparison_table, goal_check, line_chart_svg};
 pub use run::{RunTrace, run_policy, run_policy_traced};
 
@@ -105,7 +105,25 @@ pub fn run_comparison(
     params: &EpidemicParams,
     policies: &[Policy],
     seeds: u32,
-    on_day: &mut dyn FnMut(u32),
+    on_day: &mut (dyn FnMut(u32) + Send),
+) -> Result<Vec<PolicyRuns>, PolicyError> {
+    let on_day = std::sync::Mutex::new(on_day);
+    run_comparison_on(config, params, policies, seeds, 1, &|day| {
+        (on_day.lock().expect("the progress callback"))(day)
+    })
+}
+
+/// [`run_comparison`] with `workers` runs at a time, each on its own thread
+/// with its own node. Each run depends only on its policy and seed, and the
+/// results are put in (policy, seed) order, so the output is the same for
+/// any number of workers.
+pub fn run_comparison_on(
+    config: &CityConfig,
+    params: &EpidemicParams,
+    policies: &[Policy],
+    seeds: u32,
+    workers: usize,
+    on_day: &(dyn Fn(u32) + Sync),
 ) -> Result<Vec<PolicyRuns>, PolicyError> {
     params.validate().map_err(PolicyError::Config)?;
     let mut ordered: Vec<Policy> = policies
@@ -115,15 +133,49 @@ pub fn run_comparison(
         .collect();
     ordered.dedup();
     ordered.push(Policy::NoCodes);
-    let mut all = Vec::new();
-    for policy in ordered {
-        let mut runs = Vec::new();
-        for offset in 0..seeds {
+    let jobs: Vec<(usize, u32)> = (0..ordered.len())
+        .flat_map(|policy| (0..seeds).map(move |offset| (policy, offset)))
+        .collect();
+    let next_job = std::sync::atomic::AtomicUsize::new(0);
+    type Slot = Option<Result<RunResult, PolicyError>>;
+    let results: std::sync::Mutex<Vec<Slot>> =
+        std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let work = || {
+        loop {
+            let job = next_job.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if job >= jobs.len() || failed.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let (policy, offset) = jobs[job];
             let seeded = CityConfig {
                 seed: config.seed.wrapping_add(u64::from(offset)),
                 ..config.clone()
             };
-            runs.push(run_policy(&seeded, params, &policy, on_day)?);
+            let result = run_policy(&seeded, params, &ordered[policy], &mut |day| on_day(day));
+            if result.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            results.lock().expect("the results")[job] = Some(result);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..workers.clamp(1, jobs.len().max(1)) {
+            scope.spawn(work);
+        }
+        work();
+    });
+    let mut results = results.into_inner().expect("the results").into_iter();
+    let mut all = Vec::new();
+    for policy in ordered {
+        let mut runs = Vec::new();
+        for _ in 0..seeds {
+            match results.next().flatten() {
+                Some(result) => runs.push(result?),
+                // A run left undone because another failed: its error
+                // comes first, in job order.
+                None => continue,
+            }
         }
         all.push(PolicyRuns { policy, runs });
     }

@@ -5,6 +5,7 @@
 //! that shape the next day's behaviour. No rule is evaluated here.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::json;
 use ymt_core::{Color, PersonId, RegionCode, Timestamp, VenueId};
@@ -19,7 +20,7 @@ use crate::epidemic::{
 };
 use crate::persons::placeholder_pid;
 use crate::policy::legacy::{LegacyKind, LegacyOverlay, escalated_rule_set};
-use crate::policy::metrics::RunResult;
+use crate::policy::metrics::{PhaseSeconds, RunResult};
 use crate::policy::{Policy, PolicyError};
 
 const DAY_SECS: i64 = 86_400;
@@ -56,6 +57,9 @@ impl NodeInLoop {
         // Nothing this node stores must survive: no fsync, no snapshots.
         config.store_sync_commits = false;
         config.snapshot_every_events = u64::MAX;
+        // Check-ins the rules cannot observe change no decision: persons
+        // whose inputs did not change are not re-read (docs/simulation.md, Cost).
+        config.skip_unobserved_check_ins = true;
         let population = &epidemic.population;
         let clock = Arc::new(ManualClock::new(instant(population.day_start(0))?));
         let node = Node::open_embedded(config, clock.clone()).map_err(node_error)?;
@@ -236,6 +240,14 @@ pub fn run_policy_traced(
     on_day: &mut dyn FnMut(u32),
     trace: bool,
 ) -> Result<(RunResult, Option<RunTrace>), PolicyError> {
+    let mut phase_secs = PhaseSeconds::default();
+    let mut phase_started = Instant::now();
+    // Adds the time since the last call to one phase.
+    let mut lap = |phase: &mut f64| {
+        let now = Instant::now();
+        *phase += now.duration_since(phase_started).as_secs_f64();
+        phase_started = now;
+    };
     let mut epidemic =
         Epidemic::new(config, params.clone()).map_err(|e| PolicyError::Config(e.to_string()))?;
     let rules = match policy {
@@ -273,6 +285,7 @@ pub fn run_policy_traced(
     let mut daily_restricted = Vec::with_capacity(days as usize);
     let mut peak_node_load = 0u64;
     let mut first_positive_pcr_sampled: Vec<Option<i64>> = vec![None; persons];
+    lap(&mut phase_secs.setup);
     for day in 0..days {
         let day_start = epidemic.population.day_start(day);
         if let Some(node) = &node {
@@ -309,8 +322,10 @@ pub fn run_policy_traced(
             }
         }
         daily_restricted.push(restricted_count);
+        lap(&mut phase_secs.node_colors);
         let infected_before = epidemic.infected_order.len();
         let outcome = epidemic.step_day(day, &restrictions, &restricted_since);
+        lap(&mut phase_secs.epidemic);
         // Infected while already restricted: restricted from the start.
         for &person in &epidemic.infected_order[infected_before..] {
             if restrictions[person as usize] != Restriction::None
@@ -347,6 +362,7 @@ pub fn run_policy_traced(
             // Load: events stored (submitted and derived by tracing) plus
             // one status read per stay (the code checked at the door).
             peak_node_load = peak_node_load.max(stored + outcome.stays.len() as u64);
+            lap(&mut phase_secs.node_ingest);
             if let Some(overlay) = &mut overlay {
                 let scanned: Vec<Stay> = outcome
                     .stays
@@ -355,12 +371,13 @@ pub fn run_policy_traced(
                     .copied()
                     .collect();
                 overlay.end_of_day(day, &epidemic.population, &scanned, &cases);
+                lap(&mut phase_secs.legacy_overlay);
             }
         }
         on_day(day);
     }
     let end = epidemic.population.day_start(days);
-    let result = RunResult::measure(
+    let mut result = RunResult::measure(
         &epidemic,
         end,
         &restricted_at,
@@ -369,6 +386,7 @@ pub fn run_policy_traced(
         daily_restricted,
         peak_node_load,
     );
+    result.phase_secs = phase_secs;
     if !trace {
         return Ok((result, None));
     }

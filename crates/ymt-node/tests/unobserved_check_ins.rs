@@ -1,0 +1,129 @@
+//! `ServerConfig::skip_unobserved_check_ins` (the policy simulator's node):
+//! a batch leaves out of screening and re-evaluation only persons whose new
+//! events are check-ins the rules in force cannot observe. What it must never
+//! do is keep a stale color: a check-in at a venue a risk area lists is still
+//! decided, and a person whose check-ins were skipped shows what a full
+//! evaluation gives.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+
+use support::{
+    HOUR_SECS, MINUTE_SECS, TableNode, at_minutes, at_secs, check_in, close_contact, pid,
+    table_principal,
+};
+use ymt_core::event::RiskLevel;
+use ymt_core::{Color, EventId, VenueId};
+use ymt_node::risk::{self, RiskAreaRequest};
+
+fn evaluations(table: &TableNode) -> u64 {
+    table.node.metrics.evaluations.load(Ordering::Relaxed)
+}
+
+fn skipping() -> TableNode {
+    TableNode::open_with_config(|config| config.skip_unobserved_check_ins = true)
+}
+
+fn full_color(table: &TableNode, person: &str) -> Color {
+    table
+        .node
+        .decide(&pid(person), table.now())
+        .expect("a full evaluation")
+        .0
+        .color
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipping_unobserved_check_ins_never_hides_a_check_in_at_a_risk_area_venue() {
+    let table = skipping();
+    table.register_venue("v-area", true);
+    let request = RiskAreaRequest {
+        id: EventId::parse("ra-area").expect("an id"),
+        venues: [VenueId::parse("v-area").expect("a venue id")].into(),
+        region: None,
+        level: RiskLevel::High,
+        from: at_minutes(-600),
+        until: at_minutes(600),
+        reason: "a stay there".into(),
+    };
+    risk::take_effect(&table.node, &request, &table_principal())
+        .await
+        .expect("the area takes effect");
+    table
+        .ingest(vec![check_in(
+            "ci-area",
+            "visitor",
+            "v-area",
+            at_minutes(-120),
+            at_minutes(-60),
+        )])
+        .await;
+    assert_ne!(
+        table.color("visitor"),
+        Color::Green,
+        "a stay in a high-risk area restricts"
+    );
+    assert_eq!(table.color("visitor"), full_color(&table, "visitor"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skipped_check_in_leaves_the_color_a_full_evaluation_gives() {
+    let table = skipping();
+    table.register_venue("v-shop", true);
+    table
+        .ingest(vec![close_contact("cc-1", "contact", at_minutes(-30))])
+        .await;
+    assert_eq!(table.color("contact"), Color::Red);
+    let before = evaluations(&table);
+    table
+        .ingest(vec![
+            check_in(
+                "ci-1",
+                "contact",
+                "v-shop",
+                at_secs(-2 * HOUR_SECS),
+                at_secs(-HOUR_SECS),
+            ),
+            check_in(
+                "ci-2",
+                "passer-by",
+                "v-shop",
+                at_secs(-2 * HOUR_SECS),
+                at_secs(-2 * HOUR_SECS + 10 * MINUTE_SECS),
+            ),
+        ])
+        .await;
+    assert_eq!(
+        evaluations(&table),
+        before,
+        "check-ins the national rules do not read are not evaluated"
+    );
+    for person in ["contact", "passer-by"] {
+        assert_eq!(
+            table.color(person),
+            full_color(&table, person),
+            "{person}: the kept color is a full evaluation's"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_node_still_evaluates_every_check_in() {
+    let table = TableNode::open();
+    table.register_venue("v-shop", true);
+    let before = evaluations(&table);
+    table
+        .ingest(vec![check_in(
+            "ci-1",
+            "shopper",
+            "v-shop",
+            at_secs(-2 * HOUR_SECS),
+            at_secs(-HOUR_SECS),
+        )])
+        .await;
+    assert!(
+        evaluations(&table) > before,
+        "the default re-evaluates the person"
+    );
+}
