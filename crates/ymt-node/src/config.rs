@@ -80,6 +80,9 @@ pub struct ServerConfig {
     /// (`ymt-sim`), whose data need not survive. It runs the same rules,
     /// tracing and risk-area code either way.
     pub store_sync_commits: bool,
+    /// In a cluster, `/readyz` fails while the replication lag is above
+    /// this, so a load balancer takes a stale node out.
+    pub replication_lag_max_ms: u64,
 }
 
 /// The default of [`ServerConfig::person_events_per_window_max`]: far more
@@ -120,6 +123,7 @@ impl ServerConfig {
                 .unwrap_or(1),
             tracing: TracingConfig::default(),
             store_sync_commits: true,
+            replication_lag_max_ms: 2_000,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod projection;
 pub mod pseudonym;
 pub mod publication;
 pub mod record;
+pub mod replication;
 pub mod retention;
 pub mod risk;
 mod risk_reach;
