@@ -78,16 +78,14 @@ pub struct ServeArgs {
     /// single node: embedded storage, no NATS.
     #[arg(long)]
     pub nats: Option<String>,
-    /// In a cluster: how long a write waits for the NATS quorum's
-    /// acknowledgement before the client is answered 503 (the record stays
-    /// in the node's outbox and is published when the broker is back).
+    /// In a cluster: how long a write waits for the NATS quorum's ack before
+    /// a 503 (the record stays in the outbox, published when it is back).
     #[arg(long, default_value_t = 5_000, requires = "nats")]
     pub publish_ack_timeout_ms: u64,
     /// In a cluster: copies of the stream (one per NATS server, 3).
     #[arg(long, default_value_t = 3, requires = "nats")]
     pub stream_replicas: usize,
-    /// In a cluster: `/readyz` fails while the replication lag is above
-    /// this many milliseconds.
+    /// In a cluster: `/readyz` fails while the replication lag is above it.
     #[arg(long, default_value_t = 2_000, requires = "nats")]
     pub replication_lag_max_ms: u64,
 }

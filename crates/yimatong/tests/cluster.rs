@@ -70,7 +70,13 @@ fn events_posted_to_different_nodes_give_byte_identical_statuses_on_every_node()
             let second = (person + 1) % 3;
             let key = &cluster.lab_key;
             assert_eq!(
-                post(&client, &cluster.bases[first], key, &[positive.clone()]).await,
+                post(
+                    &client,
+                    &cluster.bases[first],
+                    key,
+                    std::slice::from_ref(&positive)
+                )
+                .await,
                 200
             );
             assert_eq!(

@@ -32,6 +32,7 @@ pub mod pseudonym;
 pub mod publication;
 pub mod record;
 pub mod replication;
+pub mod replicator;
 pub mod retention;
 pub mod risk;
 mod risk_reach;

@@ -239,9 +239,9 @@ pub struct Node {
     pub(crate) background: crate::task_group::TaskGroup,
     /// The transport of this node's records to the others, when it is in a
     /// cluster (replication.rs); none for a single node.
-    pub(crate) replicator: std::sync::OnceLock<Arc<dyn crate::replication::Replicator>>,
+    pub(crate) replicator: std::sync::OnceLock<Arc<dyn crate::replicator::Replicator>>,
     /// Position, lag and outbox depth, for answers, probes and metrics.
-    pub replication: crate::replication::ReplicationStatus,
+    pub replication: crate::replicator::ReplicationStatus,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {

@@ -114,12 +114,15 @@ struct PreparedEvent {
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Metadata writes by their engine key: a value, or a removal.
+type KeyedWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 enum Job {
     Append {
         events: Vec<PreparedEvent>,
         audit: Vec<AuditEntry>,
         /// Metadata writes committed with the batch, only if it is stored.
-        writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        writes: KeyedWrites,
         payload_bytes: usize,
         reply: Reply<Vec<AppendOutcome>>,
     },
@@ -184,10 +187,7 @@ pub struct WriterPause<'a> {
 
 impl EmbeddedStore {
     /// Checks metadata writes (namespace, key, value bound) and keys them.
-    fn keyed_meta_writes(
-        &self,
-        writes: Vec<crate::MetaWrite>,
-    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    fn keyed_meta_writes(&self, writes: Vec<crate::MetaWrite>) -> Result<KeyedWrites, StoreError> {
         let max = self.shared.config.meta_value_bytes_max;
         let mut keyed = Vec::with_capacity(writes.len());
         for write in writes {
