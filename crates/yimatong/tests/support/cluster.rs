@@ -281,3 +281,24 @@ pub async fn wait_count(count: &std::sync::atomic::AtomicUsize, target: usize, w
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Waits until `/readyz` answers 200 (the node's replication lag is within
+/// its bound).
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + CONVERGES_WITHIN;
+    loop {
+        let ready = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().as_u16() == 200);
+        if ready {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{base} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
