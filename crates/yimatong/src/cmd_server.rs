@@ -73,6 +73,21 @@ pub struct ServeArgs {
     /// The kind of document that number is.
     #[arg(long, default_value = "resident_id")]
     pub oidc_id_type: String,
+    /// Join a cluster: the client URLs of its NATS servers, comma-separated
+    /// (`yimatong cluster up` starts a local one). Without it the node is a
+    /// single node: embedded storage, no NATS.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// In a cluster: how long a write waits for the NATS quorum's ack before
+    /// a 503 (the record stays in the outbox, published when it is back).
+    #[arg(long, default_value_t = 5_000, requires = "nats")]
+    pub publish_ack_timeout_ms: u64,
+    /// In a cluster: copies of the stream (one per NATS server, 3).
+    #[arg(long, default_value_t = 3, requires = "nats")]
+    pub stream_replicas: usize,
+    /// In a cluster: `/readyz` fails while the replication lag is above it.
+    #[arg(long, default_value_t = 2_000, requires = "nats")]
+    pub replication_lag_max_ms: u64,
 }
 
 /// The OpenID provider configuration from the command line, if any.
@@ -229,6 +244,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.person_events_per_window_max = args.person_events_per_window_max.max(1);
         config.person_events_window_secs = args.person_events_window_secs.max(1);
         config.oidc = oidc_config(&args)?;
+        config.replication_lag_max_ms = args.replication_lag_max_ms;
         let signs_in_through_provider = config.oidc.is_some();
         let state = crate::node_start::open_node(config, Arc::new(SystemClock))?;
         let demo_text = if args.demo {
@@ -250,6 +266,13 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None
         };
+        if let Some(urls) = &args.nats {
+            let mut cluster = ymt_cluster::ClusterConfig::new(urls.clone());
+            cluster.publish_ack_timeout =
+                std::time::Duration::from_millis(args.publish_ack_timeout_ms.max(1));
+            cluster.stream_replicas = args.stream_replicas.clamp(1, 5);
+            ymt_cluster::join(state.clone(), cluster).await?;
+        }
         let serving = crate::node_start::bind_and_serve_node(state, args.listen).await?;
         let address = serving.address;
         let control_socket =

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod cmd_backup;
 mod cmd_bench;
 mod cmd_certlogic;
+mod cmd_cluster;
 mod cmd_restart;
 mod cmd_rules;
 mod cmd_server;
@@ -79,6 +80,11 @@ enum Command {
     Backup(cmd_backup::BackupArgs),
     /// Restore a backup into a new data directory.
     Restore(cmd_backup::RestoreArgs),
+    /// A local cluster: NATS servers and nodes on loopback.
+    Cluster {
+        #[command(subcommand)]
+        command: cmd_cluster::ClusterCommand,
+    },
     /// Benchmarks that print JSON figures.
     Bench {
         #[command(subcommand)]
@@ -135,6 +141,7 @@ fn main() -> ExitCode {
         Command::Audit { command } => cmd_server::run_audit(command),
         Command::Backup(args) => cmd_backup::run_backup(args),
         Command::Restore(args) => cmd_backup::run_restore(args),
+        Command::Cluster { command } => cmd_cluster::run(command),
         Command::Bench { command } => match command {
             BenchCommand::Ingest(args) => cmd_bench::run_ingest(args),
             BenchCommand::Status(args) => cmd_bench::run_status(args),

@@ -178,6 +178,38 @@ fn workspace_node_library_has_no_http_server_dependencies() {
     );
 }
 
+/// The cluster crate owns the NATS transport and the apply loop; the
+/// node-to-node HTTP API, if any, belongs to ymt-http. Keeping it free of the
+/// HTTP stack keeps the layering: node library, transport, then adapters.
+const CLUSTER_PACKAGE: &str = "ymt-cluster";
+
+#[test]
+fn workspace_cluster_crate_has_no_http_server_dependencies() {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(workspace_root())
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let graph = normal_dependency_graph(&metadata);
+    let mut problems = forbidden_dependency_paths(&graph, CLUSTER_PACKAGE, HTTP_SERVER_PACKAGES);
+    // ... nor on the HTTP adapter itself.
+    problems.extend(forbidden_dependency_paths(
+        &graph,
+        CLUSTER_PACKAGE,
+        "ymt-http",
+    ));
+    assert_no_problems(
+        "ymt-cluster must not depend on an HTTP server crate or on ymt-http:",
+        &problems,
+    );
+}
+
 // ---- 2. No import cycles between the top-level modules of a crate ----------
 
 /// The tokens of a text, each with the index of its first character: words

@@ -261,8 +261,55 @@ impl Collector for NodeFigures {
         for (name, help, value) in counters {
             encode_counter(&mut encoder, name, help, value)?;
         }
+        if node.replicates() {
+            encode_replication(&mut encoder, node)?;
+        }
         Ok(())
     }
+}
+
+/// The cluster's figures (only a node in a cluster has them): the log
+/// position applied, the replication lag, the outbox depth, and the records
+/// applied from the stream.
+fn encode_replication(
+    encoder: &mut DescriptorEncoder,
+    node: &SharedState,
+) -> Result<(), fmt::Error> {
+    let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
+    let replication = &node.replication;
+    let gauges = [
+        (
+            "ymt_replication_position",
+            "The stream sequence this node has applied up to.",
+            load(&replication.position),
+        ),
+        (
+            "ymt_replication_lag_milliseconds",
+            "How long the oldest record in the stream not yet applied here has waited.",
+            load(&replication.lag_ms),
+        ),
+        (
+            "ymt_outbox_depth",
+            "Records of this node not yet acknowledged by the stream's quorum.",
+            load(&replication.outbox_depth),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let gauge = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(value).encode(gauge)?;
+    }
+    encode_counter(
+        encoder,
+        "ymt_records_applied",
+        "Events applied from the replication stream that this node did not hold.",
+        load(&node.metrics.records_applied),
+    )?;
+    encode_counter(
+        encoder,
+        "ymt_replication_conflicts",
+        "Replicated events whose id this node holds with other content (the first stored stays).",
+        load(&node.metrics.replication_conflicts),
+    )
 }
 
 /// One counter without labels; `_total` is appended to `name`.

@@ -298,6 +298,10 @@ pub fn router(state: SharedState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             admit(admission.clone(), request, next)
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            staleness_headers,
+        ))
         // Outermost, so that shed requests are measured and carry an id.
         .layer(axum::middleware::from_fn_with_state(observability, observe))
         .with_state(state)
@@ -325,6 +329,28 @@ fn oidc_relying_party(state: &SharedState) -> Option<Arc<crate::oidc::OidcRelyin
 /// A path no route serves: a problem like every other error.
 async fn unknown_route() -> ApiError {
     ApiError::not_found("no route serves this path")
+}
+
+/// In a cluster, every answer (status and code answers among them) carries
+/// the log position it reflects and the node's replication lag, as headers
+/// so that the bodies stay byte-identical across nodes: `Ymt-Log-Position`
+/// (the stream sequence applied) and `Ymt-Replication-Lag-Ms`. A single node
+/// adds nothing.
+async fn staleness_headers(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if state.replicates() {
+        let load = |value: &std::sync::atomic::AtomicU64| {
+            axum::http::HeaderValue::from(value.load(std::sync::atomic::Ordering::Acquire))
+        };
+        let headers = response.headers_mut();
+        headers.insert("ymt-log-position", load(&state.replication.position));
+        headers.insert("ymt-replication-lag-ms", load(&state.replication.lag_ms));
+    }
+    response
 }
 
 /// The probes, answered without a concurrency slot: an orchestrator must see

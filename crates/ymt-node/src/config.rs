@@ -91,6 +91,9 @@ pub struct ServerConfig {
     /// are bounded by construction; it still runs the same rules, tracing and
     /// risk-area code on every person whose inputs changed.
     pub skip_unobserved_check_ins: bool,
+    /// In a cluster, `/readyz` fails while the replication lag is above
+    /// this, so a load balancer takes a stale node out.
+    pub replication_lag_max_ms: u64,
 }
 
 /// The default of [`ServerConfig::person_events_per_window_max`]: far more
@@ -132,6 +135,7 @@ impl ServerConfig {
             tracing: TracingConfig::default(),
             store_sync_commits: true,
             skip_unobserved_check_ins: false,
+            replication_lag_max_ms: 2_000,
         }
     }
 }

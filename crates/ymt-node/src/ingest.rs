@@ -188,9 +188,30 @@ impl Node {
             }
             (new_events, audit)
         };
+        // In a cluster, a submitted batch is kept in the outbox, in the
+        // same commit as its events, until the transport acknowledged it
+        // (replication.rs). The node's own derived events are derived by
+        // every node alike and are not published.
+        let replicated = origin == Origin::Submitted && self.replicates();
+        let outbox_of = |records: &[EventRecord]| {
+            if !replicated {
+                return (String::new(), Vec::new());
+            }
+            let message_id = crate::replication::events_message_id(records);
+            let envelope = crate::record::RecordEnvelope::new(
+                &crate::record::Author::from(principal),
+                now,
+                crate::record::Record::Events {
+                    events: records.to_vec(),
+                },
+            );
+            let write = crate::replication::outbox_write(&message_id, &envelope);
+            (message_id, vec![write])
+        };
         let (new_events, audit) = batch_of(&records);
+        let (mut message_id, writes) = outbox_of(&records);
         let gate = self.ingest_gate.read().await;
-        let mut outcome = self.submit_records(new_events, audit).await?;
+        let mut outcome = self.submit_records(new_events, audit, writes).await?;
         // A client retrying an event it never saw acknowledged sends the same
         // content, but the node stamps a later `recorded_at`. Such a retry is
         // a duplicate, not a conflict: resubmit it as the stored record.
@@ -201,7 +222,9 @@ impl Node {
                 records[index] = stored;
             }
             let (new_events, audit) = batch_of(&records);
-            outcome = self.submit_records(new_events, audit).await?;
+            let writes;
+            (message_id, writes) = outbox_of(&records);
+            outcome = self.submit_records(new_events, audit, writes).await?;
         }
         let outcomes = match outcome {
             Ok(Ok(outcomes)) => outcomes,
@@ -287,6 +310,17 @@ impl Node {
         for module in &self.modules {
             module.after_ingest(self, &records, &outcomes).await?;
         }
+        if replicated {
+            // Answered only once the transport's quorum holds the batch; a
+            // retry of the same batch is a duplicate here, and is answered
+            // only once it is replicated.
+            let envelope = crate::record::RecordEnvelope::new(
+                &crate::record::Author::from(principal),
+                now,
+                crate::record::Record::Events { events: records },
+            );
+            self.replicate(&message_id, &envelope).await?;
+        }
         Ok(results)
     }
 
@@ -343,6 +377,7 @@ impl Node {
         &self,
         new_events: Vec<NewEvent>,
         audit: Vec<AuditEntry>,
+        writes: Vec<ymt_store::MetaWrite>,
     ) -> Result<
         Result<
             Result<Vec<ymt_store::AppendOutcome>, ymt_store::StoreError>,
@@ -352,7 +387,7 @@ impl Node {
     > {
         let receiver = self
             .store
-            .submit_with_audit(new_events, audit)
+            .submit_with_audit_and_meta(new_events, audit, writes)
             .map_err(|error| {
                 self.metrics
                     .requests_refused_overload

@@ -33,6 +33,8 @@ pub mod projection;
 pub mod pseudonym;
 pub mod publication;
 pub mod record;
+pub mod replication;
+pub mod replicator;
 pub mod retention;
 pub mod risk;
 pub mod risk_lift;

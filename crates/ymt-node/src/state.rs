@@ -41,6 +41,10 @@ pub struct Metrics {
     pub timed_transitions: AtomicU64,
     pub status_reads: AtomicU64,
     pub audit_dropped_reads: AtomicU64,
+    /// Records applied from the replication stream (replication.rs).
+    pub records_applied: AtomicU64,
+    /// Replicated events whose id this node holds with other content.
+    pub replication_conflicts: AtomicU64,
 }
 
 /// A module's section of the snapshot a node restarts from.
@@ -233,6 +237,11 @@ pub struct Node {
     /// The scheduler, retention and read-audit writer, and the signal that
     /// stops them (background.rs).
     pub(crate) background: crate::task_group::TaskGroup,
+    /// The transport of this node's records to the others, when it is in a
+    /// cluster (replication.rs); none for a single node.
+    pub(crate) replicator: std::sync::OnceLock<Arc<dyn crate::replicator::Replicator>>,
+    /// Position, lag and outbox depth, for answers, probes and metrics.
+    pub replication: crate::replicator::ReplicationStatus,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -305,6 +314,8 @@ impl Node {
             read_audit_receiver: parking_lot::Mutex::new(Some(read_audit_receiver)),
             modules,
             background: Default::default(),
+            replicator: std::sync::OnceLock::new(),
+            replication: Default::default(),
         };
         state.load_metadata()?;
         Ok(state)

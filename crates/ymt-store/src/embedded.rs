@@ -114,10 +114,15 @@ struct PreparedEvent {
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Metadata writes by their engine key: a value, or a removal.
+type KeyedWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 enum Job {
     Append {
         events: Vec<PreparedEvent>,
         audit: Vec<AuditEntry>,
+        /// Metadata writes committed with the batch, only if it is stored.
+        writes: KeyedWrites,
         payload_bytes: usize,
         reply: Reply<Vec<AppendOutcome>>,
     },
@@ -181,6 +186,25 @@ pub struct WriterPause<'a> {
 }
 
 impl EmbeddedStore {
+    /// Checks metadata writes (namespace, key, value bound) and keys them.
+    fn keyed_meta_writes(&self, writes: Vec<crate::MetaWrite>) -> Result<KeyedWrites, StoreError> {
+        let max = self.shared.config.meta_value_bytes_max;
+        let mut keyed = Vec::with_capacity(writes.len());
+        for write in writes {
+            validate_meta(&write.namespace, Some(&write.key))?;
+            if let Some(value) = &write.value
+                && value.len() > max
+            {
+                return Err(StoreError::InvalidArgument {
+                    what: "meta value",
+                    reason: format!("{} bytes, at most {max}", value.len()),
+                });
+            }
+            keyed.push((codec::meta_key(&write.namespace, &write.key), write.value));
+        }
+        Ok(keyed)
+    }
+
     /// Opens (creating if needed) a store in `dir`. Recovery of a torn
     /// journal tail happens here, inside the engine.
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<EmbeddedStore, StoreError> {
@@ -828,9 +852,21 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
             Job::Append {
                 events,
                 audit,
+                writes,
                 reply,
                 ..
-            } => Pending::Append(reply, group.append(events, &audit)),
+            } => {
+                let mut result = group.append(events, &audit);
+                if result.is_ok() {
+                    for (key, value) in writes {
+                        if let Err(error) = group.meta(key, value) {
+                            result = Err(error);
+                            break;
+                        }
+                    }
+                }
+                Pending::Append(reply, result)
+            }
             Job::Audit { entries, reply } => Pending::Audit(reply, Ok(group.audit(&entries))),
             Job::Meta { key, value, reply } => Pending::Meta(reply, group.meta(key, value)),
             Job::Purge { ids, reply } => Pending::Purge(reply, group.purge(&ids)),
@@ -923,12 +959,23 @@ impl EventStore for EmbeddedStore {
         batch: Vec<NewEvent>,
         audit: Vec<AuditEntry>,
     ) -> Result<AppendReceiver, StoreError> {
+        self.submit_with_audit_and_meta(batch, audit, Vec::new())
+    }
+
+    fn submit_with_audit_and_meta(
+        &self,
+        batch: Vec<NewEvent>,
+        audit: Vec<AuditEntry>,
+        writes: Vec<crate::MetaWrite>,
+    ) -> Result<AppendReceiver, StoreError> {
         self.validate_audit(&audit)?;
+        let writes = self.keyed_meta_writes(writes)?;
         let (events, payload_bytes) = self.prepare_batch(batch)?;
         let (reply, receiver) = oneshot::channel();
         self.try_send(Job::Append {
             events,
             audit,
+            writes,
             payload_bytes,
             reply,
         })?;
@@ -1064,20 +1111,7 @@ impl EventStore for EmbeddedStore {
         audit: Vec<AuditEntry>,
     ) -> Result<AuditReceiver, StoreError> {
         self.validate_audit(&audit)?;
-        let max = self.shared.config.meta_value_bytes_max;
-        let mut keyed = Vec::with_capacity(writes.len());
-        for write in writes {
-            validate_meta(&write.namespace, Some(&write.key))?;
-            if let Some(value) = &write.value
-                && value.len() > max
-            {
-                return Err(StoreError::InvalidArgument {
-                    what: "meta value",
-                    reason: format!("{} bytes, at most {max}", value.len()),
-                });
-            }
-            keyed.push((codec::meta_key(&write.namespace, &write.key), write.value));
-        }
+        let keyed = self.keyed_meta_writes(writes)?;
         let (reply, receiver) = oneshot::channel();
         self.try_send(Job::Commit {
             writes: keyed,

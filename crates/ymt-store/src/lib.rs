@@ -244,6 +244,26 @@ pub trait EventStore: Send + Sync {
         audit: Vec<AuditEntry>,
     ) -> Result<AppendReceiver, StoreError>;
 
+    /// Queues a batch as [`EventStore::submit_with_audit`] does, with
+    /// metadata writes committed in the same commit, only when the batch is
+    /// stored (not when it conflicts): a replica's stream position or a
+    /// node's outbox entry is durable exactly when the events are. A store
+    /// that cannot do this refuses non-empty `writes`.
+    fn submit_with_audit_and_meta(
+        &self,
+        batch: Vec<NewEvent>,
+        audit: Vec<AuditEntry>,
+        writes: Vec<MetaWrite>,
+    ) -> Result<AppendReceiver, StoreError> {
+        if !writes.is_empty() {
+            return Err(StoreError::InvalidArgument {
+                what: "metadata writes",
+                reason: "this store cannot commit them with events".into(),
+            });
+        }
+        self.submit_with_audit(batch, audit)
+    }
+
     /// Queues a batch; see [`EventStore::submit_with_audit`].
     fn submit(&self, batch: Vec<NewEvent>) -> Result<AppendReceiver, StoreError> {
         self.submit_with_audit(batch, Vec::new())

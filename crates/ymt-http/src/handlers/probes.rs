@@ -28,14 +28,33 @@ pub(crate) async fn healthz() -> &'static str {
     get,
     path = "/readyz",
     tag = "probes",
-    summary = "Readiness: the store accepts work",
+    summary = "Readiness: the store accepts work and, in a cluster, the node is not stale",
     responses(
         (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (status = 503, description = "In a cluster: the replication lag is above the bound (`--replication-lag-max-ms`)", body = String, content_type = "text/plain"),
     )
 )]
 pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
     // Ready when the store's writer accepts work: probe with its counters.
     let _ = state.store.stats();
+    if state.replicates() {
+        // A stale node is taken out by the load balancer; it keeps serving
+        // whoever still reaches it (its answers say how stale they are).
+        let lag_ms = state
+            .replication
+            .lag_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if lag_ms > state.config.replication_lag_max_ms {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "replication lag {lag_ms} ms is over {} ms",
+                    state.config.replication_lag_max_ms
+                ),
+            )
+                .into_response();
+        }
+    }
     (StatusCode::OK, "ready").into_response()
 }
 

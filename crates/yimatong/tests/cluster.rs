@@ -1,0 +1,291 @@
+//! Acceptance tests of the cluster (issue 11): three NATS servers in one
+//! JetStream cluster and three `yimatong serve --nats` nodes, as processes
+//! on loopback (the kit: tests/support/cluster.rs). Each test waits for
+//! states it can observe (a node holding an event, a count of acknowledged
+//! batches), never for a time; without `nats-server` each prints one skip
+//! line (CI installs it, `.ci/run`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+use support::cluster::{
+    FailoverWriter, TestCluster, nats_or_skip, status_bytes, wait_count, wait_holds,
+};
+use support::{Acked, rfc3339_now_minus, runtime};
+
+/// A write waits this long for the quorum before a 503: short, so the test
+/// of a broker without quorum answers quickly; long enough for a loaded
+/// machine's fsyncs under `sync_interval: always`.
+const ACK_TIMEOUT_MS: u64 = 3_000;
+
+fn test_result(id: &str, pid: &str, result: &str, sampled_secs_ago: u64) -> Value {
+    json!({
+        "id": id,
+        "subject": {"pid": pid},
+        "region": "440305",
+        "kind": "test_result",
+        "data": {
+            "test": "pcr",
+            "result": result,
+            "sampled_at": rfc3339_now_minus(sampled_secs_ago),
+            "reported_at": rfc3339_now_minus(sampled_secs_ago.saturating_sub(600)),
+            "lab": "lab-440305-01",
+        },
+    })
+}
+
+async fn post(client: &reqwest::Client, base: &str, key: &str, events: &[Value]) -> u16 {
+    client
+        .post(format!("{base}/v1/events:batch"))
+        .bearer_auth(key)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .expect("the node answers")
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn events_posted_to_different_nodes_give_byte_identical_statuses_on_every_node() {
+    let Some(nats) = nats_or_skip("convergence") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Per person: a positive and an earlier negative, posted newest
+        // first (out of order), to different nodes; every third person's
+        // positive also to a second node (the same id twice).
+        for person in 0..24 {
+            let pid = format!("p-{person}");
+            let positive = test_result(&format!("pos-{person}"), &pid, "positive", 3_600);
+            let negative = test_result(&format!("neg-{person}"), &pid, "negative", 90_000);
+            let first = person % 3;
+            let second = (person + 1) % 3;
+            let key = &cluster.lab_key;
+            assert_eq!(
+                post(
+                    &client,
+                    &cluster.bases[first],
+                    key,
+                    std::slice::from_ref(&positive)
+                )
+                .await,
+                200
+            );
+            assert_eq!(
+                post(&client, &cluster.bases[second], key, &[negative]).await,
+                200
+            );
+            if person % 3 == 0 {
+                assert_eq!(
+                    post(&client, &cluster.bases[second], key, &[positive]).await,
+                    200
+                );
+            }
+            let mut ids = vec![
+                format!("lab-440305:pos-{person}"),
+                format!("lab-440305:neg-{person}"),
+            ];
+            ids.sort();
+            expected.insert(pid, ids);
+        }
+        for base in &cluster.bases {
+            wait_holds(&client, base, &cluster.admin_key, &expected).await;
+        }
+        // Byte-identical apart from `evaluated_at`, the instant each node
+        // computed the decision on its own clock (the one per-node fact in
+        // the body; the decision, its reasons, evidence and valid_until are
+        // functions of the events).
+        let comparable = |bytes: &[u8]| {
+            let mut status: Value = serde_json::from_slice(bytes).expect("status JSON");
+            status
+                .as_object_mut()
+                .expect("an object")
+                .remove("evaluated_at");
+            serde_json::to_string(&status).expect("JSON")
+        };
+        for pid in expected.keys() {
+            let first = status_bytes(&client, &cluster.bases[0], &cluster.admin_key, pid).await;
+            for base in &cluster.bases[1..] {
+                let other = status_bytes(&client, base, &cluster.admin_key, pid).await;
+                assert_eq!(
+                    comparable(&first),
+                    comparable(&other),
+                    "{pid}'s status on {base} equals node 1's"
+                );
+            }
+            let status: Value = serde_json::from_slice(&first).expect("status JSON");
+            assert_eq!(status["color"], "red", "{pid} tested positive");
+        }
+        // Staleness is visible: every answer says which log position it
+        // reflects and the node's lag; a node that has applied everything is
+        // ready.
+        for base in &cluster.bases {
+            let response = client
+                .get(format!("{base}/v1/persons/p-0/status"))
+                .bearer_auth(&cluster.admin_key)
+                .send()
+                .await
+                .expect("status answers");
+            let position: u64 = response.headers()["ymt-log-position"]
+                .to_str()
+                .expect("a number")
+                .parse()
+                .expect("a number");
+            assert!(position >= 1, "{base} has applied the stream");
+            assert!(response.headers().contains_key("ymt-replication-lag-ms"));
+            support::cluster::wait_ready(&client, base).await;
+        }
+    });
+}
+
+/// Starts `writers` failover writers on distinct nodes.
+fn start_writers(
+    cluster: &TestCluster,
+    client: &reqwest::Client,
+    bases: &Arc<parking_lot::Mutex<Vec<String>>>,
+    round: usize,
+    acked: &Acked,
+    acked_batches: &Arc<AtomicUsize>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..2)
+        .map(|writer| {
+            let job = FailoverWriter {
+                client: client.clone(),
+                bases: bases.clone(),
+                lab_key: cluster.lab_key.clone(),
+                id_prefix: format!("r{round}-w{writer}"),
+                persons: 200,
+                batch_events: 20,
+                seed: 0x5eed_0011 + (round * 2 + writer) as u64,
+                acked: acked.clone(),
+                acked_batches: acked_batches.clone(),
+                stop: stop.clone(),
+            };
+            tokio::spawn(job.run(round + writer))
+        })
+        .collect()
+}
+
+fn namespaced(acked: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    acked
+        .iter()
+        .map(|(pid, ids)| {
+            let ids = ids.iter().map(|id| format!("lab-440305:{id}")).collect();
+            (pid.clone(), ids)
+        })
+        .collect()
+}
+
+#[test]
+fn no_acknowledged_event_is_lost_when_a_node_is_killed_during_ingest() {
+    let Some(nats) = nats_or_skip("node dies") else {
+        return;
+    };
+    const ROUNDS: usize = 10;
+    runtime().block_on(async {
+        let mut cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let acked: Acked = Default::default();
+        let mut rng = support::Rng(0x5eed_4011);
+        for round in 0..ROUNDS {
+            let victim = round % 3;
+            let bases = Arc::new(parking_lot::Mutex::new(cluster.bases.clone()));
+            let acked_batches = Arc::new(AtomicUsize::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let writers = start_writers(
+                &cluster,
+                &client,
+                &bases,
+                round,
+                &acked,
+                &acked_batches,
+                &stop,
+            );
+            // SIGKILL after a seeded number of acknowledged batches.
+            let before_kill = 2 + rng.below(6) as usize;
+            wait_count(&acked_batches, before_kill, "batches before the kill").await;
+            cluster.kill_node(victim);
+            // The writers resume on the other nodes.
+            let after_kill = acked_batches.load(Ordering::SeqCst) + 4;
+            wait_count(&acked_batches, after_kill, "batches after the kill").await;
+            cluster.restart_node(victim, ACK_TIMEOUT_MS);
+            *bases.lock() = cluster.bases.clone();
+            stop.store(true, Ordering::SeqCst);
+            for writer in writers {
+                writer.await.expect("a writer");
+            }
+        }
+        let expected = namespaced(&acked.lock().expect("lock"));
+        for base in &cluster.bases {
+            wait_holds(&client, base, &cluster.admin_key, &expected).await;
+        }
+    });
+}
+
+#[test]
+fn a_write_without_the_brokers_quorum_is_answered_503_and_published_when_it_returns() {
+    let Some(nats) = nats_or_skip("broker without quorum") else {
+        return;
+    };
+    runtime().block_on(async {
+        let mut cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let event = test_result("outbox-1", "p-outbox", "positive", 3_600);
+        cluster.nats.servers[1].kill();
+        cluster.nats.servers[2].kill();
+        let response = client
+            .post(format!("{}/v1/events:batch", cluster.bases[0]))
+            .bearer_auth(&cluster.lab_key)
+            .json(&json!({ "events": [event.clone()] }))
+            .send()
+            .await
+            .expect("the node answers");
+        assert_eq!(
+            response.status().as_u16(),
+            503,
+            "no quorum, no acknowledgement"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+        // Reads continue.
+        let status = client
+            .get(format!("{}/v1/persons/p-outbox/status", cluster.bases[0]))
+            .bearer_auth(&cluster.admin_key)
+            .send()
+            .await
+            .expect("the node answers");
+        assert_eq!(
+            status.status().as_u16(),
+            200,
+            "reads continue without the broker"
+        );
+        cluster.nats.servers[1]
+            .start()
+            .expect("the server starts again");
+        cluster.nats.servers[2]
+            .start()
+            .expect("the server starts again");
+        // The outbox publishes the record: the other nodes get it without
+        // any retry by the client.
+        let expected = BTreeMap::from([(
+            "p-outbox".to_owned(),
+            vec!["lab-440305:outbox-1".to_owned()],
+        )]);
+        for base in &cluster.bases {
+            wait_holds(&client, base, &cluster.admin_key, &expected).await;
+        }
+        // A retry is now a duplicate, acknowledged.
+        assert_eq!(
+            post(&client, &cluster.bases[0], &cluster.lab_key, &[event]).await,
+            200
+        );
+    });
+}

@@ -1,0 +1,39 @@
+//! The seam between the node and a transport of its records (data layer:
+//! the types only; the outbox and the apply path are in `replication.rs`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::NodeError;
+use crate::record::RecordEnvelope;
+
+/// What readers, probes and metrics see of replication (cluster only;
+/// zero on a single node). The transport keeps it current.
+#[derive(Debug, Default)]
+pub struct ReplicationStatus {
+    /// The stream sequence this node has applied up to: the log position
+    /// its answers reflect.
+    pub position: std::sync::atomic::AtomicU64,
+    /// How long the oldest record known to be in the stream and not yet
+    /// applied here has been waiting, in milliseconds (0 when caught up).
+    pub lag_ms: std::sync::atomic::AtomicU64,
+    /// Records waiting in the outbox.
+    pub outbox_depth: std::sync::atomic::AtomicU64,
+}
+
+/// A future the transport resolves.
+pub type ReplicationFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NodeError>> + Send + 'a>>;
+
+/// A transport of records between nodes (NATS JetStream in `ymt-cluster`).
+pub trait Replicator: Send + Sync {
+    /// Publishes one record and resolves once the transport holds it
+    /// durably (a quorum acknowledged it), or fails with
+    /// [`crate::ErrorKind::Unavailable`] when it did not within its bound.
+    /// `message_id` is the same for every retry of the same record, so the
+    /// transport can drop duplicates.
+    fn publish<'a>(
+        &'a self,
+        message_id: &'a str,
+        envelope: &'a RecordEnvelope,
+    ) -> ReplicationFuture<'a>;
+}
