@@ -9,6 +9,7 @@ mod cmd_backup;
 mod cmd_bench;
 mod cmd_certlogic;
 mod cmd_cluster;
+mod cmd_import;
 mod cmd_restart;
 mod cmd_rules;
 mod cmd_server;
@@ -65,7 +66,7 @@ enum Command {
     /// Run a node: the API, live statuses and timed transitions.
     Serve(cmd_server::ServeArgs),
     /// Import events (JSON lines) or check-ins (CSV) into a data directory.
-    Import(cmd_server::ImportArgs),
+    Import(cmd_import::ImportArgs),
     /// Administration: principals and their API keys.
     Admin {
         #[command(subcommand)]
@@ -136,7 +137,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => cmd_trace::run_trace(args),
         Command::Simulate(args) => cmd_simulate::run(args),
         Command::Serve(args) => cmd_server::run_serve(args),
-        Command::Import(args) => cmd_server::run_import(args),
+        Command::Import(args) => cmd_import::run_import(args),
         Command::Admin { command } => cmd_server::run_admin(command),
         Command::Audit { command } => cmd_server::run_audit(command),
         Command::Backup(args) => cmd_backup::run_backup(args),

@@ -10,6 +10,7 @@ mod handlers;
 pub mod observability;
 pub mod oidc;
 pub mod openapi;
+mod page_labels;
 pub mod pages;
 pub mod policy;
 pub mod problem;

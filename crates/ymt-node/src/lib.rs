@@ -22,6 +22,7 @@ pub mod error;
 mod evaluation;
 pub mod history;
 pub mod hospital;
+mod import;
 mod ingest;
 pub mod key_revocation;
 pub mod model;
