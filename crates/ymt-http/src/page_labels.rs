@@ -1,7 +1,21 @@
 //! The pages' static labels, in Chinese and English: one table, so a
 //! missing translation is one place to look.
 
-use crate::pages::Lang;
+/// The language of a page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lang {
+    ZhCn,
+    En,
+}
+
+impl Lang {
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Lang::ZhCn => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+}
 
 /// A static label in the page language.
 pub fn text(lang: Lang, key: &str) -> &'static str {

@@ -16,21 +16,6 @@ use serde::Deserialize;
 use crate::problem::ApiError;
 use crate::schemas::*;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Lang {
-    ZhCn,
-    En,
-}
-
-impl Lang {
-    fn tag(self) -> &'static str {
-        match self {
-            Lang::ZhCn => "zh-CN",
-            Lang::En => "en",
-        }
-    }
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct LangQuery {
@@ -48,7 +33,7 @@ impl LangQuery {
     }
 }
 
-pub use crate::page_labels::text;
+pub use crate::page_labels::{Lang, text};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
