@@ -6,4 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = ymt_token::decode_qr_image(data);
+    // The camera-frame decoder behind `POST /v1/qr:decode` (untrusted bytes
+    // from any browser): bounded, and never a panic either.
+    let _ = ymt_token::decode_qr_frame(data);
 });
