@@ -15,6 +15,7 @@ pub(crate) struct DashboardQuery {
     /// Only the persons registered in this region (inside the caller's
     /// jurisdiction): the same count for every role.
     #[serde(default)]
+    #[param(value_type = Option<ymt_core::RegionCode>)]
     region: Option<String>,
     /// `en` for English labels; anything else, or nothing, for Chinese.
     #[serde(default)]
