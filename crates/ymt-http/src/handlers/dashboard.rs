@@ -63,7 +63,10 @@ pub(crate) async fn colors_svg(
     // every role (a health authority only inside its jurisdiction), so an
     // authority's totals and a national admin's for its region agree.
     if let Some(region) = &query.region {
-        let region = ymt_core::RegionCode::parse(region)
+        // `nation` too, as everywhere a region code is taken: the whole
+        // country, for the roles whose jurisdiction it is.
+        let region = region
+            .parse::<ymt_core::RegionCode>()
             .map_err(|error| ApiError::bad_request(format!("region: {error}")))?;
         if !principal.may_act_in(&region) {
             let detail = format!(
