@@ -8,10 +8,31 @@ mod support;
 use serde_json::json;
 use support::TestNode;
 use support::tracing_world::{
-    COMMUNITY_A, NANSHAN, check_in, check_ins, check_projection_matches_full_evaluation, risk_area,
-    world,
+    COMMUNITY_A, NANSHAN, World, check_in, check_ins, check_projection_matches_full_evaluation,
+    risk_area, world,
 };
 use ymt_store::{AuditFilter, AuditOutcome};
+
+/// The authority designates the whole county: held by the breaker, then
+/// approved by a national admin, so it is in force.
+async fn designate_the_county_through_a_national_admin(node: &TestNode, world: &World) {
+    let (status, body) = node
+        .post_as(
+            &world.authority,
+            "/v1/risk-areas",
+            risk_area("ra-county", json!({"region": NANSHAN})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = node
+        .post_as(
+            &world.national,
+            "/v1/pending/risk_area.ra-county:approve",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_designation_preview_applies_nothing_and_counts_who_would_change() {
@@ -177,22 +198,7 @@ async fn a_lifted_designation_exposes_no_stay_after_the_lift_even_after_a_restar
 async fn lifting_a_large_designation_cannot_bypass_the_two_person_rule() {
     let node = TestNode::start().await;
     let world = world(&node).await;
-    let (status, body) = node
-        .post_as(
-            &world.authority,
-            "/v1/risk-areas",
-            risk_area("ra-county", json!({"region": NANSHAN})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let (status, body) = node
-        .post_as(
-            &world.national,
-            "/v1/pending/risk_area.ra-county:approve",
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    designate_the_county_through_a_national_admin(&node, &world).await;
     // The authority's lift of the county is held, and it cannot approve it.
     let (status, body) = node
         .post_as(
@@ -244,22 +250,7 @@ async fn lifting_a_large_designation_cannot_bypass_the_two_person_rule() {
 async fn a_held_lift_takes_effect_only_when_a_second_national_admin_approves() {
     let node = TestNode::start().await;
     let world = world(&node).await;
-    let (status, body) = node
-        .post_as(
-            &world.authority,
-            "/v1/risk-areas",
-            risk_area("ra-county", json!({"region": NANSHAN})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let (status, _) = node
-        .post_as(
-            &world.national,
-            "/v1/pending/risk_area.ra-county:approve",
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    designate_the_county_through_a_national_admin(&node, &world).await;
     let (status, body) = node
         .post_as(
             &world.national,
