@@ -21,6 +21,7 @@ impl Lang {
 pub fn text(lang: Lang, key: &str) -> &'static str {
     let (zh, en) = match key {
         "app" => ("一码通", "Yimatong health code"),
+        "rules_title" => ("规则公示", "Rules in force"),
         "citizen" => ("我的健康码", "My health code"),
         "verify" => ("验码", "Verify a code"),
         "console" => ("管理控制台", "Authority console"),

@@ -55,6 +55,11 @@ async fn the_public_rules_need_no_sign_in_and_show_each_profile_beside_its_natio
     // The page itself is served without a key too.
     let page = node.get("/rules?lang=en", None).await;
     assert_eq!(page.status, 200);
+    let html = String::from_utf8_lossy(&page.bytes);
+    assert!(
+        html.contains("<title>Rules in force ·") && html.contains("<h1>Rules in force</h1>"),
+        "the page is titled as the rules page: {html}"
+    );
     node.close().await;
 }
 

@@ -194,7 +194,6 @@ pub(crate) async fn public_rules(State(state): State<SharedState>) -> Result<Res
 /// A label of the public rules page in the page language.
 fn label(lang: Lang, key: &str) -> &'static str {
     let (zh, en) = match key {
-        "title" => ("规则公示", "Rules in force"),
         "intro" => (
             "本页公开全国现行健康码规则、各地区参数配置（均在国家规定范围内）及每次发布的记录，无需登录。",
             "The national health-code rules in force, every region's parameters (always inside the national bounds) and the record of every publication, public and without sign-in.",
@@ -232,19 +231,7 @@ pub fn rules_page_html(lang: Lang) -> String {
         history = l("history"),
         json = l("json"),
     );
-    let page = layout(lang, "rules", "console", &body, &["rules.js"]);
-    // The layout titles pages from the shared label table; this page has
-    // its own title.
-    page.replacen(
-        &format!("<h1>{}</h1>", crate::pages::text(lang, "console")),
-        &format!("<h1>{}</h1>", l("title")),
-        1,
-    )
-    .replacen(
-        &format!("<title>{} ·", crate::pages::text(lang, "console")),
-        &format!("<title>{} ·", l("title")),
-        1,
-    )
+    layout(lang, "rules", "rules_title", &body, &["rules.js"])
 }
 
 #[utoipa::path(
