@@ -103,7 +103,7 @@ fn run_up(args: ClusterUpArgs) -> anyhow::Result<ExitCode> {
 /// Makes `node-1` with the cluster's principals (printing their keys once,
 /// into `keys.json`), then copies it to the other nodes' directories; an
 /// existing cluster directory is reused as it is.
-fn prepare_data_dirs(dir: &Path, nodes: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn prepare_data_dirs(dir: &Path, nodes: usize) -> anyhow::Result<serde_json::Value> {
     let keys_path = dir.join("keys.json");
     let first = dir.join("node-1");
     if !first.exists() {
@@ -162,7 +162,11 @@ pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// Starts `yimatong serve` on a free port, returning once it listens.
-fn start_node(data: &Path, nats: &str, replicas: usize) -> anyhow::Result<(Child, String)> {
+pub(crate) fn start_node(
+    data: &Path,
+    nats: &str,
+    replicas: usize,
+) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--data"])
         .arg(data)

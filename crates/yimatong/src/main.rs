@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_backup;
 mod cmd_bench;
+mod cmd_bench_cluster;
 mod cmd_certlogic;
 mod cmd_cluster;
 mod cmd_import;
@@ -111,6 +112,8 @@ enum BenchCommand {
     Storm(cmd_storm::BenchStormArgs),
     /// Capacity, then an open-loop surge at 10x it, then recovery.
     Surge(cmd_surge::BenchSurgeArgs),
+    /// Three nodes on NATS JetStream: durable events/s, propagation, failover.
+    Cluster(cmd_bench_cluster::BenchClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +155,7 @@ fn main() -> ExitCode {
             BenchCommand::Trace(args) => cmd_trace::run_bench(args),
             BenchCommand::Storm(args) => cmd_storm::run_storm(args),
             BenchCommand::Surge(args) => cmd_surge::run_surge(args),
+            BenchCommand::Cluster(args) => cmd_bench_cluster::run(args),
         },
     };
     match outcome {

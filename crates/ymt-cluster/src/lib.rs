@@ -12,6 +12,7 @@
 //! address (the README's single node) never reaches this crate.
 
 mod apply_loop;
+pub mod bench;
 pub mod local;
 mod transport;
 

@@ -83,14 +83,33 @@ impl Replicator for JetStreamReplicator {
             let messages = Self::messages_of(message_id, envelope)?;
             let publish_all = async {
                 let mut acks = Vec::with_capacity(messages.len());
-                for (subject, id, payload) in messages {
+                for (subject, id, payload) in &messages {
                     let publish = jetstream::message::PublishMessage::build()
                         .message_id(id)
-                        .payload(payload.into());
-                    acks.push(self.context.send_publish(subject, publish).await?);
+                        .payload(payload.clone().into());
+                    acks.push(self.context.send_publish(subject.clone(), publish).await?);
                 }
-                for ack in acks {
-                    ack.await?;
+                for (ack, (subject, id, payload)) in acks.into_iter().zip(&messages) {
+                    let mut outcome = ack.await;
+                    // The same message in flight twice (the outbox task and
+                    // the request that wrote it, or a client's retry on
+                    // another connection): JetStream refuses the second
+                    // while the first is being stored. Publishing it again
+                    // once the first is stored is acknowledged as a
+                    // duplicate, which is what the writer waits for;
+                    // bounded by the acknowledgement timeout around this.
+                    while outcome.as_ref().is_err_and(is_duplicate_in_flight) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        let publish = jetstream::message::PublishMessage::build()
+                            .message_id(id)
+                            .payload(payload.clone().into());
+                        outcome = self
+                            .context
+                            .send_publish(subject.clone(), publish)
+                            .await?
+                            .await;
+                    }
+                    outcome?;
                 }
                 Ok::<(), async_nats::Error>(())
             };
@@ -110,4 +129,14 @@ impl Replicator for JetStreamReplicator {
             }
         })
     }
+}
+
+/// JetStream's "duplicate message id is in process" (10158): the same
+/// message id is being stored by another publish right now.
+fn is_duplicate_in_flight(error: &jetstream::context::PublishError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<jetstream::Error>())
+        .is_some_and(|source| {
+            source.error_code() == jetstream::ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT
+        })
 }
