@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// state-changing requests must come from this origin.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Another node of the cluster, as its pages reach it
+    /// (`https://node2.example.cn`); repeatable, at most 16. The verifier
+    /// page fails over to these nodes when this one cannot answer, and they
+    /// may call this node's API from their pages with a bearer key (CORS).
+    #[arg(long = "peer-url")]
+    pub peer_urls: Vec<String>,
     /// Connections open at once from one client address (IPv6: per /64).
     #[arg(long, default_value_t = 256)]
     pub connections_per_client_max: usize,
@@ -224,6 +230,16 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(ymt_node::config::parse_public_url)
             .transpose()?;
+        anyhow::ensure!(
+            args.peer_urls.len() <= ymt_node::config::PEER_URLS_MAX,
+            "--peer-url: at most {} peers",
+            ymt_node::config::PEER_URLS_MAX
+        );
+        config.peer_urls = args
+            .peer_urls
+            .iter()
+            .map(|url| ymt_node::config::parse_public_url(url))
+            .collect::<Result<_, _>>()?;
         config.connections_per_client_max = args.connections_per_client_max.max(1);
         config.person_events_per_window_max = args.person_events_per_window_max.max(1);
         config.person_events_window_secs = args.person_events_window_secs.max(1);

@@ -47,13 +47,56 @@ const YMT = (() => {
   };
   const t = (key) => dict[lang][key] || key;
   const when = (iso) => iso ? new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) : "";
+  // Other nodes of the cluster (issue 11 item 8), set by a page that may
+  // fail over: the node's own list (`serve --peer-url`) and the device's.
+  // Only requests that carry a bearer key, or are public, fail over: a
+  // citizen's session cookie belongs to this node and is never sent away.
+  let peers = [];
+  const PREFERRED = "ymt.preferredNode";
+  function setPeers(list) {
+    peers = [];
+    for (const item of list) {
+      try {
+        const url = new URL(item);
+        if ((url.protocol === "https:" || url.protocol === "http:") && url.origin !== location.origin
+          && !peers.includes(url.origin)) peers.push(url.origin);
+      } catch { /* not a URL: ignored */ }
+    }
+  }
+  // This node first, unless another answered last time (it stays preferred
+  // for this tab until it fails too).
+  function candidates() {
+    const all = ["", ...peers];
+    const preferred = sessionStorage.getItem(PREFERRED);
+    return preferred && all.includes(preferred) ? [preferred, ...all.filter((node) => node !== preferred)] : all;
+  }
   async function api(path, options = {}) {
     const headers = Object.assign({ "Accept": "application/json" }, options.headers || {});
     if (options.body !== undefined && typeof options.body !== "string") {
       headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(options.body);
     }
-    const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
+    const mayFailOver = peers.length > 0 && (headers.Authorization !== undefined || options.public === true);
+    const nodes = mayFailOver ? candidates() : [""];
+    let response = null;
+    let failure = null;
+    for (const node of nodes) {
+      try {
+        response = await fetch(node + path, Object.assign({}, options, { headers, credentials: node ? "omit" : "same-origin" }));
+      } catch (error) {
+        failure = error;
+        response = null;
+        continue;
+      }
+      // A node that is overloaded, stale or without its broker says so with
+      // 502–504; any other answer is the answer.
+      if (mayFailOver && [502, 503, 504].includes(response.status) && node !== nodes[nodes.length - 1]) continue;
+      if (mayFailOver) {
+        if (node) sessionStorage.setItem(PREFERRED, node); else sessionStorage.removeItem(PREFERRED);
+      }
+      break;
+    }
+    if (!response) throw failure;
     const type = response.headers.get("content-type") || "";
     const body = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
@@ -78,5 +121,5 @@ const YMT = (() => {
     const bytes = crypto.getRandomValues(new Uint8Array(8));
     return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
-  return { lang, t, when, api, banner, el, randomId };
+  return { lang, t, when, api, setPeers, banner, el, randomId };
 })();

@@ -36,7 +36,7 @@
     }
     try {
       // Past the HTTP cache: a refresh must see a revocation made since.
-      const signed = await api("/v1/trust-list", { cache: "no-cache" });
+      const signed = await api("/v1/trust-list", { cache: "no-cache", public: true });
       const document = await YmtCose.verifyTrustList(signed, localStorage.getItem(ANCHOR));
       if (trust && Number(document.serial) < Number(trust.serial)) throw new Error("older trust list refused");
       localStorage.setItem(ANCHOR, signed.signer.public_key);
@@ -240,6 +240,11 @@
     if (text) await check(text);
   });
   const s = settings();
+  // The node's peers (`serve --peer-url`, also the only other origins the
+  // page's Content-Security-Policy lets it call): requests with the device
+  // key, and the public trust list, fail over to them when this node
+  // cannot answer.
+  YMT.setPeers(($("settings").dataset.peers || "").split(" ").filter(Boolean));
   $("verifier-key").value = s.key || "";
   $("venue").value = s.venue || "";
   $("region").value = s.region || "";

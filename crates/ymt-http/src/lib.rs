@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod openapi;
 mod page_labels;
 pub mod pages;
+mod peer_origins;
 pub mod policy;
 pub mod problem;
 pub mod routes;

@@ -220,7 +220,9 @@ pub fn citizen_page(lang: Lang) -> String {
     )
 }
 
-pub fn verify_page(lang: Lang) -> String {
+/// The verifier page; `peer_urls` are the cluster's other nodes, which the
+/// page fails over to (`serve --peer-url`).
+pub fn verify_page(lang: Lang, peer_urls: &[String]) -> String {
     let t = |key| text(lang, key);
     let body = format!(
         r#"<section class="card">
@@ -250,7 +252,7 @@ pub fn verify_page(lang: Lang) -> String {
 <p id="service-outcome" class="color-label"></p>
 <ul id="service-reasons"></ul>
 </section>
-<details class="card" id="settings"><summary>{settings}</summary>
+<details class="card" id="settings" data-peers="{peers}"><summary>{settings}</summary>
 <label for="verifier-key">{verifier_key}</label><input id="verifier-key" type="password" autocomplete="off">
 <label for="venue">{venue}</label><input id="venue" autocomplete="off">
 <label for="region">{region}</label><input id="region" autocomplete="off" inputmode="numeric">
@@ -266,6 +268,7 @@ pub fn verify_page(lang: Lang) -> String {
 <p id="card-result" role="status"></p>
 </section>"#,
         scan = t("scan"),
+        peers = escape(&peer_urls.join(" ")),
         service = t("service"),
         service_health = t("service_health"),
         service_hospital = t("service_hospital"),
@@ -508,13 +511,15 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const PAGE_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+
 pub(crate) fn html(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+                PAGE_CONTENT_SECURITY_POLICY,
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
@@ -572,8 +577,25 @@ pub(crate) async fn citizen(
         (status = 400, response = BadRequest),
     )
 )]
-pub(crate) async fn verify(ApiQuery(query): ApiQuery<LangQuery>) -> Response {
-    html(verify_page(query.lang()))
+pub(crate) async fn verify(
+    axum::extract::State(state): axum::extract::State<crate::extract::SharedState>,
+    ApiQuery(query): ApiQuery<LangQuery>,
+) -> Response {
+    let peer_urls = &state.config.peer_urls;
+    let mut response = html(verify_page(query.lang(), peer_urls));
+    if !peer_urls.is_empty() {
+        // The page may call the peers it fails over to, and nothing else.
+        let policy = PAGE_CONTENT_SECURITY_POLICY.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {}", peer_urls.join(" ")),
+        );
+        if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
 }
 
 #[utoipa::path(
@@ -655,7 +677,7 @@ mod tests {
     #[test]
     fn every_page_names_its_language() {
         assert!(citizen_page(Lang::ZhCn).contains(r#"lang="zh-CN""#));
-        assert!(verify_page(Lang::En).contains(r#"lang="en""#));
+        assert!(verify_page(Lang::En, &[]).contains(r#"lang="en""#));
         assert!(console_page(Lang::En).contains("Authority console"));
     }
 

@@ -302,6 +302,11 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             staleness_headers,
         ))
+        // Before admission: a peer page's preflight costs no request slot.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::peer_origins::answer_peer_origins,
+        ))
         // Outermost, so that shed requests are measured and carry an id.
         .layer(axum::middleware::from_fn_with_state(observability, observe))
         .with_state(state)

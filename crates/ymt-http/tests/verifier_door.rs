@@ -306,3 +306,170 @@ async fn a_forged_venue_code_checks_nobody_in_and_a_citizen_checks_in_only_thems
     );
     node.close().await;
 }
+
+/// Issue 11 item 8: a verifier page loaded from a peer node fails over to
+/// this one. `origin` is the peer's (`serve --peer-url`).
+const PEER_ORIGIN: &str = "http://node-b.example:8080";
+
+async fn cross_origin(
+    node: &TestNode,
+    method: reqwest::Method,
+    path: &str,
+    origin: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = node
+        .client
+        .request(method, format!("{}{path}", node.base))
+        .header("origin", origin);
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("the node answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_nodes_verifier_page_may_call_this_node_with_a_device_key_and_nothing_more() {
+    let node = TestNode::start_with_config(|config| {
+        config.peer_urls = vec![PEER_ORIGIN.to_owned()];
+    })
+    .await;
+    let verifier = node.add_principal("verifier-440305", Role::VerifierDevice, REGION);
+    // The preflight of the device's ID-card check: allowed for the peer,
+    // with the device key's header, never with credentials.
+    let preflight = cross_origin(
+        &node,
+        reqwest::Method::OPTIONS,
+        "/v1/verify/id-card",
+        PEER_ORIGIN,
+        &[
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(preflight.status(), 204);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some(PEER_ORIGIN)
+    );
+    assert!(
+        header(&preflight, "access-control-allow-headers")
+            .unwrap()
+            .contains("authorization")
+    );
+    assert_eq!(header(&preflight, "access-control-allow-credentials"), None);
+    // The check itself, as the page sends it.
+    let check = node
+        .client
+        .post(format!("{}/v1/verify/id-card", node.base))
+        .header("origin", PEER_ORIGIN)
+        .bearer_auth(&verifier)
+        .json(&json!({"id_type": "resident_id", "id_number": resident_id("44030519800101001")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), 200);
+    assert_eq!(
+        header(&check, "access-control-allow-origin").as_deref(),
+        Some(PEER_ORIGIN)
+    );
+    assert_eq!(header(&check, "access-control-allow-credentials"), None);
+    // The trust list, public, readable by the peer's page.
+    let trust = cross_origin(
+        &node,
+        reqwest::Method::GET,
+        "/v1/trust-list",
+        PEER_ORIGIN,
+        &[],
+    )
+    .await;
+    assert_eq!(trust.status(), 200);
+    assert_eq!(
+        header(&trust, "access-control-allow-origin").as_deref(),
+        Some(PEER_ORIGIN)
+    );
+    // Any other site gets no cross-origin grant at all: its preflight is not
+    // answered as one, and its reads are opaque to it.
+    for origin in ["http://evil.example", "http://node-b.example:8081", "null"] {
+        let preflight = cross_origin(
+            &node,
+            reqwest::Method::OPTIONS,
+            "/v1/verify/id-card",
+            origin,
+            &[("access-control-request-method", "POST")],
+        )
+        .await;
+        assert_ne!(preflight.status(), 204, "{origin}");
+        assert_eq!(
+            header(&preflight, "access-control-allow-origin"),
+            None,
+            "{origin}"
+        );
+        let trust = cross_origin(&node, reqwest::Method::GET, "/v1/trust-list", origin, &[]).await;
+        assert_eq!(
+            header(&trust, "access-control-allow-origin"),
+            None,
+            "{origin}"
+        );
+        assert!(
+            header(&trust, "vary")
+                .unwrap_or_default()
+                .contains("origin")
+        );
+    }
+    // The verifier page names its peers, and may connect to them alone.
+    let page = node
+        .client
+        .get(format!("{}/verify", node.base))
+        .send()
+        .await
+        .unwrap();
+    let policy = header(&page, "content-security-policy").unwrap();
+    assert!(
+        policy.contains(&format!("connect-src 'self' {PEER_ORIGIN};")),
+        "{policy}"
+    );
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(&format!(r#"data-peers="{PEER_ORIGIN}""#))
+    );
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_peers_no_origin_is_granted_and_the_page_connects_to_its_own_node_only() {
+    let node = TestNode::start().await;
+    let preflight = cross_origin(
+        &node,
+        reqwest::Method::OPTIONS,
+        "/v1/verify/id-card",
+        PEER_ORIGIN,
+        &[("access-control-request-method", "POST")],
+    )
+    .await;
+    assert_eq!(preflight.headers().get("access-control-allow-origin"), None);
+    let page = node
+        .client
+        .get(format!("{}/verify", node.base))
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    node.close().await;
+}

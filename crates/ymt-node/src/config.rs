@@ -37,6 +37,12 @@ pub struct ServerConfig {
     /// request must come from this origin. Without it, the origin must match
     /// the request's `Host`.
     pub public_url: Option<String>,
+    /// The origins of the other nodes of the cluster (`scheme://host[:port]`,
+    /// as [`parse_public_url`] makes them), at most [`PEER_URLS_MAX`]: the
+    /// verifier page fails over to them when this node cannot answer, so
+    /// they may call this node's API from their pages with a bearer key
+    /// (CORS, never with a cookie).
+    pub peer_urls: Vec<String>,
     /// Citizen sign-in: limits against guessing one-time codes and against
     /// floods of sessions.
     pub sign_in: SignInConfig,
@@ -119,6 +125,7 @@ impl ServerConfig {
             idle_timeout_ms: 60_000,
             body_bytes_in_flight_max: 512 * 1024 * 1024,
             public_url: None,
+            peer_urls: Vec::new(),
             sign_in: SignInConfig::default(),
             oidc: None,
             open_appeals_per_person_max: 5,
@@ -243,6 +250,9 @@ impl Default for TracingConfig {
         }
     }
 }
+
+/// Peer nodes a page may fail over to: a few, since a page tries them in turn.
+pub const PEER_URLS_MAX: usize = 16;
 
 /// Checks a public URL (`http://` or `https://`, a host, no path beyond `/`)
 /// and returns its origin, `scheme://host[:port]`, lower-cased: the form a
