@@ -79,7 +79,7 @@ async fn apply_from_position(node: &Arc<Node>, context: &jetstream::Context) -> 
                 let last_sequence = stream.info().await?.state.last_sequence;
                 if last_sequence > applied_until {
                     anyhow::bail!(
-                        "the consumer delivered nothing for {} ms while the stream holds                          sequences {}..={last_sequence}",
+                        "the consumer delivered nothing for {} ms while the stream holds sequences {}..={last_sequence}",
                         IDLE_WHILE_BEHIND_MAX.as_millis(),
                         applied_until + 1
                     );
