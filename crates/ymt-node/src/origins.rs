@@ -266,6 +266,33 @@ mod tests {
     }
 
     #[test]
+    fn a_record_without_an_origin_still_reads_and_one_with_it_round_trips() {
+        use crate::record::Author;
+        let at = ymt_core::Timestamp::from_unix_secs(1_700_000_000).expect("an instant");
+        let test = ymt_core::EventId::parse("lab:t-1").expect("an id");
+        let mut envelope =
+            RecordEnvelope::new(&Author::operator(), at, Record::TracingWithdrawn { test });
+        let old = serde_json::to_value(&envelope).expect("JSON");
+        assert!(
+            old.get("origin").is_none(),
+            "an unnumbered record is written as before"
+        );
+        let read: RecordEnvelope = serde_json::from_value(old).expect("reads");
+        assert_eq!(read.origin, None);
+        envelope.origin = Some(OriginStamp {
+            origin: "o1".into(),
+            seq: 7,
+        });
+        let bytes = serde_json::to_vec(&envelope).expect("JSON");
+        let read: RecordEnvelope = serde_json::from_slice(&bytes).expect("reads");
+        assert_eq!(read.origin, envelope.origin);
+        // Not a batch of events: one part, its own number.
+        let parts = parts_of(&envelope);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].1.origin, envelope.origin);
+    }
+
+    #[test]
     fn keys_read_back() {
         let key = origin_record_key("o-ab/c", 42);
         assert_eq!(parse_origin_record_key(&key), Some(("o-ab/c", 42)));
