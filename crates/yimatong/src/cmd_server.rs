@@ -93,6 +93,19 @@ pub struct ServeArgs {
     /// In a cluster: `/readyz` fails while the replication lag is above it.
     #[arg(long, default_value_t = 2_000, requires = "nats")]
     pub replication_lag_max_ms: u64,
+    /// In a cluster: how long the stream keeps records (7 days); a node
+    /// away longer catches up from its peers (anti-entropy). Set when the
+    /// stream is first made; a short one is for tests.
+    #[arg(long, default_value_t = 7 * 24 * 3600, requires = "nats")]
+    pub stream_max_age_secs: u64,
+    /// In a cluster: how often the node compares what it holds of every
+    /// origin with each peer and fetches what it misses (anti-entropy).
+    #[arg(long, default_value_t = 1_000, requires = "nats")]
+    pub anti_entropy_interval_ms: u64,
+    /// In a cluster: the base URL peers reach this node's API at, for
+    /// anti-entropy (default `http://<the address it listens on>`).
+    #[arg(long, requires = "nats")]
+    pub advertise_url: Option<String>,
 }
 
 /// The OpenID provider configuration from the command line, if any.
@@ -266,15 +279,33 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None
         };
-        if let Some(urls) = &args.nats {
-            let mut cluster = ymt_cluster::ClusterConfig::new(urls.clone());
-            cluster.publish_ack_timeout =
-                std::time::Duration::from_millis(args.publish_ack_timeout_ms.max(1));
-            cluster.stream_replicas = args.stream_replicas.clamp(1, 5);
-            ymt_cluster::join(state.clone(), cluster).await?;
-        }
+        let cluster = match &args.nats {
+            Some(urls) => {
+                let mut cluster = ymt_cluster::ClusterConfig::new(urls.clone());
+                cluster.publish_ack_timeout =
+                    std::time::Duration::from_millis(args.publish_ack_timeout_ms.max(1));
+                cluster.stream_replicas = args.stream_replicas.clamp(1, 5);
+                cluster.stream_max_age =
+                    std::time::Duration::from_secs(args.stream_max_age_secs.max(1));
+                Some(ymt_cluster::join(state.clone(), cluster).await?)
+            }
+            None => None,
+        };
         let serving = crate::node_start::bind_and_serve_node(state, args.listen).await?;
         let address = serving.address;
+        if let Some(cluster) = cluster {
+            // Anti-entropy, once the node answers its peers.
+            let url = args
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}"));
+            let peers = cluster.advertise(url);
+            tokio::spawn(ymt_http::anti_entropy::run(
+                serving.node.clone(),
+                move || peers.urls(),
+                std::time::Duration::from_millis(args.anti_entropy_interval_ms.max(10)),
+            ));
+        }
         let control_socket =
             crate::cmd_backup::serve_control_socket(serving.node.clone(), &args.data);
         println!(

@@ -27,11 +27,23 @@ pub(crate) async fn run(node: Arc<Node>, context: jetstream::Context) {
     }
 }
 
+/// How long the loop waits for the next messages while the stream holds
+/// records this node has not applied before it suspects its consumer: an
+/// ordered consumer on a server that was SIGKILLed can stay silent (the
+/// client notices only after two missed 15 s heartbeats, and its own
+/// recreation can stall), so the loop watches progress itself.
+const IDLE_WHILE_BEHIND_MAX: Duration = Duration::from_secs(2);
+
 async fn apply_from_position(node: &Arc<Node>, context: &jetstream::Context) -> anyhow::Result<()> {
-    let position = node
+    let mut position = node
         .replication_position(STREAM_NAME)
         .map_err(|error| anyhow::anyhow!(error.detail))?;
-    let stream = context.get_stream(STREAM_NAME).await?;
+    let mut stream = context.get_stream(STREAM_NAME).await?;
+    // Read before the consumer is made: if the consumer then finds nothing
+    // pending after `position`, every sequence up to this one is gone from
+    // the stream (expired past `max_age`, or deleted), and waiting for it
+    // would wait forever; anti-entropy fetches those records from peers.
+    let last_sequence = stream.info().await?.state.last_sequence;
     let consumer = stream
         .create_consumer(jetstream::consumer::pull::OrderedConfig {
             deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
@@ -40,12 +52,41 @@ async fn apply_from_position(node: &Arc<Node>, context: &jetstream::Context) -> 
             ..Default::default()
         })
         .await?;
+    if consumer.cached_info().num_pending == 0 && last_sequence > position {
+        tracing::info!(
+            position,
+            last_sequence,
+            "the stream no longer holds the records after this node's position (anti-entropy fetches them)"
+        );
+        node.apply_replicated(Vec::new(), position_write(STREAM_NAME, last_sequence))
+            .await
+            .map_err(|error| anyhow::anyhow!(error.detail))?;
+        position = last_sequence;
+    }
     let mut messages = consumer
         .messages()
         .await?
         .ready_chunks(MESSAGES_PER_COMMIT_MAX);
     let mut applied_until = position;
-    while let Some(chunk) = messages.next().await {
+    loop {
+        let chunk = match tokio::time::timeout(IDLE_WHILE_BEHIND_MAX, messages.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(()),
+            Err(_) => {
+                // Silent: fine if there is nothing to apply, a stalled
+                // consumer if the stream holds more; then a new consumer
+                // from the stored position.
+                let last_sequence = stream.info().await?.state.last_sequence;
+                if last_sequence > applied_until {
+                    anyhow::bail!(
+                        "the consumer delivered nothing for {} ms while the stream holds sequences {}..={last_sequence}",
+                        IDLE_WHILE_BEHIND_MAX.as_millis(),
+                        applied_until + 1
+                    );
+                }
+                continue;
+            }
+        };
         let mut envelopes = Vec::with_capacity(chunk.len());
         let mut last = applied_until;
         let mut failure = None;
@@ -82,7 +123,6 @@ async fn apply_from_position(node: &Arc<Node>, context: &jetstream::Context) -> 
             return Err(error);
         }
     }
-    Ok(())
 }
 
 /// How often the stream's last sequence is read to measure the lag.

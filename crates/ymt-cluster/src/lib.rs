@@ -14,6 +14,7 @@
 mod apply_loop;
 pub mod bench;
 pub mod local;
+mod peers;
 mod transport;
 
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub const STREAM_NAME: &str = "YMT_RECORDS";
 /// the ordered commands, by province.
 pub const STREAM_SUBJECTS: &str = "ymt.rec.>";
 /// Person shards of the subjects: a later step can give a node a subset.
-pub const PERSON_SHARDS: u32 = 16;
+pub const PERSON_SHARDS: u32 = ymt_node::origins::PERSON_SHARDS;
 
 /// How a node joins the cluster.
 #[derive(Clone, Debug)]
@@ -42,7 +43,7 @@ pub struct ClusterConfig {
     /// Replicas of the stream (3 in a cluster of three servers).
     pub stream_replicas: usize,
     /// How long the stream keeps records; a node away longer catches up
-    /// from its peers (anti-entropy, not built yet).
+    /// from its peers (anti-entropy).
     pub stream_max_age: Duration,
     /// How long a write waits for the quorum's acknowledgement before the
     /// client is answered 503 (the record stays in the outbox).
@@ -69,15 +70,19 @@ pub fn stream_config(replicas: usize, max_age: Duration) -> jetstream::stream::C
         storage: jetstream::stream::StorageType::File,
         num_replicas: replicas,
         max_age,
-        duplicate_window: Duration::from_secs(120),
+        // JetStream refuses a window longer than the retention (a test's
+        // short retention).
+        duplicate_window: Duration::from_secs(120).min(max_age),
         ..Default::default()
     }
 }
 
 /// Connects `node` to the cluster: makes sure the stream exists, makes the
 /// node publish its records through it, and starts the loops that apply
-/// the stream and publish the outbox. Returns once the stream is reachable.
-pub async fn join(node: Arc<Node>, config: ClusterConfig) -> anyhow::Result<()> {
+/// the stream and publish the outbox. Returns once the stream is reachable,
+/// with the cluster's directory of peers (for anti-entropy, once the node
+/// serves: [`Cluster::advertise`]).
+pub async fn join(node: Arc<Node>, config: ClusterConfig) -> anyhow::Result<Cluster> {
     let servers: Vec<async_nats::ServerAddr> = config
         .nats_urls
         .split(',')
@@ -112,16 +117,57 @@ pub async fn join(node: Arc<Node>, config: ClusterConfig) -> anyhow::Result<()> 
     ));
     node.set_replicator(replicator)
         .map_err(|error| anyhow::anyhow!(error.detail))?;
+    // Anti-entropy: this process numbers its records under a new origin id;
+    // what the node holds of every origin is read back from its store.
+    let origin = node
+        .start_origin()
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    let held = node
+        .load_origin_records()
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    tracing::info!(origin, held, "joined the cluster");
     node.replication.position.store(
         node.replication_position(STREAM_NAME)
             .map_err(|error| anyhow::anyhow!(error.detail))?,
         std::sync::atomic::Ordering::Release,
     );
     tokio::spawn(apply_loop::run(node.clone(), context.clone()));
-    tokio::spawn(apply_loop::measure_lag(node.clone(), context));
+    tokio::spawn(apply_loop::measure_lag(node.clone(), context.clone()));
     tokio::spawn(publish_outbox_forever(node));
-    Ok(())
+    Ok(Cluster {
+        context,
+        origin,
+        replicas: config.stream_replicas,
+    })
 }
+
+/// A node's membership of the cluster, after [`join`].
+pub struct Cluster {
+    context: jetstream::Context,
+    origin: String,
+    replicas: usize,
+}
+
+impl Cluster {
+    /// This process's origin id.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Makes this node known to its peers at `base_url` (where its HTTP API
+    /// answers), renewed until the process ends, and returns the directory
+    /// of the peers' addresses, kept current (`peers.rs`).
+    pub fn advertise(&self, base_url: String) -> peers::PeerDirectory {
+        peers::advertise(
+            self.context.clone(),
+            self.replicas,
+            self.origin.clone(),
+            base_url,
+        )
+    }
+}
+
+pub use peers::PeerDirectory;
 
 /// Publishes what waits in the outbox (records whose clients were answered
 /// 503 while the broker was away, or made just before a crash) whenever

@@ -1,26 +1,22 @@
 //! Publishing a node's records to JetStream and waiting for the quorum.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use sha2::{Digest, Sha256};
 use ymt_core::PersonId;
 use ymt_node::NodeError;
+use ymt_node::origins::parts_of;
 use ymt_node::record::{Record, RecordEnvelope};
 use ymt_node::replication::{ReplicationFuture, Replicator};
 
-use crate::PERSON_SHARDS;
-
 /// The subject of a person's records: `ymt.rec.c.p<shard>`, the shard the
-/// first four bytes of the SHA-256 of the pid modulo [`PERSON_SHARDS`].
+/// first four bytes of the SHA-256 of the pid modulo [`crate::PERSON_SHARDS`].
 pub fn subject_of_person(pid: &PersonId) -> String {
     format!("ymt.rec.c.p{:02}", shard_of(pid))
 }
 
 fn shard_of(pid: &PersonId) -> u32 {
-    let digest = Sha256::digest(pid.as_str().as_bytes());
-    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % PERSON_SHARDS
+    ymt_node::origins::person_shard(pid)
 }
 
 /// The replicator of a node in a JetStream cluster.
@@ -37,35 +33,34 @@ impl JetStreamReplicator {
         }
     }
 
-    /// The messages of one record: a batch of events is split by person
-    /// shard (one message per shard, message id `<record id>.<shard>`).
+    /// The messages of one record: a batch of events split by person
+    /// shard, one message per shard in shard order
+    /// (`ymt_node::origins::parts_of`, the split its numbers follow).
+    /// Message id `<record id>.<shard>`, and for a numbered part also its
+    /// origin and number: the broker then drops the same numbered part
+    /// published twice (the outbox after a crash), while a client's retry
+    /// that the node numbered anew travels too (every node drops its
+    /// events as duplicates by event id).
     fn messages_of(
         message_id: &str,
         envelope: &RecordEnvelope,
     ) -> Result<Vec<(String, String, Vec<u8>)>, NodeError> {
-        let Record::Events { events } = &envelope.record else {
+        if !matches!(envelope.record, Record::Events { .. }) {
             return Err(NodeError::internal(format!(
                 "records of kind {} are not replicated yet",
                 envelope.record.kind()
             )));
-        };
-        let mut by_shard: BTreeMap<u32, Vec<_>> = BTreeMap::new();
-        for record in events {
-            by_shard
-                .entry(shard_of(&record.event.person))
-                .or_default()
-                .push(record.clone());
         }
-        Ok(by_shard
+        Ok(parts_of(envelope)
             .into_iter()
-            .map(|(shard, events)| {
-                let part = RecordEnvelope {
-                    record: Record::Events { events },
-                    ..envelope.clone()
+            .map(|(shard, part)| {
+                let id = match &part.origin {
+                    Some(stamp) => format!("{message_id}.{shard}.{}.{}", stamp.origin, stamp.seq),
+                    None => format!("{message_id}.{shard}"),
                 };
                 (
                     format!("ymt.rec.c.p{shard:02}"),
-                    format!("{message_id}.{shard}"),
+                    id,
                     serde_json::to_vec(&part).expect("records serialise"),
                 )
             })

@@ -4,6 +4,7 @@
 //! domain errors to problem+json. Handlers parse, authorize and call the
 //! node; the node does the work.
 
+pub mod anti_entropy;
 pub mod dashboard;
 pub mod extract;
 mod handlers;

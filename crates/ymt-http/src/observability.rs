@@ -309,6 +309,57 @@ fn encode_replication(
         "ymt_replication_conflicts",
         "Replicated events whose id this node holds with other content (the first stored stays).",
         load(&node.metrics.replication_conflicts),
+    )?;
+    encode_origins(encoder, node)
+}
+
+/// Origins listed by label at most: those missing the most records first
+/// (one origin per node process ever started; the totals count them all).
+const ORIGINS_LABELLED_MAX: usize = 32;
+
+/// Anti-entropy's figures: per origin, the contiguous prefix held and the
+/// records known and not held (the lag per origin, in records); their
+/// total; the gaps repaired from peers.
+fn encode_origins(encoder: &mut DescriptorEncoder, node: &SharedState) -> Result<(), fmt::Error> {
+    let mut origins = node.origin_summaries();
+    let missing_total: u64 = origins.iter().map(|origin| origin.missing).sum();
+    origins.sort_by(|a, b| b.missing.cmp(&a.missing).then(a.origin.cmp(&b.origin)));
+    origins.truncate(ORIGINS_LABELLED_MAX);
+    let mut prefix = encoder.encode_descriptor(
+        "ymt_replication_origin_prefix",
+        "Per origin: every record it numbered up to this one is held here.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for origin in &origins {
+        ConstGauge::new(origin.prefix)
+            .encode(prefix.encode_family(&[("origin", origin.origin.as_str())])?)?;
+    }
+    let mut missing = encoder.encode_descriptor(
+        "ymt_replication_origin_missing",
+        "Per origin: records known to exist (held here beyond a gap, or by a peer) and not held here.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for origin in &origins {
+        ConstGauge::new(origin.missing)
+            .encode(missing.encode_family(&[("origin", origin.origin.as_str())])?)?;
+    }
+    let total = encoder.encode_descriptor(
+        "ymt_replication_missing",
+        "Records of every origin known to exist and not held here.",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(missing_total).encode(total)?;
+    encode_counter(
+        encoder,
+        "ymt_replication_gaps_repaired",
+        "Numbered records this node missed and obtained from a peer (anti-entropy).",
+        node.replication
+            .origins
+            .gaps_repaired
+            .load(Ordering::Relaxed),
     )
 }
 

@@ -137,6 +137,8 @@ not serve is answered with 405 and an `Allow` header.";
         crate::handlers::self_check_in::check_in,
         public_rules::public_rules,
         public_rules::rules_page,
+        crate::handlers::replication::origins,
+        crate::handlers::replication::origin_records,
     ),
     components(
         schemas(
@@ -179,6 +181,7 @@ not serve is answered with 405 and an `Allow` header.";
         (name = "services", description = "Services on the same platform (docs/services.md): hospital access (就医) entrance lanes and consented results, care-home visits (养老) and rosters, each service's rule set (four-eyes) and venue profiles (bounded)"),
         (name = "breaker", description = "Risk areas, confirmations of automatic designations, bulk overrides, and the circuit breaker's pending actions awaiting a second authority"),
         (name = "admin", description = "The audit log, principals and the dashboard"),
+        (name = "cluster", description = "Node to node, in a cluster: anti-entropy's records by origin, for the cluster's nodes only (header `Ymt-Node-Credential`)"),
         (name = "pages", description = "The citizen, verifier and console pages (zh-CN, `?lang=en`) and their assets"),
     )
 )]
@@ -207,6 +210,13 @@ impl Modify for Security {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 ymt_node::codes::SESSION_COOKIE,
                 "The citizen's session, set by `POST /v1/session` (64 hex characters)",
+            ))),
+        );
+        components.add_security_scheme(
+            "node",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Ymt-Node-Credential",
+                "A cluster node's credential, derived from the secret the cluster's nodes share (64 hex characters)",
             ))),
         );
     }

@@ -38,6 +38,9 @@ pub enum Permission {
     ServiceDoors,
     ReadConsentedResults,
     ManageRosters,
+    /// The node-to-node API of anti-entropy: no role has it; only a peer
+    /// node, with the cluster's node credential (handlers/replication.rs).
+    ReplicateRecords,
 }
 
 use Permission as P;
@@ -213,6 +216,12 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         "care_visit.roster",
         "manage care-home rosters",
     ),
+    (
+        P::ReplicateRecords,
+        &[],
+        "replication.read",
+        "read replicated records (the cluster's nodes only, with their node credential)",
+    ),
 ];
 
 /// What the node checks against the request's data once the role has the
@@ -367,7 +376,8 @@ PublishServiceRuleSets: national_admin
 PublishServiceProfiles: venue health_authority national_admin
 ServiceDoors: venue
 ReadConsentedResults: venue
-ManageRosters: venue health_authority national_admin";
+ManageRosters: venue health_authority national_admin
+ReplicateRecords: ";
         assert_eq!(matrix(), expect);
     }
 }

@@ -253,6 +253,17 @@ fn table() -> Vec<Route> {
         // The rules in force, published for anyone (no sign-in).
         route(M::GET, "/v1/public/rules", get(public_rules::public_rules)),
         route(M::GET, "/rules", get(public_rules::rules_page)),
+        // Node to node: anti-entropy (only with the cluster's node credential).
+        route(
+            M::GET,
+            "/v1/replication/origins",
+            get(crate::handlers::replication::origins),
+        ),
+        route(
+            M::GET,
+            "/v1/replication/origins/{origin}/records",
+            get(crate::handlers::replication::origin_records),
+        ),
     ]
 }
 

@@ -173,6 +173,7 @@ fn rows() -> Vec<Row> {
 fn national_rows() -> Vec<Row> {
     const OPEN: [u16; 12] = [200; 12];
     const READ: [u16; 12] = [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401];
+    const NODES_ONLY: [u16; 12] = [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401];
     vec![
         Row {
             label: "GET /healthz",
@@ -196,6 +197,26 @@ fn national_rows() -> Vec<Row> {
             label: "GET /openapi.json",
             request: |_| ("GET", "/openapi.json".into(), None),
             expect: OPEN,
+            body: None,
+        },
+        // Node to node (anti-entropy): no principal, whatever its role; only
+        // a peer with the cluster's node credential (tested below).
+        Row {
+            label: "GET /v1/replication/origins",
+            request: |_| ("GET", "/v1/replication/origins".into(), None),
+            expect: NODES_ONLY,
+            body: None,
+        },
+        Row {
+            label: "GET /v1/replication/origins/{origin}/records",
+            request: |_| {
+                (
+                    "GET",
+                    "/v1/replication/origins/o1/records?after=0".into(),
+                    None,
+                )
+            },
+            expect: NODES_ONLY,
             body: None,
         },
         Row {
@@ -1569,6 +1590,16 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
             401,
             false,
         ),
+        // The node-to-node API of anti-entropy is no citizen's.
+        (
+            "replicated records",
+            "GET",
+            "/v1/replication/origins".into(),
+            None,
+            cookie,
+            401,
+            false,
+        ),
         (
             "forged session's code",
             "GET",
@@ -1627,5 +1658,58 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
         .await;
     check("session after sign-out", &signed_out, 200);
     assert_eq!(signed_out.json(), json!({"signed_in": false}));
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_node_with_the_clusters_node_credential_reads_replicated_records() {
+    let node = TestNode::start().await;
+    let admin = node.add_principal("admin", Role::NationalAdmin, "nation");
+    let credential = node.state.node_credential();
+    let client = reqwest::Client::new();
+    let get = |credential: Option<String>, key: Option<&str>| {
+        let mut request = client.get(format!("{}/v1/replication/origins", node.base));
+        if let Some(credential) = credential {
+            request = request.header("Ymt-Node-Credential", credential);
+        }
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("the node answers")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        get(Some(credential.clone()), None).await,
+        200,
+        "a peer node"
+    );
+    assert_eq!(
+        get(Some("0".repeat(64)), None).await,
+        401,
+        "a wrong node credential"
+    );
+    // The national admin's key beside a wrong credential, or alone: no.
+    assert_eq!(get(Some("0".repeat(64)), Some(&admin)).await, 401);
+    assert_eq!(get(None, Some(&admin)).await, 403, "no principal may");
+    // The credential is no API key either.
+    assert_eq!(get(None, Some(&credential)).await, 401);
+    let records = client
+        .get(format!(
+            "{}/v1/replication/origins/o1/records?after=0&limit=10",
+            node.base
+        ))
+        .header("Ymt-Node-Credential", &credential)
+        .send()
+        .await
+        .expect("the node answers");
+    assert_eq!(records.status().as_u16(), 200);
+    let body: Value = records.json().await.expect("JSON");
+    assert_eq!(body["records"], json!([]), "a single node holds none");
     node.close().await;
 }

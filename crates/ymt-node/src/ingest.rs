@@ -190,23 +190,33 @@ impl Node {
         // (replication.rs). The node's own derived events are derived by
         // every node alike and are not published.
         let replicated = origin == Origin::Submitted && self.replicates();
+        // In a cluster the record is numbered among this node's records
+        // (anti-entropy, replication_origin.rs): the number is held from
+        // here to the commit, so committed numbers have no holes.
+        let mut numbering = if replicated {
+            Some(self.replication.origins.next_seq.lock().await)
+        } else {
+            None
+        };
+        let last_given = numbering.as_deref().copied().unwrap_or(0);
         let outbox_of = |records: &[EventRecord]| {
             if !replicated {
-                return (String::new(), Vec::new());
+                return (String::new(), Vec::new(), None, Vec::new());
             }
             let message_id = crate::replication::events_message_id(records);
-            let envelope = crate::record::RecordEnvelope::new(
+            let mut envelope = crate::record::RecordEnvelope::new(
                 &crate::record::Author::from(principal),
                 now,
                 crate::record::Record::Events {
                     events: records.to_vec(),
                 },
             );
-            let write = crate::replication::outbox_write(&message_id, &envelope);
-            (message_id, vec![write])
+            let (mut writes, parts) = self.stamp_origin(&mut envelope, last_given);
+            writes.push(crate::replication::outbox_write(&message_id, &envelope));
+            (message_id, writes, Some(envelope), parts)
         };
         let (new_events, audit) = batch_of(&records);
-        let (mut message_id, writes) = outbox_of(&records);
+        let (mut message_id, writes, mut envelope, mut parts) = outbox_of(&records);
         let gate = self.ingest_gate.read().await;
         let mut outcome = self.submit_records(new_events, audit, writes).await?;
         // A client retrying an event it never saw acknowledged sends the same
@@ -220,9 +230,14 @@ impl Node {
             }
             let (new_events, audit) = batch_of(&records);
             let writes;
-            (message_id, writes) = outbox_of(&records);
+            (message_id, writes, envelope, parts) = outbox_of(&records);
             outcome = self.submit_records(new_events, audit, writes).await?;
         }
+        if let (Some(last_given), Ok(Ok(_))) = (numbering.as_deref_mut(), &outcome) {
+            *last_given += parts.len() as u64;
+            crate::replication_origin::hold_parts(self, &parts);
+        }
+        drop(numbering);
         let outcomes = match outcome {
             Ok(Ok(outcomes)) => outcomes,
             Ok(Err(ymt_store::StoreError::Conflict { conflicts })) => {
@@ -307,15 +322,10 @@ impl Node {
         for module in &self.modules {
             module.after_ingest(self, &records, &outcomes).await?;
         }
-        if replicated {
+        if let Some(envelope) = envelope.filter(|_| replicated) {
             // Answered only once the transport's quorum holds the batch; a
             // retry of the same batch is a duplicate here, and is answered
             // only once it is replicated.
-            let envelope = crate::record::RecordEnvelope::new(
-                &crate::record::Author::from(principal),
-                now,
-                crate::record::Record::Events { events: records },
-            );
             self.replicate(&message_id, &envelope).await?;
         }
         Ok(results)

@@ -39,4 +39,15 @@ impl Pseudonymizer {
         PersonId::parse(&hex::encode(&digest[..16]))
             .expect("32 hex characters are a valid person id")
     }
+
+    /// The credential the nodes of one cluster present to each other (the
+    /// node-to-node API of anti-entropy): derived from the secret they
+    /// share, under a label no ID type can take, so it reveals nothing of
+    /// the secret or any pid, and no principal's key or session is it.
+    pub fn node_credential(&self) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts keys of any length");
+        mac.update(b"ymt node-to-node credential v1");
+        hex::encode(mac.finalize().into_bytes())
+    }
 }

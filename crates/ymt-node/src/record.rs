@@ -178,7 +178,20 @@ pub struct RecordEnvelope {
     /// The API key the author used, by its id, for the audit record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// In a cluster: the node (process) that made the record and its number
+    /// there, contiguous from 1, for anti-entropy (`origins.rs`). Absent on
+    /// a single node and in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginStamp>,
     pub record: Record,
+}
+
+/// Where a replicated record comes from: its origin's id and its number
+/// among that origin's records (docs/log.md, "Anti-entropy").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginStamp {
+    pub origin: String,
+    pub seq: u64,
 }
 
 impl RecordEnvelope {
@@ -189,6 +202,7 @@ impl RecordEnvelope {
             author: author.id.clone(),
             role: author.role.clone(),
             key_id: author.key_id.clone(),
+            origin: None,
             record,
         }
     }

@@ -146,6 +146,24 @@ impl Node {
         envelopes: Vec<RecordEnvelope>,
         position: MetaWrite,
     ) -> Result<(), NodeError> {
+        self.apply_envelopes(envelopes, Some(position)).await
+    }
+
+    /// The apply path of replicated records, from the stream (with its
+    /// `position`) or fetched from a peer by anti-entropy (without). A
+    /// numbered record is kept under `origin-records` in the same commit
+    /// as its events (`replication_origin.rs`), so what the node holds of
+    /// each origin is durable exactly when the events are.
+    pub(crate) async fn apply_envelopes(
+        self: &Arc<Self>,
+        envelopes: Vec<RecordEnvelope>,
+        position: Option<MetaWrite>,
+    ) -> Result<(), NodeError> {
+        let numbered: Vec<RecordEnvelope> = envelopes
+            .iter()
+            .filter(|envelope| envelope.origin.is_some())
+            .cloned()
+            .collect();
         // Consecutive event batches are stored together: one commit.
         let mut events: Vec<(EventRecord, AuditEntry)> = Vec::new();
         for envelope in envelopes {
@@ -166,7 +184,7 @@ impl Node {
                     }
                 }
                 _ => {
-                    self.store_replicated_events(std::mem::take(&mut events), None)
+                    self.store_replicated_events(std::mem::take(&mut events), Vec::new())
                         .await?;
                     // Ordered commands are not replicated yet (issue 11
                     // item 5 second half): the transport never publishes
@@ -178,22 +196,28 @@ impl Node {
                 }
             }
         }
-        let sequence = std::str::from_utf8(position.value.as_deref().unwrap_or_default())
-            .ok()
-            .and_then(|text| text.parse::<u64>().ok());
-        self.store_replicated_events(events, Some(position)).await?;
+        let sequence = position.as_ref().and_then(|position| {
+            std::str::from_utf8(position.value.as_deref().unwrap_or_default())
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok())
+        });
+        let mut writes = crate::replication_origin::origin_record_writes(self, &numbered);
+        writes.extend(position);
+        self.store_replicated_events(events, writes).await?;
+        crate::replication_origin::hold_parts(self, &numbered);
         if let Some(sequence) = sequence {
             self.replication.position.store(sequence, Ordering::Release);
         }
         Ok(())
     }
 
-    /// Stores replicated events not stored yet, with `position` in the same
-    /// commit, then applies them as an ingest does.
+    /// Stores replicated events not stored yet, with `writes` (the stream
+    /// position, numbered records) in the same commit, then applies them as
+    /// an ingest does.
     async fn store_replicated_events(
         self: &Arc<Self>,
         events: Vec<(EventRecord, AuditEntry)>,
-        position: Option<MetaWrite>,
+        writes: Vec<MetaWrite>,
     ) -> Result<(), NodeError> {
         let mut seen = BTreeSet::new();
         let mut pairs = Vec::with_capacity(events.len());
@@ -207,7 +231,6 @@ impl Node {
             }
             pairs.push((record, entry));
         }
-        let writes: Vec<MetaWrite> = position.into_iter().collect();
         if pairs.is_empty() {
             if !writes.is_empty() {
                 let receiver = self.store.meta_commit(writes, Vec::new())?;
@@ -250,8 +273,7 @@ impl Node {
                     .filter(|(index, _)| !conflicting.contains(index))
                     .map(|(_, pair)| pair)
                     .collect();
-                return Box::pin(self.store_replicated_events(rest, writes.into_iter().next()))
-                    .await;
+                return Box::pin(self.store_replicated_events(rest, writes)).await;
             }
             Ok(Err(error)) => return Err(error.into()),
             Err(_) => return Err(NodeError::internal("the store stopped")),

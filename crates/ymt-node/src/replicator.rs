@@ -19,6 +19,9 @@ pub struct ReplicationStatus {
     pub lag_ms: std::sync::atomic::AtomicU64,
     /// Records waiting in the outbox.
     pub outbox_depth: std::sync::atomic::AtomicU64,
+    /// What this node holds of each origin's numbered records
+    /// (anti-entropy, `origins.rs`).
+    pub origins: crate::origins::OriginTracker,
 }
 
 /// A future the transport resolves.

@@ -24,6 +24,8 @@ pub struct TestCluster {
     pub bases: Vec<String>,
     pub admin_key: String,
     pub lab_key: String,
+    /// Arguments every node starts with beyond the cluster's own.
+    pub extra_args: Vec<String>,
 }
 
 /// The `nats-server` binary, or `None` after printing the one skip line (the
@@ -57,6 +59,15 @@ impl TestCluster {
     /// Starts three NATS servers and three nodes, each node answering
     /// writes only once the quorum acknowledged them (`ack_timeout_ms`).
     pub async fn start(binary: &Path, ack_timeout_ms: u64) -> TestCluster {
+        TestCluster::start_with_args(binary, ack_timeout_ms, &[]).await
+    }
+
+    /// As [`TestCluster::start`], every node started with `extra_args` too.
+    pub async fn start_with_args(
+        binary: &Path,
+        ack_timeout_ms: u64,
+        extra_args: &[&str],
+    ) -> TestCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let nats = NatsCluster::start(binary, &dir.path().join("nats"), 3)
             .await
@@ -74,6 +85,7 @@ impl TestCluster {
             bases: Vec::new(),
             admin_key,
             lab_key,
+            extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
         };
         for index in 0..3 {
             let (process, base) = cluster.start_node(index, ack_timeout_ms);
@@ -90,15 +102,34 @@ impl TestCluster {
     /// Starts node `index` (its first start, or again after a kill) and
     /// returns it with its new base URL.
     pub fn start_node(&self, index: usize, ack_timeout_ms: u64) -> (NodeProcess, String) {
-        start(
-            &self.data_dir(index),
-            &[
-                "--nats",
-                &self.nats.urls(),
-                "--publish-ack-timeout-ms",
-                &ack_timeout_ms.to_string(),
-            ],
-        )
+        let urls = self.nats.urls();
+        let ack_timeout_ms = ack_timeout_ms.to_string();
+        let mut args = vec!["--nats", &urls, "--publish-ack-timeout-ms", &ack_timeout_ms];
+        args.extend(self.extra_args.iter().map(String::as_str));
+        start(&self.data_dir(index), &args)
+    }
+
+    /// Sends `signal` to node `index` (SIGSTOP, SIGCONT).
+    pub fn signal_node(&self, index: usize, signal: i32) {
+        let pid = self.nodes[index].as_ref().expect("the node runs").id();
+        // SAFETY: kill(2) on a child process this test started and has not
+        // reaped; no memory is involved.
+        let result = unsafe { libc::kill(pid as libc::pid_t, signal) };
+        assert_eq!(result, 0, "signal {signal} to node {}", index + 1);
+    }
+
+    /// A JetStream client of the cluster's servers, as a test's broker.
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let servers: Vec<async_nats::ServerAddr> = self
+            .nats
+            .servers
+            .iter()
+            .map(|server| server.url().parse().expect("a server address"))
+            .collect();
+        let client = async_nats::connect(servers)
+            .await
+            .expect("the test connects to NATS");
+        async_nats::jetstream::new(client)
     }
 
     /// SIGKILL of node `index`.
@@ -301,4 +332,22 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A counter or gauge of a node's `/metrics` without labels (0 when absent).
+pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| {
+            let (metric, value) = line.split_once(' ')?;
+            (metric == name).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0.0)
 }

@@ -14,6 +14,7 @@ pub(crate) mod persons;
 pub(crate) mod probes;
 pub(crate) mod public_rules;
 pub(crate) mod qr_decode;
+pub(crate) mod replication;
 pub(crate) mod risk_areas;
 pub(crate) mod rules;
 pub(crate) mod self_check_in;

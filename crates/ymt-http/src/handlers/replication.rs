@@ -1,0 +1,150 @@
+//! The node-to-node API of anti-entropy (issue 11 item 6): what a node
+//! holds of each origin's numbered records, and those records, for a peer
+//! that misses some. Only the cluster's nodes may call it: they present the
+//! node credential derived from the secret they share
+//! (`Ymt-Node-Credential`). No principal has the permission
+//! (`Permission::ReplicateRecords` names no role), so a staff key or a
+//! console session is refused 403 and audited; anyone else 401.
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::extract::*;
+use crate::policy::{Permission, require};
+use crate::problem::ApiError;
+use crate::schemas::*;
+
+/// The header a node presents its credential in.
+pub const NODE_CREDENTIAL_HEADER: &str = "ymt-node-credential";
+
+/// Passes a peer node; refuses anyone else (see the module's comment).
+async fn require_node(state: &SharedState, mut parts: Parts, target: &str) -> Result<(), ApiError> {
+    let presented = parts
+        .headers
+        .get(NODE_CREDENTIAL_HEADER)
+        .and_then(|value| value.to_str().ok());
+    if presented.is_some_and(|credential| state.is_node_credential(credential)) {
+        return Ok(());
+    }
+    if presented.is_some() {
+        state
+            .audit_denied(None, "replication.read", target, "a wrong node credential")
+            .await;
+        return Err(ApiError::unauthorized(
+            "the node credential is not this cluster's",
+        ));
+    }
+    let Authed(principal) =
+        <Authed as axum::extract::FromRequestParts<SharedState>>::from_request_parts(
+            &mut parts, state,
+        )
+        .await?;
+    require(
+        state,
+        &principal,
+        Permission::ReplicateRecords,
+        None,
+        target,
+    )
+    .await
+}
+
+/// What a node holds of each origin.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct OriginsHeld {
+    /// This node's own origin id (its process's), if it is in a cluster.
+    origin: Option<String>,
+    /// Per origin: `origin`, `prefix` (every number up to it held),
+    /// `held_max` (the highest held), `missing` (known and not held).
+    #[schema(value_type = Vec<Object>)]
+    origins: Vec<ymt_node::origins::OriginSummary>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/replication/origins",
+    tag = "cluster",
+    summary = "Node to node: what this node holds of each origin's numbered records",
+    security(("node" = [])),
+    responses(
+        (status = 200, description = "Per origin, the contiguous prefix held and the highest number held", body = OriginsHeld),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn origins(
+    State(state): State<SharedState>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    require_node(&state, parts, "origins").await?;
+    Ok(axum::Json(OriginsHeld {
+        origin: state.replication.origins.origin().map(str::to_owned),
+        origins: state.origin_summaries(),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordsQuery {
+    /// Records numbered after this one.
+    #[serde(default)]
+    after: u64,
+    /// At most this many (1 to 256; 256 when absent).
+    limit: Option<usize>,
+}
+
+/// Numbered records of one origin.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct OriginRecords {
+    /// `RecordEnvelope`s as the stream carries them (docs/log.md), each with
+    /// its `origin` stamp, in order of number.
+    #[schema(value_type = Vec<Object>)]
+    records: Vec<ymt_node::record::RecordEnvelope>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/replication/origins/{origin}/records",
+    tag = "cluster",
+    summary = "Node to node: an origin's numbered records this node holds, after a number",
+    security(("node" = [])),
+    params(
+        ("origin" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The origin id"),
+        RecordsQuery,
+    ),
+    responses(
+        (status = 200, description = "Up to `limit` records (and 8 MiB) numbered after `after`, those this node holds, in order", body = OriginRecords),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn origin_records(
+    State(state): State<SharedState>,
+    ApiPath(origin): ApiPath<String>,
+    ApiQuery(query): ApiQuery<RecordsQuery>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    require_node(&state, parts, &origin).await?;
+    if origin.is_empty()
+        || origin.len() > 64
+        || !origin
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "origin: 1 to 64 letters, digits, - or _",
+        ));
+    }
+    let records = state.origin_records_after(
+        &origin,
+        query.after,
+        query
+            .limit
+            .unwrap_or(ymt_node::origins::ORIGIN_RECORDS_PER_FETCH_MAX),
+    )?;
+    Ok(axum::Json(OriginRecords { records }).into_response())
+}
