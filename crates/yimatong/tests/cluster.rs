@@ -289,3 +289,206 @@ fn a_write_without_the_brokers_quorum_is_answered_503_and_published_when_it_retu
         );
     });
 }
+
+/// A JSON answer of `base` to `path`, or `None` while it does not answer.
+async fn get_json(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Option<Value> {
+    let mut request = client.get(format!("{base}{path}"));
+    if !key.is_empty() {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// Waits until every node answers `read` with the same value and that
+/// value satisfies `done`; returns it.
+async fn wait_same_everywhere<F, Fut>(
+    bases: &[String],
+    what: &str,
+    read: F,
+    done: impl Fn(&Value) -> bool,
+) -> Value
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let deadline = tokio::time::Instant::now() + support::cluster::CONVERGES_WITHIN;
+    loop {
+        let mut values = Vec::new();
+        for base in bases {
+            values.push(read(base.clone()).await);
+        }
+        if let Some(Some(first)) = values.first()
+            && done(first)
+            && values.iter().all(|value| value.as_ref() == Some(first))
+        {
+            return first.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} differs between the nodes or is not there yet: {values:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_json(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The national rule set at `version`, told apart by its description: two
+/// of these with one version conflict (one pending action, and only one can
+/// be newer than the set in force).
+fn rule_set_document(version: &str, variant: &str) -> Value {
+    let mut document: Value =
+        serde_json::from_str(ymt_rules::ruleset::NATIONAL_RULE_SET_JSON).expect("the rule set");
+    document["version"] = json!(version);
+    document["description"]["en"] = json!(format!("variant {variant}"));
+    document
+}
+
+/// The audit records of rule publications and held actions a node holds,
+/// without what is the node's own (its sequence numbers and hash chain).
+async fn publication_audit(
+    client: &reqwest::Client,
+    base: &str,
+    admin_key: &str,
+) -> Option<Value> {
+    let listed = get_json(client, base, admin_key, "/v1/audit?limit=1000").await?;
+    let mut records: Vec<Value> = listed["records"]
+        .as_array()?
+        .iter()
+        .filter(|record| {
+            matches!(
+                record["action"].as_str(),
+                Some("rule_set.publish" | "pending.propose" | "pending.approve" | "pending.reject")
+            )
+        })
+        .map(|record| {
+            json!([record["at"], record["principal"], record["role"], record["action"],
+                   record["target"], record["outcome"], record["detail"]])
+        })
+        .collect();
+    records.sort_by_key(|record| record.to_string());
+    Some(Value::Array(records))
+}
+
+/// Two answers to conflicting commands sent at once: one succeeded
+/// (`won`), the other was refused 409. Returns the winner's index and
+/// whether the loser was refused where it stood in the stream (then every
+/// node recorded the refusal) rather than by its node's own check.
+fn one_won(answers: [&(u16, Value); 2], won: u16) -> (usize, bool) {
+    let statuses = [answers[0].0, answers[1].0];
+    let winner = match statuses {
+        [status, 409] if status == won => 0,
+        [409, status] if status == won => 1,
+        _ => panic!("one of two conflicting commands wins, the other is told it lost: {answers:?}"),
+    };
+    let detail = answers[1 - winner].1["detail"].as_str().unwrap_or_default();
+    (
+        winner,
+        detail.contains(ymt_node::replication_commands::REFUSED_IN_STREAM_ORDER),
+    )
+}
+
+#[test]
+fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_node() {
+    let Some(nats) = nats_or_skip("ordered commands") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let [admin_2, admin_3, admin_4] = [
+            &cluster.other_admin_keys[0],
+            &cluster.other_admin_keys[1],
+            &cluster.other_admin_keys[2],
+        ];
+        // Two national admins publish, at once and on two nodes, two
+        // different rule sets of one version: a national rule set is held
+        // for a second admin, under one pending id for one version.
+        let (document_a, document_b) = (
+            rule_set_document("1.1.0", "A"),
+            rule_set_document("1.1.0", "B"),
+        );
+        let (proposed_a, proposed_b) = tokio::join!(
+            post_json(&client, &cluster.bases[0], &cluster.admin_key, "/v1/rule-sets", &document_a),
+            post_json(&client, &cluster.bases[1], admin_2, "/v1/rule-sets", &document_b),
+        );
+        let (proposal_won, proposal_refused_in_order) = one_won([&proposed_a, &proposed_b], 202);
+        let variant = ["variant A", "variant B"][proposal_won];
+        let pending = [&proposed_a, &proposed_b][proposal_won].1["pending"]["id"]
+            .as_str()
+            .expect("a pending id")
+            .to_owned();
+        // Two other admins approve it at once on two nodes: only one
+        // approval can put it into force.
+        let path = format!("/v1/pending/{pending}:approve");
+        let empty = json!({});
+        let (approved_1, approved_2) = tokio::join!(
+            post_json(&client, &cluster.bases[1], admin_3, &path, &empty),
+            post_json(&client, &cluster.bases[2], admin_4, &path, &empty),
+        );
+        let (_, approval_refused_in_order) = one_won([&approved_1, &approved_2], 200);
+        println!(
+            "the losers: {}, {}",
+            [&proposed_a, &proposed_b][1 - proposal_won].1["detail"],
+            if approved_1.0 == 409 { &approved_1.1 } else { &approved_2.1 }["detail"]
+        );
+        let rules = wait_same_everywhere(
+            &cluster.bases,
+            "the rules in force",
+            |base| {
+                let client = client.clone();
+                async move { get_json(&client, &base, "", "/v1/public/rules").await }
+            },
+            |rules| rules["national"]["version"] == "1.1.0",
+        )
+        .await;
+        assert_eq!(
+            rules["national"]["description"]["en"], variant,
+            "the proposal that won is in force: {rules}"
+        );
+        // The same audit records everywhere: a proposal, an approval, a
+        // publication, and each refusal made in stream order (those
+        // refused by their node's own check before publishing are that
+        // node's alone, like any refused request).
+        let expected = 3 + usize::from(proposal_refused_in_order)
+            + usize::from(approval_refused_in_order);
+        let audit = wait_same_everywhere(
+            &cluster.bases,
+            "the audit records of the publications",
+            |base| {
+                let client = client.clone();
+                let key = cluster.admin_key.clone();
+                async move { publication_audit(&client, &base, &key).await }
+            },
+            |records| records.as_array().is_some_and(|records| records.len() == expected),
+        )
+        .await;
+        let denied = audit
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|record| record[5] == "denied")
+            .count();
+        assert_eq!(denied, expected - 3, "{audit:#}");
+    });
+}

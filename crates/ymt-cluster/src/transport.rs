@@ -18,6 +18,15 @@ pub fn subject_of_person(pid: &PersonId) -> String {
     format!("ymt.rec.c.p{:02}", shard_of(pid))
 }
 
+/// The subject of an ordered command: `ymt.rec.o.<province>` (the first
+/// two digits of its region) or `ymt.rec.o.nation`.
+pub fn subject_of_command(record: &Record) -> String {
+    format!(
+        "ymt.rec.o.{}",
+        ymt_node::replication_commands::command_scope(record)
+    )
+}
+
 fn shard_of(pid: &PersonId) -> u32 {
     let digest = Sha256::digest(pid.as_str().as_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % PERSON_SHARDS
@@ -44,10 +53,19 @@ impl JetStreamReplicator {
         envelope: &RecordEnvelope,
     ) -> Result<Vec<(String, String, Vec<u8>)>, NodeError> {
         let Record::Events { events } = &envelope.record else {
-            return Err(NodeError::internal(format!(
-                "records of kind {} are not replicated yet",
-                envelope.record.kind()
-            )));
+            // An ordered command: one message on its province's (or the
+            // nation's) subject, its command id as message id.
+            if !ymt_node::replication_commands::goes_through_stream(&envelope.record) {
+                return Err(NodeError::internal(format!(
+                    "records of kind {} are not replicated yet",
+                    envelope.record.kind()
+                )));
+            }
+            return Ok(vec![(
+                subject_of_command(&envelope.record),
+                message_id.to_owned(),
+                serde_json::to_vec(envelope).expect("records serialise"),
+            )]);
         };
         let mut by_shard: BTreeMap<u32, Vec<_>> = BTreeMap::new();
         for record in events {

@@ -35,6 +35,7 @@ pub mod pseudonym;
 pub mod publication;
 pub mod record;
 pub mod replication;
+pub mod replication_commands;
 pub mod replicator;
 pub mod retention;
 pub mod risk;

@@ -179,6 +179,16 @@ pub struct RecordEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     pub record: Record,
+    /// The audit record's detail, as the command wrote it: an ordered
+    /// command carries it so that every node applying it writes the same
+    /// audit record (replication_commands.rs). Empty for events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The id of an ordered command in a cluster (`cmd-<hex>`), its
+    /// message id in the stream and the key under which every node notes
+    /// that it applied (or refused) it. Empty for events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub command_id: String,
 }
 
 impl RecordEnvelope {
@@ -190,6 +200,8 @@ impl RecordEnvelope {
             role: author.role.clone(),
             key_id: author.key_id.clone(),
             record,
+            detail: String::new(),
+            command_id: String::new(),
         }
     }
 

@@ -24,6 +24,11 @@ pub struct TestCluster {
     pub bases: Vec<String>,
     pub admin_key: String,
     pub lab_key: String,
+    /// National admins `admin-2`, `admin-3`, `admin-4`, each created by the
+    /// operator (so no two are one party): for held actions.
+    pub other_admin_keys: Vec<String>,
+    /// A health authority of 440305 (`cdc-440305`): venues, check-ins.
+    pub authority_key: String,
 }
 
 /// The `nats-server` binary, or `None` after printing the one skip line (the
@@ -64,6 +69,17 @@ impl TestCluster {
         let first = dir.path().join("node-1");
         let admin_key = add_principal(&first, "admin-1", "national_admin", "nation");
         let lab_key = add_principal(&first, "lab-440305", "lab", "440305");
+        let other_admin_keys = (2..=4)
+            .map(|index| {
+                add_principal(
+                    &first,
+                    &format!("admin-{index}"),
+                    "national_admin",
+                    "nation",
+                )
+            })
+            .collect();
+        let authority_key = add_principal(&first, "cdc-440305", "health_authority", "440305");
         for index in 2..=3 {
             copy_dir(&first, &dir.path().join(format!("node-{index}")));
         }
@@ -74,6 +90,8 @@ impl TestCluster {
             bases: Vec::new(),
             admin_key,
             lab_key,
+            other_admin_keys,
+            authority_key,
         };
         for index in 0..3 {
             let (process, base) = cluster.start_node(index, ack_timeout_ms);
