@@ -447,11 +447,6 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
             post_json(&client, &cluster.bases[2], admin_4, &path, &empty),
         );
         let (_, approval_refused_in_order) = one_won([&approved_1, &approved_2], 200);
-        println!(
-            "the losers: {}, {}",
-            [&proposed_a, &proposed_b][1 - proposal_won].1["detail"],
-            if approved_1.0 == 409 { &approved_1.1 } else { &approved_2.1 }["detail"]
-        );
         let rules = wait_same_everywhere(
             &cluster.bases,
             "the rules in force",
@@ -490,5 +485,140 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
             .filter(|record| record[5] == "denied")
             .count();
         assert_eq!(denied, expected - 3, "{audit:#}");
+    });
+}
+
+/// A community of 440305, where the test's venue lies.
+const COMMUNITY: &str = "440305001001";
+
+fn check_in(id: &str, pid: &str, entered_secs_ago: u64, left_secs_ago: u64) -> Value {
+    json!({
+        "id": id,
+        "subject": {"pid": pid},
+        "region": COMMUNITY,
+        "kind": "check_in",
+        "data": {
+            "venue": "v-cluster-mall",
+            "entered_at": rfc3339_now_minus(entered_secs_ago),
+            "left_at": rfc3339_now_minus(left_secs_ago),
+        },
+    })
+}
+
+/// The ids of a person's events on a node (those it derived itself too),
+/// as a JSON array.
+async fn timeline_ids(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    pid: &str,
+) -> Option<Value> {
+    let ids = support::cluster::event_ids(client, base, key, pid).await?;
+    Some(json!(ids))
+}
+
+#[test]
+fn venues_and_late_check_ins_on_different_nodes_give_the_same_statuses_and_designations_everywhere()
+{
+    let Some(nats) = nats_or_skip("convergence of tracing") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let authority = &cluster.authority_key;
+        // A venue registered on the third node: every node must know it
+        // before it can take a check-in there.
+        let (status, venue) = post_json(
+            &client,
+            &cluster.bases[2],
+            authority,
+            "/v1/venues",
+            &json!({"id": "v-cluster-mall", "name": "a mall", "region": COMMUNITY,
+                    "category": "retail", "indoor": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{venue}");
+        wait_same_everywhere(
+            &cluster.bases,
+            "the venue",
+            |base| {
+                let client = client.clone();
+                let key = authority.clone();
+                async move { get_json(&client, &base, &key, "/v1/venues/v-cluster-mall").await }
+            },
+            |venue| venue.is_object(),
+        )
+        .await;
+        // The case's stay and one contact's, before the positive, on two
+        // nodes; the positive on a third; then two contacts' check-ins
+        // arrive late, one of them at two nodes.
+        // (Built once: the same event posted twice is the same content.)
+        let twice = check_in("ci-twice", "p-twice", 5 * 3600, 3 * 3600);
+        let posted = [
+            (1, authority, check_in("ci-case", "p-case", 4 * 3600, 2 * 3600)),
+            (2, authority, check_in("ci-early", "p-early", 4 * 3600, 3 * 3600)),
+            (0, &cluster.lab_key, test_result("pos-case", "p-case", "positive", 3600)),
+            (1, authority, check_in("ci-late", "p-late", 3 * 3600, 2 * 3600)),
+            (2, authority, twice.clone()),
+            (0, authority, twice),
+        ];
+        for (node, key, event) in &posted {
+            assert_eq!(
+                post(&client, &cluster.bases[*node], key, std::slice::from_ref(event)).await,
+                200,
+                "{event}"
+            );
+        }
+        // Every node derives the same designations, under the same ids,
+        // whatever order the events reached it in.
+        // Derived per contact: each overlap with the case's stay is a
+        // designation of its own (docs/log.md, "Automatic tracing").
+        for (pid, posted_id, derived) in [
+            ("p-case", "cdc-440305:ci-case", 0),
+            ("p-early", "cdc-440305:ci-early", 2),
+            ("p-late", "cdc-440305:ci-late", 1),
+            ("p-twice", "cdc-440305:ci-twice", 2),
+        ] {
+            wait_same_everywhere(
+                &cluster.bases,
+                &format!("the events of {pid}"),
+                |base| {
+                    let client = client.clone();
+                    let key = cluster.admin_key.clone();
+                    async move { timeline_ids(&client, &base, &key, pid).await }
+                },
+                |ids| {
+                    let ids = ids.as_array().expect("ids");
+                    ids.iter().any(|id| id == posted_id)
+                        && ids
+                            .iter()
+                            .filter(|id| !id.as_str().unwrap_or(":").contains(':'))
+                            .count()
+                            == derived
+                },
+            )
+            .await;
+        }
+        // And the same statuses (apart from each node's evaluation
+        // instant, ARCHITECTURE.md "Replication").
+        for pid in ["p-case", "p-early", "p-late", "p-twice"] {
+            wait_same_everywhere(
+                &cluster.bases,
+                &format!("the status of {pid}"),
+                |base| {
+                    let client = client.clone();
+                    let key = cluster.admin_key.clone();
+                    async move {
+                        let bytes = status_bytes(&client, &base, &key, pid).await;
+                        let mut status: Value = serde_json::from_slice(&bytes).ok()?;
+                        status.as_object_mut()?.remove("evaluated_at");
+                        Some(status)
+                    }
+                },
+                |status| status["color"] != "green",
+            )
+            .await;
+        }
     });
 }

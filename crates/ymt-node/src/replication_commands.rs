@@ -95,11 +95,19 @@ pub fn command_scope(record: &Record) -> String {
 }
 
 /// A command's id: `cmd-` and the first 40 hex digits of the SHA-256 of the
-/// envelope (its instant, author, record and detail), chosen once by the
-/// node that received it.
-fn command_id_of(envelope: &RecordEnvelope) -> String {
-    let digest = Sha256::digest(serde_json::to_vec(envelope).expect("records serialise"));
-    format!("cmd-{}", &hex::encode(digest)[..40])
+/// envelope (its instant, author, record and detail) and 16 random bytes,
+/// chosen once by the node that received it. The random part keeps apart
+/// two commands that happen to be equal to the second, made on two nodes
+/// (two approvals of one held rule set each publish the same rule-set
+/// record): each is a command of its own, and the later one is refused.
+fn command_id_of(envelope: &RecordEnvelope) -> Result<String, NodeError> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce)
+        .map_err(|error| NodeError::internal(format!("randomness: {error}")))?;
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(envelope).expect("records serialise"));
+    hasher.update(nonce);
+    Ok(format!("cmd-{}", &hex::encode(hasher.finalize())[..40]))
 }
 
 fn refused(why: &str) -> NodeError {
@@ -132,7 +140,7 @@ impl Node {
     ) -> Result<(), NodeError> {
         let mut envelope = envelope.clone();
         envelope.detail = detail.to_owned();
-        envelope.command_id = command_id_of(&envelope);
+        envelope.command_id = command_id_of(&envelope)?;
         let id = envelope.command_id.clone();
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| NodeError::internal("a command in a cluster needs the node's runtime"))?;
