@@ -366,11 +366,7 @@ fn rule_set_document(version: &str, variant: &str) -> Value {
 
 /// The audit records of rule publications and held actions a node holds,
 /// without what is the node's own (its sequence numbers and hash chain).
-async fn publication_audit(
-    client: &reqwest::Client,
-    base: &str,
-    admin_key: &str,
-) -> Option<Value> {
+async fn publication_audit(client: &reqwest::Client, base: &str, admin_key: &str) -> Option<Value> {
     let listed = get_json(client, base, admin_key, "/v1/audit?limit=1000").await?;
     let mut records: Vec<Value> = listed["records"]
         .as_array()?
@@ -382,8 +378,15 @@ async fn publication_audit(
             )
         })
         .map(|record| {
-            json!([record["at"], record["principal"], record["role"], record["action"],
-                   record["target"], record["outcome"], record["detail"]])
+            json!([
+                record["at"],
+                record["principal"],
+                record["role"],
+                record["action"],
+                record["target"],
+                record["outcome"],
+                record["detail"]
+            ])
         })
         .collect();
     records.sort_by_key(|record| record.to_string());
@@ -429,8 +432,20 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
             rule_set_document("1.1.0", "B"),
         );
         let (proposed_a, proposed_b) = tokio::join!(
-            post_json(&client, &cluster.bases[0], &cluster.admin_key, "/v1/rule-sets", &document_a),
-            post_json(&client, &cluster.bases[1], admin_2, "/v1/rule-sets", &document_b),
+            post_json(
+                &client,
+                &cluster.bases[0],
+                &cluster.admin_key,
+                "/v1/rule-sets",
+                &document_a
+            ),
+            post_json(
+                &client,
+                &cluster.bases[1],
+                admin_2,
+                "/v1/rule-sets",
+                &document_b
+            ),
         );
         let (proposal_won, proposal_refused_in_order) = one_won([&proposed_a, &proposed_b], 202);
         let variant = ["variant A", "variant B"][proposal_won];
@@ -465,8 +480,8 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
         // publication, and each refusal made in stream order (those
         // refused by their node's own check before publishing are that
         // node's alone, like any refused request).
-        let expected = 3 + usize::from(proposal_refused_in_order)
-            + usize::from(approval_refused_in_order);
+        let expected =
+            3 + usize::from(proposal_refused_in_order) + usize::from(approval_refused_in_order);
         let audit = wait_same_everywhere(
             &cluster.bases,
             "the audit records of the publications",
@@ -475,7 +490,11 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
                 let key = cluster.admin_key.clone();
                 async move { publication_audit(&client, &base, &key).await }
             },
-            |records| records.as_array().is_some_and(|records| records.len() == expected),
+            |records| {
+                records
+                    .as_array()
+                    .is_some_and(|records| records.len() == expected)
+            },
         )
         .await;
         let denied = audit
@@ -507,12 +526,7 @@ fn check_in(id: &str, pid: &str, entered_secs_ago: u64, left_secs_ago: u64) -> V
 
 /// The ids of a person's events on a node (those it derived itself too),
 /// as a JSON array.
-async fn timeline_ids(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    pid: &str,
-) -> Option<Value> {
+async fn timeline_ids(client: &reqwest::Client, base: &str, key: &str, pid: &str) -> Option<Value> {
     let ids = support::cluster::event_ids(client, base, key, pid).await?;
     Some(json!(ids))
 }
@@ -556,16 +570,38 @@ fn venues_and_late_check_ins_on_different_nodes_give_the_same_statuses_and_desig
         // (Built once: the same event posted twice is the same content.)
         let twice = check_in("ci-twice", "p-twice", 5 * 3600, 3 * 3600);
         let posted = [
-            (1, authority, check_in("ci-case", "p-case", 4 * 3600, 2 * 3600)),
-            (2, authority, check_in("ci-early", "p-early", 4 * 3600, 3 * 3600)),
-            (0, &cluster.lab_key, test_result("pos-case", "p-case", "positive", 3600)),
-            (1, authority, check_in("ci-late", "p-late", 3 * 3600, 2 * 3600)),
+            (
+                1,
+                authority,
+                check_in("ci-case", "p-case", 4 * 3600, 2 * 3600),
+            ),
+            (
+                2,
+                authority,
+                check_in("ci-early", "p-early", 4 * 3600, 3 * 3600),
+            ),
+            (
+                0,
+                &cluster.lab_key,
+                test_result("pos-case", "p-case", "positive", 3600),
+            ),
+            (
+                1,
+                authority,
+                check_in("ci-late", "p-late", 3 * 3600, 2 * 3600),
+            ),
             (2, authority, twice.clone()),
             (0, authority, twice),
         ];
         for (node, key, event) in &posted {
             assert_eq!(
-                post(&client, &cluster.bases[*node], key, std::slice::from_ref(event)).await,
+                post(
+                    &client,
+                    &cluster.bases[*node],
+                    key,
+                    std::slice::from_ref(event)
+                )
+                .await,
                 200,
                 "{event}"
             );
@@ -620,5 +656,72 @@ fn venues_and_late_check_ins_on_different_nodes_give_the_same_statuses_and_desig
             )
             .await;
         }
+    });
+}
+
+/// Whether `key` is accepted by `base` (a read it may make), or `None`
+/// while the node does not answer.
+async fn key_accepted(client: &reqwest::Client, base: &str, key: &str) -> Option<bool> {
+    let response = client
+        .post(format!("{base}/v1/events:batch"))
+        .bearer_auth(key)
+        .json(&json!({ "events": [] }))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16() != 401)
+}
+
+#[test]
+fn a_principal_created_on_one_node_works_on_every_node_and_its_revocation_ends_it_everywhere() {
+    let Some(nats) = nats_or_skip("principals in a cluster") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let (status, created) = post_json(
+            &client,
+            &cluster.bases[0],
+            &cluster.admin_key,
+            "/v1/admin/principals",
+            &json!({"id": "lab-440305-new", "role": "lab", "jurisdiction": "440305",
+                    "display_name": "a new lab"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let key = created["api_key"].as_str().expect("a key").to_owned();
+        let accepted_everywhere = |expected: bool| {
+            let client = client.clone();
+            let key = key.clone();
+            let bases = cluster.bases.clone();
+            async move {
+                wait_same_everywhere(
+                    &bases,
+                    "whether the key is accepted",
+                    |base| {
+                        let client = client.clone();
+                        let key = key.clone();
+                        async move { key_accepted(&client, &base, &key).await.map(Value::Bool) }
+                    },
+                    |accepted| *accepted == Value::Bool(expected),
+                )
+                .await
+            }
+        };
+        accepted_everywhere(true).await;
+        // The new lab's event, on another node, is acknowledged.
+        let event = test_result("new-lab-1", "p-new-lab", "negative", 3_600);
+        assert_eq!(post(&client, &cluster.bases[2], &key, &[event]).await, 200);
+        let (status, revoked) = post_json(
+            &client,
+            &cluster.bases[1],
+            &cluster.admin_key,
+            "/v1/admin/principals/lab-440305-new/keys:revoke",
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{revoked}");
+        accepted_everywhere(false).await;
     });
 }

@@ -117,9 +117,8 @@ fn refused(why: &str) -> NodeError {
 /// Clients waiting for their command to be applied on this node.
 #[derive(Default)]
 pub struct CommandWaiters {
-    waiting: parking_lot::Mutex<
-        HashMap<String, tokio::sync::oneshot::Sender<Result<(), NodeError>>>,
-    >,
+    waiting:
+        parking_lot::Mutex<HashMap<String, tokio::sync::oneshot::Sender<Result<(), NodeError>>>>,
 }
 
 /// What applying a command put into force beside its durable writes.
@@ -178,15 +177,20 @@ impl Node {
     }
 
     /// The outcome of a command this node already applied or refused.
-    fn applied_command_outcome(&self, id: &str) -> Result<Option<Result<(), NodeError>>, NodeError> {
+    fn applied_command_outcome(
+        &self,
+        id: &str,
+    ) -> Result<Option<Result<(), NodeError>>, NodeError> {
         let Some(bytes) = self.store.meta_get(APPLIED_COMMANDS_NAMESPACE, id)? else {
             return Ok(None);
         };
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        Ok(Some(match value.get("refused").and_then(|why| why.as_str()) {
-            Some(why) => Err(refused(why)),
-            None => Ok(()),
-        }))
+        Ok(Some(
+            match value.get("refused").and_then(|why| why.as_str()) {
+                Some(why) => Err(refused(why)),
+                None => Ok(()),
+            },
+        ))
     }
 
     /// Applies an ordered command read from the stream, in stream order:
@@ -289,12 +293,10 @@ impl Node {
                 }
                 Ok(Effect::Nothing)
             }
-            Record::RuleSetPublished { document, .. } | Record::ProfilePublished { document, .. } => {
-                Ok(Effect::Rules(crate::publication::check_rules_in_order(
-                    self,
-                    document.as_bytes(),
-                )?))
-            }
+            Record::RuleSetPublished { document, .. }
+            | Record::ProfilePublished { document, .. } => Ok(Effect::Rules(
+                crate::publication::check_rules_in_order(self, document.as_bytes())?,
+            )),
             Record::ActionRecorded { pending } => {
                 self.check_action_in_order(pending)?;
                 Ok(Effect::Nothing)
