@@ -27,7 +27,6 @@
 //! on the node that made them only (ARCHITECTURE.md, "Replication"). A
 //! single node (no replicator) never comes here.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,17 +113,10 @@ fn refused(why: &str) -> NodeError {
     NodeError::conflict(format!("{why} ({REFUSED_IN_STREAM_ORDER})"))
 }
 
-/// Clients waiting for their command to be applied on this node.
-#[derive(Default)]
-pub struct CommandWaiters {
-    waiting:
-        parking_lot::Mutex<HashMap<String, tokio::sync::oneshot::Sender<Result<(), NodeError>>>>,
-}
-
 /// What applying a command put into force beside its durable writes.
 enum Effect {
     Nothing,
-    Rules(crate::publication::RulesInForce),
+    Rules(Box<crate::publication::RulesInForce>),
 }
 
 impl Node {
@@ -266,7 +258,7 @@ impl Node {
                     .records_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Effect::Rules(rules) = effect {
-                    crate::publication::put_checked_rules_into_force(self, rules)?;
+                    crate::publication::put_checked_rules_into_force(self, *rules)?;
                     self.schedule_changed.notify_one();
                 }
                 Ok(Ok(()))
@@ -294,9 +286,9 @@ impl Node {
                 Ok(Effect::Nothing)
             }
             Record::RuleSetPublished { document, .. }
-            | Record::ProfilePublished { document, .. } => Ok(Effect::Rules(
+            | Record::ProfilePublished { document, .. } => Ok(Effect::Rules(Box::new(
                 crate::publication::check_rules_in_order(self, document.as_bytes())?,
-            )),
+            ))),
             Record::ActionRecorded { pending } => {
                 self.check_action_in_order(pending)?;
                 Ok(Effect::Nothing)

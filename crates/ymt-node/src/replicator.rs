@@ -37,3 +37,12 @@ pub trait Replicator: Send + Sync {
         envelope: &'a RecordEnvelope,
     ) -> ReplicationFuture<'a>;
 }
+
+/// Clients waiting for their ordered command to come back from the stream
+/// and be applied on their node (`replication_commands.rs`), by command id.
+#[derive(Default)]
+pub struct CommandWaiters {
+    pub(crate) waiting: parking_lot::Mutex<
+        std::collections::HashMap<String, tokio::sync::oneshot::Sender<Result<(), NodeError>>>,
+    >,
+}

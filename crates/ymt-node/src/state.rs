@@ -244,7 +244,7 @@ pub struct Node {
     pub replication: crate::replicator::ReplicationStatus,
     /// Clients waiting for their ordered command to come back from the
     /// stream (replication_commands.rs; cluster only).
-    pub(crate) command_waiters: crate::replication_commands::CommandWaiters,
+    pub(crate) command_waiters: crate::replicator::CommandWaiters,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
