@@ -402,7 +402,10 @@ fn one_won(answers: [&(u16, Value); 2], won: u16) -> (usize, bool) {
     let winner = match statuses {
         [status, 409] if status == won => 0,
         [409, status] if status == won => 1,
-        _ => panic!("one of two conflicting commands wins, the other is told it lost: {answers:?}"),
+        _ => panic!(
+            "one of two conflicting commands wins, the other is told it lost: {:?}",
+            answers.map(|(status, body)| (status, &body["detail"]))
+        ),
     };
     let detail = answers[1 - winner].1["detail"].as_str().unwrap_or_default();
     (
