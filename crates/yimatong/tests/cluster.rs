@@ -22,6 +22,12 @@ use support::{Acked, rfc3339_now_minus, runtime};
 /// machine's fsyncs under `sync_interval: always`.
 const ACK_TIMEOUT_MS: u64 = 3_000;
 
+/// The bound of the tests of ordered commands, whose every answer is
+/// asserted: a command answered 503 is in the outbox and takes effect
+/// later, but its client cannot tell how it ended. Generous, so that only a
+/// cluster that never acknowledges reaches it, even on a loaded machine.
+const COMMAND_ACK_TIMEOUT_MS: u64 = 30_000;
+
 fn test_result(id: &str, pid: &str, result: &str, sampled_secs_ago: u64) -> Value {
     json!({
         "id": id,
@@ -420,7 +426,7 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
         return;
     };
     runtime().block_on(async {
-        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
         let client = reqwest::Client::new();
         let [admin_2, admin_3, admin_4] = [
             &cluster.other_admin_keys[0],
@@ -541,7 +547,7 @@ fn venues_and_late_check_ins_on_different_nodes_give_the_same_statuses_and_desig
         return;
     };
     runtime().block_on(async {
-        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
         let client = reqwest::Client::new();
         let authority = &cluster.authority_key;
         // A venue registered on the third node: every node must know it
@@ -681,7 +687,7 @@ fn a_principal_created_on_one_node_works_on_every_node_and_its_revocation_ends_i
         return;
     };
     runtime().block_on(async {
-        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
         let client = reqwest::Client::new();
         let (status, created) = post_json(
             &client,

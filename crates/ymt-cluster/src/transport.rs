@@ -92,6 +92,10 @@ impl JetStreamReplicator {
 }
 
 impl Replicator for JetStreamReplicator {
+    fn ack_timeout(&self) -> Duration {
+        self.ack_timeout
+    }
+
     fn publish<'a>(
         &'a self,
         message_id: &'a str,

@@ -46,10 +46,11 @@ pub const APPLIED_COMMANDS_NAMESPACE: &str = "commands-applied";
 pub const REFUSED_IN_STREAM_ORDER: &str =
     "refused where it stood in the cluster's order of commands";
 
-/// How long a client waits for its command to be applied on the node it
-/// sent it to, once the quorum acknowledged it, before a 503 (the command
-/// is then in the stream and takes effect when this node gets to it).
-const APPLIED_WITHIN: Duration = Duration::from_secs(10);
+/// How long a client waits at least for its command to be applied on the
+/// node it sent it to, once the quorum acknowledged it, before a 503 (the
+/// command is then in the stream and takes effect when this node gets to
+/// it); longer when the node's publication bound is longer.
+const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 
 /// The kinds of held action whose records go through the stream: those
 /// whose effect is itself replicated (a rule set, a profile, a principal,
@@ -150,7 +151,13 @@ impl Node {
                     .await
                     .map_err(|_| NodeError::internal("the store stopped"))??;
                 self.replicate(&id, &envelope).await?;
-                match tokio::time::timeout(APPLIED_WITHIN, applied).await {
+                let applied_within = self
+                    .replicator
+                    .get()
+                    .map_or(APPLIED_WITHIN_MIN, |replicator| {
+                        replicator.ack_timeout().max(APPLIED_WITHIN_MIN)
+                    });
+                match tokio::time::timeout(applied_within, applied).await {
                     Ok(Ok(outcome)) => outcome,
                     _ => match self.applied_command_outcome(&id)? {
                         Some(outcome) => outcome,
@@ -158,7 +165,7 @@ impl Node {
                             "the command is replicated but this node has not applied it \
                              within {} s; it takes effect when the node catches up, \
                              retry to learn its outcome",
-                            APPLIED_WITHIN.as_secs()
+                            applied_within.as_secs()
                         ))),
                     },
                 }

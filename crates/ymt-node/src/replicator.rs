@@ -36,6 +36,12 @@ pub trait Replicator: Send + Sync {
         message_id: &'a str,
         envelope: &'a RecordEnvelope,
     ) -> ReplicationFuture<'a>;
+
+    /// How long a publication waits for the quorum; an ordered command's
+    /// client also waits at least this long for its node to apply it.
+    fn ack_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
 }
 
 /// Clients waiting for their ordered command to come back from the stream
