@@ -22,6 +22,13 @@ use support::{Acked, rfc3339_now_minus, runtime};
 /// machine's fsyncs under `sync_interval: always`.
 const ACK_TIMEOUT_MS: u64 = 3_000;
 
+/// The bound of the tests that assert every answer is 200 (a 503 is a
+/// correct answer of a loaded machine, and a command answered 503 takes
+/// effect later without its client learning how it ended): generous, so
+/// that only a cluster that never acknowledges reaches it. Two runs of
+/// this file at once (18 processes on 2 cores) exceeded 3 s.
+const COMMAND_ACK_TIMEOUT_MS: u64 = 30_000;
+
 fn test_result(id: &str, pid: &str, result: &str, sampled_secs_ago: u64) -> Value {
     json!({
         "id": id,
@@ -56,7 +63,7 @@ fn events_posted_to_different_nodes_give_byte_identical_statuses_on_every_node()
         return;
     };
     runtime().block_on(async {
-        let cluster = TestCluster::start(&nats, ACK_TIMEOUT_MS).await;
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
         let client = reqwest::Client::new();
         let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
         // Per person: a positive and an earlier negative, posted newest
@@ -663,5 +670,442 @@ fn a_backup_taken_during_ingest_restores_into_a_fourth_node_that_catches_up() {
             );
         }
         drop(node);
+
+/// A JSON answer of `base` to `path`, or `None` while it does not answer.
+async fn get_json(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Option<Value> {
+    let mut request = client.get(format!("{base}{path}"));
+    if !key.is_empty() {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// Waits until every node answers `read` with the same value and that
+/// value satisfies `done`; returns it.
+async fn wait_same_everywhere<F, Fut>(
+    bases: &[String],
+    what: &str,
+    read: F,
+    done: impl Fn(&Value) -> bool,
+) -> Value
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let deadline = tokio::time::Instant::now() + support::cluster::CONVERGES_WITHIN;
+    loop {
+        let mut values = Vec::new();
+        for base in bases {
+            values.push(read(base.clone()).await);
+        }
+        if let Some(Some(first)) = values.first()
+            && done(first)
+            && values.iter().all(|value| value.as_ref() == Some(first))
+        {
+            return first.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} differs between the nodes or is not there yet: {values:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_json(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The national rule set at `version`, told apart by its description: two
+/// of these with one version conflict (one pending action, and only one can
+/// be newer than the set in force).
+fn rule_set_document(version: &str, variant: &str) -> Value {
+    let mut document: Value =
+        serde_json::from_str(ymt_rules::ruleset::NATIONAL_RULE_SET_JSON).expect("the rule set");
+    document["version"] = json!(version);
+    document["description"]["en"] = json!(format!("variant {variant}"));
+    document
+}
+
+/// The audit records of rule publications and held actions a node holds,
+/// without what is the node's own (its sequence numbers and hash chain).
+async fn publication_audit(client: &reqwest::Client, base: &str, admin_key: &str) -> Option<Value> {
+    let listed = get_json(client, base, admin_key, "/v1/audit?limit=1000").await?;
+    let mut records: Vec<Value> = listed["records"]
+        .as_array()?
+        .iter()
+        .filter(|record| {
+            matches!(
+                record["action"].as_str(),
+                Some("rule_set.publish" | "pending.propose" | "pending.approve" | "pending.reject")
+            )
+        })
+        .map(|record| {
+            json!([
+                record["at"],
+                record["principal"],
+                record["role"],
+                record["action"],
+                record["target"],
+                record["outcome"],
+                record["detail"]
+            ])
+        })
+        .collect();
+    records.sort_by_key(|record| record.to_string());
+    Some(Value::Array(records))
+}
+
+/// Two answers to conflicting commands sent at once: one succeeded
+/// (`won`), the other was refused 409. Returns the winner's index and
+/// whether the loser was refused where it stood in the stream (then every
+/// node recorded the refusal) rather than by its node's own check.
+fn one_won(answers: [&(u16, Value); 2], won: u16) -> (usize, bool) {
+    let statuses = [answers[0].0, answers[1].0];
+    let winner = match statuses {
+        [status, 409] if status == won => 0,
+        [409, status] if status == won => 1,
+        _ => panic!(
+            "one of two conflicting commands wins, the other is told it lost: {:?}",
+            answers.map(|(status, body)| (status, &body["detail"]))
+        ),
+    };
+    let detail = answers[1 - winner].1["detail"].as_str().unwrap_or_default();
+    (
+        winner,
+        detail.contains(ymt_node::replication_commands::REFUSED_IN_STREAM_ORDER),
+    )
+}
+
+#[test]
+fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_node() {
+    let Some(nats) = nats_or_skip("ordered commands") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let [admin_2, admin_3, admin_4] = [
+            &cluster.other_admin_keys[0],
+            &cluster.other_admin_keys[1],
+            &cluster.other_admin_keys[2],
+        ];
+        // Two national admins publish, at once and on two nodes, two
+        // different rule sets of one version: a national rule set is held
+        // for a second admin, under one pending id for one version.
+        let (document_a, document_b) = (
+            rule_set_document("1.1.0", "A"),
+            rule_set_document("1.1.0", "B"),
+        );
+        let (proposed_a, proposed_b) = tokio::join!(
+            post_json(
+                &client,
+                &cluster.bases[0],
+                &cluster.admin_key,
+                "/v1/rule-sets",
+                &document_a
+            ),
+            post_json(
+                &client,
+                &cluster.bases[1],
+                admin_2,
+                "/v1/rule-sets",
+                &document_b
+            ),
+        );
+        let (proposal_won, proposal_refused_in_order) = one_won([&proposed_a, &proposed_b], 202);
+        let variant = ["variant A", "variant B"][proposal_won];
+        let pending = [&proposed_a, &proposed_b][proposal_won].1["pending"]["id"]
+            .as_str()
+            .expect("a pending id")
+            .to_owned();
+        // Two other admins approve it at once on two nodes: only one
+        // approval can put it into force.
+        let path = format!("/v1/pending/{pending}:approve");
+        let empty = json!({});
+        let (approved_1, approved_2) = tokio::join!(
+            post_json(&client, &cluster.bases[1], admin_3, &path, &empty),
+            post_json(&client, &cluster.bases[2], admin_4, &path, &empty),
+        );
+        let (_, approval_refused_in_order) = one_won([&approved_1, &approved_2], 200);
+        let rules = wait_same_everywhere(
+            &cluster.bases,
+            "the rules in force",
+            |base| {
+                let client = client.clone();
+                async move { get_json(&client, &base, "", "/v1/public/rules").await }
+            },
+            |rules| rules["national"]["version"] == "1.1.0",
+        )
+        .await;
+        assert_eq!(
+            rules["national"]["description"]["en"], variant,
+            "the proposal that won is in force: {rules}"
+        );
+        // The same audit records everywhere: a proposal, an approval, a
+        // publication, and each refusal made in stream order (those
+        // refused by their node's own check before publishing are that
+        // node's alone, like any refused request).
+        let expected =
+            3 + usize::from(proposal_refused_in_order) + usize::from(approval_refused_in_order);
+        let audit = wait_same_everywhere(
+            &cluster.bases,
+            "the audit records of the publications",
+            |base| {
+                let client = client.clone();
+                let key = cluster.admin_key.clone();
+                async move { publication_audit(&client, &base, &key).await }
+            },
+            |records| {
+                records
+                    .as_array()
+                    .is_some_and(|records| records.len() == expected)
+            },
+        )
+        .await;
+        let denied = audit
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|record| record[5] == "denied")
+            .count();
+        assert_eq!(denied, expected - 3, "{audit:#}");
+    });
+}
+
+/// A community of 440305, where the test's venue lies.
+const COMMUNITY: &str = "440305001001";
+
+fn check_in(id: &str, pid: &str, entered_secs_ago: u64, left_secs_ago: u64) -> Value {
+    json!({
+        "id": id,
+        "subject": {"pid": pid},
+        "region": COMMUNITY,
+        "kind": "check_in",
+        "data": {
+            "venue": "v-cluster-mall",
+            "entered_at": rfc3339_now_minus(entered_secs_ago),
+            "left_at": rfc3339_now_minus(left_secs_ago),
+        },
+    })
+}
+
+/// The ids of a person's events on a node (those it derived itself too),
+/// as a JSON array.
+async fn timeline_ids(client: &reqwest::Client, base: &str, key: &str, pid: &str) -> Option<Value> {
+    let ids = support::cluster::event_ids(client, base, key, pid).await?;
+    Some(json!(ids))
+}
+
+#[test]
+fn venues_and_late_check_ins_on_different_nodes_give_the_same_statuses_and_designations_everywhere()
+{
+    let Some(nats) = nats_or_skip("convergence of tracing") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let authority = &cluster.authority_key;
+        // A venue registered on the third node: every node must know it
+        // before it can take a check-in there.
+        let (status, venue) = post_json(
+            &client,
+            &cluster.bases[2],
+            authority,
+            "/v1/venues",
+            &json!({"id": "v-cluster-mall", "name": "a mall", "region": COMMUNITY,
+                    "category": "retail", "indoor": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{venue}");
+        wait_same_everywhere(
+            &cluster.bases,
+            "the venue",
+            |base| {
+                let client = client.clone();
+                let key = authority.clone();
+                async move { get_json(&client, &base, &key, "/v1/venues/v-cluster-mall").await }
+            },
+            |venue| venue.is_object(),
+        )
+        .await;
+        // The case's stay and one contact's, before the positive, on two
+        // nodes; the positive on a third; then two contacts' check-ins
+        // arrive late, one of them at two nodes.
+        // (Built once: the same event posted twice is the same content.)
+        let twice = check_in("ci-twice", "p-twice", 5 * 3600, 3 * 3600);
+        let posted = [
+            (
+                1,
+                authority,
+                check_in("ci-case", "p-case", 4 * 3600, 2 * 3600),
+            ),
+            (
+                2,
+                authority,
+                check_in("ci-early", "p-early", 4 * 3600, 3 * 3600),
+            ),
+            (
+                0,
+                &cluster.lab_key,
+                test_result("pos-case", "p-case", "positive", 3600),
+            ),
+            (
+                1,
+                authority,
+                check_in("ci-late", "p-late", 3 * 3600, 2 * 3600),
+            ),
+            (2, authority, twice.clone()),
+            (0, authority, twice),
+        ];
+        for (node, key, event) in &posted {
+            assert_eq!(
+                post(
+                    &client,
+                    &cluster.bases[*node],
+                    key,
+                    std::slice::from_ref(event)
+                )
+                .await,
+                200,
+                "{event}"
+            );
+        }
+        // Every node derives the same designations, under the same ids,
+        // whatever order the events reached it in.
+        // Derived per contact: each overlap with the case's stay is a
+        // designation of its own (docs/log.md, "Automatic tracing").
+        for (pid, posted_id, derived) in [
+            ("p-case", "cdc-440305:ci-case", 0),
+            ("p-early", "cdc-440305:ci-early", 2),
+            ("p-late", "cdc-440305:ci-late", 1),
+            ("p-twice", "cdc-440305:ci-twice", 2),
+        ] {
+            wait_same_everywhere(
+                &cluster.bases,
+                &format!("the events of {pid}"),
+                |base| {
+                    let client = client.clone();
+                    let key = cluster.admin_key.clone();
+                    async move { timeline_ids(&client, &base, &key, pid).await }
+                },
+                |ids| {
+                    let ids = ids.as_array().expect("ids");
+                    ids.iter().any(|id| id == posted_id)
+                        && ids
+                            .iter()
+                            .filter(|id| !id.as_str().unwrap_or(":").contains(':'))
+                            .count()
+                            == derived
+                },
+            )
+            .await;
+        }
+        // And the same statuses (apart from each node's evaluation
+        // instant, ARCHITECTURE.md "Replication").
+        for pid in ["p-case", "p-early", "p-late", "p-twice"] {
+            wait_same_everywhere(
+                &cluster.bases,
+                &format!("the status of {pid}"),
+                |base| {
+                    let client = client.clone();
+                    let key = cluster.admin_key.clone();
+                    async move {
+                        let bytes = status_bytes(&client, &base, &key, pid).await;
+                        let mut status: Value = serde_json::from_slice(&bytes).ok()?;
+                        status.as_object_mut()?.remove("evaluated_at");
+                        Some(status)
+                    }
+                },
+                |status| status["color"] != "green",
+            )
+            .await;
+        }
+    });
+}
+
+/// Whether `key` is accepted by `base` (a read it may make), or `None`
+/// while the node does not answer.
+async fn key_accepted(client: &reqwest::Client, base: &str, key: &str) -> Option<bool> {
+    let response = client
+        .post(format!("{base}/v1/events:batch"))
+        .bearer_auth(key)
+        .json(&json!({ "events": [] }))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16() != 401)
+}
+
+#[test]
+fn a_principal_created_on_one_node_works_on_every_node_and_its_revocation_ends_it_everywhere() {
+    let Some(nats) = nats_or_skip("principals in a cluster") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, COMMAND_ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let (status, created) = post_json(
+            &client,
+            &cluster.bases[0],
+            &cluster.admin_key,
+            "/v1/admin/principals",
+            &json!({"id": "lab-440305-new", "role": "lab", "jurisdiction": "440305",
+                    "display_name": "a new lab"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let key = created["api_key"].as_str().expect("a key").to_owned();
+        let accepted_everywhere = |expected: bool| {
+            let client = client.clone();
+            let key = key.clone();
+            let bases = cluster.bases.clone();
+            async move {
+                wait_same_everywhere(
+                    &bases,
+                    "whether the key is accepted",
+                    |base| {
+                        let client = client.clone();
+                        let key = key.clone();
+                        async move { key_accepted(&client, &base, &key).await.map(Value::Bool) }
+                    },
+                    |accepted| *accepted == Value::Bool(expected),
+                )
+                .await
+            }
+        };
+        accepted_everywhere(true).await;
+        // The new lab's event, on another node, is acknowledged.
+        let event = test_result("new-lab-1", "p-new-lab", "negative", 3_600);
+        assert_eq!(post(&client, &cluster.bases[2], &key, &[event]).await, 200);
+        let (status, revoked) = post_json(
+            &client,
+            &cluster.bases[1],
+            &cluster.admin_key,
+            "/v1/admin/principals/lab-440305-new/keys:revoke",
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{revoked}");
+        accepted_everywhere(false).await;
     });
 }

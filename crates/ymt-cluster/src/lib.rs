@@ -29,8 +29,8 @@ pub use transport::{JetStreamReplicator, subject_of_person};
 /// The one stream every record travels in (docs/log.md, "Subjects").
 pub const STREAM_NAME: &str = "YMT_RECORDS";
 /// The subjects of the stream: `ymt.rec.c.p<shard>` for commutative person
-/// records (events), by person shard; `ymt.rec.o.<province>` is reserved for
-/// the ordered commands, by province.
+/// records (events), by person shard; `ymt.rec.o.<province>` and
+/// `ymt.rec.o.nation` for the ordered commands (`transport::subject_of_command`).
 pub const STREAM_SUBJECTS: &str = "ymt.rec.>";
 /// Person shards of the subjects: a later step can give a node a subset.
 pub const PERSON_SHARDS: u32 = ymt_node::origins::PERSON_SHARDS;

@@ -15,6 +15,15 @@ pub fn subject_of_person(pid: &PersonId) -> String {
     format!("ymt.rec.c.p{:02}", shard_of(pid))
 }
 
+/// The subject of an ordered command: `ymt.rec.o.<province>` (the first
+/// two digits of its region) or `ymt.rec.o.nation`.
+pub fn subject_of_command(record: &Record) -> String {
+    format!(
+        "ymt.rec.o.{}",
+        ymt_node::replication_commands::command_scope(record)
+    )
+}
+
 fn shard_of(pid: &PersonId) -> u32 {
     ymt_node::origins::person_shard(pid)
 }
@@ -46,10 +55,19 @@ impl JetStreamReplicator {
         envelope: &RecordEnvelope,
     ) -> Result<Vec<(String, String, Vec<u8>)>, NodeError> {
         if !matches!(envelope.record, Record::Events { .. }) {
-            return Err(NodeError::internal(format!(
-                "records of kind {} are not replicated yet",
-                envelope.record.kind()
-            )));
+            // An ordered command: one message on its province's (or the
+            // nation's) subject, its command id as message id.
+            if !ymt_node::replication_commands::goes_through_stream(&envelope.record) {
+                return Err(NodeError::internal(format!(
+                    "records of kind {} are not replicated yet",
+                    envelope.record.kind()
+                )));
+            }
+            return Ok(vec![(
+                subject_of_command(&envelope.record),
+                message_id.to_owned(),
+                serde_json::to_vec(envelope).expect("records serialise"),
+            )]);
         }
         Ok(parts_of(envelope)
             .into_iter()
@@ -69,6 +87,10 @@ impl JetStreamReplicator {
 }
 
 impl Replicator for JetStreamReplicator {
+    fn ack_timeout(&self) -> Duration {
+        self.ack_timeout
+    }
+
     fn publish<'a>(
         &'a self,
         message_id: &'a str,

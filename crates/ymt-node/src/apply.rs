@@ -64,6 +64,11 @@ impl Node {
                 envelope.format
             )));
         }
+        // In a cluster an ordered command is applied by every node in
+        // stream order, this one included (replication_commands.rs).
+        if self.replicates() && crate::replication_commands::goes_through_stream(record) {
+            return self.apply_through_stream(envelope, detail);
+        }
         let audit = record.audit_entry(&envelope.author(), envelope.at, detail);
         let receiver = self.store.meta_commit(record.meta_writes(), vec![audit])?;
         ymt_store::wait_blocking(receiver)?;
@@ -75,7 +80,7 @@ impl Node {
     /// read from the store when needed (persons, pending actions,
     /// confirmations, appeals, traced designations), or are put into force
     /// by their module right after (rules, risk areas).
-    fn after_apply(&self, record: &Record) {
+    pub(crate) fn after_apply(&self, record: &Record) {
         match record {
             Record::PrincipalAdded { principal } => {
                 self.principals.write().insert(principal.clone());

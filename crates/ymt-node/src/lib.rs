@@ -36,6 +36,7 @@ pub mod pseudonym;
 pub mod publication;
 pub mod record;
 pub mod replication;
+pub mod replication_commands;
 mod replication_origin;
 pub mod replicator;
 pub mod retention;

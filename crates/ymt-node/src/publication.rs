@@ -204,6 +204,12 @@ pub fn put_rules_into_force(
                 },
                 &format!("{} {}", rule_set.id(), rule_set.version()),
             )?;
+            // In a cluster the record was put into force by the apply
+            // path, when this node read it back from the stream
+            // (replication_commands.rs).
+            if state.replicates() {
+                return Ok(state.projection.all_pids().len());
+            }
             state.apply_rules_change(|rules| {
                 rules.history.push(rule_set.clone());
                 rules.national = rule_set;
@@ -237,6 +243,9 @@ pub fn put_rules_into_force(
                 },
                 &format!("{} {}", profile.id, profile.version),
             )?;
+            if state.replicates() {
+                return Ok(state.projection.all_pids().len());
+            }
             state.apply_rules_change(|rules| {
                 rules
                     .profiles
@@ -245,6 +254,107 @@ pub fn put_rules_into_force(
             })
         }
     }
+}
+
+/// A rule set or profile checked at its place in a cluster's stream, ready
+/// to be put into force (replication_commands.rs).
+pub struct RulesInForce {
+    change: RulesChange,
+}
+
+enum RulesChange {
+    National {
+        rule_set: RuleSet,
+        compiled: Arc<CompiledRules>,
+        profiles: std::collections::BTreeMap<
+            ymt_core::RegionCode,
+            (ParameterProfile, Arc<CompiledRules>),
+        >,
+    },
+    Profile {
+        profile: ParameterProfile,
+        compiled: Arc<CompiledRules>,
+    },
+}
+
+/// The checks of a publication that depend on the rules in force, made
+/// again where it stands in the stream: a rule-set version must be newer
+/// than the one in force, and every profile in force must compile over it;
+/// a profile must fit the national set in force. These read no clock (the
+/// stress and decidability checks, which evaluate at an instant, were made
+/// by the node that received the command), so every node decides alike.
+pub fn check_rules_in_order(state: &Node, document: &[u8]) -> Result<RulesInForce, NodeError> {
+    let change = match parse_proposal(state, document)? {
+        Proposal::RuleSet(rule_set) => {
+            let rules = state.rules.read();
+            if rule_set.version() <= rules.national.version() {
+                return Err(NodeError::conflict(format!(
+                    "version {} is no longer newer than {} in force",
+                    rule_set.version(),
+                    rules.national.version()
+                )));
+            }
+            let compiled = Arc::new(
+                CompiledRules::compile(&rule_set, None)
+                    .map_err(|e| NodeError::invalid(e.to_string()))?,
+            );
+            let profiles = rules
+                .profiles
+                .iter()
+                .map(|(region, (profile, _))| {
+                    let recompiled =
+                        CompiledRules::compile(&rule_set, Some(profile)).map_err(|error| {
+                            NodeError::invalid(format!(
+                                "the profile {} of region {region} in force does not fit rule set {}: {error}",
+                                profile.id,
+                                rule_set.version()
+                            ))
+                        })?;
+                    Ok((region.clone(), (profile.clone(), Arc::new(recompiled))))
+                })
+                .collect::<Result<std::collections::BTreeMap<_, _>, NodeError>>()?;
+            RulesChange::National {
+                rule_set,
+                compiled,
+                profiles,
+            }
+        }
+        Proposal::Profile(profile) => {
+            let compiled = Arc::new(
+                CompiledRules::compile(&state.rules.read().national, Some(&profile))
+                    .map_err(|e| NodeError::invalid(e.to_string()))?,
+            );
+            RulesChange::Profile { profile, compiled }
+        }
+    };
+    Ok(RulesInForce { change })
+}
+
+/// Puts checked rules into force and re-evaluates everyone.
+pub fn put_checked_rules_into_force(
+    state: &Node,
+    checked: RulesInForce,
+) -> Result<usize, NodeError> {
+    state.apply_rules_change(|rules| {
+        match checked.change {
+            RulesChange::National {
+                rule_set,
+                compiled,
+                profiles,
+            } => {
+                rules.history.push(rule_set.clone());
+                rules.national = rule_set;
+                rules.national_compiled = compiled;
+                rules.profiles = profiles;
+            }
+            RulesChange::Profile { profile, compiled } => {
+                rules
+                    .profiles
+                    .insert(profile.region.clone(), (profile, compiled));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Refuses, before anything is stored or put into force, rules that could

@@ -184,6 +184,16 @@ pub struct RecordEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<OriginStamp>,
     pub record: Record,
+    /// The audit record's detail, as the command wrote it: an ordered
+    /// command carries it so that every node applying it writes the same
+    /// audit record (replication_commands.rs). Empty for events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The id of an ordered command in a cluster (`cmd-<hex>`), its
+    /// message id in the stream and the key under which every node notes
+    /// that it applied (or refused) it. Empty for events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub command_id: String,
 }
 
 /// Where a replicated record comes from: its origin's id and its number
@@ -204,6 +214,8 @@ impl RecordEnvelope {
             key_id: author.key_id.clone(),
             origin: None,
             record,
+            detail: String::new(),
+            command_id: String::new(),
         }
     }
 

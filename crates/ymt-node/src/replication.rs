@@ -186,13 +186,9 @@ impl Node {
                 _ => {
                     self.store_replicated_events(std::mem::take(&mut events), Vec::new())
                         .await?;
-                    // Ordered commands are not replicated yet (issue 11
-                    // item 5 second half): the transport never publishes
-                    // them, so one here is another version's; keep it out.
-                    tracing::warn!(
-                        kind = envelope.record.kind(),
-                        "a replicated record of a kind this node does not apply from the stream"
-                    );
+                    // An ordered command, applied at its place in the
+                    // stream after the events before it.
+                    self.apply_replicated_command(envelope).await?;
                 }
             }
         }

@@ -39,4 +39,19 @@ pub trait Replicator: Send + Sync {
         message_id: &'a str,
         envelope: &'a RecordEnvelope,
     ) -> ReplicationFuture<'a>;
+
+    /// How long a publication waits for the quorum; an ordered command's
+    /// client also waits at least this long for its node to apply it.
+    fn ack_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
+}
+
+/// Clients waiting for their ordered command to come back from the stream
+/// and be applied on their node (`replication_commands.rs`), by command id.
+#[derive(Default)]
+pub struct CommandWaiters {
+    pub(crate) waiting: parking_lot::Mutex<
+        std::collections::HashMap<String, tokio::sync::oneshot::Sender<Result<(), NodeError>>>,
+    >,
 }

@@ -242,6 +242,9 @@ pub struct Node {
     pub(crate) replicator: std::sync::OnceLock<Arc<dyn crate::replicator::Replicator>>,
     /// Position, lag and outbox depth, for answers, probes and metrics.
     pub replication: crate::replicator::ReplicationStatus,
+    /// Clients waiting for their ordered command to come back from the
+    /// stream (replication_commands.rs; cluster only).
+    pub(crate) command_waiters: crate::replicator::CommandWaiters,
 }
 
 fn read_or_create_secret(config: &ServerConfig) -> anyhow::Result<[u8; PSEUDONYM_SECRET_LEN]> {
@@ -316,6 +319,7 @@ impl Node {
             background: Default::default(),
             replicator: std::sync::OnceLock::new(),
             replication: Default::default(),
+            command_waiters: Default::default(),
         };
         state.load_metadata()?;
         Ok(state)

@@ -26,6 +26,11 @@ pub struct TestCluster {
     pub lab_key: String,
     /// Arguments every node starts with beyond the cluster's own.
     pub extra_args: Vec<String>,
+    /// National admins `admin-2`, `admin-3`, `admin-4`, each created by the
+    /// operator (so no two are one party): for held actions.
+    pub other_admin_keys: Vec<String>,
+    /// A health authority of 440305 (`cdc-440305`): venues, check-ins.
+    pub authority_key: String,
 }
 
 /// The `nats-server` binary, or `None` after printing the one skip line (the
@@ -75,6 +80,17 @@ impl TestCluster {
         let first = dir.path().join("node-1");
         let admin_key = add_principal(&first, "admin-1", "national_admin", "nation");
         let lab_key = add_principal(&first, "lab-440305", "lab", "440305");
+        let other_admin_keys = (2..=4)
+            .map(|index| {
+                add_principal(
+                    &first,
+                    &format!("admin-{index}"),
+                    "national_admin",
+                    "nation",
+                )
+            })
+            .collect();
+        let authority_key = add_principal(&first, "cdc-440305", "health_authority", "440305");
         for index in 2..=3 {
             copy_dir(&first, &dir.path().join(format!("node-{index}")));
         }
@@ -86,6 +102,8 @@ impl TestCluster {
             admin_key,
             lab_key,
             extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
+            other_admin_keys,
+            authority_key,
         };
         for index in 0..3 {
             let (process, base) = cluster.start_node(index, ack_timeout_ms);

@@ -1,0 +1,343 @@
+//! Ordered commands in a cluster (issue 11, items 2 and 5): a command a
+//! client sends to one node is checked there, kept in that node's outbox,
+//! published to the stream (`ymt.rec.o.<province>` or `ymt.rec.o.nation`,
+//! docs/log.md "Subjects") and acknowledged by its quorum, and then applied
+//! by every node — the one that received it included — when it reads it
+//! back from the stream, in stream order. So no node applies a command
+//! before its order is known, and every node applies the same commands in
+//! the same order.
+//!
+//! Applying a command reads no clock: it takes effect at the instant the
+//! receiving node chose (`RecordEnvelope::at`), with the audit detail it
+//! wrote (`RecordEnvelope::detail`). The checks that depend on state (a
+//! rule-set version newer than the one in force, a held action still
+//! pending and decided by another party, a venue id not registered by
+//! someone else) are made again at that point of the stream, from state
+//! that is itself a function of the stream: two conflicting commands
+//! accepted at once on two nodes end the same on every node. The later one
+//! is refused identically everywhere, and the refusal is an audit record
+//! (outcome `denied`, the same on every node). Each node notes every
+//! command it applied or refused under `commands-applied/<command id>` in
+//! the same commit, so a command delivered twice (a restart before the
+//! stream position was stored) changes nothing the second time.
+//!
+//! The receiving node's client waits (bounded) until its own node applied
+//! the command and gets its outcome: success, or 409 when it lost. Which
+//! kinds take this road is [`goes_through_stream`]; the others are applied
+//! on the node that made them only (ARCHITECTURE.md, "Replication"). A
+//! single node (no replicator) never comes here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use ymt_store::{AuditOutcome, MetaWrite};
+
+use crate::error::{ErrorKind, NodeError};
+use crate::model::{META_PENDING, PendingAction, PendingStatus};
+use crate::record::{Record, RecordEnvelope};
+use crate::state::Node;
+
+/// Commands applied (or refused) by this node: key the command id, value
+/// its outcome as JSON (`{"refused": "<why>"}` or `{}`).
+pub const APPLIED_COMMANDS_NAMESPACE: &str = "commands-applied";
+
+/// What a client whose command lost in stream order is told, after why.
+pub const REFUSED_IN_STREAM_ORDER: &str =
+    "refused where it stood in the cluster's order of commands";
+
+/// How long a client waits at least for its command to be applied on the
+/// node it sent it to, once the quorum acknowledged it, before a 503 (the
+/// command is then in the stream and takes effect when this node gets to
+/// it); longer when the node's publication bound is longer.
+const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
+
+/// The kinds of held action whose records go through the stream: those
+/// whose effect is itself replicated (a rule set, a profile, a principal,
+/// override events). The others (risk areas and their lifts, automatic
+/// tracing held by the breaker, key revocations, the services' rule sets)
+/// are recorded on the node that made them only, as their effects are.
+const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
+    crate::breaker::KIND_RULE_SET,
+    crate::breaker::KIND_PROFILE,
+    crate::breaker::KIND_BULK_OVERRIDE,
+    "principal",
+];
+
+/// Whether a record is an ordered command applied by every node of a
+/// cluster in stream order (the rest of the ordered kinds are not
+/// replicated yet).
+pub fn goes_through_stream(record: &Record) -> bool {
+    match record {
+        Record::VenueRegistered { .. }
+        | Record::RuleSetPublished { .. }
+        | Record::ProfilePublished { .. }
+        | Record::PrincipalAdded { .. } => true,
+        Record::ActionRecorded { pending } => {
+            HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// The partition of a command's subject: the province (the first two
+/// digits of its region) for a region-bound command, `nation` otherwise.
+pub fn command_scope(record: &Record) -> String {
+    let region = match record {
+        Record::VenueRegistered { venue } => Some(venue.region.as_str()),
+        Record::ProfilePublished { region, .. } => Some(region.as_str()),
+        _ => None,
+    };
+    match region {
+        Some(region) if region.len() >= 2 && region.is_char_boundary(2) => region[..2].to_owned(),
+        _ => "nation".to_owned(),
+    }
+}
+
+/// A command's id: `cmd-` and the first 40 hex digits of the SHA-256 of the
+/// envelope (its instant, author, record and detail) and 16 random bytes,
+/// chosen once by the node that received it. The random part keeps apart
+/// two commands that happen to be equal to the second, made on two nodes
+/// (two approvals of one held rule set each publish the same rule-set
+/// record): each is a command of its own, and the later one is refused.
+fn command_id_of(envelope: &RecordEnvelope) -> Result<String, NodeError> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce)
+        .map_err(|error| NodeError::internal(format!("randomness: {error}")))?;
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(envelope).expect("records serialise"));
+    hasher.update(nonce);
+    Ok(format!("cmd-{}", &hex::encode(hasher.finalize())[..40]))
+}
+
+fn refused(why: &str) -> NodeError {
+    NodeError::conflict(format!("{why} ({REFUSED_IN_STREAM_ORDER})"))
+}
+
+/// What applying a command put into force beside its durable writes.
+enum Effect {
+    Nothing,
+    Rules(Box<crate::publication::RulesInForce>),
+}
+
+impl Node {
+    /// A command of this node in a cluster: kept in the outbox, published,
+    /// and answered once this node applied it from the stream (or refused
+    /// it there: the conflict is returned). Blocks the calling thread (as
+    /// `Node::apply` does for its fsync), without holding a runtime worker.
+    pub(crate) fn apply_through_stream(
+        &self,
+        envelope: &RecordEnvelope,
+        detail: &str,
+    ) -> Result<(), NodeError> {
+        let mut envelope = envelope.clone();
+        envelope.detail = detail.to_owned();
+        envelope.command_id = command_id_of(&envelope)?;
+        let id = envelope.command_id.clone();
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| NodeError::internal("a command in a cluster needs the node's runtime"))?;
+        let (sender, applied) = tokio::sync::oneshot::channel();
+        self.command_waiters
+            .waiting
+            .lock()
+            .insert(id.clone(), sender);
+        let outcome = tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let receiver = self.store.meta_commit(
+                    vec![crate::replication::outbox_write(&id, &envelope)],
+                    Vec::new(),
+                )?;
+                receiver
+                    .await
+                    .map_err(|_| NodeError::internal("the store stopped"))??;
+                self.replicate(&id, &envelope).await?;
+                let applied_within = self
+                    .replicator
+                    .get()
+                    .map_or(APPLIED_WITHIN_MIN, |replicator| {
+                        replicator.ack_timeout().max(APPLIED_WITHIN_MIN)
+                    });
+                match tokio::time::timeout(applied_within, applied).await {
+                    Ok(Ok(outcome)) => outcome,
+                    _ => match self.applied_command_outcome(&id)? {
+                        Some(outcome) => outcome,
+                        None => Err(NodeError::unavailable(format!(
+                            "the command is replicated but this node has not applied it \
+                             within {} s; it takes effect when the node catches up, \
+                             retry to learn its outcome",
+                            applied_within.as_secs()
+                        ))),
+                    },
+                }
+            })
+        });
+        self.command_waiters.waiting.lock().remove(&id);
+        outcome
+    }
+
+    /// The outcome of a command this node already applied or refused.
+    fn applied_command_outcome(
+        &self,
+        id: &str,
+    ) -> Result<Option<Result<(), NodeError>>, NodeError> {
+        let Some(bytes) = self.store.meta_get(APPLIED_COMMANDS_NAMESPACE, id)? else {
+            return Ok(None);
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        Ok(Some(
+            match value.get("refused").and_then(|why| why.as_str()) {
+                Some(why) => Err(refused(why)),
+                None => Ok(()),
+            },
+        ))
+    }
+
+    /// Applies an ordered command read from the stream, in stream order:
+    /// checks it again against the state the stream has built so far,
+    /// commits its writes and audit record (or its refusal) with the note
+    /// that it was applied, changes memory, and answers the client waiting
+    /// on this node, if any.
+    pub(crate) async fn apply_replicated_command(
+        self: &Arc<Self>,
+        envelope: RecordEnvelope,
+    ) -> Result<(), NodeError> {
+        if envelope.command_id.is_empty() || !goes_through_stream(&envelope.record) {
+            tracing::warn!(
+                kind = envelope.record.kind(),
+                "a replicated record of a kind this node does not apply from the stream"
+            );
+            return Ok(());
+        }
+        let id = envelope.command_id.clone();
+        let outcome = match self.applied_command_outcome(&id)? {
+            Some(outcome) => outcome,
+            None => {
+                let node = self.clone();
+                tokio::task::spawn_blocking(move || node.apply_command_in_order(&envelope))
+                    .await
+                    .map_err(|_| NodeError::internal("applying a command panicked"))??
+            }
+        };
+        if let Some(waiter) = self.command_waiters.waiting.lock().remove(&id) {
+            let _ = waiter.send(outcome);
+        }
+        Ok(())
+    }
+
+    /// Applies one command (the outer error: the store failed, nothing
+    /// changed; the inner: the command was refused, and that is recorded).
+    fn apply_command_in_order(
+        &self,
+        envelope: &RecordEnvelope,
+    ) -> Result<Result<(), NodeError>, NodeError> {
+        let record = &envelope.record;
+        let marker = |value: serde_json::Value| {
+            MetaWrite::put(
+                APPLIED_COMMANDS_NAMESPACE,
+                &envelope.command_id,
+                serde_json::to_vec(&value).expect("JSON serialises"),
+            )
+        };
+        match self.check_in_order(envelope) {
+            Err(refusal) if refusal.kind != ErrorKind::Internal => {
+                let mut audit = record.audit_entry(
+                    &envelope.author(),
+                    envelope.at,
+                    &format!("refused in stream order: {}", refusal.detail),
+                );
+                audit.outcome = AuditOutcome::Denied;
+                let receiver = self.store.meta_commit(
+                    vec![marker(serde_json::json!({"refused": refusal.detail}))],
+                    vec![audit],
+                )?;
+                ymt_store::wait_blocking(receiver)?;
+                Ok(Err(refused(&refusal.detail)))
+            }
+            Err(error) => Err(error),
+            Ok(effect) => {
+                let audit = record.audit_entry(&envelope.author(), envelope.at, &envelope.detail);
+                let mut writes = record.meta_writes();
+                writes.push(marker(serde_json::json!({})));
+                let receiver = self.store.meta_commit(writes, vec![audit])?;
+                ymt_store::wait_blocking(receiver)?;
+                self.after_apply(record);
+                self.metrics
+                    .records_applied
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Effect::Rules(rules) = effect {
+                    crate::publication::put_checked_rules_into_force(self, *rules)?;
+                    self.schedule_changed.notify_one();
+                }
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    /// The checks of a command that depend on state, made again at its
+    /// place in the stream (never reading a clock).
+    fn check_in_order(&self, envelope: &RecordEnvelope) -> Result<Effect, NodeError> {
+        match &envelope.record {
+            Record::VenueRegistered { venue } => {
+                // The same registration again (an update by its author at
+                // the same instant) is applied; another one under the same
+                // id lost the race.
+                if let Some(existing) = self.tracing.venue(&venue.id)
+                    && (existing.registered_by != venue.registered_by
+                        || existing.registered_at != venue.registered_at)
+                {
+                    return Err(NodeError::conflict(format!(
+                        "venue {} is already registered (by {})",
+                        venue.id, existing.registered_by
+                    )));
+                }
+                Ok(Effect::Nothing)
+            }
+            Record::RuleSetPublished { document, .. }
+            | Record::ProfilePublished { document, .. } => Ok(Effect::Rules(Box::new(
+                crate::publication::check_rules_in_order(self, document.as_bytes())?,
+            ))),
+            Record::ActionRecorded { pending } => {
+                self.check_action_in_order(pending)?;
+                Ok(Effect::Nothing)
+            }
+            // A principal is replaced by the last record in stream order.
+            _ => Ok(Effect::Nothing),
+        }
+    }
+
+    fn check_action_in_order(&self, pending: &PendingAction) -> Result<(), NodeError> {
+        let stored = self
+            .store
+            .meta_get(META_PENDING, &pending.id)?
+            .map(|bytes| serde_json::from_slice::<PendingAction>(&bytes))
+            .transpose()
+            .map_err(|error| NodeError::internal(format!("stored pending action: {error}")))?;
+        match (pending.status, stored) {
+            (PendingStatus::Pending, Some(_)) => Err(NodeError::conflict(format!(
+                "pending action {} exists",
+                pending.id
+            ))),
+            (PendingStatus::Pending, None) => Ok(()),
+            (_, None) => Err(NodeError::conflict(format!(
+                "no pending action {}",
+                pending.id
+            ))),
+            (_, Some(stored)) if stored.status != PendingStatus::Pending => {
+                Err(NodeError::conflict(format!(
+                    "pending action {} was already decided ({:?})",
+                    pending.id, stored.status
+                )))
+            }
+            (_, Some(stored)) => {
+                let decider = pending.decided_by.as_deref().unwrap_or_default();
+                if self.principals.read().same_party(&stored.proposer, decider) {
+                    return Err(NodeError::conflict(format!(
+                        "{decider} and the proposer {} are one party; a second national_admin must decide",
+                        stored.proposer
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
