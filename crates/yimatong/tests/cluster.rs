@@ -670,6 +670,8 @@ fn a_backup_taken_during_ingest_restores_into_a_fourth_node_that_catches_up() {
             );
         }
         drop(node);
+    });
+}
 
 /// A JSON answer of `base` to `path`, or `None` while it does not answer.
 async fn get_json(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Option<Value> {
