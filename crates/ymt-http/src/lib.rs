@@ -13,6 +13,7 @@ pub mod openapi;
 mod page_labels;
 pub mod pages;
 pub mod policy;
+pub mod print_page;
 pub mod problem;
 pub mod routes;
 mod schemas;

@@ -506,6 +506,14 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript",
         include_str!("../assets/rules.js"),
     ),
+    ("print.css", "text/css", include_str!("../assets/print.css")),
+    ("print-a6.css", "text/css", include_str!("../assets/print-a6.css")),
+    ("print-a4.css", "text/css", include_str!("../assets/print-a4.css")),
+    (
+        "print.js",
+        "text/javascript",
+        include_str!("../assets/print.js"),
+    ),
 ];
 
 pub(crate) fn html(body: String) -> Response {

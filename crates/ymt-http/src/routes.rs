@@ -253,6 +253,14 @@ fn table() -> Vec<Route> {
         // The rules in force, published for anyone (no sign-in).
         route(M::GET, "/v1/public/rules", get(public_rules::public_rules)),
         route(M::GET, "/rules", get(public_rules::rules_page)),
+        // Printed codes (纸质码) for persons without a phone, and the
+        // printable page.
+        route(
+            M::POST,
+            "/v1/persons/{pid}/printed-code",
+            post(crate::handlers::printed_codes::print_code),
+        ),
+        route(M::GET, "/print", get(crate::print_page::print)),
     ]
 }
 

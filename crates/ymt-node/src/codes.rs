@@ -221,6 +221,10 @@ pub struct TrustState {
 /// The node's code-serving state.
 pub struct Codes {
     pub issuer: CodeIssuer,
+    /// How long a printed code (纸质码) lives: what the served trust list
+    /// declares as its longest printed lifetime (docs/pages.md, "Printed
+    /// codes").
+    pub printed_code_lifetime_secs: i64,
     trust: RwLock<Arc<TrustState>>,
     /// The key store, taken only to revoke a key (never on a read path).
     key_store: Mutex<KeyStore>,
@@ -312,9 +316,11 @@ impl Codes {
         }
         let key = store.signing_key()?;
         let ttl = store.max_token_ttl_secs();
+        let printed_code_lifetime_secs = store.max_printed_code_lifetime_secs();
         let trust = signed_trust_state(&mut store, now)?;
         Ok(Codes {
             issuer: CodeIssuer::new(CODE_ISSUER_ID, key, ttl, CODE_CACHE_ENTRIES_MAX),
+            printed_code_lifetime_secs,
             trust: RwLock::new(Arc::new(trust)),
             key_store: Mutex::new(store),
             authenticator: RwLock::new(None),

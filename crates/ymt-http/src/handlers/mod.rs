@@ -10,6 +10,7 @@ pub(crate) mod events;
 pub(crate) mod my_color;
 pub(crate) mod oidc_sign_in;
 pub(crate) mod pending;
+pub(crate) mod printed_codes;
 pub(crate) mod persons;
 pub(crate) mod probes;
 pub(crate) mod public_rules;
