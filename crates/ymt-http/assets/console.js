@@ -425,8 +425,12 @@
         events.append(el("li", { "data-event": e.id }, `${when(e.recorded_at)} · ${t(e.kind)} · ${await eventDetails(e)} · ${record.region}`,
           rule ? el("strong", {}, ` ← ${rule}`) : ""));
       }
+      // A printed code (纸质码) for a person without a phone, A6 or A4.
+      const printHref = (size) => `/print?pid=${encodeURIComponent(pid)}&size=${size}&lang=${YMT.lang}`;
+      const printLinks = el("p", { class: "print-links" }, `${YMT.lang === "en" ? "Print a paper code" : "打印纸质码"}: `,
+        el("a", { href: printHref("a6"), id: "lookup-print-a6" }, "A6"), " · ", el("a", { href: printHref("a4"), id: "lookup-print-a4" }, "A4"));
       out.replaceChildren(el("p", { class: decision.color || "" }, el("span", { class: "color-label" }, t(decision.color)), " ", body.masked_name || "", el("br"), el("small", { class: "muted" }, pid)),
-        fired, events);
+        printLinks, fired, events);
     } catch (error) {
       out.replaceChildren(el("p", { class: "error", role: "alert" }, error.status === 404 ? t("notFound") : error.message));
     }

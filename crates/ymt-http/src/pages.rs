@@ -507,8 +507,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/rules.js"),
     ),
     ("print.css", "text/css", include_str!("../assets/print.css")),
-    ("print-a6.css", "text/css", include_str!("../assets/print-a6.css")),
-    ("print-a4.css", "text/css", include_str!("../assets/print-a4.css")),
+    (
+        "print-a6.css",
+        "text/css",
+        include_str!("../assets/print-a6.css"),
+    ),
+    (
+        "print-a4.css",
+        "text/css",
+        include_str!("../assets/print-a4.css"),
+    ),
     (
         "print.js",
         "text/javascript",

@@ -47,7 +47,10 @@ fn words(lang: Lang) -> [(&'static str, &'static str); 9] {
             ("size", "纸张"),
             ("back", "返回"),
             ("loading", "正在签发纸质码…"),
-            ("stale", "纸质码不能刷新：码色为打印时的颜色。码色变化后请重新打印；查验处联网时以当前码色为准。"),
+            (
+                "stale",
+                "纸质码不能刷新：码色为打印时的颜色。码色变化后请重新打印；查验处联网时以当前码色为准。",
+            ),
             ("for", "仅供无智能手机人员使用，打印记录已存档。"),
             ("app", "一码通"),
         ],
@@ -58,8 +61,14 @@ fn words(lang: Lang) -> [(&'static str, &'static str); 9] {
             ("size", "Paper"),
             ("back", "Back"),
             ("loading", "Signing the printed code…"),
-            ("stale", "A printed code cannot refresh: its color is the color when printed. Print again when the color changes; a door that is online shows the current color."),
-            ("for", "Only for persons without a smartphone; every print is recorded."),
+            (
+                "stale",
+                "A printed code cannot refresh: its color is the color when printed. Print again when the color changes; a door that is online shows the current color.",
+            ),
+            (
+                "for",
+                "Only for persons without a smartphone; every print is recorded.",
+            ),
             ("app", "Yimatong health code"),
         ],
     }
@@ -155,5 +164,9 @@ pub(crate) async fn print(ApiQuery(query): ApiQuery<PrintQuery>) -> Result<Respo
         .ok_or_else(|| ApiError::bad_request("pid: the page prints one person's code"))?;
     let pid = ymt_core::PersonId::parse(pid)
         .map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
-    Ok(html(print_page(lang, pid.as_str(), query.size.unwrap_or_default())))
+    Ok(html(print_page(
+        lang,
+        pid.as_str(),
+        query.size.unwrap_or_default(),
+    )))
 }

@@ -338,7 +338,13 @@ struct PrintWorld {
     session: String,
 }
 
-async fn register_full(node: &TestNode, key: &str, number: &str, has_phone: bool, guardian_of: Vec<String>) -> String {
+async fn register_full(
+    node: &TestNode,
+    key: &str,
+    number: &str,
+    has_phone: bool,
+    guardian_of: Vec<String>,
+) -> String {
     let (status, body) = node
         .post_as(
             key,
@@ -367,17 +373,27 @@ impl PrintWorld {
             &admin,
             "E30000005",
             false,
-            vec![ward.clone(), ward_with_phone.clone(), unconfirmed_ward.clone()],
+            vec![
+                ward.clone(),
+                ward_with_phone.clone(),
+                unconfirmed_ward.clone(),
+            ],
         )
         .await;
         for confirmed in [&ward, &ward_with_phone] {
             let (status, body) = node
-                .post_as(&authority, "/v1/guardianships:confirm", json!({"guardian": guardian, "ward": confirmed}))
+                .post_as(
+                    &authority,
+                    "/v1/guardianships:confirm",
+                    json!({"guardian": guardian, "ward": confirmed}),
+                )
                 .await;
             assert_eq!(status, 200, "{body}");
         }
         node.enable_citizen_sign_in_with_one_time_code("246810");
-        let signed_in = node.sign_in_citizen("passport", "E30000005", "246810").await;
+        let signed_in = node
+            .sign_in_citizen("passport", "E30000005", "246810")
+            .await;
         assert_eq!(signed_in.status, 200);
         let session = signed_in.session_cookie().unwrap();
         PrintWorld {
@@ -398,14 +414,24 @@ impl PrintWorld {
 
     async fn print_as_guardian(&self, pid: &str) -> (u16, Value) {
         self.node
-            .send_with_cookie("POST", &format!("/v1/persons/{pid}/printed-code"), &self.session, None)
+            .send_with_cookie(
+                "POST",
+                &format!("/v1/persons/{pid}/printed-code"),
+                &self.session,
+                None,
+            )
             .await
             .status_and_json()
     }
 
     async fn print_as(&self, key: &str, pid: &str) -> (u16, Value) {
         self.node
-            .send("POST", &format!("/v1/persons/{pid}/printed-code"), Some(key), None)
+            .send(
+                "POST",
+                &format!("/v1/persons/{pid}/printed-code"),
+                Some(key),
+                None,
+            )
             .await
             .status_and_json()
     }
@@ -473,7 +499,10 @@ async fn a_guardian_cannot_print_for_anyone_but_a_confirmed_ward() {
     let world = PrintWorld::start().await;
     for (pid, why) in [
         (&world.stranger, "a stranger"),
-        (&world.unconfirmed_ward, "a ward whose guardianship is not confirmed"),
+        (
+            &world.unconfirmed_ward,
+            "a ward whose guardianship is not confirmed",
+        ),
     ] {
         let (status, body) = world.print_as_guardian(pid).await;
         assert_eq!(status, 403, "{why}: {body}");
@@ -490,17 +519,28 @@ async fn a_citizen_cannot_mint_a_long_lived_code_for_themselves() {
     // The guardian is registered without a phone too: still refused.
     let (status, body) = world.print_as_guardian(&world.guardian).await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(world.print_audit(&world.guardian)[0].outcome, ymt_store::AuditOutcome::Denied);
+    assert_eq!(
+        world.print_audit(&world.guardian)[0].outcome,
+        ymt_store::AuditOutcome::Denied
+    );
     // Their own code stays a phone code of the usual lifetime.
     let (status, own) = world
         .node
-        .send_with_cookie("GET", &format!("/v1/persons/{}/code", world.guardian), &world.session, None)
+        .send_with_cookie(
+            "GET",
+            &format!("/v1/persons/{}/code", world.guardian),
+            &world.session,
+            None,
+        )
         .await
         .status_and_json();
     assert_eq!(status, 200, "{own}");
     let report = world.verify(&own["token"], None).await;
     assert_eq!(report["claims"]["kind"], "phone");
-    assert_eq!(report["kind"]["lifetime_secs"], ymt_token::TOKEN_TTL_SECS_DEFAULT);
+    assert_eq!(
+        report["kind"]["lifetime_secs"],
+        ymt_token::TOKEN_TTL_SECS_DEFAULT
+    );
     world.node.close().await;
 }
 
@@ -509,7 +549,9 @@ async fn a_printed_code_is_only_for_a_person_registered_without_a_phone() {
     let world = PrintWorld::start().await;
     let (status, body) = world.print_as_guardian(&world.ward_with_phone).await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = world.print_as(&world.authority, &world.ward_with_phone).await;
+    let (status, body) = world
+        .print_as(&world.authority, &world.ward_with_phone)
+        .await;
     assert_eq!(status, 409, "{body}");
     world.node.close().await;
 }
@@ -531,11 +573,17 @@ async fn an_authority_prints_only_for_persons_registered_in_its_jurisdiction() {
         &world.stranger,
         "440106",
         "test_result",
-        support::pcr_data(support::T0_UNIX_SECS - 7200, support::T0_UNIX_SECS - 60, "negative"),
+        support::pcr_data(
+            support::T0_UNIX_SECS - 7200,
+            support::T0_UNIX_SECS - 60,
+            "negative",
+        ),
     );
     let (status, body) = world.node.post_as(&lab_440106, "/v1/events", test).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = world.print_as(&world.other_authority, &world.stranger).await;
+    let (status, body) = world
+        .print_as(&world.other_authority, &world.stranger)
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(
         world.print_audit(&world.stranger).last().unwrap().outcome,
@@ -550,7 +598,12 @@ async fn an_authority_prints_only_for_persons_registered_in_its_jurisdiction() {
     // Nobody without credentials.
     let reply = world
         .node
-        .send("POST", &format!("/v1/persons/{}/printed-code", world.stranger), None, None)
+        .send(
+            "POST",
+            &format!("/v1/persons/{}/printed-code", world.stranger),
+            None,
+            None,
+        )
         .await;
     assert_eq!(reply.status, 401);
     world.node.close().await;
@@ -567,7 +620,11 @@ async fn a_printed_red_code_stays_red_and_a_printed_green_code_of_a_person_now_r
         &world.ward,
         "440305",
         "test_result",
-        support::pcr_data(support::T0_UNIX_SECS - 7200, support::T0_UNIX_SECS - 60, "positive"),
+        support::pcr_data(
+            support::T0_UNIX_SECS - 7200,
+            support::T0_UNIX_SECS - 60,
+            "positive",
+        ),
     );
     let (status, body) = world.node.post_as(&world.lab, "/v1/events", positive).await;
     assert_eq!(status, 200, "{body}");
@@ -590,9 +647,15 @@ async fn a_printed_red_code_stays_red_and_a_printed_green_code_of_a_person_now_r
         "retraction",
         json!({"target": "lab-440305-01:t-pos", "reason": "sample mixed up at the lab"}),
     );
-    let (status, body) = world.node.post_as(&world.authority, "/v1/events", retraction).await;
+    let (status, body) = world
+        .node
+        .post_as(&world.authority, "/v1/events", retraction)
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(world.node.color(&world.verifier, &world.ward).await, "green");
+    assert_eq!(
+        world.node.color(&world.verifier, &world.ward).await,
+        "green"
+    );
     let report = world.verify(&red["token"], Some(&world.verifier)).await;
     assert_eq!(report["valid"], true, "{report}");
     assert_eq!(report["claims"]["color"], "red");

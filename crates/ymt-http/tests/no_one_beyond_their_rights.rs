@@ -528,7 +528,9 @@ async fn an_authority_cannot_resolve_the_id_number_of_a_person_outside_its_juris
     let shanghai = node.add_principal("cdc-310115", Role::HealthAuthority, "310115");
     let pid = registered_pid(&node, &shenzhen, WARD_PASSPORT, "440305").await;
     let document = json!({"id_type": "passport", "id_number": WARD_PASSPORT});
-    let (status, body) = node.post_as(&shanghai, "/v1/persons:resolve", document.clone()).await;
+    let (status, body) = node
+        .post_as(&shanghai, "/v1/persons:resolve", document.clone())
+        .await;
     assert_eq!(status, 404, "{body}");
     assert!(
         node.denied_records()
@@ -536,7 +538,9 @@ async fn an_authority_cannot_resolve_the_id_number_of_a_person_outside_its_juris
             .any(|record| record.principal == "cdc-310115" && record.action == "person.resolve"),
         "the refusal is audited"
     );
-    let (status, body) = node.post_as(&shenzhen, "/v1/persons:resolve", document).await;
+    let (status, body) = node
+        .post_as(&shenzhen, "/v1/persons:resolve", document)
+        .await;
     assert_eq!((status, body["pid"].as_str()), (200, Some(pid.as_str())));
     node.close().await;
 }

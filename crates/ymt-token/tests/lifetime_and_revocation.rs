@@ -184,7 +184,10 @@ fn a_verifier_offline_longer_than_the_trust_list_may_age_passes_no_code() {
 }
 
 /// A key store's trust list declaring printed codes, and its signing key.
-fn store_list(dir: &std::path::Path, now: ymt_core::Timestamp) -> (TrustList, ymt_token::SigningKey) {
+fn store_list(
+    dir: &std::path::Path,
+    now: ymt_core::Timestamp,
+) -> (TrustList, ymt_token::SigningKey) {
     let mut rng = rng();
     let mut store = KeyStore::open(dir).unwrap();
     store
@@ -219,10 +222,18 @@ fn a_printed_code_verifies_for_its_documented_lifetime_and_says_it_is_printed() 
     let report = verify(&token, &trust, last_second);
     assert!(report.valid, "{:?}", report.error);
     assert_eq!(report.claims.unwrap().kind, CodeKind::Printed);
-    let report = verify(&token, &trust, now.plus_secs(PRINTED_CODE_LIFETIME_SECS_DEFAULT));
+    let report = verify(
+        &token,
+        &trust,
+        now.plus_secs(PRINTED_CODE_LIFETIME_SECS_DEFAULT),
+    );
     assert!(matches!(report.error, Some(TokenError::Expired { .. })));
     // One second longer than the list allows is refused at once.
-    let token = issue(&printed(now, PRINTED_CODE_LIFETIME_SECS_DEFAULT + 1), &signer).unwrap();
+    let token = issue(
+        &printed(now, PRINTED_CODE_LIFETIME_SECS_DEFAULT + 1),
+        &signer,
+    )
+    .unwrap();
     assert!(matches!(
         verify(&token, &trust, now).error,
         Some(TokenError::LifetimeTooLong { .. })
@@ -267,10 +278,14 @@ fn a_retired_key_stays_trusted_until_its_last_printed_code_expires() {
     let mut rng = rng();
     let t0 = at("2026-11-27T08:00:00Z");
     let mut store = KeyStore::open(dir.path()).unwrap();
-    store.generate(Algorithm::EdDsa, ISSUER, t0, &mut rng).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, t0, &mut rng)
+        .unwrap();
     let old = store.signing_key().unwrap();
     let token = issue(&printed(t0, PRINTED_CODE_LIFETIME_SECS_DEFAULT), &old).unwrap();
-    store.rotate(Algorithm::EdDsa, ISSUER, t0.plus_secs(60), &mut rng).unwrap();
+    store
+        .rotate(Algorithm::EdDsa, ISSUER, t0.plus_secs(60), &mut rng)
+        .unwrap();
     let late = t0.plus_secs(PRINTED_CODE_LIFETIME_SECS_DEFAULT - 10);
     let trust = store
         .export_trust_list(late, Vec::new(), &mut rng)

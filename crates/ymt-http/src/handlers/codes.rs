@@ -67,9 +67,6 @@ pub(crate) async fn person_code(
         PersonId::parse(&pid).map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
     authorize_person(&state, &headers, &pid, "person.code").await?;
     let now = state.now();
-    state
-        .codes
-        .sample_colors(now, state.projection.color_counts());
     let record = state.person_record(&pid)?;
     let status = status_json(&state, &pid);
     if record.is_none() && status.is_none() {

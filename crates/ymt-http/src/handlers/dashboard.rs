@@ -58,7 +58,6 @@ pub(crate) async fn colors_svg(
     let lang = query.lang();
     let now = state.now();
     let national_counts = state.projection.color_counts();
-    state.codes.sample_colors(now, national_counts);
     // One region: the persons registered there, counted the same way for
     // every role (a health authority only inside its jurisdiction), so an
     // authority's totals and a national admin's for its region agree.
@@ -99,7 +98,7 @@ pub(crate) async fn colors_svg(
             .map_err(|_| ApiError::internal("counting panicked"))??;
         (counts, Vec::new())
     } else {
-        (national_counts, state.codes.color_history())
+        (national_counts, state.color_hours()?)
     };
     let colors =
         crate::dashboard::colors_chart(lang, &principal.jurisdiction.to_string(), counts, &history);

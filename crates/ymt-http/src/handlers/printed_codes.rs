@@ -66,7 +66,13 @@ impl Printer {
         }
     }
 
-    fn entry(&self, pid: &PersonId, outcome: AuditOutcome, detail: String, at: Timestamp) -> AuditEntry {
+    fn entry(
+        &self,
+        pid: &PersonId,
+        outcome: AuditOutcome,
+        detail: String,
+        at: Timestamp,
+    ) -> AuditEntry {
         let (principal, role) = self.audit_principal();
         AuditEntry {
             at,
@@ -121,7 +127,14 @@ pub(crate) async fn print_code(
     let ward = state.person_record(&pid)?;
     let printer = match bearer_principal(&state, &headers)? {
         Some(principal) => {
-            require(&state, &principal, Permission::PrintCodes, Some(ACTION), pid.as_str()).await?;
+            require(
+                &state,
+                &principal,
+                Permission::PrintCodes,
+                Some(ACTION),
+                pid.as_str(),
+            )
+            .await?;
             // The authority managing the person: registered in its
             // jurisdiction. Presence through a test or a check-in is not
             // enough to hand out a code living for days.
@@ -244,7 +257,11 @@ pub(crate) async fn print_code(
         code.issued_at,
         code.expires_at
     );
-    audit_durable(&state, printer.entry(&pid, AuditOutcome::Allowed, detail, now)).await?;
+    audit_durable(
+        &state,
+        printer.entry(&pid, AuditOutcome::Allowed, detail, now),
+    )
+    .await?;
     Ok(axum::Json(PrintedCodeBody {
         pid,
         kind: ymt_token::CodeKind::Printed.as_str(),
