@@ -52,7 +52,7 @@ pub(crate) struct PrintedCodeBody {
 /// Who prints: a health authority (by its key or staff session) or a
 /// signed-in guardian.
 enum Printer {
-    Authority(Principal),
+    Authority(Box<Principal>),
     Guardian(PersonId),
 }
 
@@ -141,7 +141,7 @@ pub(crate) async fn print_code(
             let registered_here = ward
                 .as_ref()
                 .is_some_and(|ward| principal.may_act_in(&ward.region));
-            let printer = Printer::Authority(principal);
+            let printer = Printer::Authority(Box::new(principal));
             if !registered_here {
                 return refuse(
                     &state,
