@@ -77,6 +77,14 @@
       const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
       $("chart").replaceChildren(document.importNode(svg, true));
     } catch (error) { $("chart").textContent = error.message; }
+    // The jurisdiction's venues and risk areas, drawn by the node (every
+    // text in it escaped there).
+    try {
+      const response = await fetch(`/v1/dashboard/map.svg?lang=${YMT.lang === "en" ? "en" : "zh-CN"}`, { headers: authHeaders(), credentials: "same-origin" });
+      if (!response.ok) throw new Error(response.statusText);
+      const map = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+      $("venue-map").replaceChildren(document.importNode(map, true));
+    } catch (error) { $("venue-map").textContent = error.message; }
   }
 
   let chartTimer = null;

@@ -18,6 +18,7 @@ pub mod problem;
 pub mod routes;
 mod schemas;
 mod server;
+pub mod venue_map;
 
 pub use extract::SharedState;
 pub use openapi::openapi_json;

@@ -132,6 +132,7 @@ not serve is answered with 405 and an `Allow` header.";
         pages::verify,
         pages::console,
         crate::print_page::print,
+        crate::handlers::dashboard::venue_map,
         pages::asset,
         pages::service_worker,
         crate::handlers::qr_decode::decode_frame,

@@ -261,6 +261,8 @@ fn table() -> Vec<Route> {
             post(crate::handlers::printed_codes::print_code),
         ),
         route(M::GET, "/print", get(crate::print_page::print)),
+        // The jurisdiction's map of venues and risk areas (SVG).
+        route(M::GET, "/v1/dashboard/map.svg", get(dashboard::venue_map)),
     ]
 }
 

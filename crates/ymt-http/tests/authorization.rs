@@ -679,6 +679,12 @@ fn national_rows() -> Vec<Row> {
             expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 401, 401],
             body: None,
         },
+        Row {
+            label: "GET /v1/dashboard/map.svg",
+            request: |_| ("GET", "/v1/dashboard/map.svg".into(), None),
+            expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 401, 401],
+            body: None,
+        },
         // Venues: registered by authorities inside their jurisdiction; any
         // principal may read a venue and its code.
         Row {

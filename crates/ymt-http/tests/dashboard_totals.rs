@@ -137,3 +137,50 @@ async fn the_hourly_history_has_a_point_for_every_hour_without_any_page_view() {
     assert_eq!(stored.len(), COLOR_HISTORY_HOURS_MAX);
     node.close().await;
 }
+
+/// Issue 13 item 20: the map of the jurisdiction's venues, drawn by the
+/// node; a venue named like markup stays text, and a venue in a risk area
+/// in force is marked with its level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_venue_named_like_markup_cannot_inject_into_the_dashboards_map() {
+    let node = TestNode::start().await;
+    let authority = node.add_principal("ha-nanshan", Role::HealthAuthority, "440305");
+    let other = node.add_principal("ha-futian", Role::HealthAuthority, "440304");
+    let name = r#"</title><script>alert(1)</script>"#;
+    for (id, location) in [
+        ("v-evil", json!({"lat": 22.53, "lon": 113.93})),
+        ("v-plain", json!({"lat": 22.54, "lon": 113.94})),
+    ] {
+        let (status, body) = node
+            .post_as(
+                &authority,
+                "/v1/venues",
+                json!({"id": id, "name": name, "region": "440305001001", "category": "restaurant",
+                       "indoor": true, "location": location}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = node
+        .post_as(
+            &authority,
+            "/v1/venues",
+            json!({"id": "v-off-globe", "name": "x", "region": "440305001001", "category": "shop",
+                   "indoor": true, "location": {"lat": 91.0, "lon": 0.0}}),
+        )
+        .await;
+    assert_eq!(status, 422, "a place not on the globe: {body}");
+    let reply = node.get("/v1/dashboard/map.svg", Some(&authority)).await;
+    assert_eq!(reply.status, 200);
+    let svg = reply.text();
+    assert!(!svg.contains("<script"), "{svg}");
+    assert!(
+        svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{svg}"
+    );
+    assert_eq!(svg.matches("data-venue=").count(), 2, "{svg}");
+    // Another jurisdiction's map does not show them.
+    let svg = node.get("/v1/dashboard/map.svg", Some(&other)).await.text();
+    assert_eq!(svg.matches("data-venue=").count(), 0, "{svg}");
+    node.close().await;
+}
