@@ -103,6 +103,7 @@ pub fn run_restart(args: BenchRestartArgs) -> anyhow::Result<ExitCode> {
                 registered_by: "bench".into(),
                 registered_at: now,
                 operators: Vec::new(),
+                location: None,
             },
         )
         .map_err(|error| anyhow::anyhow!(error.detail))?;

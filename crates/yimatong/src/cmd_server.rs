@@ -450,6 +450,10 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                     registered_by: "demo-seed".into(),
                     registered_at: now,
                     operators: Vec::new(),
+                    location: Some(ymt_node::venues::Location {
+                        lat_e6: venue.location.0,
+                        lon_e6: venue.location.1,
+                    }),
                 },
             )
             .map_err(|error| anyhow::anyhow!(error.detail))?;
@@ -514,6 +518,7 @@ fn seed_demo(state: &Arc<Node>, data: &Path, persons: usize) -> anyhow::Result<S
                     registered_by: "demo-seed".into(),
                     registered_at: now,
                     operators: vec![operator.into()],
+                    location: None,
                 },
             )
             .map_err(|error| anyhow::anyhow!(error.detail))?;

@@ -75,6 +75,7 @@ async fn storm(args: BenchStormArgs) -> anyhow::Result<ExitCode> {
                 registered_by: "bench".into(),
                 registered_at: now,
                 operators: Vec::new(),
+                location: None,
             },
         )
         .map_err(|error| anyhow::anyhow!(error.detail))?;

@@ -219,7 +219,7 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             let (new, retired) = store.rotate(Algorithm::parse(&alg)?, &issuer, now, &mut OsRng)?;
             let trusted_until = retired
                 .as_ref()
-                .and_then(|r| r.trusted_until(store.max_token_ttl_secs()));
+                .and_then(|r| r.trusted_until(store.retired_key_trusted_secs()));
             print_json(&json!({
                 "signing": new,
                 "retired": retired,
@@ -234,6 +234,7 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::List { dir } => {
             let store = KeyStore::open(&dir.keys_dir)?;
             let ttl = store.max_token_ttl_secs();
+            let trusted_secs = store.retired_key_trusted_secs();
             let keys: Vec<_> = store
                 .keys()
                 .iter()
@@ -244,12 +245,12 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                         "signing"
                     } else if record.retired_at.is_none() {
                         "active"
-                    } else if record.trusted_until(ttl).is_some_and(|until| until > now) {
+                    } else if record.trusted_until(trusted_secs).is_some_and(|until| until > now) {
                         "retired"
                     } else {
                         "expired"
                     };
-                    json!({ "state": state, "key": record, "trusted_until": record.trusted_until(ttl) })
+                    json!({ "state": state, "key": record, "trusted_until": record.trusted_until(trusted_secs) })
                 })
                 .collect();
             print_json(&json!({
@@ -310,6 +311,7 @@ pub fn run_keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 masked_name: name,
                 rule_set_version,
                 color_valid_until: None,
+                kind: ymt_token::CodeKind::Phone,
             };
             let token = ymt_token::issue(&claims, &key)?;
             if let Some(path) = png {
@@ -622,6 +624,7 @@ pub fn run_bench(args: BenchTokenArgs) -> anyhow::Result<ExitCode> {
         masked_name: "张*三".into(),
         rule_set_version: "2026.01-r3".into(),
         color_valid_until: None,
+        kind: ymt_token::CodeKind::Phone,
     };
     let mut algorithms = serde_json::Map::new();
     let mut sample_token = String::new();

@@ -377,6 +377,13 @@
       button.addEventListener("click", () => { current = entry.pid; $("color-change").hidden = true; people(); load(); });
       tabs.append(button);
     }
+    // A dependent without a phone: a printed code (纸质码), A6 or A4.
+    if (current !== session.pid) {
+      const href = (size) => `/print?pid=${encodeURIComponent(current)}&size=${size}&lang=${YMT.lang}`;
+      const printLabel = YMT.lang === "en" ? "Print a paper code" : "打印纸质码";
+      tabs.append(el("span", { class: "print-links" }, `${printLabel}: `,
+        el("a", { href: href("a6"), id: "print-a6" }, "A6"), " · ", el("a", { href: href("a4"), id: "print-a4" }, "A4")));
+    }
   }
 
   async function start() {

@@ -77,6 +77,14 @@
       const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
       $("chart").replaceChildren(document.importNode(svg, true));
     } catch (error) { $("chart").textContent = error.message; }
+    // The jurisdiction's venues and risk areas, drawn by the node (every
+    // text in it escaped there).
+    try {
+      const response = await fetch(`/v1/dashboard/map.svg?lang=${YMT.lang === "en" ? "en" : "zh-CN"}`, { headers: authHeaders(), credentials: "same-origin" });
+      if (!response.ok) throw new Error(response.statusText);
+      const map = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+      $("venue-map").replaceChildren(document.importNode(map, true));
+    } catch (error) { $("venue-map").textContent = error.message; }
   }
 
   let chartTimer = null;
@@ -425,8 +433,12 @@
         events.append(el("li", { "data-event": e.id }, `${when(e.recorded_at)} · ${t(e.kind)} · ${await eventDetails(e)} · ${record.region}`,
           rule ? el("strong", {}, ` ← ${rule}`) : ""));
       }
+      // A printed code (纸质码) for a person without a phone, A6 or A4.
+      const printHref = (size) => `/print?pid=${encodeURIComponent(pid)}&size=${size}&lang=${YMT.lang}`;
+      const printLinks = el("p", { class: "print-links" }, `${YMT.lang === "en" ? "Print a paper code" : "打印纸质码"}: `,
+        el("a", { href: printHref("a6"), id: "lookup-print-a6" }, "A6"), " · ", el("a", { href: printHref("a4"), id: "lookup-print-a4" }, "A4"));
       out.replaceChildren(el("p", { class: decision.color || "" }, el("span", { class: "color-label" }, t(decision.color)), " ", body.masked_name || "", el("br"), el("small", { class: "muted" }, pid)),
-        fired, events);
+        printLinks, fired, events);
     } catch (error) {
       out.replaceChildren(el("p", { class: "error", role: "alert" }, error.status === 404 ? t("notFound") : error.message));
     }

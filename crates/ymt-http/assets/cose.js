@@ -15,6 +15,11 @@ const YmtCose = (() => {
   // say, and the largest a list may declare.
   const LIFETIME_SECS_MAX_DEFAULT = 3600;
   const LIFETIME_SECS_MAX_LIMIT = 86400;
+  // A printed code (kind claim -70006 = 1): the longest lifetime a list
+  // may declare for it (seven days); a list that does not declare one
+  // holds printed codes to the phone codes' limit.
+  const PRINTED_LIFETIME_SECS_MAX_LIMIT = 7 * 86400;
+  const KINDS = ["phone", "printed"];
   const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
   const STEPS = ["prefix", "base45", "inflate", "cose_structure", "kid_lookup", "signature", "claims", "validity_window"];
 
@@ -227,7 +232,11 @@ const YmtCose = (() => {
         issuer: text(1), expires_at: uint(4), issued_at: uint(6), person: text(-70001),
         color: COLORS[uint(-70002)], masked_name: text(-70003), rule_set_version: text(-70004),
         color_valid_until: map.has(-70005) ? uint(-70005) : null,
+        // Revision 2: absent on phone codes; an unknown kind is malformed,
+        // never guessed.
+        kind: map.has(-70006) ? KINDS[uint(-70006)] : "phone",
       };
+      if (!claims.kind) throw new Failure("malformed_claims", "kind");
       if (!claims.color) throw new Failure("malformed_claims", "color");
       if (claims.expires_at <= claims.issued_at) throw new Failure("malformed_claims", "exp after iat");
       if (claims.issuer !== entry.issuer) throw new Failure("issuer_mismatch");
@@ -237,7 +246,10 @@ const YmtCose = (() => {
       const until = entry.valid_until ? Date.parse(entry.valid_until) / 1000 : Infinity;
       if (nowSecs < from || nowSecs >= until) throw new Failure("key_not_valid_at");
       const declared = trustDocument.max_code_lifetime_secs;
-      const lifetimeMax = Number.isInteger(declared) && declared >= 1 && declared <= LIFETIME_SECS_MAX_LIMIT ? declared : LIFETIME_SECS_MAX_DEFAULT;
+      const phoneMax = Number.isInteger(declared) && declared >= 1 && declared <= LIFETIME_SECS_MAX_LIMIT ? declared : LIFETIME_SECS_MAX_DEFAULT;
+      const printed = trustDocument.max_printed_code_lifetime_secs;
+      const printedMax = Number.isInteger(printed) && printed >= 1 && printed <= PRINTED_LIFETIME_SECS_MAX_LIMIT ? Math.max(printed, phoneMax) : phoneMax;
+      const lifetimeMax = claims.kind === "printed" ? printedMax : phoneMax;
       if (claims.expires_at - claims.issued_at > lifetimeMax)
         throw new Failure("lifetime_too_long", `${claims.expires_at - claims.issued_at} s > ${lifetimeMax} s`);
       if (nowSecs < claims.issued_at - LEEWAY_SECS) throw new Failure("not_yet_valid");

@@ -177,14 +177,49 @@
       return report;
     }
     const claims = report.claims;
-    const color = ["green", "yellow", "red"].includes(claims.color) ? claims.color : "invalid";
-    showCard(color, { valid: true, source: "code", label: t(color), name: claims.masked_name,
-      expiry: `${t("expires")} ${when(new Date(claims.expires_at * 1000).toISOString())}`, detail: t("offlineVerify") });
+    let color = ["green", "yellow", "red"].includes(claims.color) ? claims.color : "invalid";
+    const iso = (secs) => new Date(secs * 1000).toISOString();
+    let expiry = `${t("expires")} ${when(iso(claims.expires_at))}`;
+    let detail = t("offlineVerify");
+    let label = t(color);
+    if (claims.kind === "printed" && color !== "invalid") {
+      // A printed code (纸质码) cannot refresh: its color is the one when it
+      // was printed. Online with the device key, the door asks the node for
+      // the color now and shows the worse of the two (never better).
+      const lifetime = claims.expires_at - claims.issued_at;
+      expiry = `${PRINTED.kind} · ${PRINTED.printedAt} ${when(iso(claims.issued_at))} · ${PRINTED.lifetime} ${lifetimeText(lifetime)} · ${expiry}`;
+      const now = await currentColor(token);
+      if (now && now.shown_color) {
+        color = now.shown_color;
+        detail = `${PRINTED.online}: ${t(now.current.color) || now.current.color}`;
+      } else detail = PRINTED.offline;
+      label = `${t(color)} · ${PRINTED.kind}`;
+    }
+    showCard(color, { valid: true, source: "code", label, name: claims.masked_name, expiry, detail });
     if (service() !== "health") await serviceCheck({ code: token });
     else if (color === "green") await checkIn(claims.person);
     // A red or yellow code is never "entry registered".
     else $("checkin-result").textContent = t("notAdmitted");
     return report;
+  }
+
+  const PRINTED = YMT.lang === "en"
+    ? { kind: "Printed code", printedAt: "printed", lifetime: "lifetime", days: "days", hours: "hours",
+        online: "Printed code: color now, checked online", offline: "Printed code: the color when printed (offline; check the ID card online when you can)" }
+    : { kind: "纸质码", printedAt: "打印于", lifetime: "有效期", days: "天", hours: "小时",
+        online: "纸质码：已联网核对当前码色", offline: "纸质码：显示的是打印时的码色（离线；联网时请核验身份证）" };
+  function lifetimeText(secs) {
+    return secs % 86400 === 0 ? `${secs / 86400} ${PRINTED.days}` : `${Math.round(secs / 3600)} ${PRINTED.hours}`;
+  }
+  // The color now of a printed code's holder, from the node with the
+  // device key; null offline or without a key.
+  async function currentColor(token) {
+    const s = settings();
+    if (!s.key || !navigator.onLine) return null;
+    try {
+      const answer = await api("/v1/verify/token", { method: "POST", headers: { Authorization: `Bearer ${s.key}` }, body: { token } });
+      return answer.valid && answer.current ? answer : null;
+    } catch { return null; }
   }
 
   async function checkIn(pid) {

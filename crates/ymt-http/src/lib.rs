@@ -15,10 +15,12 @@ mod page_labels;
 pub mod pages;
 mod peer_origins;
 pub mod policy;
+pub mod print_page;
 pub mod problem;
 pub mod routes;
 mod schemas;
 mod server;
+pub mod venue_map;
 
 pub use extract::SharedState;
 pub use openapi::openapi_json;

@@ -310,7 +310,7 @@ pub fn console_page(lang: Lang) -> String {
 </form>
 <div id="console" hidden>
 <p id="who" class="muted"></p><button type="button" id="console-sign-out" class="secondary">{sign_out}</button>
-<section class="card"><h2>{dashboard}</h2><form id="chart-form"><label for="chart-region">{chart_region}</label><input id="chart-region" inputmode="numeric" autocomplete="off" maxlength="12"><button type="submit">{refresh}</button></form><div id="chart" class="chart"></div></section>
+<section class="card"><h2>{dashboard}</h2><form id="chart-form"><label for="chart-region">{chart_region}</label><input id="chart-region" inputmode="numeric" autocomplete="off" maxlength="12"><button type="submit">{refresh}</button></form><div id="chart" class="chart"></div><div id="venue-map" class="chart"></div></section>
 <section class="card"><h2>{appeals}</h2><ul id="appeals" class="list"></ul></section>
 <section class="card"><h2>{lookup}</h2>
 <form id="lookup-form"><div class="pair"><div><label for="lookup-id-type">{id_type}</label><select id="lookup-id-type"><option value="resident_id">{resident_id}</option><option value="passport">{passport}</option><option value="hk_macao_permit">{hk_macao_permit}</option><option value="taiwan_permit">{taiwan_permit}</option><option value="foreign_permanent_resident">{foreign_permanent_resident}</option></select></div>
@@ -508,6 +508,22 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "rules.js",
         "text/javascript",
         include_str!("../assets/rules.js"),
+    ),
+    ("print.css", "text/css", include_str!("../assets/print.css")),
+    (
+        "print-a6.css",
+        "text/css",
+        include_str!("../assets/print-a6.css"),
+    ),
+    (
+        "print-a4.css",
+        "text/css",
+        include_str!("../assets/print-a4.css"),
+    ),
+    (
+        "print.js",
+        "text/javascript",
+        include_str!("../assets/print.js"),
     ),
 ];
 

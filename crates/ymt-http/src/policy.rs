@@ -41,6 +41,7 @@ pub enum Permission {
     /// The node-to-node API of anti-entropy: no role has it; only a peer
     /// node, with the cluster's node credential (handlers/replication.rs).
     ReplicateRecords,
+    PrintCodes,
 }
 
 use Permission as P;
@@ -73,8 +74,12 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         "register persons",
     ),
     (
+        // Not a lab: it submits results by the identity document itself
+        // and never needs the pseudonym, which would link a code (it shows
+        // the pid) back to an ID number. An authority resolves persons
+        // present in its jurisdiction only (handlers/persons.rs).
         P::ResolveDocuments,
-        &[R::HealthAuthority, R::NationalAdmin, R::Lab],
+        &[R::HealthAuthority, R::NationalAdmin],
         "resolve identity documents",
         "resolve identity documents",
     ),
@@ -222,6 +227,16 @@ const POLICY: &[(Permission, &[Role], &str, &str)] = &[
         "replication.read",
         "read replicated records (the cluster's nodes only, with their node credential)",
     ),
+    // Printed codes (纸质码) live for days: staff print them only as the
+    // health authority managing the person (registered in its
+    // jurisdiction); a national admin runs the platform, not a community's
+    // paper codes. Guardians print with their citizen session.
+    (
+        P::PrintCodes,
+        &[R::HealthAuthority],
+        "person.printed_code",
+        "print paper codes (a health authority of the person's region, or their guardian)",
+    ),
 ];
 
 /// What the node checks against the request's data once the role has the
@@ -261,6 +276,10 @@ pub const DATA_RULES: &[(&str, &str)] = &[
     (
         "service-bounds",
         "a venue profile of a service rule set sets only its parameters, inside their bounds; a service rule set is published only through a second national_admin (services.rs)",
+    ),
+    (
+        "printed-code-issuers",
+        "PrintCodes of a health authority reaches only persons registered in its jurisdiction; a citizen prints only for a confirmed ward, never for themselves; only for a person registered without a phone; every print and refusal audited (handlers/printed_codes.rs)",
     ),
     (
         "two-person-lineage",
@@ -341,6 +360,7 @@ mod tests {
                 "service-venue-staff",
                 "consent-by-the-person",
                 "service-bounds",
+                "printed-code-issuers",
                 "two-person-lineage",
             ]
         );
@@ -353,7 +373,7 @@ mod tests {
 ReadStatus: venue verifier_device health_authority national_admin
 ReadTimeline: health_authority national_admin auditor
 RegisterPersons: health_authority national_admin
-ResolveDocuments: lab health_authority national_admin
+ResolveDocuments: health_authority national_admin
 VerifyIdCards: verifier_device
 ReadAuditLog: national_admin auditor
 CreatePrincipals: national_admin
@@ -377,7 +397,8 @@ PublishServiceProfiles: venue health_authority national_admin
 ServiceDoors: venue
 ReadConsentedResults: venue
 ManageRosters: venue health_authority national_admin
-ReplicateRecords: ";
+ReplicateRecords: 
+PrintCodes: health_authority";
         assert_eq!(matrix(), expect);
     }
 }

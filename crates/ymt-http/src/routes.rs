@@ -264,6 +264,16 @@ fn table() -> Vec<Route> {
             "/v1/replication/origins/{origin}/records",
             get(crate::handlers::replication::origin_records),
         ),
+        // Printed codes (纸质码) for persons without a phone, and the
+        // printable page.
+        route(
+            M::POST,
+            "/v1/persons/{pid}/printed-code",
+            post(crate::handlers::printed_codes::print_code),
+        ),
+        route(M::GET, "/print", get(crate::print_page::print)),
+        // The jurisdiction's map of venues and risk areas (SVG).
+        route(M::GET, "/v1/dashboard/map.svg", get(dashboard::venue_map)),
     ]
 }
 

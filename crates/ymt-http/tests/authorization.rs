@@ -291,12 +291,13 @@ fn national_rows() -> Vec<Row> {
         },
         Row {
             label: "POST /v1/persons:resolve",
-            request: |call| {
-                let n = call.n;
-                let body = json!({"id_type": "resident_id", "id_number": resident_id(n)});
+            // The registered citizen of 440305: labs resolve nothing, an
+            // authority only persons present in its jurisdiction.
+            request: |_| {
+                let body = json!({"id_type": "passport", "id_number": CITIZEN_PASSPORT});
                 ("POST", "/v1/persons:resolve".into(), Some(body))
             },
-            expect: [200, 403, 403, 200, 200, 403, 200, 403, 403, 200, 401, 401],
+            expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 404, 401, 401],
             body: None,
         },
         Row {
@@ -699,6 +700,12 @@ fn national_rows() -> Vec<Row> {
             expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 401, 401],
             body: None,
         },
+        Row {
+            label: "GET /v1/dashboard/map.svg",
+            request: |_| ("GET", "/v1/dashboard/map.svg".into(), None),
+            expect: [403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 401, 401],
+            body: None,
+        },
         // Venues: registered by authorities inside their jurisdiction; any
         // principal may read a venue and its code.
         Row {
@@ -789,6 +796,25 @@ fn national_rows() -> Vec<Row> {
         Row {
             label: "GET /rules",
             request: |_| ("GET", "/rules".into(), None),
+            expect: OPEN,
+            body: None,
+        },
+        // Printed codes (纸质码): staff only a health authority of the
+        // person's registered region, and only for a person registered
+        // without a phone (the seeded citizen has one: 409); guardians print
+        // with their session (tests/codes.rs).
+        Row {
+            label: "POST /v1/persons/{pid}/printed-code",
+            request: |call| {
+                let path = format!("/v1/persons/{}/printed-code", call.seeds.citizen_pid);
+                ("POST", path, None)
+            },
+            expect: [403, 403, 403, 409, 403, 403, 403, 403, 403, 404, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /print",
+            request: |_| ("GET", "/print?pid=p-seed&size=a4".into(), None),
             expect: OPEN,
             body: None,
         },

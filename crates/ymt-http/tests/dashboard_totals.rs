@@ -82,3 +82,105 @@ async fn a_health_authority_and_a_national_admin_see_the_same_totals_for_one_reg
     assert_eq!(outside.status, 403, "{}", outside.text());
     node.close().await;
 }
+
+/// Issue 13 item 20: the hourly history is kept by the node, a point at the
+/// start of every hour from its own counts, with no page view at all; the
+/// points survive a restart and are bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hourly_history_has_a_point_for_every_hour_without_any_page_view() {
+    use ymt_node::codes::COLOR_HISTORY_HOURS_MAX;
+    const HOUR: i64 = 3600;
+    let node = TestNode::start().await;
+    let lab = node.add_principal("lab-440305-01", Role::Lab, "440305");
+    node.wait_for_transitions_applied_until(node.now()).await;
+    let start_hour = T0_UNIX_SECS.div_euclid(HOUR) * HOUR;
+    // A person turns red half an hour in; nobody looks at the dashboard.
+    node.advance_clock_minutes(30).await;
+    let positive = submission(
+        "t-1",
+        "p-red",
+        "440305",
+        "test_result",
+        pcr_data(T0_UNIX_SECS, T0_UNIX_SECS + 1200, "positive"),
+    );
+    let (status, body) = node.post_as(&lab, "/v1/events", positive).await;
+    assert_eq!(status, 200, "{body}");
+    node.advance_clock_minutes(30).await;
+    // Five hours at once: each has its point.
+    node.advance_clock_hours(5).await;
+    let hours = node.state.color_hours().unwrap();
+    let instants: Vec<i64> = hours.iter().map(|(hour, _)| *hour).collect();
+    let expect: Vec<i64> = (0..=6).map(|n| start_hour + n * HOUR).collect();
+    assert_eq!(instants, expect, "one point per hour, no gap");
+    assert_eq!(hours[0].1, [0, 0, 0], "nobody was red at the first hour");
+    assert_eq!(hours[1].1, [0, 0, 1], "the red person at the next hour");
+
+    // Durable: the same points after a restart.
+    let node = node.restart().await;
+    node.wait_for_transitions_applied_until(node.now()).await;
+    assert_eq!(node.state.color_hours().unwrap(), hours);
+
+    // Bounded, in memory and in the store.
+    node.advance_clock_hours(COLOR_HISTORY_HOURS_MAX as i64 + 40)
+        .await;
+    let hours = node.state.color_hours().unwrap();
+    assert_eq!(hours.len(), COLOR_HISTORY_HOURS_MAX);
+    assert!(
+        hours.windows(2).all(|pair| pair[1].0 - pair[0].0 == HOUR),
+        "no gap"
+    );
+    let stored = node
+        .state
+        .store
+        .meta_list(ymt_node::color_hours::META_COLOR_HOURS)
+        .unwrap();
+    assert_eq!(stored.len(), COLOR_HISTORY_HOURS_MAX);
+    node.close().await;
+}
+
+/// Issue 13 item 20: the map of the jurisdiction's venues, drawn by the
+/// node; a venue named like markup stays text, and a venue in a risk area
+/// in force is marked with its level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_venue_named_like_markup_cannot_inject_into_the_dashboards_map() {
+    let node = TestNode::start().await;
+    let authority = node.add_principal("ha-nanshan", Role::HealthAuthority, "440305");
+    let other = node.add_principal("ha-futian", Role::HealthAuthority, "440304");
+    let name = r#"</title><script>alert(1)</script>"#;
+    for (id, location) in [
+        ("v-evil", json!({"lat": 22.53, "lon": 113.93})),
+        ("v-plain", json!({"lat": 22.54, "lon": 113.94})),
+    ] {
+        let (status, body) = node
+            .post_as(
+                &authority,
+                "/v1/venues",
+                json!({"id": id, "name": name, "region": "440305001001", "category": "restaurant",
+                       "indoor": true, "location": location}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = node
+        .post_as(
+            &authority,
+            "/v1/venues",
+            json!({"id": "v-off-globe", "name": "x", "region": "440305001001", "category": "shop",
+                   "indoor": true, "location": {"lat": 91.0, "lon": 0.0}}),
+        )
+        .await;
+    assert_eq!(status, 422, "a place not on the globe: {body}");
+    let reply = node.get("/v1/dashboard/map.svg", Some(&authority)).await;
+    assert_eq!(reply.status, 200);
+    let svg = reply.text();
+    assert!(!svg.contains("<script"), "{svg}");
+    assert!(
+        svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{svg}"
+    );
+    assert_eq!(svg.matches("data-venue=").count(), 2, "{svg}");
+    // Another jurisdiction's map does not show them.
+    let svg = node.get("/v1/dashboard/map.svg", Some(&other)).await.text();
+    assert_eq!(svg.matches("data-venue=").count(), 0, "{svg}");
+    node.close().await;
+}

@@ -491,3 +491,56 @@ async fn a_national_admin_cannot_publish_a_rule_set_alone() {
     );
     node.close().await;
 }
+
+/// Issue 13 item 17: an ID number resolved to its pseudonym is what links a
+/// code (which shows the pid) back to a person. Labs submit results by the
+/// identity document itself (`subject: {id_type, id_number}`), so their flow
+/// never needs the pid: resolving is for authorities, inside their
+/// jurisdiction, audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lab_cannot_resolve_an_id_number_to_a_pseudonym() {
+    let node = TestNode::start().await;
+    let authority = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
+    let lab = node.add_principal("lab-440305-01", Role::Lab, "440305");
+    registered_pid(&node, &authority, WARD_PASSPORT, "440305").await;
+    let document = json!({"id_type": "passport", "id_number": WARD_PASSPORT});
+    let (status, body) = node.post_as(&lab, "/v1/persons:resolve", document).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        node.denied_records()
+            .iter()
+            .any(|record| record.principal == "lab-440305-01"),
+        "the refusal is audited"
+    );
+    // The lab's own flow still works: a result submitted by the document.
+    let result = json!({"id": "t-1", "subject": {"id_type": "passport", "id_number": WARD_PASSPORT},
+        "region": "440305", "kind": "test_result",
+        "data": support::pcr_data(T0_UNIX_SECS - HOUR_SECS, T0_UNIX_SECS - 60, "negative")});
+    let (status, body) = node.post_as(&lab, "/v1/events", result).await;
+    assert_eq!(status, 200, "{body}");
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authority_cannot_resolve_the_id_number_of_a_person_outside_its_jurisdiction() {
+    let node = TestNode::start().await;
+    let shenzhen = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
+    let shanghai = node.add_principal("cdc-310115", Role::HealthAuthority, "310115");
+    let pid = registered_pid(&node, &shenzhen, WARD_PASSPORT, "440305").await;
+    let document = json!({"id_type": "passport", "id_number": WARD_PASSPORT});
+    let (status, body) = node
+        .post_as(&shanghai, "/v1/persons:resolve", document.clone())
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        node.denied_records()
+            .iter()
+            .any(|record| record.principal == "cdc-310115" && record.action == "person.resolve"),
+        "the refusal is audited"
+    );
+    let (status, body) = node
+        .post_as(&shenzhen, "/v1/persons:resolve", document)
+        .await;
+    assert_eq!((status, body["pid"].as_str()), (200, Some(pid.as_str())));
+    node.close().await;
+}

@@ -28,7 +28,8 @@ pub const CODE_ISSUER_ID: &str = "ymt:cn";
 pub const CODE_CACHE_ENTRIES_MAX: usize = 100_000;
 /// How long a citizen session lasts.
 pub const SESSION_TTL_SECS: i64 = 8 * 3600;
-/// Hourly color samples kept for the dashboard (two weeks).
+/// Hourly color points kept for the dashboard (two weeks), in memory and
+/// in the store.
 pub const COLOR_HISTORY_HOURS_MAX: usize = 14 * 24;
 /// Characters of an appeal's text or a resolution note.
 pub const APPEAL_TEXT_CHARS_MAX: usize = 2000;
@@ -221,6 +222,10 @@ pub struct TrustState {
 /// The node's code-serving state.
 pub struct Codes {
     pub issuer: CodeIssuer,
+    /// How long a printed code (纸质码) lives: what the served trust list
+    /// declares as its longest printed lifetime (docs/pages.md, "Printed
+    /// codes").
+    pub printed_code_lifetime_secs: i64,
     trust: RwLock<Arc<TrustState>>,
     /// The key store, taken only to revoke a key (never on a read path).
     key_store: Mutex<KeyStore>,
@@ -229,7 +234,11 @@ pub struct Codes {
     sessions: Mutex<Sessions>,
     staff_sessions: Mutex<HashMap<String, StaffSession>>,
     throttle: Mutex<SignInThrottle>,
-    color_history: Mutex<VecDeque<(i64, [i64; 3])>>,
+    /// The dashboard's hourly color counts, oldest first: loaded from the
+    /// store once and recorded by the node every hour (color_hours.rs).
+    pub color_history: Mutex<VecDeque<(i64, [i64; 3])>>,
+    /// Whether `color_history` holds what the store holds.
+    pub color_history_loaded: std::sync::atomic::AtomicBool,
     /// Every appeal's place, loaded from the store on first use
     /// (appeals.rs), so that filing and listing do not read every appeal.
     pub appeal_index: Mutex<Option<AppealIndex>>,
@@ -312,9 +321,11 @@ impl Codes {
         }
         let key = store.signing_key()?;
         let ttl = store.max_token_ttl_secs();
+        let printed_code_lifetime_secs = store.max_printed_code_lifetime_secs();
         let trust = signed_trust_state(&mut store, now)?;
         Ok(Codes {
             issuer: CodeIssuer::new(CODE_ISSUER_ID, key, ttl, CODE_CACHE_ENTRIES_MAX),
+            printed_code_lifetime_secs,
             trust: RwLock::new(Arc::new(trust)),
             key_store: Mutex::new(store),
             authenticator: RwLock::new(None),
@@ -326,6 +337,7 @@ impl Codes {
                 by_client: FailureTable::new(),
             }),
             color_history: Mutex::new(VecDeque::new()),
+            color_history_loaded: std::sync::atomic::AtomicBool::new(false),
             appeal_index: Mutex::new(None),
             color_polls: Mutex::new(Default::default()),
         })
@@ -582,20 +594,6 @@ impl Codes {
         let before = sessions.len();
         sessions.retain(|_, session| session.principal_id != principal_id);
         before - sessions.len()
-    }
-
-    /// Records the color counts of the current hour (the latest sample of an
-    /// hour wins) in a bounded ring.
-    pub fn sample_colors(&self, now: Timestamp, counts: [i64; 3]) {
-        let hour = now.unix_secs().div_euclid(3600) * 3600;
-        let mut history = self.color_history.lock();
-        match history.back_mut() {
-            Some((last, sample)) if *last == hour => *sample = counts,
-            _ => history.push_back((hour, counts)),
-        }
-        while history.len() > COLOR_HISTORY_HOURS_MAX {
-            history.pop_front();
-        }
     }
 
     pub fn color_history(&self) -> Vec<(i64, [i64; 3])> {

@@ -15,6 +15,7 @@ pub mod care_homes;
 pub mod checkins;
 pub mod clock;
 pub mod codes;
+pub mod color_hours;
 pub mod color_polls;
 pub mod config;
 pub mod confirmations;

@@ -44,6 +44,12 @@ impl Node {
         self.metrics
             .timed_transitions
             .fetch_add(applied as u64, Ordering::Relaxed);
+        // The dashboard's hourly point, from the counts just brought up to
+        // date (color_hours.rs); a failure to store it is logged, never a
+        // reason to stop deciding transitions.
+        if let Err(error) = self.record_color_hours(now) {
+            tracing::warn!("hourly color history: {}", error.detail);
+        }
         self.transitions_applied_until.send_replace(now.unix_secs());
         Ok(applied)
     }

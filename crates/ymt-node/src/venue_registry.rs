@@ -24,6 +24,8 @@ pub struct VenueRegistration {
     /// Venue principals that will record check-ins here: each must be a
     /// venue principal whose jurisdiction holds the venue.
     pub operators: Vec<String>,
+    /// Where it is (the dashboard's map), when the registrar says.
+    pub location: Option<crate::venues::Location>,
 }
 
 /// Registers a venue on behalf of `principal` (whose role the caller has
@@ -109,6 +111,7 @@ pub async fn register(
         registered_by: principal.id.clone(),
         registered_at: node.now(),
         operators: registration.operators,
+        location: registration.location,
     };
     node.register_venue(&Author::from(principal), venue.clone())?;
     let payload = venue_qr_payload(&node.tracing.venue_key(), &venue.id);

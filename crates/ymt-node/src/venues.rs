@@ -21,6 +21,32 @@ pub const VENUE_CATEGORY_CHARS_MAX: usize = 40;
 /// Venue principals one venue names as its operators.
 pub const VENUE_OPERATORS_MAX: usize = 100;
 
+/// Where a venue is, in micro-degrees (WGS 84 latitude and longitude times
+/// a million, about 0.1 m): integers, so a venue stays comparable and its
+/// record hashes the same everywhere. For the dashboard's map only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Location {
+    pub lat_e6: i32,
+    pub lon_e6: i32,
+}
+
+impl Location {
+    /// From degrees; refuses what is not on the globe.
+    pub fn from_degrees(lat: f64, lon: f64) -> Result<Location, String> {
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(format!("lat must be -90 to 90 degrees, got {lat}"));
+        }
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(format!("lon must be -180 to 180 degrees, got {lon}"));
+        }
+        Ok(Location {
+            lat_e6: (lat * 1e6).round() as i32,
+            lon_e6: (lon * 1e6).round() as i32,
+        })
+    }
+}
+
 /// A registered venue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -37,6 +63,9 @@ pub struct Venue {
     /// principal checks people in only at the venues that list it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<String>,
+    /// Where it is, when the registrar said (the dashboard's map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
 }
 
 /// The signed text a venue's QR code carries.

@@ -110,6 +110,7 @@ async fn a_restart_from_a_snapshot_equals_a_rebuild_from_the_log() {
                 registered_by: "operator".into(),
                 registered_at: at_minutes(0),
                 operators: Vec::new(),
+                location: None,
             },
         )
         .unwrap();

@@ -109,6 +109,31 @@ pub struct SimVenue {
     pub region: RegionCode,
     pub category: VenueCategory,
     pub indoor: bool,
+    /// Where it is, micro-degrees (latitude, longitude): its community's
+    /// place on a grid around the county's centre, and a spread inside the
+    /// community from its index. Drawn from no random number, so adding
+    /// coordinates changed no city or epidemic.
+    pub location: (i32, i32),
+}
+
+/// The synthetic city's centre (Shenzhen, Nanshan), micro-degrees.
+const CITY_CENTRE_E6: (i32, i32) = (22_533_000, 113_930_000);
+/// A street's width east-west and a community's height north-south on the
+/// grid, micro-degrees (about 1.2 km and 0.45 km).
+const STREET_SPAN_E6: i32 = 12_000;
+const COMMUNITY_SPAN_E6: i32 = 4_000;
+
+/// A venue's coordinates: the grid cell of its community, and a place in the
+/// cell from its index (a multiplicative hash, so neighbours spread).
+fn venue_location(street: u32, community: u32, index: usize) -> (i32, i32) {
+    let spread = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let north = (spread >> 32) as i32 % COMMUNITY_SPAN_E6;
+    let east = (spread & 0xFFFF_FFFF) as i32 % STREET_SPAN_E6;
+    let lat = CITY_CENTRE_E6.0
+        + (community as i32 - COMMUNITIES_PER_STREET as i32 / 2) * COMMUNITY_SPAN_E6
+        + north.abs();
+    let lon = CITY_CENTRE_E6.1 + (street as i32 - STREETS as i32 / 2) * STREET_SPAN_E6 + east.abs();
+    (lat, lon)
 }
 
 /// Streets per simulated county and communities per street.
@@ -148,6 +173,7 @@ pub(crate) fn generate_venues<R: Rng + ?Sized>(
                 region,
                 category,
                 indoor: category.indoor(),
+                location: venue_location(street, community, index),
             }
         })
         .collect()

@@ -15,6 +15,7 @@ fn main() {
         masked_name: "张*三".into(),
         rule_set_version: "2026.11-r2".into(),
         color_valid_until: Some(issued_at.plus_secs(7 * 86_400)),
+        kind: ymt_token::CodeKind::Phone,
     };
     let secret: Vec<u8> = (1u8..=32).collect();
     println!("claims_json: {}", serde_json::to_string(&claims).unwrap());

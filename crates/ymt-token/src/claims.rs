@@ -14,6 +14,10 @@ pub const CLAIM_COLOR: i64 = -70_002;
 pub const CLAIM_MASKED_NAME: i64 = -70_003;
 pub const CLAIM_RULE_SET_VERSION: i64 = -70_004;
 pub const CLAIM_COLOR_VALID_UNTIL: i64 = -70_005;
+/// The kind of code (format revision 2, docs/token-format.md): absent on a
+/// phone code, so every code issued before kinds existed is a phone code and
+/// its bytes are unchanged; 1 on a printed code.
+pub const CLAIM_KIND: i64 = -70_006;
 
 /// Longest issuer id, masked name and rule-set version, in characters.
 pub const ISSUER_LEN_MAX: usize = 64;
@@ -21,6 +25,47 @@ pub const MASKED_NAME_LEN_MAX: usize = 64;
 pub const RULE_SET_VERSION_LEN_MAX: usize = 64;
 /// More claims than this in one payload is malformed.
 pub const CLAIMS_COUNT_MAX: usize = 32;
+
+/// What carries a code, signed into it: a verifier shows it, and applies
+/// the kind's own longest lifetime (a printed code cannot refresh).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeKind {
+    /// Shown live on a phone and refreshed every few minutes.
+    #[default]
+    Phone,
+    /// Printed on paper (纸质码) for a person without a phone, by their
+    /// guardian or a health authority; lives for days, not minutes.
+    Printed,
+}
+
+impl CodeKind {
+    /// The claim's value; the phone kind is never written (absent means
+    /// phone).
+    pub fn as_u8(self) -> u8 {
+        match self {
+            CodeKind::Phone => 0,
+            CodeKind::Printed => 1,
+        }
+    }
+
+    /// A verifier must not guess what a kind it does not know means: any
+    /// other value is malformed.
+    pub fn from_u8(value: u8) -> Option<CodeKind> {
+        match value {
+            0 => Some(CodeKind::Phone),
+            1 => Some(CodeKind::Printed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Phone => "phone",
+            CodeKind::Printed => "printed",
+        }
+    }
+}
 
 /// What a health code asserts. The kid travels in the COSE protected
 /// header, not here.
@@ -38,6 +83,9 @@ pub struct Claims {
     /// Until when the color itself holds (for example the end of a yellow
     /// code's observation period); absent when open-ended.
     pub color_valid_until: Option<Timestamp>,
+    /// Phone or printed code; absent in serialized claims of older codes.
+    #[serde(default)]
+    pub kind: CodeKind,
 }
 
 fn check_text(field: &str, text: &str, len_max: usize) -> Result<(), String> {
@@ -92,6 +140,11 @@ impl Claims {
         if let Some(valid_until) = self.color_valid_until {
             entries.push((int(CLAIM_COLOR_VALID_UNTIL), int(valid_until.unix_secs())));
         }
+        // A phone code carries no kind claim, so its bytes are those of
+        // the first revision and older verifiers read it unchanged.
+        if self.kind != CodeKind::Phone {
+            entries.push((int(CLAIM_KIND), int(i64::from(self.kind.as_u8()))));
+        }
         Value::Map(entries)
     }
 
@@ -115,6 +168,7 @@ impl Claims {
         let mut masked_name = None;
         let mut rule_set_version = None;
         let mut color_valid_until = None;
+        let mut kind = CodeKind::Phone;
         let mut seen = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let Some(key) = key.as_integer().and_then(|key| i64::try_from(key).ok()) else {
@@ -149,6 +203,13 @@ impl Claims {
                 CLAIM_COLOR_VALID_UNTIL => {
                     color_valid_until = Some(instant(value, "color valid until (-70005)")?)
                 }
+                CLAIM_KIND => {
+                    kind = value
+                        .as_integer()
+                        .and_then(|raw| u8::try_from(raw).ok())
+                        .and_then(CodeKind::from_u8)
+                        .ok_or("kind (-70006) is not 0 (phone) or 1 (printed)")?;
+                }
                 _ => {}
             }
         }
@@ -161,6 +222,7 @@ impl Claims {
             masked_name: masked_name.ok_or("missing masked name (-70003)")?,
             rule_set_version: rule_set_version.ok_or("missing rule-set version (-70004)")?,
             color_valid_until,
+            kind,
         };
         claims.check()?;
         Ok(claims)

@@ -8,7 +8,7 @@ use parking_lot::{Mutex, RwLock};
 
 use ymt_core::{Color, PersonId, Timestamp};
 
-use crate::claims::Claims;
+use crate::claims::{Claims, CodeKind};
 use crate::keys::SigningKey;
 use crate::qr;
 use crate::token::{self, TokenError};
@@ -129,6 +129,40 @@ impl CodeIssuer {
         now >= code.issued_at && remaining * 100 >= self.token_ttl_secs * REISSUE_REMAINING_PERCENT
     }
 
+    /// A printed code (纸质码) for a request at `now`, living
+    /// `lifetime_secs`: signed afresh every time and never cached, since
+    /// each print is an act its caller audits. The color is the one at
+    /// `now`, and its `color_valid_until` still ends it early.
+    pub fn issue_printed(
+        &self,
+        request: CodeRequest,
+        now: Timestamp,
+        lifetime_secs: i64,
+    ) -> Result<IssuedCode, TokenError> {
+        let expires_at = now.plus_secs(lifetime_secs.max(1));
+        let claims = Claims {
+            issuer: self.issuer.clone(),
+            issued_at: now,
+            expires_at,
+            person: request.person,
+            color: request.color,
+            masked_name: request.masked_name,
+            rule_set_version: request.rule_set_version,
+            color_valid_until: request.color_valid_until,
+            kind: CodeKind::Printed,
+        };
+        let key = Arc::clone(&self.key.read());
+        let token = token::issue(&claims, &key)?;
+        Ok(IssuedCode {
+            token,
+            issued_at: now,
+            expires_at,
+            color: request.color,
+            svg: OnceLock::new(),
+            png: OnceLock::new(),
+        })
+    }
+
     /// The code for a request at `now`: the cached one while more than 20%
     /// of its lifetime remains, a freshly signed one otherwise.
     pub fn code_for(
@@ -166,6 +200,7 @@ impl CodeIssuer {
                 masked_name: request.masked_name.clone(),
                 rule_set_version: request.rule_set_version.clone(),
                 color_valid_until: request.color_valid_until,
+                kind: CodeKind::Phone,
             };
             let token = token::issue(&claims, &key)?;
             let code = Arc::new(IssuedCode {

@@ -141,6 +141,20 @@ impl KeyStore {
         self.index.max_token_ttl_secs
     }
 
+    /// The lifetime of a printed code, and the longest one the store's
+    /// trust lists let verifiers accept.
+    pub fn max_printed_code_lifetime_secs(&self) -> i64 {
+        crate::trust::PRINTED_CODE_LIFETIME_SECS_DEFAULT
+    }
+
+    /// How long a retired key stays in the trust list after retirement:
+    /// until its longest-lived code, a printed one, has expired.
+    pub fn retired_key_trusted_secs(&self) -> i64 {
+        self.index
+            .max_token_ttl_secs
+            .max(self.max_printed_code_lifetime_secs())
+    }
+
     /// Sets the longest TTL codes are issued with; retired keys stay trusted
     /// this long after retirement.
     pub fn set_max_token_ttl_secs(&mut self, secs: i64) -> Result<(), KeyStoreError> {
@@ -268,7 +282,7 @@ impl KeyStore {
     /// active, or retired less than the maximum token TTL ago, and every
     /// revoked key (marked), so verifiers name the reason they refuse it.
     pub fn trust_entries(&self, now: Timestamp) -> Result<Vec<TrustEntry>, KeyStoreError> {
-        let ttl = self.index.max_token_ttl_secs;
+        let ttl = self.retired_key_trusted_secs();
         let mut entries = Vec::new();
         for record in &self.index.keys {
             let valid_until = record.trusted_until(ttl);
@@ -312,6 +326,7 @@ impl KeyStore {
                     .max_token_ttl_secs
                     .clamp(1, crate::trust::CODE_LIFETIME_SECS_MAX_LIMIT),
             ),
+            max_printed_code_lifetime_secs: Some(self.max_printed_code_lifetime_secs()),
             refresh_interval_secs: None,
         })
         .map_err(|error| KeyStoreError::Corrupt {

@@ -27,7 +27,7 @@ pub mod token;
 pub mod trust;
 pub mod verifier;
 
-pub use claims::Claims;
+pub use claims::{Claims, CodeKind};
 pub use issuer::{CodeIssuer, CodeRequest, IssuedCode};
 pub use keys::{Algorithm, KeyError, Kid, SigningKey, VerifyingKey};
 pub use keystore::{KeyRecord, KeyStore, KeyStoreError, Revocation};

@@ -383,12 +383,18 @@ pub fn verify(token: &str, trust: &TrustList, now: Timestamp) -> VerificationRep
     record.ok(
         Step::Claims,
         format!(
-            "{} code of {} by {}",
-            claims.color, claims.person, claims.issuer
+            "{} {} code of {} by {}",
+            claims.color,
+            claims.kind.as_str(),
+            claims.person,
+            claims.issuer
         ),
     );
 
-    if let Err(error) = check_window(&claims, trusted, &kid, now, trust.max_code_lifetime_secs()) {
+    // A printed code lives by its own, longer limit; the kind is signed, so
+    // a phone code cannot claim it.
+    let lifetime_secs_max = trust.max_lifetime_secs_of(claims.kind);
+    if let Err(error) = check_window(&claims, trusted, &kid, now, lifetime_secs_max) {
         return record.fail(Step::ValidityWindow, error, Some(kid), Some(algorithm));
     }
     record.ok(

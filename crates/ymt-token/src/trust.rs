@@ -32,6 +32,15 @@ const SIGNATURE_CONTEXT: &[u8] = b"ymt-trust-list/1";
 pub const CODE_LIFETIME_SECS_MAX_DEFAULT: i64 = 3600;
 /// The largest maximum lifetime a trust list may declare (one day).
 pub const CODE_LIFETIME_SECS_MAX_LIMIT: i64 = 86_400;
+/// The longest lifetime of a printed code (纸质码) a key store declares: three
+/// days. A printed code cannot refresh, so the color it states may be stale
+/// for up to this long; three days lets a guardian print twice a week, and
+/// a person who turns yellow or red is told (and, online, the door sees the
+/// current color: docs/pages.md, "Printed codes").
+pub const PRINTED_CODE_LIFETIME_SECS_DEFAULT: i64 = 3 * 86_400;
+/// The largest maximum lifetime of a printed code a trust list may declare
+/// (seven days).
+pub const PRINTED_CODE_LIFETIME_SECS_MAX_LIMIT: i64 = 7 * 86_400;
 /// How often a verifier fetches the trust list when the list does not say:
 /// the delay after which a revoked key's codes are refused everywhere.
 pub const TRUST_LIST_REFRESH_SECS_DEFAULT: i64 = 300;
@@ -142,6 +151,11 @@ pub struct TrustListDocument {
     /// [`CODE_LIFETIME_SECS_MAX_DEFAULT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_code_lifetime_secs: Option<i64>,
+    /// The longest lifetime of a printed code (`kind` printed) verifiers
+    /// accept; absent means the same as a phone code's, so a list that does
+    /// not declare printed codes lets none live longer than a phone code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_printed_code_lifetime_secs: Option<i64>,
     /// How often verifiers fetch the list; absent means
     /// [`TRUST_LIST_REFRESH_SECS_DEFAULT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +191,7 @@ impl TrustList {
             issued_at,
             entries,
             max_code_lifetime_secs: None,
+            max_printed_code_lifetime_secs: None,
             refresh_interval_secs: None,
         })
     }
@@ -202,6 +217,11 @@ impl TrustList {
                 "max_code_lifetime_secs",
                 document.max_code_lifetime_secs,
                 CODE_LIFETIME_SECS_MAX_LIMIT,
+            ),
+            (
+                "max_printed_code_lifetime_secs",
+                document.max_printed_code_lifetime_secs,
+                PRINTED_CODE_LIFETIME_SECS_MAX_LIMIT,
             ),
             (
                 "refresh_interval_secs",
@@ -254,6 +274,23 @@ impl TrustList {
         self.document
             .max_code_lifetime_secs
             .unwrap_or(CODE_LIFETIME_SECS_MAX_DEFAULT)
+    }
+
+    /// The longest lifetime of a printed code this list lets verifiers
+    /// accept: never less than a phone code's.
+    pub fn max_printed_code_lifetime_secs(&self) -> i64 {
+        self.document
+            .max_printed_code_lifetime_secs
+            .unwrap_or(0)
+            .max(self.max_code_lifetime_secs())
+    }
+
+    /// The longest lifetime this list lets a code of `kind` live.
+    pub fn max_lifetime_secs_of(&self, kind: crate::claims::CodeKind) -> i64 {
+        match kind {
+            crate::claims::CodeKind::Phone => self.max_code_lifetime_secs(),
+            crate::claims::CodeKind::Printed => self.max_printed_code_lifetime_secs(),
+        }
     }
 
     /// How often a verifier holding this list fetches it again.

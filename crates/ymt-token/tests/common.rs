@@ -18,6 +18,7 @@ pub fn claims(issuer: &str, issued_at: Timestamp) -> Claims {
         masked_name: "张*三".into(),
         rule_set_version: "2026.11-r2".into(),
         color_valid_until: Some(issued_at.plus_secs(7 * 86_400)),
+        kind: ymt_token::CodeKind::Phone,
     }
 }
 

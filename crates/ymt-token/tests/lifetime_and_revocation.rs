@@ -7,8 +7,11 @@ mod common;
 
 use common::{at, claims, key};
 use ymt_token::TrustListCache;
-use ymt_token::trust::{CODE_LIFETIME_SECS_MAX_DEFAULT, TRUST_LIST_AGE_SECS_MAX_DEFAULT};
-use ymt_token::{Algorithm, KeyStore, Step, TokenError, TrustList, issue, verify};
+use ymt_token::trust::{
+    CODE_LIFETIME_SECS_MAX_DEFAULT, PRINTED_CODE_LIFETIME_SECS_DEFAULT,
+    PRINTED_CODE_LIFETIME_SECS_MAX_LIMIT, TRUST_LIST_AGE_SECS_MAX_DEFAULT,
+};
+use ymt_token::{Algorithm, CodeKind, KeyStore, Step, TokenError, TrustList, issue, verify};
 
 const ISSUER: &str = "ymt:44";
 
@@ -177,5 +180,131 @@ fn a_verifier_offline_longer_than_the_trust_list_may_age_passes_no_code() {
     assert!(matches!(
         empty.verify(&token, late).error,
         Some(TokenError::TrustListStale { .. })
+    ));
+}
+
+/// A key store's trust list declaring printed codes, and its signing key.
+fn store_list(
+    dir: &std::path::Path,
+    now: ymt_core::Timestamp,
+) -> (TrustList, ymt_token::SigningKey) {
+    let mut rng = rng();
+    let mut store = KeyStore::open(dir).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, now, &mut rng)
+        .unwrap();
+    let signed = store.export_trust_list(now, Vec::new(), &mut rng).unwrap();
+    (
+        signed.verify_with_embedded_signer().unwrap(),
+        store.signing_key().unwrap(),
+    )
+}
+
+fn printed(now: ymt_core::Timestamp, lifetime_secs: i64) -> ymt_token::Claims {
+    let mut printed = claims(ISSUER, now);
+    printed.expires_at = now.plus_secs(lifetime_secs);
+    printed.color_valid_until = None;
+    printed.kind = CodeKind::Printed;
+    printed
+}
+
+#[test]
+fn a_printed_code_verifies_for_its_documented_lifetime_and_says_it_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-27T08:00:00Z");
+    let (trust, signer) = store_list(dir.path(), now);
+    assert_eq!(
+        trust.max_printed_code_lifetime_secs(),
+        PRINTED_CODE_LIFETIME_SECS_DEFAULT
+    );
+    let token = issue(&printed(now, PRINTED_CODE_LIFETIME_SECS_DEFAULT), &signer).unwrap();
+    let last_second = now.plus_secs(PRINTED_CODE_LIFETIME_SECS_DEFAULT - 1);
+    let report = verify(&token, &trust, last_second);
+    assert!(report.valid, "{:?}", report.error);
+    assert_eq!(report.claims.unwrap().kind, CodeKind::Printed);
+    let report = verify(
+        &token,
+        &trust,
+        now.plus_secs(PRINTED_CODE_LIFETIME_SECS_DEFAULT),
+    );
+    assert!(matches!(report.error, Some(TokenError::Expired { .. })));
+    // One second longer than the list allows is refused at once.
+    let token = issue(
+        &printed(now, PRINTED_CODE_LIFETIME_SECS_DEFAULT + 1),
+        &signer,
+    )
+    .unwrap();
+    assert!(matches!(
+        verify(&token, &trust, now).error,
+        Some(TokenError::LifetimeTooLong { .. })
+    ));
+}
+
+#[test]
+fn a_phone_code_cannot_live_as_long_as_a_printed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-27T08:00:00Z");
+    let (trust, signer) = store_list(dir.path(), now);
+    let mut phone = printed(now, PRINTED_CODE_LIFETIME_SECS_DEFAULT);
+    phone.kind = CodeKind::Phone;
+    let report = verify(&issue(&phone, &signer).unwrap(), &trust, now);
+    assert!(matches!(
+        report.error,
+        Some(TokenError::LifetimeTooLong { lifetime_secs_max, .. }) if lifetime_secs_max == trust.max_code_lifetime_secs()
+    ));
+}
+
+#[test]
+fn a_list_that_does_not_declare_printed_codes_lets_none_outlive_a_phone_code() {
+    // Another region's list, or one from before printed codes: a printed
+    // code is held to the phone codes' limit.
+    let now = at("2026-11-27T08:00:00Z");
+    let signer = key(Algorithm::EdDsa, 7);
+    let trust = TrustList::from_keys(ISSUER, &[signer.verifying_key()]);
+    assert_eq!(
+        trust.max_printed_code_lifetime_secs(),
+        CODE_LIFETIME_SECS_MAX_DEFAULT
+    );
+    let token = issue(&printed(now, 86_400), &signer).unwrap();
+    assert!(matches!(
+        verify(&token, &trust, now).error,
+        Some(TokenError::LifetimeTooLong { .. })
+    ));
+}
+
+#[test]
+fn a_retired_key_stays_trusted_until_its_last_printed_code_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rng();
+    let t0 = at("2026-11-27T08:00:00Z");
+    let mut store = KeyStore::open(dir.path()).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, t0, &mut rng)
+        .unwrap();
+    let old = store.signing_key().unwrap();
+    let token = issue(&printed(t0, PRINTED_CODE_LIFETIME_SECS_DEFAULT), &old).unwrap();
+    store
+        .rotate(Algorithm::EdDsa, ISSUER, t0.plus_secs(60), &mut rng)
+        .unwrap();
+    let late = t0.plus_secs(PRINTED_CODE_LIFETIME_SECS_DEFAULT - 10);
+    let trust = store
+        .export_trust_list(late, Vec::new(), &mut rng)
+        .unwrap()
+        .verify_with_embedded_signer()
+        .unwrap();
+    let report = verify(&token, &trust, late);
+    assert!(report.valid, "{:?}", report.error);
+}
+
+#[test]
+fn a_trust_list_cannot_declare_printed_codes_living_longer_than_a_week() {
+    let signer = key(Algorithm::EdDsa, 7);
+    let mut document = TrustList::from_keys(ISSUER, &[signer.verifying_key()])
+        .document()
+        .clone();
+    document.max_printed_code_lifetime_secs = Some(PRINTED_CODE_LIFETIME_SECS_MAX_LIMIT + 1);
+    assert!(matches!(
+        TrustList::from_document(document),
+        Err(ymt_token::TrustListError::BadPolicy { .. })
     ));
 }

@@ -142,3 +142,88 @@ fn a_camera_frame_beyond_the_bounds_is_refused_before_decoding() {
         Err(ymt_token::QrError::Image { .. })
     ));
 }
+
+/// The kind claim (format revision 2): property tests of its parser.
+mod kind_claim {
+    use super::common;
+    use ciborium::Value;
+    use proptest::prelude::*;
+    use ymt_token::claims::CLAIM_KIND;
+    use ymt_token::{Claims, CodeKind};
+
+    fn claims_of(kind: CodeKind, color: u8, valid_until_secs: Option<i64>) -> Claims {
+        let now = common::at("2026-11-27T08:00:00Z");
+        let mut claims = common::claims("ymt:44", now);
+        claims.kind = kind;
+        claims.color = ymt_core::Color::from_u8(color).unwrap();
+        claims.color_valid_until = valid_until_secs.map(|secs| now.plus_secs(secs));
+        claims
+    }
+
+    fn with_kind_value(claims: &Claims, value: Value) -> Value {
+        let Value::Map(mut entries) = claims.to_cbor_value() else {
+            unreachable!("claims are a map")
+        };
+        entries.retain(|(key, _)| key != &Value::Integer(CLAIM_KIND.into()));
+        entries.push((Value::Integer(CLAIM_KIND.into()), value));
+        Value::Map(entries)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn claims_decode_to_what_was_encoded_kind_included(
+            printed in any::<bool>(),
+            color in 0u8..3,
+            valid_until_secs in proptest::option::of(1i64..1_000_000),
+        ) {
+            let kind = if printed { CodeKind::Printed } else { CodeKind::Phone };
+            let claims = claims_of(kind, color, valid_until_secs);
+            let value = claims.to_cbor_value();
+            // A phone code carries no kind claim: its bytes are those of
+            // codes issued before kinds existed.
+            let Value::Map(entries) = &value else { unreachable!() };
+            let has_kind = entries.iter().any(|(key, _)| key == &Value::Integer(CLAIM_KIND.into()));
+            prop_assert_eq!(has_kind, printed);
+            prop_assert_eq!(Claims::from_cbor_value(&value), Ok(claims));
+        }
+
+        #[test]
+        fn a_kind_claim_is_phone_printed_or_malformed_never_guessed(raw in any::<i64>()) {
+            let claims = claims_of(CodeKind::Phone, 0, None);
+            let decoded = Claims::from_cbor_value(&with_kind_value(&claims, Value::Integer(raw.into())));
+            match raw {
+                0 => prop_assert_eq!(decoded.map(|claims| claims.kind), Ok(CodeKind::Phone)),
+                1 => prop_assert_eq!(decoded.map(|claims| claims.kind), Ok(CodeKind::Printed)),
+                _ => prop_assert!(decoded.is_err()),
+            }
+        }
+
+        #[test]
+        fn a_kind_claim_of_another_type_is_malformed(
+            text in ".{0,20}",
+            bytes in proptest::collection::vec(any::<u8>(), 0..20),
+            pick in 0usize..4,
+        ) {
+            let value = match pick {
+                0 => Value::Text(text),
+                1 => Value::Bytes(bytes),
+                2 => Value::Bool(true),
+                _ => Value::Array(vec![Value::Integer(1.into())]),
+            };
+            let claims = claims_of(CodeKind::Phone, 0, None);
+            prop_assert!(Claims::from_cbor_value(&with_kind_value(&claims, value)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_kind_claim_given_twice_is_malformed() {
+        let claims = claims_of(CodeKind::Printed, 0, None);
+        let Value::Map(mut entries) = claims.to_cbor_value() else {
+            unreachable!()
+        };
+        entries.push((Value::Integer(CLAIM_KIND.into()), Value::Integer(0.into())));
+        assert!(Claims::from_cbor_value(&Value::Map(entries)).is_err());
+    }
+}

@@ -67,9 +67,6 @@ pub(crate) async fn person_code(
         PersonId::parse(&pid).map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
     authorize_person(&state, &headers, &pid, "person.code").await?;
     let now = state.now();
-    state
-        .codes
-        .sample_colors(now, state.projection.color_counts());
     let record = state.person_record(&pid)?;
     let status = status_json(&state, &pid);
     if record.is_none() && status.is_none() {
@@ -211,10 +208,12 @@ pub(crate) struct TokenBody {
     post,
     path = "/v1/verify/token",
     tag = "codes",
-    summary = "Verify a `YMT1:` code step by step",
+    summary = "Verify a `YMT1:` code step by step; says its kind (phone or printed code)",
+    description = "Anyone may verify. A valid code's answer carries `kind`: the kind signed into the code (`phone`, or `printed` for a 纸质码), its label, issue time and lifetime. A printed code states the color at its printing; when the caller is a principal that may read statuses (a verifier device, a venue, an authority), the answer also carries `current`, the person's color now, and `shown_color`, the worse of the two, which a door applies: a printed red or yellow code stays red or yellow, and a printed green code of a person who has turned yellow or red is not green. The read is audited.",
+    security((), ("bearer" = [])),
     request_body = TokenBody,
     responses(
-        (status = 200, description = "The verification report (`valid` and each step's outcome); an invalid code is a report, not an error", body = inline(AnyObject)),
+        (status = 200, description = "The verification report (`valid` and each step's outcome, `kind`, and for a printed code verified by a door `current` and `shown_color`); an invalid code is a report, not an error", body = inline(AnyObject)),
         (status = 400, response = BadRequest),
         (status = 413, response = TooLarge),
         (status = 422, response = Unprocessable),
@@ -222,11 +221,57 @@ pub(crate) struct TokenBody {
 )]
 pub(crate) async fn verify_token(
     State(state): State<SharedState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Anyone may verify: a key that does not authenticate only means no
+    // check of the color now (the answer says nothing beyond the code).
+    let principal = bearer_principal(&state, &headers).ok().flatten();
     let body: TokenBody = parse_json(body)?;
     let report = ymt_token::verify(&body.token, &state.codes.trust().trust_list, state.now());
-    Ok(axum::Json(report).into_response())
+    let mut answer = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
+    let Some(claims) = report.claims.as_ref().filter(|_| report.valid) else {
+        return Ok(axum::Json(answer).into_response());
+    };
+    let lifetime_secs = claims.expires_at.unix_secs() - claims.issued_at.unix_secs();
+    let kind_label = match claims.kind {
+        ymt_token::CodeKind::Phone => json!({"zh-CN": "手机码", "en": "phone code"}),
+        ymt_token::CodeKind::Printed => json!({"zh-CN": "纸质码", "en": "printed code"}),
+    };
+    answer["kind"] = json!({
+        "kind": claims.kind,
+        "label": kind_label,
+        "issued_at": claims.issued_at,
+        "expires_at": claims.expires_at,
+        "lifetime_secs": lifetime_secs,
+    });
+    // A printed code cannot refresh: a door that is online and may read
+    // statuses sees the color now, and applies the worse of the two.
+    if claims.kind == ymt_token::CodeKind::Printed
+        && let Some(principal) = principal
+        && crate::policy::allows(principal.role, Permission::ReadStatus)
+    {
+        state.audit_read(&principal, "person.status", claims.person.as_str())?;
+        let current = match state.projection.get(&claims.person) {
+            Some((slot, _)) if slot.is_cannot_compute() => None,
+            Some((slot, _)) => Some(slot.color()),
+            None => Some(Color::Green),
+        };
+        match current {
+            Some(current) => {
+                let shown = current.max(claims.color);
+                answer["current"] = json!({"color": current, "label": color_label(current), "checked_at": state.now()});
+                answer["shown_color"] = json!(shown);
+                answer["shown_label"] = color_label(shown);
+            }
+            None => {
+                // Never green when the color now cannot be computed.
+                answer["current"] = json!({"color": ymt_node::projection::CANNOT_COMPUTE, "checked_at": state.now()});
+                answer["shown_color"] = json!(ymt_node::projection::CANNOT_COMPUTE);
+            }
+        }
+    }
+    Ok(axum::Json(answer).into_response())
 }
 
 #[utoipa::path(

@@ -58,7 +58,6 @@ pub(crate) async fn colors_svg(
     let lang = query.lang();
     let now = state.now();
     let national_counts = state.projection.color_counts();
-    state.codes.sample_colors(now, national_counts);
     // One region: the persons registered there, counted the same way for
     // every role (a health authority only inside its jurisdiction), so an
     // authority's totals and a national admin's for its region agree.
@@ -99,7 +98,7 @@ pub(crate) async fn colors_svg(
             .map_err(|_| ApiError::internal("counting panicked"))??;
         (counts, Vec::new())
     } else {
-        (national_counts, state.codes.color_history())
+        (national_counts, state.color_hours()?)
     };
     let colors =
         crate::dashboard::colors_chart(lang, &principal.jurisdiction.to_string(), counts, &history);
@@ -134,4 +133,61 @@ pub(crate) fn jurisdiction_counts(
     Ok(ymt_node::status::jurisdiction_color_counts(
         state, principal,
     )?)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/map.svg",
+    tag = "dashboard",
+    summary = "A map of the caller's jurisdiction: its venues with coordinates, marked by the risk areas in force covering them (SVG drawn by the node; nothing fetched)",
+    security(("bearer" = [])),
+    params(DashboardQuery),
+    responses(
+        (status = 200, description = "The map", body = String, content_type = "image/svg+xml"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn venue_map(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<DashboardQuery>,
+) -> Result<Response, ApiError> {
+    let principal = bearer_principal(&state, &headers)?;
+    let principal = principal
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized("an API key is required"))?;
+    require(&state, principal, Permission::ReadDashboard, None, "").await?;
+    let now = state.now();
+    // The highest level in force at each venue.
+    let mut risk: std::collections::HashMap<ymt_core::VenueId, ymt_core::event::RiskLevel> =
+        std::collections::HashMap::new();
+    for area in state.risk_areas.read().iter() {
+        if area.in_force_at <= now && now < area.until {
+            for venue in area.venues.keys() {
+                let level = risk.entry(venue.clone()).or_insert(area.level);
+                *level = (*level).max(area.level);
+            }
+        }
+    }
+    let mut venues: Vec<crate::venue_map::MapVenue> = state
+        .tracing
+        .venues_in(&principal.jurisdiction)
+        .into_iter()
+        .filter_map(|venue| {
+            let location = venue.location?;
+            Some(crate::venue_map::MapVenue {
+                risk: risk.get(&venue.id).copied(),
+                id: venue.id.to_string(),
+                name: venue.name,
+                lat_e6: location.lat_e6,
+                lon_e6: location.lon_e6,
+            })
+        })
+        .collect();
+    venues.sort_by(|a, b| a.id.cmp(&b.id));
+    let en = query.lang() == crate::pages::Lang::En;
+    let svg = crate::venue_map::venue_map_svg(en, &principal.jurisdiction.to_string(), &venues);
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }

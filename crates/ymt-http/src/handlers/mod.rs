@@ -11,6 +11,7 @@ pub(crate) mod my_color;
 pub(crate) mod oidc_sign_in;
 pub(crate) mod pending;
 pub(crate) mod persons;
+pub(crate) mod printed_codes;
 pub(crate) mod probes;
 pub(crate) mod public_rules;
 pub(crate) mod qr_decode;

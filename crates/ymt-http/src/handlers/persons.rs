@@ -269,7 +269,7 @@ pub(crate) struct DocumentBody {
     post,
     path = "/v1/persons:resolve",
     tag = "persons",
-    summary = "The pid of an identity document",
+    summary = "The pid of an identity document: a health authority for persons present in its jurisdiction (404 otherwise), a national admin for anyone; audited. Labs submit results by the document itself and resolve nothing",
     security(("bearer" = [])),
     request_body = DocumentBody,
     responses(
@@ -277,6 +277,7 @@ pub(crate) struct DocumentBody {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
         (status = 413, response = TooLarge),
         (status = 422, response = Unprocessable),
     )
@@ -291,6 +292,22 @@ pub(crate) async fn resolve_person(
     let document = IdDocument::parse(body.id_type, &body.id_number)
         .map_err(|error| ApiError::unprocessable(format!("id_number: {error}")))?;
     let pid = state.person_id(&document);
+    // The pseudonym links a code (which shows it) back to an ID number: a
+    // health authority resolves only persons present in its jurisdiction,
+    // as it reads only their timelines; national admins everyone.
+    if principal.role == Role::HealthAuthority && !state.reaches(&principal, &pid)? {
+        state
+            .audit_denied(
+                Some(&principal),
+                "person.resolve",
+                pid.as_str(),
+                "outside jurisdiction",
+            )
+            .await;
+        return Err(ApiError::not_found(
+            "no person in your jurisdiction has this identity document",
+        ));
+    }
     state.audit_read(&principal, "person.resolve", pid.as_str())?;
     Ok(axum::Json(Resolved { pid }).into_response())
 }

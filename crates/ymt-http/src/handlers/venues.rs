@@ -40,6 +40,19 @@ pub(crate) struct VenueBody {
     #[serde(default)]
     #[schema(max_items = 100)]
     operators: Vec<String>,
+    /// Where the venue is (WGS 84 degrees), for the dashboard's map.
+    #[serde(default)]
+    location: Option<LocationBody>,
+}
+
+/// A venue's position in degrees; stored in micro-degrees.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LocationBody {
+    #[schema(minimum = -90, maximum = 90)]
+    lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
+    lon: f64,
 }
 
 #[utoipa::path(
@@ -66,6 +79,11 @@ pub(crate) async fn register_venue(
 ) -> Result<Response, ApiError> {
     require(&state, &principal, Permission::RegisterVenues, None, "").await?;
     let body: VenueBody = parse_json(body)?;
+    let location = body
+        .location
+        .map(|location| Location::from_degrees(location.lat, location.lon))
+        .transpose()
+        .map_err(|error| ApiError::unprocessable(format!("location: {error}")))?;
     let (venue, payload) = ymt_node::venue_registry::register(
         &state,
         &principal,
@@ -76,6 +94,7 @@ pub(crate) async fn register_venue(
             category: body.category,
             indoor: body.indoor,
             operators: body.operators,
+            location,
         },
     )
     .await?;

@@ -101,6 +101,7 @@ impl TableNode {
             registered_by: "table-test".into(),
             registered_at: self.now(),
             operators: Vec::new(),
+            location: None,
         };
         self.node
             .register_venue(&ymt_node::record::Author::operator(), venue)

@@ -82,6 +82,7 @@ impl NodeInLoop {
                     registered_by: "simulator".into(),
                     registered_at: clock.now_timestamp(),
                     operators: Vec::new(),
+                    location: None,
                 },
             )
             .map_err(node_error)?;
