@@ -313,6 +313,8 @@ test("sign-in: a 获取验证码 step hints the demo code, and errors are in the
     await page.locator("#id-number").fill(GREEN.id);
     await page.locator("#request-code").click();
     assert.match(await page.locator("#demo-hint").textContent(), new RegExp(server.demo_code));
+    // The node sends no code: the page must not say one was sent.
+    assert.doesNotMatch(await page.locator("main").textContent(), /已发送|has been sent/);
     assert.equal(await page.evaluate(() => document.activeElement.id), "otp");
     page.allowedErrors.push(/status of 401/);
     await page.keyboard.type("000000");

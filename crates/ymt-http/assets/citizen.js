@@ -482,16 +482,17 @@
   start();
 
   // Sign-in errors in the page's language (issue 13, item 14), and the
-  // "get a one-time code" step: a deployment's authenticator sends the code
-  // (SMS, the national identity app); a demo node hints at its fixed code.
+  // "get a one-time code" step. This node sends no code itself: outside the
+  // demo, citizens sign in through the identity service (OpenID Connect), so
+  // the page never claims a code was sent; a demo node shows its fixed code.
   const SIGN_IN_WORDS = {
     "zh-CN": { 401: "证件号码或验证码不正确", 422: "证件号码格式不正确", 429: "尝试次数过多，请稍后再试",
       503: "登录暂不可用，请稍后再试", 403: "请求被拒绝，请刷新页面后重试", network: "网络不可用，请稍后再试",
-      needNumber: "请先填写证件号码", codeSent: "验证码已发送，请查收", demoHint: "演示模式：验证码为" },
+      needNumber: "请先填写证件号码", noCodes: "本节点不发送验证码，请通过国家身份认证登录", demoHint: "演示节点不发送短信，验证码为" },
     en: { 401: "The ID number or the one-time code is not right", 422: "The ID number is not valid for this ID type",
       429: "Too many attempts: try again later", 503: "Sign-in is unavailable now: try again later",
       403: "Request refused: reload the page and try again", network: "No network: try again later",
-      needNumber: "Enter your ID number first", codeSent: "A one-time code has been sent", demoHint: "Demo mode: the one-time code is" },
+      needNumber: "Enter your ID number first", noCodes: "This node sends no one-time codes: sign in through the national identity service", demoHint: "Demo node, no text message is sent: the one-time code is" },
   };
   function signInErrorText(error) {
     const words = SIGN_IN_WORDS[YMT.lang];
@@ -501,9 +502,8 @@
   $("request-code").addEventListener("click", () => {
     const words = SIGN_IN_WORDS[YMT.lang];
     if (!$("id-number").value.trim()) { $("request-code-result").textContent = words.needNumber; $("id-number").focus(); return; }
-    $("request-code-result").textContent = words.codeSent;
     const demo = $("demo-hint").dataset.demoCode;
-    if (demo) { $("demo-hint").textContent = `${words.demoHint} ${demo}`; $("demo-hint").hidden = false; }
-    $("otp").focus();
+    $("request-code-result").textContent = demo ? "" : words.noCodes;
+    if (demo) { $("demo-hint").textContent = `${words.demoHint} ${demo}`; $("demo-hint").hidden = false; $("otp").focus(); }
   });
 })();
