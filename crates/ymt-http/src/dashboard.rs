@@ -183,9 +183,35 @@ fn escape(text: &str) -> String {
 }
 
 /// Two panels, 640×200 each, as an SVG fragment to nest in the dashboard.
-pub fn activity_panels_svg(hours: &[u64; 24], cases: &[(String, usize)], y_offset: f64) -> String {
+/// In the page's language, as the color chart.
+pub fn activity_panels_svg(
+    lang: crate::pages::Lang,
+    hours: &[u64; 24],
+    cases: &[(String, usize)],
+    y_offset: f64,
+) -> String {
+    let en = lang == crate::pages::Lang::En;
+    let (checkins_title, hours_ago, now, max_label, contacts_title, no_case) = if en {
+        (
+            "Check-ins per hour, last 24 h",
+            "−24 h",
+            "now",
+            "max",
+            "Contacts traced per case",
+            "No traced case yet",
+        )
+    } else {
+        (
+            "近24小时每小时扫码次数",
+            "24小时前",
+            "现在",
+            "最多",
+            "每例追踪密接人数",
+            "暂无追踪病例",
+        )
+    };
     let mut svg = format!(
-        r##"<svg x="0" y="{y_offset}" width="640" height="200" viewBox="0 0 640 200"><text x="4" y="14" font-size="12">check-ins per hour, last 24 h / 近24小时每小时扫码</text><line x1="4" y1="180" x2="636" y2="180" stroke="#888"/>"##
+        r##"<svg x="0" y="{y_offset}" width="640" height="200" viewBox="0 0 640 200"><text x="4" y="14" font-size="12">{checkins_title}</text><line x1="4" y1="180" x2="636" y2="180" stroke="#888"/>"##
     );
     let max_hour = hours.iter().copied().max().unwrap_or(0).max(1) as f64;
     for (hour, count) in hours.iter().enumerate() {
@@ -197,15 +223,17 @@ pub fn activity_panels_svg(hours: &[u64; 24], cases: &[(String, usize)], y_offse
         ));
     }
     svg.push_str(&format!(
-        r##"<text x="4" y="196" font-size="11">−24 h</text><text x="600" y="196" font-size="11">now</text><text x="540" y="14" font-size="11">max {max}</text></svg>"##,
+        r##"<text x="4" y="196" font-size="11">{hours_ago}</text><text x="636" y="196" font-size="11" text-anchor="end">{now}</text><text x="636" y="14" font-size="11" text-anchor="end">{max_label} {max}</text></svg>"##,
         max = max_hour as u64
     ));
     svg.push_str(&format!(
-        r##"<svg x="0" y="{y}" width="640" height="200" viewBox="0 0 640 200"><text x="4" y="14" font-size="12">contacts traced per case / 每例追踪密接数</text>"##,
+        r##"<svg x="0" y="{y}" width="640" height="200" viewBox="0 0 640 200"><text x="4" y="14" font-size="12">{contacts_title}</text>"##,
         y = y_offset + 200.0
     ));
     if cases.is_empty() {
-        svg.push_str(r#"<text x="4" y="40" font-size="12">no traced case yet / 暂无</text>"#);
+        svg.push_str(&format!(
+            r#"<text x="4" y="40" font-size="12">{no_case}</text>"#
+        ));
     }
     let max_contacts = cases
         .iter()
@@ -237,13 +265,27 @@ mod tests {
         hours[23] = 12;
         hours[0] = 3;
         let cases = vec![("lab-1:S<1>".to_string(), 7), ("lab-1:S2".to_string(), 2)];
-        let svg = activity_panels_svg(&hours, &cases, 220.0);
+        let svg = activity_panels_svg(crate::pages::Lang::En, &hours, &cases, 220.0);
         assert_eq!(svg.matches("<svg ").count(), 2);
         assert_eq!(svg.matches("</svg>").count(), 2);
         assert_eq!(svg.matches("<rect").count(), 24 + 2);
         assert!(svg.contains("lab-1:S&lt;1&gt;"), "labels are escaped");
         assert!(svg.contains("<title>12</title>"));
-        let empty = activity_panels_svg(&[0; 24], &[], 0.0);
-        assert!(empty.contains("no traced case yet"));
+        let empty = activity_panels_svg(crate::pages::Lang::En, &[0; 24], &[], 0.0);
+        assert!(empty.contains("No traced case yet"));
+        // The Chinese console's panels carry no English label.
+        let chinese = activity_panels_svg(crate::pages::Lang::ZhCn, &hours, &[], 0.0);
+        let labels: Vec<&str> = chinese
+            .split("<text")
+            .skip(1)
+            .map(|text| text.split_once('>').unwrap().1.split('<').next().unwrap())
+            .collect();
+        assert!(labels.contains(&"暂无追踪病例"), "{labels:?}");
+        assert!(
+            labels
+                .iter()
+                .all(|label| !label.chars().any(|c| c.is_ascii_alphabetic())),
+            "{labels:?}"
+        );
     }
 }

@@ -117,8 +117,13 @@ pub(crate) async fn colors_svg(
         .map_err(|_| ApiError::internal("dashboard panicked"))??;
         let inner = colors.replacen("<svg ", r#"<svg x="0" y="0" width="640" height="240" "#, 1);
         format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 640" role="img" aria-label="dashboard"><title>dashboard</title>{inner}{panels}</svg>"#,
-            panels = crate::dashboard::activity_panels_svg(&hours, &cases, 240.0)
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 640" role="img" aria-label="{title}"><title>{title}</title>{inner}{panels}</svg>"#,
+            title = if lang == crate::pages::Lang::En {
+                "Dashboard"
+            } else {
+                "仪表盘"
+            },
+            panels = crate::dashboard::activity_panels_svg(lang, &hours, &cases, 240.0)
         )
     };
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
