@@ -54,32 +54,149 @@ pub enum EventBody {
     Retraction(Retraction),
 }
 
-/// The wire shape of an event before its body is parsed by kind. Going
-/// through it (rather than `#[serde(flatten)]`) lets unknown top-level fields
-/// be refused and lets a body error name its kind.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventWire {
-    id: EventId,
-    person: PersonId,
-    recorded_at: Timestamp,
-    author: String,
-    kind: EventKind,
-    data: serde_json::Value,
+/// The top-level fields of an event on the wire; any other is refused.
+const EVENT_FIELDS: &[&str] = &["id", "person", "recorded_at", "author", "kind", "data"];
+
+#[derive(Clone, Copy)]
+enum EventField {
+    Id,
+    Person,
+    RecordedAt,
+    Author,
+    Kind,
+    Data,
+}
+
+impl<'de> Deserialize<'de> for EventField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl serde::de::Visitor<'_> for FieldVisitor {
+            type Value = EventField;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a field of an event")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<EventField, E> {
+                Ok(match name {
+                    "id" => EventField::Id,
+                    "person" => EventField::Person,
+                    "recorded_at" => EventField::RecordedAt,
+                    "author" => EventField::Author,
+                    "kind" => EventField::Kind,
+                    "data" => EventField::Data,
+                    other => return Err(E::unknown_field(other, EVENT_FIELDS)),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(FieldVisitor)
+    }
+}
+
+/// Parses an event's `data` as the body of its kind, straight from the
+/// input: stored events are read on every evaluation, and going through a
+/// `serde_json::Value` first doubled the cost of reading a timeline.
+struct BodyOfKind(EventKind);
+
+impl<'de> serde::de::DeserializeSeed<'de> for BodyOfKind {
+    type Value = EventBody;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<EventBody, D::Error> {
+        fn parse<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+            kind: EventKind,
+            deserializer: D,
+        ) -> Result<T, D::Error> {
+            T::deserialize(deserializer).map_err(|error| {
+                serde::de::Error::custom(format!("data of a {} event: {error}", kind.as_str()))
+            })
+        }
+        let kind = self.0;
+        Ok(match kind {
+            EventKind::TestResult => EventBody::TestResult(parse(kind, deserializer)?),
+            EventKind::Vaccination => EventBody::Vaccination(parse(kind, deserializer)?),
+            EventKind::Travel => EventBody::Travel(parse(kind, deserializer)?),
+            EventKind::CheckIn => EventBody::CheckIn(parse(kind, deserializer)?),
+            EventKind::ContactDesignation => {
+                EventBody::ContactDesignation(parse(kind, deserializer)?)
+            }
+            EventKind::RiskExposure => EventBody::RiskExposure(parse(kind, deserializer)?),
+            EventKind::Quarantine => EventBody::Quarantine(parse(kind, deserializer)?),
+            EventKind::Override => EventBody::Override(parse(kind, deserializer)?),
+            EventKind::Retraction => EventBody::Retraction(parse(kind, deserializer)?),
+        })
+    }
+}
+
+/// An event's fields, read in any order; unknown top-level fields are
+/// refused, and a body error names its kind. When `kind` comes before
+/// `data` (as the node writes events) the body is parsed directly;
+/// otherwise `data` is kept as a JSON value until the kind is known.
+struct EventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an event")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        use serde::de::Error;
+        // Each field at most once, as the derived form refused duplicates.
+        macro_rules! set_once {
+            ($slot:ident, $name:literal) => {{
+                if $slot.is_some() {
+                    return Err(A::Error::duplicate_field($name));
+                }
+                $slot = Some(map.next_value()?);
+            }};
+        }
+        let mut id: Option<EventId> = None;
+        let mut person: Option<PersonId> = None;
+        let mut recorded_at: Option<Timestamp> = None;
+        let mut author: Option<String> = None;
+        let mut kind: Option<EventKind> = None;
+        let mut body: Option<EventBody> = None;
+        let mut data: Option<serde_json::Value> = None;
+        while let Some(field) = map.next_key::<EventField>()? {
+            match field {
+                EventField::Id => set_once!(id, "id"),
+                EventField::Person => set_once!(person, "person"),
+                EventField::RecordedAt => set_once!(recorded_at, "recorded_at"),
+                EventField::Author => set_once!(author, "author"),
+                EventField::Kind => set_once!(kind, "kind"),
+                EventField::Data => {
+                    if body.is_some() || data.is_some() {
+                        return Err(A::Error::duplicate_field("data"));
+                    }
+                    match kind {
+                        Some(kind) => body = Some(map.next_value_seed(BodyOfKind(kind))?),
+                        None => data = Some(map.next_value()?),
+                    }
+                }
+            }
+        }
+        let kind = kind.ok_or_else(|| A::Error::missing_field("kind"))?;
+        let body = match (body, data) {
+            (Some(body), _) => body,
+            (None, Some(data)) => {
+                EventBody::from_kind_and_data(kind, data).map_err(A::Error::custom)?
+            }
+            (None, None) => return Err(A::Error::missing_field("data")),
+        };
+        Ok(Event {
+            id: id.ok_or_else(|| A::Error::missing_field("id"))?,
+            person: person.ok_or_else(|| A::Error::missing_field("person"))?,
+            recorded_at: recorded_at.ok_or_else(|| A::Error::missing_field("recorded_at"))?,
+            author: author.ok_or_else(|| A::Error::missing_field("author"))?,
+            body,
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = EventWire::deserialize(deserializer)?;
-        let body = EventBody::from_kind_and_data(wire.kind, wire.data)
-            .map_err(serde::de::Error::custom)?;
-        Ok(Event {
-            id: wire.id,
-            person: wire.person,
-            recorded_at: wire.recorded_at,
-            author: wire.author,
-            body,
-        })
+        deserializer.deserialize_struct("Event", EVENT_FIELDS, EventVisitor)
     }
 }
 

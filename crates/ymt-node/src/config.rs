@@ -95,7 +95,11 @@ pub struct ServerConfig {
     /// for them, and their decision keeps its older `evaluated_at`. True only
     /// for the policy simulator's node in the loop (`ymt-sim`), whose persons
     /// are bounded by construction; it still runs the same rules, tracing and
-    /// risk-area code on every person whose inputs changed.
+    /// risk-area code on every person whose inputs changed. While no
+    /// check-in can change any decision (no rule set reads them, every risk
+    /// area is low risk or there is none), the timelines read to decide
+    /// persons also leave out the check-ins unparsed, and the per-person cap
+    /// then counts only the other events.
     pub skip_unobserved_check_ins: bool,
     /// In a cluster, `/readyz` fails while the replication lag is above
     /// this, so a load balancer takes a stale node out.

@@ -27,6 +27,62 @@ impl Node {
             .collect()
     }
 
+    /// With [`crate::ServerConfig::skip_unobserved_check_ins`], whether no
+    /// check-in can change a decision now: no rule set in force reads
+    /// check-ins and no risk area joins them into an exposure (every area is
+    /// low risk, or there is none). Always false otherwise.
+    pub(crate) fn check_ins_unread(&self) -> bool {
+        if !self.config.skip_unobserved_check_ins {
+            return false;
+        }
+        let read_by_rules = {
+            let rules = self.rules.read();
+            rules.national_compiled.reads_list("checkIns")
+                || rules
+                    .profiles
+                    .values()
+                    .any(|(_, compiled)| compiled.reads_list("checkIns"))
+        };
+        !read_by_rules
+            && self
+                .risk_areas
+                .read()
+                .iter()
+                .all(|area| area.level == ymt_core::event::RiskLevel::Low)
+    }
+
+    /// A person's timeline as the rules in force read it: when no check-in
+    /// can change a decision ([`Node::check_ins_unread`]), without the
+    /// check-ins, which are most of a long timeline and are then not parsed
+    /// (only their kind is read). Otherwise the whole timeline.
+    pub(crate) fn person_records_for_rules(
+        &self,
+        pid: &PersonId,
+    ) -> Result<Vec<EventRecord>, NodeError> {
+        if !self.check_ins_unread() {
+            return self.person_records(pid);
+        }
+        let mut records = Vec::new();
+        for stored in self.store.events_for_person(pid)? {
+            if matches!(
+                serde_json::from_slice::<KindOfRecord>(&stored.payload),
+                Ok(KindOfRecord {
+                    event: KindOfEvent {
+                        kind: ymt_core::EventKind::CheckIn
+                    }
+                })
+            ) {
+                continue;
+            }
+            records.push(
+                serde_json::from_slice::<EventRecord>(&stored.payload).map_err(|error| {
+                    NodeError::internal(format!("stored event {} unreadable: {error}", stored.id))
+                })?,
+            );
+        }
+        Ok(records)
+    }
+
     /// Evaluates a person from the store at `now` without touching the
     /// projection.
     pub fn decide(
@@ -74,6 +130,27 @@ impl Node {
         Ok((decision, records, tag))
     }
 
+    /// [`Node::decide_with`] for the projection: the timeline as the rules
+    /// read it ([`Node::person_records_for_rules`]), which the caller does
+    /// not get.
+    fn decide_for_projection(
+        &self,
+        pid: &PersonId,
+        now: Timestamp,
+    ) -> Result<(Decision, u32), NodeError> {
+        let records = self.person_records_for_rules(pid)?;
+        let (tag, rules) = self
+            .rules
+            .read()
+            .compiled_with_tag(governing_region(&records).as_ref());
+        let facts = self.facts_of(&records, now, None);
+        let decision = rules
+            .evaluate_with_trajectory(&facts, now)
+            .map_err(|error| cannot_compute(pid, &error))?;
+        self.metrics.evaluations.fetch_add(1, Ordering::Relaxed);
+        Ok((decision, tag))
+    }
+
     /// Decides a timeline that is not (all) stored yet: `records`, the
     /// person's stored events plus those of a batch, under the rules that
     /// would govern them. An error names the person and the rule.
@@ -93,6 +170,74 @@ impl Node {
             .map_err(|error| cannot_compute(pid, &error))
     }
 
+    /// [`Node::decide_records`], also giving what a re-evaluation needs to
+    /// keep the decision instead of deciding again (see
+    /// [`Node::reevaluate_many_reusing`]).
+    pub(crate) fn screen_records(
+        &self,
+        pid: &PersonId,
+        records: &[EventRecord],
+        now: Timestamp,
+    ) -> Result<ScreenedDecision, NodeError> {
+        let region = governing_region(records);
+        let (tag, rules) = self.rules.read().compiled_with_tag(region.as_ref());
+        let facts = self.facts_of(records, now, None);
+        let decision = rules
+            .evaluate_with_trajectory(&facts, now)
+            .map_err(|error| cannot_compute(pid, &error))?;
+        Ok(ScreenedDecision {
+            decision,
+            tag,
+            region,
+            rules,
+            now,
+        })
+    }
+
+    /// [`Node::reevaluate_many`], keeping the decisions made when the batch
+    /// was screened instead of reading and deciding the same timelines
+    /// again: each submitted person was decided twice, once before storing
+    /// and once after (docs/simulation.md, Cost). A screened decision is
+    /// kept only when it is the decision a re-evaluation would make: the
+    /// store holds exactly the timeline screened (`unchanged_since`: nothing
+    /// but this batch was stored since the screening read, checked by the
+    /// caller on the log's sequence numbers), the clock reads the instant
+    /// screened, and the rules governing the person are the same compiled
+    /// rules. Risk areas cannot have changed: they change only under the
+    /// ingest gate held exclusively, and the caller holds it shared from
+    /// before the screening until now. Anyone else is decided from the
+    /// store as before.
+    pub(crate) fn reevaluate_many_reusing(
+        &self,
+        pids: &[PersonId],
+        mut screened: std::collections::HashMap<PersonId, ScreenedDecision>,
+        unchanged_since: impl Fn() -> bool,
+    ) -> Result<(), NodeError> {
+        let now = self.now();
+        let reusable = !screened.is_empty() && unchanged_since();
+        let mut left = Vec::new();
+        for pid in pids {
+            let kept = match screened.remove(pid) {
+                Some(kept) if reusable && kept.now == now => kept,
+                _ => {
+                    left.push(pid.clone());
+                    continue;
+                }
+            };
+            let (tag, rules) = self.rules.read().compiled_with_tag(kept.region.as_ref());
+            if tag != kept.tag || !std::sync::Arc::ptr_eq(&rules, &kept.rules) {
+                left.push(pid.clone());
+                continue;
+            }
+            self.metrics.evaluations.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .decisions_kept_from_screening
+                .fetch_add(1, Ordering::Relaxed);
+            self.projection.update(pid, &kept.decision, kept.tag);
+        }
+        self.reevaluate_many(&left)
+    }
+
     /// Re-evaluates persons and stores their new status. A person whose
     /// decision cannot be computed (the rules exceed their budget on the
     /// timeline, an event no longer reads, the store fails to read it) is
@@ -101,8 +246,8 @@ impl Node {
     pub fn reevaluate_many(&self, pids: &[PersonId]) -> Result<(), NodeError> {
         let now = self.now();
         for pid in pids {
-            match self.decide_with(pid, now, None) {
-                Ok((decision, _, tag)) => {
+            match self.decide_for_projection(pid, now) {
+                Ok((decision, tag)) => {
                     self.projection.update(pid, &decision, tag);
                 }
                 Err(error) => self.put_cannot_compute(pid, &error.detail, now),
@@ -179,6 +324,26 @@ impl Node {
     pub fn key_of(&self, pid: &PersonId) -> [u8; 16] {
         person_key(pid).0
     }
+}
+
+/// Only the kind of a stored event record (serde skips the rest unparsed).
+#[derive(serde::Deserialize)]
+struct KindOfRecord {
+    event: KindOfEvent,
+}
+
+#[derive(serde::Deserialize)]
+struct KindOfEvent {
+    kind: ymt_core::EventKind,
+}
+
+/// A decision made while screening a batch, before it was stored.
+pub(crate) struct ScreenedDecision {
+    decision: Decision,
+    tag: u32,
+    region: Option<ymt_core::RegionCode>,
+    rules: std::sync::Arc<ymt_rules::CompiledRules>,
+    now: Timestamp,
 }
 
 /// The error of a timeline the rules cannot decide: it names the person

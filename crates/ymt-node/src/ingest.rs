@@ -146,17 +146,25 @@ impl Node {
             return Err(self.refuse_batch(principal, errors, forbidden).await);
         }
         let unobserved = self.persons_with_only_unobserved_check_ins(&records);
+        // Held from before the screening until the re-evaluation, so no
+        // designation takes effect in between and the screening's decisions
+        // can stand for the re-evaluation's (evaluation.rs).
+        let gate = self.ingest_gate.read().await;
+        let seq_before_screening = self.store.last_seq();
+        let mut screened_decisions = std::collections::HashMap::new();
         if origin == Origin::Submitted {
             let state = self.clone();
             let screened = records.clone();
             let skipped = unobserved.clone();
-            let errors =
+            let (errors, decisions) =
                 tokio::task::spawn_blocking(move || state.screen_batch(&screened, &skipped, now))
                     .await
                     .map_err(|_| NodeError::internal("screening the batch panicked"))??;
             if !errors.is_empty() {
+                drop(gate);
                 return Err(self.refuse_batch(principal, errors, false).await);
             }
+            screened_decisions = decisions;
         }
 
         let batch_of = |records: &[EventRecord]| {
@@ -217,7 +225,6 @@ impl Node {
         };
         let (new_events, audit) = batch_of(&records);
         let (mut message_id, writes, mut envelope, mut parts) = outbox_of(&records);
-        let gate = self.ingest_gate.read().await;
         let mut outcome = self.submit_records(new_events, audit, writes).await?;
         // A client retrying an event it never saw acknowledged sends the same
         // content, but the node stamps a later `recorded_at`. Such a retry is
@@ -228,6 +235,8 @@ impl Node {
             for (index, stored) in stored_records {
                 records[index] = stored;
             }
+            // The timelines now hold the stored records, not those screened.
+            screened_decisions.clear();
             let (new_events, audit) = batch_of(&records);
             let writes;
             (message_id, writes, envelope, parts) = outbox_of(&records);
@@ -298,11 +307,28 @@ impl Node {
             .events_duplicate
             .fetch_add(outcomes.len() as u64 - stored, Ordering::Relaxed);
 
+        // The store holds exactly what was screened when this batch's events
+        // took the sequence numbers right after the screening read, and
+        // nothing was stored after them.
+        let fresh_seqs: Vec<u64> = outcomes
+            .iter()
+            .filter(|outcome| !outcome.duplicate)
+            .map(|outcome| outcome.seq)
+            .collect();
+        let contiguous_after_screening = fresh_seqs
+            .iter()
+            .enumerate()
+            .all(|(offset, seq)| *seq == seq_before_screening + 1 + offset as u64);
+        let last_fresh_seq = fresh_seqs.last().copied().unwrap_or(seq_before_screening);
         let state = self.clone();
         let persons: Vec<PersonId> = persons.into_iter().collect();
-        tokio::task::spawn_blocking(move || state.reevaluate_many(&persons))
-            .await
-            .map_err(|_| NodeError::internal("re-evaluation panicked"))??;
+        tokio::task::spawn_blocking(move || {
+            state.reevaluate_many_reusing(&persons, screened_decisions, || {
+                contiguous_after_screening && state.store.last_seq() == last_fresh_seq
+            })
+        })
+        .await
+        .map_err(|_| NodeError::internal("re-evaluation panicked"))??;
         drop(gate);
         self.schedule_changed.notify_one();
         if self
@@ -440,7 +466,7 @@ impl Node {
         records: &[EventRecord],
         skipped: &BTreeSet<PersonId>,
         now: Timestamp,
-    ) -> Result<Vec<ItemError>, NodeError> {
+    ) -> Result<ScreenOutcome, NodeError> {
         let mut by_person: std::collections::BTreeMap<&PersonId, Vec<usize>> =
             std::collections::BTreeMap::new();
         for (index, record) in records.iter().enumerate() {
@@ -453,9 +479,12 @@ impl Node {
                 .push(index);
         }
         let mut errors = Vec::new();
+        let mut decisions = std::collections::HashMap::new();
         for (pid, indexes) in by_person {
             let first = indexes[0];
-            let mut timeline = match self.person_records(pid) {
+            // Without the check-ins when they cannot change a decision
+            // (evaluation.rs); the cap then counts only the events read.
+            let mut timeline = match self.person_records_for_rules(pid) {
                 Ok(timeline) => timeline,
                 Err(error) => {
                     errors.push(ItemError {
@@ -485,14 +514,17 @@ impl Node {
                 continue;
             }
             timeline.extend(new.into_iter().cloned());
-            if let Err(error) = self.decide_records(pid, &timeline, now) {
-                errors.push(ItemError {
+            match self.screen_records(pid, &timeline, now) {
+                Ok(decision) => {
+                    decisions.insert(pid.clone(), decision);
+                }
+                Err(error) => errors.push(ItemError {
                     index: first,
                     detail: error.detail,
-                });
+                }),
             }
         }
-        Ok(errors)
+        Ok((errors, decisions))
     }
 
     /// Whether adding `new` would put more events of the person into one
@@ -765,6 +797,13 @@ impl Node {
         Ok(())
     }
 }
+
+/// What screening a batch gives: one error per refused person, and the
+/// decision of every other person screened.
+type ScreenOutcome = (
+    Vec<ItemError>,
+    std::collections::HashMap<PersonId, crate::evaluation::ScreenedDecision>,
+);
 
 /// Where a batch comes from: a principal's submission, or an action of the
 /// node itself or of the circuit breaker (tracing, an approved override),

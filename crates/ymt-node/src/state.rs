@@ -35,6 +35,9 @@ pub struct Metrics {
     pub events_duplicate: AtomicU64,
     pub requests_refused_overload: AtomicU64,
     pub evaluations: AtomicU64,
+    /// Of `evaluations`, the decisions made when a batch was screened and
+    /// kept after storing it, instead of deciding the same timeline again.
+    pub decisions_kept_from_screening: AtomicU64,
     /// Evaluations that could not be computed: each put a person into the
     /// fail-safe state ("cannot be computed, check in person").
     pub evaluations_failed: AtomicU64,

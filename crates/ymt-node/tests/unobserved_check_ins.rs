@@ -127,3 +127,81 @@ async fn a_serving_node_still_evaluates_every_check_in() {
         "the default re-evaluates the person"
     );
 }
+
+fn kept_from_screening(table: &TableNode) -> u64 {
+    table
+        .node
+        .metrics
+        .decisions_kept_from_screening
+        .load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_person_is_not_decided_a_second_time_after_storing() {
+    let table = TableNode::open();
+    table
+        .ingest(vec![close_contact("cc-1", "contact", at_minutes(-30))])
+        .await;
+    let kept_before = kept_from_screening(&table);
+    table
+        .ingest(vec![support::test_result(
+            "t-1",
+            "contact",
+            "pcr",
+            "negative",
+            at_minutes(-25),
+        )])
+        .await;
+    assert_eq!(
+        kept_from_screening(&table),
+        kept_before + 1,
+        "the screening's decision is kept"
+    );
+    assert_eq!(table.color("contact"), Color::Red);
+    assert_eq!(table.color("contact"), full_color(&table, "contact"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeline_read_without_check_ins_never_drops_the_exposure_of_a_risk_area() {
+    let table = skipping();
+    table.register_venue("v-area", true);
+    table
+        .ingest(vec![check_in(
+            "ci-area",
+            "visitor",
+            "v-area",
+            at_minutes(-120),
+            at_minutes(-60),
+        )])
+        .await;
+    let request = RiskAreaRequest {
+        id: EventId::parse("ra-later").expect("an id"),
+        venues: [VenueId::parse("v-area").expect("a venue id")].into(),
+        region: None,
+        level: RiskLevel::High,
+        from: at_minutes(-600),
+        until: at_minutes(600),
+        reason: "a case stayed there".into(),
+    };
+    risk::take_effect(&table.node, &request, &table_principal())
+        .await
+        .expect("the area takes effect");
+    assert_ne!(table.color("visitor"), Color::Green);
+    // A later negative result re-decides the visitor: the check-in must be
+    // read again, since an area can now expose it.
+    table
+        .ingest(vec![support::test_result(
+            "t-1",
+            "visitor",
+            "pcr",
+            "negative",
+            at_minutes(-30),
+        )])
+        .await;
+    assert_ne!(
+        table.color("visitor"),
+        Color::Green,
+        "the exposure of the stay still counts"
+    );
+    assert_eq!(table.color("visitor"), full_color(&table, "visitor"));
+}

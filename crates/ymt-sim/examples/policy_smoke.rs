@@ -1,5 +1,9 @@
 //! A quick look at a small comparison (development aid).
 use ymt_sim::CityConfig;
+
+// As in the `yimatong` binary: the node in the loop allocates heavily.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ymt_sim::epidemic::EpidemicParams;
 use ymt_sim::policy::{Policy, comparison_table, goal_check, run_comparison_on};
 
