@@ -25,6 +25,7 @@ pub mod history;
 pub mod hospital;
 mod import;
 mod ingest;
+mod ingest_screening;
 pub mod key_revocation;
 pub mod model;
 mod open;
