@@ -28,6 +28,7 @@ pub(crate) enum PaperSize {
 pub(crate) struct PrintQuery {
     /// The pid of the person without a phone.
     #[serde(default)]
+    #[param(min_length = 1, max_length = 64)]
     pid: Option<String>,
     /// `a6` (default) or `a4`.
     #[serde(default)]

@@ -164,6 +164,26 @@ pub(crate) async fn venue_map(
         .as_ref()
         .ok_or_else(|| ApiError::unauthorized("an API key is required"))?;
     require(&state, principal, Permission::ReadDashboard, None, "").await?;
+    // One region inside the caller's jurisdiction, or the whole of it.
+    let area = match &query.region {
+        Some(region) => {
+            let region = region
+                .parse::<ymt_core::RegionCode>()
+                .map_err(|error| ApiError::bad_request(format!("region: {error}")))?;
+            if !principal.may_act_in(&region) {
+                let detail = format!(
+                    "region {region} is outside your jurisdiction {}",
+                    principal.jurisdiction
+                );
+                state
+                    .audit_denied(Some(principal), "dashboard.read", region.as_str(), &detail)
+                    .await;
+                return Err(ApiError::forbidden(detail));
+            }
+            region
+        }
+        None => principal.jurisdiction.clone(),
+    };
     let now = state.now();
     // The highest level in force at each venue.
     let mut risk: std::collections::HashMap<ymt_core::VenueId, ymt_core::event::RiskLevel> =
@@ -178,7 +198,7 @@ pub(crate) async fn venue_map(
     }
     let mut venues: Vec<crate::venue_map::MapVenue> = state
         .tracing
-        .venues_in(&principal.jurisdiction)
+        .venues_in(&area)
         .into_iter()
         .filter_map(|venue| {
             let location = venue.location?;
@@ -193,6 +213,6 @@ pub(crate) async fn venue_map(
         .collect();
     venues.sort_by(|a, b| a.id.cmp(&b.id));
     let en = query.lang() == crate::pages::Lang::En;
-    let svg = crate::venue_map::venue_map_svg(en, &principal.jurisdiction.to_string(), &venues);
+    let svg = crate::venue_map::venue_map_svg(en, &area.to_string(), &venues);
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
