@@ -26,10 +26,9 @@ pub(crate) enum PaperSize {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PrintQuery {
-    /// The pid of the person without a phone.
-    #[serde(default)]
+    /// The pid of the person without a phone (required).
     #[param(min_length = 1, max_length = 64)]
-    pid: Option<String>,
+    pid: String,
     /// `a6` (default) or `a4`.
     #[serde(default)]
     #[param(inline)]
@@ -159,11 +158,7 @@ pub(crate) async fn print(ApiQuery(query): ApiQuery<PrintQuery>) -> Result<Respo
         Some("en") => Lang::En,
         _ => Lang::ZhCn,
     };
-    let pid = query
-        .pid
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("pid: the page prints one person's code"))?;
-    let pid = ymt_core::PersonId::parse(pid)
+    let pid = ymt_core::PersonId::parse(&query.pid)
         .map_err(|error| ApiError::bad_request(format!("pid: {error}")))?;
     Ok(html(print_page(
         lang,
