@@ -27,7 +27,7 @@ pub(crate) enum PaperSize {
 #[into_params(parameter_in = Query)]
 pub(crate) struct PrintQuery {
     /// The pid of the person without a phone (required).
-    #[param(min_length = 1, max_length = 64)]
+    #[param(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
     pid: String,
     /// `a6` (default) or `a4`.
     #[serde(default)]
