@@ -23,6 +23,34 @@ pub(crate) struct DashboardQuery {
 }
 
 impl DashboardQuery {
+    /// The region asked for, if any: a region code (`nation` too, as
+    /// everywhere a region code is taken: the whole country, for the roles
+    /// whose jurisdiction it is) inside the caller's jurisdiction; outside
+    /// it, refused 403 and audited.
+    async fn region_within(
+        &self,
+        state: &SharedState,
+        principal: &Principal,
+    ) -> Result<Option<ymt_core::RegionCode>, ApiError> {
+        let Some(region) = &self.region else {
+            return Ok(None);
+        };
+        let region = region
+            .parse::<ymt_core::RegionCode>()
+            .map_err(|error| ApiError::bad_request(format!("region: {error}")))?;
+        if !principal.may_act_in(&region) {
+            let detail = format!(
+                "region {region} is outside your jurisdiction {}",
+                principal.jurisdiction
+            );
+            state
+                .audit_denied(Some(principal), "dashboard.read", region.as_str(), &detail)
+                .await;
+            return Err(ApiError::forbidden(detail));
+        }
+        Ok(Some(region))
+    }
+
     fn lang(&self) -> crate::pages::Lang {
         match self.lang.as_deref() {
             Some("en") => crate::pages::Lang::En,
@@ -61,22 +89,7 @@ pub(crate) async fn colors_svg(
     // One region: the persons registered there, counted the same way for
     // every role (a health authority only inside its jurisdiction), so an
     // authority's totals and a national admin's for its region agree.
-    if let Some(region) = &query.region {
-        // `nation` too, as everywhere a region code is taken: the whole
-        // country, for the roles whose jurisdiction it is.
-        let region = region
-            .parse::<ymt_core::RegionCode>()
-            .map_err(|error| ApiError::bad_request(format!("region: {error}")))?;
-        if !principal.may_act_in(&region) {
-            let detail = format!(
-                "region {region} is outside your jurisdiction {}",
-                principal.jurisdiction
-            );
-            state
-                .audit_denied(Some(principal), "dashboard.read", region.as_str(), &detail)
-                .await;
-            return Err(ApiError::forbidden(detail));
-        }
+    if let Some(region) = query.region_within(&state, principal).await? {
         let worker = state.clone();
         let scope = region.clone();
         let counts = tokio::task::spawn_blocking(move || {
@@ -165,25 +178,10 @@ pub(crate) async fn venue_map(
         .ok_or_else(|| ApiError::unauthorized("an API key is required"))?;
     require(&state, principal, Permission::ReadDashboard, None, "").await?;
     // One region inside the caller's jurisdiction, or the whole of it.
-    let area = match &query.region {
-        Some(region) => {
-            let region = region
-                .parse::<ymt_core::RegionCode>()
-                .map_err(|error| ApiError::bad_request(format!("region: {error}")))?;
-            if !principal.may_act_in(&region) {
-                let detail = format!(
-                    "region {region} is outside your jurisdiction {}",
-                    principal.jurisdiction
-                );
-                state
-                    .audit_denied(Some(principal), "dashboard.read", region.as_str(), &detail)
-                    .await;
-                return Err(ApiError::forbidden(detail));
-            }
-            region
-        }
-        None => principal.jurisdiction.clone(),
-    };
+    let area = query
+        .region_within(&state, principal)
+        .await?
+        .unwrap_or_else(|| principal.jurisdiction.clone());
     let now = state.now();
     // The highest level in force at each venue.
     let mut risk: std::collections::HashMap<ymt_core::VenueId, ymt_core::event::RiskLevel> =
