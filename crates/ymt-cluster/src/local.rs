@@ -107,8 +107,17 @@ impl NatsServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Waits until the client port accepts connections.
-    pub async fn wait_listening(&self) -> anyhow::Result<()> {
+    /// Whether the process has exited (a port taken between `free_port` and
+    /// the server's bind ends it at once: "address already in use").
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
+    }
+
+    /// Waits until the client port accepts connections; fails at once when
+    /// the process has exited instead.
+    pub async fn wait_listening(&mut self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.client_port))
@@ -117,12 +126,21 @@ impl NatsServer {
             {
                 return Ok(());
             }
+            let log = self.store_dir.with_extension("log");
+            anyhow::ensure!(
+                !self.has_exited(),
+                "{} exited before it listened on {} (log: {}): {}",
+                self.name,
+                self.client_port,
+                log.display(),
+                std::fs::read_to_string(&log).unwrap_or_default().trim()
+            );
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
                 "{} did not listen on {} (log: {})",
                 self.name,
                 self.client_port,
-                self.store_dir.with_extension("log").display()
+                log.display()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -143,11 +161,41 @@ pub struct NatsCluster {
 impl NatsCluster {
     /// Writes the configurations under `directory` and starts every server;
     /// returns once each listens and the cluster's JetStream answers.
+    ///
+    /// Ports are found free, released, then bound by the servers, so another
+    /// process (a test running beside, an outgoing connection) may take one
+    /// in between; a server that then exits is not a broken cluster, so the
+    /// whole start is tried again on fresh ports, a bounded number of times
+    /// (the store directories are kept: servers are known by name, not
+    /// port, so a store written before is still theirs).
     pub async fn start(
         binary: &Path,
         directory: &Path,
         size: usize,
     ) -> anyhow::Result<NatsCluster> {
+        const START_ATTEMPTS: usize = 4;
+        let mut attempt = 1;
+        loop {
+            let mut cluster = NatsCluster::launch(binary, directory, size)?;
+            match cluster.wait_ready().await {
+                Ok(()) => return Ok(cluster),
+                Err(error) if attempt < START_ATTEMPTS && cluster.any_exited() => {
+                    tracing::warn!(attempt, "a NATS server exited while starting, again on fresh ports: {error:#}");
+                    drop(cluster);
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn any_exited(&mut self) -> bool {
+        self.servers.iter_mut().any(NatsServer::has_exited)
+    }
+
+    /// One attempt of [`NatsCluster::start`]: fresh ports, configurations,
+    /// processes started (not yet waited for).
+    fn launch(binary: &Path, directory: &Path, size: usize) -> anyhow::Result<NatsCluster> {
         std::fs::create_dir_all(directory)?;
         let client_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
         let cluster_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
@@ -186,7 +234,6 @@ impl NatsCluster {
         for server in &mut cluster.servers {
             server.start()?;
         }
-        cluster.wait_ready().await?;
         Ok(cluster)
     }
 
@@ -201,8 +248,8 @@ impl NatsCluster {
 
     /// Waits until every running server listens and JetStream answers an
     /// account query through each (a meta leader is elected).
-    pub async fn wait_ready(&self) -> anyhow::Result<()> {
-        for server in self.servers.iter().filter(|server| server.child.is_some()) {
+    pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        for server in self.servers.iter_mut().filter(|server| server.child.is_some()) {
             server.wait_listening().await?;
             let client = async_nats::connect(server.url()).await?;
             let context = async_nats::jetstream::new(client);
