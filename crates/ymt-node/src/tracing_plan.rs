@@ -214,6 +214,7 @@ fn designation_submission(
     found: &FoundContact,
     kind: ContactKind,
     approved: bool,
+    retraction_epoch: usize,
 ) -> (Submission, TracedDesignation) {
     let trigger: &EventId = &test_record.event.id;
     let fallback_region: &RegionCode = &test_record.region;
@@ -238,6 +239,18 @@ fn designation_submission(
     // rather than a conflict. Designations put into force by an approval
     // of held tracing have ids of their own: those withdrawn when the
     // tracing was held stay withdrawn.
+    //
+    // A withdrawn id never comes back (events are immutable; its
+    // withdrawal is a retraction), so evidence that goes away and comes
+    // back must name itself anew: a check-in retracted, then another with
+    // the same stay (a re-upload under a new id) arriving later. The id
+    // therefore also carries the retraction epoch (`retraction_epoch`):
+    // how many check-ins of the persons it rests on were retracted
+    // within the tracing's window. That count only grows and is a function
+    // of the events, not of their order, so the designation in force at
+    // the end has the same id whatever arrived first. Zero (no such
+    // retraction) adds nothing, so ids are as they always were.
+    let retraction_epoch_text = format!("retraction-epoch-{retraction_epoch}");
     let overlap_start_text = overlap_start.to_string();
     let overlap_end_text = overlap_end.to_string();
     let mut parts = vec![
@@ -251,6 +264,9 @@ fn designation_submission(
     ];
     if approved {
         parts.push("approved");
+    }
+    if retraction_epoch > 0 {
+        parts.push(retraction_epoch_text.as_str());
     }
     let id = derived_event_id(TRACE_AUTHOR, &parts);
     let region = state
@@ -355,6 +371,41 @@ impl TracingPlan {
 }
 
 /// Traces one positive PCR result against the index as it is now.
+/// How many check-ins of `pid` whose stay meets `[from, to]` were
+/// retracted (see `designation_submission`). Only persons with a retraction
+/// are read from the store; a read that fails counts none, and is logged.
+fn retracted_check_ins(state: &Node, pid: &PersonId, (from, to): (Timestamp, Timestamp)) -> usize {
+    let key = crate::projection::person_key(pid).0;
+    if !state.persons_with_retractions.read().contains(&key) {
+        return 0;
+    }
+    let records = match state.person_records(pid) {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::warn!("tracing: the timeline of {pid} could not be read: {error}");
+            return 0;
+        }
+    };
+    let retracted: std::collections::HashSet<&EventId> = records
+        .iter()
+        .filter_map(|record| match &record.event.body {
+            EventBody::Retraction(retraction) => Some(&retraction.target),
+            _ => None,
+        })
+        .collect();
+    records
+        .iter()
+        .filter(|record| match &record.event.body {
+            EventBody::CheckIn(check_in) => {
+                check_in.entered_at <= to
+                    && check_in.left_at.unwrap_or(check_in.entered_at) >= from
+                    && retracted.contains(&record.event.id)
+            }
+            _ => false,
+        })
+        .count()
+}
+
 pub fn plan_tracing(state: &Node, test_record: &EventRecord) -> TracingPlan {
     plan_tracing_as(state, test_record, false)
 }
@@ -428,9 +479,32 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
             .iter()
             .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
     );
+    // Retracted check-ins of the persons a designation rests on (the case,
+    // the close contact it comes through, the contact), counted once each.
+    let secondary_start =
+        traced_at.plus_secs(-parameters.secondary_lookback_days.max(0) * 86_400);
+    let epoch_window = (window_start.min(secondary_start), traced_at);
+    let mut retracted_by_person: std::collections::HashMap<PersonId, usize> =
+        std::collections::HashMap::new();
+    let mut retracted = |pid: &PersonId| -> usize {
+        *retracted_by_person
+            .entry(pid.clone())
+            .or_insert_with(|| retracted_check_ins(state, pid, epoch_window))
+    };
     for (source, found, kind) in designations {
-        let (submission, designation) =
-            designation_submission(state, test_record, source, found, kind, approved);
+        let mut retraction_epoch = retracted(&case) + retracted(&found.contact);
+        if *source != case {
+            retraction_epoch += retracted(source);
+        }
+        let (submission, designation) = designation_submission(
+            state,
+            test_record,
+            source,
+            found,
+            kind,
+            approved,
+            retraction_epoch,
+        );
         plan.submissions.push(submission);
         plan.traced.push(designation);
         let color = if kind == ContactKind::Close {

@@ -314,3 +314,41 @@ proptest! {
         )?;
     }
 }
+
+/// A case's check-in retracted, then the same stay checked in again under
+/// a new id (a scanner's re-upload) after the positive: one event per
+/// batch withdrew the designations of the first stay and could not store
+/// them again under their withdrawn ids, while one batch of everything
+/// kept them. Found by the property test above (shrunk).
+#[test]
+fn a_stay_retracted_and_checked_in_again_designates_as_if_it_had_never_been_retracted() {
+    use CityEvent::{CheckIn, Positive, Retraction};
+    let generated = vec![
+        CheckIn(0, 0, 30, 30),
+        CheckIn(0, 0, 120, 30),
+        CheckIn(6, 0, 30, 30),
+        CheckIn(0, 2, 30, 30),
+        Positive(6, 0),
+        CheckIn(0, 0, 30, 30),
+        CheckIn(1, 0, 30, 30),
+        // The case's first check-in at v0 (the only one not of p0 before
+        // it that may be retracted: index 2 of 6 candidates).
+        Retraction(2),
+        CheckIn(6, 0, 30, 30),
+    ];
+    let events = city(&generated, Retracting::PositivesAndCheckIns);
+    assert_eq!(
+        events[7].0["data"]["target"], "ci-2",
+        "the retraction targets the case's first stay"
+    );
+    for cuts in [vec![false], vec![true], vec![true, false]] {
+        check_order_independence(
+            &generated,
+            &[0; 28],
+            &cuts,
+            Retracting::PositivesAndCheckIns,
+            BREAKER_PERSONS_MAX_DEFAULT,
+        )
+        .unwrap_or_else(|error| panic!("batches cut at {cuts:?}: {error}"));
+    }
+}
