@@ -43,8 +43,23 @@ pub struct BackupArgs {
 #[derive(clap::Args)]
 pub struct RestoreArgs {
     /// The backup directory, as `yimatong backup --to` wrote it.
+    #[arg(
+        long,
+        required_unless_present = "from_peer",
+        conflicts_with = "from_peer"
+    )]
+    from: Option<PathBuf>,
+    /// Instead of a backup directory: a peer node of the cluster (its API's
+    /// base URL), whose online snapshot is fetched over the network
+    /// (`GET /v1/replication/snapshot`) and restored. The node started on
+    /// the result catches up from the stream and its peers.
+    #[arg(long, requires = "secret_file")]
+    from_peer: Option<String>,
+    /// With `--from-peer`: the cluster's pseudonymisation secret (a copy of
+    /// a node's `pseudonym.secret`, 64 hex characters), from which the node
+    /// credential the peer asks for is derived. The secret never travels.
     #[arg(long)]
-    from: PathBuf,
+    secret_file: Option<PathBuf>,
     /// A new data directory for the restored node; it must not hold a store.
     #[arg(long)]
     data: PathBuf,
@@ -209,15 +224,67 @@ pub fn run_backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run_restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let restored = ymt_node::backup::restore(&args.from, &args.data)
-        .with_context(|| format!("restoring {}", args.from.display()))?;
+    let (restored, fetch_ms) = match (&args.from, &args.from_peer) {
+        (Some(from), _) => (
+            ymt_node::backup::restore(from, &args.data)
+                .with_context(|| format!("restoring {}", from.display()))?,
+            None,
+        ),
+        (None, Some(peer)) => {
+            let secret_file = args.secret_file.as_ref().context("--secret-file")?;
+            let credential = node_credential_from(secret_file)?;
+            // Beside the new data directory, so it is on the same disk and
+            // as private; removed whatever happens.
+            let fetched = sibling(&args.data, "peer-snapshot");
+            let _ = std::fs::remove_dir_all(&fetched);
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(ymt_http::bootstrap::fetch_peer_snapshot(
+                    peer,
+                    &credential,
+                    &fetched,
+                ))
+                .with_context(|| format!("fetching a snapshot from {peer}"))
+                .and_then(|()| {
+                    let fetch_ms = started.elapsed().as_millis() as u64;
+                    Ok((
+                        ymt_node::backup::restore(&fetched, &args.data)
+                            .context("restoring the peer's snapshot")?,
+                        Some(fetch_ms),
+                    ))
+                });
+            let _ = std::fs::remove_dir_all(&fetched);
+            result?
+        }
+        (None, None) => anyhow::bail!("--from or --from-peer"),
+    };
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({
             "restored_into": args.data,
+            "from_peer": args.from_peer,
             "verified": restored,
+            "fetch_ms": fetch_ms,
             "restore_ms": started.elapsed().as_millis() as u64,
         }))?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The node credential of the cluster whose pseudonymisation secret is in
+/// `secret_file`.
+fn node_credential_from(secret_file: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(secret_file)
+        .with_context(|| format!("reading {}", secret_file.display()))?;
+    let pseudonymizer = ymt_node::pseudonym::Pseudonymizer::from_hex(&text)
+        .with_context(|| format!("{}: not 64 hex characters", secret_file.display()))?;
+    Ok(pseudonymizer.node_credential())
+}
+
+/// `<path>.<suffix>`: a directory beside `path`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{suffix}"));
+    path.with_file_name(name)
 }

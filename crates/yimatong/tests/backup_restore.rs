@@ -212,3 +212,85 @@ fn a_damaged_backup_restores_nothing() {
     );
     assert!(!restored.join("store").exists(), "nothing written");
 }
+
+#[test]
+fn a_new_node_bootstraps_over_the_network_from_a_serving_peers_snapshot_and_a_wrong_secret_gets_nothing()
+ {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("node");
+    let lab_key = add_principal(&data, "backup-lab", "lab", "440305");
+    let admin_key = add_principal(&data, "backup-admin", "national_admin", "nation");
+    let runtime = support::runtime();
+    let client = reqwest::Client::new();
+    let acked: Acked = Arc::default();
+    let mut rng = Rng(SEED ^ 1);
+    let (mut peer, base) = start(&data, &[]);
+    let restored = dir.path().join("restored");
+
+    // Someone without the cluster's secret: refused, nothing written.
+    let forged_secret = dir.path().join("forged.secret");
+    std::fs::write(&forged_secret, "ab".repeat(32)).expect("written");
+    let (ok, output) = run(
+        &["restore", "--from-peer", &base],
+        &[("--secret-file", &forged_secret), ("--data", &restored)],
+    );
+    assert!(!ok && output.contains("401"), "{output}");
+    assert!(!restored.join("store").exists(), "nothing restored");
+
+    let acked_before = runtime.block_on(async {
+        wait_healthy(&client, &base).await;
+        let acked_batches = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(support::writer(WriterJob {
+            client: client.clone(),
+            base: base.clone(),
+            lab_key: lab_key.clone(),
+            id_prefix: "backup-lab:peer".into(),
+            batch_events: BATCH_EVENTS,
+            seed: rng.next(),
+            acked: acked.clone(),
+            acked_batches: acked_batches.clone(),
+        }));
+        while acked_batches.load(Ordering::SeqCst) < 5 {
+            assert!(!writer.is_finished(), "the writer stopped");
+            tokio::task::yield_now().await;
+        }
+        // The peer serves on while the new node fetches its snapshot.
+        let before = acked.lock().expect("lock").clone();
+        let (base, secret, restored) = (
+            base.clone(),
+            data.join("pseudonym.secret"),
+            restored.clone(),
+        );
+        let (ok, output) = tokio::task::spawn_blocking(move || {
+            run(
+                &["restore", "--from-peer", &base],
+                &[("--secret-file", &secret), ("--data", &restored)],
+            )
+        })
+        .await
+        .expect("the restore ran");
+        assert!(ok, "restore --from-peer: {output}");
+        let report: Value = serde_json::from_str(&output).expect("a JSON report");
+        assert!(
+            report["verified"]["audit_records"].as_u64() > Some(0),
+            "verified as a backup is: {report}"
+        );
+        peer.kill().expect("SIGKILL");
+        peer.wait().expect("reaped");
+        writer.await.expect("the writer ends");
+        before
+    });
+    assert!(
+        !dir.path().join("restored.peer-snapshot").exists(),
+        "the fetched snapshot is removed once restored"
+    );
+    let (mut node, base) = start(&restored, &[]);
+    runtime.block_on(async {
+        wait_healthy(&client, &base).await;
+        for _ in 0..4 {
+            check_sample(&client, &base, &admin_key, &acked_before, &mut rng).await;
+        }
+    });
+    node.kill().expect("SIGKILL");
+    node.wait().expect("reaped");
+}

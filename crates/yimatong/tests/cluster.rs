@@ -585,8 +585,9 @@ fn a_node_stopped_longer_than_the_streams_retention_catches_up_from_its_peers() 
 }
 
 /// Restore: a backup of node 1 taken while writers post to every node is
-/// restored into a fresh fourth node, which joins the cluster, catches up
-/// and serves the same statuses as the others.
+/// restored into a fresh fourth node, and a fifth bootstraps over the
+/// network from node 2's snapshot; both join the cluster, catch up and
+/// serve the same statuses as the others.
 #[test]
 fn a_backup_taken_during_ingest_restores_into_a_fourth_node_that_catches_up() {
     let Some(nats) = nats_or_skip("restore") else {
@@ -619,6 +620,31 @@ fn a_backup_taken_during_ingest_restores_into_a_fourth_node_that_catches_up() {
             "backup: {}",
             String::from_utf8_lossy(&backup.stderr)
         );
+        // A fifth node bootstraps over the network from node 2's snapshot
+        // while the writers go on (item 6: a new node starts from a peer's
+        // snapshot, then the tail), with only the cluster's secret in hand.
+        let fifth = cluster.dir.path().join("node-5");
+        let (peer, secret, to) = (
+            cluster.bases[1].clone(),
+            cluster.data_dir(1).join("pseudonym.secret"),
+            fifth.clone(),
+        );
+        let bootstrap = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(support::binary())
+                .args(["restore", "--from-peer", &peer, "--secret-file"])
+                .arg(&secret)
+                .arg("--data")
+                .arg(&to)
+                .output()
+                .expect("yimatong restore runs")
+        })
+        .await
+        .expect("the bootstrap's thread");
+        assert!(
+            bootstrap.status.success(),
+            "restore --from-peer: {}",
+            String::from_utf8_lossy(&bootstrap.stderr)
+        );
         let after_backup = acked_batches.load(Ordering::SeqCst) + 5;
         wait_count(&acked_batches, after_backup, "batches after the backup").await;
         stop.store(true, Ordering::SeqCst);
@@ -638,17 +664,19 @@ fn a_backup_taken_during_ingest_restores_into_a_fourth_node_that_catches_up() {
             "restore: {}",
             String::from_utf8_lossy(&restore.stderr)
         );
-        let (node, base) = support::start(
-            &fourth,
-            &[
-                "--nats",
-                &cluster.nats.urls(),
-                "--publish-ack-timeout-ms",
-                &ACK_TIMEOUT_MS.to_string(),
-            ],
-        );
+        let cluster_args = [
+            "--nats",
+            &cluster.nats.urls(),
+            "--publish-ack-timeout-ms",
+            &ACK_TIMEOUT_MS.to_string(),
+        ]
+        .map(str::to_owned);
+        let cluster_args: Vec<&str> = cluster_args.iter().map(String::as_str).collect();
+        let (node, base) = support::start(&fourth, &cluster_args);
+        let (fifth_node, fifth_base) = support::start(&fifth, &cluster_args);
         let expected = namespaced(&acked.lock().expect("lock"));
         wait_holds(&client, &base, &cluster.admin_key, &expected).await;
+        wait_holds(&client, &fifth_base, &cluster.admin_key, &expected).await;
         for base_of_peer in &cluster.bases {
             wait_holds(&client, base_of_peer, &cluster.admin_key, &expected).await;
         }
@@ -663,13 +691,20 @@ fn a_backup_taken_during_ingest_restores_into_a_fourth_node_that_catches_up() {
         for pid in expected.keys().take(40) {
             let restored = status_bytes(&client, &base, &cluster.admin_key, pid).await;
             let original = status_bytes(&client, &cluster.bases[0], &cluster.admin_key, pid).await;
+            let bootstrapped = status_bytes(&client, &fifth_base, &cluster.admin_key, pid).await;
             assert_eq!(
                 comparable(&restored),
                 comparable(&original),
                 "{pid}'s status on the restored node equals node 1's"
             );
+            assert_eq!(
+                comparable(&bootstrapped),
+                comparable(&original),
+                "{pid}'s status on the node bootstrapped from a peer equals node 1's"
+            );
         }
         drop(node);
+        drop(fifth_node);
     });
 }
 

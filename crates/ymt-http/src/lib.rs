@@ -5,6 +5,7 @@
 //! node; the node does the work.
 
 pub mod anti_entropy;
+pub mod bootstrap;
 pub mod dashboard;
 pub mod extract;
 mod handlers;

@@ -142,6 +142,7 @@ not serve is answered with 405 and an `Allow` header.";
         public_rules::rules_page,
         crate::handlers::replication::origins,
         crate::handlers::replication::origin_records,
+        crate::handlers::replication::snapshot,
     ),
     components(
         schemas(

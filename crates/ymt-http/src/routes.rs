@@ -264,6 +264,11 @@ fn table() -> Vec<Route> {
             "/v1/replication/origins/{origin}/records",
             get(crate::handlers::replication::origin_records),
         ),
+        route(
+            M::GET,
+            "/v1/replication/snapshot",
+            get(crate::handlers::replication::snapshot),
+        ),
         // Printed codes (纸质码) for persons without a phone, and the
         // printable page.
         route(

@@ -220,6 +220,12 @@ fn national_rows() -> Vec<Row> {
             body: None,
         },
         Row {
+            label: "GET /v1/replication/snapshot",
+            request: |_| ("GET", "/v1/replication/snapshot".into(), None),
+            expect: NODES_ONLY,
+            body: None,
+        },
+        Row {
             label: "POST /v1/events test_result",
             request: event_row("test_result"),
             expect: [200, 403, 403, 200, 200, 403, 403, 403, 403, 403, 401, 401],
@@ -1627,6 +1633,15 @@ async fn a_citizen_session_reaches_only_its_own_code_and_appeals() {
             false,
         ),
         (
+            "a node's snapshot",
+            "GET",
+            "/v1/replication/snapshot".into(),
+            None,
+            cookie,
+            401,
+            false,
+        ),
+        (
             "forged session's code",
             "GET",
             format!("/v1/persons/{me}/code"),
@@ -1737,5 +1752,33 @@ async fn only_a_node_with_the_clusters_node_credential_reads_replicated_records(
     assert_eq!(records.status().as_u16(), 200);
     let body: Value = records.json().await.expect("JSON");
     assert_eq!(body["records"], json!([]), "a single node holds none");
+    // The whole node's snapshot (a new node bootstraps from it): the same
+    // gate, and nothing is taken for whoever fails it.
+    let snapshot = |credential: Option<String>, key: Option<&str>| {
+        let mut request = client.get(format!("{}/v1/replication/snapshot", node.base));
+        if let Some(credential) = credential {
+            request = request.header("Ymt-Node-Credential", credential);
+        }
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.expect("the node answers") }
+    };
+    assert_eq!(snapshot(None, None).await.status().as_u16(), 401);
+    assert_eq!(snapshot(None, Some(&admin)).await.status().as_u16(), 403);
+    assert_eq!(
+        snapshot(Some("0".repeat(64)), None).await.status().as_u16(),
+        401
+    );
+    let whole = snapshot(Some(credential.clone()), None).await;
+    assert_eq!(whole.status().as_u16(), 200);
+    let bytes = whole.bytes().await.expect("the stream");
+    let mut reader = ymt_node::peer_snapshot::SnapshotReader::new();
+    let pieces = reader.feed(&bytes).expect("a well-formed snapshot stream");
+    reader.finish().expect("complete, with its end line");
+    assert!(matches!(
+        pieces.first(),
+        Some(ymt_node::peer_snapshot::Piece::Begin { path, .. }) if path == "backup.json"
+    ));
     node.close().await;
 }

@@ -99,6 +99,9 @@ pub enum BackupError {
     Refused(String),
     #[error("the backup is damaged: {0}")]
     Damaged(String),
+    /// Another backup for a peer is being taken (one at a time).
+    #[error("{0}")]
+    Busy(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
@@ -356,5 +359,75 @@ impl crate::Node {
     /// before it started.
     pub fn backup_to(&self, dest: &Path) -> Result<BackupManifest, BackupError> {
         take(self.store.as_ref(), &self.config.data_dir, dest, self.now())
+    }
+
+    /// Takes an online backup for a peer that bootstraps from this node
+    /// (`peer_snapshot.rs`), into a private temporary directory outside the
+    /// data directory (a backup copies the data directory's other files, so
+    /// it must not find another backup there). One at a time per process: a
+    /// second request is refused `Busy` while the first is taken or sent.
+    pub fn backup_for_peer(&self) -> Result<PeerBackup, BackupError> {
+        if PEER_BACKUP_RUNNING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Err(BackupError::Busy(
+                "a snapshot for another peer is being taken or sent; retry later".into(),
+            ));
+        }
+        let mut nonce = [0u8; 16];
+        let running = PeerBackupRunning;
+        getrandom::fill(&mut nonce)
+            .map_err(|error| BackupError::Refused(format!("randomness: {error}")))?;
+        let dir = std::env::temp_dir().join(format!("ymt-peer-backup-{}", hex::encode(nonce)));
+        let mut backup = PeerBackup {
+            dir,
+            parts: Vec::new(),
+            _running: running,
+        };
+        let manifest = self.backup_to(&backup.dir)?;
+        let manifest_path = backup.dir.join(MANIFEST_FILE);
+        let manifest_bytes = std::fs::metadata(&manifest_path)
+            .map_err(io(&manifest_path))?
+            .len();
+        backup.parts = vec![
+            (MANIFEST_FILE.to_owned(), manifest_path, manifest_bytes),
+            (
+                ymt_store::backup::STORE_BACKUP_FILE.to_owned(),
+                backup.dir.join(ymt_store::backup::STORE_BACKUP_FILE),
+                manifest.store_bytes,
+            ),
+        ];
+        for file in &manifest.files {
+            let path = backup.dir.join(FILES_DIR).join(&file.path);
+            backup
+                .parts
+                .push((format!("{FILES_DIR}/{}", file.path), path, file.bytes));
+        }
+        Ok(backup)
+    }
+}
+
+static PEER_BACKUP_RUNNING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+struct PeerBackupRunning;
+
+impl Drop for PeerBackupRunning {
+    fn drop(&mut self) {
+        PEER_BACKUP_RUNNING.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A backup taken for a peer: its parts in the order a snapshot stream
+/// sends them (path in the stream, file, bytes). Its directory is removed,
+/// and the next backup for a peer allowed, when it is dropped (sent, or
+/// the peer went away).
+pub struct PeerBackup {
+    pub dir: PathBuf,
+    pub parts: Vec<(String, PathBuf, u64)>,
+    _running: PeerBackupRunning,
+}
+
+impl Drop for PeerBackup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

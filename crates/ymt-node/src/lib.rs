@@ -30,6 +30,7 @@ pub mod key_revocation;
 pub mod model;
 mod open;
 pub mod origins;
+pub mod peer_snapshot;
 pub mod person_counts;
 mod presence;
 pub mod principals;

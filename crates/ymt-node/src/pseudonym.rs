@@ -25,6 +25,14 @@ impl std::fmt::Debug for Pseudonymizer {
 }
 
 impl Pseudonymizer {
+    /// From a secret written as 64 hex characters (a `pseudonym.secret`
+    /// file's content; surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Option<Pseudonymizer> {
+        let mut secret = [0u8; PSEUDONYM_SECRET_LEN];
+        hex::decode_to_slice(text.trim(), &mut secret).ok()?;
+        Some(Pseudonymizer::new(secret))
+    }
+
     pub fn new(secret: [u8; PSEUDONYM_SECRET_LEN]) -> Pseudonymizer {
         Pseudonymizer { secret }
     }

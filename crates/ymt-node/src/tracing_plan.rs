@@ -481,8 +481,7 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
     );
     // Retracted check-ins of the persons a designation rests on (the case,
     // the close contact it comes through, the contact), counted once each.
-    let secondary_start =
-        traced_at.plus_secs(-parameters.secondary_lookback_days.max(0) * 86_400);
+    let secondary_start = traced_at.plus_secs(-parameters.secondary_lookback_days.max(0) * 86_400);
     let epoch_window = (window_start.min(secondary_start), traced_at);
     let mut retracted_by_person: std::collections::HashMap<PersonId, usize> =
         std::collections::HashMap::new();

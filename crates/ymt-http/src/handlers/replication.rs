@@ -148,3 +148,102 @@ pub(crate) async fn origin_records(
     )?;
     Ok(axum::Json(OriginRecords { records }).into_response())
 }
+
+/// How much of a file a snapshot stream reads at once.
+const SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024;
+
+#[utoipa::path(
+    get,
+    path = "/v1/replication/snapshot",
+    tag = "cluster",
+    summary = "Node to node: a consistent backup of this node, for a new node to start from",
+    description = "A backup taken online (as `yimatong backup`), sent as one stream of parts \
+                   (docs/log.md, \"Bootstrapping a node from a peer\"): the manifest, the store, \
+                   the data directory's files (the pseudonymisation secret and signing keys \
+                   included, which every node of the cluster holds already), then an end line. \
+                   One at a time; audited.",
+    security(("node" = [])),
+    responses(
+        (status = 200, description = "The snapshot stream", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Overloaded),
+    )
+)]
+pub(crate) async fn snapshot(
+    State(state): State<SharedState>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    require_node(&state, parts, "snapshot").await?;
+    let node = state.clone();
+    let backup = tokio::task::spawn_blocking(move || node.backup_for_peer())
+        .await
+        .map_err(|_| ApiError::internal("taking the snapshot panicked"))?
+        .map_err(|error| match error {
+            ymt_node::backup::BackupError::Busy(why) => ApiError::overloaded(why),
+            other => ApiError::internal(format!("taking the snapshot: {other}")),
+        })?;
+    state.audit_read(
+        &ymt_node::auth::system_principal("system"),
+        "replication.snapshot",
+        "a peer node",
+    )?;
+    let parts: std::collections::VecDeque<(String, std::path::PathBuf, u64)> =
+        backup.parts.iter().cloned().collect();
+    // The stream owns the backup: its directory is removed when the stream
+    // ends or the peer goes away.
+    let stream = futures_util::stream::unfold(
+        (parts, None, Some(backup)),
+        |(mut parts, mut file, backup)| async move {
+            use tokio::io::AsyncReadExt;
+            backup.as_ref()?;
+            loop {
+                if let Some((reader, remaining)) = &mut file {
+                    let reader: &mut tokio::fs::File = reader;
+                    let remaining: &mut u64 = remaining;
+                    if *remaining == 0 {
+                        file = None;
+                        continue;
+                    }
+                    let want = usize::try_from(*remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(SNAPSHOT_CHUNK_BYTES);
+                    let mut buffer = vec![0u8; want];
+                    return match reader.read(&mut buffer).await {
+                        Ok(0) => Some((
+                            Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "a snapshot file is shorter than its manifest says",
+                            )),
+                            (parts, None, None),
+                        )),
+                        Ok(read) => {
+                            buffer.truncate(read);
+                            *remaining -= read as u64;
+                            Some((Ok(buffer), (parts, file, backup)))
+                        }
+                        Err(error) => Some((Err(error), (parts, None, None))),
+                    };
+                }
+                return match parts.pop_front() {
+                    Some((name, path, bytes)) => match tokio::fs::File::open(&path).await {
+                        Ok(opened) => Some((
+                            Ok(ymt_node::peer_snapshot::header_line(&name, bytes)),
+                            (parts, Some((opened, bytes)), backup),
+                        )),
+                        Err(error) => Some((Err(error), (parts, None, None))),
+                    },
+                    None => Some((
+                        Ok(ymt_node::peer_snapshot::END_LINE.to_vec()),
+                        (parts, None, None),
+                    )),
+                };
+            }
+        },
+    );
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
