@@ -17,9 +17,9 @@ mkdirSync(SHOTS, { recursive: true });
 const BIN = process.env.YMT_BIN || join(ROOT, "target", "debug", "yimatong");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   const data = mkdtempSync(join(tmpdir(), "ymt-browser-"));
-  const child = spawn(BIN, ["serve", "--demo", "--demo-persons", "60", "--data", data, "--listen", "127.0.0.1:0"], {
+  const child = spawn(BIN, ["serve", "--demo", "--demo-persons", "60", "--data", data, "--listen", "127.0.0.1:0", ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

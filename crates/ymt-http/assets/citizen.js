@@ -241,6 +241,7 @@
     try {
       const data = await api(`/v1/persons/${encodeURIComponent(current)}/code`);
       banner("");
+      $("other-nodes").hidden = true;
       localStorage.setItem(STORE, JSON.stringify(data));
       render(data);
       if (watchedPerson !== current) { watchedPerson = current; watchedColor = data.color; }
@@ -338,8 +339,27 @@
     retryTimer = setTimeout(() => { retryTimer = null; load(); }, 60000);
   }
 
+  // The cluster's other nodes (`serve --peer-url`), offered when this one
+  // cannot serve: the session cookie is this node's, so the person signs in
+  // again there (issue 11 item 8).
+  function otherNodes() {
+    const section = $("other-nodes");
+    const links = $("other-node-links");
+    const peers = (section.dataset.peers || "").split(" ").filter(Boolean);
+    if (!peers.length) return;
+    links.replaceChildren();
+    for (const peer of peers) {
+      let url;
+      try { url = new URL(`/?lang=${encodeURIComponent(YMT.lang)}`, peer); } catch { continue; }
+      if (url.protocol !== "https:" && url.protocol !== "http:") continue;
+      links.append(el("li", {}, el("a", { href: url.href, rel: "noopener" }, url.origin)));
+    }
+    section.hidden = links.childElementCount === 0;
+  }
+
   function offline() {
     banner(t("offline"));
+    otherNodes();
     const last = code || saved();
     if (last && !current) current = last.pid;
     if (last) render(last);

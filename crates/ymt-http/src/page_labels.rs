@@ -131,6 +131,10 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
         ),
         "recent_scans" => ("最近核验", "Recent checks"),
         "request_code" => ("获取验证码", "Get a one-time code"),
+        "other_nodes" => (
+            "本节点暂时无法服务。上面仍显示您最后获取的码（可离线核验）；可到以下节点重新登录继续：",
+            "This node cannot serve right now. The last code fetched still shows above (it verifies offline); sign in again on another node to continue:",
+        ),
         "venue_checkin" => ("场所码登记", "Check in at a venue"),
         "scan_venue" => ("扫场所码登记", "Scan a venue code"),
         "venue_confirm" => ("确认登记", "Confirm the check-in"),

@@ -133,6 +133,7 @@ pub fn citizen_page(lang: Lang) -> String {
     .collect();
     let body = format!(
         r#"<p class="elder-switch"><button type="button" id="elder-toggle" class="secondary" aria-pressed="false">{elder_mode}</button></p>
+<section id="other-nodes" class="card" role="alert" hidden><p>{other_nodes}</p><ul id="other-node-links" class="list"></ul></section>
 <section id="provider-sign-in" class="card" hidden><a class="button" id="provider-sign-in-link" href="/v1/session/oidc/start">{sign_in_provider}</a></section>
 <form id="sign-in" class="card" hidden>
 <label for="id-type">{id_type}</label><select id="id-type" name="id_type">{options}</select>
@@ -210,6 +211,7 @@ pub fn citizen_page(lang: Lang) -> String {
         history = t("history"),
         notify_enable = t("notify_enable"),
         summary = t("summary"),
+        other_nodes = t("other_nodes"),
     );
     layout(
         lang,
@@ -579,7 +581,29 @@ pub(crate) async fn citizen(
 ) -> Response {
     let authenticator = state.codes.authenticator();
     let demo_code = authenticator.as_ref().and_then(|a| a.demo_code());
-    html(citizen_page_with_demo_code(query.lang(), demo_code))
+    html(citizen_page_with_peers(
+        citizen_page_with_demo_code(query.lang(), demo_code),
+        &state.config.peer_urls,
+    ))
+}
+
+/// The citizen page naming the cluster's other nodes (`serve --peer-url`):
+/// when this node cannot serve, the page offers them (issue 11 item 8). A
+/// session is this node's HttpOnly cookie, which no other origin receives,
+/// so the person signs in again there; the last code stays on screen and
+/// verifies offline meanwhile.
+pub fn citizen_page_with_peers(page: String, peer_urls: &[String]) -> String {
+    if peer_urls.is_empty() {
+        return page;
+    }
+    page.replacen(
+        r#"<section id="other-nodes" class="card" role="alert" hidden>"#,
+        &format!(
+            r#"<section id="other-nodes" class="card" role="alert" data-peers="{}" hidden>"#,
+            escape(&peer_urls.join(" "))
+        ),
+        1,
+    )
 }
 
 #[utoipa::path(

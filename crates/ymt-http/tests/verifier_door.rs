@@ -445,6 +445,24 @@ async fn a_peer_nodes_verifier_page_may_call_this_node_with_a_device_key_and_not
             .unwrap()
             .contains(&format!(r#"data-peers="{PEER_ORIGIN}""#))
     );
+    // So does the citizen page, which offers them when this node cannot
+    // serve (its session cookie never goes there: the person signs in
+    // again).
+    let citizen = node
+        .client
+        .get(format!("{}/", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        citizen.contains(&format!(
+            r#"<section id="other-nodes" class="card" role="alert" data-peers="{PEER_ORIGIN}" hidden>"#
+        )),
+        "the citizen page names the peers"
+    );
     node.close().await;
 }
 
