@@ -21,6 +21,8 @@
     publishHeld: "Proposed: awaiting a second national admin",
     duplicates: "same grounds filed", atFiling: "at filing", upheld: "Upheld", overturned: "Overturned",
     outcome: "Outcome", causedBy: "Override or retraction that corrected it (event id, for overturned)", note: "Resolution note",
+    simulating: "Simulating: day {done} of {total}", simulated: "Simulated {persons} persons for {days} days, {seeds} seeds, in {seconds} s (the real node in the loop; larger cities: yimatong simulate policy)",
+    simulationFailed: "The simulation failed", epidemicChart: "New infections per day", restrictedChart: "Persons restricted per day",
   } : {
     previewTitle: "预览：确认前不会生效", confirmDesignation: "确认划定", cancel: "取消",
     wouldHold: "将提交另一名国家管理员审批", ofPopulation: "/", persons: "人", lift: "提前解除",
@@ -32,6 +34,8 @@
     publishHeld: "已提交，待另一名国家管理员批准",
     duplicates: "相同理由重复提交", atFiling: "申诉时", upheld: "维持原码", overturned: "已纠正",
     outcome: "处理结果", causedBy: "纠正所用的改码或撤回事件编号（纠正时填写）", note: "处理意见",
+    simulating: "模拟中：第 {done} / {total} 天", simulated: "已模拟 {persons} 人、{days} 天、{seeds} 个随机种子，用时 {seconds} 秒（真实节点参与；更大规模请用 yimatong simulate policy）",
+    simulationFailed: "模拟失败", epidemicChart: "每日新增感染", restrictedChart: "每日受限人数",
   };
   const t = (key) => consoleWords[key] || YMT.t(key);
   const KEY = "ymt.apiKey";
@@ -453,16 +457,48 @@
   $("preview").addEventListener("click", async () => {
     const out = $("preview-result");
     try {
-      const chosen = $("preview-version").value;
-      let document = $("preview-body").value;
-      if (chosen.startsWith("published:")) document = JSON.stringify(await call(`/v1/rule-sets/${encodeURIComponent(chosen.slice(10))}`));
-      else if (chosen.startsWith("pending:")) document = proposals.get(chosen.slice(8)) || "";
-      const body = await call("/v1/rule-sets:preview", { method: "POST", body: document, headers: { "Content-Type": "application/json" } });
+      const body = await call("/v1/rule-sets:preview", { method: "POST", body: await chosenDocument(), headers: { "Content-Type": "application/json" } });
       const report = body.impact || {};
       out.replaceChildren(el("p", { "data-changed": String(report.persons_changed) },
         el("strong", {}, `${report.persons_changed} ${t("ofPopulation")} ${report.persons_total}`), ` ${t("persons")} ${t("changing")}`),
         el("ul", {}, ...(body.summary || []).map((line) => el("li", {}, line))));
     } catch (error) { out.textContent = error.message; }
+  });
+  // The document the preview would use: a published version, a proposal
+  // awaiting approval, or the pasted draft.
+  async function chosenDocument() {
+    const chosen = $("preview-version").value;
+    if (chosen.startsWith("published:")) return JSON.stringify(await call(`/v1/rule-sets/${encodeURIComponent(chosen.slice(10))}`));
+    if (chosen.startsWith("pending:")) return proposals.get(chosen.slice(8)) || "";
+    return $("preview-body").value;
+  }
+  // Simulate before publishing (issue 14): a job on the node, polled; the
+  // same table and charts as `yimatong simulate policy`.
+  $("simulate").addEventListener("click", async () => {
+    const out = $("simulate-result");
+    const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
+    try {
+      const size = new URLSearchParams({ persons: $("simulate-persons").value, days: $("simulate-days").value, seeds: $("simulate-seeds").value });
+      const started = await call(`/v1/rule-sets:simulate?${size}`, { method: "POST", body: await chosenDocument(), headers: { "Content-Type": "application/json" } });
+      let job = started;
+      while (job.state === "running") {
+        out.replaceChildren(el("p", { "data-simulation": "running" }, fill(t("simulating"), { done: job.days_done || 0, total: job.days_total || "…" })));
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        job = await call(started.poll);
+      }
+      if (job.state === "failed") { out.replaceChildren(el("p", { class: "error", role: "alert" }, `${t("simulationFailed")}: ${job.error}`)); return; }
+      const chart = (svg, label) => {
+        const image = el("img", { alt: label, class: "chart" });
+        image.src = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
+        return image;
+      };
+      out.replaceChildren(
+        el("p", { "data-simulation": "done" }, fill(t("simulated"), job)),
+        el("div", { class: "table-wrap", tabindex: "0" }, el("pre", { id: "simulation-table" }, job.table)),
+        el("pre", {}, job.goals),
+        chart(job.epidemic_svg, t("epidemicChart")),
+        chart(job.restricted_svg, t("restrictedChart")));
+    } catch (error) { out.replaceChildren(el("p", { class: "error", role: "alert" }, error.message)); }
   });
   // Publishing the pasted draft: a national rule set is always held for a
   // second national admin (the approvals list above), a profile goes

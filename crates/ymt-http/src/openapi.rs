@@ -143,6 +143,8 @@ not serve is answered with 405 and an `Allow` header.";
         crate::handlers::replication::origins,
         crate::handlers::replication::origin_records,
         crate::handlers::replication::snapshot,
+        crate::handlers::simulations::simulate,
+        crate::handlers::simulations::simulation,
     ),
     components(
         schemas(
@@ -167,6 +169,7 @@ not serve is answered with 405 and an `Allow` header.";
             CrossOrigin,
             SignInLockedOut,
             TooManyAppeals,
+            SimulationRunning,
             TooManyColorReads,
             SignInRefused,
             SignInUnavailable,

@@ -149,6 +149,10 @@ pub fn text(lang: Lang, key: &str) -> &'static str {
             "Version (published or awaiting approval)",
         ),
         "preview_draft" => ("或粘贴草稿（JSON）", "Or paste a draft (JSON)"),
+        "simulate" => ("发布前模拟", "Simulate before publishing"),
+        "simulate_persons" => ("模拟人数", "Persons simulated"),
+        "simulate_days" => ("模拟天数", "Days simulated"),
+        "simulate_seeds" => ("随机种子数", "Seeds"),
         "publish_draft" => (
             "提交发布草稿（全国规则集需另一名国家管理员批准）",
             "Propose the draft for publication (a national rule set needs a second national admin)",

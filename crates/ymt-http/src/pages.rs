@@ -326,6 +326,11 @@ pub fn console_page(lang: Lang) -> String {
 <details><summary>{preview_draft}</summary><label for="preview-body">{preview_draft}</label><textarea id="preview-body" rows="4" spellcheck="false"></textarea></details>
 <button type="button" id="preview">{preview}</button>
 <div id="preview-result" role="status"></div>
+<div class="pair"><div><label for="simulate-persons">{simulate_persons}</label><input id="simulate-persons" type="number" min="50" max="2000" value="500"></div>
+<div><label for="simulate-days">{simulate_days}</label><input id="simulate-days" type="number" min="10" max="30" value="14"></div>
+<div><label for="simulate-seeds">{simulate_seeds}</label><input id="simulate-seeds" type="number" min="1" max="3" value="2"></div></div>
+<button type="button" id="simulate" class="secondary">{simulate}</button>
+<div id="simulate-result" role="status"></div>
 <button type="button" id="publish" class="secondary">{publish_draft}</button>
 <div id="publish-result" role="status"></div></section>
 <section class="card" id="risk-panel"><h2>{risk_areas}</h2>
@@ -377,6 +382,10 @@ pub fn console_page(lang: Lang) -> String {
         preview_version = t("preview_version"),
         preview_draft = t("preview_draft"),
         publish_draft = t("publish_draft"),
+        simulate = t("simulate"),
+        simulate_persons = t("simulate_persons"),
+        simulate_days = t("simulate_days"),
+        simulate_seeds = t("simulate_seeds"),
         risk_areas = t("risk_areas"),
         risk_designate = t("risk_designate"),
         risk_region = t("risk_region"),

@@ -128,6 +128,17 @@ fn table() -> Vec<Route> {
         route(M::GET, "/v1/rule-sets", get(rules::list_rule_sets)),
         route(M::POST, "/v1/rule-sets", post(rules::publish_rule_set)),
         route(M::POST, "/v1/rule-sets:preview", post(rules::preview_rules)),
+        // Simulate before publishing: a job, polled (handlers/simulations.rs).
+        route(
+            M::POST,
+            "/v1/rule-sets:simulate",
+            post(crate::handlers::simulations::simulate),
+        ),
+        route(
+            M::GET,
+            "/v1/simulations/{id}",
+            get(crate::handlers::simulations::simulation),
+        ),
         route(M::GET, "/v1/rule-sets:diff", get(rules::diff_rule_sets)),
         route(M::GET, "/v1/rule-sets/{version}", get(rules::get_rule_set)),
         route(M::POST, "/v1/profiles", post(rules::publish_profile)),

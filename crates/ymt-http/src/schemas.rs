@@ -136,6 +136,10 @@ retry_after_response!(
     "The person already has as many open appeals as allowed (5 by default); retry once one is resolved"
 );
 retry_after_response!(
+    SimulationRunning,
+    "A simulation is already running on this node (one at a time); retry once it is done"
+);
+retry_after_response!(
     TooManyColorReads,
     "The person's color was read more than 10 times in 10 s (every page and guardian together); retry after the given seconds"
 );

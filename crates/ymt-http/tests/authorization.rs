@@ -388,6 +388,28 @@ fn national_rows() -> Vec<Row> {
             expect: [403, 403, 403, 200, 200, 403, 403, 403, 403, 200, 401, 401],
             body: None,
         },
+        // Simulating: who may preview may simulate. A city beyond the
+        // node's bound is refused after authorization (400), so the matrix
+        // starts no simulation; the job itself is tested in public_rules.rs.
+        Row {
+            label: "POST /v1/rule-sets:simulate",
+            request: |_| {
+                let body = profile(PROFILE_REGION);
+                (
+                    "POST",
+                    "/v1/rule-sets:simulate?persons=100000".into(),
+                    Some(body),
+                )
+            },
+            expect: [403, 403, 403, 400, 400, 403, 403, 403, 403, 400, 401, 401],
+            body: None,
+        },
+        Row {
+            label: "GET /v1/simulations/{id}",
+            request: |_| ("GET", "/v1/simulations/sim-none".into(), None),
+            expect: [403, 403, 403, 404, 404, 403, 403, 403, 403, 404, 401, 401],
+            body: None,
+        },
         Row {
             label: "POST /v1/rule-sets",
             // A profile is not a rule set: the administrator passes the

@@ -105,3 +105,78 @@ async fn the_public_rules_leak_no_proposal_before_it_is_approved() {
     );
     node.close().await;
 }
+
+/// Simulate before publishing (issue 14): a proposed profile runs in the
+/// policy simulator beside the national rule set and no codes; the job's
+/// result is its author's alone, and what could not be published cannot
+/// be simulated either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_is_simulated_before_publishing_and_only_its_author_reads_the_result() {
+    let node = TestNode::start().await;
+    let authority = node.add_principal("ha-nanshan", Role::HealthAuthority, "440305");
+    let other_authority = node.add_principal("ha-futian", Role::HealthAuthority, "440304");
+    let lab = node.add_principal("lab-nanshan", Role::Lab, "440305");
+    let profile = |quarantine_days: u32| {
+        json!({
+            "kind": "parameter-profile",
+            "id": "profile-nanshan",
+            "region": "440305",
+            "ruleSet": "cn-national",
+            "version": "1.0.0",
+            "validFrom": "2022-06-28T00:00:00Z",
+            "parameters": {"closeContactQuarantineDays": quarantine_days},
+            "reason": "the 20 measures",
+        })
+    };
+    let small = "/v1/rule-sets:simulate?persons=50&days=10&seeds=1";
+    let (status, _) = node.post_as(&lab, small, profile(5)).await;
+    assert_eq!(status, 403, "a lab may not");
+    let (status, body) = node
+        .post_as(
+            &authority,
+            "/v1/rule-sets:simulate?persons=100000",
+            profile(5),
+        )
+        .await;
+    assert_eq!(status, 400, "a city beyond the node's bound: {body}");
+    let (status, body) = node.post_as(&authority, small, profile(99)).await;
+    assert_eq!(status, 422, "beyond the national bounds: {body}");
+
+    let (status, started) = node.post_as(&authority, small, profile(5)).await;
+    assert_eq!(status, 202, "{started}");
+    let poll = started["poll"].as_str().expect("where to poll").to_owned();
+    let (status, _) = node.get_as(&other_authority, &poll).await;
+    assert_eq!(
+        status, 404,
+        "another authority does not see the proposal's job"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let done = loop {
+        let (status, job) = node.get_as(&authority, &poll).await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] != "running" {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulation never ended: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["days_done"], done["days_total"]);
+    assert_eq!(done["days_total"], 30, "three policies, one seed, ten days");
+    let table = done["table"].as_str().expect("the table");
+    for policy in ["national", "candidate (proposal)", "no-codes"] {
+        assert!(table.contains(policy), "{policy} in the table:\n{table}");
+    }
+    for chart in ["epidemic_svg", "restricted_svg"] {
+        assert!(
+            done[chart]
+                .as_str()
+                .is_some_and(|svg| svg.starts_with("<svg")),
+            "{chart}"
+        );
+    }
+    node.close().await;
+}

@@ -21,4 +21,5 @@ pub(crate) mod rules;
 pub(crate) mod self_check_in;
 pub(crate) mod services;
 pub(crate) mod session;
+pub(crate) mod simulations;
 pub(crate) mod venues;
