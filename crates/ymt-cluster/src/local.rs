@@ -180,7 +180,10 @@ impl NatsCluster {
             match cluster.wait_ready().await {
                 Ok(()) => return Ok(cluster),
                 Err(error) if attempt < START_ATTEMPTS && cluster.any_exited() => {
-                    tracing::warn!(attempt, "a NATS server exited while starting, again on fresh ports: {error:#}");
+                    tracing::warn!(
+                        attempt,
+                        "a NATS server exited while starting, again on fresh ports: {error:#}"
+                    );
                     drop(cluster);
                     attempt += 1;
                 }
@@ -249,7 +252,11 @@ impl NatsCluster {
     /// Waits until every running server listens and JetStream answers an
     /// account query through each (a meta leader is elected).
     pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        for server in self.servers.iter_mut().filter(|server| server.child.is_some()) {
+        for server in self
+            .servers
+            .iter_mut()
+            .filter(|server| server.child.is_some())
+        {
             server.wait_listening().await?;
             let client = async_nats::connect(server.url()).await?;
             let context = async_nats::jetstream::new(client);
