@@ -402,6 +402,68 @@ fn ending_a_persons_sessions_on_one_node_ends_them_on_every_node() {
     });
 }
 
+/// The staff of a care home's roster as node `base` checks it, once the
+/// node knows the home.
+async fn person_roster(client: &reqwest::Client, base: &str, key: &str) -> Option<Vec<Value>> {
+    let (status, checked) =
+        person_get(client, base, key, "/v1/care-homes/care-home-1/roster-check").await;
+    if status == 404 {
+        return None;
+    }
+    assert_eq!(status, 200, "{checked}");
+    Some(
+        checked["staff"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| entry["pid"].clone())
+            .collect(),
+    )
+}
+
+#[test]
+fn a_care_homes_roster_set_on_one_node_is_the_roster_on_every_node() {
+    let Some(nats) = nats_or_skip("module records in a cluster") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, PERSON_ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let key = &cluster.authority_key;
+        let (status, venue) = person_post(
+            &client,
+            &cluster.bases[0],
+            key,
+            "/v1/venues",
+            &json!({"id": "care-home-1", "name": "颐养院", "region": "440305001001",
+                    "category": "care_home", "indoor": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{venue}");
+        person_wait_for("node 2 knows the care home", || {
+            person_roster(&client, &cluster.bases[1], key)
+        })
+        .await;
+        let (status, set) = person_post(
+            &client,
+            &cluster.bases[1],
+            key,
+            "/v1/care-homes/care-home-1/roster",
+            &json!({"staff": ["p-nurse-1", "p-nurse-2"]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{set}");
+        for base in &cluster.bases {
+            person_wait_for(&format!("{base} holds the roster"), || async {
+                person_roster(&client, base, key)
+                    .await
+                    .filter(|staff| *staff == vec![json!("p-nurse-1"), json!("p-nurse-2")])
+            })
+            .await;
+        }
+    });
+}
+
 // ---------------------------------------------------------------------
 // End of persons, appeals, sessions.
 // ---------------------------------------------------------------------

@@ -291,6 +291,19 @@ impl Node {
         Ok(())
     }
 
+    /// A module's lock from its checks to its record being in memory, so
+    /// memory and the store see one order: held on a single node only. In a
+    /// cluster the stream's order is that order (the record is applied,
+    /// and put into memory, by the apply loop), and a lock held while the
+    /// command waits for the apply loop would stall every request waiting
+    /// for it on a runtime worker the loop needs.
+    pub fn single_writer_order<'a>(
+        &self,
+        lock: &'a parking_lot::Mutex<()>,
+    ) -> Option<parking_lot::MutexGuard<'a, ()>> {
+        (!self.replicates()).then(|| lock.lock())
+    }
+
     /// A person's registration as stored: the SHA-256 (hex) of its JSON
     /// (what a new registration replaces) and the record.
     pub(crate) fn stored_person(

@@ -281,7 +281,7 @@ impl CareHomeModule {
         let mut staff = staff;
         staff.sort();
         staff.dedup();
-        let _order = self.roster_writes.lock();
+        let _order = node.single_writer_order(&self.roster_writes);
         node.apply(
             &Author::from(principal),
             node.now(),

@@ -225,7 +225,7 @@ impl HospitalModule {
         pid: &PersonId,
         venue_id: &VenueId,
     ) -> Result<Consent, NodeError> {
-        let _order = self.consent_writes.lock();
+        let _order = node.single_writer_order(&self.consent_writes);
         let venue = node
             .tracing
             .venue(venue_id)
@@ -265,7 +265,7 @@ impl HospitalModule {
         pid: &PersonId,
         venue_id: &VenueId,
     ) -> Result<Consent, NodeError> {
-        let _order = self.consent_writes.lock();
+        let _order = node.single_writer_order(&self.consent_writes);
         let mut consent = self
             .consents
             .read()

@@ -362,7 +362,7 @@ impl ServiceRules {
         action: &HeldAction,
         proposer: &Principal,
     ) -> Result<Applied, NodeError> {
-        let _order = self.publishing.lock();
+        let _order = node.single_writer_order(&self.publishing);
         let held: HeldServiceRuleSet = action.request_as()?;
         self.check_rule_set(node, held.document.as_bytes())?;
         // Put into force by `after_record`, right after it is durable.
@@ -394,7 +394,7 @@ impl ServiceRules {
         let venue = self
             .venue_of_service(node, principal, venue_id, "profile.publish", true)
             .await?;
-        let _order = self.publishing.lock();
+        let _order = node.single_writer_order(&self.publishing);
         let profile = {
             let inner = self.inner.read();
             inner

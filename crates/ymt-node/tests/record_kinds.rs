@@ -330,12 +330,19 @@ async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() 
                 &table
                     .node
                     .store
-                    .meta_get(ymt_node::replication_commands::APPLIED_COMMANDS_NAMESPACE, id)
+                    .meta_get(
+                        ymt_node::replication_commands::APPLIED_COMMANDS_NAMESPACE,
+                        id,
+                    )
                     .expect("the store answers")
                     .unwrap_or_else(|| panic!("{id} was applied or refused")),
             )
             .expect("JSON");
-            assert_eq!(outcome.get("refused").is_some(), *refused, "{id}: {outcome}");
+            assert_eq!(
+                outcome.get("refused").is_some(),
+                *refused,
+                "{id}: {outcome}"
+            );
         }
         let stored = table
             .node
@@ -365,7 +372,13 @@ async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() 
             .audit_list(&AuditFilter::default(), 10_000)
             .expect("the audit log")
             .into_iter()
-            .map(|entry| (entry.action, entry.outcome.as_str().to_owned(), entry.detail))
+            .map(|entry| {
+                (
+                    entry.action,
+                    entry.outcome.as_str().to_owned(),
+                    entry.detail,
+                )
+            })
             .collect();
         audits.push(audit);
     }
