@@ -12,7 +12,10 @@
 //! wrote (`RecordEnvelope::detail`). The checks that depend on state (a
 //! rule-set version newer than the one in force, a held action still
 //! pending and decided by another party, a venue id not registered by
-//! someone else) are made again at that point of the stream, from state
+//! someone else, a person's registration replacing the one its command
+//! read, an appeal not filed twice with the same grounds nor resolved
+//! twice, a designation confirmed once, a module's own checks) are made
+//! again at that point of the stream, from state
 //! that is itself a function of the stream: two conflicting commands
 //! accepted at once on two nodes end the same on every node. The later one
 //! is refused identically everywhere, and the refusal is an audit record
@@ -56,7 +59,8 @@ const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 /// whose effect is itself replicated (a rule set, a profile, a principal,
 /// override events). The others (risk areas and their lifts, automatic
 /// tracing held by the breaker, key revocations, the services' rule sets)
-/// are recorded on the node that made them only, as their effects are.
+/// are recorded on the node that made them only. (A service's rule set,
+/// once approved there, is a module record, which every node applies.)
 const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     crate::breaker::KIND_RULE_SET,
     crate::breaker::KIND_PROFILE,
@@ -66,7 +70,8 @@ const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
 
 /// Whether a record is an ordered command applied by every node of a
 /// cluster in stream order (the rest of the ordered kinds are not
-/// replicated yet).
+/// replicated yet). `sessions_ended` commutes, but this is its road to the
+/// other nodes too.
 pub fn goes_through_stream(record: &Record) -> bool {
     match record {
         Record::VenueRegistered { .. }
