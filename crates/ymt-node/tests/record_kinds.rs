@@ -255,6 +255,11 @@ async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() 
         json!({"by": "cdc-440305", "at": at_secs(2 * HOUR_SECS), "note": note,
                "outcome": "upheld"})
     };
+    let confirmation = |by: &str| {
+        json!({"kind": "designation_confirmed", "confirmation": {
+            "designation": "auto-trace.d1", "pid": "p-race", "confirmed_by": by,
+            "confirmed_at": at_secs(HOUR_SECS), "note": "confirmed"}})
+    };
     // (command id, record, refused in stream order?)
     let stream = [
         // Two first registrations of one person, with other data, made at
@@ -308,6 +313,11 @@ async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() 
             appeal("ap-4", "unknown", resolution("nothing")),
             true,
         ),
+        // One designation confirmed at once by two authorities: the first
+        // in the stream stands; the same confirmation again is a retry.
+        ("cmd-confirm-1", confirmation("cdc-440305"), false),
+        ("cmd-confirm-2", confirmation("admin-2"), true),
+        ("cmd-confirm-3", confirmation("cdc-440305"), false),
     ];
     // Two nodes apply the same stream: the same outcome and audit on both.
     let mut audits = Vec::new();
@@ -366,6 +376,16 @@ async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() 
             json!("first")
         );
         assert!(appeal_of("ap-3").expect("filed")["resolved"].is_null());
+        let confirmed: serde_json::Value = serde_json::from_slice(
+            &table
+                .node
+                .store
+                .meta_get("confirmations", "auto-trace.d1")
+                .expect("the store answers")
+                .expect("confirmed"),
+        )
+        .expect("JSON");
+        assert_eq!(confirmed["confirmed_by"], json!("cdc-440305"));
         let audit: Vec<(String, String, String)> = table
             .node
             .store
