@@ -356,7 +356,11 @@ impl Node {
                 value,
                 ..
             } => {
-                self.check_module_record(&envelope.record)?;
+                // A module this node lacks (or that declares the kind no
+                // more) refuses the record here rather than stopping the
+                // apply loop, which an internal error would.
+                self.check_module_record(&envelope.record)
+                    .map_err(|error| NodeError::conflict(error.detail))?;
                 if let Some(owner) = self.modules.iter().find(|owner| owner.name() == module) {
                     owner.check_record_in_order(self, record_kind, key, value)?;
                 }
