@@ -89,6 +89,79 @@ fn with_index<R>(node: &Node, f: impl FnOnce(&mut AppealIndex) -> R) -> Result<R
     Ok(f(guard.as_mut().expect("loaded above")))
 }
 
+/// Notes an appeal just made durable in the index, if the index is loaded
+/// (else it is loaded from the store, which holds it, on first use): on the
+/// node that filed or resolved it and on every node applying its record.
+pub(crate) fn note_applied(node: &Node, appeal: &Appeal) {
+    if let Some(index) = node.codes.appeal_index.lock().as_mut() {
+        index.insert(entry_of(appeal));
+    }
+}
+
+/// A stored open appeal of the appeal's person with the same grounds (the
+/// same text, whitespace aside, against the same color), other than itself.
+fn open_with_same_grounds(node: &Node, appeal: &Appeal) -> Result<Option<Appeal>, NodeError> {
+    let hash = grounds_hash(&appeal.text, appeal.color_at_filing);
+    let candidates: Vec<String> = with_index(node, |index| {
+        index
+            .of_person(&appeal.pid)
+            .filter(|other| other.grounds_hash == hash && other.id != appeal.id)
+            .map(|other| other.id.clone())
+            .collect()
+    })?;
+    for id in candidates {
+        // Only what is stored counts: the index also holds the places
+        // this node reserved for filings not applied yet.
+        if let Some(other) = stored_appeal(node, &id)?
+            && other.resolved.is_none()
+            && normalized(&other.text) == normalized(&appeal.text)
+            && other.color_at_filing == appeal.color_at_filing
+        {
+            return Ok(Some(other));
+        }
+    }
+    Ok(None)
+}
+
+/// In a cluster, at an appeal record's place in the stream (checked against
+/// the appeals stored so far, a function of the stream; no clock): a filing
+/// is refused when the person has an open appeal with the same grounds (two
+/// filed at once on two nodes: the later one), or when its id holds another
+/// appeal; a resolution when the appeal is unknown or already resolved
+/// (resolved twice at once: the later one).
+pub(crate) fn check_in_order(node: &Node, appeal: &Appeal) -> Result<(), NodeError> {
+    let stored = stored_appeal(node, &appeal.id)?;
+    if appeal.resolved.is_none() {
+        if let Some(stored) = stored {
+            return if stored.resolved.is_none() && stored.text == appeal.text {
+                Ok(())
+            } else {
+                Err(NodeError::conflict(format!(
+                    "appeal {} exists already",
+                    appeal.id
+                )))
+            };
+        }
+        if let Some(other) = open_with_same_grounds(node, appeal)? {
+            return Err(NodeError::conflict(format!(
+                "{DUPLICATE_OF}{} (an open appeal of the person with the same grounds)",
+                other.id
+            )));
+        }
+        return Ok(());
+    }
+    match stored {
+        None => Err(NodeError::conflict(format!("no appeal {}", appeal.id))),
+        Some(stored) if stored.resolved.is_some() => {
+            Err(NodeError::conflict("this appeal is already resolved"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// How a filing refused in stream order as a duplicate begins its reason.
+const DUPLICATE_OF: &str = "duplicate of appeal ";
+
 /// A position in a listing: after the appeal with this order key. Written
 /// `<0 open|1 resolved>.<filed_at unix secs>.<id>`.
 pub fn cursor_of(entry: &AppealEntry) -> String {
@@ -269,6 +342,15 @@ pub fn file(node: &Node, filed_by: &str, pid: &PersonId, text: &str) -> Result<F
     );
     if let Err(error) = applied {
         with_index(node, |index| index.remove(&entry.id))?;
+        // In a cluster: the same grounds were filed on another node first
+        // (refused where it stood in the stream); that appeal is the answer,
+        // as when this node already held it.
+        if error.kind == crate::error::ErrorKind::Conflict
+            && error.detail.contains(DUPLICATE_OF)
+            && let Some(existing) = open_with_same_grounds(node, &appeal)?
+        {
+            return Ok(Filed::Duplicate(existing));
+        }
         return Err(error);
     }
     Ok(Filed::New(appeal))

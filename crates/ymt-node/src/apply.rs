@@ -76,10 +76,13 @@ impl Node {
         Ok(())
     }
 
-    /// What a durable record changes in memory. Records not named here are
-    /// read from the store when needed (persons, pending actions,
-    /// confirmations, appeals, traced designations), or are put into force
-    /// by their module right after (rules, risk areas).
+    /// What a durable record changes in memory, on the node that made it and
+    /// on every node applying it from a cluster's stream. Records not named
+    /// here are read from the store when needed (persons, pending actions,
+    /// confirmations, traced designations), or are put into force by their
+    /// module right after (rules, risk areas). Appeals are noted in the
+    /// appeal index; a module's record goes to its module
+    /// (`NodeModule::after_record`).
     pub(crate) fn after_apply(&self, record: &Record) {
         match record {
             Record::PrincipalAdded { principal } => {
@@ -93,6 +96,23 @@ impl Node {
             Record::VenueRegistered { venue } => self.tracing.insert_venue(venue.clone()),
             Record::SessionsEnded { pid, ended_at } => {
                 self.codes.end_sessions_opened_by(pid, *ended_at);
+            }
+            Record::AppealRecorded { appeal } => crate::appeals::note_applied(self, appeal),
+            Record::ModuleRecorded {
+                module,
+                record_kind,
+                key,
+                value,
+                ..
+            } => {
+                if let Some(owner) = self.modules.iter().find(|owner| owner.name() == module)
+                    && let Err(error) = owner.after_record(self, record_kind, key, value)
+                {
+                    // Durable but not in memory until the next start, which
+                    // loads it from the store.
+                    tracing::error!(module = %module, kind = %record_kind, %error,
+                        "a module record could not be put into memory");
+                }
             }
             _ => {}
         }
@@ -234,15 +254,32 @@ impl Node {
         person: &PersonRecord,
     ) -> Result<(), NodeError> {
         let detail = format!("region {}", person.region);
+        if self.replicates() {
+            // In a cluster every node counts the registration where it
+            // applies it from the stream (replication_commands.rs), this one
+            // included; the counts' lock is not held while waiting for that.
+            let (replaces_sha256, _) = self.stored_person(&person.pid)?;
+            return self.apply(
+                author,
+                self.now(),
+                Record::PersonRegistered {
+                    person: person.clone(),
+                    replaces_sha256,
+                },
+                &detail,
+            );
+        }
         // Held from reading the previous registration to counting this one,
         // so concurrent registrations of one person count once.
         let mut counts = self.registered_persons.lock();
-        let previous = self.person_record(&person.pid)?.map(|record| record.region);
+        let (replaces_sha256, previous) = self.stored_person(&person.pid)?;
+        let previous = previous.map(|record| record.region);
         self.apply(
             author,
             self.now(),
             Record::PersonRegistered {
                 person: person.clone(),
+                replaces_sha256,
             },
             &detail,
         )?;
@@ -252,6 +289,38 @@ impl Node {
             &person.region,
         );
         Ok(())
+    }
+
+    /// A module's lock from its checks to its record being in memory, so
+    /// memory and the store see one order: held on a single node only. In a
+    /// cluster the stream's order is that order (the record is applied,
+    /// and put into memory, by the apply loop), and a lock held while the
+    /// command waits for the apply loop would stall every request waiting
+    /// for it on a runtime worker the loop needs.
+    pub fn single_writer_order<'a>(
+        &self,
+        lock: &'a parking_lot::Mutex<()>,
+    ) -> Option<parking_lot::MutexGuard<'a, ()>> {
+        (!self.replicates()).then(|| lock.lock())
+    }
+
+    /// A person's registration as stored: the SHA-256 (hex) of its JSON
+    /// (what a new registration replaces) and the record.
+    pub(crate) fn stored_person(
+        &self,
+        pid: &PersonId,
+    ) -> Result<(Option<String>, Option<PersonRecord>), NodeError> {
+        let Some(bytes) = self
+            .store
+            .meta_get(crate::model::META_PERSONS, pid.as_str())?
+        else {
+            return Ok((None, None));
+        };
+        use sha2::Digest;
+        Ok((
+            Some(hex::encode(sha2::Sha256::digest(&bytes))),
+            serde_json::from_slice(&bytes).ok(),
+        ))
     }
 
     /// Registers a person from an identity document, on behalf of an
@@ -356,8 +425,8 @@ impl Node {
         guardian: &PersonId,
         ward: &PersonId,
     ) -> Result<PersonRecord, NodeError> {
-        let mut record = self
-            .person_record(guardian)?
+        let (replaces_sha256, record) = self.stored_person(guardian)?;
+        let mut record = record
             .filter(|record| record.guardian_of.contains(ward))
             .ok_or_else(|| {
                 NodeError::not_found(format!(
@@ -404,6 +473,7 @@ impl Node {
             self.now(),
             Record::PersonRegistered {
                 person: record.clone(),
+                replaces_sha256,
             },
             &format!("guardianship of {ward} confirmed by {}", principal.id),
         )?;

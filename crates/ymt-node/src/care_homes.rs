@@ -239,7 +239,6 @@ impl CareHomeModule {
             },
             &format!("{} at {}", visit.outcome, venue.id),
         )?;
-        self.insert_visit(visit.clone());
         Ok((decision, visit))
     }
 
@@ -282,7 +281,7 @@ impl CareHomeModule {
         let mut staff = staff;
         staff.sort();
         staff.dedup();
-        let _order = self.roster_writes.lock();
+        let _order = node.single_writer_order(&self.roster_writes);
         node.apply(
             &Author::from(principal),
             node.now(),
@@ -295,7 +294,6 @@ impl CareHomeModule {
             },
             &format!("{} staff", staff.len()),
         )?;
-        self.rosters.write().insert(venue_id.clone(), staff.clone());
         Ok(staff)
     }
 
@@ -377,6 +375,41 @@ impl NodeModule for CareHomeModule {
             rosters.insert(venue, serde_json::from_slice(&bytes)?);
         }
         Ok(())
+    }
+
+    fn after_record(
+        &self,
+        _node: &Node,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        let malformed =
+            |error: String| NodeError::internal(format!("{record_kind} record: {error}"));
+        match record_kind {
+            KIND_VISIT_RECORDED => self.insert_visit(
+                serde_json::from_value(value.clone()).map_err(|e| malformed(e.to_string()))?,
+            ),
+            KIND_ROSTER_SET => {
+                let venue = VenueId::parse(key).map_err(|e| malformed(e.to_string()))?;
+                let staff: Vec<PersonId> =
+                    serde_json::from_value(value.clone()).map_err(|e| malformed(e.to_string()))?;
+                self.rosters.write().insert(venue, staff);
+            }
+            _ => self.rules.after_record(record_kind, key, value)?,
+        }
+        Ok(())
+    }
+
+    fn check_record_in_order(
+        &self,
+        _node: &Node,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        // Visits (each its own key) and rosters: a key's last value wins.
+        self.rules.check_record_in_order(record_kind, key, value)
     }
 
     fn held_kinds(&self) -> &'static [&'static str] {

@@ -92,8 +92,15 @@ pub async fn confirm(
             "{id} has been retracted; there is nothing to confirm"
         )));
     }
-    // Serialised with pending decisions, so one designation is confirmed once.
-    let _decisions = node.tracing.decisions.lock().await;
+    // Serialised with pending decisions, so one designation is confirmed
+    // once. In a cluster the stream's order does that (a confirmation made
+    // at once on another node is refused where it stands), and the lock is
+    // not held while this node applies the stream, whose tracing takes it.
+    let _decisions = if node.replicates() {
+        None
+    } else {
+        Some(node.tracing.decisions.lock().await)
+    };
     if node
         .store
         .meta_get(META_CONFIRMATIONS, id.as_str())?

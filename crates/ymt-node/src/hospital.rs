@@ -162,7 +162,6 @@ impl HospitalModule {
                 },
                 &format!("at {}", venue.id),
             )?;
-            self.note_symptoms(&pid, now);
         }
         node.audit_read(principal, "hospital.entrance", pid.as_str())?;
         let extra = self.symptoms_reason(&pid, venue_id, now);
@@ -226,7 +225,7 @@ impl HospitalModule {
         pid: &PersonId,
         venue_id: &VenueId,
     ) -> Result<Consent, NodeError> {
-        let _order = self.consent_writes.lock();
+        let _order = node.single_writer_order(&self.consent_writes);
         let venue = node
             .tracing
             .venue(venue_id)
@@ -266,7 +265,7 @@ impl HospitalModule {
         pid: &PersonId,
         venue_id: &VenueId,
     ) -> Result<Consent, NodeError> {
-        let _order = self.consent_writes.lock();
+        let _order = node.single_writer_order(&self.consent_writes);
         let mut consent = self
             .consents
             .read()
@@ -299,7 +298,6 @@ impl HospitalModule {
             },
             &format!("hospital {}", consent.venue),
         )?;
-        self.insert_consent(consent.clone());
         Ok(())
     }
 
@@ -387,6 +385,41 @@ impl NodeModule for HospitalModule {
             self.note_symptoms(&report.pid, report.at);
         }
         Ok(())
+    }
+
+    fn after_record(
+        &self,
+        _node: &Node,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        let malformed = |error: serde_json::Error| {
+            NodeError::internal(format!("{record_kind} record: {error}"))
+        };
+        match record_kind {
+            KIND_CONSENT_GIVEN | KIND_CONSENT_REVOKED => {
+                self.insert_consent(serde_json::from_value(value.clone()).map_err(malformed)?)
+            }
+            KIND_SYMPTOMS_REPORTED => {
+                let report: SymptomsReport =
+                    serde_json::from_value(value.clone()).map_err(malformed)?;
+                self.note_symptoms(&report.pid, report.at);
+            }
+            _ => self.rules.after_record(record_kind, key, value)?,
+        }
+        Ok(())
+    }
+
+    fn check_record_in_order(
+        &self,
+        _node: &Node,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        // Consents and symptoms: a key's last value wins.
+        self.rules.check_record_in_order(record_kind, key, value)
     }
 
     fn held_kinds(&self) -> &'static [&'static str] {

@@ -37,7 +37,16 @@ pub enum Record {
     /// A principal created (or replaced: disabled, new key).
     PrincipalAdded { principal: Principal },
     /// A person registered: pseudonym, masked name, phone, guardianship.
-    PersonRegistered { person: PersonRecord },
+    PersonRegistered {
+        person: PersonRecord,
+        /// The registration this one replaces, as the command read it: the
+        /// SHA-256 (hex) of its stored JSON; absent for a new person. In a
+        /// cluster a registration whose predecessor is no longer the one in
+        /// the store at its place in the stream (another registration of
+        /// the same person came first) is refused there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces_sha256: Option<String>,
+    },
     /// A venue registered inside its authority's jurisdiction.
     VenueRegistered { venue: Venue },
     /// A new national rule-set version put into force.
@@ -114,7 +123,7 @@ pub const RECORD_KINDS: &[(&str, RecordKind)] = &[
     ("profile_published", RecordKind::Ordered),
     ("risk_area_recorded", RecordKind::Ordered),
     ("action_recorded", RecordKind::Ordered),
-    ("designation_confirmed", RecordKind::Commutative),
+    ("designation_confirmed", RecordKind::Ordered),
     ("appeal_recorded", RecordKind::Ordered),
     ("tracing_recorded", RecordKind::Commutative),
     ("tracing_withdrawn", RecordKind::Commutative),
@@ -263,8 +272,6 @@ impl Record {
             // Derived from events by every node alike, with derived ids.
             | Record::TracingRecorded { .. }
             | Record::TracingWithdrawn { .. }
-            // Written once per designation, never changed.
-            | Record::DesignationConfirmed { .. }
             // Ends the sessions opened before its own instant only.
             | Record::SessionsEnded { .. } => RecordKind::Commutative,
             Record::PrincipalAdded { .. }
@@ -275,6 +282,9 @@ impl Record {
             | Record::RiskAreaRecorded { .. }
             | Record::ActionRecorded { .. }
             | Record::AppealRecorded { .. }
+            // Written once per designation: of two made at once, the
+            // first in the agreed order stands.
+            | Record::DesignationConfirmed { .. }
             // A module's records replace a value by key (a consent revoked,
             // a roster replaced): the last one applied wins.
             | Record::ModuleRecorded { .. } => RecordKind::Ordered,
@@ -290,7 +300,7 @@ impl Record {
             Record::PrincipalAdded { principal } => {
                 ("principal.create".into(), principal.id.clone())
             }
-            Record::PersonRegistered { person } => {
+            Record::PersonRegistered { person, .. } => {
                 ("person.register".into(), person.pid.as_str().to_owned())
             }
             Record::VenueRegistered { venue } => {
@@ -352,7 +362,7 @@ impl Record {
                     json(principal),
                 )]
             }
-            Record::PersonRegistered { person } => {
+            Record::PersonRegistered { person, .. } => {
                 vec![MetaWrite::put(
                     META_PERSONS,
                     person.pid.as_str(),

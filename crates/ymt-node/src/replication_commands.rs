@@ -12,7 +12,10 @@
 //! wrote (`RecordEnvelope::detail`). The checks that depend on state (a
 //! rule-set version newer than the one in force, a held action still
 //! pending and decided by another party, a venue id not registered by
-//! someone else) are made again at that point of the stream, from state
+//! someone else, a person's registration replacing the one its command
+//! read, an appeal not filed twice with the same grounds nor resolved
+//! twice, a designation confirmed once, a module's own checks) are made
+//! again at that point of the stream, from state
 //! that is itself a function of the stream: two conflicting commands
 //! accepted at once on two nodes end the same on every node. The later one
 //! is refused identically everywhere, and the refusal is an audit record
@@ -34,7 +37,7 @@ use sha2::{Digest, Sha256};
 use ymt_store::{AuditOutcome, MetaWrite};
 
 use crate::error::{ErrorKind, NodeError};
-use crate::model::{META_PENDING, PendingAction, PendingStatus};
+use crate::model::{META_CONFIRMATIONS, META_PENDING, PendingAction, PendingStatus, PersonRecord};
 use crate::record::{Record, RecordEnvelope};
 use crate::state::Node;
 
@@ -56,7 +59,8 @@ const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 /// whose effect is itself replicated (a rule set, a profile, a principal,
 /// override events). The others (risk areas and their lifts, automatic
 /// tracing held by the breaker, key revocations, the services' rule sets)
-/// are recorded on the node that made them only, as their effects are.
+/// are recorded on the node that made them only. (A service's rule set,
+/// once approved there, is a module record, which every node applies.)
 const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     crate::breaker::KIND_RULE_SET,
     crate::breaker::KIND_PROFILE,
@@ -66,13 +70,21 @@ const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
 
 /// Whether a record is an ordered command applied by every node of a
 /// cluster in stream order (the rest of the ordered kinds are not
-/// replicated yet).
+/// replicated yet). `sessions_ended` commutes, but this is its road to the
+/// other nodes too.
 pub fn goes_through_stream(record: &Record) -> bool {
     match record {
         Record::VenueRegistered { .. }
         | Record::RuleSetPublished { .. }
         | Record::ProfilePublished { .. }
-        | Record::PrincipalAdded { .. } => true,
+        | Record::PrincipalAdded { .. }
+        // Persons and what they do (docs/log.md, "Subjects"): so that any
+        // node serves anyone.
+        | Record::PersonRegistered { .. }
+        | Record::AppealRecorded { .. }
+        | Record::DesignationConfirmed { .. }
+        | Record::SessionsEnded { .. }
+        | Record::ModuleRecorded { .. } => true,
         Record::ActionRecorded { pending } => {
             HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
         }
@@ -86,6 +98,8 @@ pub fn command_scope(record: &Record) -> String {
     let region = match record {
         Record::VenueRegistered { venue } => Some(venue.region.as_str()),
         Record::ProfilePublished { region, .. } => Some(region.as_str()),
+        Record::PersonRegistered { person, .. } => Some(person.region.as_str()),
+        Record::AppealRecorded { appeal } => appeal.region.as_ref().map(|region| region.as_str()),
         _ => None,
     };
     match region {
@@ -118,6 +132,8 @@ fn refused(why: &str) -> NodeError {
 enum Effect {
     Nothing,
     Rules(Box<crate::publication::RulesInForce>),
+    /// A registration: the region of the one it replaces, for the counts.
+    Person(Option<ymt_core::RegionCode>),
 }
 
 impl Node {
@@ -264,9 +280,19 @@ impl Node {
                 self.metrics
                     .records_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Effect::Rules(rules) = effect {
-                    crate::publication::put_checked_rules_into_force(self, *rules)?;
-                    self.schedule_changed.notify_one();
+                match (effect, record) {
+                    (Effect::Rules(rules), _) => {
+                        crate::publication::put_checked_rules_into_force(self, *rules)?;
+                        self.schedule_changed.notify_one();
+                    }
+                    (Effect::Person(previous), Record::PersonRegistered { person, .. }) => {
+                        crate::person_counts::RegisteredPersons::record(
+                            &mut self.registered_persons.lock(),
+                            previous.as_ref(),
+                            &person.region,
+                        );
+                    }
+                    _ => {}
                 }
                 Ok(Ok(()))
             }
@@ -300,9 +326,73 @@ impl Node {
                 self.check_action_in_order(pending)?;
                 Ok(Effect::Nothing)
             }
-            // A principal is replaced by the last record in stream order.
+            Record::PersonRegistered {
+                person,
+                replaces_sha256,
+            } => self.check_person_in_order(person, replaces_sha256.as_deref()),
+            Record::AppealRecorded { appeal } => {
+                crate::appeals::check_in_order(self, appeal)?;
+                Ok(Effect::Nothing)
+            }
+            Record::DesignationConfirmed { confirmation } => {
+                // Each designation is confirmed once: two confirmations at
+                // once on two nodes, the later is refused.
+                if let Some(bytes) = self
+                    .store
+                    .meta_get(META_CONFIRMATIONS, confirmation.designation.as_str())?
+                    && bytes != serde_json::to_vec(confirmation).expect("records serialise")
+                {
+                    return Err(NodeError::conflict(format!(
+                        "{} is already confirmed",
+                        confirmation.designation
+                    )));
+                }
+                Ok(Effect::Nothing)
+            }
+            Record::ModuleRecorded {
+                module,
+                record_kind,
+                key,
+                value,
+                ..
+            } => {
+                // A module this node lacks (or that declares the kind no
+                // more) refuses the record here rather than stopping the
+                // apply loop, which an internal error would.
+                self.check_module_record(&envelope.record)
+                    .map_err(|error| NodeError::conflict(error.detail))?;
+                if let Some(owner) = self.modules.iter().find(|owner| owner.name() == module) {
+                    owner.check_record_in_order(self, record_kind, key, value)?;
+                }
+                Ok(Effect::Nothing)
+            }
+            // A principal is replaced by the last record in stream order;
+            // sessions ended commute with everything.
             _ => Ok(Effect::Nothing),
         }
+    }
+
+    /// A registration replaces the one its command read (none for a new
+    /// person); the same registration again is applied (a retry). Another
+    /// registration of the person in between (made at once on another
+    /// node) makes it the later one, refused.
+    fn check_person_in_order(
+        &self,
+        person: &PersonRecord,
+        replaces_sha256: Option<&str>,
+    ) -> Result<Effect, NodeError> {
+        let (stored_sha256, stored) = self.stored_person(&person.pid)?;
+        let same_again = stored.as_ref().is_some_and(|stored| {
+            serde_json::to_vec(stored).ok() == serde_json::to_vec(person).ok()
+        });
+        if stored_sha256.as_deref() != replaces_sha256 && !same_again {
+            return Err(NodeError::conflict(format!(
+                "person {} was registered again meanwhile (by {})",
+                person.pid,
+                stored.map_or_else(|| "nobody".to_owned(), |stored| stored.registered_by)
+            )));
+        }
+        Ok(Effect::Person(stored.map(|stored| stored.region)))
     }
 
     fn check_action_in_order(&self, pending: &PendingAction) -> Result<(), NodeError> {

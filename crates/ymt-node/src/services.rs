@@ -153,6 +153,12 @@ struct RulesInService {
     compiled: BTreeMap<Option<VenueId>, Arc<CompiledRules>>,
 }
 
+/// A rule set or a venue's profile of a service, as its record holds it.
+enum ServiceRecord {
+    RuleSet(Box<RuleSet>),
+    Profile(VenueId, Box<ParameterProfile>),
+}
+
 /// A service's rules: what is in force, loaded from its namespaces.
 pub struct ServiceRules {
     pub spec: &'static ServiceSpec,
@@ -356,9 +362,10 @@ impl ServiceRules {
         action: &HeldAction,
         proposer: &Principal,
     ) -> Result<Applied, NodeError> {
-        let _order = self.publishing.lock();
+        let _order = node.single_writer_order(&self.publishing);
         let held: HeldServiceRuleSet = action.request_as()?;
-        let rule_set = self.check_rule_set(node, held.document.as_bytes())?;
+        self.check_rule_set(node, held.document.as_bytes())?;
+        // Put into force by `after_record`, right after it is durable.
         node.apply(
             &Author::from(proposer),
             node.now(),
@@ -371,9 +378,6 @@ impl ServiceRules {
             },
             &format!("{} rule set {}", self.spec.id, held.id),
         )?;
-        let mut inner = self.inner.write();
-        inner.rule_set = rule_set;
-        recompile(&mut inner)?;
         Ok(Applied::default())
     }
 
@@ -390,7 +394,7 @@ impl ServiceRules {
         let venue = self
             .venue_of_service(node, principal, venue_id, "profile.publish", true)
             .await?;
-        let _order = self.publishing.lock();
+        let _order = node.single_writer_order(&self.publishing);
         let profile = {
             let inner = self.inner.read();
             inner
@@ -429,10 +433,105 @@ impl ServiceRules {
                 self.spec.id, profile.id, profile.version
             ),
         )?;
-        let mut inner = self.inner.write();
-        inner.profiles.insert(venue_id.clone(), profile.clone());
-        recompile(&mut inner)?;
+        // Put into force by `after_record`, right after it was durable.
         Ok(profile)
+    }
+
+    /// A rule set or profile of this service, as its record holds it: the
+    /// rule set, or the venue and the profile checked against the rule set
+    /// in force. `None` for the service's other kinds.
+    fn parse_record(
+        &self,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<Option<ServiceRecord>, NodeError> {
+        let document = value["document"].as_str().unwrap_or_default().as_bytes();
+        if record_kind == self.spec.rule_set_kind {
+            let rule_set = RuleSet::publish(document)
+                .map_err(|error| NodeError::invalid(error.to_string()))?;
+            return Ok(Some(ServiceRecord::RuleSet(Box::new(rule_set))));
+        }
+        if record_kind == self.spec.profile_kind {
+            let venue = VenueId::parse(key)
+                .map_err(|error| NodeError::invalid(format!("venue: {error}")))?;
+            let profile = self
+                .inner
+                .read()
+                .rule_set
+                .check_profile(document)
+                .map_err(|error| NodeError::invalid(error.to_string()))?;
+            return Ok(Some(ServiceRecord::Profile(venue, Box::new(profile))));
+        }
+        Ok(None)
+    }
+
+    /// In a cluster, at a rule set's or profile's place in the stream: its
+    /// version must still be newer than the one in force (a function of the
+    /// stream), so two published at once end the same on every node.
+    pub fn check_record_in_order(
+        &self,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        let inner_version_check = |newer: bool, what: String| {
+            if newer {
+                Ok(())
+            } else {
+                Err(NodeError::conflict(format!(
+                    "{what} is not newer than the one in force"
+                )))
+            }
+        };
+        match self.parse_record(record_kind, key, value)? {
+            Some(ServiceRecord::RuleSet(rule_set)) => {
+                let inner = self.inner.read();
+                if rule_set.id() != inner.rule_set.id() {
+                    return Err(NodeError::invalid(format!(
+                        "id: the {} service's rule set is `{}`",
+                        self.spec.id,
+                        inner.rule_set.id()
+                    )));
+                }
+                inner_version_check(
+                    rule_set.version() > inner.rule_set.version(),
+                    format!("version {}", rule_set.version()),
+                )
+            }
+            Some(ServiceRecord::Profile(venue, profile)) => {
+                let inner = self.inner.read();
+                inner_version_check(
+                    inner
+                        .profiles
+                        .get(&venue)
+                        .is_none_or(|previous| profile.version > previous.version),
+                    format!("version {} of the profile of {venue}", profile.version),
+                )
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Puts a rule set or profile of this service into force right after
+    /// its record is durable (on every node applying it).
+    pub fn after_record(
+        &self,
+        record_kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        let Some(record) = self.parse_record(record_kind, key, value)? else {
+            return Ok(());
+        };
+        let mut inner = self.inner.write();
+        match record {
+            ServiceRecord::RuleSet(rule_set) => inner.rule_set = *rule_set,
+            ServiceRecord::Profile(venue, profile) => {
+                inner.profiles.insert(venue, *profile);
+            }
+        }
+        recompile(&mut inner)
     }
 
     /// The venue, if it is one of this service's and the principal is its

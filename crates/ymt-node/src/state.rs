@@ -84,6 +84,35 @@ pub trait NodeModule: Send + Sync {
         &[]
     }
 
+    /// Puts one of this module's records (`Record::ModuleRecorded`) into
+    /// memory right after it is durable: on the node whose command made it
+    /// and, in a cluster, on every node applying it from the stream, in
+    /// stream order. Quick and in memory; it must take no lock a command of
+    /// the module holds while its record is applied.
+    fn after_record(
+        &self,
+        _node: &Node,
+        _record_kind: &str,
+        _key: &str,
+        _value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        Ok(())
+    }
+
+    /// In a cluster: checks one of this module's records again at its place
+    /// in the stream, against state that is itself a function of the
+    /// stream, never reading a clock (a rule-set version must still be
+    /// newer than the one in force). An error refuses it on every node.
+    fn check_record_in_order(
+        &self,
+        _node: &Node,
+        _record_kind: &str,
+        _key: &str,
+        _value: &serde_json::Value,
+    ) -> Result<(), NodeError> {
+        Ok(())
+    }
+
     /// The module itself, so its commands can find their state with
     /// [`Node::module`].
     fn as_any(&self) -> &dyn std::any::Any;

@@ -228,3 +228,179 @@ async fn ending_a_persons_sessions_reaches_every_node_and_spares_later_sign_ins(
         Some(pid)
     );
 }
+
+/// A command as it comes from a cluster's stream: its record (as JSON) and
+/// the command id the node that received it chose.
+fn from_stream(command_id: &str, record: serde_json::Value) -> RecordEnvelope {
+    let record: Record = serde_json::from_value(record).expect("a record");
+    let mut envelope = RecordEnvelope::new(&Author::operator(), at_secs(HOUR_SECS), record);
+    envelope.command_id = command_id.to_owned();
+    envelope.detail = command_id.to_owned();
+    envelope
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() {
+    let person = |masked_name: &str, has_phone: bool| {
+        json!({"pid": "p-race", "masked_name": masked_name, "id_type": "passport",
+               "region": "440305", "has_phone": has_phone, "registered_by": "cdc-440305"})
+    };
+    let appeal = |id: &str, text: &str, resolved: serde_json::Value| {
+        json!({"kind": "appeal_recorded", "appeal": {
+            "id": id, "pid": "p-race", "region": "440305", "filed_by": "cdc-440305",
+            "filed_at": at_secs(HOUR_SECS), "text": text, "color_at_filing": "yellow",
+            "resolved": resolved}})
+    };
+    let resolution = |note: &str| {
+        json!({"by": "cdc-440305", "at": at_secs(2 * HOUR_SECS), "note": note,
+               "outcome": "upheld"})
+    };
+    let confirmation = |by: &str| {
+        json!({"kind": "designation_confirmed", "confirmation": {
+            "designation": "auto-trace.d1", "pid": "p-race", "confirmed_by": by,
+            "confirmed_at": at_secs(HOUR_SECS), "note": "confirmed"}})
+    };
+    // (command id, record, refused in stream order?)
+    let stream = [
+        // Two first registrations of one person, with other data, made at
+        // once on two nodes: the later in the stream is refused ...
+        (
+            "cmd-register-1",
+            json!({"kind": "person_registered", "person": person("张*", true)}),
+            false,
+        ),
+        (
+            "cmd-register-2",
+            json!({"kind": "person_registered", "person": person("李*", false)}),
+            true,
+        ),
+        // ... the same registration again (a retry) is not.
+        (
+            "cmd-register-3",
+            json!({"kind": "person_registered", "person": person("张*", true)}),
+            false,
+        ),
+        // The same grounds filed at once on two nodes (whitespace aside).
+        (
+            "cmd-file-1",
+            appeal("ap-1", "never  there", json!(null)),
+            false,
+        ),
+        (
+            "cmd-file-2",
+            appeal("ap-2", "never there", json!(null)),
+            true,
+        ),
+        // Other grounds are another appeal.
+        (
+            "cmd-file-3",
+            appeal("ap-3", "a wrong result", json!(null)),
+            false,
+        ),
+        // Resolved at once on two nodes, and an appeal never filed.
+        (
+            "cmd-resolve-1",
+            appeal("ap-1", "never  there", resolution("first")),
+            false,
+        ),
+        (
+            "cmd-resolve-2",
+            appeal("ap-1", "never  there", resolution("second")),
+            true,
+        ),
+        (
+            "cmd-resolve-4",
+            appeal("ap-4", "unknown", resolution("nothing")),
+            true,
+        ),
+        // One designation confirmed at once by two authorities: the first
+        // in the stream stands; the same confirmation again is a retry.
+        ("cmd-confirm-1", confirmation("cdc-440305"), false),
+        ("cmd-confirm-2", confirmation("admin-2"), true),
+        ("cmd-confirm-3", confirmation("cdc-440305"), false),
+    ];
+    // Two nodes apply the same stream: the same outcome and audit on both.
+    let mut audits = Vec::new();
+    for _node in 0..2 {
+        let table = TableNode::open();
+        let envelopes: Vec<RecordEnvelope> = stream
+            .iter()
+            .map(|(id, record, _)| from_stream(id, record.clone()))
+            .collect();
+        table
+            .node
+            .apply_replicated(
+                envelopes,
+                ymt_node::replication::position_write("YMT_RECORDS", stream.len() as u64),
+            )
+            .await
+            .expect("applied");
+        for (id, _, refused) in &stream {
+            let outcome: serde_json::Value = serde_json::from_slice(
+                &table
+                    .node
+                    .store
+                    .meta_get(
+                        ymt_node::replication_commands::APPLIED_COMMANDS_NAMESPACE,
+                        id,
+                    )
+                    .expect("the store answers")
+                    .unwrap_or_else(|| panic!("{id} was applied or refused")),
+            )
+            .expect("JSON");
+            assert_eq!(
+                outcome.get("refused").is_some(),
+                *refused,
+                "{id}: {outcome}"
+            );
+        }
+        let stored = table
+            .node
+            .person_record(&support::pid("p-race"))
+            .expect("the store answers")
+            .expect("registered");
+        assert_eq!(stored.masked_name.to_string(), "张*");
+        assert!(stored.has_phone);
+        let appeal_of = |id: &str| {
+            table
+                .node
+                .store
+                .meta_get("appeals", id)
+                .expect("the store answers")
+                .map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON"))
+        };
+        assert_eq!(appeal_of("ap-2"), None, "the duplicate is not filed");
+        assert_eq!(appeal_of("ap-4"), None);
+        assert_eq!(
+            appeal_of("ap-1").expect("filed")["resolved"]["note"],
+            json!("first")
+        );
+        assert!(appeal_of("ap-3").expect("filed")["resolved"].is_null());
+        let confirmed: serde_json::Value = serde_json::from_slice(
+            &table
+                .node
+                .store
+                .meta_get("confirmations", "auto-trace.d1")
+                .expect("the store answers")
+                .expect("confirmed"),
+        )
+        .expect("JSON");
+        assert_eq!(confirmed["confirmed_by"], json!("cdc-440305"));
+        let audit: Vec<(String, String, String)> = table
+            .node
+            .store
+            .audit_list(&AuditFilter::default(), 10_000)
+            .expect("the audit log")
+            .into_iter()
+            .map(|entry| {
+                (
+                    entry.action,
+                    entry.outcome.as_str().to_owned(),
+                    entry.detail,
+                )
+            })
+            .collect();
+        audits.push(audit);
+    }
+    assert_eq!(audits[0], audits[1]);
+}
