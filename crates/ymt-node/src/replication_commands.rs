@@ -54,7 +54,7 @@ const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 
 /// The kinds of held action whose records go through the stream: those
 /// whose effect is itself replicated (a rule set, a profile, a principal,
-/// override events). The others (risk areas and their lifts, automatic
+/// override events, a risk area and its lift). The others (automatic
 /// tracing held by the breaker, key revocations, the services' rule sets)
 /// are recorded on the node that made them only, as their effects are.
 const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
@@ -62,6 +62,8 @@ const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     crate::breaker::KIND_PROFILE,
     crate::breaker::KIND_BULK_OVERRIDE,
     "principal",
+    crate::breaker::KIND_RISK_AREA,
+    crate::risk_lift::KIND_RISK_AREA_LIFT,
 ];
 
 /// Whether a record is an ordered command applied by every node of a
@@ -72,7 +74,8 @@ pub fn goes_through_stream(record: &Record) -> bool {
         Record::VenueRegistered { .. }
         | Record::RuleSetPublished { .. }
         | Record::ProfilePublished { .. }
-        | Record::PrincipalAdded { .. } => true,
+        | Record::PrincipalAdded { .. }
+        | Record::RiskAreaRecorded { .. } => true,
         Record::ActionRecorded { pending } => {
             HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
         }
@@ -86,6 +89,9 @@ pub fn command_scope(record: &Record) -> String {
     let region = match record {
         Record::VenueRegistered { venue } => Some(venue.region.as_str()),
         Record::ProfilePublished { region, .. } => Some(region.as_str()),
+        // A designation naming a region; one naming venues has no region
+        // before it is in force, so all its records go to the nation's.
+        Record::RiskAreaRecorded { area } => area.request.region.as_ref().map(|r| r.as_str()),
         _ => None,
     };
     match region {
@@ -118,6 +124,7 @@ fn refused(why: &str) -> NodeError {
 enum Effect {
     Nothing,
     Rules(Box<crate::publication::RulesInForce>),
+    RiskArea(crate::risk_commands::RiskEffect),
 }
 
 impl Node {
@@ -230,7 +237,23 @@ impl Node {
         &self,
         envelope: &RecordEnvelope,
     ) -> Result<Result<(), NodeError>, NodeError> {
-        let record = &envelope.record;
+        // A designation is checked, stored and put into force with ingest
+        // held off (and snapshots with it), as `risk::take_effect` does on
+        // a single node; it is stored at this node's own log position.
+        let (_gate, local_record) = match &envelope.record {
+            Record::RiskAreaRecorded { .. } => {
+                let gate = self.ingest_gate.blocking_write();
+                let local = match &envelope.record {
+                    Record::RiskAreaRecorded { area } => Record::RiskAreaRecorded {
+                        area: crate::risk_commands::with_local_position(self, area),
+                    },
+                    other => other.clone(),
+                };
+                (Some(gate), Some(local))
+            }
+            _ => (None, None),
+        };
+        let record = local_record.as_ref().unwrap_or(&envelope.record);
         let marker = |value: serde_json::Value| {
             MetaWrite::put(
                 APPLIED_COMMANDS_NAMESPACE,
@@ -264,9 +287,20 @@ impl Node {
                 self.metrics
                     .records_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Effect::Rules(rules) = effect {
-                    crate::publication::put_checked_rules_into_force(self, *rules)?;
-                    self.schedule_changed.notify_one();
+                match (effect, record) {
+                    (Effect::Rules(rules), _) => {
+                        crate::publication::put_checked_rules_into_force(self, *rules)?;
+                        self.schedule_changed.notify_one();
+                    }
+                    (Effect::RiskArea(effect), Record::RiskAreaRecorded { area }) => {
+                        let waiting = self
+                            .command_waiters
+                            .waiting
+                            .lock()
+                            .contains_key(&envelope.command_id);
+                        crate::risk_commands::take_effect_in_order(self, area, effect, waiting);
+                    }
+                    _ => {}
                 }
                 Ok(Ok(()))
             }
@@ -300,6 +334,9 @@ impl Node {
                 self.check_action_in_order(pending)?;
                 Ok(Effect::Nothing)
             }
+            Record::RiskAreaRecorded { area } => Ok(Effect::RiskArea(
+                crate::risk_commands::check_in_order(self, area)?,
+            )),
             // A principal is replaced by the last record in stream order.
             _ => Ok(Effect::Nothing),
         }

@@ -168,11 +168,25 @@ pub fn impact_of_request(
 /// re-evaluation that started before the area existed can overwrite a
 /// status computed with it, and a snapshot is either wholly before or wholly
 /// after the designation.
+///
+/// In a cluster the record is an ordered command: every node, this one
+/// included, puts the area into force when it applies the record from the
+/// stream (`risk_commands.rs`, under the gate there), and this node answers
+/// once it did.
 pub async fn take_effect(
     state: &Arc<Node>,
     request: &RiskAreaRequest,
     principal: &Principal,
 ) -> Result<AreaOutcome, NodeError> {
+    if state.replicates() {
+        let area = area_of(state, request, state.now())?;
+        write_record(state, request, principal, "in_force", Some(area), 0)?;
+        return Ok(crate::risk_commands::outcome_of(
+            state,
+            &request.id,
+            "in_force",
+        ));
+    }
     let gate = state.ingest_exclusive().await;
     let area = Arc::new(area_of(state, request, state.now())?);
     let applied_after_seq = state.store.last_seq();
@@ -299,6 +313,9 @@ pub fn reapply_after_snapshot(
 /// designations each snapshot reflects.
 #[derive(Default)]
 pub struct RiskAreasModule {
+    /// In a cluster: what designations applied from the stream did, for
+    /// the clients waiting on this node (`risk_commands.rs`).
+    pub(crate) outcomes: crate::risk_commands::KeptOutcomes,
     /// The designations in force at load, kept for [`NodeModule::after_rebuild`].
     loaded: parking_lot::Mutex<Vec<RiskAreaRecord>>,
     /// The designations the loaded snapshot reflects (its section of this

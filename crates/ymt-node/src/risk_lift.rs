@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use ymt_core::risk_area::RiskArea;
-use ymt_core::{EventId, Facts, PersonId, Timestamp};
+use ymt_core::{EventId, Facts, Timestamp};
 
 use crate::auth::Principal;
 use crate::breaker::{propose_held, propose_with_impact};
@@ -67,11 +67,20 @@ impl HeldLift {
 
 /// The stored designation `id`.
 pub fn stored_area(state: &Node, id: &EventId) -> Result<RiskAreaRecord, NodeError> {
-    let bytes = state
+    stored_area_if_any(state, id)?
+        .ok_or_else(|| NodeError::not_found(format!("no risk area {id}")))
+}
+
+/// The stored designation `id`, if there is one.
+pub fn stored_area_if_any(
+    state: &Node,
+    id: &EventId,
+) -> Result<Option<RiskAreaRecord>, NodeError> {
+    state
         .store
         .meta_get(META_RISK_AREAS, id.as_str())?
-        .ok_or_else(|| NodeError::not_found(format!("no risk area {id}")))?;
-    serde_json::from_slice(&bytes)
+        .map(|bytes| serde_json::from_slice(&bytes))
+        .transpose()
         .map_err(|error| NodeError::internal(format!("stored risk area: {error}")))
 }
 
@@ -231,12 +240,21 @@ pub async fn lift(
 /// Puts a lift into force: stores the designation with its window cut and
 /// status `lifted`, replaces it in the areas joined at evaluation, and
 /// decides every person it reaches again in full.
+///
+/// In a cluster the record is an ordered command: every node, this one
+/// included, puts the lift into force when it applies the record from the
+/// stream (`risk_commands.rs`, under the gate there, checked again there
+/// at the lift's instant), and this node answers once it did.
 pub async fn take_effect(
     state: &Arc<Node>,
     request: &LiftRequest,
     lifter: &Principal,
 ) -> Result<usize, NodeError> {
-    let gate = state.ingest_exclusive().await;
+    let clustered = state.replicates();
+    let gate = match clustered {
+        true => None,
+        false => Some(state.ingest_exclusive().await),
+    };
     let at = state.now();
     let (record, area) = liftable(state, lifter, &request.id, at)?;
     let lifted_area = cut(&area, at);
@@ -258,14 +276,15 @@ pub async fn take_effect(
         Record::RiskAreaRecorded { area: lifted },
         &format!("lifted at {at}: {}", request.reason),
     )?;
+    if clustered {
+        return Ok(crate::risk_commands::outcome_of(state, &request.id, "lifted")
+            .impact
+            .persons_reached);
+    }
     state.risk_areas.write().replace(Arc::new(lifted_area));
     let worker = state.clone();
     let persons = tokio::task::spawn_blocking(move || {
-        let mut pids: Vec<PersonId> = reached_persons(&worker, &area)?.person_ids(&worker);
-        pids.sort();
-        pids.dedup();
-        worker.reevaluate_many(&pids)?;
-        Ok::<usize, NodeError>(pids.len())
+        crate::risk_commands::decide_again(&worker, &area)
     })
     .await
     .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;

@@ -228,3 +228,163 @@ async fn ending_a_persons_sessions_reaches_every_node_and_spares_later_sign_ins(
         Some(pid)
     );
 }
+
+/// A designation record of area `ra-stream` (venue `v-area`, high risk,
+/// from ten hours before T0 to ten hours after) as a command read from the
+/// stream.
+fn risk_command(
+    command_id: &str,
+    status: &str,
+    at: ymt_core::Timestamp,
+    lifted: Option<ymt_core::Timestamp>,
+) -> RecordEnvelope {
+    use support::{COMMUNITY, at_minutes};
+    let id = ymt_core::EventId::parse("ra-stream").expect("an id");
+    let venue = ymt_core::VenueId::parse("v-area").expect("a venue id");
+    let request = ymt_node::risk::RiskAreaRequest {
+        id: id.clone(),
+        venues: vec![venue.clone()],
+        region: None,
+        level: ymt_core::event::RiskLevel::High,
+        from: at_minutes(-600),
+        until: at_minutes(600),
+        reason: "a stay there".into(),
+    };
+    let area = ymt_core::risk_area::RiskArea {
+        id,
+        level: request.level,
+        from: request.from,
+        until: lifted.unwrap_or(request.until),
+        in_force_at: at,
+        venues: [(venue, COMMUNITY.parse().expect("a region"))].into(),
+    };
+    let record = ymt_node::risk::RiskAreaRecord {
+        request,
+        designated_by: "table-test".into(),
+        status: status.into(),
+        updated_at: at,
+        area: (status != "pending").then_some(area),
+        applied_after_seq: 0,
+        lifted: lifted.map(|at| ymt_node::model::RiskAreaLift {
+            at,
+            by: "table-test".into(),
+            reason: "no new cases".into(),
+        }),
+    };
+    let mut envelope = RecordEnvelope::new(
+        &Author::operator(),
+        at,
+        Record::RiskAreaRecorded { area: record },
+    );
+    envelope.command_id = command_id.into();
+    envelope
+}
+
+/// What a node noted for a command it applied from the stream: `None`
+/// applied, `Some(why)` refused.
+fn refusal_of(table: &TableNode, command_id: &str) -> Option<String> {
+    let bytes = table
+        .node
+        .store
+        .meta_get(
+            ymt_node::replication_commands::APPLIED_COMMANDS_NAMESPACE,
+            command_id,
+        )
+        .expect("the store reads")
+        .expect("the command was applied or refused");
+    let noted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    noted["refused"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risk_area_from_the_stream_is_put_in_force_once_and_lifted_once_on_every_node() {
+    use support::{at_minutes, check_in};
+    use ymt_core::Color;
+    let table = TableNode::open();
+    table.register_venue("v-area", true);
+    table
+        .ingest(vec![check_in(
+            "ci-before",
+            "visitor",
+            "v-area",
+            at_minutes(-120),
+            at_minutes(-60),
+        )])
+        .await;
+    let mut position = 0;
+    let mut apply = |envelope: RecordEnvelope| {
+        position += 1;
+        let node = table.node.clone();
+        async move {
+            node.apply_replicated(
+                vec![envelope],
+                ymt_node::replication::position_write("YMT_RECORDS", position),
+            )
+            .await
+            .expect("the command is applied or refused")
+        }
+    };
+    // Put in force from the stream: the person it reaches turns yellow
+    // here, as on the node that made it.
+    apply(risk_command("cmd-1", "in_force", at_minutes(-30), None)).await;
+    assert_eq!(refusal_of(&table, "cmd-1"), None);
+    assert_eq!(table.color("visitor"), Color::Yellow);
+    // Decided a second time (another node's approval, later in the
+    // stream): refused, the area as the first put it.
+    apply(risk_command("cmd-2", "in_force", at_minutes(-20), None)).await;
+    assert!(
+        refusal_of(&table, "cmd-2").is_some_and(|why| why.contains("already in_force")),
+        "{:?}",
+        refusal_of(&table, "cmd-2")
+    );
+    apply(risk_command("cmd-3", "rejected", at_minutes(-20), None)).await;
+    assert!(refusal_of(&table, "cmd-3").is_some());
+    // Lifted at its own instant; a stay after it gives nothing.
+    apply(risk_command("cmd-4", "lifted", at_minutes(-10), Some(at_minutes(-10)))).await;
+    assert_eq!(refusal_of(&table, "cmd-4"), None);
+    table
+        .ingest(vec![check_in(
+            "ci-after",
+            "latecomer",
+            "v-area",
+            at_minutes(-5),
+            at_minutes(-1),
+        )])
+        .await;
+    assert_eq!(table.color("latecomer"), Color::Green);
+    assert_eq!(
+        table.color("visitor"),
+        Color::Yellow,
+        "a stay before the lift keeps its exposure"
+    );
+    // Lifted again, or a lift of an area never designated: refused.
+    apply(risk_command("cmd-5", "lifted", at_minutes(-5), Some(at_minutes(-5)))).await;
+    assert!(
+        refusal_of(&table, "cmd-5").is_some_and(|why| why.contains("already lifted")),
+        "{:?}",
+        refusal_of(&table, "cmd-5")
+    );
+    let mut never = risk_command("cmd-6", "lifted", at_minutes(-5), Some(at_minutes(-5)));
+    if let Record::RiskAreaRecorded { area } = &mut never.record {
+        area.request.id = ymt_core::EventId::parse("ra-never").expect("an id");
+    }
+    apply(never).await;
+    assert!(
+        refusal_of(&table, "cmd-6").is_some_and(|why| why.contains("never designated")),
+        "{:?}",
+        refusal_of(&table, "cmd-6")
+    );
+    // Every refusal is an audit record of its own, denied.
+    let denied = table
+        .node
+        .store
+        .audit_list(&AuditFilter::default(), 10_000)
+        .expect("the audit reads")
+        .into_iter()
+        .filter(|entry| {
+            entry.action.starts_with("risk_area.")
+                && entry.outcome == ymt_store::AuditOutcome::Denied
+        })
+        .count();
+    assert_eq!(denied, 4);
+}

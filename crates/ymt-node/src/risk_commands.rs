@@ -1,0 +1,197 @@
+//! Risk areas as ordered commands of a cluster (issue 11): a designation
+//! (held, put in force, rejected) or a lift is one `risk_area_recorded`
+//! record, which every node applies in stream order
+//! (`replication_commands.rs`), the one that made it included. This module
+//! checks such a record again at its place in the stream and, once it is
+//! durable, changes the node's memory exactly as the single node does right
+//! after its own write (`risk::take_effect`, `risk_lift::take_effect`): the
+//! area joined at evaluation, every person it reaches decided again, the
+//! scheduler woken for the timed transitions. Nothing here reads a clock:
+//! a lift is checked against its own instant.
+//!
+//! A single node (no replicator) never comes here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ymt_core::risk_area::RiskArea;
+use ymt_core::{EventId, PersonId};
+
+use crate::error::NodeError;
+use crate::model::RiskAreaRecord;
+use crate::risk::{AreaOutcome, Pass, RiskAreasModule, decide_reached, reached_persons};
+use crate::risk_lift::stored_area_if_any;
+use crate::state::Node;
+
+/// Outcomes kept for clients waiting on this node, at most this many (a
+/// client that gave up leaves its outcome behind; the oldest go first).
+const OUTCOMES_KEPT_MAX: usize = 256;
+
+/// What a designation record changes in memory once durable.
+pub(crate) enum RiskEffect {
+    /// Pending or rejected: nothing but the stored record.
+    Nothing,
+    /// Put in force: joined from now on.
+    InForce(Arc<RiskArea>),
+    /// Lifted: the area with its window cut, and the area before, whose
+    /// reached persons are decided again.
+    Lifted {
+        lifted: Arc<RiskArea>,
+        before: RiskArea,
+    },
+}
+
+fn refused(id: &EventId, status: &str, why: String) -> NodeError {
+    NodeError::conflict(format!("risk area {id} cannot be {status}: {why}"))
+}
+
+/// Checks a designation record again where it stands in the stream, from
+/// the designation stored so far (itself a function of the stream): a
+/// designation is held or put in force only once, a held one is decided
+/// once (put in force or rejected), and only a designation in force whose
+/// window has not ended at the lift's instant can be lifted, once.
+pub(crate) fn check_in_order(state: &Node, record: &RiskAreaRecord) -> Result<RiskEffect, NodeError> {
+    let id = &record.request.id;
+    let stored = stored_area_if_any(state, id)?;
+    let stored_status = stored.as_ref().map(|stored| stored.status.as_str());
+    let already = |stored_status: &str| {
+        refused(
+            id,
+            &record.status,
+            format!("it is already {stored_status}"),
+        )
+    };
+    match record.status.as_str() {
+        "pending" => match stored_status {
+            None => Ok(RiskEffect::Nothing),
+            Some(status) => Err(already(status)),
+        },
+        "rejected" => match stored_status {
+            None | Some("pending") => Ok(RiskEffect::Nothing),
+            Some(status) => Err(already(status)),
+        },
+        "in_force" => match (stored_status, &record.area) {
+            (None | Some("pending"), Some(area)) => Ok(RiskEffect::InForce(Arc::new(area.clone()))),
+            (None | Some("pending"), None) => Err(refused(
+                id,
+                "in force",
+                "the record names no area".into(),
+            )),
+            (Some(status), _) => Err(already(status)),
+        },
+        "lifted" => {
+            let (Some(lift), Some(lifted)) = (&record.lifted, &record.area) else {
+                return Err(refused(id, "lifted", "the record names no lift".into()));
+            };
+            let before = match stored {
+                Some(RiskAreaRecord {
+                    status,
+                    area: Some(area),
+                    ..
+                }) if status == "in_force" => area,
+                Some(stored) => return Err(already(&stored.status)),
+                None => return Err(refused(id, "lifted", "it was never designated".into())),
+            };
+            if before.until <= lift.at {
+                return Err(refused(
+                    id,
+                    "lifted",
+                    format!("it already ended at {}", before.until),
+                ));
+            }
+            Ok(RiskEffect::Lifted {
+                lifted: Arc::new(lifted.clone()),
+                before,
+            })
+        }
+        other => Err(refused(id, other, "not a status of a designation".into())),
+    }
+}
+
+/// The record as this node stores it: its log position (which tells a
+/// restart whether a snapshot reflects it) is this node's own, taken under
+/// the ingest gate the caller holds, as `risk::take_effect` takes it.
+pub(crate) fn with_local_position(state: &Node, record: &RiskAreaRecord) -> RiskAreaRecord {
+    RiskAreaRecord {
+        applied_after_seq: state.store.last_seq(),
+        ..record.clone()
+    }
+}
+
+/// Puts a durable designation record into memory (under the ingest gate the
+/// caller holds, as `risk::take_effect` holds it): the area joined, the
+/// persons it reaches decided again, the scheduler woken. Kept for the
+/// client when one waits on this node (`waiting`).
+pub(crate) fn take_effect_in_order(
+    state: &Node,
+    record: &RiskAreaRecord,
+    effect: RiskEffect,
+    waiting: bool,
+) {
+    let outcome = match effect {
+        RiskEffect::Nothing => return,
+        RiskEffect::InForce(area) => {
+            state.risk_areas.write().insert(area.clone());
+            reached_persons(state, &area)
+                .and_then(|reached| decide_reached(state, &area, &reached, Pass::Apply))
+        }
+        RiskEffect::Lifted { lifted, before } => {
+            state.risk_areas.write().replace(lifted);
+            decide_again(state, &before).map(|persons| {
+                let mut outcome = AreaOutcome::default();
+                outcome.impact.persons_reached = persons;
+                outcome
+            })
+        }
+    };
+    state.schedule_changed.notify_one();
+    match outcome {
+        Ok(outcome) if waiting => keep_outcome(state, record, outcome),
+        Ok(_) => {}
+        // The record is durable and the area joined: a person not decided
+        // again here is decided at their next evaluation.
+        Err(error) => tracing::error!(
+            area = %record.request.id,
+            "deciding the persons a replicated designation reaches failed: {error}"
+        ),
+    }
+}
+
+/// Decides every person `area` reaches again, in full (a lift shortens a
+/// window, which the incremental pass cannot express).
+pub(crate) fn decide_again(state: &Node, area: &RiskArea) -> Result<usize, NodeError> {
+    let mut pids: Vec<PersonId> = reached_persons(state, area)?.person_ids(state);
+    pids.sort();
+    pids.dedup();
+    state.reevaluate_many(&pids)?;
+    Ok(pids.len())
+}
+
+fn outcome_key(id: &EventId, status: &str) -> String {
+    format!("{id}/{status}")
+}
+
+fn keep_outcome(state: &Node, record: &RiskAreaRecord, outcome: AreaOutcome) {
+    if let Ok(module) = state.module::<RiskAreasModule>() {
+        let mut outcomes = module.outcomes.lock();
+        while outcomes.len() >= OUTCOMES_KEPT_MAX {
+            outcomes.pop_first();
+        }
+        outcomes.insert(outcome_key(&record.request.id, &record.status), outcome);
+    }
+}
+
+/// What putting `id` into `status` did on this node, once this node applied
+/// the command from the stream (its client waited for that); a default
+/// outcome when it was not kept.
+pub(crate) fn outcome_of(state: &Node, id: &EventId, status: &str) -> AreaOutcome {
+    state
+        .module::<RiskAreasModule>()
+        .ok()
+        .and_then(|module| module.outcomes.lock().remove(&outcome_key(id, status)))
+        .unwrap_or_default()
+}
+
+/// Outcomes of designations this node applied from the stream for a
+/// client waiting on it, by area id and status.
+pub(crate) type KeptOutcomes = parking_lot::Mutex<BTreeMap<String, AreaOutcome>>;
