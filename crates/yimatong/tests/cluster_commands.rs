@@ -202,7 +202,13 @@ async fn risk_register_venue(cluster: &TestCluster, node: usize) {
 
 /// Posts one check-in at the risk tests' venue through node `node` and
 /// waits until every node holds it.
-async fn risk_check_in(cluster: &TestCluster, node: usize, id: &str, pid: &str, stay: (&str, &str)) {
+async fn risk_check_in(
+    cluster: &TestCluster,
+    node: usize,
+    id: &str,
+    pid: &str,
+    stay: (&str, &str),
+) {
     let client = reqwest::Client::new();
     let event = json!({
         "id": id,
@@ -323,7 +329,10 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
         )
         .await;
         assert_eq!(status, 202, "a county's lift is held: {proposed}");
-        let lift = proposed["pending"]["id"].as_str().expect("an id").to_owned();
+        let lift = proposed["pending"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
         risk_wait_pending_everywhere(&cluster, &lift).await;
         let (status, approved) = risk_post(
             &client,
@@ -345,7 +354,9 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
             |areas| risk_status_of(areas, "ra-cluster").as_deref() == Some("lifted"),
         )
         .await;
-        let lifted_at = areas[0]["lifted"]["at"].as_str().expect("the lift's instant");
+        let lifted_at = areas[0]["lifted"]["at"]
+            .as_str()
+            .expect("the lift's instant");
         let lifted_at = ymt_core::Timestamp::parse_rfc3339(lifted_at).expect("an instant");
         // A stay after the lift exposes nobody, on any node: without the
         // lift a node would schedule this person's turn to yellow.
@@ -391,6 +402,131 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
     });
 }
 
+/// Sends an approval of `pending` through node 2 and its rejection through
+/// node 3 at once, by two national admins; checks that one won and the
+/// other was told 409. Returns whether the approval won, and whether the
+/// loser was refused where it stood in the stream (every node then holds
+/// its refusal) rather than by its node's own check before publishing.
+async fn risk_decide_at_once(cluster: &TestCluster, pending: &str) -> (bool, bool) {
+    let client = reqwest::Client::new();
+    let approve = format!("/v1/pending/{pending}:approve");
+    let reject = format!("/v1/pending/{pending}:reject");
+    let empty = json!({});
+    let (approved, rejected) = tokio::join!(
+        risk_post(
+            &client,
+            &cluster.bases[1],
+            &cluster.other_admin_keys[1],
+            &approve,
+            &empty,
+        ),
+        risk_post(
+            &client,
+            &cluster.bases[2],
+            &cluster.other_admin_keys[2],
+            &reject,
+            &empty,
+        ),
+    );
+    let (approval_won, loser) = match (approved.0, rejected.0) {
+        (200, 409) => (true, &rejected),
+        (409, 200) => (false, &approved),
+        _ => panic!(
+            "one decision wins, the other is told it lost: {} {}, {} {}",
+            approved.0, approved.1["detail"], rejected.0, rejected.1["detail"]
+        ),
+    };
+    let refused_in_order = loser.1["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(ymt_node::replication_commands::REFUSED_IN_STREAM_ORDER);
+    println!(
+        "risk conflict on {pending}: approval won {approval_won}; \
+         the loser refused in stream order: {refused_in_order}"
+    );
+    (approval_won, refused_in_order)
+}
+
+/// Waits until every node holds the same designations, with `area` no
+/// longer `unsettled`, and the same held actions with `pending` decided;
+/// checks that the designation's status and the held action's are
+/// `outcome`; then waits until every node holds the same `expected` audit
+/// records of designations and held actions (`denied` of them refused).
+async fn risk_same_outcome_everywhere(
+    cluster: &TestCluster,
+    (area, unsettled): (&str, &str),
+    pending: &str,
+    outcome: (&str, &str),
+    (expected, denied): (usize, usize),
+) {
+    let client = reqwest::Client::new();
+    let admin = cluster.admin_key.clone();
+    let areas = risk_same_everywhere(
+        &cluster.bases,
+        "the designations",
+        |base| {
+            let client = client.clone();
+            let key = admin.clone();
+            async move { risk_areas(&client, &base, &key).await }
+        },
+        |areas| risk_status_of(areas, area).is_some_and(|status| status != unsettled),
+    )
+    .await;
+    let listed = risk_same_everywhere(
+        &cluster.bases,
+        "the held actions",
+        |base| {
+            let client = client.clone();
+            let key = admin.clone();
+            async move { risk_get(&client, &base, &key, "/v1/pending").await }
+        },
+        |listed| {
+            listed["pending"].as_array().is_some_and(|all| {
+                all.iter()
+                    .any(|one| one["id"] == pending && one["status"] != "pending")
+            })
+        },
+    )
+    .await;
+    let decided = listed["pending"]
+        .as_array()
+        .expect("held actions")
+        .iter()
+        .find(|one| one["id"] == pending)
+        .expect("the held action")["status"]
+        .as_str()
+        .expect("a status")
+        .to_owned();
+    let designation = risk_status_of(&areas, area).expect("the designation");
+    assert_eq!(
+        (designation.as_str(), decided.as_str()),
+        outcome,
+        "the designation and its held action agree with the decision that won"
+    );
+    let audit = risk_same_everywhere(
+        &cluster.bases,
+        "the audit records of designations and held actions",
+        |base| {
+            let client = client.clone();
+            let key = admin.clone();
+            async move { risk_audit(&client, &base, &key).await }
+        },
+        |records| {
+            records
+                .as_array()
+                .is_some_and(|records| records.len() == expected)
+        },
+    )
+    .await;
+    let refused = audit
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|record| record[5] == "denied")
+        .count();
+    assert_eq!(refused, denied, "{audit:#}");
+}
+
 #[test]
 fn conflicting_decisions_on_one_held_risk_area_sent_to_two_nodes_end_the_same_on_every_node() {
     let Some(nats) = nats_or_skip("risk areas as ordered commands") else {
@@ -398,100 +534,212 @@ fn conflicting_decisions_on_one_held_risk_area_sent_to_two_nodes_end_the_same_on
     };
     runtime().block_on(async {
         let cluster = TestCluster::start(&nats, RISK_COMMAND_ACK_TIMEOUT_MS).await;
-        let client = reqwest::Client::new();
-        let admin = cluster.admin_key.clone();
         let pending = risk_propose_held(&cluster, 0, "ra-contested").await;
-        // One national admin approves through node 2 while another rejects
-        // through node 3, at once.
-        let approve = format!("/v1/pending/{pending}:approve");
-        let reject = format!("/v1/pending/{pending}:reject");
-        let (approved, rejected) = tokio::join!(
-            risk_post(
-                &client,
-                &cluster.bases[1],
-                &cluster.other_admin_keys[0],
-                &approve,
-                &json!({}),
-            ),
-            risk_post(
-                &client,
-                &cluster.bases[2],
-                &cluster.other_admin_keys[1],
-                &reject,
-                &json!({}),
-            ),
-        );
-        let (won, loser) = match (approved.0, rejected.0) {
-            (200, 409) => (("in_force", "approved"), &rejected),
-            (409, 200) => (("rejected", "rejected"), &approved),
-            _ => panic!(
-                "one decision wins, the other is told it lost: {} {}, {} {}",
-                approved.0, approved.1["detail"], rejected.0, rejected.1["detail"]
-            ),
+        let (approval_won, refused_in_order) = risk_decide_at_once(&cluster, &pending).await;
+        // The proposal (the held action, the held designation), the
+        // winner's decision (the designation, the action) and the loser's
+        // refusal when it was refused in stream order (one refused by its
+        // node's own check before publishing is that node's alone, like any
+        // refused request).
+        let refusals = usize::from(refused_in_order);
+        let outcome = match approval_won {
+            true => ("in_force", "approved"),
+            false => ("rejected", "rejected"),
         };
-        let refused_in_order = loser.1["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(ymt_node::replication_commands::REFUSED_IN_STREAM_ORDER);
-        // The same outcome on every node: the designation and the action.
-        let areas = risk_same_everywhere(
-            &cluster.bases,
-            "the designations",
-            |base| {
-                let client = client.clone();
-                let key = admin.clone();
-                async move { risk_areas(&client, &base, &key).await }
-            },
-            |areas| risk_status_of(areas, "ra-contested").as_deref() != Some("pending"),
+        risk_same_outcome_everywhere(
+            &cluster,
+            ("ra-contested", "pending"),
+            &pending,
+            outcome,
+            (4 + refusals, refusals),
         )
         .await;
-        assert_eq!(
-            risk_status_of(&areas, "ra-contested").as_deref(),
-            Some(won.0),
-            "the decision that won holds: {areas:#}"
-        );
-        risk_same_everywhere(
+    });
+}
+
+#[test]
+fn a_held_lift_approved_and_rejected_at_once_on_two_nodes_is_not_in_force_while_rejected() {
+    let Some(nats) = nats_or_skip("risk areas as ordered commands") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cluster = TestCluster::start(&nats, RISK_COMMAND_ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let designation = risk_propose_held(&cluster, 0, "ra-lift-contested").await;
+        let (status, approved) = risk_post(
+            &client,
+            &cluster.bases[1],
+            &cluster.other_admin_keys[0],
+            &format!("/v1/pending/{designation}:approve"),
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{approved}");
+        let (status, proposed) = risk_post(
+            &client,
+            &cluster.bases[0],
+            &cluster.authority_key,
+            "/v1/risk-areas/ra-lift-contested:lift",
+            &json!({"reason": "no new cases"}),
+        )
+        .await;
+        assert_eq!(status, 202, "a county's lift is held: {proposed}");
+        let lift = proposed["pending"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        risk_wait_pending_everywhere(&cluster, &lift).await;
+        let (approval_won, refused_in_order) = risk_decide_at_once(&cluster, &lift).await;
+        // The designation (held action and record, each proposed and
+        // approved), the lift's proposal, the winner's decision (approved:
+        // the lifted record and the action; rejected: the action), and the
+        // loser's refusal in stream order.
+        let refusals = usize::from(refused_in_order);
+        let decision = if approval_won { 2 } else { 1 };
+        let outcome = match approval_won {
+            true => ("lifted", "approved"),
+            false => ("in_force", "rejected"),
+        };
+        risk_same_outcome_everywhere(
+            &cluster,
+            ("ra-lift-contested", ""),
+            &lift,
+            outcome,
+            (5 + decision + refusals, refusals),
+        )
+        .await;
+    });
+}
+
+/// The ids of a person's events on a node (those it derived itself too),
+/// as a JSON array.
+async fn risk_timeline_ids(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    pid: &str,
+) -> Option<Value> {
+    let ids = support::cluster::event_ids(client, base, key, pid).await?;
+    Some(json!(ids))
+}
+
+#[test]
+fn a_held_tracing_decided_on_two_nodes_at_once_designates_the_same_on_every_node() {
+    let Some(nats) = nats_or_skip("held tracing decided in stream order") else {
+        return;
+    };
+    runtime().block_on(async {
+        // Any tracing designating more than one person is held.
+        let cluster = TestCluster::start_with_args(
+            &nats,
+            RISK_COMMAND_ACK_TIMEOUT_MS,
+            &["--breaker-persons-max", "1"],
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let admin = cluster.admin_key.clone();
+        risk_register_venue(&cluster, 0).await;
+        // The stays first, on every node, then the positive: each node
+        // derives the same held tracing (two persons designated).
+        for (node, id, pid, minutes) in [
+            (0, "ci-trace-case", "p-trace-case", (300, 240)),
+            (1, "ci-trace-a", "p-trace-a", (290, 250)),
+            (2, "ci-trace-b", "p-trace-b", (280, 245)),
+        ] {
+            risk_check_in(
+                &cluster,
+                node,
+                id,
+                pid,
+                (
+                    &rfc3339_now_minus(minutes.0 * 60),
+                    &rfc3339_now_minus(minutes.1 * 60),
+                ),
+            )
+            .await;
+        }
+        let positive = json!({
+            "id": "pos-trace",
+            "subject": {"pid": "p-trace-case"},
+            "region": "440305",
+            "kind": "test_result",
+            "data": {"test": "pcr", "result": "positive",
+                     "sampled_at": rfc3339_now_minus(7200),
+                     "reported_at": rfc3339_now_minus(6600),
+                     "lab": "lab-440305-01"},
+        });
+        let (status, body) = risk_post(
+            &client,
+            &cluster.bases[0],
+            &cluster.lab_key,
+            "/v1/events:batch",
+            &json!({ "events": [positive] }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let pending = "tracing.lab-440305:pos-trace";
+        risk_wait_pending_everywhere(&cluster, pending).await;
+        let (approval_won, _) = risk_decide_at_once(&cluster, pending).await;
+        // The same decision and the same designations on every node.
+        let listed = risk_same_everywhere(
             &cluster.bases,
-            "the held action",
+            "the held tracing",
             |base| {
                 let client = client.clone();
                 let key = admin.clone();
                 async move { risk_get(&client, &base, &key, "/v1/pending").await }
             },
             |listed| {
-                listed["pending"]
-                    .as_array()
-                    .is_some_and(|all| all.iter().any(|one| one["status"] == won.1))
+                listed["pending"].as_array().is_some_and(|all| {
+                    all.iter()
+                        .any(|one| one["id"] == pending && one["status"] != "pending")
+                })
             },
         )
         .await;
-        // And the same audit records: the proposal (the action and the
-        // held designation), the winner's decision (the designation and
-        // the action), and the loser's refusal where it was refused in
-        // stream order (one refused by its node's own check before it was
-        // published is that node's alone, like any refused request).
-        let expected = 4 + usize::from(refused_in_order);
-        let audit = risk_same_everywhere(
-            &cluster.bases,
-            "the audit records of the designation",
-            |base| {
-                let client = client.clone();
-                let key = admin.clone();
-                async move { risk_audit(&client, &base, &key).await }
-            },
-            |records| {
-                records
-                    .as_array()
-                    .is_some_and(|records| records.len() == expected)
-            },
-        )
-        .await;
-        let denied = audit
+        let decided = listed["pending"]
             .as_array()
-            .expect("records")
+            .expect("held actions")
             .iter()
-            .filter(|record| record[5] == "denied")
-            .count();
-        assert_eq!(denied, expected - 4, "{audit:#}");
+            .find(|one| one["id"] == pending)
+            .expect("the held tracing")["status"]
+            .clone();
+        assert_eq!(
+            decided,
+            if approval_won { "approved" } else { "rejected" },
+            "{listed:#}"
+        );
+        for pid in ["p-trace-a", "p-trace-b"] {
+            risk_same_everywhere(
+                &cluster.bases,
+                &format!("the events of {pid}"),
+                |base| {
+                    let client = client.clone();
+                    let key = admin.clone();
+                    async move { risk_timeline_ids(&client, &base, &key, pid).await }
+                },
+                |ids| {
+                    let derived = ids
+                        .as_array()
+                        .expect("ids")
+                        .iter()
+                        .filter(|id| !id.as_str().unwrap_or(":").contains(':'))
+                        .count();
+                    (derived > 0) == approval_won
+                },
+            )
+            .await;
+            risk_same_everywhere(
+                &cluster.bases,
+                &format!("the status of {pid}"),
+                |base| {
+                    let client = client.clone();
+                    let key = admin.clone();
+                    async move { risk_status(&client, &base, &key, pid).await }
+                },
+                |status| (status["color"] != "green") == approval_won,
+            )
+            .await;
+        }
     });
 }

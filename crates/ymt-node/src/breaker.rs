@@ -351,7 +351,7 @@ pub async fn decide(
             .await;
         return Err(NodeError::forbidden(detail));
     }
-    let _serial = state.tracing.decisions.lock().await;
+    let serial = state.tracing.decisions.lock().await;
     let bytes = state
         .store
         .meta_get(META_PENDING, id)?
@@ -394,7 +394,14 @@ pub async fn decide(
         .get(&pending.proposer)
         .cloned()
         .or(system_proposer);
-    if approve {
+    // In a cluster a held tracing's decision is applied by every node from
+    // the stream, this one included, and each derives the designations
+    // then (`tracing_service::apply_decision_in_order`, under the lock this
+    // decision lets go of before it waits for that): none here.
+    let decided_in_stream = state.replicates() && pending.action.kind == KIND_TRACING;
+    if approve && decided_in_stream {
+        // Its counts are known on each node once it applied the decision.
+    } else if approve {
         let proposer = proposer.ok_or_else(|| {
             NodeError::conflict(format!(
                 "the proposer {} no longer exists",
@@ -428,6 +435,7 @@ pub async fn decide(
         pending.persons_reached,
         pending.impact.transitions
     );
+    let _serial = (!decided_in_stream).then_some(serial);
     state.apply(
         &Author::from(principal),
         decided_at,

@@ -12,7 +12,8 @@
 //! wrote (`RecordEnvelope::detail`). The checks that depend on state (a
 //! rule-set version newer than the one in force, a held action still
 //! pending and decided by another party, a venue id not registered by
-//! someone else) are made again at that point of the stream, from state
+//! someone else, a risk area decided or lifted once: `risk_commands.rs`)
+//! are made again at that point of the stream, from state
 //! that is itself a function of the stream: two conflicting commands
 //! accepted at once on two nodes end the same on every node. The later one
 //! is refused identically everywhere, and the refusal is an audit record
@@ -54,9 +55,10 @@ const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 
 /// The kinds of held action whose records go through the stream: those
 /// whose effect is itself replicated (a rule set, a profile, a principal,
-/// override events, a risk area and its lift). The others (automatic
-/// tracing held by the breaker, key revocations, the services' rule sets)
-/// are recorded on the node that made them only, as their effects are.
+/// override events, a risk area and its lift). Of automatic tracing held
+/// by the breaker only the decisions do ([`is_tracing_decision`]). The
+/// others (key revocations, the services' rule sets) are recorded on the
+/// node that made them only, as their effects are.
 const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     crate::breaker::KIND_RULE_SET,
     crate::breaker::KIND_PROFILE,
@@ -65,6 +67,15 @@ const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     crate::breaker::KIND_RISK_AREA,
     crate::risk_lift::KIND_RISK_AREA_LIFT,
 ];
+
+/// Whether a decision on a held action is a command although its proposal
+/// is not: a held automatic tracing is proposed by every node alike (it is
+/// derived from the events), but decided by one administrator on one node.
+/// Every node applies the decision in stream order and derives its
+/// designations then (`tracing_service::apply_decision_in_order`).
+fn is_tracing_decision(pending: &PendingAction) -> bool {
+    pending.action.kind == crate::breaker::KIND_TRACING && pending.status != PendingStatus::Pending
+}
 
 /// Whether a record is an ordered command applied by every node of a
 /// cluster in stream order (the rest of the ordered kinds are not
@@ -78,6 +89,7 @@ pub fn goes_through_stream(record: &Record) -> bool {
         | Record::RiskAreaRecorded { .. } => true,
         Record::ActionRecorded { pending } => {
             HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
+                || is_tracing_decision(pending)
         }
         _ => false,
     }
@@ -216,15 +228,38 @@ impl Node {
             return Ok(());
         }
         let id = envelope.command_id.clone();
+        // A decision on a held tracing is serialised with tracing itself
+        // (which reads the decision), and derives its designations here.
+        let tracing_decision = match &envelope.record {
+            Record::ActionRecorded { pending } if is_tracing_decision(pending) => {
+                Some(pending.clone())
+            }
+            _ => None,
+        };
+        let serial = match tracing_decision {
+            Some(_) => Some(self.tracing.decisions.lock().await),
+            None => None,
+        };
         let outcome = match self.applied_command_outcome(&id)? {
             Some(outcome) => outcome,
             None => {
                 let node = self.clone();
-                tokio::task::spawn_blocking(move || node.apply_command_in_order(&envelope))
-                    .await
-                    .map_err(|_| NodeError::internal("applying a command panicked"))??
+                let outcome =
+                    tokio::task::spawn_blocking(move || node.apply_command_in_order(&envelope))
+                        .await
+                        .map_err(|_| NodeError::internal("applying a command panicked"))??;
+                if let (Ok(()), Some(pending)) = (&outcome, &tracing_decision)
+                    && let Err(error) =
+                        crate::tracing_service::apply_decision_in_order(self, pending).await
+                {
+                    // The decision is durable: the tracing is derived
+                    // again with it at the next batch that concerns it.
+                    tracing::error!(pending = %pending.id, "tracing after a replicated decision failed: {error}");
+                }
+                outcome
             }
         };
+        drop(serial);
         if let Some(waiter) = self.command_waiters.waiting.lock().remove(&id) {
             let _ = waiter.send(outcome);
         }
@@ -332,6 +367,7 @@ impl Node {
             ))),
             Record::ActionRecorded { pending } => {
                 self.check_action_in_order(pending)?;
+                crate::risk_commands::check_lift_decision_in_order(self, pending)?;
                 Ok(Effect::Nothing)
             }
             Record::RiskAreaRecorded { area } => Ok(Effect::RiskArea(
@@ -355,6 +391,10 @@ impl Node {
                 pending.id
             ))),
             (PendingStatus::Pending, None) => Ok(()),
+            // Each node derives a held tracing itself, from events that
+            // may not all have reached it yet: its decision is kept and
+            // the tracing follows it once derived.
+            (_, None) if is_tracing_decision(pending) => Ok(()),
             (_, None) => Err(NodeError::conflict(format!(
                 "no pending action {}",
                 pending.id

@@ -18,7 +18,7 @@ use ymt_core::risk_area::RiskArea;
 use ymt_core::{EventId, PersonId};
 
 use crate::error::NodeError;
-use crate::model::RiskAreaRecord;
+use crate::model::{PendingAction, PendingStatus, RiskAreaRecord};
 use crate::risk::{AreaOutcome, Pass, RiskAreasModule, decide_reached, reached_persons};
 use crate::risk_lift::stored_area_if_any;
 use crate::state::Node;
@@ -50,17 +50,15 @@ fn refused(id: &EventId, status: &str, why: String) -> NodeError {
 /// designation is held or put in force only once, a held one is decided
 /// once (put in force or rejected), and only a designation in force whose
 /// window has not ended at the lift's instant can be lifted, once.
-pub(crate) fn check_in_order(state: &Node, record: &RiskAreaRecord) -> Result<RiskEffect, NodeError> {
+pub(crate) fn check_in_order(
+    state: &Node,
+    record: &RiskAreaRecord,
+) -> Result<RiskEffect, NodeError> {
     let id = &record.request.id;
     let stored = stored_area_if_any(state, id)?;
     let stored_status = stored.as_ref().map(|stored| stored.status.as_str());
-    let already = |stored_status: &str| {
-        refused(
-            id,
-            &record.status,
-            format!("it is already {stored_status}"),
-        )
-    };
+    let already =
+        |stored_status: &str| refused(id, &record.status, format!("it is already {stored_status}"));
     match record.status.as_str() {
         "pending" => match stored_status {
             None => Ok(RiskEffect::Nothing),
@@ -72,11 +70,9 @@ pub(crate) fn check_in_order(state: &Node, record: &RiskAreaRecord) -> Result<Ri
         },
         "in_force" => match (stored_status, &record.area) {
             (None | Some("pending"), Some(area)) => Ok(RiskEffect::InForce(Arc::new(area.clone()))),
-            (None | Some("pending"), None) => Err(refused(
-                id,
-                "in force",
-                "the record names no area".into(),
-            )),
+            (None | Some("pending"), None) => {
+                Err(refused(id, "in force", "the record names no area".into()))
+            }
             (Some(status), _) => Err(already(status)),
         },
         "lifted" => {
@@ -92,6 +88,17 @@ pub(crate) fn check_in_order(state: &Node, record: &RiskAreaRecord) -> Result<Ri
                 Some(stored) => return Err(already(&stored.status)),
                 None => return Err(refused(id, "lifted", "it was never designated".into())),
             };
+            // The lift of a held action: only while that action is still
+            // pending (a rejection earlier in the stream wins).
+            if let Some(held) = &lift.held
+                && pending_status(state, held)? != Some(PendingStatus::Pending)
+            {
+                return Err(refused(
+                    id,
+                    "lifted",
+                    format!("its held lift {held} was already decided"),
+                ));
+            }
             if before.until <= lift.at {
                 return Err(refused(
                     id,
@@ -106,6 +113,43 @@ pub(crate) fn check_in_order(state: &Node, record: &RiskAreaRecord) -> Result<Ri
         }
         other => Err(refused(id, other, "not a status of a designation".into())),
     }
+}
+
+/// Checks again, where it stands in the stream, a decision on a held lift:
+/// a rejection of a lift that already took effect (its approval earlier in
+/// the stream) is refused, so a lift is never in force while its held
+/// action says rejected.
+pub(crate) fn check_lift_decision_in_order(
+    state: &Node,
+    pending: &PendingAction,
+) -> Result<(), NodeError> {
+    if pending.action.kind != crate::risk_lift::KIND_RISK_AREA_LIFT
+        || pending.status != PendingStatus::Rejected
+    {
+        return Ok(());
+    }
+    let lift: crate::risk_lift::HeldLift = pending.action.request_as()?;
+    let took_effect = stored_area_if_any(state, &lift.area)?
+        .and_then(|stored| stored.lifted)
+        .is_some_and(|lifted| lifted.held.as_deref() == Some(pending.id.as_str()));
+    if took_effect {
+        return Err(NodeError::conflict(format!(
+            "the lift {} already took effect (approved)",
+            pending.id
+        )));
+    }
+    Ok(())
+}
+
+/// The status of the stored pending action `id`, if there is one.
+fn pending_status(state: &Node, id: &str) -> Result<Option<PendingStatus>, NodeError> {
+    state
+        .store
+        .meta_get(crate::model::META_PENDING, id)?
+        .map(|bytes| serde_json::from_slice::<PendingAction>(&bytes))
+        .transpose()
+        .map(|pending| pending.map(|pending| pending.status))
+        .map_err(|error| NodeError::internal(format!("stored pending action: {error}")))
 }
 
 /// The record as this node stores it: its log position (which tells a

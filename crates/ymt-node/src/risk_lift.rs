@@ -67,15 +67,11 @@ impl HeldLift {
 
 /// The stored designation `id`.
 pub fn stored_area(state: &Node, id: &EventId) -> Result<RiskAreaRecord, NodeError> {
-    stored_area_if_any(state, id)?
-        .ok_or_else(|| NodeError::not_found(format!("no risk area {id}")))
+    stored_area_if_any(state, id)?.ok_or_else(|| NodeError::not_found(format!("no risk area {id}")))
 }
 
 /// The stored designation `id`, if there is one.
-pub fn stored_area_if_any(
-    state: &Node,
-    id: &EventId,
-) -> Result<Option<RiskAreaRecord>, NodeError> {
+pub fn stored_area_if_any(state: &Node, id: &EventId) -> Result<Option<RiskAreaRecord>, NodeError> {
     state
         .store
         .meta_get(META_RISK_AREAS, id.as_str())?
@@ -249,6 +245,7 @@ pub async fn take_effect(
     state: &Arc<Node>,
     request: &LiftRequest,
     lifter: &Principal,
+    held: Option<String>,
 ) -> Result<usize, NodeError> {
     let clustered = state.replicates();
     let gate = match clustered {
@@ -267,6 +264,7 @@ pub async fn take_effect(
             at,
             by: lifter.id.clone(),
             reason: request.reason.clone(),
+            held,
         }),
         ..record
     };
@@ -277,17 +275,18 @@ pub async fn take_effect(
         &format!("lifted at {at}: {}", request.reason),
     )?;
     if clustered {
-        return Ok(crate::risk_commands::outcome_of(state, &request.id, "lifted")
-            .impact
-            .persons_reached);
+        return Ok(
+            crate::risk_commands::outcome_of(state, &request.id, "lifted")
+                .impact
+                .persons_reached,
+        );
     }
     state.risk_areas.write().replace(Arc::new(lifted_area));
     let worker = state.clone();
-    let persons = tokio::task::spawn_blocking(move || {
-        crate::risk_commands::decide_again(&worker, &area)
-    })
-    .await
-    .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;
+    let persons =
+        tokio::task::spawn_blocking(move || crate::risk_commands::decide_again(&worker, &area))
+            .await
+            .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;
     drop(gate);
     state.schedule_changed.notify_one();
     Ok(persons)
@@ -333,7 +332,13 @@ impl NodeModule for RiskAreaLiftModule {
     ) -> BoxFuture<'a, Result<Applied, NodeError>> {
         Box::pin(async move {
             let request = action.request_as::<HeldLift>()?.request();
-            let persons_reached = take_effect(node, &request, proposer).await?;
+            // Approved (its pending action is stored) or applied at once.
+            let pending_id = action.pending_id();
+            let held = node
+                .store
+                .meta_get(crate::model::META_PENDING, &pending_id)?
+                .map(|_| pending_id);
+            let persons_reached = take_effect(node, &request, proposer, held).await?;
             Ok(Applied {
                 events_stored: 0,
                 persons_reached,

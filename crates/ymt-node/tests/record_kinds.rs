@@ -269,6 +269,7 @@ fn risk_command(
             at,
             by: "table-test".into(),
             reason: "no new cases".into(),
+            held: None,
         }),
     };
     let mut envelope = RecordEnvelope::new(
@@ -340,7 +341,13 @@ async fn a_risk_area_from_the_stream_is_put_in_force_once_and_lifted_once_on_eve
     apply(risk_command("cmd-3", "rejected", at_minutes(-20), None)).await;
     assert!(refusal_of(&table, "cmd-3").is_some());
     // Lifted at its own instant; a stay after it gives nothing.
-    apply(risk_command("cmd-4", "lifted", at_minutes(-10), Some(at_minutes(-10)))).await;
+    apply(risk_command(
+        "cmd-4",
+        "lifted",
+        at_minutes(-10),
+        Some(at_minutes(-10)),
+    ))
+    .await;
     assert_eq!(refusal_of(&table, "cmd-4"), None);
     table
         .ingest(vec![check_in(
@@ -358,7 +365,13 @@ async fn a_risk_area_from_the_stream_is_put_in_force_once_and_lifted_once_on_eve
         "a stay before the lift keeps its exposure"
     );
     // Lifted again, or a lift of an area never designated: refused.
-    apply(risk_command("cmd-5", "lifted", at_minutes(-5), Some(at_minutes(-5)))).await;
+    apply(risk_command(
+        "cmd-5",
+        "lifted",
+        at_minutes(-5),
+        Some(at_minutes(-5)),
+    ))
+    .await;
     assert!(
         refusal_of(&table, "cmd-5").is_some_and(|why| why.contains("already lifted")),
         "{:?}",
@@ -387,4 +400,158 @@ async fn a_risk_area_from_the_stream_is_put_in_force_once_and_lifted_once_on_eve
         })
         .count();
     assert_eq!(denied, 4);
+}
+
+/// A case, a positive result and two persons who overlapped the case at
+/// one venue: tracing designates two persons.
+fn traced_city() -> Vec<serde_json::Value> {
+    use support::{at_minutes, check_in, test_result};
+    vec![
+        check_in(
+            "ci-case",
+            "case",
+            "v-hall",
+            at_minutes(-300),
+            at_minutes(-240),
+        ),
+        check_in(
+            "ci-a",
+            "contact-a",
+            "v-hall",
+            at_minutes(-290),
+            at_minutes(-250),
+        ),
+        check_in(
+            "ci-b",
+            "contact-b",
+            "v-hall",
+            at_minutes(-280),
+            at_minutes(-245),
+        ),
+        test_result("pos-case", "case", "pcr", "positive", at_minutes(-120)),
+    ]
+}
+
+/// A node whose breaker holds any tracing designating more than one person.
+fn strict_breaker_node() -> TableNode {
+    let table = TableNode::open_with_config(|config| {
+        config.tracing.breaker_persons_max = 1;
+    });
+    table.register_venue("v-hall", true);
+    table
+}
+
+/// The held tracings a node stored, by pending id.
+fn held_tracings(table: &TableNode) -> BTreeMap<String, ymt_node::model::PendingAction> {
+    table
+        .node
+        .store
+        .meta_list(ymt_node::model::META_PENDING)
+        .expect("pending actions")
+        .into_iter()
+        .map(|(id, bytes)| {
+            (
+                id,
+                serde_json::from_slice(&bytes).expect("a pending action"),
+            )
+        })
+        .collect()
+}
+
+/// The contact designations in a person's timeline, not withdrawn, with
+/// the person's color.
+fn designations_of(table: &TableNode, person: &str) -> (Vec<String>, ymt_core::Color) {
+    let records = table
+        .node
+        .person_records(&support::pid(person))
+        .expect("a timeline");
+    let ids = records
+        .iter()
+        .filter(|record| {
+            matches!(
+                record.event.body,
+                ymt_core::EventBody::ContactDesignation(_)
+            ) && !ymt_node::model::is_retracted(&records, &record.event.id)
+        })
+        .map(|record| record.event.id.as_str().to_owned())
+        .collect();
+    (ids, table.color(person))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tracing_decided_on_one_node_designates_the_same_on_a_node_that_derives_it_later() {
+    // Node A derives the held tracing, then reads an approval (a second
+    // national admin's, on another node) from the stream.
+    let node_a = strict_breaker_node();
+    node_a.ingest(traced_city()).await;
+    let held = held_tracings(&node_a);
+    let (id, proposal) = held.into_iter().next().expect("the tracing is held");
+    assert_eq!(proposal.status, ymt_node::model::PendingStatus::Pending);
+    assert!(designations_of(&node_a, "contact-a").0.is_empty());
+    let mut approved = proposal.clone();
+    approved.status = ymt_node::model::PendingStatus::Approved;
+    approved.decided_by = Some("admin-2".into());
+    approved.decided_at = Some(node_a.now());
+    let decision = |command_id: &str, pending: &ymt_node::model::PendingAction| {
+        let mut envelope = RecordEnvelope::new(
+            &Author::operator(),
+            node_a.now(),
+            Record::ActionRecorded {
+                pending: pending.clone(),
+            },
+        );
+        envelope.command_id = command_id.into();
+        envelope
+    };
+    node_a
+        .node
+        .apply_replicated(
+            vec![decision("cmd-approve", &approved)],
+            ymt_node::replication::position_write("YMT_RECORDS", 1),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(refusal_of(&node_a, "cmd-approve"), None);
+    // Node B reads the approval before the events that give the tracing
+    // reached it (replication lag), then the events.
+    let node_b = strict_breaker_node();
+    node_b
+        .node
+        .apply_replicated(
+            vec![decision("cmd-approve", &approved)],
+            ymt_node::replication::position_write("YMT_RECORDS", 1),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(refusal_of(&node_b, "cmd-approve"), None);
+    node_b.ingest(traced_city()).await;
+    for contact in ["contact-a", "contact-b"] {
+        let on_a = designations_of(&node_a, contact);
+        assert!(
+            !on_a.0.is_empty(),
+            "the approved tracing designates {contact}"
+        );
+        assert_ne!(on_a.1, ymt_core::Color::Green);
+        assert_eq!(on_a, designations_of(&node_b, contact), "{contact}");
+    }
+    // A rejection later in the stream (another node's, sent at once) is
+    // refused on both, and the tracing stays approved.
+    let mut rejected = proposal;
+    rejected.status = ymt_node::model::PendingStatus::Rejected;
+    rejected.decided_by = Some("admin-3".into());
+    for (table, position) in [(&node_a, 2), (&node_b, 2)] {
+        table
+            .node
+            .apply_replicated(
+                vec![decision("cmd-reject", &rejected)],
+                ymt_node::replication::position_write("YMT_RECORDS", position),
+            )
+            .await
+            .expect("applied");
+        assert!(refusal_of(table, "cmd-reject").is_some());
+        assert_eq!(
+            held_tracings(table)[&id].status,
+            ymt_node::model::PendingStatus::Approved
+        );
+    }
 }
