@@ -11,21 +11,16 @@
 //!
 //! A single node (no replicator) never comes here.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ymt_core::EventId;
 use ymt_core::risk_area::RiskArea;
-use ymt_core::{EventId, PersonId};
 
 use crate::error::NodeError;
 use crate::model::{PendingAction, PendingStatus, RiskAreaRecord};
-use crate::risk::{AreaOutcome, Pass, RiskAreasModule, decide_reached, reached_persons};
-use crate::risk_lift::stored_area_if_any;
+use crate::risk::{AreaOutcome, Pass, decide_reached, keep_outcome, reached_persons};
+use crate::risk_lift::{decide_again, stored_area_if_any};
 use crate::state::Node;
-
-/// Outcomes kept for clients waiting on this node, at most this many (a
-/// client that gave up leaves its outcome behind; the oldest go first).
-const OUTCOMES_KEPT_MAX: usize = 256;
 
 /// What a designation record changes in memory once durable.
 pub(crate) enum RiskEffect {
@@ -200,42 +195,3 @@ pub(crate) fn take_effect_in_order(
         ),
     }
 }
-
-/// Decides every person `area` reaches again, in full (a lift shortens a
-/// window, which the incremental pass cannot express).
-pub(crate) fn decide_again(state: &Node, area: &RiskArea) -> Result<usize, NodeError> {
-    let mut pids: Vec<PersonId> = reached_persons(state, area)?.person_ids(state);
-    pids.sort();
-    pids.dedup();
-    state.reevaluate_many(&pids)?;
-    Ok(pids.len())
-}
-
-fn outcome_key(id: &EventId, status: &str) -> String {
-    format!("{id}/{status}")
-}
-
-fn keep_outcome(state: &Node, record: &RiskAreaRecord, outcome: AreaOutcome) {
-    if let Ok(module) = state.module::<RiskAreasModule>() {
-        let mut outcomes = module.outcomes.lock();
-        while outcomes.len() >= OUTCOMES_KEPT_MAX {
-            outcomes.pop_first();
-        }
-        outcomes.insert(outcome_key(&record.request.id, &record.status), outcome);
-    }
-}
-
-/// What putting `id` into `status` did on this node, once this node applied
-/// the command from the stream (its client waited for that); a default
-/// outcome when it was not kept.
-pub(crate) fn outcome_of(state: &Node, id: &EventId, status: &str) -> AreaOutcome {
-    state
-        .module::<RiskAreasModule>()
-        .ok()
-        .and_then(|module| module.outcomes.lock().remove(&outcome_key(id, status)))
-        .unwrap_or_default()
-}
-
-/// Outcomes of designations this node applied from the stream for a
-/// client waiting on it, by area id and status.
-pub(crate) type KeptOutcomes = parking_lot::Mutex<BTreeMap<String, AreaOutcome>>;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use ymt_core::risk_area::RiskArea;
-use ymt_core::{EventId, Facts, Timestamp};
+use ymt_core::{EventId, Facts, PersonId, Timestamp};
 
 use crate::auth::Principal;
 use crate::breaker::{propose_held, propose_with_impact};
@@ -275,21 +275,28 @@ pub async fn take_effect(
         &format!("lifted at {at}: {}", request.reason),
     )?;
     if clustered {
-        return Ok(
-            crate::risk_commands::outcome_of(state, &request.id, "lifted")
-                .impact
-                .persons_reached,
-        );
+        return Ok(crate::risk::outcome_of(state, &request.id, "lifted")
+            .impact
+            .persons_reached);
     }
     state.risk_areas.write().replace(Arc::new(lifted_area));
     let worker = state.clone();
-    let persons =
-        tokio::task::spawn_blocking(move || crate::risk_commands::decide_again(&worker, &area))
-            .await
-            .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;
+    let persons = tokio::task::spawn_blocking(move || decide_again(&worker, &area))
+        .await
+        .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;
     drop(gate);
     state.schedule_changed.notify_one();
     Ok(persons)
+}
+
+/// Decides every person `area` reaches again, in full (a lift shortens a
+/// window, which the incremental pass cannot express).
+pub(crate) fn decide_again(state: &Node, area: &RiskArea) -> Result<usize, NodeError> {
+    let mut pids: Vec<PersonId> = reached_persons(state, area)?.person_ids(state);
+    pids.sort();
+    pids.dedup();
+    state.reevaluate_many(&pids)?;
+    Ok(pids.len())
 }
 
 /// Lifts as held actions of the breaker.
