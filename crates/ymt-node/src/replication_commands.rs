@@ -53,21 +53,6 @@ pub const REFUSED_IN_STREAM_ORDER: &str =
 /// it); longer when the node's publication bound is longer.
 const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 
-/// The kinds of held action whose records go through the stream: those
-/// whose effect is itself replicated (a rule set, a profile, a principal,
-/// override events, a risk area and its lift). Of automatic tracing held
-/// by the breaker only the decisions do ([`is_tracing_decision`]). The
-/// others (key revocations, the services' rule sets) are recorded on the
-/// node that made them only, as their effects are.
-const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
-    crate::breaker::KIND_RULE_SET,
-    crate::breaker::KIND_PROFILE,
-    crate::breaker::KIND_BULK_OVERRIDE,
-    "principal",
-    crate::breaker::KIND_RISK_AREA,
-    crate::risk_lift::KIND_RISK_AREA_LIFT,
-];
-
 /// Whether a decision on a held action is a command although its proposal
 /// is not: a held automatic tracing is proposed by every node alike (it is
 /// derived from the events), but decided by one administrator on one node.
@@ -88,7 +73,7 @@ pub fn goes_through_stream(record: &Record) -> bool {
         | Record::PrincipalAdded { .. }
         | Record::RiskAreaRecorded { .. } => true,
         Record::ActionRecorded { pending } => {
-            HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
+            crate::breaker::HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
                 || is_tracing_decision(pending)
         }
         _ => false,

@@ -30,7 +30,7 @@ use crate::risk::{META_RISK_AREAS, granularity_hold, reached_persons};
 use crate::state::{BoxFuture, Node, NodeModule};
 
 /// The held kind of a lift.
-pub const KIND_RISK_AREA_LIFT: &str = "risk_area_lift";
+pub use crate::breaker::KIND_RISK_AREA_LIFT;
 
 /// A request to lift a designation early.
 #[derive(Clone, Debug, Serialize, Deserialize)]
