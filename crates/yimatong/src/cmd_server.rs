@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// The window of `--person-events-per-window-max`, in seconds.
     #[arg(long, default_value_t = ymt_node::config::PERSON_EVENTS_WINDOW_SECS_DEFAULT)]
     pub person_events_window_secs: i64,
+    /// The circuit breaker's limit: an action changing more colors (an
+    /// automatic tracing designating more persons) than this waits for a
+    /// second national admin.
+    #[arg(long, default_value_t = 10_000)]
+    pub breaker_persons_max: usize,
     /// Citizen sign-in through this OpenID provider (the national identity
     /// service), e.g. `https://id.example.gov.cn`: the authorization code
     /// flow with PKCE. Needs `--public-url` (the redirect URI registered at
@@ -236,6 +241,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut config = ServerConfig::new(args.data.clone());
         config.listen = args.listen;
         config.batch_events_max = args.batch_events_max;
+        config.tracing.breaker_persons_max = args.breaker_persons_max;
         config.concurrent_requests_max = args.concurrent_requests_max;
         config.snapshot_every_events = args.snapshot_every_events.max(1);
         config.public_url = args

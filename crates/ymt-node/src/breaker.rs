@@ -37,6 +37,25 @@ pub const KIND_BULK_OVERRIDE: &str = "bulk_override";
 pub const KIND_RULE_SET: &str = "rule_set";
 pub const KIND_PROFILE: &str = "profile";
 pub const KIND_TRACING: &str = "tracing";
+/// The held kind of a risk area's lift (`crate::risk_lift`).
+pub const KIND_RISK_AREA_LIFT: &str = "risk_area_lift";
+
+/// In a cluster, the kinds of held action whose records go through the
+/// stream: those whose effect is itself replicated (a rule set, a profile,
+/// a principal, override events, a risk area and its lift). Of automatic
+/// tracing held by the breaker only the decisions do
+/// (`crate::replication_commands`). The others (key revocations, the
+/// services' rule sets) are recorded on the node that made them only. (A
+/// service's rule set, once approved there, is a module record, which every
+/// node applies.)
+pub const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
+    KIND_RULE_SET,
+    KIND_PROFILE,
+    KIND_BULK_OVERRIDE,
+    "principal",
+    KIND_RISK_AREA,
+    KIND_RISK_AREA_LIFT,
+];
 
 /// The old name of a held action, kept for callers.
 pub type Action = HeldAction;
@@ -351,7 +370,7 @@ pub async fn decide(
             .await;
         return Err(NodeError::forbidden(detail));
     }
-    let _serial = state.tracing.decisions.lock().await;
+    let serial = state.tracing.decisions.lock().await;
     let bytes = state
         .store
         .meta_get(META_PENDING, id)?
@@ -385,6 +404,15 @@ pub async fn decide(
             .await;
         return Err(NodeError::forbidden(detail));
     }
+    // In a cluster a decision of a kind that goes through the stream is
+    // ordered there (a second one is refused there, on every node) and
+    // waits for this node's apply loop, which may need this lock itself
+    // (retracing replicated events, applying a held tracing's decision):
+    // it is let go of here, so that loop never waits for this decision.
+    let decided_in_stream = state.replicates()
+        && (HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
+            || pending.action.kind == KIND_TRACING);
+    let _serial = (!decided_in_stream).then_some(serial);
     // The node's own authors (automatic tracing) are in no principal table.
     let system_proposer =
         (pending.proposer == TRACE_AUTHOR).then(|| system_principal(&pending.proposer));
@@ -394,7 +422,12 @@ pub async fn decide(
         .get(&pending.proposer)
         .cloned()
         .or(system_proposer);
-    if approve {
+    // In a cluster a held tracing's decision is applied by every node from
+    // the stream, this one included, and each derives the designations
+    // then (`tracing_service::apply_decision_in_order`): none here.
+    if approve && decided_in_stream && pending.action.kind == KIND_TRACING {
+        // Its counts are known on each node once it applied the decision.
+    } else if approve {
         let proposer = proposer.ok_or_else(|| {
             NodeError::conflict(format!(
                 "the proposer {} no longer exists",

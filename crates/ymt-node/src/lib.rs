@@ -44,6 +44,7 @@ mod replication_origin;
 pub mod replicator;
 pub mod retention;
 pub mod risk;
+mod risk_commands;
 pub mod risk_lift;
 mod risk_reach;
 mod scheduler;

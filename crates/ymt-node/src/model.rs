@@ -461,6 +461,12 @@ pub struct RiskAreaLift {
     pub at: Timestamp,
     pub by: String,
     pub reason: String,
+    /// The pending action of the held lift that made it, if it was held:
+    /// in a cluster a lift and a rejection of its held action sent at once
+    /// to two nodes are then told apart in stream order
+    /// (`risk_commands.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

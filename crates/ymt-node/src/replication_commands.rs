@@ -14,7 +14,8 @@
 //! pending and decided by another party, a venue id not registered by
 //! someone else, a person's registration replacing the one its command
 //! read, an appeal not filed twice with the same grounds nor resolved
-//! twice, a designation confirmed once, a module's own checks) are made
+//! twice, a designation confirmed once, a module's own checks, a risk area
+//! decided or lifted once: `risk_commands.rs`) are made
 //! again at that point of the stream, from state
 //! that is itself a function of the stream: two conflicting commands
 //! accepted at once on two nodes end the same on every node. The later one
@@ -55,18 +56,14 @@ pub const REFUSED_IN_STREAM_ORDER: &str =
 /// it); longer when the node's publication bound is longer.
 const APPLIED_WITHIN_MIN: Duration = Duration::from_secs(10);
 
-/// The kinds of held action whose records go through the stream: those
-/// whose effect is itself replicated (a rule set, a profile, a principal,
-/// override events). The others (risk areas and their lifts, automatic
-/// tracing held by the breaker, key revocations, the services' rule sets)
-/// are recorded on the node that made them only. (A service's rule set,
-/// once approved there, is a module record, which every node applies.)
-const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
-    crate::breaker::KIND_RULE_SET,
-    crate::breaker::KIND_PROFILE,
-    crate::breaker::KIND_BULK_OVERRIDE,
-    "principal",
-];
+/// Whether a decision on a held action is a command although its proposal
+/// is not: a held automatic tracing is proposed by every node alike (it is
+/// derived from the events), but decided by one administrator on one node.
+/// Every node applies the decision in stream order and derives its
+/// designations then (`tracing_service::apply_decision_in_order`).
+fn is_tracing_decision(pending: &PendingAction) -> bool {
+    pending.action.kind == crate::breaker::KIND_TRACING && pending.status != PendingStatus::Pending
+}
 
 /// Whether a record is an ordered command applied by every node of a
 /// cluster in stream order (the rest of the ordered kinds are not
@@ -84,9 +81,12 @@ pub fn goes_through_stream(record: &Record) -> bool {
         | Record::AppealRecorded { .. }
         | Record::DesignationConfirmed { .. }
         | Record::SessionsEnded { .. }
-        | Record::ModuleRecorded { .. } => true,
+        | Record::ModuleRecorded { .. }
+        // Risk areas and their lifts (`risk_commands.rs`).
+        | Record::RiskAreaRecorded { .. } => true,
         Record::ActionRecorded { pending } => {
-            HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
+            crate::breaker::HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
+                || is_tracing_decision(pending)
         }
         _ => false,
     }
@@ -100,6 +100,9 @@ pub fn command_scope(record: &Record) -> String {
         Record::ProfilePublished { region, .. } => Some(region.as_str()),
         Record::PersonRegistered { person, .. } => Some(person.region.as_str()),
         Record::AppealRecorded { appeal } => appeal.region.as_ref().map(|region| region.as_str()),
+        // A designation naming a region; one naming venues has no region
+        // before it is in force, so all its records go to the nation's.
+        Record::RiskAreaRecorded { area } => area.request.region.as_ref().map(|r| r.as_str()),
         _ => None,
     };
     match region {
@@ -134,6 +137,7 @@ enum Effect {
     Rules(Box<crate::publication::RulesInForce>),
     /// A registration: the region of the one it replaces, for the counts.
     Person(Option<ymt_core::RegionCode>),
+    RiskArea(crate::risk_commands::RiskEffect),
 }
 
 impl Node {
@@ -225,15 +229,38 @@ impl Node {
             return Ok(());
         }
         let id = envelope.command_id.clone();
+        // A decision on a held tracing is serialised with tracing itself
+        // (which reads the decision), and derives its designations here.
+        let tracing_decision = match &envelope.record {
+            Record::ActionRecorded { pending } if is_tracing_decision(pending) => {
+                Some(pending.clone())
+            }
+            _ => None,
+        };
+        let serial = match tracing_decision {
+            Some(_) => Some(self.tracing.decisions.lock().await),
+            None => None,
+        };
         let outcome = match self.applied_command_outcome(&id)? {
             Some(outcome) => outcome,
             None => {
                 let node = self.clone();
-                tokio::task::spawn_blocking(move || node.apply_command_in_order(&envelope))
-                    .await
-                    .map_err(|_| NodeError::internal("applying a command panicked"))??
+                let outcome =
+                    tokio::task::spawn_blocking(move || node.apply_command_in_order(&envelope))
+                        .await
+                        .map_err(|_| NodeError::internal("applying a command panicked"))??;
+                if let (Ok(()), Some(pending)) = (&outcome, &tracing_decision)
+                    && let Err(error) =
+                        crate::tracing_service::apply_decision_in_order(self, pending).await
+                {
+                    // The decision is durable: the tracing is derived
+                    // again with it at the next batch that concerns it.
+                    tracing::error!(pending = %pending.id, "tracing after a replicated decision failed: {error}");
+                }
+                outcome
             }
         };
+        drop(serial);
         if let Some(waiter) = self.command_waiters.waiting.lock().remove(&id) {
             let _ = waiter.send(outcome);
         }
@@ -246,7 +273,23 @@ impl Node {
         &self,
         envelope: &RecordEnvelope,
     ) -> Result<Result<(), NodeError>, NodeError> {
-        let record = &envelope.record;
+        // A designation is checked, stored and put into force with ingest
+        // held off (and snapshots with it), as `risk::take_effect` does on
+        // a single node; it is stored at this node's own log position.
+        let (_gate, local_record) = match &envelope.record {
+            Record::RiskAreaRecorded { .. } => {
+                let gate = self.ingest_gate.blocking_write();
+                let local = match &envelope.record {
+                    Record::RiskAreaRecorded { area } => Record::RiskAreaRecorded {
+                        area: crate::risk_commands::with_local_position(self, area),
+                    },
+                    other => other.clone(),
+                };
+                (Some(gate), Some(local))
+            }
+            _ => (None, None),
+        };
+        let record = local_record.as_ref().unwrap_or(&envelope.record);
         let marker = |value: serde_json::Value| {
             MetaWrite::put(
                 APPLIED_COMMANDS_NAMESPACE,
@@ -292,6 +335,14 @@ impl Node {
                             &person.region,
                         );
                     }
+                    (Effect::RiskArea(effect), Record::RiskAreaRecorded { area }) => {
+                        let waiting = self
+                            .command_waiters
+                            .waiting
+                            .lock()
+                            .contains_key(&envelope.command_id);
+                        crate::risk_commands::take_effect_in_order(self, area, effect, waiting);
+                    }
                     _ => {}
                 }
                 Ok(Ok(()))
@@ -324,6 +375,7 @@ impl Node {
             ))),
             Record::ActionRecorded { pending } => {
                 self.check_action_in_order(pending)?;
+                crate::risk_commands::check_lift_decision_in_order(self, pending)?;
                 Ok(Effect::Nothing)
             }
             Record::PersonRegistered {
@@ -366,6 +418,9 @@ impl Node {
                 }
                 Ok(Effect::Nothing)
             }
+            Record::RiskAreaRecorded { area } => Ok(Effect::RiskArea(
+                crate::risk_commands::check_in_order(self, area)?,
+            )),
             // A principal is replaced by the last record in stream order;
             // sessions ended commute with everything.
             _ => Ok(Effect::Nothing),
@@ -408,6 +463,10 @@ impl Node {
                 pending.id
             ))),
             (PendingStatus::Pending, None) => Ok(()),
+            // Each node derives a held tracing itself, from events that
+            // may not all have reached it yet: its decision is kept and
+            // the tracing follows it once derived.
+            (_, None) if is_tracing_decision(pending) => Ok(()),
             (_, None) => Err(NodeError::conflict(format!(
                 "no pending action {}",
                 pending.id

@@ -168,11 +168,21 @@ pub fn impact_of_request(
 /// re-evaluation that started before the area existed can overwrite a
 /// status computed with it, and a snapshot is either wholly before or wholly
 /// after the designation.
+///
+/// In a cluster the record is an ordered command: every node, this one
+/// included, puts the area into force when it applies the record from the
+/// stream (`risk_commands.rs`, under the gate there), and this node answers
+/// once it did.
 pub async fn take_effect(
     state: &Arc<Node>,
     request: &RiskAreaRequest,
     principal: &Principal,
 ) -> Result<AreaOutcome, NodeError> {
+    if state.replicates() {
+        let area = area_of(state, request, state.now())?;
+        write_record(state, request, principal, "in_force", Some(area), 0)?;
+        return Ok(outcome_of(state, &request.id, "in_force"));
+    }
     let gate = state.ingest_exclusive().await;
     let area = Arc::new(area_of(state, request, state.now())?);
     let applied_after_seq = state.store.last_seq();
@@ -293,12 +303,51 @@ pub fn reapply_after_snapshot(
     Ok(persons)
 }
 
+/// Outcomes kept for clients waiting on this node, at most this many (a
+/// client that gave up leaves its outcome behind; past the bound the
+/// first by key go).
+const OUTCOMES_KEPT_MAX: usize = 256;
+
+fn outcome_key(id: &EventId, status: &str) -> String {
+    format!("{id}/{status}")
+}
+
+/// Keeps what a designation applied from the stream did, for the client
+/// waiting on this node.
+pub(crate) fn keep_outcome(state: &Node, record: &RiskAreaRecord, outcome: AreaOutcome) {
+    if let Ok(module) = state.module::<RiskAreasModule>() {
+        let mut outcomes = module.outcomes.lock();
+        while outcomes.len() >= OUTCOMES_KEPT_MAX {
+            outcomes.pop_first();
+        }
+        outcomes.insert(outcome_key(&record.request.id, &record.status), outcome);
+    }
+}
+
+/// What putting `id` into `status` did on this node, once this node applied
+/// the command from the stream (its client waited for that); a default
+/// outcome when it was not kept.
+pub(crate) fn outcome_of(state: &Node, id: &EventId, status: &str) -> AreaOutcome {
+    state
+        .module::<RiskAreasModule>()
+        .ok()
+        .and_then(|module| module.outcomes.lock().remove(&outcome_key(id, status)))
+        .unwrap_or_default()
+}
+
+/// Outcomes of designations this node applied from the stream for a
+/// client waiting on it, by area id and status.
+pub(crate) type KeptOutcomes = parking_lot::Mutex<std::collections::BTreeMap<String, AreaOutcome>>;
+
 /// Risk areas as a module of the node: loads the designations in force,
 /// applies again those a loaded snapshot does not reflect, decides due
 /// persons whose status comes from one exposure alone, and records which
 /// designations each snapshot reflects.
 #[derive(Default)]
 pub struct RiskAreasModule {
+    /// In a cluster: what designations applied from the stream did, for
+    /// the clients waiting on this node (`risk_commands.rs`).
+    pub(crate) outcomes: KeptOutcomes,
     /// The designations in force at load, kept for [`NodeModule::after_rebuild`].
     loaded: parking_lot::Mutex<Vec<RiskAreaRecord>>,
     /// The designations the loaded snapshot reflects (its section of this

@@ -30,7 +30,7 @@ use crate::risk::{META_RISK_AREAS, granularity_hold, reached_persons};
 use crate::state::{BoxFuture, Node, NodeModule};
 
 /// The held kind of a lift.
-pub const KIND_RISK_AREA_LIFT: &str = "risk_area_lift";
+pub use crate::breaker::KIND_RISK_AREA_LIFT;
 
 /// A request to lift a designation early.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,11 +67,16 @@ impl HeldLift {
 
 /// The stored designation `id`.
 pub fn stored_area(state: &Node, id: &EventId) -> Result<RiskAreaRecord, NodeError> {
-    let bytes = state
+    stored_area_if_any(state, id)?.ok_or_else(|| NodeError::not_found(format!("no risk area {id}")))
+}
+
+/// The stored designation `id`, if there is one.
+pub fn stored_area_if_any(state: &Node, id: &EventId) -> Result<Option<RiskAreaRecord>, NodeError> {
+    state
         .store
         .meta_get(META_RISK_AREAS, id.as_str())?
-        .ok_or_else(|| NodeError::not_found(format!("no risk area {id}")))?;
-    serde_json::from_slice(&bytes)
+        .map(|bytes| serde_json::from_slice(&bytes))
+        .transpose()
         .map_err(|error| NodeError::internal(format!("stored risk area: {error}")))
 }
 
@@ -231,12 +236,22 @@ pub async fn lift(
 /// Puts a lift into force: stores the designation with its window cut and
 /// status `lifted`, replaces it in the areas joined at evaluation, and
 /// decides every person it reaches again in full.
+///
+/// In a cluster the record is an ordered command: every node, this one
+/// included, puts the lift into force when it applies the record from the
+/// stream (`risk_commands.rs`, under the gate there, checked again there
+/// at the lift's instant), and this node answers once it did.
 pub async fn take_effect(
     state: &Arc<Node>,
     request: &LiftRequest,
     lifter: &Principal,
+    held: Option<String>,
 ) -> Result<usize, NodeError> {
-    let gate = state.ingest_exclusive().await;
+    let clustered = state.replicates();
+    let gate = match clustered {
+        true => None,
+        false => Some(state.ingest_exclusive().await),
+    };
     let at = state.now();
     let (record, area) = liftable(state, lifter, &request.id, at)?;
     let lifted_area = cut(&area, at);
@@ -249,6 +264,7 @@ pub async fn take_effect(
             at,
             by: lifter.id.clone(),
             reason: request.reason.clone(),
+            held,
         }),
         ..record
     };
@@ -258,20 +274,29 @@ pub async fn take_effect(
         Record::RiskAreaRecorded { area: lifted },
         &format!("lifted at {at}: {}", request.reason),
     )?;
+    if clustered {
+        return Ok(crate::risk::outcome_of(state, &request.id, "lifted")
+            .impact
+            .persons_reached);
+    }
     state.risk_areas.write().replace(Arc::new(lifted_area));
     let worker = state.clone();
-    let persons = tokio::task::spawn_blocking(move || {
-        let mut pids: Vec<PersonId> = reached_persons(&worker, &area)?.person_ids(&worker);
-        pids.sort();
-        pids.dedup();
-        worker.reevaluate_many(&pids)?;
-        Ok::<usize, NodeError>(pids.len())
-    })
-    .await
-    .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;
+    let persons = tokio::task::spawn_blocking(move || decide_again(&worker, &area))
+        .await
+        .map_err(|_| NodeError::internal("lifting the risk area panicked"))??;
     drop(gate);
     state.schedule_changed.notify_one();
     Ok(persons)
+}
+
+/// Decides every person `area` reaches again, in full (a lift shortens a
+/// window, which the incremental pass cannot express).
+pub(crate) fn decide_again(state: &Node, area: &RiskArea) -> Result<usize, NodeError> {
+    let mut pids: Vec<PersonId> = reached_persons(state, area)?.person_ids(state);
+    pids.sort();
+    pids.dedup();
+    state.reevaluate_many(&pids)?;
+    Ok(pids.len())
 }
 
 /// Lifts as held actions of the breaker.
@@ -314,7 +339,13 @@ impl NodeModule for RiskAreaLiftModule {
     ) -> BoxFuture<'a, Result<Applied, NodeError>> {
         Box::pin(async move {
             let request = action.request_as::<HeldLift>()?.request();
-            let persons_reached = take_effect(node, &request, proposer).await?;
+            // Approved (its pending action is stored) or applied at once.
+            let pending_id = action.pending_id();
+            let held = node
+                .store
+                .meta_get(crate::model::META_PENDING, &pending_id)?
+                .map(|_| pending_id);
+            let persons_reached = take_effect(node, &request, proposer, held).await?;
             Ok(Applied {
                 events_stored: 0,
                 persons_reached,

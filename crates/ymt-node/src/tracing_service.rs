@@ -545,6 +545,21 @@ pub async fn apply_held_tracing(
     retrace(state, &request.test, false, true).await
 }
 
+/// In a cluster, a decision on a held tracing applied from the stream
+/// (every node, the deciding one included): the tracing is derived again
+/// with the decision stored, so approved it designates and rejected it
+/// stays withheld; a node that has not derived the proposal yet (its
+/// events still on their way) follows the decision when it does. The
+/// caller holds `tracing.decisions`.
+pub(crate) async fn apply_decision_in_order(
+    state: &Arc<Node>,
+    pending: &PendingAction,
+) -> Result<(), NodeError> {
+    let request: TracingRequest = pending.action.request_as()?;
+    retrace(state, &request.test, false, false).await?;
+    Ok(())
+}
+
 /// Held automatic tracing: the positive result to trace on approval.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TracingRequest {

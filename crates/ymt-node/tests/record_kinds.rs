@@ -404,3 +404,330 @@ async fn person_commands_made_at_once_on_two_nodes_end_the_same_on_every_node() 
     }
     assert_eq!(audits[0], audits[1]);
 }
+
+/// A designation record of area `ra-stream` (venue `v-area`, high risk,
+/// from ten hours before T0 to ten hours after) as a command read from the
+/// stream.
+fn risk_command(
+    command_id: &str,
+    status: &str,
+    at: ymt_core::Timestamp,
+    lifted: Option<ymt_core::Timestamp>,
+) -> RecordEnvelope {
+    use support::{COMMUNITY, at_minutes};
+    let id = ymt_core::EventId::parse("ra-stream").expect("an id");
+    let venue = ymt_core::VenueId::parse("v-area").expect("a venue id");
+    let request = ymt_node::risk::RiskAreaRequest {
+        id: id.clone(),
+        venues: vec![venue.clone()],
+        region: None,
+        level: ymt_core::event::RiskLevel::High,
+        from: at_minutes(-600),
+        until: at_minutes(600),
+        reason: "a stay there".into(),
+    };
+    let area = ymt_core::risk_area::RiskArea {
+        id,
+        level: request.level,
+        from: request.from,
+        until: lifted.unwrap_or(request.until),
+        in_force_at: at,
+        venues: [(venue, COMMUNITY.parse().expect("a region"))].into(),
+    };
+    let record = ymt_node::risk::RiskAreaRecord {
+        request,
+        designated_by: "table-test".into(),
+        status: status.into(),
+        updated_at: at,
+        area: (status != "pending").then_some(area),
+        applied_after_seq: 0,
+        lifted: lifted.map(|at| ymt_node::model::RiskAreaLift {
+            at,
+            by: "table-test".into(),
+            reason: "no new cases".into(),
+            held: None,
+        }),
+    };
+    let mut envelope = RecordEnvelope::new(
+        &Author::operator(),
+        at,
+        Record::RiskAreaRecorded { area: record },
+    );
+    envelope.command_id = command_id.into();
+    envelope
+}
+
+/// What a node noted for a command it applied from the stream: `None`
+/// applied, `Some(why)` refused.
+fn refusal_of(table: &TableNode, command_id: &str) -> Option<String> {
+    let bytes = table
+        .node
+        .store
+        .meta_get(
+            ymt_node::replication_commands::APPLIED_COMMANDS_NAMESPACE,
+            command_id,
+        )
+        .expect("the store reads")
+        .expect("the command was applied or refused");
+    let noted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    noted["refused"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risk_area_from_the_stream_is_put_in_force_once_and_lifted_once_on_every_node() {
+    use support::{at_minutes, check_in};
+    use ymt_core::Color;
+    let table = TableNode::open();
+    table.register_venue("v-area", true);
+    table
+        .ingest(vec![check_in(
+            "ci-before",
+            "visitor",
+            "v-area",
+            at_minutes(-120),
+            at_minutes(-60),
+        )])
+        .await;
+    let mut position = 0;
+    let mut apply = |envelope: RecordEnvelope| {
+        position += 1;
+        let node = table.node.clone();
+        async move {
+            node.apply_replicated(
+                vec![envelope],
+                ymt_node::replication::position_write("YMT_RECORDS", position),
+            )
+            .await
+            .expect("the command is applied or refused")
+        }
+    };
+    // Put in force from the stream: the person it reaches turns yellow
+    // here, as on the node that made it.
+    apply(risk_command("cmd-1", "in_force", at_minutes(-30), None)).await;
+    assert_eq!(refusal_of(&table, "cmd-1"), None);
+    assert_eq!(table.color("visitor"), Color::Yellow);
+    // Decided a second time (another node's approval, later in the
+    // stream): refused, the area as the first put it.
+    apply(risk_command("cmd-2", "in_force", at_minutes(-20), None)).await;
+    assert!(
+        refusal_of(&table, "cmd-2").is_some_and(|why| why.contains("already in_force")),
+        "{:?}",
+        refusal_of(&table, "cmd-2")
+    );
+    apply(risk_command("cmd-3", "rejected", at_minutes(-20), None)).await;
+    assert!(refusal_of(&table, "cmd-3").is_some());
+    // Lifted at its own instant; a stay after it gives nothing.
+    apply(risk_command(
+        "cmd-4",
+        "lifted",
+        at_minutes(-10),
+        Some(at_minutes(-10)),
+    ))
+    .await;
+    assert_eq!(refusal_of(&table, "cmd-4"), None);
+    table
+        .ingest(vec![check_in(
+            "ci-after",
+            "latecomer",
+            "v-area",
+            at_minutes(-5),
+            at_minutes(-1),
+        )])
+        .await;
+    assert_eq!(table.color("latecomer"), Color::Green);
+    assert_eq!(
+        table.color("visitor"),
+        Color::Yellow,
+        "a stay before the lift keeps its exposure"
+    );
+    // Lifted again, or a lift of an area never designated: refused.
+    apply(risk_command(
+        "cmd-5",
+        "lifted",
+        at_minutes(-5),
+        Some(at_minutes(-5)),
+    ))
+    .await;
+    assert!(
+        refusal_of(&table, "cmd-5").is_some_and(|why| why.contains("already lifted")),
+        "{:?}",
+        refusal_of(&table, "cmd-5")
+    );
+    let mut never = risk_command("cmd-6", "lifted", at_minutes(-5), Some(at_minutes(-5)));
+    if let Record::RiskAreaRecorded { area } = &mut never.record {
+        area.request.id = ymt_core::EventId::parse("ra-never").expect("an id");
+    }
+    apply(never).await;
+    assert!(
+        refusal_of(&table, "cmd-6").is_some_and(|why| why.contains("never designated")),
+        "{:?}",
+        refusal_of(&table, "cmd-6")
+    );
+    // Every refusal is an audit record of its own, denied.
+    let denied = table
+        .node
+        .store
+        .audit_list(&AuditFilter::default(), 10_000)
+        .expect("the audit reads")
+        .into_iter()
+        .filter(|entry| {
+            entry.action.starts_with("risk_area.")
+                && entry.outcome == ymt_store::AuditOutcome::Denied
+        })
+        .count();
+    assert_eq!(denied, 4);
+}
+
+/// A case, a positive result and two persons who overlapped the case at
+/// one venue: tracing designates two persons.
+fn traced_city() -> Vec<serde_json::Value> {
+    use support::{at_minutes, check_in, test_result};
+    vec![
+        check_in(
+            "ci-case",
+            "case",
+            "v-hall",
+            at_minutes(-300),
+            at_minutes(-240),
+        ),
+        check_in(
+            "ci-a",
+            "contact-a",
+            "v-hall",
+            at_minutes(-290),
+            at_minutes(-250),
+        ),
+        check_in(
+            "ci-b",
+            "contact-b",
+            "v-hall",
+            at_minutes(-280),
+            at_minutes(-245),
+        ),
+        test_result("pos-case", "case", "pcr", "positive", at_minutes(-120)),
+    ]
+}
+
+/// A node whose breaker holds any tracing designating more than one person.
+fn strict_breaker_node() -> TableNode {
+    let table = TableNode::open_with_config(|config| {
+        config.tracing.breaker_persons_max = 1;
+    });
+    table.register_venue("v-hall", true);
+    table
+}
+
+/// The held tracings a node stored, by pending id.
+fn held_tracings(table: &TableNode) -> BTreeMap<String, ymt_node::model::PendingAction> {
+    table
+        .node
+        .store
+        .meta_list(ymt_node::model::META_PENDING)
+        .expect("pending actions")
+        .into_iter()
+        .map(|(id, bytes)| {
+            (
+                id,
+                serde_json::from_slice(&bytes).expect("a pending action"),
+            )
+        })
+        .collect()
+}
+
+/// The contact designations in a person's timeline, not withdrawn, with
+/// the person's color.
+fn designations_of(table: &TableNode, person: &str) -> (Vec<String>, ymt_core::Color) {
+    let records = table
+        .node
+        .person_records(&support::pid(person))
+        .expect("a timeline");
+    let ids = records
+        .iter()
+        .filter(|record| {
+            matches!(
+                record.event.body,
+                ymt_core::EventBody::ContactDesignation(_)
+            ) && !ymt_node::model::is_retracted(&records, &record.event.id)
+        })
+        .map(|record| record.event.id.as_str().to_owned())
+        .collect();
+    (ids, table.color(person))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_tracing_decided_on_one_node_designates_the_same_on_a_node_that_derives_it_later() {
+    // Node A derives the held tracing, then reads an approval (a second
+    // national admin's, on another node) from the stream.
+    let node_a = strict_breaker_node();
+    node_a.ingest(traced_city()).await;
+    let held = held_tracings(&node_a);
+    let (id, proposal) = held.into_iter().next().expect("the tracing is held");
+    assert_eq!(proposal.status, ymt_node::model::PendingStatus::Pending);
+    assert!(designations_of(&node_a, "contact-a").0.is_empty());
+    let mut approved = proposal.clone();
+    approved.status = ymt_node::model::PendingStatus::Approved;
+    approved.decided_by = Some("admin-2".into());
+    approved.decided_at = Some(node_a.now());
+    let decision = |command_id: &str, pending: &ymt_node::model::PendingAction| {
+        let mut envelope = RecordEnvelope::new(
+            &Author::operator(),
+            node_a.now(),
+            Record::ActionRecorded {
+                pending: pending.clone(),
+            },
+        );
+        envelope.command_id = command_id.into();
+        envelope
+    };
+    node_a
+        .node
+        .apply_replicated(
+            vec![decision("cmd-approve", &approved)],
+            ymt_node::replication::position_write("YMT_RECORDS", 1),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(refusal_of(&node_a, "cmd-approve"), None);
+    // Node B reads the approval before the events that give the tracing
+    // reached it (replication lag), then the events.
+    let node_b = strict_breaker_node();
+    node_b
+        .node
+        .apply_replicated(
+            vec![decision("cmd-approve", &approved)],
+            ymt_node::replication::position_write("YMT_RECORDS", 1),
+        )
+        .await
+        .expect("applied");
+    assert_eq!(refusal_of(&node_b, "cmd-approve"), None);
+    node_b.ingest(traced_city()).await;
+    for contact in ["contact-a", "contact-b"] {
+        let on_a = designations_of(&node_a, contact);
+        assert!(
+            !on_a.0.is_empty(),
+            "the approved tracing designates {contact}"
+        );
+        assert_ne!(on_a.1, ymt_core::Color::Green);
+        assert_eq!(on_a, designations_of(&node_b, contact), "{contact}");
+    }
+    // A rejection later in the stream (another node's, sent at once) is
+    // refused on both, and the tracing stays approved.
+    let mut rejected = proposal;
+    rejected.status = ymt_node::model::PendingStatus::Rejected;
+    rejected.decided_by = Some("admin-3".into());
+    for (table, position) in [(&node_a, 2), (&node_b, 2)] {
+        table
+            .node
+            .apply_replicated(
+                vec![decision("cmd-reject", &rejected)],
+                ymt_node::replication::position_write("YMT_RECORDS", position),
+            )
+            .await
+            .expect("applied");
+        assert!(refusal_of(table, "cmd-reject").is_some());
+        assert_eq!(
+            held_tracings(table)[&id].status,
+            ymt_node::model::PendingStatus::Approved
+        );
+    }
+}
