@@ -145,7 +145,11 @@ impl TracingState {
                         .filter(|designation| designation.kind == ContactKind::Close)
                         .map(|designation| designation.pid.clone()),
                 );
-                traced.insert(test, case, close_contacts);
+                let contacts = designations
+                    .iter()
+                    .map(|designation| designation.pid.clone())
+                    .collect();
+                traced.insert(test, case, close_contacts, contacts);
             }
         }
         let (mut from_seq, mut index) = match snapshot {
@@ -244,11 +248,22 @@ impl TracingState {
 /// tracing of its own person's positives, of the positives of whoever
 /// overlapped it, and of the positives that made any of them a close
 /// contact (secondary contacts).
+///
+/// Also every person a tracing designates: a designation's id carries the
+/// retracted check-ins of the persons it rests on (`tracing_plan`), so a
+/// retracted check-in of any of them concerns the tracing too.
 #[derive(Default)]
 pub struct TracedCases {
-    by_test: HashMap<EventId, (PersonId, Vec<PersonId>)>,
+    by_test: HashMap<EventId, TracedCase>,
     by_case: HashMap<PersonId, BTreeSet<EventId>>,
     by_close_contact: HashMap<PersonId, BTreeSet<EventId>>,
+    by_contact: HashMap<PersonId, BTreeSet<EventId>>,
+}
+
+struct TracedCase {
+    case: PersonId,
+    close: Vec<PersonId>,
+    contacts: Vec<PersonId>,
 }
 
 impl TracedCases {
@@ -256,28 +271,45 @@ impl TracedCases {
         self.by_test.is_empty()
     }
 
-    /// Notes (or replaces) the case of `test` and the close contacts its
-    /// tracing finds.
-    pub fn insert(&mut self, test: EventId, case: PersonId, mut close: Vec<PersonId>) {
+    /// Notes (or replaces) the case of `test`, the close contacts its
+    /// tracing finds and the persons it designates.
+    pub fn insert(
+        &mut self,
+        test: EventId,
+        case: PersonId,
+        mut close: Vec<PersonId>,
+        mut contacts: Vec<PersonId>,
+    ) {
         self.remove(&test);
-        close.sort();
-        close.dedup();
-        for contact in &close {
-            self.by_close_contact
-                .entry(contact.clone())
-                .or_default()
-                .insert(test.clone());
+        for persons in [&mut close, &mut contacts] {
+            persons.sort();
+            persons.dedup();
+        }
+        for (map, persons) in [
+            (&mut self.by_close_contact, &close),
+            (&mut self.by_contact, &contacts),
+        ] {
+            for person in persons {
+                map.entry(person.clone()).or_default().insert(test.clone());
+            }
         }
         self.by_case
             .entry(case.clone())
             .or_default()
             .insert(test.clone());
-        self.by_test.insert(test, (case, close));
+        self.by_test.insert(
+            test,
+            TracedCase {
+                case,
+                close,
+                contacts,
+            },
+        );
     }
 
     /// Forgets a positive result (retracted: its tracing is withdrawn).
     pub fn remove(&mut self, test: &EventId) {
-        let Some((case, close)) = self.by_test.remove(test) else {
+        let Some(traced) = self.by_test.remove(test) else {
             return;
         };
         let forget = |map: &mut HashMap<PersonId, BTreeSet<EventId>>, person: &PersonId| {
@@ -288,9 +320,12 @@ impl TracedCases {
                 }
             }
         };
-        forget(&mut self.by_case, &case);
-        for contact in &close {
+        forget(&mut self.by_case, &traced.case);
+        for contact in &traced.close {
             forget(&mut self.by_close_contact, contact);
+        }
+        for contact in &traced.contacts {
+            forget(&mut self.by_contact, contact);
         }
     }
 
@@ -306,6 +341,13 @@ impl TracedCases {
             .into_iter()
             .chain(self.by_close_contact.get(person))
             .flatten()
+    }
+
+    /// The traced positives a retracted check-in of `person` can change:
+    /// those it concerns as a stay, and those designating the person.
+    pub fn concerning_retracted(&self, person: &PersonId) -> impl Iterator<Item = &EventId> {
+        self.concerning(person)
+            .chain(self.by_contact.get(person).into_iter().flatten())
     }
 }
 

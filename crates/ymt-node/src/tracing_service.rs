@@ -193,7 +193,13 @@ fn concerned_tests(
     }
     let index = state.tracing.index.read();
     let mut persons: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
+    // Whose check-in was retracted: every tracing designating them too (a
+    // designation's id carries the retracted check-ins it rests on).
+    let mut retracting: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
     for (person, venue, entered_at, left_at, retracted) in stays {
+        if retracted {
+            retracting.insert(person.clone());
+        }
         let Ok(stay) = state
             .tracing
             .policy
@@ -206,6 +212,11 @@ fn concerned_tests(
     }
     for person in &persons {
         for test in traced.concerning(person) {
+            concerned.entry(test.clone()).or_insert(false);
+        }
+    }
+    for person in &retracting {
+        for test in traced.concerning_retracted(person) {
             concerned.entry(test.clone()).or_insert(false);
         }
     }
@@ -479,11 +490,12 @@ pub async fn retrace(
         .map(|designation| &designation.pid)
         .collect();
     let count = (intended_designations.len(), persons.len());
+    let contacts = persons.into_iter().cloned().collect();
     state
         .tracing
         .traced
         .lock()
-        .insert(test.clone(), case, close_contacts);
+        .insert(test.clone(), case, close_contacts, contacts);
     Ok(count)
 }
 

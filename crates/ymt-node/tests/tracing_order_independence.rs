@@ -352,3 +352,34 @@ fn a_stay_retracted_and_checked_in_again_designates_as_if_it_had_never_been_retr
         .unwrap_or_else(|error| panic!("batches cut at {cuts:?}: {error}"));
     }
 }
+
+/// A companion's check-in elsewhere retracted after the companion was
+/// designated: the designation's id carries the retracted check-ins of
+/// the persons it rests on, so the retraction must retrace every tracing
+/// that designates the person, not only those where they are the case or
+/// a close contact. Found by the property test above (shrunk).
+#[test]
+fn a_companions_retracted_check_in_retraces_the_tracing_that_designated_them() {
+    use CityEvent::{CheckIn, Positive, Retraction};
+    let generated = vec![
+        // p6 at v0 (indoor), later retracted.
+        CheckIn(6, 0, 30, 30),
+        // p3 positive, and at v2 (outdoor) with p6: p6 is a companion.
+        Positive(3, 0),
+        CheckIn(3, 2, 120, 30),
+        Retraction(0),
+        CheckIn(6, 2, 120, 30),
+    ];
+    let events = city(&generated, Retracting::PositivesAndCheckIns);
+    assert_eq!(events[3].0["data"]["target"], "ci-0");
+    // In order p6 is designated after the retraction; permuted, before it
+    // (the retraction comes last, alone in its batch).
+    check_order_independence(
+        &generated,
+        &[0, 0, 0, 1, 0],
+        &[false],
+        Retracting::PositivesAndCheckIns,
+        BREAKER_PERSONS_MAX_DEFAULT,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+}
