@@ -427,6 +427,21 @@ pub async fn decide(
     // then (`tracing_service::apply_decision_in_order`): none here.
     if approve && decided_in_stream && pending.action.kind == KIND_TRACING {
         // Its counts are known on each node once it applied the decision.
+    } else if approve
+        && decided_in_stream
+        && (pending.action.kind == KIND_RULE_SET || pending.action.kind == KIND_PROFILE)
+    {
+        // In a cluster the approval publishes the rule set or profile on
+        // every node, in the same commit (`replication_commands.rs`), so an
+        // approval and a rejection at once cannot leave it in force beside
+        // a rejected action. Checked here as a publication is, first.
+        let document: crate::publication::RulesDocument = pending.action.request_as()?;
+        let worker = state.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::publication::check_publishable(&worker, document.document.as_bytes())
+        })
+        .await
+        .map_err(|_| NodeError::internal("checking the rules panicked"))??;
     } else if approve {
         let proposer = proposer.ok_or_else(|| {
             NodeError::conflict(format!(

@@ -330,6 +330,50 @@ pub fn check_rules_in_order(state: &Node, document: &[u8]) -> Result<RulesInForc
     Ok(RulesInForce { change })
 }
 
+/// The checks a publication passes before its record is written (the
+/// version newer, every profile in force compiling, the stress timelines
+/// and every person decidable), without writing it: for a held rule set or
+/// profile approved in a cluster, whose record is written by every node
+/// with the approval (`replication_commands.rs`).
+pub fn check_publishable(state: &Node, document: &[u8]) -> Result<(), NodeError> {
+    let checked = check_rules_in_order(state, document)?;
+    match &checked.change {
+        RulesChange::National {
+            compiled, profiles, ..
+        } => check_decidable(state, compiled, profiles),
+        RulesChange::Profile { profile, compiled } => {
+            let (national, mut profiles) = {
+                let rules = state.rules.read();
+                (rules.national_compiled.clone(), rules.profiles.clone())
+            };
+            profiles.insert(profile.region.clone(), (profile.clone(), compiled.clone()));
+            check_decidable(state, &national, &profiles)
+        }
+    }
+}
+
+/// The record a publication writes, with its audit detail, as
+/// [`put_rules_into_force`] writes it.
+pub fn publication_record(state: &Node, document: &[u8]) -> Result<(Record, String), NodeError> {
+    let text = String::from_utf8_lossy(document).into_owned();
+    Ok(match parse_proposal(state, document)? {
+        Proposal::RuleSet(rule_set) => (
+            Record::RuleSetPublished {
+                version: rule_set.version().to_string(),
+                document: text,
+            },
+            format!("{} {}", rule_set.id(), rule_set.version()),
+        ),
+        Proposal::Profile(profile) => (
+            Record::ProfilePublished {
+                region: profile.region.clone(),
+                document: text,
+            },
+            format!("{} {}", profile.id, profile.version),
+        ),
+    })
+}
+
 /// Puts checked rules into force and re-evaluates everyone.
 pub fn put_checked_rules_into_force(
     state: &Node,

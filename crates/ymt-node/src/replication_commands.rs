@@ -138,6 +138,13 @@ enum Effect {
     /// A registration: the region of the one it replaces, for the counts.
     Person(Option<ymt_core::RegionCode>),
     RiskArea(crate::risk_commands::RiskEffect),
+    /// A held rule set or profile approved: its publication record, written
+    /// with the approval (its author the proposer, as on a single node),
+    /// and the rules to put into force.
+    ApprovedRules {
+        rules: Box<crate::publication::RulesInForce>,
+        publication: Box<(Record, crate::record::Author, String)>,
+    },
 }
 
 impl Node {
@@ -317,14 +324,22 @@ impl Node {
                 let audit = record.audit_entry(&envelope.author(), envelope.at, &envelope.detail);
                 let mut writes = record.meta_writes();
                 writes.push(marker(serde_json::json!({})));
-                let receiver = self.store.meta_commit(writes, vec![audit])?;
+                let mut audits = vec![audit];
+                // An approved rule set or profile: its publication and the
+                // approval in one commit, so neither stands without the other.
+                if let Effect::ApprovedRules { publication, .. } = &effect {
+                    let (published, author, detail) = publication.as_ref();
+                    audits.insert(0, published.audit_entry(author, envelope.at, detail));
+                    writes.splice(0..0, published.meta_writes());
+                }
+                let receiver = self.store.meta_commit(writes, audits)?;
                 ymt_store::wait_blocking(receiver)?;
                 self.after_apply(record);
                 self.metrics
                     .records_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match (effect, record) {
-                    (Effect::Rules(rules), _) => {
+                    (Effect::Rules(rules), _) | (Effect::ApprovedRules { rules, .. }, _) => {
                         crate::publication::put_checked_rules_into_force(self, *rules)?;
                         self.schedule_changed.notify_one();
                     }
@@ -376,7 +391,7 @@ impl Node {
             Record::ActionRecorded { pending } => {
                 self.check_action_in_order(pending)?;
                 crate::risk_commands::check_lift_decision_in_order(self, pending)?;
-                Ok(Effect::Nothing)
+                self.approved_rules_in_order(pending)
             }
             Record::PersonRegistered {
                 person,
@@ -448,6 +463,38 @@ impl Node {
             )));
         }
         Ok(Effect::Person(stored.map(|stored| stored.region)))
+    }
+
+    /// A held rule set or profile approved in a cluster is published by
+    /// its approval, on every node where the approval stands in the stream:
+    /// an approval and a rejection sent at once to two nodes are then one
+    /// decision or the other everywhere, never a rule set in force beside a
+    /// rejected action. Its rules are checked again here.
+    fn approved_rules_in_order(&self, pending: &PendingAction) -> Result<Effect, NodeError> {
+        let publishes = pending.status == PendingStatus::Approved
+            && (pending.action.kind == crate::breaker::KIND_RULE_SET
+                || pending.action.kind == crate::breaker::KIND_PROFILE);
+        if !publishes {
+            return Ok(Effect::Nothing);
+        }
+        let document: crate::publication::RulesDocument = pending.action.request_as()?;
+        let bytes = document.document.as_bytes();
+        let rules = crate::publication::check_rules_in_order(self, bytes)?;
+        let (published, detail) = crate::publication::publication_record(self, bytes)?;
+        let author = self
+            .principals
+            .read()
+            .get(&pending.proposer)
+            .map(crate::record::Author::from)
+            .unwrap_or_else(|| crate::record::Author {
+                id: pending.proposer.clone(),
+                role: "national_admin".into(),
+                key_id: None,
+            });
+        Ok(Effect::ApprovedRules {
+            rules: Box::new(rules),
+            publication: Box::new((published, author, detail)),
+        })
     }
 
     fn check_action_in_order(&self, pending: &PendingAction) -> Result<(), NodeError> {
