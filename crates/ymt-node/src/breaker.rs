@@ -435,10 +435,12 @@ pub async fn decide(
         // every node, in the same commit (`replication_commands.rs`), so an
         // approval and a rejection at once cannot leave it in force beside
         // a rejected action. Checked here as a publication is, first.
-        let document: crate::publication::RulesDocument = pending.action.request_as()?;
         let worker = state.clone();
+        let action = pending.action.clone();
         tokio::task::spawn_blocking(move || {
-            crate::publication::check_publishable(&worker, document.document.as_bytes())
+            worker
+                .module_for_held(&action.kind)?
+                .held_check_approval(&worker, &action)
         })
         .await
         .map_err(|_| NodeError::internal("checking the rules panicked"))??;

@@ -526,6 +526,11 @@ impl NodeModule for RulesModule {
         })
     }
 
+    fn held_check_approval(&self, node: &Node, action: &HeldAction) -> Result<(), NodeError> {
+        let document: RulesDocument = action.request_as()?;
+        check_publishable(node, document.document.as_bytes())
+    }
+
     fn held_apply<'a>(
         &'a self,
         node: &'a Arc<Node>,

@@ -217,6 +217,13 @@ pub trait NodeModule: Send + Sync {
         Box::pin(async move { Err(error) })
     }
 
+    /// Checks, before it is decided in a cluster's stream, an approval the
+    /// stream itself puts into force (a held rule set or profile: its
+    /// publication's checks). Blocking; nothing is written.
+    fn held_check_approval(&self, _node: &Node, _action: &HeldAction) -> Result<(), NodeError> {
+        Ok(())
+    }
+
     /// Told when an action of its kinds is held or rejected, for the
     /// module's own records (a designation's status).
     fn held_status(

@@ -327,3 +327,92 @@ async fn a_proposal_is_applied_or_held() {
         check_proposal(&table, row, proposal, expect).await;
     }
 }
+
+/// A held national rule set decided twice at once on two nodes: approved
+/// on one, rejected on the other. Whichever decision stands first in the
+/// stream, every node ends with the rule set in force exactly when its
+/// action is recorded approved (the approval publishes it, in one commit),
+/// and the other decision is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_rule_set_approved_and_rejected_at_once_is_in_force_exactly_when_approved() {
+    let mut document: serde_json::Value =
+        serde_json::from_str(ymt_rules::ruleset::NATIONAL_RULE_SET_JSON).expect("the rule set");
+    document["version"] = json!("9.0.0");
+    let request = ymt_node::publication::RulesDocument {
+        id: "cn-national-9.0.0".into(),
+        document: document.to_string(),
+    };
+    let proposal = ymt_node::model::PendingAction {
+        id: ymt_node::model::pending_id_of(ymt_node::breaker::KIND_RULE_SET, &request.id),
+        action: ymt_node::model::HeldAction::new(ymt_node::breaker::KIND_RULE_SET, &request),
+        proposer: "admin-1".into(),
+        proposed_at: at_secs(0),
+        held_because: vec!["a national rule set".into()],
+        impact: Default::default(),
+        status: ymt_node::model::PendingStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        events_stored: 0,
+        persons_reached: 0,
+    };
+    let decided = |status, by: &str| {
+        let mut pending = proposal.clone();
+        pending.status = status;
+        pending.decided_by = Some(by.into());
+        pending.decided_at = Some(at_secs(60));
+        pending
+    };
+    let command = |command_id: &str, pending: ymt_node::model::PendingAction| {
+        let mut envelope = ymt_node::record::RecordEnvelope::new(
+            &ymt_node::record::Author::operator(),
+            at_secs(60),
+            ymt_node::record::Record::ActionRecorded { pending },
+        );
+        envelope.command_id = command_id.into();
+        envelope
+    };
+    let approval = decided(ymt_node::model::PendingStatus::Approved, "admin-2");
+    let rejection = decided(ymt_node::model::PendingStatus::Rejected, "admin-3");
+    for approval_first in [true, false] {
+        let table = TableNode::open();
+        let before = table.node.rules.read().national.version().to_string();
+        let mut stream = vec![
+            command("cmd-propose", proposal.clone()),
+            command("cmd-approve", approval.clone()),
+            command("cmd-reject", rejection.clone()),
+        ];
+        if !approval_first {
+            stream.swap(1, 2);
+        }
+        for (position, envelope) in stream.into_iter().enumerate() {
+            table
+                .node
+                .apply_replicated(
+                    vec![envelope],
+                    ymt_node::replication::position_write("YMT_RECORDS", position as u64 + 1),
+                )
+                .await
+                .expect("applied");
+        }
+        let stored: ymt_node::model::PendingAction = serde_json::from_slice(
+            &table
+                .node
+                .store
+                .meta_get(ymt_node::model::META_PENDING, &proposal.id)
+                .expect("reads")
+                .expect("the held rule set"),
+        )
+        .expect("a pending action");
+        let in_force = table.node.rules.read().national.version().to_string();
+        if approval_first {
+            assert_eq!(stored.status, ymt_node::model::PendingStatus::Approved);
+            assert_eq!(in_force, "9.0.0", "approved: in force");
+            assert!(support::refusal_of(&table, "cmd-reject").is_some());
+            assert_eq!(support::refusal_of(&table, "cmd-approve"), None);
+        } else {
+            assert_eq!(stored.status, ymt_node::model::PendingStatus::Rejected);
+            assert_eq!(in_force, before, "rejected: not in force");
+            assert!(support::refusal_of(&table, "cmd-approve").is_some());
+        }
+    }
+}

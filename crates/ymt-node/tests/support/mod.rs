@@ -174,3 +174,19 @@ pub fn retraction(id: &str, person: &str, target: &str) -> Value {
     json!({"id": id, "pid": person, "kind": "retraction",
            "data": {"target": target, "reason": "recorded in error"}})
 }
+
+/// What a node noted for a command it applied from the stream: `None`
+/// applied, `Some(why)` refused.
+pub fn refusal_of(table: &TableNode, command_id: &str) -> Option<String> {
+    let bytes = table
+        .node
+        .store
+        .meta_get(
+            ymt_node::replication_commands::APPLIED_COMMANDS_NAMESPACE,
+            command_id,
+        )
+        .expect("the store reads")
+        .expect("the command was applied or refused");
+    let noted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    noted["refused"].as_str().map(str::to_owned)
+}
