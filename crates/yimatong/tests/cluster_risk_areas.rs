@@ -8,7 +8,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::cluster::{TestCluster, nats_or_skip, status_bytes, wait_holds};
+use support::cluster::{
+    TestCluster, get_json, nats_or_skip, status_bytes, wait_holds, wait_same_everywhere,
+};
 use support::{rfc3339_now_minus, runtime};
 
 // ---------------------------------------------------------------------
@@ -23,21 +25,6 @@ const RISK_COMMAND_ACK_TIMEOUT_MS: u64 = 30_000;
 /// A community of 440305, where the risk tests' venue lies.
 const RISK_COMMUNITY: &str = "440305001001";
 const RISK_VENUE: &str = "v-risk-mall";
-
-/// A JSON answer of `base` to `path`, or `None` while it does not answer
-/// with a success.
-async fn risk_get(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Option<Value> {
-    let response = client
-        .get(format!("{base}{path}"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json().await.ok()
-}
 
 async fn risk_post(
     client: &reqwest::Client,
@@ -57,38 +44,6 @@ async fn risk_post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Waits until every node answers `read` with the same value and that
-/// value satisfies `done`; returns it.
-async fn risk_same_everywhere<F, Fut>(
-    bases: &[String],
-    what: &str,
-    read: F,
-    done: impl Fn(&Value) -> bool,
-) -> Value
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let deadline = tokio::time::Instant::now() + support::cluster::CONVERGES_WITHIN;
-    loop {
-        let mut values = Vec::new();
-        for base in bases {
-            values.push(read(base.clone()).await);
-        }
-        if let Some(Some(first)) = values.first()
-            && done(first)
-            && values.iter().all(|value| value.as_ref() == Some(first))
-        {
-            return first.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} differs between the nodes or is not there yet: {values:#?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// A person's status body on a node without its evaluation instant (each
 /// node's own, ARCHITECTURE.md "Replication").
 async fn risk_status(client: &reqwest::Client, base: &str, key: &str, pid: &str) -> Option<Value> {
@@ -100,7 +55,7 @@ async fn risk_status(client: &reqwest::Client, base: &str, key: &str, pid: &str)
 
 /// The designations a node holds, without each node's own log position.
 async fn risk_areas(client: &reqwest::Client, base: &str, key: &str) -> Option<Value> {
-    let mut listed = risk_get(client, base, key, "/v1/risk-areas").await?;
+    let mut listed = get_json(client, base, key, "/v1/risk-areas").await?;
     for area in listed["risk_areas"].as_array_mut()? {
         area.as_object_mut()?.remove("applied_after_seq");
     }
@@ -120,7 +75,7 @@ fn risk_status_of(areas: &Value, id: &str) -> Option<String> {
 /// decision sent to any of them finds it).
 async fn risk_wait_pending_everywhere(cluster: &TestCluster, id: &str) {
     let client = reqwest::Client::new();
-    risk_same_everywhere(
+    wait_same_everywhere(
         &cluster.bases,
         &format!("pending action {id}"),
         |base| {
@@ -128,7 +83,7 @@ async fn risk_wait_pending_everywhere(cluster: &TestCluster, id: &str) {
             let key = cluster.admin_key.clone();
             let id = id.to_owned();
             async move {
-                let listed = risk_get(&client, &base, &key, "/v1/pending?status=pending").await?;
+                let listed = get_json(&client, &base, &key, "/v1/pending?status=pending").await?;
                 Some(json!(
                     listed["pending"]
                         .as_array()?
@@ -145,7 +100,7 @@ async fn risk_wait_pending_everywhere(cluster: &TestCluster, id: &str) {
 /// The audit records of designations and held actions a node holds,
 /// without what is the node's own (its sequence numbers and hash chain).
 async fn risk_audit(client: &reqwest::Client, base: &str, key: &str) -> Option<Value> {
-    let listed = risk_get(client, base, key, "/v1/audit?limit=1000").await?;
+    let listed = get_json(client, base, key, "/v1/audit?limit=1000").await?;
     let mut records: Vec<Value> = listed["records"]
         .as_array()?
         .iter()
@@ -188,13 +143,13 @@ async fn risk_register_venue(cluster: &TestCluster, node: usize) {
     )
     .await;
     assert_eq!(status, 201, "{venue}");
-    risk_same_everywhere(
+    wait_same_everywhere(
         &cluster.bases,
         "the venue",
         |base| {
             let client = client.clone();
             let key = cluster.authority_key.clone();
-            async move { risk_get(&client, &base, &key, &format!("/v1/venues/{RISK_VENUE}")).await }
+            async move { get_json(&client, &base, &key, &format!("/v1/venues/{RISK_VENUE}")).await }
         },
         |venue| venue.is_object(),
     )
@@ -304,7 +259,7 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
         assert_eq!(status, 200, "{approved}");
         // The same person is yellow by the risk rule on every node, with
         // the same status body.
-        let status = risk_same_everywhere(
+        let status = wait_same_everywhere(
             &cluster.bases,
             "the status of p-risk-before",
             |base| {
@@ -344,7 +299,7 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
         )
         .await;
         assert_eq!(status, 200, "{approved}");
-        let areas = risk_same_everywhere(
+        let areas = wait_same_everywhere(
             &cluster.bases,
             "the designations",
             |base| {
@@ -372,7 +327,7 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
             ),
         )
         .await;
-        let after = risk_same_everywhere(
+        let after = wait_same_everywhere(
             &cluster.bases,
             "the status of p-risk-after",
             |base| {
@@ -389,7 +344,7 @@ fn a_risk_area_designated_and_lifted_on_one_node_leaves_no_node_with_another_col
         );
         // A stay before the lift keeps its exposure (the rules clear it
         // days after the designation ended), the same on every node.
-        risk_same_everywhere(
+        wait_same_everywhere(
             &cluster.bases,
             "the status of p-risk-before after the lift",
             |base| {
@@ -462,7 +417,7 @@ async fn risk_same_outcome_everywhere(
 ) {
     let client = reqwest::Client::new();
     let admin = cluster.admin_key.clone();
-    let areas = risk_same_everywhere(
+    let areas = wait_same_everywhere(
         &cluster.bases,
         "the designations",
         |base| {
@@ -473,13 +428,13 @@ async fn risk_same_outcome_everywhere(
         |areas| risk_status_of(areas, area).is_some_and(|status| status != unsettled),
     )
     .await;
-    let listed = risk_same_everywhere(
+    let listed = wait_same_everywhere(
         &cluster.bases,
         "the held actions",
         |base| {
             let client = client.clone();
             let key = admin.clone();
-            async move { risk_get(&client, &base, &key, "/v1/pending").await }
+            async move { get_json(&client, &base, &key, "/v1/pending").await }
         },
         |listed| {
             listed["pending"].as_array().is_some_and(|all| {
@@ -504,7 +459,7 @@ async fn risk_same_outcome_everywhere(
         outcome,
         "the designation and its held action agree with the decision that won"
     );
-    let audit = risk_same_everywhere(
+    let audit = wait_same_everywhere(
         &cluster.bases,
         "the audit records of designations and held actions",
         |base| {
@@ -682,13 +637,13 @@ fn a_held_tracing_decided_on_two_nodes_at_once_designates_the_same_on_every_node
         risk_wait_pending_everywhere(&cluster, pending).await;
         let (approval_won, _) = risk_decide_at_once(&cluster, pending).await;
         // The same decision and the same designations on every node.
-        let listed = risk_same_everywhere(
+        let listed = wait_same_everywhere(
             &cluster.bases,
             "the held tracing",
             |base| {
                 let client = client.clone();
                 let key = admin.clone();
-                async move { risk_get(&client, &base, &key, "/v1/pending").await }
+                async move { get_json(&client, &base, &key, "/v1/pending").await }
             },
             |listed| {
                 listed["pending"].as_array().is_some_and(|all| {
@@ -711,7 +666,7 @@ fn a_held_tracing_decided_on_two_nodes_at_once_designates_the_same_on_every_node
             "{listed:#}"
         );
         for pid in ["p-trace-a", "p-trace-b"] {
-            risk_same_everywhere(
+            wait_same_everywhere(
                 &cluster.bases,
                 &format!("the events of {pid}"),
                 |base| {
@@ -730,7 +685,7 @@ fn a_held_tracing_decided_on_two_nodes_at_once_designates_the_same_on_every_node
                 },
             )
             .await;
-            risk_same_everywhere(
+            wait_same_everywhere(
                 &cluster.bases,
                 &format!("the status of {pid}"),
                 |base| {

@@ -369,3 +369,53 @@ pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// A JSON answer of `base` to `path`, or `None` while it does not answer.
+pub async fn get_json(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+) -> Option<Value> {
+    let mut request = client.get(format!("{base}{path}"));
+    if !key.is_empty() {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// Waits until every node answers `read` with the same value and that
+/// value satisfies `done`; returns it.
+pub async fn wait_same_everywhere<F, Fut>(
+    bases: &[String],
+    what: &str,
+    read: F,
+    done: impl Fn(&Value) -> bool,
+) -> Value
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let deadline = tokio::time::Instant::now() + CONVERGES_WITHIN;
+    loop {
+        let mut values = Vec::new();
+        for base in bases {
+            values.push(read(base.clone()).await);
+        }
+        if let Some(Some(first)) = values.first()
+            && done(first)
+            && values.iter().all(|value| value.as_ref() == Some(first))
+        {
+            return first.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} differs between the nodes or is not there yet: {values:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
