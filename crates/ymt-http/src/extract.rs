@@ -355,16 +355,10 @@ pub(crate) fn staff_session_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The citizen session cookie's value, when it is a well-formed token.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+    cookie_value(headers, SESSION_COOKIE)
+        .filter(|value| ymt_node::citizen_sessions::SessionToken::parse(value).is_some())
 }
 
 /// The authority handling appeals; a refusal is audited.

@@ -216,7 +216,7 @@ impl Modify for Security {
             "citizenSession",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 ymt_node::codes::SESSION_COOKIE,
-                "The citizen's session, set by `POST /v1/session` (64 hex characters)",
+                "The citizen's session, set by `POST /v1/session`: `s1~<opened at>~<nonce>~<pid>~<HMAC>`, honoured by every node of the cluster",
             ))),
         );
         components.add_security_scheme(

@@ -94,9 +94,18 @@ impl Node {
                 }
             }
             Record::VenueRegistered { venue } => self.tracing.insert_venue(venue.clone()),
-            Record::SessionsEnded { pid, ended_at } => {
+            Record::SessionsEnded {
+                pid,
+                ended_at,
+                session: None,
+            } => {
                 self.codes.end_sessions_opened_by(pid, *ended_at);
             }
+            Record::SessionsEnded {
+                pid,
+                ended_at,
+                session: Some(nonce),
+            } => self.codes.end_one_session(*nonce, pid, *ended_at),
             Record::AppealRecorded { appeal } => crate::appeals::note_applied(self, appeal),
             Record::ModuleRecorded {
                 module,
@@ -220,10 +229,34 @@ impl Node {
             Record::SessionsEnded {
                 pid: pid.clone(),
                 ended_at: now,
+                session: None,
             },
             &format!("{open_here} sessions open on this node"),
         )?;
         Ok(open_here)
+    }
+
+    /// Ends one citizen session (the citizen signing out of it), on every
+    /// node that applies the record: its token verifies on any node of the
+    /// cluster until then. A token that is not a live session ends nothing
+    /// and writes nothing. Blocks for about one fsync.
+    pub fn end_citizen_session(&self, session_token: &str) -> Result<bool, NodeError> {
+        let now = self.now();
+        let Ok(token) = self.codes.check_session(session_token, now) else {
+            return Ok(false);
+        };
+        self.apply(
+            &Author::citizen(token.pid().as_str()),
+            now,
+            Record::SessionsEnded {
+                pid: token.pid().clone(),
+                ended_at: now,
+                session: Some(token.nonce()),
+            },
+            "signed out of one session",
+        )?;
+        self.codes.end_session(session_token);
+        Ok(true)
     }
 
     fn principal_to_change(&self, principal_id: &str) -> Result<Principal, NodeError> {

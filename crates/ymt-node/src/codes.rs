@@ -6,8 +6,10 @@
 //! the store's trust-list signer. Citizens sign in through a pluggable
 //! [`Authenticator`]; the demo one accepts a single fixed one-time code that
 //! `yimatong serve --demo` prints (a real deployment plugs in SMS or the
-//! national identity app). A session is a random 256-bit id in an HttpOnly,
-//! SameSite=Strict cookie, kept server-side with an expiry.
+//! national identity app). A session is a token every node of the cluster
+//! verifies (`citizen_sessions.rs`) in an HttpOnly, SameSite=Strict cookie;
+//! the node also keeps the sessions it opened, to bound them per person and
+//! in all.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -19,6 +21,10 @@ use serde::{Deserialize, Serialize};
 use ymt_core::{Color, PersonId, Timestamp};
 use ymt_token::{CodeIssuer, KeyStore, Kid, Revocation, SignedTrustList, TrustList};
 
+use crate::citizen_sessions::{
+    ENDED_SESSIONS_PER_PERSON_MAX, EndedSessions, SessionKey, SessionNonce, SessionRefused,
+    SessionToken,
+};
 use crate::config::SignInConfig;
 use crate::error::NodeError;
 
@@ -26,8 +32,7 @@ use crate::error::NodeError;
 pub const CODE_ISSUER_ID: &str = "ymt:cn";
 /// Signed codes kept in the issuer's cache.
 pub const CODE_CACHE_ENTRIES_MAX: usize = 100_000;
-/// How long a citizen session lasts.
-pub const SESSION_TTL_SECS: i64 = 8 * 3600;
+pub use crate::citizen_sessions::SESSION_TTL_SECS;
 /// Hourly color points kept for the dashboard (two weeks), in memory and
 /// in the store.
 pub const COLOR_HISTORY_HOURS_MAX: usize = 14 * 24;
@@ -82,18 +87,18 @@ struct Session {
 /// each person's, oldest first.
 #[derive(Default)]
 struct Sessions {
-    by_id: HashMap<String, Session>,
-    opened: VecDeque<String>,
-    of_person: HashMap<PersonId, VecDeque<String>>,
+    by_id: HashMap<SessionNonce, Session>,
+    opened: VecDeque<SessionNonce>,
+    of_person: HashMap<PersonId, VecDeque<SessionNonce>>,
 }
 
 impl Sessions {
-    fn remove(&mut self, session_id: &str) {
-        let Some(session) = self.by_id.remove(session_id) else {
+    fn remove(&mut self, session_id: SessionNonce) {
+        let Some(session) = self.by_id.remove(&session_id) else {
             return;
         };
         if let Some(ids) = self.of_person.get_mut(&session.pid) {
-            ids.retain(|id| id != session_id);
+            ids.retain(|id| *id != session_id);
             if ids.is_empty() {
                 self.of_person.remove(&session.pid);
             }
@@ -107,8 +112,8 @@ impl Sessions {
             match self.by_id.get(front) {
                 Some(session) if session.expires_at > now => break,
                 Some(_) => {
-                    let front = front.clone();
-                    self.remove(&front);
+                    let front = *front;
+                    self.remove(front);
                     self.opened.pop_front();
                 }
                 None => {
@@ -232,6 +237,11 @@ pub struct Codes {
     authenticator: RwLock<Option<Arc<dyn Authenticator>>>,
     sign_in_config: SignInConfig,
     sessions: Mutex<Sessions>,
+    /// Makes and checks session tokens (derived from the secret the
+    /// cluster's nodes share).
+    session_key: SessionKey,
+    /// Sessions ended, from `sessions_ended` records and local evictions.
+    ended_sessions: Mutex<EndedSessions>,
     staff_sessions: Mutex<HashMap<String, StaffSession>>,
     throttle: Mutex<SignInThrottle>,
     /// The dashboard's hourly color counts, oldest first: loaded from the
@@ -312,6 +322,7 @@ impl Codes {
     pub fn open(
         data_dir: &Path,
         sign_in_config: &SignInConfig,
+        session_key: SessionKey,
         now: Timestamp,
     ) -> anyhow::Result<Codes> {
         let mut rng = ymt_token::rand_core::OsRng;
@@ -331,6 +342,8 @@ impl Codes {
             authenticator: RwLock::new(None),
             sign_in_config: sign_in_config.clone(),
             sessions: Mutex::new(Sessions::default()),
+            session_key,
+            ended_sessions: Mutex::new(EndedSessions::default()),
             staff_sessions: Mutex::new(HashMap::new()),
             throttle: Mutex::new(SignInThrottle {
                 by_person: FailureTable::new(),
@@ -455,26 +468,57 @@ impl Codes {
         self.throttle.lock().by_person.clear(pid);
     }
 
-    /// Opens a session for `pid`. A person holds at most
-    /// `sessions_per_person_max` sessions (a further one ends their oldest);
-    /// when the table is full of other persons' live sessions the sign-in is
+    /// Opens a session for `pid`: its token. A person holds at most
+    /// `sessions_per_person_max` sessions on this node (a further one ends
+    /// their oldest, here); when the table is full of other persons' live
+    /// sessions, or of sessions ended within their lifetime, the sign-in is
     /// refused (503) rather than signing anybody else out.
     pub fn new_session(&self, pid: PersonId, now: Timestamp) -> Result<String, NodeError> {
         let config = &self.sign_in_config;
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).map_err(|_| NodeError::internal("no randomness"))?;
-        let id = hex::encode(bytes);
+        let nonce = SessionNonce::from_bytes(bytes);
+        let token = self.session_key.mint(&pid, now, nonce);
+        {
+            // Ended sessions are remembered for a session's lifetime; a
+            // loop of sign-ins and sign-outs would grow them without end.
+            // One person's loop stops that person (429); only many
+            // persons' fill the node's bound, and then sign-ins wait (503)
+            // rather than anything ended being forgotten.
+            let mut ended = self.ended_sessions.lock();
+            let ended_max = 4 * config.sessions_max.max(1);
+            if ended.len() >= ended_max
+                || ended.ended_sessions_of(&pid) >= ENDED_SESSIONS_PER_PERSON_MAX
+            {
+                ended.prune(now);
+            }
+            if ended.ended_sessions_of(&pid) >= ENDED_SESSIONS_PER_PERSON_MAX {
+                return Err(NodeError::rate_limited(
+                    "this person opened and ended too many sessions in the last 8 hours; try again later",
+                ));
+            }
+            if ended.len() >= ended_max {
+                return Err(NodeError::unavailable(
+                    "the node remembers as many ended sessions as it may; try again later",
+                ));
+            }
+        }
         let mut sessions = self.sessions.lock();
         sessions.prune(now, config.sessions_max);
+        let mut evicted = Vec::new();
         loop {
             let oldest_own = match sessions.of_person.get(&pid) {
                 Some(ids) if ids.len() >= config.sessions_per_person_max.max(1) => ids.front(),
                 _ => None,
             };
-            let Some(oldest_own) = oldest_own.cloned() else {
+            let Some(oldest_own) = oldest_own.copied() else {
                 break;
             };
-            sessions.remove(&oldest_own);
+            // Ended here only: the limit bounds this node's table. On
+            // another node the token lasts until it expires or its person
+            // signs out (ARCHITECTURE.md, "Citizen sessions").
+            evicted.push(oldest_own);
+            sessions.remove(oldest_own);
         }
         if sessions.by_id.len() >= config.sessions_max.max(1) {
             return Err(NodeError::unavailable(
@@ -482,46 +526,72 @@ impl Codes {
             ));
         }
         sessions.by_id.insert(
-            id.clone(),
+            nonce,
             Session {
                 pid: pid.clone(),
                 expires_at: now.plus_secs(SESSION_TTL_SECS),
             },
         );
-        sessions.opened.push_back(id.clone());
-        sessions
-            .of_person
-            .entry(pid)
-            .or_default()
-            .push_back(id.clone());
-        Ok(id)
+        sessions.opened.push_back(nonce);
+        let pid_of_evicted = pid.clone();
+        sessions.of_person.entry(pid).or_default().push_back(nonce);
+        // Both are leaf locks: the table is let go before the ended set is
+        // taken.
+        drop(sessions);
+        let mut ended = self.ended_sessions.lock();
+        for nonce in evicted {
+            ended.end_session(nonce, &pid_of_evicted, now);
+        }
+        Ok(token)
     }
 
-    /// The person signed in under a session id, while the session lasts.
+    /// The person signed in under a session token, while the session lasts:
+    /// a token any node of the cluster made, not ended.
     pub fn session(&self, session_id: &str, now: Timestamp) -> Option<PersonId> {
-        let guard = self.sessions.lock();
-        let session = guard.by_id.get(session_id)?;
-        (session.expires_at > now).then(|| session.pid.clone())
+        self.check_session(session_id, now)
+            .ok()
+            .map(|token| token.pid().clone())
     }
 
+    /// The token of a live session, or why it is none.
+    pub fn check_session(
+        &self,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<SessionToken, SessionRefused> {
+        let ended = self.ended_sessions.lock();
+        crate::citizen_sessions::check_session(&self.session_key, &ended, session_id, now)
+    }
+
+    /// Forgets a session in this node's table (its end travels as a
+    /// `sessions_ended` record: `Node::end_session`).
     pub fn end_session(&self, session_id: &str) {
-        self.sessions.lock().remove(session_id);
+        if let Some(token) = SessionToken::parse(session_id) {
+            self.sessions.lock().remove(token.nonce());
+        }
     }
 
-    /// Ends the sessions of a person opened at or before `instant` (every
-    /// session lasts [`SESSION_TTL_SECS`], so it was opened at its expiry
-    /// less that); how many there were. Applied from
+    /// Notes one session ended (applied from `Record::SessionsEnded` naming
+    /// it, on every node).
+    pub fn end_one_session(&self, nonce: SessionNonce, pid: &PersonId, ended_at: Timestamp) {
+        self.ended_sessions.lock().end_session(nonce, pid, ended_at);
+        self.sessions.lock().remove(nonce);
+    }
+
+    /// Ends the sessions of a person opened at or before `instant`, on any
+    /// node; how many there were in this node's table. Applied from
     /// `Record::SessionsEnded` on every node.
     pub fn end_sessions_opened_by(&self, pid: &PersonId, instant: Timestamp) -> usize {
+        self.ended_sessions.lock().end_person(pid, instant);
         let mut sessions = self.sessions.lock();
-        let ids: Vec<String> = sessions
+        let ids: Vec<SessionNonce> = sessions
             .of_person
             .get(pid)
-            .map(|ids| ids.iter().cloned().collect())
+            .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default();
         let mut ended = 0;
-        for id in &ids {
-            let opened_by_then = sessions.by_id.get(id).is_some_and(|session| {
+        for id in ids {
+            let opened_by_then = sessions.by_id.get(&id).is_some_and(|session| {
                 session.expires_at.unix_secs() - SESSION_TTL_SECS <= instant.unix_secs()
             });
             if opened_by_then {

@@ -13,6 +13,7 @@ pub mod backup;
 pub mod breaker;
 pub mod care_homes;
 pub mod checkins;
+pub mod citizen_sessions;
 pub mod clock;
 pub mod codes;
 pub mod color_hours;

@@ -79,8 +79,14 @@ pub enum Record {
     /// ends, on every node that applies the record: "sign out everywhere",
     /// or an authority ending a person's sessions (a stolen phone). A
     /// session opened later, on any node, is not touched, so the record
-    /// commutes with sign-ins.
-    SessionsEnded { pid: PersonId, ended_at: Timestamp },
+    /// commutes with sign-ins. With `session`, only that session ends (the
+    /// citizen signing out of it); absent in records written before it.
+    SessionsEnded {
+        pid: PersonId,
+        ended_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<crate::citizen_sessions::SessionNonce>,
+    },
     /// A record of a kind a domain module declares itself (a service's
     /// consents, visits, rosters, rule sets): the module named owns
     /// `namespace`, `record_kind` is one of its `NodeModule::record_kinds`, and the
@@ -131,7 +137,8 @@ pub const RECORD_KINDS: &[(&str, RecordKind)] = &[
     ("sessions_ended", RecordKind::Commutative),
 ];
 
-/// Sessions ended by [`Record::SessionsEnded`]: `<pid>/<ended_at>`.
+/// Sessions ended by [`Record::SessionsEnded`]: `<pid>/<ended_at>`, or
+/// `<pid>/<ended_at>/<nonce>` for one session.
 pub const META_SESSIONS_ENDED: &str = "sessions-ended";
 
 /// Who made a change, as the audit log names them.
@@ -344,9 +351,14 @@ impl Record {
             Record::ModuleRecorded {
                 record_kind, key, ..
             } => (record_kind.clone(), key.clone()),
-            Record::SessionsEnded { pid, .. } => {
-                ("person.revoke_sessions".into(), pid.as_str().to_owned())
-            }
+            Record::SessionsEnded {
+                pid, session: None, ..
+            } => ("person.revoke_sessions".into(), pid.as_str().to_owned()),
+            Record::SessionsEnded {
+                pid,
+                session: Some(_),
+                ..
+            } => ("person.sign_out".into(), pid.as_str().to_owned()),
         }
     }
 
@@ -421,9 +433,23 @@ impl Record {
                 value,
                 ..
             } => vec![MetaWrite::put(namespace, key, json(value))],
-            Record::SessionsEnded { pid, ended_at } => vec![MetaWrite::put(
+            Record::SessionsEnded {
+                pid,
+                ended_at,
+                session,
+            } => vec![MetaWrite::put(
                 META_SESSIONS_ENDED,
-                &format!("{}/{}", pid.as_str(), ended_at.unix_secs()),
+                &match session {
+                    None => format!("{}/{}", pid.as_str(), ended_at.unix_secs()),
+                    Some(nonce) => {
+                        format!(
+                            "{}/{}/{}",
+                            pid.as_str(),
+                            ended_at.unix_secs(),
+                            nonce.to_hex()
+                        )
+                    }
+                },
                 json(ended_at),
             )],
         }

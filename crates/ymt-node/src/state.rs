@@ -333,7 +333,12 @@ impl Node {
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
         let state = Node {
-            codes: Codes::open(&config.data_dir, &config.sign_in, clock.now())?,
+            codes: Codes::open(
+                &config.data_dir,
+                &config.sign_in,
+                crate::citizen_sessions::SessionKey::derive(&secret),
+                clock.now(),
+            )?,
             rules: RwLock::new(
                 RulesState::new(RuleSet::national()).map_err(|e| anyhow::anyhow!(e.detail))?,
             ),
@@ -453,6 +458,7 @@ impl Node {
             rules.history.sort_by(|a, b| a.version().cmp(b.version()));
         }
         self.count_registered_persons()?;
+        self.load_ended_sessions()?;
         for (_, bytes) in self.store.meta_list(META_PROFILES)? {
             let profile = rules
                 .national
@@ -462,6 +468,52 @@ impl Node {
             rules
                 .profiles
                 .insert(profile.region.clone(), (profile, compiled));
+        }
+        Ok(())
+    }
+
+    /// Remembers the sessions ended within a session's lifetime: a token
+    /// verifies on any node, so what ended it must outlive a restart.
+    /// Streams the namespace (it is not purged yet) and keeps only what can
+    /// still end a live session.
+    fn load_ended_sessions(&self) -> anyhow::Result<()> {
+        use crate::citizen_sessions::{SESSION_CLOCK_SKEW_SECS, SESSION_TTL_SECS, SessionNonce};
+        let now = self.clock.now();
+        let mut malformed = 0usize;
+        self.store
+            .meta_for_each(crate::record::META_SESSIONS_ENDED, &mut |key, _| {
+                let mut parts = key.split('/');
+                let pid = parts.next().and_then(|text| PersonId::parse(text).ok());
+                let ended_at = parts
+                    .next()
+                    .and_then(|text| text.parse::<i64>().ok())
+                    .and_then(|secs| Timestamp::from_unix_secs(secs).ok());
+                let nonce = parts.next().map(SessionNonce::parse);
+                let (Some(pid), Some(ended_at)) = (pid, ended_at) else {
+                    malformed += 1;
+                    return;
+                };
+                if ended_at.unix_secs() + SESSION_TTL_SECS + SESSION_CLOCK_SKEW_SECS
+                    <= now.unix_secs()
+                {
+                    return;
+                }
+                match nonce {
+                    None => {
+                        self.codes.end_sessions_opened_by(&pid, ended_at);
+                    }
+                    Some(Some(nonce)) => self.codes.end_one_session(nonce, &pid, ended_at),
+                    Some(None) => malformed += 1,
+                }
+            })?;
+        if malformed > 0 {
+            // Written by this code only: a key it cannot read means a damaged
+            // store. The node still starts (one person's record must not stop
+            // everyone's service), and says so.
+            tracing::error!(
+                malformed,
+                "unreadable keys under sessions-ended: the sessions they ended may verify again"
+            );
         }
         Ok(())
     }

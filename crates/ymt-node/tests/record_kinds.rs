@@ -205,6 +205,7 @@ async fn ending_a_persons_sessions_reaches_every_node_and_spares_later_sign_ins(
     let record = Record::SessionsEnded {
         pid: pid.clone(),
         ended_at: now,
+        session: None,
     };
     assert_eq!(record.record_kind(), RecordKind::Commutative);
     let envelope = RecordEnvelope::new(&Author::operator(), now, record);
@@ -227,6 +228,123 @@ async fn ending_a_persons_sessions_reaches_every_node_and_spares_later_sign_ins(
         replica.node.codes.session(&signed_in_again, later),
         Some(pid)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_of_one_session_ends_it_on_every_node_and_no_other_session() {
+    // Two nodes of one platform: a token made on one verifies on the other
+    // until the record of its sign-out reaches it.
+    let origin = TableNode::open();
+    let replica = TableNode::open();
+    let pid = ymt_core::PersonId::parse("p-two-devices").expect("a pid");
+    let now = at_secs(HOUR_SECS);
+    origin.clock.set(now);
+    replica.clock.set(now);
+    let laptop = origin
+        .node
+        .codes
+        .new_session(pid.clone(), now)
+        .expect("a session");
+    let phone = origin
+        .node
+        .codes
+        .new_session(pid.clone(), now)
+        .expect("a session");
+    assert_eq!(replica.node.codes.session(&laptop, now), Some(pid.clone()));
+
+    assert!(
+        origin
+            .node
+            .end_citizen_session(&laptop)
+            .expect("signed out")
+    );
+    assert_eq!(origin.node.codes.session(&laptop, now), None);
+    assert!(
+        !origin
+            .node
+            .end_citizen_session(&laptop)
+            .expect("nothing to do"),
+        "an ended session writes nothing more"
+    );
+    let nonce = ymt_node::citizen_sessions::SessionToken::parse(&laptop)
+        .expect("a token")
+        .nonce();
+    let record = Record::SessionsEnded {
+        pid: pid.clone(),
+        ended_at: now,
+        session: Some(nonce),
+    };
+    assert_eq!(record.record_kind(), RecordKind::Commutative);
+    let envelope = RecordEnvelope::new(&Author::citizen(pid.as_str()), now, record);
+    for time in ["replicated", "replicated again"] {
+        replica
+            .node
+            .apply_envelope(&envelope, time)
+            .expect("applied");
+        assert_eq!(replica.node.codes.session(&laptop, now), None, "{time}");
+        assert_eq!(
+            replica.node.codes.session(&phone, now),
+            Some(pid.clone()),
+            "{time}"
+        );
+    }
+    // A record naming a session in any other spelling is no record: a
+    // broker or peer cannot slip in a nonce the node would misread.
+    let parse = |nonce: &str| -> Result<Record, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({
+            "kind": "sessions_ended",
+            "pid": pid.as_str(),
+            "ended_at": "2026-01-01T01:00:00Z",
+            "session": nonce,
+        }))
+    };
+    assert!(parse(&"0a".repeat(16)).is_ok(), "the one spelling");
+    for nonce in ["ZZ", "00", &"A".repeat(32), &"0".repeat(33)] {
+        assert!(parse(nonce).is_err(), "{nonce}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_signing_in_and_out_in_a_loop_cannot_stop_others_signing_in() {
+    use ymt_node::citizen_sessions::{
+        ENDED_SESSIONS_PER_PERSON_MAX, SESSION_CLOCK_SKEW_SECS, SESSION_TTL_SECS,
+    };
+    // Every sign-out is remembered for a session's lifetime, so a loop of
+    // them would grow the node's memory: the looping person is stopped.
+    let node = TableNode::open();
+    let now = at_secs(HOUR_SECS);
+    node.clock.set(now);
+    let looper = ymt_core::PersonId::parse("p-looper").expect("a pid");
+    let other = ymt_core::PersonId::parse("p-other").expect("a pid");
+    for _ in 0..ENDED_SESSIONS_PER_PERSON_MAX {
+        let session = node
+            .node
+            .codes
+            .new_session(looper.clone(), now)
+            .expect("a session");
+        assert!(node.node.end_citizen_session(&session).expect("signed out"));
+    }
+    let refused = node
+        .node
+        .codes
+        .new_session(looper.clone(), now)
+        .expect_err("the loop is stopped");
+    assert_eq!(
+        refused.kind,
+        ymt_node::error::ErrorKind::RateLimited,
+        "{refused:?}"
+    );
+    node.node
+        .codes
+        .new_session(other.clone(), now)
+        .expect("another person signs in");
+    // Once what it ended can no longer be live, the person signs in again.
+    let later = now.plus_secs(SESSION_TTL_SECS + SESSION_CLOCK_SKEW_SECS);
+    node.clock.set(later);
+    node.node
+        .codes
+        .new_session(looper, later)
+        .expect("signs in again");
 }
 
 /// A command as it comes from a cluster's stream: its record (as JSON) and

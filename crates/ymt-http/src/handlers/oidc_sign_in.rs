@@ -140,7 +140,7 @@ pub(crate) struct CallbackQuery {
     description = "Checks that the state is this browser's and unused, exchanges the code with its PKCE verifier, verifies the ID token (issuer, audience, signature against the provider's keys, expiry, nonce) and turns the ID number claim into the pid at once. Answers 303 to the citizen page with the session cookie; a refusal creates no session.",
     params(CallbackQuery),
     responses(
-        (status = 303, description = "Signed in; to the citizen page", headers(("Location" = String), ("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
+        (status = 303, description = "Signed in; to the citizen page", headers(("Location" = String), ("Set-Cookie" = String, description = "`ymt_session=s1~<opened at>~<nonce>~<pid>~<HMAC>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = SignInRefused),
         (status = 404, response = NotFound),

@@ -62,7 +62,7 @@ pub(crate) fn person_summary(state: &Node, pid: &PersonId) -> Result<serde_json:
     summary = "Sign in with an ID document and a one-time code",
     request_body = SignInBody,
     responses(
-        (status = 200, description = "Signed in; the session cookie is set (`Secure` too when the node's public URL is https). A person holds at most 5 sessions: a further sign-in ends their oldest", body = inline(AnyObject), headers(("Set-Cookie" = String, description = "`ymt_session=<64 hex>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
+        (status = 200, description = "Signed in; the session cookie is set (`Secure` too when the node's public URL is https). A person holds at most 5 sessions: a further sign-in ends their oldest", body = inline(AnyObject), headers(("Set-Cookie" = String, description = "`ymt_session=s1~<opened at>~<nonce>~<pid>~<HMAC>; Path=/; HttpOnly; SameSite=Strict; Max-Age=…[; Secure]`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = CrossOrigin),
@@ -243,18 +243,25 @@ pub(crate) async fn sign_out(
 ) -> Result<Response, ApiError> {
     require_same_origin(&state, &headers, false)?;
     if let Some(id) = session_cookie(&headers) {
+        let node = state.clone();
         if query.everywhere.unwrap_or(false)
             && let Some(pid) = state.codes.session(&id, state.now())
         {
             // Every browser and phone the person is signed in on (a lost
             // phone, a shared computer), on every node.
             let author = ymt_node::record::Author::citizen(pid.as_str());
-            let node = state.clone();
             tokio::task::spawn_blocking(move || node.end_person_sessions(&author, &pid))
                 .await
                 .map_err(|_| ApiError::internal("the sign-out task failed"))??;
+            state.codes.end_session(&id);
+        } else {
+            // The token verifies on every node of the cluster, so its end is
+            // a replicated record too; until it is durable the cookie stays,
+            // and the client may retry.
+            tokio::task::spawn_blocking(move || node.end_citizen_session(&id))
+                .await
+                .map_err(|_| ApiError::internal("the sign-out task failed"))??;
         }
-        state.codes.end_session(&id);
     }
     let secure = if cookie_secure(&state) {
         "; Secure"
