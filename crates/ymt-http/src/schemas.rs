@@ -129,7 +129,7 @@ macro_rules! retry_after_response {
 
 retry_after_response!(
     SignInLockedOut,
-    "Too many failed sign-ins for this ID number or from this client address: locked out (the right code too) for the seconds in Retry-After; the lockout doubles with each further failure"
+    "Too many failed sign-ins for this ID number or from this client address: locked out (the right code too) for the seconds in Retry-After; the lockout doubles with each further failure. Also: the person opened and ended 64 sessions in the last 8 hours (each ended session is remembered that long)"
 );
 retry_after_response!(
     TooManyAppeals,

@@ -231,9 +231,10 @@ pub(crate) async fn revoke_person_sessions(
     summary = "Sign out",
     params(SignOutQuery),
     responses(
-        (status = 204, description = "Signed out; the session cookie is cleared", headers(("Set-Cookie" = String, description = "`ymt_session=; …; Max-Age=0`"))),
+        (status = 204, description = "Signed out (a durable record every node of the cluster applies); the session cookie is cleared", headers(("Set-Cookie" = String, description = "`ymt_session=; …; Max-Age=0`"))),
         (status = 400, response = BadRequest),
         (status = 403, response = CrossOrigin),
+        (status = 503, response = Overloaded),
     )
 )]
 pub(crate) async fn sign_out(
