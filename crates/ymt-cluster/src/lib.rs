@@ -125,7 +125,16 @@ pub async fn join(node: Arc<Node>, config: ClusterConfig) -> anyhow::Result<Clus
     let held = node
         .load_origin_records()
         .map_err(|error| anyhow::anyhow!(error.detail))?;
-    tracing::info!(origin, held, "joined the cluster");
+    // The chain of ordered commands applied here, compared with the peers'.
+    let commands = node
+        .load_command_chain()
+        .map_err(|error| anyhow::anyhow!(error.detail))?;
+    tracing::info!(
+        origin,
+        held,
+        commands = commands.count,
+        "joined the cluster"
+    );
     node.replication.position.store(
         node.replication_position(STREAM_NAME)
             .map_err(|error| anyhow::anyhow!(error.detail))?,

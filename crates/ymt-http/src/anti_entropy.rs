@@ -4,7 +4,10 @@
 //! it misses (`GET /v1/replication/origins/{origin}/records`), which it
 //! applies through the stream's idempotent apply path
 //! (`Node::apply_fetched`). A record the broker lost, or expired before this
-//! node read it, is so obtained from whichever peer holds it. The peers'
+//! node read it, is so obtained from whichever peer holds it. The same
+//! answer carries the peer's hash chain of ordered commands, compared with
+//! this node's (`ymt_node::command_chain`): a node whose history differs
+//! from most of its peers' is taken out of readiness. The peers'
 //! addresses come from the cluster (`ymt_cluster::PeerDirectory`), handed
 //! in as a function so that this crate needs no NATS.
 
@@ -13,6 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use ymt_node::Node;
+use ymt_node::command_chain::{ChainPoint, PeerVerdict};
 use ymt_node::origins::{ORIGIN_RECORDS_PER_FETCH_MAX, OriginSummary};
 use ymt_node::record::RecordEnvelope;
 
@@ -30,6 +34,11 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Deserialize)]
 struct OriginsHeld {
     origins: Vec<OriginSummary>,
+    /// Absent from a peer that predates the chain: nothing to compare.
+    #[serde(default)]
+    commands: Option<ChainPoint>,
+    #[serde(default)]
+    commands_at: Option<ChainPoint>,
 }
 
 #[derive(Deserialize)]
@@ -51,13 +60,30 @@ pub async fn run(
         }
     };
     let credential = node.node_credential();
+    let mut was_in_minority = false;
     loop {
         tokio::time::sleep(interval).await;
+        let mut verdicts = std::collections::HashMap::new();
         for peer in peers() {
-            if let Err(error) = repair_from(&client, &credential, &node, &peer).await {
-                tracing::debug!(peer, "anti-entropy with this peer waits: {error:#}");
+            match repair_from(&client, &credential, &node, &peer).await {
+                Ok(verdict) => {
+                    verdicts.insert(peer, verdict);
+                }
+                Err(error) => {
+                    tracing::debug!(peer, "anti-entropy with this peer waits: {error:#}");
+                }
             }
         }
+        let in_minority = ymt_node::command_chain::in_minority(&verdicts);
+        if in_minority && !was_in_minority {
+            tracing::error!(
+                ?verdicts,
+                "this node's history of ordered commands differs from most of its peers': \
+                 it is not ready; bootstrap it again from a peer (yimatong restore --from-peer)"
+            );
+        }
+        was_in_minority = in_minority;
+        node.replication.commands.set_verdicts(verdicts);
     }
 }
 
@@ -75,19 +101,30 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     Ok(response.json().await?)
 }
 
-/// Fetches from `peer` what it holds and this node misses.
+/// Fetches from `peer` what it holds and this node misses; what its chain
+/// of ordered commands says of this node's.
 async fn repair_from(
     client: &reqwest::Client,
     credential: &str,
     node: &Arc<Node>,
     peer: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PeerVerdict> {
+    let my_head = node.replication.commands.head();
     let held: OriginsHeld = get_json(
         client,
         credential,
-        &format!("{peer}/v1/replication/origins"),
+        &format!(
+            "{peer}/v1/replication/origins?commands_at={}",
+            my_head.count
+        ),
     )
     .await?;
+    let verdict = match &held.commands {
+        Some(peer_head) => {
+            node.compare_command_chain(peer_head, held.commands_at.as_ref(), &my_head)
+        }
+        None => PeerVerdict::Unknown,
+    };
     let origins = &node.replication.origins;
     for summary in held.origins {
         origins.know(&summary.origin, summary.held_max);
@@ -118,5 +155,5 @@ async fn repair_from(
             }
         }
     }
-    Ok(())
+    Ok(verdict)
 }

@@ -360,7 +360,28 @@ fn encode_origins(encoder: &mut DescriptorEncoder, node: &SharedState) -> Result
             .origins
             .gaps_repaired
             .load(Ordering::Relaxed),
-    )
+    )?;
+    encode_counter(
+        encoder,
+        "ymt_replication_commands_chained",
+        "Ordered commands applied or refused here, each folded into the node's hash chain.",
+        node.replication.commands.head().count,
+    )?;
+    let (disagreeing, in_minority) = node.replication.commands.divergence();
+    let peers = encoder.encode_descriptor(
+        "ymt_replication_commands_peers_disagreeing",
+        "Peers whose chain of ordered commands differed from this node's in the last anti-entropy round.",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(disagreeing as i64).encode(peers)?;
+    let minority = encoder.encode_descriptor(
+        "ymt_replication_commands_diverged",
+        "1 when more peers' chains of ordered commands differ from this node's than agree with it (the node is then not ready).",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(i64::from(in_minority)).encode(minority)
 }
 
 /// One counter without labels; `_total` is appended to `name`.

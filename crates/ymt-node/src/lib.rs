@@ -18,6 +18,7 @@ pub mod clock;
 pub mod codes;
 pub mod color_hours;
 pub mod color_polls;
+pub mod command_chain;
 pub mod config;
 pub mod confirmations;
 pub mod error;

@@ -37,6 +37,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use ymt_store::{AuditOutcome, MetaWrite};
 
+use crate::command_chain::{COMMAND_CHAIN_NAMESPACE, ChainPoint, PeerVerdict};
 use crate::error::{ErrorKind, NodeError};
 use crate::model::{META_CONFIRMATIONS, META_PENDING, PendingAction, PendingStatus, PersonRecord};
 use crate::record::{Record, RecordEnvelope};
@@ -202,6 +203,57 @@ impl Node {
         outcome
     }
 
+    /// Reads the chain of ordered commands back from the store (at join).
+    pub fn load_command_chain(&self) -> Result<ChainPoint, NodeError> {
+        let head = match self
+            .store
+            .meta_get(COMMAND_CHAIN_NAMESPACE, crate::command_chain::head_key())?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+                NodeError::internal(format!("the command chain's head: {error}"))
+            })?,
+            None => ChainPoint::default(),
+        };
+        *self.replication.commands.head.lock() = head.clone();
+        Ok(head)
+    }
+
+    /// This node's chain after `count` ordered commands, if it applied that
+    /// many.
+    pub fn command_chain_at(&self, count: u64) -> Result<Option<ChainPoint>, NodeError> {
+        if count == 0 {
+            return Ok(Some(ChainPoint::default()));
+        }
+        if count > self.replication.commands.head().count {
+            return Ok(None);
+        }
+        match self.store.meta_get(
+            COMMAND_CHAIN_NAMESPACE,
+            &crate::command_chain::entry_key(count),
+        )? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|error| {
+                NodeError::internal(format!("a command chain point: {error}"))
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// What a peer's chain (its head, and its point at this node's count)
+    /// says of this node's.
+    pub fn compare_command_chain(
+        &self,
+        peer_head: &ChainPoint,
+        peer_at_my_count: Option<&ChainPoint>,
+        my_head: &ChainPoint,
+    ) -> PeerVerdict {
+        crate::command_chain::compare(
+            my_head,
+            |count| self.command_chain_at(count).ok().flatten(),
+            peer_head,
+            peer_at_my_count,
+        )
+    }
+
     /// The outcome of a command this node already applied or refused.
     fn applied_command_outcome(
         &self,
@@ -312,11 +364,17 @@ impl Node {
                     &format!("refused in stream order: {}", refusal.detail),
                 );
                 audit.outcome = AuditOutcome::Denied;
-                let receiver = self.store.meta_commit(
-                    vec![marker(serde_json::json!({"refused": refusal.detail}))],
-                    vec![audit],
-                )?;
+                let _append = self.replication.commands.append.lock();
+                let point = self
+                    .replication
+                    .commands
+                    .head()
+                    .next(&envelope.command_id, true);
+                let mut writes = vec![marker(serde_json::json!({"refused": refusal.detail}))];
+                writes.extend(point.writes());
+                let receiver = self.store.meta_commit(writes, vec![audit])?;
                 ymt_store::wait_blocking(receiver)?;
+                *self.replication.commands.head.lock() = point;
                 Ok(Err(refused(&refusal.detail)))
             }
             Err(error) => Err(error),
@@ -332,8 +390,17 @@ impl Node {
                     audits.insert(0, published.audit_entry(author, envelope.at, detail));
                     writes.splice(0..0, published.meta_writes());
                 }
+                let append = self.replication.commands.append.lock();
+                let point = self
+                    .replication
+                    .commands
+                    .head()
+                    .next(&envelope.command_id, false);
+                writes.extend(point.writes());
                 let receiver = self.store.meta_commit(writes, audits)?;
                 ymt_store::wait_blocking(receiver)?;
+                *self.replication.commands.head.lock() = point;
+                drop(append);
                 self.after_apply(record);
                 self.metrics
                     .records_applied

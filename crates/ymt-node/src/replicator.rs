@@ -22,6 +22,9 @@ pub struct ReplicationStatus {
     /// What this node holds of each origin's numbered records
     /// (anti-entropy, `origins.rs`).
     pub origins: crate::origins::OriginTracker,
+    /// The hash chain of the ordered commands applied here, and what the
+    /// peers' chains said of it (`command_chain.rs`).
+    pub commands: crate::command_chain::CommandChain,
 }
 
 /// A future the transport resolves.

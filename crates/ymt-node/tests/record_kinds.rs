@@ -347,6 +347,84 @@ async fn one_person_signing_in_and_out_in_a_loop_cannot_stop_others_signing_in()
         .expect("signs in again");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_the_broker_lost_an_ordered_command_for_is_told_apart_from_its_peers() {
+    use ymt_node::command_chain::{PeerVerdict, in_minority};
+    // Three nodes read the stream; the broker lost the second command for
+    // the third node only (a truncated replica), which applied the rest.
+    let nodes = [TableNode::open(), TableNode::open(), TableNode::open()];
+    let command = |id: &str, pid: &str| {
+        from_stream(
+            id,
+            serde_json::json!({"kind": "sessions_ended", "pid": pid, "ended_at": "2026-01-01T01:00:00Z"}),
+        )
+    };
+    let stream = [
+        command("cmd-1", "p-1"),
+        command("cmd-2", "p-2"),
+        command("cmd-3", "p-3"),
+    ];
+    for (index, table) in nodes.iter().enumerate() {
+        for (position, envelope) in stream.iter().enumerate() {
+            if index == 2 && envelope.command_id == "cmd-2" {
+                continue;
+            }
+            table
+                .node
+                .apply_replicated(
+                    vec![envelope.clone()],
+                    ymt_node::replication::position_write("YMT_RECORDS", position as u64 + 1),
+                )
+                .await
+                .expect("applied");
+        }
+    }
+    // A command delivered twice is not chained twice.
+    nodes[0]
+        .node
+        .apply_replicated(
+            vec![stream[2].clone()],
+            ymt_node::replication::position_write("YMT_RECORDS", 3),
+        )
+        .await
+        .expect("applied again");
+    let heads: Vec<_> = nodes
+        .iter()
+        .map(|table| table.node.replication.commands.head())
+        .collect();
+    assert_eq!(heads[0], heads[1]);
+    assert_eq!((heads[0].count, heads[2].count), (3, 2));
+    // What each node concludes from each peer's answer (its head, and its
+    // point at the asking node's count).
+    let verdict = |me: usize, peer: usize| {
+        let my_head = nodes[me].node.replication.commands.head();
+        let peer_at_my_count = nodes[peer]
+            .node
+            .command_chain_at(my_head.count)
+            .expect("read");
+        nodes[me]
+            .node
+            .compare_command_chain(&heads[peer], peer_at_my_count.as_ref(), &my_head)
+    };
+    let verdicts = |me: usize| -> std::collections::HashMap<String, PeerVerdict> {
+        (0..3)
+            .filter(|peer| *peer != me)
+            .map(|peer| (format!("node-{peer}"), verdict(me, peer)))
+            .collect()
+    };
+    assert_eq!(verdict(0, 1), PeerVerdict::Agrees);
+    assert_eq!(verdict(0, 2), PeerVerdict::Disagrees { at: 2 });
+    assert_eq!(verdict(2, 0), PeerVerdict::Disagrees { at: 2 });
+    assert!(!in_minority(&verdicts(0)));
+    assert!(!in_minority(&verdicts(1)));
+    assert!(in_minority(&verdicts(2)), "{:?}", verdicts(2));
+    // The chain is durable: it is read back from the store as a restart does.
+    assert_eq!(
+        nodes[2].node.load_command_chain().expect("read back"),
+        heads[2]
+    );
+}
+
 /// A command as it comes from a cluster's stream: its record (as JSON) and
 /// the command id the node that received it chose.
 fn from_stream(command_id: &str, record: serde_json::Value) -> RecordEnvelope {

@@ -31,7 +31,7 @@ pub(crate) async fn healthz() -> &'static str {
     summary = "Readiness: the store accepts work and, in a cluster, the node is not stale",
     responses(
         (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
-        (status = 503, description = "In a cluster: the replication lag is above the bound (`--replication-lag-max-ms`)", body = String, content_type = "text/plain"),
+        (status = 503, description = "In a cluster: the replication lag is above the bound (`--replication-lag-max-ms`), or the node's chain of ordered commands differs from more of its peers' than agree with it", body = String, content_type = "text/plain"),
     )
 )]
 pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
@@ -44,6 +44,18 @@ pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
             .replication
             .lag_ms
             .load(std::sync::atomic::Ordering::Relaxed);
+        // Another history of ordered commands than most peers': its
+        // answers may differ from theirs (`command_chain.rs`).
+        let (disagreeing, in_minority) = state.replication.commands.divergence();
+        if in_minority {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "this node's ordered commands differ from {disagreeing} peers' (the broker lost or reordered one here): bootstrap it again from a peer"
+                ),
+            )
+                .into_response();
+        }
         if lag_ms > state.config.replication_lag_max_ms {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -60,28 +60,54 @@ pub(crate) struct OriginsHeld {
     /// `held_max` (the highest held), `missing` (known and not held).
     #[schema(value_type = Vec<Object>)]
     origins: Vec<ymt_node::origins::OriginSummary>,
+    /// The hash chain of the ordered commands this node applied: `count`
+    /// and `hash` (`command_chain.rs`).
+    #[schema(value_type = Object)]
+    commands: ymt_node::command_chain::ChainPoint,
+    /// The chain after `commands_at` commands, when asked and this node
+    /// applied that many.
+    #[schema(value_type = Option<Object>)]
+    commands_at: Option<ymt_node::command_chain::ChainPoint>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OriginsQuery {
+    /// The asking node's count of ordered commands: this node answers its
+    /// own chain at that count too.
+    commands_at: Option<u64>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/replication/origins",
     tag = "cluster",
-    summary = "Node to node: what this node holds of each origin's numbered records",
+    summary = "Node to node: what this node holds of each origin's numbered records, and its chain of ordered commands",
     security(("node" = [])),
+    params(OriginsQuery),
     responses(
-        (status = 200, description = "Per origin, the contiguous prefix held and the highest number held", body = OriginsHeld),
+        (status = 200, description = "Per origin, the contiguous prefix held and the highest number held; the hash chain of the ordered commands applied (at `commands_at` too, when asked)", body = OriginsHeld),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )
 )]
 pub(crate) async fn origins(
     State(state): State<SharedState>,
+    ApiQuery(query): ApiQuery<OriginsQuery>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
     require_node(&state, parts, "origins").await?;
+    let commands = state.replication.commands.head();
+    let commands_at = match query.commands_at {
+        Some(count) => state.command_chain_at(count)?,
+        None => None,
+    };
     Ok(axum::Json(OriginsHeld {
         origin: state.replication.origins.origin().map(str::to_owned),
         origins: state.origin_summaries(),
+        commands,
+        commands_at,
     })
     .into_response())
 }
