@@ -36,6 +36,8 @@ for (const lang of ["zh-CN", "en"]) {
     await page.locator("#simulate-persons").fill("50");
     await page.locator("#simulate-days").fill("10");
     await page.locator("#simulate-seeds").fill("1");
+    // The finished job as the page received it, for the charts' words.
+    const finished = page.waitForResponse(async (response) => response.url().includes("/v1/simulations/") && (await response.json()).state === "done", { timeout: 300000 });
     await page.locator("#simulate").click();
     await page.locator('[data-simulation="done"]').waitFor({ state: "visible", timeout: 300000 });
     const table = await page.locator("#simulation-table").textContent();
@@ -43,6 +45,10 @@ for (const lang of ["zh-CN", "en"]) {
     const charts = await page.locator("#simulate-result img").evaluateAll((images) => images.map((image) => image.naturalWidth));
     assert.equal(charts.length, 2);
     assert.ok(charts.every((width) => width > 0), "both charts render");
+    // The charts' words are in the page's language.
+    const words = (await (await finished).json()).epidemic_svg;
+    const title = lang === "en" ? "New infections per day" : "每日新增感染";
+    assert.ok(words.includes(title), `${title} in ${words.slice(0, 400)}`);
     await snap(page, "console-simulate", lang);
     assertNoConsoleErrors(assert, page);
     await context.close();

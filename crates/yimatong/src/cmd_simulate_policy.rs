@@ -10,7 +10,9 @@ use anyhow::Context;
 use ymt_core::{RegionCode, Timestamp};
 use ymt_sim::CityConfig;
 use ymt_sim::epidemic::EpidemicParams;
-use ymt_sim::policy::{Policy, comparison_table, goal_check, line_chart_svg, run_comparison_on};
+use ymt_sim::policy::{
+    ChartLanguage, Policy, comparison_charts, comparison_table, goal_check, run_comparison_on,
+};
 
 /// Every parameter of the epidemic, one flag each (defaults and sources in docs/simulation.md).
 #[derive(clap::Args, Clone, Debug)]
@@ -238,26 +240,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     print!("{}", goal_check(&all));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let charts = [
-        (
-            "epidemic_curves.svg",
-            line_chart_svg(
-                "New infections per day (mean over seeds)",
-                "infections",
-                &all,
-                &|run| &run.daily_new_infections,
-            ),
-        ),
-        (
-            "restricted_persons.svg",
-            line_chart_svg(
-                "Persons restricted (yellow or red) per day (mean over seeds)",
-                "persons",
-                &all,
-                &|run| &run.daily_restricted,
-            ),
-        ),
-    ];
+    let charts = comparison_charts(&all, ChartLanguage::English);
     for (name, svg) in charts {
         let path = args.out.join(name);
         std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;

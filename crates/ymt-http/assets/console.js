@@ -478,7 +478,7 @@
     const out = $("simulate-result");
     const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
     try {
-      const size = new URLSearchParams({ persons: $("simulate-persons").value, days: $("simulate-days").value, seeds: $("simulate-seeds").value });
+      const size = new URLSearchParams({ persons: $("simulate-persons").value, days: $("simulate-days").value, seeds: $("simulate-seeds").value, lang: YMT.lang === "en" ? "en" : "zh-CN" });
       const started = await call(`/v1/rule-sets:simulate?${size}`, { method: "POST", body: await chosenDocument(), headers: { "Content-Type": "application/json" } });
       let job = started;
       while (job.state === "running") {

@@ -128,7 +128,7 @@ async fn a_proposal_is_simulated_before_publishing_and_only_its_author_reads_the
             "reason": "the 20 measures",
         })
     };
-    let small = "/v1/rule-sets:simulate?persons=50&days=10&seeds=1";
+    let small = "/v1/rule-sets:simulate?persons=50&days=10&seeds=1&lang=zh-CN";
     let (status, _) = node.post_as(&lab, small, profile(5)).await;
     assert_eq!(status, 403, "a lab may not");
     let (status, body) = node
@@ -141,6 +141,14 @@ async fn a_proposal_is_simulated_before_publishing_and_only_its_author_reads_the
     assert_eq!(status, 400, "a city beyond the node's bound: {body}");
     let (status, body) = node.post_as(&authority, small, profile(99)).await;
     assert_eq!(status, 422, "beyond the national bounds: {body}");
+    let (status, body) = node
+        .post_as(
+            &authority,
+            "/v1/rule-sets:simulate?persons=50&days=10&seeds=1&lang=fr",
+            profile(5),
+        )
+        .await;
+    assert_eq!(status, 400, "a language the console does not speak: {body}");
 
     let (status, started) = node.post_as(&authority, small, profile(5)).await;
     assert_eq!(status, 202, "{started}");
@@ -170,12 +178,16 @@ async fn a_proposal_is_simulated_before_publishing_and_only_its_author_reads_the
     for policy in ["national", "candidate (proposal)", "no-codes"] {
         assert!(table.contains(policy), "{policy} in the table:\n{table}");
     }
-    for chart in ["epidemic_svg", "restricted_svg"] {
+    // The charts speak the reader's language (asked in zh-CN).
+    for (chart, title) in [
+        ("epidemic_svg", "每日新增感染"),
+        ("restricted_svg", "每日受限人数"),
+    ] {
+        let svg = done[chart].as_str().unwrap_or_default();
+        assert!(svg.starts_with("<svg"), "{chart}");
         assert!(
-            done[chart]
-                .as_str()
-                .is_some_and(|svg| svg.starts_with("<svg")),
-            "{chart}"
+            svg.contains(title) && svg.contains(">天<"),
+            "{chart}: {svg}"
         );
     }
     node.close().await;

@@ -35,12 +35,20 @@ fn comparison_output_on(seed: u64, workers: usize) -> String {
     )
     .expect("the comparison runs");
     let mut output = comparison_table(&all);
-    output.push_str(&line_chart_svg("infections", "infections", &all, &|run| {
-        &run.daily_new_infections
-    }));
-    output.push_str(&line_chart_svg("restricted", "persons", &all, &|run| {
-        &run.daily_restricted
-    }));
+    output.push_str(&line_chart_svg(
+        "infections",
+        "day",
+        "infections",
+        &all,
+        &|run| &run.daily_new_infections,
+    ));
+    output.push_str(&line_chart_svg(
+        "restricted",
+        "day",
+        "persons",
+        &all,
+        &|run| &run.daily_restricted,
+    ));
     output
 }
 

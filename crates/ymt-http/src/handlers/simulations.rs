@@ -23,7 +23,9 @@ use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
-use ymt_sim::policy::{Policy, comparison_table, goal_check, line_chart_svg, run_comparison_on};
+use ymt_sim::policy::{
+    ChartLanguage, Policy, comparison_charts, comparison_table, goal_check, run_comparison_on,
+};
 
 use crate::extract::*;
 use crate::policy::{Permission, require};
@@ -79,6 +81,18 @@ pub(crate) struct SimulateQuery {
     days: Option<u32>,
     /// Seeds, each a run of every policy (1 to 3; 2 when absent).
     seeds: Option<u32>,
+    /// The language of the charts' words (`zh-CN` or `en`; English when
+    /// absent).
+    lang: Option<ChartLang>,
+}
+
+/// The languages of the console.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+pub(crate) enum ChartLang {
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    #[serde(rename = "en")]
+    En,
 }
 
 #[utoipa::path(
@@ -113,6 +127,10 @@ pub(crate) async fn simulate(
     let persons = query.persons.unwrap_or(500);
     let days = query.days.unwrap_or(14);
     let seeds = query.seeds.unwrap_or(2);
+    let language = match query.lang {
+        Some(ChartLang::ZhCn) => ChartLanguage::Chinese,
+        Some(ChartLang::En) | None => ChartLanguage::English,
+    };
     if !(ymt_sim::PERSONS_MIN..=SIMULATION_PERSONS_MAX).contains(&persons) {
         return Err(ApiError::bad_request(format!(
             "persons: {} to {SIMULATION_PERSONS_MAX}",
@@ -186,23 +204,17 @@ pub(crate) async fn simulate(
                 days_done.fetch_add(1, Ordering::Relaxed);
             };
             let outcome = match run_comparison_on(&config, &params, &policies, seeds, 1, &on_day) {
-                Ok(all) => Outcome::Done {
-                    table: comparison_table(&all),
-                    goals: goal_check(&all),
-                    epidemic_svg: line_chart_svg(
-                        "New infections per day (mean over seeds)",
-                        "infections",
-                        &all,
-                        &|run| &run.daily_new_infections,
-                    ),
-                    restricted_svg: line_chart_svg(
-                        "Persons restricted (yellow or red) per day (mean over seeds)",
-                        "persons",
-                        &all,
-                        &|run| &run.daily_restricted,
-                    ),
-                    seconds: started.elapsed().as_secs_f64(),
-                },
+                Ok(all) => {
+                    let [(_, epidemic_svg), (_, restricted_svg)] =
+                        comparison_charts(&all, language);
+                    Outcome::Done {
+                        table: comparison_table(&all),
+                        goals: goal_check(&all),
+                        epidemic_svg,
+                        restricted_svg,
+                        seconds: started.elapsed().as_secs_f64(),
+                    }
+                }
                 Err(error) => Outcome::Failed(error.to_string()),
             };
             let mut jobs = JOBS.lock();

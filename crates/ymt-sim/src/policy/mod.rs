@@ -10,7 +10,9 @@ mod report;
 mod run;
 
 pub use metrics::{Estimate, PhaseSeconds, RunResult};
-pub use report::{PolicyRuns, comparison_table, goal_check, line_chart_svg};
+pub use report::{
+    ChartLanguage, PolicyRuns, comparison_charts, comparison_table, goal_check, line_chart_svg,
+};
 pub use run::{RunTrace, run_policy, run_policy_traced};
 
 use crate::CityConfig;

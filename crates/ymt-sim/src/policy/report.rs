@@ -172,9 +172,58 @@ const PALETTE: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
 ];
 
-/// A line chart of one daily series per policy (mean over seeds).
+/// The language of a chart's words (the legend names policies by their
+/// ids, as the table does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChartLanguage {
+    #[default]
+    English,
+    Chinese,
+}
+
+/// The two charts of a comparison, by file name: new infections per day,
+/// and persons restricted per day, each the mean over seeds.
+pub fn comparison_charts(
+    all: &[PolicyRuns],
+    language: ChartLanguage,
+) -> [(&'static str, String); 2] {
+    let (infections_title, restricted_title, day, infections, persons) = match language {
+        ChartLanguage::English => (
+            "New infections per day (mean over seeds)",
+            "Persons restricted (yellow or red) per day (mean over seeds)",
+            "day",
+            "infections",
+            "persons",
+        ),
+        ChartLanguage::Chinese => (
+            "每日新增感染（各随机种子平均）",
+            "每日受限人数（黄码或红码，各随机种子平均）",
+            "天",
+            "感染",
+            "人",
+        ),
+    };
+    [
+        (
+            "epidemic_curves.svg",
+            line_chart_svg(infections_title, day, infections, all, &|run| {
+                &run.daily_new_infections
+            }),
+        ),
+        (
+            "restricted_persons.svg",
+            line_chart_svg(restricted_title, day, persons, all, &|run| {
+                &run.daily_restricted
+            }),
+        ),
+    ]
+}
+
+/// A line chart of one daily series per policy (mean over seeds), its
+/// words given by the caller (the console's in the reader's language).
 pub fn line_chart_svg(
     title: &str,
+    x_label: &str,
     y_label: &str,
     all: &[PolicyRuns],
     series: &dyn Fn(&RunResult) -> &[u32],
@@ -245,9 +294,10 @@ pub fn line_chart_svg(
     }
     let _ = writeln!(
         svg,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">day</text>"#,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
         left + plot_width / 2.0,
-        height - 10.0
+        height - 10.0,
+        escape(x_label)
     );
     let _ = writeln!(
         svg,
