@@ -145,6 +145,12 @@ enum Effect {
         rules: Box<crate::publication::RulesInForce>,
         publication: Box<(Record, crate::record::Author, String)>,
     },
+    /// A held action of a module approved (a service's rule set): the
+    /// module's record, written with the approval (its author the
+    /// proposer) and put into memory by its module right after.
+    ApprovedRecord {
+        publication: Box<(Record, crate::record::Author, String)>,
+    },
 }
 
 impl Node {
@@ -327,7 +333,9 @@ impl Node {
                 let mut audits = vec![audit];
                 // An approved rule set or profile: its publication and the
                 // approval in one commit, so neither stands without the other.
-                if let Effect::ApprovedRules { publication, .. } = &effect {
+                if let Effect::ApprovedRules { publication, .. }
+                | Effect::ApprovedRecord { publication } = &effect
+                {
                     let (published, author, detail) = publication.as_ref();
                     audits.insert(0, published.audit_entry(author, envelope.at, detail));
                     writes.splice(0..0, published.meta_writes());
@@ -339,6 +347,9 @@ impl Node {
                     .records_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match (effect, record) {
+                    (Effect::ApprovedRecord { publication }, _) => {
+                        self.after_apply(&publication.0);
+                    }
                     (Effect::Rules(rules), _) | (Effect::ApprovedRules { rules, .. }, _) => {
                         crate::publication::put_checked_rules_into_force(self, *rules)?;
                         self.schedule_changed.notify_one();
@@ -471,30 +482,51 @@ impl Node {
     /// decision or the other everywhere, never a rule set in force beside a
     /// rejected action. Its rules are checked again here.
     fn approved_rules_in_order(&self, pending: &PendingAction) -> Result<Effect, NodeError> {
+        let kind = pending.action.kind.as_str();
         let publishes = pending.status == PendingStatus::Approved
-            && (pending.action.kind == crate::breaker::KIND_RULE_SET
-                || pending.action.kind == crate::breaker::KIND_PROFILE);
+            && crate::breaker::HELD_KINDS_APPROVED_IN_STREAM.contains(&kind);
         if !publishes {
             return Ok(Effect::Nothing);
+        }
+        let author = self.proposer_as_author(&pending.proposer);
+        if kind != crate::breaker::KIND_RULE_SET && kind != crate::breaker::KIND_PROFILE {
+            // A module's held action (a service's rule set): the module
+            // checks it again here and names the record it writes.
+            let module = self
+                .module_for_held(kind)
+                .map_err(|error| NodeError::conflict(error.detail))?;
+            return Ok(
+                match module.held_approval_in_order(self, &pending.action)? {
+                    Some((record, detail)) => Effect::ApprovedRecord {
+                        publication: Box::new((record, author, detail)),
+                    },
+                    None => Effect::Nothing,
+                },
+            );
         }
         let document: crate::publication::RulesDocument = pending.action.request_as()?;
         let bytes = document.document.as_bytes();
         let rules = crate::publication::check_rules_in_order(self, bytes)?;
         let (published, detail) = crate::publication::publication_record(self, bytes)?;
-        let author = self
-            .principals
-            .read()
-            .get(&pending.proposer)
-            .map(crate::record::Author::from)
-            .unwrap_or_else(|| crate::record::Author {
-                id: pending.proposer.clone(),
-                role: "national_admin".into(),
-                key_id: None,
-            });
         Ok(Effect::ApprovedRules {
             rules: Box::new(rules),
             publication: Box::new((published, author, detail)),
         })
+    }
+
+    /// The proposer of a held action as the author of what its approval
+    /// writes (as on a single node, where it is put into force with the
+    /// proposer's rights).
+    fn proposer_as_author(&self, proposer: &str) -> crate::record::Author {
+        self.principals
+            .read()
+            .get(proposer)
+            .map(crate::record::Author::from)
+            .unwrap_or_else(|| crate::record::Author {
+                id: proposer.to_owned(),
+                role: "national_admin".into(),
+                key_id: None,
+            })
     }
 
     fn check_action_in_order(&self, pending: &PendingAction) -> Result<(), NodeError> {

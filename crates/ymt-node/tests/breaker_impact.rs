@@ -416,3 +416,209 @@ async fn a_held_rule_set_approved_and_rejected_at_once_is_in_force_exactly_when_
         }
     }
 }
+
+/// A service's held rule set (`hospital.rule_set`, `care_visit.rule_set`)
+/// in a cluster: its proposal, approval and rejection are ordered commands
+/// like a national rule set's. An approval and a rejection sent at once to
+/// two nodes end alike on every node: the service rule set is in force
+/// exactly when its action is recorded approved, put into force by the
+/// approval itself (in its commit), and the other decision is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_service_rule_set_approved_and_rejected_at_once_is_in_force_exactly_when_approved() {
+    type VersionInForce = fn(&TableNode) -> String;
+    let services: [(&str, VersionInForce, &str); 2] = [
+        (
+            ymt_node::hospital::KIND_HELD_RULE_SET,
+            |table| {
+                let module = table.node.module::<ymt_node::hospital::HospitalModule>();
+                module.expect("the hospital").rules.describe(None)["rule_set"]["version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            },
+            include_str!("../services/hospital-entrance.json"),
+        ),
+        (
+            ymt_node::care_homes::KIND_HELD_RULE_SET,
+            |table| {
+                let module = table.node.module::<ymt_node::care_homes::CareHomeModule>();
+                module.expect("the care homes").rules.describe(None)["rule_set"]["version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            },
+            include_str!("../services/care-visit.json"),
+        ),
+    ];
+    for (kind, version_in_force, shipped) in services {
+        let mut document: serde_json::Value = serde_json::from_str(shipped).expect("JSON");
+        document["version"] = json!("2.0.0");
+        let request = json!({"id": "2.0.0", "document": document.to_string()});
+        let proposal = ymt_node::model::PendingAction {
+            id: ymt_node::model::pending_id_of(kind, "2.0.0"),
+            action: ymt_node::model::HeldAction::new(kind, &request),
+            proposer: "admin-1".into(),
+            proposed_at: at_secs(0),
+            held_because: vec!["a service rule set".into()],
+            impact: Default::default(),
+            status: ymt_node::model::PendingStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            events_stored: 0,
+            persons_reached: 0,
+        };
+        let decided = |status, by: &str| {
+            let mut pending = proposal.clone();
+            pending.status = status;
+            pending.decided_by = Some(by.into());
+            pending.decided_at = Some(at_secs(60));
+            pending
+        };
+        let approval = decided(ymt_node::model::PendingStatus::Approved, "admin-2");
+        let rejection = decided(ymt_node::model::PendingStatus::Rejected, "admin-3");
+        for approval_first in [true, false] {
+            let table = TableNode::open();
+            let before = version_in_force(&table);
+            let mut stream = vec![
+                stream_command("cmd-propose", proposal.clone()),
+                stream_command("cmd-approve", approval.clone()),
+                stream_command("cmd-reject", rejection.clone()),
+            ];
+            if !approval_first {
+                stream.swap(1, 2);
+            }
+            apply_in_stream_order(&table, stream).await;
+            let stored = stored_pending(&table, &proposal.id);
+            if approval_first {
+                assert_eq!(
+                    stored.status,
+                    ymt_node::model::PendingStatus::Approved,
+                    "{kind}"
+                );
+                assert_eq!(
+                    version_in_force(&table),
+                    "2.0.0",
+                    "{kind} approved: in force"
+                );
+                assert!(
+                    support::refusal_of(&table, "cmd-reject").is_some(),
+                    "{kind}"
+                );
+                assert_eq!(support::refusal_of(&table, "cmd-approve"), None, "{kind}");
+            } else {
+                assert_eq!(
+                    stored.status,
+                    ymt_node::model::PendingStatus::Rejected,
+                    "{kind}"
+                );
+                assert_eq!(
+                    version_in_force(&table),
+                    before,
+                    "{kind} rejected: not in force"
+                );
+                assert!(
+                    support::refusal_of(&table, "cmd-approve").is_some(),
+                    "{kind}"
+                );
+            }
+        }
+    }
+}
+
+/// An approved service rule set is checked again where its approval stands
+/// in the stream: one that is no longer newer than the rule set in force
+/// (a newer one was approved first) is refused there, and nothing of it is
+/// put into force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_service_rule_set_approved_after_a_newer_one_is_refused_in_stream_order() {
+    let kind = ymt_node::hospital::KIND_HELD_RULE_SET;
+    let held = |version: &str| {
+        let mut document: serde_json::Value =
+            serde_json::from_str(include_str!("../services/hospital-entrance.json")).expect("JSON");
+        document["version"] = json!(version);
+        let request = json!({"id": version, "document": document.to_string()});
+        ymt_node::model::PendingAction {
+            id: ymt_node::model::pending_id_of(kind, version),
+            action: ymt_node::model::HeldAction::new(kind, &request),
+            proposer: "admin-1".into(),
+            proposed_at: at_secs(0),
+            held_because: vec!["a service rule set".into()],
+            impact: Default::default(),
+            status: ymt_node::model::PendingStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            events_stored: 0,
+            persons_reached: 0,
+        }
+    };
+    let approved = |mut pending: ymt_node::model::PendingAction| {
+        pending.status = ymt_node::model::PendingStatus::Approved;
+        pending.decided_by = Some("admin-2".into());
+        pending.decided_at = Some(at_secs(60));
+        pending
+    };
+    let table = TableNode::open();
+    apply_in_stream_order(
+        &table,
+        vec![
+            stream_command("cmd-propose-3", held("3.0.0")),
+            stream_command("cmd-propose-2", held("2.0.0")),
+            stream_command("cmd-approve-3", approved(held("3.0.0"))),
+            stream_command("cmd-approve-2", approved(held("2.0.0"))),
+        ],
+    )
+    .await;
+    let hospital = table
+        .node
+        .module::<ymt_node::hospital::HospitalModule>()
+        .expect("the hospital");
+    assert_eq!(
+        hospital.rules.describe(None)["rule_set"]["version"],
+        json!("3.0.0")
+    );
+    let why = support::refusal_of(&table, "cmd-approve-2").expect("the older one is refused");
+    assert!(why.contains("not newer"), "{why}");
+    assert_eq!(
+        stored_pending(&table, &held("2.0.0").id).status,
+        ymt_node::model::PendingStatus::Pending,
+        "the refused approval decided nothing"
+    );
+}
+
+fn stream_command(
+    command_id: &str,
+    pending: ymt_node::model::PendingAction,
+) -> ymt_node::record::RecordEnvelope {
+    let mut envelope = ymt_node::record::RecordEnvelope::new(
+        &ymt_node::record::Author::operator(),
+        at_secs(60),
+        ymt_node::record::Record::ActionRecorded { pending },
+    );
+    envelope.command_id = command_id.into();
+    envelope
+}
+
+async fn apply_in_stream_order(table: &TableNode, stream: Vec<ymt_node::record::RecordEnvelope>) {
+    for (position, envelope) in stream.into_iter().enumerate() {
+        table
+            .node
+            .apply_replicated(
+                vec![envelope],
+                ymt_node::replication::position_write("YMT_RECORDS", position as u64 + 1),
+            )
+            .await
+            .expect("applied");
+    }
+}
+
+fn stored_pending(table: &TableNode, id: &str) -> ymt_node::model::PendingAction {
+    serde_json::from_slice(
+        &table
+            .node
+            .store
+            .meta_get(ymt_node::model::META_PENDING, id)
+            .expect("reads")
+            .expect("the held action"),
+    )
+    .expect("a pending action")
+}
