@@ -43,7 +43,8 @@ pub const KIND_RISK_AREA_LIFT: &str = "risk_area_lift";
 /// In a cluster, the kinds of held action whose records go through the
 /// stream: those whose effect is itself replicated (a rule set, a profile,
 /// a principal, override events, a risk area and its lift, a service's rule
-/// set). Of automatic tracing held by the breaker only the decisions do
+/// set, a key revocation: every node revokes the key in its own key store).
+/// Of automatic tracing held by the breaker only the decisions do
 /// (`crate::replication_commands`).
 pub const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     KIND_RULE_SET,
@@ -54,12 +55,13 @@ pub const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     KIND_RISK_AREA_LIFT,
     "hospital.rule_set",
     "care_visit.rule_set",
+    "key_revocation",
 ];
 
 /// In a cluster, the held kinds whose approval itself puts them into force
 /// on every node, in its own commit where it stands in the stream (a rule
-/// set, a profile: `approved_rules_in_order`; a service's rule set:
-/// `NodeModule::held_approval_in_order`). The deciding node only checks
+/// set, a profile: `approved_rules_in_order`; a service's rule set, a key
+/// revocation: `NodeModule::held_approval_in_order`). The deciding node only checks
 /// them first (`NodeModule::held_check_approval`) and applies nothing of
 /// its own, so an approval and a rejection sent at once to two nodes are
 /// one decision or the other on every node.
@@ -68,6 +70,7 @@ pub const HELD_KINDS_APPROVED_IN_STREAM: &[&str] = &[
     KIND_PROFILE,
     "hospital.rule_set",
     "care_visit.rule_set",
+    "key_revocation",
 ];
 
 /// The old name of a held action, kept for callers.

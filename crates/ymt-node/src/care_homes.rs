@@ -428,6 +428,7 @@ impl NodeModule for CareHomeModule {
         &self,
         _node: &Node,
         action: &HeldAction,
+        _at: Timestamp,
     ) -> Result<Option<(Record, String)>, NodeError> {
         self.rules.held_rule_set_record_in_order(action).map(Some)
     }

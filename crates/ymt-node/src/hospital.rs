@@ -438,6 +438,7 @@ impl NodeModule for HospitalModule {
         &self,
         _node: &Node,
         action: &HeldAction,
+        _at: Timestamp,
     ) -> Result<Option<(Record, String)>, NodeError> {
         self.rules.held_rule_set_record_in_order(action).map(Some)
     }

@@ -83,7 +83,9 @@ pub fn goes_through_stream(record: &Record) -> bool {
         | Record::SessionsEnded { .. }
         | Record::ModuleRecorded { .. }
         // Risk areas and their lifts (`risk_commands.rs`).
-        | Record::RiskAreaRecorded { .. } => true,
+        | Record::RiskAreaRecorded { .. }
+        // A node's new public signing key (`key_revocation.rs`).
+        | Record::SigningKeyAnnounced { .. } => true,
         Record::ActionRecorded { pending } => {
             crate::breaker::HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
                 || is_tracing_decision(pending)
@@ -447,6 +449,10 @@ impl Node {
             Record::RiskAreaRecorded { area } => Ok(Effect::RiskArea(
                 crate::risk_commands::check_in_order(self, area)?,
             )),
+            Record::SigningKeyAnnounced { key } => {
+                crate::key_revocation::add_announced_key_in_order(self, envelope, key)?;
+                Ok(Effect::Nothing)
+            }
             // A principal is replaced by the last record in stream order;
             // sessions ended commute with everything.
             _ => Ok(Effect::Nothing),
@@ -490,13 +496,15 @@ impl Node {
         }
         let author = self.proposer_as_author(&pending.proposer);
         if kind != crate::breaker::KIND_RULE_SET && kind != crate::breaker::KIND_PROFILE {
-            // A module's held action (a service's rule set): the module
-            // checks it again here and names the record it writes.
+            // A module's held action (a service's rule set, a key
+            // revocation): the module checks it again here, does what must
+            // be durable first, and names the record it writes.
             let module = self
                 .module_for_held(kind)
                 .map_err(|error| NodeError::conflict(error.detail))?;
+            let at = pending.decided_at.unwrap_or(pending.proposed_at);
             return Ok(
-                match module.held_approval_in_order(self, &pending.action)? {
+                match module.held_approval_in_order(self, &pending.action, at)? {
                     Some((record, detail)) => Effect::ApprovedRecord {
                         publication: Box::new((record, author, detail)),
                     },

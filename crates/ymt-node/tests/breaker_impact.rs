@@ -480,15 +480,15 @@ async fn a_held_service_rule_set_approved_and_rejected_at_once_is_in_force_exact
             let table = TableNode::open();
             let before = version_in_force(&table);
             let mut stream = vec![
-                stream_command("cmd-propose", proposal.clone()),
-                stream_command("cmd-approve", approval.clone()),
-                stream_command("cmd-reject", rejection.clone()),
+                support::stream_command("cmd-propose", proposal.clone()),
+                support::stream_command("cmd-approve", approval.clone()),
+                support::stream_command("cmd-reject", rejection.clone()),
             ];
             if !approval_first {
                 stream.swap(1, 2);
             }
-            apply_in_stream_order(&table, stream).await;
-            let stored = stored_pending(&table, &proposal.id);
+            support::apply_in_stream_order(&table, stream).await;
+            let stored = support::stored_pending(&table, &proposal.id);
             if approval_first {
                 assert_eq!(
                     stored.status,
@@ -558,13 +558,13 @@ async fn a_held_service_rule_set_approved_after_a_newer_one_is_refused_in_stream
         pending
     };
     let table = TableNode::open();
-    apply_in_stream_order(
+    support::apply_in_stream_order(
         &table,
         vec![
-            stream_command("cmd-propose-3", held("3.0.0")),
-            stream_command("cmd-propose-2", held("2.0.0")),
-            stream_command("cmd-approve-3", approved(held("3.0.0"))),
-            stream_command("cmd-approve-2", approved(held("2.0.0"))),
+            support::stream_command("cmd-propose-3", held("3.0.0")),
+            support::stream_command("cmd-propose-2", held("2.0.0")),
+            support::stream_command("cmd-approve-3", approved(held("3.0.0"))),
+            support::stream_command("cmd-approve-2", approved(held("2.0.0"))),
         ],
     )
     .await;
@@ -579,46 +579,222 @@ async fn a_held_service_rule_set_approved_after_a_newer_one_is_refused_in_stream
     let why = support::refusal_of(&table, "cmd-approve-2").expect("the older one is refused");
     assert!(why.contains("not newer"), "{why}");
     assert_eq!(
-        stored_pending(&table, &held("2.0.0").id).status,
+        support::stored_pending(&table, &held("2.0.0").id).status,
         ymt_node::model::PendingStatus::Pending,
         "the refused approval decided nothing"
     );
 }
 
-fn stream_command(
+// ---- Code-signing key revocations in a cluster's stream ------------------
+
+/// A revocation of `kid`, proposed by admin-1, as the stream carries it.
+fn revocation(kid: &str, status: ymt_node::model::PendingStatus, by: &str) -> PendingAction {
+    let kind = ymt_node::key_revocation::KIND_KEY_REVOCATION;
+    let request = json!({"id": kid, "kid": kid, "reason": "stolen"});
+    let mut pending = PendingAction {
+        id: ymt_node::model::pending_id_of(kind, kid),
+        action: ymt_node::model::HeldAction::new(kind, &request),
+        proposer: "admin-1".into(),
+        proposed_at: at_secs(0),
+        held_because: vec!["revoking a signing key needs a second national_admin".into()],
+        impact: Default::default(),
+        status,
+        decided_by: None,
+        decided_at: None,
+        events_stored: 0,
+        persons_reached: 0,
+    };
+    if status != ymt_node::model::PendingStatus::Pending {
+        pending.decided_by = Some(by.into());
+        pending.decided_at = Some(at_secs(60));
+    }
+    pending
+}
+
+/// The node's signing kid and whether its trust list marks `kid` revoked
+/// (`None`: not in the list).
+fn keys_of(table: &TableNode, kid: &str) -> (String, Option<bool>) {
+    let (signing, _, _) = table
+        .node
+        .codes
+        .signing_key_public()
+        .expect("a signing key");
+    let listed = table
+        .node
+        .codes
+        .trust()
+        .trust_list
+        .entries()
+        .iter()
+        .find_map(|entry| (entry.kid.to_hex() == kid).then_some(entry.revoked_at.is_some()));
+    (signing.kid().to_hex(), listed)
+}
+
+/// A key announced on the stream by `author`.
+fn announcement(
     command_id: &str,
-    pending: ymt_node::model::PendingAction,
+    author: &ymt_node::record::Author,
+    key: &ymt_token::VerifyingKey,
 ) -> ymt_node::record::RecordEnvelope {
-    let mut envelope = ymt_node::record::RecordEnvelope::new(
-        &ymt_node::record::Author::operator(),
-        at_secs(60),
-        ymt_node::record::Record::ActionRecorded { pending },
-    );
+    use base64::Engine as _;
+    let key = ymt_node::record::AnnouncedKey {
+        kid: key.kid().to_hex(),
+        algorithm: key.algorithm().as_str().into(),
+        issuer: "ymt:cn".into(),
+        public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_bytes()),
+        created_at: at_secs(30),
+    };
+    let record = ymt_node::record::Record::SigningKeyAnnounced { key };
+    let mut envelope = ymt_node::record::RecordEnvelope::new(author, at_secs(90), record);
     envelope.command_id = command_id.into();
     envelope
 }
 
-async fn apply_in_stream_order(table: &TableNode, stream: Vec<ymt_node::record::RecordEnvelope>) {
-    for (position, envelope) in stream.into_iter().enumerate() {
-        table
-            .node
-            .apply_replicated(
-                vec![envelope],
-                ymt_node::replication::position_write("YMT_RECORDS", position as u64 + 1),
-            )
-            .await
-            .expect("applied");
-    }
+use ymt_node::model::{PendingAction, PendingStatus};
+
+/// A key revoked through another node (its proposal and approval read from
+/// the stream) is revoked on this node too: in its key store, in the trust
+/// list it serves, and it no longer signs with it. Delivered twice, the
+/// approval changes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_key_revoked_through_another_node_is_revoked_and_replaced_on_this_one() {
+    let table = TableNode::open();
+    let (kid, listed) = keys_of(&table, "");
+    assert_eq!(listed, None);
+    assert_eq!(keys_of(&table, &kid).1, Some(false));
+    let approve = support::stream_command(
+        "cmd-approve",
+        revocation(&kid, PendingStatus::Approved, "admin-2"),
+    );
+    let stream = vec![
+        support::stream_command("cmd-propose", revocation(&kid, PendingStatus::Pending, "")),
+        approve.clone(),
+        approve,
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    let pending_id = revocation(&kid, PendingStatus::Pending, "").id;
+    assert_eq!(
+        support::stored_pending(&table, &pending_id).status,
+        PendingStatus::Approved
+    );
+    let parsed = ymt_token::Kid::parse_hex(&kid).expect("a kid");
+    assert_eq!(
+        table.node.codes.key_state(&parsed),
+        Some(true),
+        "revoked in the key store"
+    );
+    let (signing, listed) = keys_of(&table, &kid);
+    assert_eq!(listed, Some(true), "the trust list marks it revoked");
+    assert_ne!(signing, kid, "it no longer signs with it");
+    assert_eq!(
+        keys_of(&table, &signing).1,
+        Some(false),
+        "its new key is listed"
+    );
 }
 
-fn stored_pending(table: &TableNode, id: &str) -> ymt_node::model::PendingAction {
-    serde_json::from_slice(
-        &table
-            .node
-            .store
-            .meta_get(ymt_node::model::META_PENDING, id)
-            .expect("reads")
-            .expect("the held action"),
-    )
-    .expect("a pending action")
+/// Two-person rule on every node: an approval by the proposer itself (or
+/// one with no proposal before it) is refused where it stands in the
+/// stream, and the key stays valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revocation_approved_by_its_proposer_alone_is_refused_on_every_node() {
+    let table = TableNode::open();
+    let (kid, _) = keys_of(&table, "");
+    let stream = vec![
+        support::stream_command(
+            "cmd-approve-unproposed",
+            revocation(&kid, PendingStatus::Approved, "admin-2"),
+        ),
+        support::stream_command("cmd-propose", revocation(&kid, PendingStatus::Pending, "")),
+        support::stream_command(
+            "cmd-approve-self",
+            revocation(&kid, PendingStatus::Approved, "admin-1"),
+        ),
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    for command in ["cmd-approve-unproposed", "cmd-approve-self"] {
+        assert!(support::refusal_of(&table, command).is_some(), "{command}");
+    }
+    assert_eq!(
+        keys_of(&table, &kid),
+        (kid.clone(), Some(false)),
+        "still valid, still signing"
+    );
+}
+
+/// No message on the stream un-revokes a key: an announcement of a revoked
+/// kid (also of one revoked before this node knew it) leaves it revoked,
+/// and only a node may announce a key, never a principal. A node's
+/// announcement of a fresh key lists it; a forged kid is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_message_on_the_stream_unrevokes_a_key_or_lets_a_principal_announce_one() {
+    let table = TableNode::open();
+    let mut rng = ymt_token::rand_core::OsRng;
+    let (stolen_kid, _) = keys_of(&table, "");
+    let peer = ymt_token::SigningKey::generate(ymt_token::Algorithm::EdDsa, &mut rng);
+    let unknown = ymt_token::SigningKey::generate(ymt_token::Algorithm::EdDsa, &mut rng);
+    let unknown_kid = unknown.kid().to_hex();
+    let stolen = {
+        // The node's own key, as a peer that copied the store would see it.
+        let (key, _, _) = table.node.codes.signing_key_public().expect("a key");
+        key
+    };
+    let admin = ymt_node::record::Author {
+        id: "admin-1".into(),
+        role: "national_admin".into(),
+        key_id: None,
+    };
+    let node = ymt_node::record::Author::node();
+    let mut forged = announcement("cmd-forged", &node, &peer.verifying_key());
+    if let ymt_node::record::Record::SigningKeyAnnounced { key } = &mut forged.record {
+        key.kid = unknown_kid.clone();
+    }
+    let stream = vec![
+        support::stream_command(
+            "cmd-p1",
+            revocation(&stolen_kid, PendingStatus::Pending, ""),
+        ),
+        support::stream_command(
+            "cmd-a1",
+            revocation(&stolen_kid, PendingStatus::Approved, "admin-2"),
+        ),
+        announcement("cmd-again", &node, &stolen),
+        support::stream_command(
+            "cmd-p2",
+            revocation(&unknown_kid, PendingStatus::Pending, ""),
+        ),
+        support::stream_command(
+            "cmd-a2",
+            revocation(&unknown_kid, PendingStatus::Approved, "admin-2"),
+        ),
+        announcement("cmd-late", &node, &unknown.verifying_key()),
+        announcement("cmd-by-admin", &admin, &peer.verifying_key()),
+        forged,
+        announcement("cmd-peer", &node, &peer.verifying_key()),
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    assert_eq!(
+        keys_of(&table, &stolen_kid).1,
+        Some(true),
+        "announced again: still revoked"
+    );
+    assert_eq!(
+        keys_of(&table, &unknown_kid).1,
+        Some(true),
+        "known late: added revoked"
+    );
+    assert!(
+        support::refusal_of(&table, "cmd-by-admin").is_some(),
+        "a principal announces nothing"
+    );
+    assert!(
+        support::refusal_of(&table, "cmd-forged").is_some(),
+        "a kid not the key's"
+    );
+    assert_eq!(support::refusal_of(&table, "cmd-peer"), None);
+    assert_eq!(
+        keys_of(&table, &peer.kid().to_hex()).1,
+        Some(false),
+        "a node's key is listed"
+    );
 }

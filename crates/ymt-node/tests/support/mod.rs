@@ -190,3 +190,48 @@ pub fn refusal_of(table: &TableNode, command_id: &str) -> Option<String> {
     let noted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
     noted["refused"].as_str().map(str::to_owned)
 }
+
+/// An ordered command as the stream delivers it: a held action's record
+/// at 60 s, under `command_id`.
+pub fn stream_command(
+    command_id: &str,
+    pending: ymt_node::model::PendingAction,
+) -> ymt_node::record::RecordEnvelope {
+    let mut envelope = ymt_node::record::RecordEnvelope::new(
+        &ymt_node::record::Author::operator(),
+        at_secs(60),
+        ymt_node::record::Record::ActionRecorded { pending },
+    );
+    envelope.command_id = command_id.into();
+    envelope
+}
+
+/// Applies the commands as a cluster node applies its stream, in order.
+pub async fn apply_in_stream_order(
+    table: &TableNode,
+    stream: Vec<ymt_node::record::RecordEnvelope>,
+) {
+    for (position, envelope) in stream.into_iter().enumerate() {
+        table
+            .node
+            .apply_replicated(
+                vec![envelope],
+                ymt_node::replication::position_write("YMT_RECORDS", position as u64 + 1),
+            )
+            .await
+            .expect("applied");
+    }
+}
+
+/// A held action as the node stored it.
+pub fn stored_pending(table: &TableNode, id: &str) -> ymt_node::model::PendingAction {
+    serde_json::from_slice(
+        &table
+            .node
+            .store
+            .meta_get(ymt_node::model::META_PENDING, id)
+            .expect("reads")
+            .expect("the held action"),
+    )
+    .expect("a pending action")
+}
