@@ -587,70 +587,8 @@ async fn a_held_service_rule_set_approved_after_a_newer_one_is_refused_in_stream
 
 // ---- Code-signing key revocations in a cluster's stream ------------------
 
-/// A revocation of `kid`, proposed by admin-1, as the stream carries it.
-fn revocation(kid: &str, status: ymt_node::model::PendingStatus, by: &str) -> PendingAction {
-    let kind = ymt_node::key_revocation::KIND_KEY_REVOCATION;
-    let request = json!({"id": kid, "kid": kid, "reason": "stolen"});
-    let mut pending = PendingAction {
-        id: ymt_node::model::pending_id_of(kind, kid),
-        action: ymt_node::model::HeldAction::new(kind, &request),
-        proposer: "admin-1".into(),
-        proposed_at: at_secs(0),
-        held_because: vec!["revoking a signing key needs a second national_admin".into()],
-        impact: Default::default(),
-        status,
-        decided_by: None,
-        decided_at: None,
-        events_stored: 0,
-        persons_reached: 0,
-    };
-    if status != ymt_node::model::PendingStatus::Pending {
-        pending.decided_by = Some(by.into());
-        pending.decided_at = Some(at_secs(60));
-    }
-    pending
-}
-
-/// The node's signing kid and whether its trust list marks `kid` revoked
-/// (`None`: not in the list).
-fn keys_of(table: &TableNode, kid: &str) -> (String, Option<bool>) {
-    let (signing, _, _) = table
-        .node
-        .codes
-        .signing_key_public()
-        .expect("a signing key");
-    let listed = table
-        .node
-        .codes
-        .trust()
-        .trust_list
-        .entries()
-        .iter()
-        .find_map(|entry| (entry.kid.to_hex() == kid).then_some(entry.revoked_at.is_some()));
-    (signing.kid().to_hex(), listed)
-}
-
-/// A key announced on the stream by `author`.
-fn announcement(
-    command_id: &str,
-    author: &ymt_node::record::Author,
-    key: &ymt_token::VerifyingKey,
-) -> ymt_node::record::RecordEnvelope {
-    use base64::Engine as _;
-    let key = ymt_node::record::AnnouncedKey {
-        kid: key.kid().to_hex(),
-        algorithm: key.algorithm().as_str().into(),
-        issuer: "ymt:cn".into(),
-        public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_bytes()),
-        created_at: at_secs(30),
-    };
-    let record = ymt_node::record::Record::SigningKeyAnnounced { key };
-    let mut envelope = ymt_node::record::RecordEnvelope::new(author, at_secs(90), record);
-    envelope.command_id = command_id.into();
-    envelope
-}
-
-use ymt_node::model::{PendingAction, PendingStatus};
+use support::{announcement, keys_of, revocation};
+use ymt_node::model::PendingStatus;
 
 /// A key revoked through another node (its proposal and approval read from
 /// the stream) is revoked on this node too: in its key store, in the trust
@@ -797,4 +735,35 @@ async fn no_message_on_the_stream_unrevokes_a_key_or_lets_a_principal_announce_o
         Some(false),
         "a node's key is listed"
     );
+}
+
+/// A node that stopped after revoking the key in its key store but before
+/// recording the approval applies the approval again at restart: the key
+/// stays revoked and the node rotates once, not twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revocation_applied_again_after_a_crash_rotates_only_once() {
+    let table = TableNode::open();
+    let (kid, _) = keys_of(&table, "");
+    let parsed = ymt_token::Kid::parse_hex(&kid).expect("a kid");
+    // What the first attempt made durable before the node stopped.
+    assert!(
+        table
+            .node
+            .codes
+            .revoke_key_in_order(&parsed, at_secs(60))
+            .expect("revoked")
+    );
+    let (rotated_to, _) = keys_of(&table, &kid);
+    let stream = vec![
+        support::stream_command("cmd-propose", revocation(&kid, PendingStatus::Pending, "")),
+        support::stream_command(
+            "cmd-approve",
+            revocation(&kid, PendingStatus::Approved, "admin-2"),
+        ),
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    assert_eq!(support::refusal_of(&table, "cmd-approve"), None);
+    assert_eq!(keys_of(&table, &kid), (rotated_to.clone(), Some(true)));
+    let listed = table.node.codes.trust().trust_list.entries().len();
+    assert_eq!(listed, 2, "the revoked key and one new key, not two");
 }
