@@ -11,66 +11,9 @@ mod support;
 // ---------------------------------------------------------------------
 
 use serde_json::{Value, json};
-use support::cluster::{CONVERGES_WITHIN, TestCluster, nats_or_skip, status_bytes, wait_holds};
+use support::cluster::{TestCluster, nats_or_skip, status_bytes, wait_holds};
+use support::commands::*;
 use support::{rfc3339_now_minus, runtime};
-
-/// Generous: only a cluster that never acknowledges reaches it (see
-/// cluster.rs, `COMMAND_ACK_TIMEOUT_MS`).
-const PERSON_ACK_TIMEOUT_MS: u64 = 30_000;
-
-async fn person_send(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    base: &str,
-    key: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut request = client
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.expect("the node answers");
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-async fn person_post(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    path: &str,
-    body: &Value,
-) -> (u16, Value) {
-    person_send(client, reqwest::Method::POST, base, key, path, Some(body)).await
-}
-
-async fn person_get(client: &reqwest::Client, base: &str, key: &str, path: &str) -> (u16, Value) {
-    person_send(client, reqwest::Method::GET, base, key, path, None).await
-}
-
-/// Polls `probe` until it gives a value; fails the test past
-/// [`CONVERGES_WITHIN`] naming `what`.
-async fn person_wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + CONVERGES_WITHIN;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never converged: {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 /// A verifier device's key (created on node 1, a replicated principal),
 /// once every node accepts it.
@@ -101,23 +44,6 @@ async fn person_verifier_key(client: &reqwest::Client, cluster: &TestCluster) ->
         .await;
     }
     key
-}
-
-/// Registers a person (passport `number`) through `base` by the 440305
-/// authority; their pid.
-async fn person_register(
-    client: &reqwest::Client,
-    cluster: &TestCluster,
-    base: &str,
-    number: &str,
-    extra: Value,
-) -> (u16, Value) {
-    let mut body = json!({"id_type": "passport", "id_number": number,
-                          "display_name": "张三", "region": "440305"});
-    for (name, value) in extra.as_object().expect("an object") {
-        body[name] = value.clone();
-    }
-    person_post(client, base, &cluster.authority_key, "/v1/persons", &body).await
 }
 
 /// Waits until every node knows the person of passport `number` by their

@@ -142,6 +142,11 @@ pub async fn join(node: Arc<Node>, config: ClusterConfig) -> anyhow::Result<Clus
     );
     tokio::spawn(apply_loop::run(node.clone(), context.clone()));
     tokio::spawn(apply_loop::measure_lag(node.clone(), context.clone()));
+    // A node signing with a key of its own (its signing key was revoked)
+    // announces the public key, at start too (a crash in between).
+    tokio::spawn(ymt_node::key_revocation::announce_signing_keys(
+        node.clone(),
+    ));
     tokio::spawn(publish_outbox_forever(node));
     Ok(Cluster {
         context,

@@ -42,12 +42,10 @@ pub const KIND_RISK_AREA_LIFT: &str = "risk_area_lift";
 
 /// In a cluster, the kinds of held action whose records go through the
 /// stream: those whose effect is itself replicated (a rule set, a profile,
-/// a principal, override events, a risk area and its lift). Of automatic
-/// tracing held by the breaker only the decisions do
-/// (`crate::replication_commands`). The others (key revocations, the
-/// services' rule sets) are recorded on the node that made them only. (A
-/// service's rule set, once approved there, is a module record, which every
-/// node applies.)
+/// a principal, override events, a risk area and its lift, a service's rule
+/// set, a key revocation: every node revokes the key in its own key store).
+/// Of automatic tracing held by the breaker only the decisions do
+/// (`crate::replication_commands`).
 pub const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     KIND_RULE_SET,
     KIND_PROFILE,
@@ -55,6 +53,24 @@ pub const HELD_KINDS_THROUGH_STREAM: &[&str] = &[
     "principal",
     KIND_RISK_AREA,
     KIND_RISK_AREA_LIFT,
+    "hospital.rule_set",
+    "care_visit.rule_set",
+    "key_revocation",
+];
+
+/// In a cluster, the held kinds whose approval itself puts them into force
+/// on every node, in its own commit where it stands in the stream (a rule
+/// set, a profile: `approved_rules_in_order`; a service's rule set, a key
+/// revocation: `NodeModule::held_approval_in_order`). The deciding node only checks
+/// them first (`NodeModule::held_check_approval`) and applies nothing of
+/// its own, so an approval and a rejection sent at once to two nodes are
+/// one decision or the other on every node.
+pub const HELD_KINDS_APPROVED_IN_STREAM: &[&str] = &[
+    KIND_RULE_SET,
+    KIND_PROFILE,
+    "hospital.rule_set",
+    "care_visit.rule_set",
+    "key_revocation",
 ];
 
 /// The old name of a held action, kept for callers.
@@ -429,12 +445,13 @@ pub async fn decide(
         // Its counts are known on each node once it applied the decision.
     } else if approve
         && decided_in_stream
-        && (pending.action.kind == KIND_RULE_SET || pending.action.kind == KIND_PROFILE)
+        && HELD_KINDS_APPROVED_IN_STREAM.contains(&pending.action.kind.as_str())
     {
-        // In a cluster the approval publishes the rule set or profile on
-        // every node, in the same commit (`replication_commands.rs`), so an
-        // approval and a rejection at once cannot leave it in force beside
-        // a rejected action. Checked here as a publication is, first.
+        // In a cluster the approval publishes the rule set or profile (a
+        // service's rule set too) on every node, in the same commit
+        // (`replication_commands.rs`), so an approval and a rejection at
+        // once cannot leave it in force beside a rejected action. Checked
+        // here as a publication is, first.
         let worker = state.clone();
         let action = pending.action.clone();
         tokio::task::spawn_blocking(move || {

@@ -232,8 +232,13 @@ pub struct Codes {
     /// codes").
     pub printed_code_lifetime_secs: i64,
     trust: RwLock<Arc<TrustState>>,
-    /// The key store, taken only to revoke a key (never on a read path).
+    /// The key store, taken only to revoke or add a key (never on a read
+    /// path).
     key_store: Mutex<KeyStore>,
+    /// Woken when the node starts signing with a key it generated (a
+    /// revocation of its signing key), so that in a cluster it announces
+    /// the new public key (`key_revocation::announce_signing_keys`).
+    pub signing_key_changed: tokio::sync::Notify,
     authenticator: RwLock<Option<Arc<dyn Authenticator>>>,
     sign_in_config: SignInConfig,
     sessions: Mutex<Sessions>,
@@ -339,6 +344,7 @@ impl Codes {
             printed_code_lifetime_secs,
             trust: RwLock::new(Arc::new(trust)),
             key_store: Mutex::new(store),
+            signing_key_changed: tokio::sync::Notify::new(),
             authenticator: RwLock::new(None),
             sign_in_config: sign_in_config.clone(),
             sessions: Mutex::new(Sessions::default()),
@@ -365,9 +371,82 @@ impl Codes {
     /// Whether the key store holds a key of this kid, and whether it is
     /// revoked.
     pub fn key_state(&self, kid: &Kid) -> Option<bool> {
+        self.key_store.lock().is_revoked(kid)
+    }
+
+    /// The key this node signs with: its kid and public key, and whether
+    /// the store holds any revoked key (a node signing with a key of its
+    /// own making since).
+    pub fn signing_key_public(
+        &self,
+    ) -> Result<(ymt_token::VerifyingKey, Timestamp, bool), NodeError> {
         let store = self.key_store.lock();
-        let record = store.keys().iter().find(|record| &record.kid == kid)?;
-        Some(record.revoked_at.is_some())
+        let key = store
+            .signing_key()
+            .map_err(|error| NodeError::internal(format!("key store: {error}")))?;
+        let created_at = store
+            .keys()
+            .iter()
+            .find(|record| record.kid == *key.kid())
+            .map(|record| record.created_at)
+            .ok_or_else(|| NodeError::internal("the signing key has no record"))?;
+        let any_revoked = store
+            .keys()
+            .iter()
+            .any(|record| record.revoked_at.is_some());
+        Ok((key.verifying_key(), created_at, any_revoked))
+    }
+
+    /// A revocation in a cluster's stream order, at the approval's instant:
+    /// as [`Codes::revoke_key`], and a kid this store does not hold yet is
+    /// remembered as revoked (a peer's key whose announcement has not
+    /// reached this node). Idempotent. Whether this node rotated to a new
+    /// signing key (which it must announce).
+    pub fn revoke_key_in_order(&self, kid: &Kid, at: Timestamp) -> Result<bool, NodeError> {
+        let mut rng = ymt_token::rand_core::OsRng;
+        let mut store = self.key_store.lock();
+        let revocation = store
+            .revoke_or_remember(kid, at, &mut rng)
+            .map_err(|error| NodeError::internal(format!("key store: {error}")))?;
+        let trust = signed_trust_state(&mut store, at)
+            .map_err(|error| NodeError::internal(format!("trust list: {error}")))?;
+        *self.trust.write() = Arc::new(trust);
+        let rotated = revocation.is_some_and(|revocation| revocation.new_signing_key.is_some());
+        if rotated {
+            let key = store
+                .signing_key()
+                .map_err(|error| NodeError::internal(format!("key store: {error}")))?;
+            self.issuer.set_signing_key(key);
+            self.signing_key_changed.notify_one();
+        }
+        Ok(rotated)
+    }
+
+    /// Adds a peer node's announced public signing key to the keys the
+    /// trust list names (durably), and serves a new list when it changed.
+    /// A kid already known changes nothing: never un-revoked.
+    pub fn add_announced_key(
+        &self,
+        key: &ymt_token::VerifyingKey,
+        issuer: &str,
+        created_at: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, NodeError> {
+        let mut store = self.key_store.lock();
+        let added = store
+            .add_public(key, issuer, created_at)
+            .map_err(|error| match error {
+                ymt_token::KeyStoreError::BadIssuer | ymt_token::KeyStoreError::Full => {
+                    NodeError::conflict(error.to_string())
+                }
+                other => NodeError::internal(format!("key store: {other}")),
+            })?;
+        if added {
+            let trust = signed_trust_state(&mut store, at)
+                .map_err(|error| NodeError::internal(format!("trust list: {error}")))?;
+            *self.trust.write() = Arc::new(trust);
+        }
+        Ok(added)
     }
 
     /// Revokes a key at `now` (a compromised key): durably in the key store,

@@ -430,6 +430,19 @@ impl NodeModule for HospitalModule {
         Ok(Impact::default())
     }
 
+    fn held_check_approval(&self, node: &Node, action: &HeldAction) -> Result<(), NodeError> {
+        self.rules.check_held_rule_set(node, action)
+    }
+
+    fn held_approval_in_order(
+        &self,
+        _node: &Node,
+        action: &HeldAction,
+        _at: Timestamp,
+    ) -> Result<Option<(Record, String)>, NodeError> {
+        self.rules.held_rule_set_record_in_order(action).map(Some)
+    }
+
     fn held_apply<'a>(
         &'a self,
         node: &'a std::sync::Arc<Node>,

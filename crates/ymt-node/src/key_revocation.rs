@@ -9,16 +9,27 @@
 //! serves a new trust list (higher serial) marking the key revoked.
 //! Verifiers refresh the list on a bounded interval (`ymt-token`'s
 //! `TrustListCache`, the verifier page) and refuse the key's codes then.
+//!
+//! In a cluster the proposal, approval and rejection are ordered commands
+//! (`replication_commands.rs`): every node applying the approval from the
+//! stream revokes the kid in its own key store (durably, before the
+//! approval is recorded; idempotent), and a node whose signing key it was
+//! generates a new key of its own and announces its public key in a
+//! `signing_key_announced` record, which every node adds to the keys its
+//! trust list names ([`add_announced_key_in_order`]). No private key ever
+//! leaves its node.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use ymt_core::Timestamp;
 use ymt_token::Kid;
 
 use crate::auth::{Principal, Role};
 use crate::breaker;
 use crate::error::NodeError;
 use crate::model::{Applied, HeldAction, Impact, Proposed};
+use crate::record::{AnnouncedKey, Author, META_SIGNING_KEYS, Record, RecordEnvelope};
 use crate::state::{BoxFuture, Node, NodeModule};
 
 /// The kind of held action that revokes a key.
@@ -121,6 +132,10 @@ impl NodeModule for KeyRevocationModule {
         "key-revocation"
     }
 
+    fn namespaces(&self) -> &'static [&'static str] {
+        &[META_SIGNING_KEYS]
+    }
+
     fn held_kinds(&self) -> &'static [&'static str] {
         &[KIND_KEY_REVOCATION]
     }
@@ -133,6 +148,22 @@ impl NodeModule for KeyRevocationModule {
         _proposer: &str,
     ) -> Result<Impact, NodeError> {
         Ok(Impact::default())
+    }
+
+    /// In a cluster, at the approval's place in the stream: the kid is
+    /// revoked in this node's key store before the approval is recorded
+    /// (and again, changing nothing, if the node stops in between).
+    fn held_approval_in_order(
+        &self,
+        node: &Node,
+        action: &HeldAction,
+        at: Timestamp,
+    ) -> Result<Option<(Record, String)>, NodeError> {
+        let held: HeldRevocation = action.request_as()?;
+        let kid = Kid::parse_hex(&held.kid)
+            .map_err(|error| NodeError::conflict(format!("held kid: {error}")))?;
+        node.codes.revoke_key_in_order(&kid, at)?;
+        Ok(None)
     }
 
     fn held_apply<'a>(
@@ -153,5 +184,96 @@ impl NodeModule for KeyRevocationModule {
                 .map_err(|_| NodeError::internal("revoking the key panicked"))??;
             Ok(Applied::default())
         })
+    }
+}
+
+/// Applies a `signing_key_announced` record where it stands in the stream:
+/// only a node announces a key (never a principal), the kid must be the
+/// public key's, and the key is added to this node's key store (durably,
+/// before the record is committed; idempotent). A kid this node already
+/// knows, revoked or not, changes nothing, so no announcement un-revokes a
+/// key.
+pub(crate) fn add_announced_key_in_order(
+    node: &Node,
+    envelope: &RecordEnvelope,
+    key: &AnnouncedKey,
+) -> Result<(), NodeError> {
+    let author = envelope.author();
+    if author.id != "node" || author.role != "node" {
+        return Err(NodeError::forbidden(format!(
+            "{} ({}) may not announce a signing key; only a node announces its own",
+            author.id, author.role
+        )));
+    }
+    let verifying_key = verifying_key_of(key)?;
+    // A kid held changes nothing; one remembered as revoked is added
+    // revoked (`KeyStore::add_public`).
+    node.codes
+        .add_announced_key(&verifying_key, &key.issuer, key.created_at, envelope.at)?;
+    Ok(())
+}
+
+fn verifying_key_of(key: &AnnouncedKey) -> Result<ymt_token::VerifyingKey, NodeError> {
+    use base64::Engine as _;
+    let algorithm = ymt_token::Algorithm::parse(&key.algorithm)
+        .map_err(|error| NodeError::invalid(format!("algorithm: {error}")))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&key.public_key)
+        .map_err(|error| NodeError::invalid(format!("public_key: {error}")))?;
+    let verifying_key = ymt_token::VerifyingKey::from_public_bytes(algorithm, &bytes)
+        .map_err(|error| NodeError::invalid(format!("public_key: {error}")))?;
+    if verifying_key.kid().to_hex() != key.kid {
+        return Err(NodeError::invalid(format!(
+            "kid {} is not the kid of the public key announced",
+            key.kid
+        )));
+    }
+    Ok(verifying_key)
+}
+
+/// In a cluster, announces this node's signing key when the others may not
+/// know it: it signs with a key it generated itself (its store holds a
+/// revoked key, the one it replaced) and no announcement of it was applied
+/// yet. Blocks until the announcement is applied from the stream. Whether
+/// it announced.
+pub fn announce_signing_key(node: &Node) -> Result<bool, NodeError> {
+    if !node.replicates() {
+        return Ok(false);
+    }
+    let (verifying_key, created_at, any_revoked) = node.codes.signing_key_public()?;
+    let kid = verifying_key.kid().to_hex();
+    if !any_revoked || node.store.meta_get(META_SIGNING_KEYS, &kid)?.is_some() {
+        return Ok(false);
+    }
+    use base64::Engine as _;
+    let key = AnnouncedKey {
+        kid: kid.clone(),
+        algorithm: verifying_key.algorithm().as_str().to_owned(),
+        issuer: crate::codes::CODE_ISSUER_ID.to_owned(),
+        public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(verifying_key.public_bytes()),
+        created_at,
+    };
+    node.apply(
+        &Author::node(),
+        node.now(),
+        Record::SigningKeyAnnounced { key },
+        &format!("the signing key {kid} of a node"),
+    )?;
+    Ok(true)
+}
+
+/// In a cluster, announces the node's signing key at start (after a crash
+/// between a revocation and its announcement) and whenever the node
+/// rotates to a key of its own; a failure is retried.
+pub async fn announce_signing_keys(node: Arc<Node>) {
+    loop {
+        match announce_signing_key(&node) {
+            Ok(_) => node.codes.signing_key_changed.notified().await,
+            Err(error) => {
+                tracing::warn!("announcing the signing key failed, retrying: {error}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
     }
 }

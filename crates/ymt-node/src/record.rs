@@ -100,7 +100,31 @@ pub enum Record {
         key: String,
         value: serde_json::Value,
     },
+    /// A node of a cluster announces the public key of a code-signing key
+    /// it generated itself (after the key it signed with was revoked):
+    /// every node adds it to the keys its trust list names, so a code this
+    /// node signs verifies against any node's list. Never a private key;
+    /// only a node makes it (its author is `node`), and it never changes a
+    /// kid already known, so it cannot un-revoke a key.
+    SigningKeyAnnounced { key: AnnouncedKey },
 }
+
+/// A signing key's public part, as a node announces it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedKey {
+    /// Hex, as in the trust list; derived from the public key.
+    pub kid: String,
+    /// `ES256` or `EdDSA`.
+    pub algorithm: String,
+    pub issuer: String,
+    /// base64url, unpadded, as in the trust list.
+    pub public_key: String,
+    pub created_at: Timestamp,
+}
+
+/// The signing keys announced by the cluster's nodes: `<kid>` ->
+/// [`AnnouncedKey`].
+pub const META_SIGNING_KEYS: &str = "signing-keys";
 
 /// How a record of one kind relates to the others when replicas apply them
 /// (docs/log.md states the kind of every record and why).
@@ -135,6 +159,7 @@ pub const RECORD_KINDS: &[(&str, RecordKind)] = &[
     ("tracing_withdrawn", RecordKind::Commutative),
     ("module_recorded", RecordKind::Ordered),
     ("sessions_ended", RecordKind::Commutative),
+    ("signing_key_announced", RecordKind::Ordered),
 ];
 
 /// Sessions ended by [`Record::SessionsEnded`]: `<pid>/<ended_at>`, or
@@ -166,6 +191,16 @@ impl Author {
         Author {
             id: "operator".into(),
             role: "operator".into(),
+            key_id: None,
+        }
+    }
+
+    /// The node itself, announcing what only a node makes (its own signing
+    /// key); `node` is a reserved principal id, and no role is `node`.
+    pub fn node() -> Author {
+        Author {
+            id: "node".into(),
+            role: "node".into(),
             key_id: None,
         }
     }
@@ -266,6 +301,7 @@ impl Record {
             Record::TracingWithdrawn { .. } => "tracing_withdrawn",
             Record::ModuleRecorded { .. } => "module_recorded",
             Record::SessionsEnded { .. } => "sessions_ended",
+            Record::SigningKeyAnnounced { .. } => "signing_key_announced",
         }
     }
 
@@ -294,7 +330,10 @@ impl Record {
             | Record::DesignationConfirmed { .. }
             // A module's records replace a value by key (a consent revoked,
             // a roster replaced): the last one applied wins.
-            | Record::ModuleRecorded { .. } => RecordKind::Ordered,
+            | Record::ModuleRecorded { .. }
+            // Checked against the kids known (revoked or not) where it
+            // stands: a kid already known is never changed.
+            | Record::SigningKeyAnnounced { .. } => RecordKind::Ordered,
         }
     }
 
@@ -359,6 +398,7 @@ impl Record {
                 session: Some(_),
                 ..
             } => ("person.sign_out".into(), pid.as_str().to_owned()),
+            Record::SigningKeyAnnounced { key } => ("key.announce".into(), key.kid.clone()),
         }
     }
 
@@ -452,6 +492,9 @@ impl Record {
                 },
                 json(ended_at),
             )],
+            Record::SigningKeyAnnounced { key } => {
+                vec![MetaWrite::put(META_SIGNING_KEYS, &key.kid, json(key))]
+            }
         }
     }
 

@@ -84,7 +84,9 @@ pub fn goes_through_stream(record: &Record) -> bool {
         | Record::SessionsEnded { .. }
         | Record::ModuleRecorded { .. }
         // Risk areas and their lifts (`risk_commands.rs`).
-        | Record::RiskAreaRecorded { .. } => true,
+        | Record::RiskAreaRecorded { .. }
+        // A node's new public signing key (`key_revocation.rs`).
+        | Record::SigningKeyAnnounced { .. } => true,
         Record::ActionRecorded { pending } => {
             crate::breaker::HELD_KINDS_THROUGH_STREAM.contains(&pending.action.kind.as_str())
                 || is_tracing_decision(pending)
@@ -144,6 +146,12 @@ enum Effect {
     /// and the rules to put into force.
     ApprovedRules {
         rules: Box<crate::publication::RulesInForce>,
+        publication: Box<(Record, crate::record::Author, String)>,
+    },
+    /// A held action of a module approved (a service's rule set): the
+    /// module's record, written with the approval (its author the
+    /// proposer) and put into memory by its module right after.
+    ApprovedRecord {
         publication: Box<(Record, crate::record::Author, String)>,
     },
 }
@@ -385,7 +393,9 @@ impl Node {
                 let mut audits = vec![audit];
                 // An approved rule set or profile: its publication and the
                 // approval in one commit, so neither stands without the other.
-                if let Effect::ApprovedRules { publication, .. } = &effect {
+                if let Effect::ApprovedRules { publication, .. }
+                | Effect::ApprovedRecord { publication } = &effect
+                {
                     let (published, author, detail) = publication.as_ref();
                     audits.insert(0, published.audit_entry(author, envelope.at, detail));
                     writes.splice(0..0, published.meta_writes());
@@ -406,6 +416,9 @@ impl Node {
                     .records_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match (effect, record) {
+                    (Effect::ApprovedRecord { publication }, _) => {
+                        self.after_apply(&publication.0);
+                    }
                     (Effect::Rules(rules), _) | (Effect::ApprovedRules { rules, .. }, _) => {
                         crate::publication::put_checked_rules_into_force(self, *rules)?;
                         self.schedule_changed.notify_one();
@@ -503,6 +516,10 @@ impl Node {
             Record::RiskAreaRecorded { area } => Ok(Effect::RiskArea(
                 crate::risk_commands::check_in_order(self, area)?,
             )),
+            Record::SigningKeyAnnounced { key } => {
+                crate::key_revocation::add_announced_key_in_order(self, envelope, key)?;
+                Ok(Effect::Nothing)
+            }
             // A principal is replaced by the last record in stream order;
             // sessions ended commute with everything.
             _ => Ok(Effect::Nothing),
@@ -538,30 +555,53 @@ impl Node {
     /// decision or the other everywhere, never a rule set in force beside a
     /// rejected action. Its rules are checked again here.
     fn approved_rules_in_order(&self, pending: &PendingAction) -> Result<Effect, NodeError> {
+        let kind = pending.action.kind.as_str();
         let publishes = pending.status == PendingStatus::Approved
-            && (pending.action.kind == crate::breaker::KIND_RULE_SET
-                || pending.action.kind == crate::breaker::KIND_PROFILE);
+            && crate::breaker::HELD_KINDS_APPROVED_IN_STREAM.contains(&kind);
         if !publishes {
             return Ok(Effect::Nothing);
+        }
+        let author = self.proposer_as_author(&pending.proposer);
+        if kind != crate::breaker::KIND_RULE_SET && kind != crate::breaker::KIND_PROFILE {
+            // A module's held action (a service's rule set, a key
+            // revocation): the module checks it again here, does what must
+            // be durable first, and names the record it writes.
+            let module = self
+                .module_for_held(kind)
+                .map_err(|error| NodeError::conflict(error.detail))?;
+            let at = pending.decided_at.unwrap_or(pending.proposed_at);
+            return Ok(
+                match module.held_approval_in_order(self, &pending.action, at)? {
+                    Some((record, detail)) => Effect::ApprovedRecord {
+                        publication: Box::new((record, author, detail)),
+                    },
+                    None => Effect::Nothing,
+                },
+            );
         }
         let document: crate::publication::RulesDocument = pending.action.request_as()?;
         let bytes = document.document.as_bytes();
         let rules = crate::publication::check_rules_in_order(self, bytes)?;
         let (published, detail) = crate::publication::publication_record(self, bytes)?;
-        let author = self
-            .principals
-            .read()
-            .get(&pending.proposer)
-            .map(crate::record::Author::from)
-            .unwrap_or_else(|| crate::record::Author {
-                id: pending.proposer.clone(),
-                role: "national_admin".into(),
-                key_id: None,
-            });
         Ok(Effect::ApprovedRules {
             rules: Box::new(rules),
             publication: Box::new((published, author, detail)),
         })
+    }
+
+    /// The proposer of a held action as the author of what its approval
+    /// writes (as on a single node, where it is put into force with the
+    /// proposer's rights).
+    fn proposer_as_author(&self, proposer: &str) -> crate::record::Author {
+        self.principals
+            .read()
+            .get(proposer)
+            .map(crate::record::Author::from)
+            .unwrap_or_else(|| crate::record::Author {
+                id: proposer.to_owned(),
+                role: "national_admin".into(),
+                key_id: None,
+            })
     }
 
     fn check_action_in_order(&self, pending: &PendingAction) -> Result<(), NodeError> {

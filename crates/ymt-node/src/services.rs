@@ -381,6 +381,48 @@ impl ServiceRules {
         Ok(Applied::default())
     }
 
+    /// Checks a held rule set as its approval would (in a cluster, before
+    /// the approval goes through the stream, which puts it into force).
+    pub fn check_held_rule_set(&self, node: &Node, action: &HeldAction) -> Result<(), NodeError> {
+        let held: HeldServiceRuleSet = action.request_as()?;
+        self.check_rule_set(node, held.document.as_bytes())
+            .map(|_| ())
+    }
+
+    /// In a cluster, the record an approved rule set writes with its
+    /// approval on every node, where the approval stands in the stream:
+    /// checked again there without a clock (this service's, newer than the
+    /// one in force, every venue profile in force inside its bounds and
+    /// compiling; the stress timelines were run by the approving node).
+    pub fn held_rule_set_record_in_order(
+        &self,
+        action: &HeldAction,
+    ) -> Result<(Record, String), NodeError> {
+        let held: HeldServiceRuleSet = action.request_as()?;
+        let value = serde_json::json!({"document": held.document});
+        self.check_record_in_order(self.spec.rule_set_kind, &held.id, &value)?;
+        let rule_set = RuleSet::publish(held.document.as_bytes())
+            .map_err(|error| NodeError::invalid(error.to_string()))?;
+        for (venue, profile) in &self.inner.read().profiles {
+            rule_set
+                .check_parameter_values(&profile.parameters)
+                .map_err(|error| {
+                    NodeError::invalid(format!("the profile of venue {venue} would break: {error}"))
+                })?;
+            compile(&rule_set, Some(profile))?;
+        }
+        Ok((
+            Record::ModuleRecorded {
+                module: self.spec.module.into(),
+                record_kind: self.spec.rule_set_kind.into(),
+                namespace: self.spec.rule_sets_namespace.into(),
+                key: held.id.clone(),
+                value,
+            },
+            format!("{} rule set {}", self.spec.id, held.id),
+        ))
+    }
+
     /// Publishes a venue's profile: the venue's staff (a venue principal it
     /// names as operator) or an authority whose jurisdiction holds it. The
     /// profile may only set the rule set's parameters, inside their bounds.

@@ -224,6 +224,22 @@ pub trait NodeModule: Send + Sync {
         Ok(())
     }
 
+    /// In a cluster, the record an approval of this module's kind writes in
+    /// its own commit where it stands in the stream (a service's rule set:
+    /// its module record, which puts it into force on every node), checked
+    /// again there without a clock (`at`: the approval's instant); `None`
+    /// when the approval writes no record beside itself. What must be
+    /// durable before the approval is recorded is done here, idempotently
+    /// (a key revocation's key store). Blocking.
+    fn held_approval_in_order(
+        &self,
+        _node: &Node,
+        _action: &HeldAction,
+        _at: Timestamp,
+    ) -> Result<Option<(crate::record::Record, String)>, NodeError> {
+        Ok(None)
+    }
+
     /// Told when an action of its kinds is held or rejected, for the
     /// module's own records (a designation's status).
     fn held_status(

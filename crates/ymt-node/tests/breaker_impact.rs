@@ -416,3 +416,354 @@ async fn a_held_rule_set_approved_and_rejected_at_once_is_in_force_exactly_when_
         }
     }
 }
+
+/// A service's held rule set (`hospital.rule_set`, `care_visit.rule_set`)
+/// in a cluster: its proposal, approval and rejection are ordered commands
+/// like a national rule set's. An approval and a rejection sent at once to
+/// two nodes end alike on every node: the service rule set is in force
+/// exactly when its action is recorded approved, put into force by the
+/// approval itself (in its commit), and the other decision is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_service_rule_set_approved_and_rejected_at_once_is_in_force_exactly_when_approved() {
+    type VersionInForce = fn(&TableNode) -> String;
+    let services: [(&str, VersionInForce, &str); 2] = [
+        (
+            ymt_node::hospital::KIND_HELD_RULE_SET,
+            |table| {
+                let module = table.node.module::<ymt_node::hospital::HospitalModule>();
+                module.expect("the hospital").rules.describe(None)["rule_set"]["version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            },
+            include_str!("../services/hospital-entrance.json"),
+        ),
+        (
+            ymt_node::care_homes::KIND_HELD_RULE_SET,
+            |table| {
+                let module = table.node.module::<ymt_node::care_homes::CareHomeModule>();
+                module.expect("the care homes").rules.describe(None)["rule_set"]["version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            },
+            include_str!("../services/care-visit.json"),
+        ),
+    ];
+    for (kind, version_in_force, shipped) in services {
+        let mut document: serde_json::Value = serde_json::from_str(shipped).expect("JSON");
+        document["version"] = json!("2.0.0");
+        let request = json!({"id": "2.0.0", "document": document.to_string()});
+        let proposal = ymt_node::model::PendingAction {
+            id: ymt_node::model::pending_id_of(kind, "2.0.0"),
+            action: ymt_node::model::HeldAction::new(kind, &request),
+            proposer: "admin-1".into(),
+            proposed_at: at_secs(0),
+            held_because: vec!["a service rule set".into()],
+            impact: Default::default(),
+            status: ymt_node::model::PendingStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            events_stored: 0,
+            persons_reached: 0,
+        };
+        let decided = |status, by: &str| {
+            let mut pending = proposal.clone();
+            pending.status = status;
+            pending.decided_by = Some(by.into());
+            pending.decided_at = Some(at_secs(60));
+            pending
+        };
+        let approval = decided(ymt_node::model::PendingStatus::Approved, "admin-2");
+        let rejection = decided(ymt_node::model::PendingStatus::Rejected, "admin-3");
+        for approval_first in [true, false] {
+            let table = TableNode::open();
+            let before = version_in_force(&table);
+            let mut stream = vec![
+                support::stream_command("cmd-propose", proposal.clone()),
+                support::stream_command("cmd-approve", approval.clone()),
+                support::stream_command("cmd-reject", rejection.clone()),
+            ];
+            if !approval_first {
+                stream.swap(1, 2);
+            }
+            support::apply_in_stream_order(&table, stream).await;
+            let stored = support::stored_pending(&table, &proposal.id);
+            if approval_first {
+                assert_eq!(
+                    stored.status,
+                    ymt_node::model::PendingStatus::Approved,
+                    "{kind}"
+                );
+                assert_eq!(
+                    version_in_force(&table),
+                    "2.0.0",
+                    "{kind} approved: in force"
+                );
+                assert!(
+                    support::refusal_of(&table, "cmd-reject").is_some(),
+                    "{kind}"
+                );
+                assert_eq!(support::refusal_of(&table, "cmd-approve"), None, "{kind}");
+            } else {
+                assert_eq!(
+                    stored.status,
+                    ymt_node::model::PendingStatus::Rejected,
+                    "{kind}"
+                );
+                assert_eq!(
+                    version_in_force(&table),
+                    before,
+                    "{kind} rejected: not in force"
+                );
+                assert!(
+                    support::refusal_of(&table, "cmd-approve").is_some(),
+                    "{kind}"
+                );
+            }
+        }
+    }
+}
+
+/// An approved service rule set is checked again where its approval stands
+/// in the stream: one that is no longer newer than the rule set in force
+/// (a newer one was approved first) is refused there, and nothing of it is
+/// put into force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_service_rule_set_approved_after_a_newer_one_is_refused_in_stream_order() {
+    let kind = ymt_node::hospital::KIND_HELD_RULE_SET;
+    let held = |version: &str| {
+        let mut document: serde_json::Value =
+            serde_json::from_str(include_str!("../services/hospital-entrance.json")).expect("JSON");
+        document["version"] = json!(version);
+        let request = json!({"id": version, "document": document.to_string()});
+        ymt_node::model::PendingAction {
+            id: ymt_node::model::pending_id_of(kind, version),
+            action: ymt_node::model::HeldAction::new(kind, &request),
+            proposer: "admin-1".into(),
+            proposed_at: at_secs(0),
+            held_because: vec!["a service rule set".into()],
+            impact: Default::default(),
+            status: ymt_node::model::PendingStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            events_stored: 0,
+            persons_reached: 0,
+        }
+    };
+    let approved = |mut pending: ymt_node::model::PendingAction| {
+        pending.status = ymt_node::model::PendingStatus::Approved;
+        pending.decided_by = Some("admin-2".into());
+        pending.decided_at = Some(at_secs(60));
+        pending
+    };
+    let table = TableNode::open();
+    support::apply_in_stream_order(
+        &table,
+        vec![
+            support::stream_command("cmd-propose-3", held("3.0.0")),
+            support::stream_command("cmd-propose-2", held("2.0.0")),
+            support::stream_command("cmd-approve-3", approved(held("3.0.0"))),
+            support::stream_command("cmd-approve-2", approved(held("2.0.0"))),
+        ],
+    )
+    .await;
+    let hospital = table
+        .node
+        .module::<ymt_node::hospital::HospitalModule>()
+        .expect("the hospital");
+    assert_eq!(
+        hospital.rules.describe(None)["rule_set"]["version"],
+        json!("3.0.0")
+    );
+    let why = support::refusal_of(&table, "cmd-approve-2").expect("the older one is refused");
+    assert!(why.contains("not newer"), "{why}");
+    assert_eq!(
+        support::stored_pending(&table, &held("2.0.0").id).status,
+        ymt_node::model::PendingStatus::Pending,
+        "the refused approval decided nothing"
+    );
+}
+
+// ---- Code-signing key revocations in a cluster's stream ------------------
+
+use support::{announcement, keys_of, revocation};
+use ymt_node::model::PendingStatus;
+
+/// A key revoked through another node (its proposal and approval read from
+/// the stream) is revoked on this node too: in its key store, in the trust
+/// list it serves, and it no longer signs with it. Delivered twice, the
+/// approval changes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_key_revoked_through_another_node_is_revoked_and_replaced_on_this_one() {
+    let table = TableNode::open();
+    let (kid, listed) = keys_of(&table, "");
+    assert_eq!(listed, None);
+    assert_eq!(keys_of(&table, &kid).1, Some(false));
+    let approve = support::stream_command(
+        "cmd-approve",
+        revocation(&kid, PendingStatus::Approved, "admin-2"),
+    );
+    let stream = vec![
+        support::stream_command("cmd-propose", revocation(&kid, PendingStatus::Pending, "")),
+        approve.clone(),
+        approve,
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    let pending_id = revocation(&kid, PendingStatus::Pending, "").id;
+    assert_eq!(
+        support::stored_pending(&table, &pending_id).status,
+        PendingStatus::Approved
+    );
+    let parsed = ymt_token::Kid::parse_hex(&kid).expect("a kid");
+    assert_eq!(
+        table.node.codes.key_state(&parsed),
+        Some(true),
+        "revoked in the key store"
+    );
+    let (signing, listed) = keys_of(&table, &kid);
+    assert_eq!(listed, Some(true), "the trust list marks it revoked");
+    assert_ne!(signing, kid, "it no longer signs with it");
+    assert_eq!(
+        keys_of(&table, &signing).1,
+        Some(false),
+        "its new key is listed"
+    );
+}
+
+/// Two-person rule on every node: an approval by the proposer itself (or
+/// one with no proposal before it) is refused where it stands in the
+/// stream, and the key stays valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revocation_approved_by_its_proposer_alone_is_refused_on_every_node() {
+    let table = TableNode::open();
+    let (kid, _) = keys_of(&table, "");
+    let stream = vec![
+        support::stream_command(
+            "cmd-approve-unproposed",
+            revocation(&kid, PendingStatus::Approved, "admin-2"),
+        ),
+        support::stream_command("cmd-propose", revocation(&kid, PendingStatus::Pending, "")),
+        support::stream_command(
+            "cmd-approve-self",
+            revocation(&kid, PendingStatus::Approved, "admin-1"),
+        ),
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    for command in ["cmd-approve-unproposed", "cmd-approve-self"] {
+        assert!(support::refusal_of(&table, command).is_some(), "{command}");
+    }
+    assert_eq!(
+        keys_of(&table, &kid),
+        (kid.clone(), Some(false)),
+        "still valid, still signing"
+    );
+}
+
+/// No message on the stream un-revokes a key: an announcement of a revoked
+/// kid (also of one revoked before this node knew it) leaves it revoked,
+/// and only a node may announce a key, never a principal. A node's
+/// announcement of a fresh key lists it; a forged kid is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_message_on_the_stream_unrevokes_a_key_or_lets_a_principal_announce_one() {
+    let table = TableNode::open();
+    let mut rng = ymt_token::rand_core::OsRng;
+    let (stolen_kid, _) = keys_of(&table, "");
+    let peer = ymt_token::SigningKey::generate(ymt_token::Algorithm::EdDsa, &mut rng);
+    let unknown = ymt_token::SigningKey::generate(ymt_token::Algorithm::EdDsa, &mut rng);
+    let unknown_kid = unknown.kid().to_hex();
+    let stolen = {
+        // The node's own key, as a peer that copied the store would see it.
+        let (key, _, _) = table.node.codes.signing_key_public().expect("a key");
+        key
+    };
+    let admin = ymt_node::record::Author {
+        id: "admin-1".into(),
+        role: "national_admin".into(),
+        key_id: None,
+    };
+    let node = ymt_node::record::Author::node();
+    let mut forged = announcement("cmd-forged", &node, &peer.verifying_key());
+    if let ymt_node::record::Record::SigningKeyAnnounced { key } = &mut forged.record {
+        key.kid = unknown_kid.clone();
+    }
+    let stream = vec![
+        support::stream_command(
+            "cmd-p1",
+            revocation(&stolen_kid, PendingStatus::Pending, ""),
+        ),
+        support::stream_command(
+            "cmd-a1",
+            revocation(&stolen_kid, PendingStatus::Approved, "admin-2"),
+        ),
+        announcement("cmd-again", &node, &stolen),
+        support::stream_command(
+            "cmd-p2",
+            revocation(&unknown_kid, PendingStatus::Pending, ""),
+        ),
+        support::stream_command(
+            "cmd-a2",
+            revocation(&unknown_kid, PendingStatus::Approved, "admin-2"),
+        ),
+        announcement("cmd-late", &node, &unknown.verifying_key()),
+        announcement("cmd-by-admin", &admin, &peer.verifying_key()),
+        forged,
+        announcement("cmd-peer", &node, &peer.verifying_key()),
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    assert_eq!(
+        keys_of(&table, &stolen_kid).1,
+        Some(true),
+        "announced again: still revoked"
+    );
+    assert_eq!(
+        keys_of(&table, &unknown_kid).1,
+        Some(true),
+        "known late: added revoked"
+    );
+    assert!(
+        support::refusal_of(&table, "cmd-by-admin").is_some(),
+        "a principal announces nothing"
+    );
+    assert!(
+        support::refusal_of(&table, "cmd-forged").is_some(),
+        "a kid not the key's"
+    );
+    assert_eq!(support::refusal_of(&table, "cmd-peer"), None);
+    assert_eq!(
+        keys_of(&table, &peer.kid().to_hex()).1,
+        Some(false),
+        "a node's key is listed"
+    );
+}
+
+/// A node that stopped after revoking the key in its key store but before
+/// recording the approval applies the approval again at restart: the key
+/// stays revoked and the node rotates once, not twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revocation_applied_again_after_a_crash_rotates_only_once() {
+    let table = TableNode::open();
+    let (kid, _) = keys_of(&table, "");
+    let parsed = ymt_token::Kid::parse_hex(&kid).expect("a kid");
+    // What the first attempt made durable before the node stopped.
+    assert!(
+        table
+            .node
+            .codes
+            .revoke_key_in_order(&parsed, at_secs(60))
+            .expect("revoked")
+    );
+    let (rotated_to, _) = keys_of(&table, &kid);
+    let stream = vec![
+        support::stream_command("cmd-propose", revocation(&kid, PendingStatus::Pending, "")),
+        support::stream_command(
+            "cmd-approve",
+            revocation(&kid, PendingStatus::Approved, "admin-2"),
+        ),
+    ];
+    support::apply_in_stream_order(&table, stream).await;
+    assert_eq!(support::refusal_of(&table, "cmd-approve"), None);
+    assert_eq!(keys_of(&table, &kid), (rotated_to.clone(), Some(true)));
+    let listed = table.node.codes.trust().trust_list.entries().len();
+    assert_eq!(listed, 2, "the revoked key and one new key, not two");
+}

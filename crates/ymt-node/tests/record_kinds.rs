@@ -49,6 +49,9 @@ fn one_of_each() -> Vec<Record> {
         json!({"kind": "module_recorded", "module": "hospital", "record_kind": "hospital.consent_given",
                "namespace": "hospital-consents", "key": "p1/v1", "value": {}}),
         json!({"kind": "sessions_ended", "pid": "p1", "ended_at": instant}),
+        json!({"kind": "signing_key_announced", "key": {
+            "kid": "00", "algorithm": "EdDSA", "issuer": "ymt:cn", "public_key": "AA",
+            "created_at": instant}}),
     ];
     samples
         .into_iter()

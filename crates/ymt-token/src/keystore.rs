@@ -57,6 +57,19 @@ pub struct KeyRecord {
     /// trust list, marked, so verifiers refuse its codes with that reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
+    /// The public key (base64url) of a key another signer holds (a peer
+    /// node of a cluster announced it): this store lists it in its trust
+    /// lists but holds no secret of it and never signs with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// A key revoked before this store learnt its public key: remembered, so
+/// that the key, when it is added later, is added revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedUnknown {
+    pub kid: Kid,
+    pub revoked_at: Timestamp,
 }
 
 /// What [`KeyStore::revoke`] did.
@@ -83,6 +96,8 @@ struct Index {
     signing_kid: Option<Kid>,
     trust_list_serial: u64,
     keys: Vec<KeyRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revoked_unknown: Vec<RevokedUnknown>,
 }
 
 /// A directory of signing keys.
@@ -119,6 +134,7 @@ impl KeyStore {
                 signing_kid: None,
                 trust_list_serial: 0,
                 keys: Vec::new(),
+                revoked_unknown: Vec::new(),
             },
             Err(source) => return Err(KeyStoreError::Io { path, source }),
         };
@@ -185,6 +201,7 @@ impl KeyStore {
             created_at: now,
             retired_at: None,
             revoked_at: None,
+            public_key: None,
         };
         self.index.keys.push(record.clone());
         if self.index.signing_kid.is_none() {
@@ -262,6 +279,100 @@ impl KeyStore {
         })
     }
 
+    /// Revokes a key at `now` like [`KeyStore::revoke`]; a kid this store
+    /// does not hold (yet) is remembered as revoked, so that adding its
+    /// public key later ([`KeyStore::add_public`]) adds it revoked. `None`
+    /// then. Revoking again changes nothing.
+    pub fn revoke_or_remember(
+        &mut self,
+        kid: &Kid,
+        now: Timestamp,
+        rng: &mut impl rand_core::CryptoRngCore,
+    ) -> Result<Option<Revocation>, KeyStoreError> {
+        if self.index.keys.iter().any(|record| &record.kid == kid) {
+            return self.revoke(kid, now, rng).map(Some);
+        }
+        if !self
+            .index
+            .revoked_unknown
+            .iter()
+            .any(|known| &known.kid == kid)
+        {
+            if self.index.revoked_unknown.len() >= KEYS_MAX {
+                return Err(KeyStoreError::Full);
+            }
+            self.index.revoked_unknown.push(RevokedUnknown {
+                kid: kid.clone(),
+                revoked_at: now,
+            });
+            self.save_index()?;
+        }
+        Ok(None)
+    }
+
+    /// Whether `kid` is revoked here, held or only remembered as revoked;
+    /// `None` when this store knows nothing of it.
+    pub fn is_revoked(&self, kid: &Kid) -> Option<bool> {
+        if let Some(record) = self.index.keys.iter().find(|record| &record.kid == kid) {
+            return Some(record.revoked_at.is_some());
+        }
+        self.index
+            .revoked_unknown
+            .iter()
+            .any(|known| &known.kid == kid)
+            .then_some(true)
+    }
+
+    /// Adds the public key of a key another signer holds (a peer node's
+    /// signing key), listed in this store's trust lists from now on. A kid
+    /// already held changes nothing, whatever it is (so no addition ever
+    /// un-revokes a key), and a kid remembered as revoked is added revoked.
+    /// Returns whether the store changed.
+    pub fn add_public(
+        &mut self,
+        key: &crate::keys::VerifyingKey,
+        issuer: &str,
+        created_at: Timestamp,
+    ) -> Result<bool, KeyStoreError> {
+        if issuer.is_empty() || issuer.chars().count() > crate::claims::ISSUER_LEN_MAX {
+            return Err(KeyStoreError::BadIssuer);
+        }
+        if self
+            .index
+            .keys
+            .iter()
+            .any(|record| &record.kid == key.kid())
+        {
+            return Ok(false);
+        }
+        if self.index.keys.len() >= KEYS_MAX {
+            return Err(KeyStoreError::Full);
+        }
+        let revoked_at = self
+            .index
+            .revoked_unknown
+            .iter()
+            .find(|known| &known.kid == key.kid())
+            .map(|known| known.revoked_at);
+        use base64::Engine as _;
+        self.index.keys.push(KeyRecord {
+            kid: key.kid().clone(),
+            algorithm: key.algorithm(),
+            issuer: issuer.to_owned(),
+            created_at,
+            retired_at: revoked_at,
+            revoked_at,
+            public_key: Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_bytes()),
+            ),
+        });
+        self.index
+            .revoked_unknown
+            .retain(|known| &known.kid != key.kid());
+        self.save_index()?;
+        Ok(true)
+    }
+
     /// Loads the current signing key.
     pub fn signing_key(&self) -> Result<SigningKey, KeyStoreError> {
         let kid = self
@@ -289,10 +400,15 @@ impl KeyStore {
             if record.revoked_at.is_none() && valid_until.is_some_and(|until| until <= now) {
                 continue;
             }
-            let key = self.read_secret(&self.secret_path(&record.kid), record.algorithm)?;
+            let key = match &record.public_key {
+                Some(public_key) => self.public_of(record, public_key)?,
+                None => self
+                    .read_secret(&self.secret_path(&record.kid), record.algorithm)?
+                    .verifying_key(),
+            };
             let mut entry = TrustEntry::new(
                 &record.issuer,
-                &key.verifying_key(),
+                &key,
                 record.created_at,
                 valid_until.filter(|until| *until > record.created_at),
             );
@@ -364,6 +480,28 @@ impl KeyStore {
         let list = self.list_of(self.index.trust_list_serial, now, entries)?;
         self.save_index()?;
         Ok(list.sign(&signer))
+    }
+
+    /// The verifying key of a key held by its public key only.
+    fn public_of(
+        &self,
+        record: &KeyRecord,
+        public_key: &str,
+    ) -> Result<crate::keys::VerifyingKey, KeyStoreError> {
+        use base64::Engine as _;
+        let corrupt = |detail: String| KeyStoreError::Corrupt {
+            path: self.dir.join(INDEX_FILE),
+            detail: format!("public key of {}: {detail}", record.kid),
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(public_key)
+            .map_err(|error| corrupt(error.to_string()))?;
+        let key = crate::keys::VerifyingKey::from_public_bytes(record.algorithm, &bytes)
+            .map_err(|error| corrupt(error.to_string()))?;
+        if key.kid() != &record.kid {
+            return Err(corrupt("the kid is not the key's".into()));
+        }
+        Ok(key)
     }
 
     fn secret_path(&self, kid: &Kid) -> PathBuf {

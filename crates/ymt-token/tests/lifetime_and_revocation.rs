@@ -308,3 +308,95 @@ fn a_trust_list_cannot_declare_printed_codes_living_longer_than_a_week() {
         Err(ymt_token::TrustListError::BadPolicy { .. })
     ));
 }
+
+/// A peer's public key added to a store (a cluster's nodes each announce
+/// the signing key they generate) is listed in its trust lists, so the
+/// peer's codes verify here; the store never signs with it.
+#[test]
+fn a_peers_public_key_added_to_a_store_verifies_the_peers_codes() {
+    let (mine, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut rng = rng();
+    let t0 = at("2026-11-27T08:00:00Z");
+    let mut store = KeyStore::open(mine.path()).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, t0, &mut rng)
+        .unwrap();
+    let mut peer = KeyStore::open(theirs.path()).unwrap();
+    peer.generate(Algorithm::EdDsa, ISSUER, t0, &mut rng)
+        .unwrap();
+    let peer_key = peer.signing_key().unwrap();
+    let code = issue(&claims(ISSUER, t0.plus_secs(5)), &peer_key).unwrap();
+    assert!(
+        !verify(
+            &code,
+            &store.trust_list(t0.plus_secs(10)).unwrap(),
+            t0.plus_secs(10)
+        )
+        .valid
+    );
+    assert!(
+        store
+            .add_public(&peer_key.verifying_key(), ISSUER, t0)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_public(&peer_key.verifying_key(), ISSUER, t0)
+            .unwrap(),
+        "once"
+    );
+    let reopened = KeyStore::open(mine.path()).unwrap();
+    assert!(
+        verify(
+            &code,
+            &reopened.trust_list(t0.plus_secs(10)).unwrap(),
+            t0.plus_secs(10)
+        )
+        .valid
+    );
+    assert_ne!(reopened.signing_kid(), Some(peer_key.kid()));
+}
+
+/// Adding a public key never un-revokes it: a kid revoked here (held, or
+/// revoked before its key was known) stays revoked when its key is added
+/// again, and its codes are refused.
+#[test]
+fn adding_a_public_key_cannot_unrevoke_a_revoked_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rng();
+    let t0 = at("2026-11-27T08:00:00Z");
+    let mut store = KeyStore::open(dir.path()).unwrap();
+    store
+        .generate(Algorithm::EdDsa, ISSUER, t0, &mut rng)
+        .unwrap();
+    let held = store.signing_key().unwrap();
+    store.revoke(held.kid(), t0.plus_secs(1), &mut rng).unwrap();
+    assert!(!store.add_public(&held.verifying_key(), ISSUER, t0).unwrap());
+    // Revoked before this store knew it: remembered, then added revoked.
+    let other = ymt_token::SigningKey::generate(Algorithm::EdDsa, &mut rng);
+    assert_eq!(
+        store
+            .revoke_or_remember(other.kid(), t0.plus_secs(2), &mut rng)
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.is_revoked(other.kid()), Some(true));
+    assert!(
+        store
+            .add_public(&other.verifying_key(), ISSUER, t0)
+            .unwrap()
+    );
+    let trust = KeyStore::open(dir.path())
+        .unwrap()
+        .trust_list(t0.plus_secs(10))
+        .unwrap();
+    for key in [&held, &other] {
+        let code = issue(&claims(ISSUER, t0.plus_secs(5)), key).unwrap();
+        let report = verify(&code, &trust, t0.plus_secs(10));
+        assert!(
+            matches!(report.error, Some(TokenError::KeyRevoked { .. })),
+            "{:?}",
+            report.error
+        );
+    }
+}

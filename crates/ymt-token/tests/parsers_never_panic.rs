@@ -227,3 +227,21 @@ mod kind_claim {
         assert!(Claims::from_cbor_value(&Value::Map(entries)).is_err());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A public key a cluster node announces (bytes from the stream) is
+    /// refused or parsed, never a panic; parsed, its kid is derived from
+    /// the key itself, so an announcement cannot name another key's kid.
+    #[test]
+    fn announced_public_key_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..80),
+        es256 in any::<bool>(),
+    ) {
+        let algorithm = if es256 { Algorithm::Es256 } else { Algorithm::EdDsa };
+        if let Ok(key) = ymt_token::VerifyingKey::from_public_bytes(algorithm, &bytes) {
+            prop_assert_eq!(key.kid(), &ymt_token::Kid::derive(algorithm, &key.public_bytes()));
+        }
+    }
+}

@@ -190,3 +190,115 @@ pub fn refusal_of(table: &TableNode, command_id: &str) -> Option<String> {
     let noted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
     noted["refused"].as_str().map(str::to_owned)
 }
+
+/// An ordered command as the stream delivers it: a held action's record
+/// at 60 s, under `command_id`.
+pub fn stream_command(
+    command_id: &str,
+    pending: ymt_node::model::PendingAction,
+) -> ymt_node::record::RecordEnvelope {
+    let mut envelope = ymt_node::record::RecordEnvelope::new(
+        &ymt_node::record::Author::operator(),
+        at_secs(60),
+        ymt_node::record::Record::ActionRecorded { pending },
+    );
+    envelope.command_id = command_id.into();
+    envelope
+}
+
+/// Applies the commands as a cluster node applies its stream, in order.
+pub async fn apply_in_stream_order(
+    table: &TableNode,
+    stream: Vec<ymt_node::record::RecordEnvelope>,
+) {
+    for (position, envelope) in stream.into_iter().enumerate() {
+        table
+            .node
+            .apply_replicated(
+                vec![envelope],
+                ymt_node::replication::position_write("YMT_RECORDS", position as u64 + 1),
+            )
+            .await
+            .expect("applied");
+    }
+}
+
+/// A held action as the node stored it.
+pub fn stored_pending(table: &TableNode, id: &str) -> ymt_node::model::PendingAction {
+    serde_json::from_slice(
+        &table
+            .node
+            .store
+            .meta_get(ymt_node::model::META_PENDING, id)
+            .expect("reads")
+            .expect("the held action"),
+    )
+    .expect("a pending action")
+}
+
+/// A revocation of `kid`, proposed by admin-1, as the stream carries it.
+pub fn revocation(
+    kid: &str,
+    status: ymt_node::model::PendingStatus,
+    by: &str,
+) -> ymt_node::model::PendingAction {
+    let kind = ymt_node::key_revocation::KIND_KEY_REVOCATION;
+    let request = json!({"id": kid, "kid": kid, "reason": "stolen"});
+    let mut pending = ymt_node::model::PendingAction {
+        id: ymt_node::model::pending_id_of(kind, kid),
+        action: ymt_node::model::HeldAction::new(kind, &request),
+        proposer: "admin-1".into(),
+        proposed_at: at_secs(0),
+        held_because: vec!["revoking a signing key needs a second national_admin".into()],
+        impact: Default::default(),
+        status,
+        decided_by: None,
+        decided_at: None,
+        events_stored: 0,
+        persons_reached: 0,
+    };
+    if status != ymt_node::model::PendingStatus::Pending {
+        pending.decided_by = Some(by.into());
+        pending.decided_at = Some(at_secs(60));
+    }
+    pending
+}
+
+/// The node's signing kid and whether its trust list marks `kid` revoked
+/// (`None`: not in the list).
+pub fn keys_of(table: &TableNode, kid: &str) -> (String, Option<bool>) {
+    let (signing, _, _) = table
+        .node
+        .codes
+        .signing_key_public()
+        .expect("a signing key");
+    let listed = table
+        .node
+        .codes
+        .trust()
+        .trust_list
+        .entries()
+        .iter()
+        .find_map(|entry| (entry.kid.to_hex() == kid).then_some(entry.revoked_at.is_some()));
+    (signing.kid().to_hex(), listed)
+}
+
+/// A key announced on the stream by `author`.
+pub fn announcement(
+    command_id: &str,
+    author: &ymt_node::record::Author,
+    key: &ymt_token::VerifyingKey,
+) -> ymt_node::record::RecordEnvelope {
+    use base64::Engine as _;
+    let key = ymt_node::record::AnnouncedKey {
+        kid: key.kid().to_hex(),
+        algorithm: key.algorithm().as_str().into(),
+        issuer: "ymt:cn".into(),
+        public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_bytes()),
+        created_at: at_secs(30),
+    };
+    let record = ymt_node::record::Record::SigningKeyAnnounced { key };
+    let mut envelope = ymt_node::record::RecordEnvelope::new(author, at_secs(90), record);
+    envelope.command_id = command_id.into();
+    envelope
+}
