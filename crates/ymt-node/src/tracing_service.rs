@@ -43,6 +43,7 @@ use crate::breaker::{KIND_TRACING, META_PENDING};
 pub use crate::checkins::TracingState;
 pub use crate::config::TracingConfig;
 use crate::error::NodeError;
+use crate::ingest::DeferredReevaluation;
 pub use crate::model::META_TRACED_FROM;
 pub use crate::model::TracedDesignation;
 pub use crate::model::derived_event_id;
@@ -122,10 +123,21 @@ pub async fn after_ingest(
     // One tracing at a time (and none while a pending action is decided):
     // each reads the index and the recorded designations, then writes.
     let _serial = state.tracing.decisions.lock().await;
+    // Everyone the batch's tracings designate or withdraw is decided once,
+    // after the last of them (ingest.rs, `DeferredReevaluation`), also
+    // when one fails.
+    let deferred = DeferredReevaluation::default();
+    let mut traced = Ok(());
     for (test, again) in concerned {
-        retrace(state, &test, again, false).await?;
+        traced = retrace_deferring(state, &test, again, false, &deferred)
+            .await
+            .map(|_| ());
+        if traced.is_err() {
+            break;
+        }
     }
-    Ok(())
+    let reevaluated = deferred.reevaluate(state).await;
+    traced.and(reevaluated)
 }
 
 /// The positive results a batch can change the tracing of, each with
@@ -299,6 +311,22 @@ pub async fn retrace(
     again: bool,
     approving: bool,
 ) -> Result<(usize, usize), NodeError> {
+    let deferred = DeferredReevaluation::default();
+    let traced = retrace_deferring(state, test, again, approving, &deferred).await;
+    let reevaluated = deferred.reevaluate(state).await;
+    reevaluated.and(traced)
+}
+
+/// [`retrace`], adding the persons its designations and withdrawals reach
+/// to `deferred` instead of re-evaluating them: the caller re-evaluates
+/// them, also when this fails.
+async fn retrace_deferring(
+    state: &Arc<Node>,
+    test: &EventId,
+    again: bool,
+    approving: bool,
+    deferred: &DeferredReevaluation,
+) -> Result<(usize, usize), NodeError> {
     let Some(stored) = state.store.event_by_id(test)? else {
         return Ok((0, 0));
     };
@@ -385,6 +413,10 @@ pub async fn retrace(
                 "circuit breaker: tracing {test} would designate {} persons, more than {limit}",
                 plan.len()
             );
+            // The impact reads the colors served now: those of persons an
+            // earlier tracing of the batch designated are brought up to
+            // date first.
+            deferred.reevaluate(state).await?;
             let impact = plan.impact(state);
             let request = TracingRequest {
                 test: test.clone(),
@@ -452,14 +484,18 @@ pub async fn retrace(
             )?;
         }
         if !to_store.is_empty() {
-            state.ingest_in_chunks(&principal, to_store).await?;
+            state
+                .ingest_in_chunks_deferring(&principal, to_store, Some(deferred))
+                .await?;
         }
         if !to_withdraw.is_empty() {
             let withdrawals = to_withdraw
                 .iter()
                 .map(|designation| withdrawal(test, designation))
                 .collect();
-            state.ingest_in_chunks(&principal, withdrawals).await?;
+            state
+                .ingest_in_chunks_deferring(&principal, withdrawals, Some(deferred))
+                .await?;
         }
         if retracted {
             state.apply(
