@@ -443,7 +443,8 @@ async fn retrace_deferring(
         .collect();
     let to_store: Vec<Submission> = submissions
         .into_iter()
-        .filter(|submission| again || !recorded_ids.contains(&submission.id))
+        .filter(|submission| again || !recorded_ids.contains(submission.id()))
+        .map(crate::tracing_plan::PlannedSubmission::into_submission)
         .collect();
     let to_withdraw: Vec<&TracedDesignation> = recorded
         .iter()
