@@ -208,6 +208,7 @@ fn concerned_tests(
     // Whose check-in was retracted: every tracing designating them too (a
     // designation's id carries the retracted check-ins it rests on).
     let mut retracting: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
+    let mut stays_in_index: Vec<(PersonId, Stay)> = Vec::new();
     for (person, venue, entered_at, left_at, retracted) in stays {
         if retracted {
             retracting.insert(person.clone());
@@ -219,9 +220,14 @@ fn concerned_tests(
         else {
             continue;
         };
-        overlapping_persons(&index, &person, &venue, stay, retracted, &mut persons);
+        if retracted {
+            overlapping_retracted_stay(&index, &venue, stay, &mut persons);
+        } else {
+            stays_in_index.push((person.clone(), stay));
+        }
         persons.insert(person);
     }
+    overlapping_stays_in_index(&index, stays_in_index, &mut persons);
     for person in &persons {
         for test in traced.concerning(person) {
             concerned.entry(test.clone()).or_insert(false);
@@ -235,46 +241,66 @@ fn concerned_tests(
     Ok(concerned)
 }
 
-/// Adds everyone whose stay at `venue` overlapped `person`'s stay
-/// `[enter, leave]`. A stay still in the index is traced like a case's; a
-/// retracted one (no longer indexed) is compared with the venue's stays.
-fn overlapping_persons(
+/// Adds everyone whose stay at `venue` overlapped a retracted stay
+/// `[enter, leave]` (no longer indexed): compared with the venue's stays.
+fn overlapping_retracted_stay(
     index: &TraceIndex,
-    person: &PersonId,
     venue: &VenueId,
     stay: Stay,
-    retracted: bool,
     persons: &mut std::collections::BTreeSet<PersonId>,
 ) {
-    if retracted {
-        let Some(venue_number) = index.venues().get(venue.as_str()) else {
-            return;
-        };
-        index.for_each_stay_at(venue_number, |other| {
-            if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
-                persons.insert(index.person_id(other.person));
-            }
-        });
+    let Some(venue_number) = index.venues().get(venue.as_str()) else {
         return;
-    }
+    };
+    index.for_each_stay_at(venue_number, |other| {
+        if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
+            persons.insert(index.person_id(other.person));
+        }
+    });
+}
+
+/// Adds everyone who overlapped one of `stays` (each a person's stay still
+/// in the index), each stay traced like a case's over the stay's own
+/// window. One trace per round of stays, each person at most once in a
+/// round (a trace takes each positive once): a trace builds the index's
+/// pending stays into a run each time, so tracing each stay on its own
+/// cost a build per check-in of the batch. Each positive of a trace is
+/// traced on its own, so the persons found are those of one trace per stay.
+fn overlapping_stays_in_index(
+    index: &TraceIndex,
+    stays: Vec<(PersonId, Stay)>,
+    persons: &mut std::collections::BTreeSet<PersonId>,
+) {
     let instant = |rel: u32| {
         Timestamp::from_unix_secs(TIME_BASE_UNIX_SECS + i64::from(rel))
             .expect("an indexable stay lies in the index's range")
     };
-    let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
-    let positive = Positive {
-        person: person.clone(),
-        confirmed: leave,
-        window_start: Some(enter),
-        window_end: Some(leave.plus_secs(1)),
-    };
+    let mut rounds: Vec<Vec<Positive>> = Vec::new();
+    let mut round_of_person: std::collections::HashMap<PersonId, usize> =
+        std::collections::HashMap::new();
+    for (person, stay) in stays {
+        let round = round_of_person.entry(person.clone()).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
+        }
+        let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
+        rounds[*round].push(Positive {
+            person,
+            confirmed: leave,
+            window_start: Some(enter),
+            window_end: Some(leave.plus_secs(1)),
+        });
+        *round += 1;
+    }
     let query = TraceQuery {
         min_overlap_secs: 1,
         before_confirmed: false,
     };
-    if let Ok(result) = index.trace(&[positive], &query) {
-        for pair in &result.pairs {
-            persons.insert(index.person_id(pair.contact));
+    for round in rounds {
+        if let Ok(result) = index.trace(&round, &query) {
+            for pair in &result.pairs {
+                persons.insert(index.person_id(pair.contact));
+            }
         }
     }
 }
