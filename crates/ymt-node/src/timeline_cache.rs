@@ -29,7 +29,7 @@ struct Kept {
     /// Every event of the person numbered up to this was read.
     read_through_seq: u64,
     /// Those of them that are not check-ins, parsed, in log order.
-    records: Arc<Vec<(u64, EventRecord)>>,
+    records: Arc<Vec<(u64, Arc<EventRecord>)>>,
 }
 
 /// The timelines kept, of at most `persons_max` persons (emptied when full).
@@ -65,13 +65,15 @@ impl TimelineCache {
             Some(kept) => (kept.read_through_seq, kept.records.clone()),
             None => (0, Arc::new(Vec::new())),
         };
-        let mut records: Vec<(u64, EventRecord)> = Vec::with_capacity(known.len() + 4);
+        // Shared with what is kept: each event is copied once, into the
+        // timeline returned.
+        let mut records: Vec<(u64, Arc<EventRecord>)> = Vec::with_capacity(known.len() + 4);
         let mut known_records = known.iter().peekable();
         for &seq in &seqs {
             if seq <= read_through_seq {
                 while known_records.next_if(|(kept, _)| *kept < seq).is_some() {}
                 if let Some((_, record)) = known_records.next_if(|(kept, _)| *kept == seq) {
-                    records.push((seq, record.clone()));
+                    records.push((seq, Arc::clone(record)));
                 }
                 // Not kept: a check-in.
                 continue;
@@ -86,9 +88,12 @@ impl TimelineCache {
                 serde_json::from_slice::<EventRecord>(&stored.payload).map_err(|error| {
                     NodeError::internal(format!("stored event {} unreadable: {error}", stored.id))
                 })?;
-            records.push((seq, record));
+            records.push((seq, Arc::new(record)));
         }
-        let timeline = records.iter().map(|(_, record)| record.clone()).collect();
+        let timeline = records
+            .iter()
+            .map(|(_, record)| EventRecord::clone(record))
+            .collect();
         let new_read_through_seq = seqs.last().copied().unwrap_or(0).max(read_through_seq);
         let mut kept = self.kept.lock();
         if !kept.contains_key(pid) && kept.len() >= self.persons_max {
