@@ -101,6 +101,15 @@ pub struct ServerConfig {
     /// persons also leave out the check-ins unparsed, and the per-person cap
     /// then counts only the other events.
     pub skip_unobserved_check_ins: bool,
+    /// With [`ServerConfig::skip_unobserved_check_ins`], while timelines are
+    /// read without their check-ins: keep the parsed events of up to this
+    /// many persons in memory, so deciding a person reads from the store
+    /// only the index of their events and the events stored since the last
+    /// time (`timeline_cache.rs`; the kept events cannot go stale: an event
+    /// never changes, a purged one leaves the index). 0 (the default, every
+    /// serving node): nothing kept, every read from the store. The policy
+    /// simulator's node keeps every person's.
+    pub timeline_cache_persons_max: usize,
     /// In a cluster, `/readyz` fails while the replication lag is above
     /// this, so a load balancer takes a stale node out.
     pub replication_lag_max_ms: u64,
@@ -146,6 +155,7 @@ impl ServerConfig {
             tracing: TracingConfig::default(),
             store_sync_commits: true,
             skip_unobserved_check_ins: false,
+            timeline_cache_persons_max: 0,
             replication_lag_max_ms: 2_000,
         }
     }

@@ -54,7 +54,10 @@ impl Node {
     /// A person's timeline as the rules in force read it: when no check-in
     /// can change a decision ([`Node::check_ins_unread`]), without the
     /// check-ins, which are most of a long timeline and are then not parsed
-    /// (only their kind is read). Otherwise the whole timeline.
+    /// (only their kind is read), and with
+    /// [`crate::ServerConfig::timeline_cache_persons_max`] through the
+    /// parsed timelines kept (`timeline_cache.rs`), reading from the store
+    /// only the events stored since. Otherwise the whole timeline.
     pub(crate) fn person_records_for_rules(
         &self,
         pid: &PersonId,
@@ -62,16 +65,16 @@ impl Node {
         if !self.check_ins_unread() {
             return self.person_records(pid);
         }
+        if self.timeline_cache.enabled()
+            && let Some(records) = self
+                .timeline_cache
+                .records_without_check_ins(self.store.as_ref(), pid)?
+        {
+            return Ok(records);
+        }
         let mut records = Vec::new();
         for stored in self.store.events_for_person(pid)? {
-            if matches!(
-                serde_json::from_slice::<KindOfRecord>(&stored.payload),
-                Ok(KindOfRecord {
-                    event: KindOfEvent {
-                        kind: ymt_core::EventKind::CheckIn
-                    }
-                })
-            ) {
+            if crate::timeline_cache::is_check_in(&stored.payload) {
                 continue;
             }
             records.push(
@@ -324,17 +327,6 @@ impl Node {
     pub fn key_of(&self, pid: &PersonId) -> [u8; 16] {
         person_key(pid).0
     }
-}
-
-/// Only the kind of a stored event record (serde skips the rest unparsed).
-#[derive(serde::Deserialize)]
-struct KindOfRecord {
-    event: KindOfEvent,
-}
-
-#[derive(serde::Deserialize)]
-struct KindOfEvent {
-    kind: ymt_core::EventKind,
 }
 
 /// A decision made while screening a batch, before it was stored.

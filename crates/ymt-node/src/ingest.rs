@@ -29,6 +29,21 @@ impl Node {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, NodeError>> + Send + 'a>,
     > {
+        self.ingest_in_chunks_deferring(principal, submissions, None)
+    }
+
+    /// [`Node::ingest_in_chunks`]; with `deferred`, the persons of the
+    /// batches are not re-evaluated but added to it, for the caller to
+    /// re-evaluate once at the end of a series of ingests
+    /// ([`DeferredReevaluation`]).
+    pub(crate) fn ingest_in_chunks_deferring<'a>(
+        self: &'a Arc<Self>,
+        principal: &'a Principal,
+        submissions: Vec<Submission>,
+        deferred: Option<&'a DeferredReevaluation>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<IngestResult>, NodeError>> + Send + 'a>,
+    > {
         Box::pin(async move {
             // Ingest writes one audit record per event, and the store takes at
             // most 1,000 audit records per commit (its default).
@@ -51,15 +66,16 @@ impl Node {
                 match chunks.next() {
                     Some(second) => {
                         let (first, second) = tokio::join!(
-                            self.ingest_as(principal, first, Origin::Breaker),
-                            self.ingest_as(principal, second, Origin::Breaker)
+                            self.ingest_as(principal, first, Origin::Breaker, deferred),
+                            self.ingest_as(principal, second, Origin::Breaker, deferred)
                         );
                         results.extend(first?);
                         results.extend(second?);
                     }
-                    None => {
-                        results.extend(self.ingest_as(principal, first, Origin::Breaker).await?)
-                    }
+                    None => results.extend(
+                        self.ingest_as(principal, first, Origin::Breaker, deferred)
+                            .await?,
+                    ),
                 }
             }
             Ok(results)
@@ -102,7 +118,7 @@ impl Node {
         principal: &Principal,
         submissions: Vec<Submission>,
     ) -> Result<Vec<IngestResult>, NodeError> {
-        self.ingest_as(principal, submissions, Origin::Submitted)
+        self.ingest_as(principal, submissions, Origin::Submitted, None)
             .await
     }
 
@@ -112,12 +128,14 @@ impl Node {
     /// the rules before storing, since refusing the batch for one person
     /// would drop the designation of everyone else in it; a person whose
     /// timeline the rules then cannot decide is shown "cannot be computed",
-    /// alone.
+    /// alone. With `deferred`, the batch's persons are added to it instead
+    /// of being re-evaluated here.
     async fn ingest_as(
         self: &Arc<Self>,
         principal: &Principal,
         submissions: Vec<Submission>,
         origin: Origin,
+        deferred: Option<&DeferredReevaluation>,
     ) -> Result<Vec<IngestResult>, NodeError> {
         if submissions.is_empty() {
             return Err(NodeError::malformed("the batch is empty"));
@@ -320,15 +338,23 @@ impl Node {
             .enumerate()
             .all(|(offset, seq)| *seq == seq_before_screening + 1 + offset as u64);
         let last_fresh_seq = fresh_seqs.last().copied().unwrap_or(seq_before_screening);
-        let state = self.clone();
-        let persons: Vec<PersonId> = persons.into_iter().collect();
-        tokio::task::spawn_blocking(move || {
-            state.reevaluate_many_reusing(&persons, screened_decisions, || {
-                contiguous_after_screening && state.store.last_seq() == last_fresh_seq
-            })
-        })
-        .await
-        .map_err(|_| NodeError::internal("re-evaluation panicked"))??;
+        match deferred {
+            // Decided from the store by the caller, after the batch's last
+            // ingest of its series (a screened decision, if any, is simply
+            // not kept).
+            Some(deferred) => deferred.persons.lock().extend(persons),
+            None => {
+                let state = self.clone();
+                let persons: Vec<PersonId> = persons.into_iter().collect();
+                tokio::task::spawn_blocking(move || {
+                    state.reevaluate_many_reusing(&persons, screened_decisions, || {
+                        contiguous_after_screening && state.store.last_seq() == last_fresh_seq
+                    })
+                })
+                .await
+                .map_err(|_| NodeError::internal("re-evaluation panicked"))??;
+            }
+        }
         drop(gate);
         self.schedule_changed.notify_one();
         if self
@@ -663,6 +689,45 @@ impl Node {
             }
             _ => {}
         }
+        Ok(())
+    }
+}
+
+/// Persons whose re-evaluation a series of ingests defers to its end: the
+/// designations and withdrawals of every tracing that one batch sets off
+/// (`tracing_service::after_ingest`). A person designated from several
+/// cases of one batch was re-evaluated once per case; collected here, they
+/// are decided once, from the store, after the last of them is stored.
+/// That is the decision the last of the per-case re-evaluations made: a
+/// decision is a function of the stored events, the rules and the risk
+/// areas in force and the instant, and nothing between the ingests reads
+/// the colors of the persons collected (the impact of a tracing held by
+/// the circuit breaker is computed only after re-evaluating them). The
+/// batch that set the tracings off is acknowledged only after
+/// [`DeferredReevaluation::reevaluate`], so no acknowledged write shows a
+/// stale color, and the caller re-evaluates even when a tracing failed.
+#[derive(Default)]
+pub(crate) struct DeferredReevaluation {
+    persons: parking_lot::Mutex<BTreeSet<PersonId>>,
+}
+
+impl DeferredReevaluation {
+    /// Re-evaluates every person collected so far (under the ingest gate,
+    /// as an ingest does) and empties the set.
+    pub(crate) async fn reevaluate(&self, node: &Arc<Node>) -> Result<(), NodeError> {
+        let persons: Vec<PersonId> = std::mem::take(&mut *self.persons.lock())
+            .into_iter()
+            .collect();
+        if persons.is_empty() {
+            return Ok(());
+        }
+        let gate = node.ingest_gate.read().await;
+        let state = node.clone();
+        tokio::task::spawn_blocking(move || state.reevaluate_many(&persons))
+            .await
+            .map_err(|_| NodeError::internal("re-evaluation panicked"))??;
+        drop(gate);
+        node.schedule_changed.notify_one();
         Ok(())
     }
 }

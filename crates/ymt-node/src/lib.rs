@@ -55,6 +55,7 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod task_group;
+mod timeline_cache;
 pub mod tracing_plan;
 pub mod tracing_service;
 pub mod venue_registry;

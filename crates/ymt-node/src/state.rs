@@ -280,6 +280,8 @@ pub struct Node {
     /// projection is updated, and exclusively by a snapshot while it reads the
     /// log position, so a snapshot never claims an event it has not applied.
     pub(crate) ingest_gate: tokio::sync::RwLock<()>,
+    /// Parsed timelines kept for the simulator's node (`timeline_cache.rs`).
+    pub(crate) timeline_cache: crate::timeline_cache::TimelineCache,
     pub(crate) events_since_snapshot: AtomicU64,
     /// Wakes the scheduler when new transitions are queued.
     pub schedule_changed: Notify,
@@ -348,6 +350,7 @@ impl Node {
         let secret = read_or_create_secret(&config)?;
         let (read_audit, read_audit_receiver) =
             tokio::sync::mpsc::channel(config.audit_queue_max.max(1));
+        let timeline_cache_persons_max = config.timeline_cache_persons_max;
         let state = Node {
             codes: Codes::open(
                 &config.data_dir,
@@ -370,6 +373,7 @@ impl Node {
             registered_persons: Default::default(),
             metrics: Metrics::default(),
             ingest_gate: tokio::sync::RwLock::new(()),
+            timeline_cache: crate::timeline_cache::TimelineCache::new(timeline_cache_persons_max),
             events_since_snapshot: AtomicU64::new(0),
             schedule_changed: Notify::new(),
             transitions_applied_until: watch::channel(0).0,

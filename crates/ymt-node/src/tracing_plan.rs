@@ -215,7 +215,7 @@ fn designation_submission(
     kind: ContactKind,
     approved: bool,
     retraction_epoch: usize,
-) -> (Submission, TracedDesignation) {
+) -> (PlannedSubmission, TracedDesignation) {
     let trigger: &EventId = &test_record.event.id;
     let fallback_region: &RegionCode = &test_record.region;
     let traced_at = test_record.event.recorded_at;
@@ -223,11 +223,6 @@ fn designation_submission(
         ContactKind::Close => "close",
         ContactKind::Companion => "companion",
         ContactKind::Secondary => "secondary",
-    };
-    let rule = match kind {
-        ContactKind::Close => RULE_TRACE_CLOSE,
-        ContactKind::Companion => RULE_TRACE_COMPANION,
-        ContactKind::Secondary => RULE_TRACE_SECONDARY,
     };
     // An overlap's evidence can end after the instant of tracing (an
     // assumed departure); evidence never lies beyond it.
@@ -274,29 +269,18 @@ fn designation_submission(
         .venue(&found.venue)
         .map(|venue| venue.region)
         .unwrap_or_else(|| fallback_region.clone());
-    let data = serde_json::json!({
-        "contact": kind,
-        "source_case": source,
-        "designated_at": traced_at,
-        "last_exposure_at": overlap_end,
-        "venue": found.venue,
-        "overlap_start": overlap_start,
-        "overlap_end": overlap_end,
-        "rule": rule,
-        "reason": format!(
-            "{kind_name} contact: stay at venue {} overlapped {source} from {overlap_start} to {overlap_end} (traced from {trigger})",
-            found.venue
-        ),
-    });
     (
-        Submission {
+        PlannedSubmission {
             id: id.clone(),
-            subject: Subject::Pid {
-                pid: found.contact.clone(),
-            },
+            contact: found.contact.clone(),
             region: region.clone(),
-            kind: EventKind::ContactDesignation,
-            data,
+            kind,
+            source: source.clone(),
+            traced_at,
+            venue: found.venue.clone(),
+            overlap_start,
+            overlap_end,
+            trigger: trigger.clone(),
         },
         TracedDesignation {
             id,
@@ -307,9 +291,71 @@ fn designation_submission(
     )
 }
 
+/// The submission of one planned designation, its `data` written only when
+/// it is to be stored: a tracing is planned again whenever a batch can
+/// change it, and most of its designations are then already stored.
+pub(crate) struct PlannedSubmission {
+    id: EventId,
+    contact: PersonId,
+    region: RegionCode,
+    kind: ContactKind,
+    source: PersonId,
+    traced_at: Timestamp,
+    venue: VenueId,
+    overlap_start: Timestamp,
+    overlap_end: Timestamp,
+    trigger: EventId,
+}
+
+impl PlannedSubmission {
+    pub(crate) fn id(&self) -> &EventId {
+        &self.id
+    }
+
+    pub(crate) fn into_submission(self) -> Submission {
+        let PlannedSubmission {
+            id,
+            contact,
+            region,
+            kind,
+            source,
+            traced_at,
+            venue,
+            overlap_start,
+            overlap_end,
+            trigger,
+        } = self;
+        let (kind_name, rule) = match kind {
+            ContactKind::Close => ("close", RULE_TRACE_CLOSE),
+            ContactKind::Companion => ("companion", RULE_TRACE_COMPANION),
+            ContactKind::Secondary => ("secondary", RULE_TRACE_SECONDARY),
+        };
+        let data = serde_json::json!({
+            "contact": kind,
+            "source_case": source,
+            "designated_at": traced_at,
+            "last_exposure_at": overlap_end,
+            "venue": venue,
+            "overlap_start": overlap_start,
+            "overlap_end": overlap_end,
+            "rule": rule,
+            "reason": format!(
+                "{kind_name} contact: stay at venue {venue} overlapped {source} from {overlap_start} to {overlap_end} (traced from {trigger})",
+            ),
+        });
+        Submission {
+            id,
+            subject: Subject::Pid { pid: contact },
+            region,
+            kind: EventKind::ContactDesignation,
+            data,
+        }
+    }
+}
+
 /// What tracing one positive result would designate.
 pub struct TracingPlan {
-    pub(crate) submissions: Vec<Submission>,
+    pub(crate) submissions: Vec<PlannedSubmission>,
     pub(crate) traced: Vec<TracedDesignation>,
     /// The color each designated person would get at least, for the impact.
     designated: Vec<(PersonId, Color)>,

@@ -43,6 +43,7 @@ use crate::breaker::{KIND_TRACING, META_PENDING};
 pub use crate::checkins::TracingState;
 pub use crate::config::TracingConfig;
 use crate::error::NodeError;
+use crate::ingest::DeferredReevaluation;
 pub use crate::model::META_TRACED_FROM;
 pub use crate::model::TracedDesignation;
 pub use crate::model::derived_event_id;
@@ -122,10 +123,21 @@ pub async fn after_ingest(
     // One tracing at a time (and none while a pending action is decided):
     // each reads the index and the recorded designations, then writes.
     let _serial = state.tracing.decisions.lock().await;
+    // Everyone the batch's tracings designate or withdraw is decided once,
+    // after the last of them (ingest.rs, `DeferredReevaluation`), also
+    // when one fails.
+    let deferred = DeferredReevaluation::default();
+    let mut traced = Ok(());
     for (test, again) in concerned {
-        retrace(state, &test, again, false).await?;
+        traced = retrace_deferring(state, &test, again, false, &deferred)
+            .await
+            .map(|_| ());
+        if traced.is_err() {
+            break;
+        }
     }
-    Ok(())
+    let reevaluated = deferred.reevaluate(state).await;
+    traced.and(reevaluated)
 }
 
 /// The positive results a batch can change the tracing of, each with
@@ -196,6 +208,7 @@ fn concerned_tests(
     // Whose check-in was retracted: every tracing designating them too (a
     // designation's id carries the retracted check-ins it rests on).
     let mut retracting: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
+    let mut stays_in_index: Vec<(PersonId, Stay)> = Vec::new();
     for (person, venue, entered_at, left_at, retracted) in stays {
         if retracted {
             retracting.insert(person.clone());
@@ -207,9 +220,14 @@ fn concerned_tests(
         else {
             continue;
         };
-        overlapping_persons(&index, &person, &venue, stay, retracted, &mut persons);
+        if retracted {
+            overlapping_retracted_stay(&index, &venue, stay, &mut persons);
+        } else {
+            stays_in_index.push((person.clone(), stay));
+        }
         persons.insert(person);
     }
+    overlapping_stays_in_index(&index, stays_in_index, &mut persons);
     for person in &persons {
         for test in traced.concerning(person) {
             concerned.entry(test.clone()).or_insert(false);
@@ -223,46 +241,66 @@ fn concerned_tests(
     Ok(concerned)
 }
 
-/// Adds everyone whose stay at `venue` overlapped `person`'s stay
-/// `[enter, leave]`. A stay still in the index is traced like a case's; a
-/// retracted one (no longer indexed) is compared with the venue's stays.
-fn overlapping_persons(
+/// Adds everyone whose stay at `venue` overlapped a retracted stay
+/// `[enter, leave]` (no longer indexed): compared with the venue's stays.
+fn overlapping_retracted_stay(
     index: &TraceIndex,
-    person: &PersonId,
     venue: &VenueId,
     stay: Stay,
-    retracted: bool,
     persons: &mut std::collections::BTreeSet<PersonId>,
 ) {
-    if retracted {
-        let Some(venue_number) = index.venues().get(venue.as_str()) else {
-            return;
-        };
-        index.for_each_stay_at(venue_number, |other| {
-            if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
-                persons.insert(index.person_id(other.person));
-            }
-        });
+    let Some(venue_number) = index.venues().get(venue.as_str()) else {
         return;
-    }
+    };
+    index.for_each_stay_at(venue_number, |other| {
+        if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
+            persons.insert(index.person_id(other.person));
+        }
+    });
+}
+
+/// Adds everyone who overlapped one of `stays` (each a person's stay still
+/// in the index), each stay traced like a case's over the stay's own
+/// window. One trace per round of stays, each person at most once in a
+/// round (a trace takes each positive once): a trace builds the index's
+/// pending stays into a run each time, so tracing each stay on its own
+/// cost a build per check-in of the batch. Each positive of a trace is
+/// traced on its own, so the persons found are those of one trace per stay.
+fn overlapping_stays_in_index(
+    index: &TraceIndex,
+    stays: Vec<(PersonId, Stay)>,
+    persons: &mut std::collections::BTreeSet<PersonId>,
+) {
     let instant = |rel: u32| {
         Timestamp::from_unix_secs(TIME_BASE_UNIX_SECS + i64::from(rel))
             .expect("an indexable stay lies in the index's range")
     };
-    let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
-    let positive = Positive {
-        person: person.clone(),
-        confirmed: leave,
-        window_start: Some(enter),
-        window_end: Some(leave.plus_secs(1)),
-    };
+    let mut rounds: Vec<Vec<Positive>> = Vec::new();
+    let mut round_of_person: std::collections::HashMap<PersonId, usize> =
+        std::collections::HashMap::new();
+    for (person, stay) in stays {
+        let round = round_of_person.entry(person.clone()).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
+        }
+        let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
+        rounds[*round].push(Positive {
+            person,
+            confirmed: leave,
+            window_start: Some(enter),
+            window_end: Some(leave.plus_secs(1)),
+        });
+        *round += 1;
+    }
     let query = TraceQuery {
         min_overlap_secs: 1,
         before_confirmed: false,
     };
-    if let Ok(result) = index.trace(&[positive], &query) {
-        for pair in &result.pairs {
-            persons.insert(index.person_id(pair.contact));
+    for round in rounds {
+        if let Ok(result) = index.trace(&round, &query) {
+            for pair in &result.pairs {
+                persons.insert(index.person_id(pair.contact));
+            }
         }
     }
 }
@@ -298,6 +336,22 @@ pub async fn retrace(
     test: &EventId,
     again: bool,
     approving: bool,
+) -> Result<(usize, usize), NodeError> {
+    let deferred = DeferredReevaluation::default();
+    let traced = retrace_deferring(state, test, again, approving, &deferred).await;
+    let reevaluated = deferred.reevaluate(state).await;
+    reevaluated.and(traced)
+}
+
+/// [`retrace`], adding the persons its designations and withdrawals reach
+/// to `deferred` instead of re-evaluating them: the caller re-evaluates
+/// them, also when this fails.
+async fn retrace_deferring(
+    state: &Arc<Node>,
+    test: &EventId,
+    again: bool,
+    approving: bool,
+    deferred: &DeferredReevaluation,
 ) -> Result<(usize, usize), NodeError> {
     let Some(stored) = state.store.event_by_id(test)? else {
         return Ok((0, 0));
@@ -385,6 +439,10 @@ pub async fn retrace(
                 "circuit breaker: tracing {test} would designate {} persons, more than {limit}",
                 plan.len()
             );
+            // The impact reads the colors served now: those of persons an
+            // earlier tracing of the batch designated are brought up to
+            // date first.
+            deferred.reevaluate(state).await?;
             let impact = plan.impact(state);
             let request = TracingRequest {
                 test: test.clone(),
@@ -411,7 +469,8 @@ pub async fn retrace(
         .collect();
     let to_store: Vec<Submission> = submissions
         .into_iter()
-        .filter(|submission| again || !recorded_ids.contains(&submission.id))
+        .filter(|submission| again || !recorded_ids.contains(submission.id()))
+        .map(crate::tracing_plan::PlannedSubmission::into_submission)
         .collect();
     let to_withdraw: Vec<&TracedDesignation> = recorded
         .iter()
@@ -452,14 +511,18 @@ pub async fn retrace(
             )?;
         }
         if !to_store.is_empty() {
-            state.ingest_in_chunks(&principal, to_store).await?;
+            state
+                .ingest_in_chunks_deferring(&principal, to_store, Some(deferred))
+                .await?;
         }
         if !to_withdraw.is_empty() {
             let withdrawals = to_withdraw
                 .iter()
                 .map(|designation| withdrawal(test, designation))
                 .collect();
-            state.ingest_in_chunks(&principal, withdrawals).await?;
+            state
+                .ingest_in_chunks_deferring(&principal, withdrawals, Some(deferred))
+                .await?;
         }
         if retracted {
             state.apply(

@@ -1,6 +1,7 @@
 //! Check-ins that arrive after their case was traced (venue scanners
 //! upload late; replicas lag) designate as if they had come first, with the
-//! same ids; and a retracted check-in withdraws what it caused.
+//! same ids; and a retracted check-in withdraws what it caused. Also: the
+//! tracings one batch sets off decide each person they reach once.
 
 mod support;
 
@@ -172,4 +173,125 @@ async fn designations_at_many_overlaps_do_not_count_toward_the_cap_so_a_lab_resu
         "the contact's lab result was refused: {:?}",
         outcome.err()
     );
+}
+
+fn evaluations(table: &TableNode) -> u64 {
+    table
+        .node
+        .metrics
+        .evaluations
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Two cases, each meeting the contact indoors for two hours at a venue of
+/// its own, then both testing positive.
+fn two_cases_meeting_one_contact() -> (Vec<Value>, Vec<Value>) {
+    let check_ins = vec![
+        check_in(
+            "ci-a",
+            "case-a",
+            "v-a",
+            at_secs(-9 * HOUR_SECS),
+            at_secs(-7 * HOUR_SECS),
+        ),
+        check_in(
+            "ci-contact-a",
+            "contact",
+            "v-a",
+            at_secs(-9 * HOUR_SECS),
+            at_secs(-7 * HOUR_SECS),
+        ),
+        check_in(
+            "ci-b",
+            "case-b",
+            "v-b",
+            at_secs(-5 * HOUR_SECS),
+            at_secs(-3 * HOUR_SECS),
+        ),
+        check_in(
+            "ci-contact-b",
+            "contact",
+            "v-b",
+            at_secs(-5 * HOUR_SECS),
+            at_secs(-3 * HOUR_SECS),
+        ),
+    ];
+    let positives = vec![
+        test_result(
+            "pcr-a",
+            "case-a",
+            "pcr",
+            "positive",
+            at_secs(-2 * HOUR_SECS),
+        ),
+        test_result(
+            "pcr-b",
+            "case-b",
+            "pcr",
+            "positive",
+            at_secs(-2 * HOUR_SECS),
+        ),
+    ];
+    (check_ins, positives)
+}
+
+fn two_venues() -> TableNode {
+    let table = TableNode::open();
+    table.register_venue("v-a", true);
+    table.register_venue("v-b", true);
+    table
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_designated_by_two_cases_of_one_batch_is_decided_once_with_the_color_of_one_case_at_a_time()
+ {
+    let (check_ins, positives) = two_cases_meeting_one_contact();
+    let together = two_venues();
+    together.ingest(check_ins.clone()).await;
+    let before = evaluations(&together);
+    together.ingest(positives.clone()).await;
+    let evaluated = evaluations(&together) - before;
+
+    let apart = two_venues();
+    apart.ingest(check_ins).await;
+    for positive in positives {
+        apart.ingest(vec![positive]).await;
+    }
+
+    let persons = ["case-a", "case-b", "contact"];
+    let designated: Vec<&str> = persons
+        .into_iter()
+        .filter(|person| !designations_of(&together, person).is_empty())
+        .collect();
+    assert!(
+        designations_of(&together, "contact").len() >= 2,
+        "both cases designate the contact"
+    );
+    // The two cases, decided when the batch was screened (and kept), and
+    // each person the two tracings designated, once.
+    assert_eq!(
+        evaluated,
+        2 + designated.len() as u64,
+        "designated: {designated:?}"
+    );
+    for person in persons {
+        assert_eq!(
+            designations_of(&together, person),
+            designations_of(&apart, person),
+            "{person}"
+        );
+        let served = together.node.projection.get(&pid(person)).expect("decided");
+        let served_apart = apart.node.projection.get(&pid(person)).expect("decided");
+        assert_eq!(served.0.color(), served_apart.0.color(), "{person}");
+        assert_eq!(
+            served.0.valid_until_secs, served_apart.0.valid_until_secs,
+            "{person}"
+        );
+        let (full, _) = together
+            .node
+            .decide(&pid(person), together.now())
+            .expect("a full evaluation");
+        assert_eq!(served.0.color(), full.color, "{person}");
+    }
+    assert_eq!(together.color("contact"), ymt_core::Color::Red);
 }

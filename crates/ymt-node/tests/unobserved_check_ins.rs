@@ -3,7 +3,9 @@
 //! events are check-ins the rules in force cannot observe. What it must never
 //! do is keep a stale color: a check-in at a venue a risk area lists is still
 //! decided, and a person whose check-ins were skipped shows what a full
-//! evaluation gives.
+//! evaluation gives. With `ServerConfig::timeline_cache_persons_max` (the
+//! simulator's node keeps parsed timelines), a kept timeline must never hide
+//! an event stored since, nor return one purged since.
 
 mod support;
 
@@ -204,4 +206,91 @@ async fn a_timeline_read_without_check_ins_never_drops_the_exposure_of_a_risk_ar
         "the exposure of the stay still counts"
     );
     assert_eq!(table.color("visitor"), full_color(&table, "visitor"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_timeline_never_hides_an_event_stored_or_purged_since() {
+    // Room for two persons: the third empties what is kept.
+    let table = TableNode::open_with_config(|config| {
+        config.skip_unobserved_check_ins = true;
+        config.timeline_cache_persons_max = 2;
+    });
+    table.register_venue("v-shop", true);
+    let steps = vec![
+        vec![close_contact("cc-1", "contact", at_minutes(-300))],
+        vec![
+            check_in(
+                "ci-1",
+                "contact",
+                "v-shop",
+                at_minutes(-250),
+                at_minutes(-240),
+            ),
+            support::test_result("t-0", "other", "pcr", "negative", at_minutes(-200)),
+        ],
+        vec![support::test_result(
+            "t-1",
+            "contact",
+            "pcr",
+            "negative",
+            at_minutes(-120),
+        )],
+        vec![support::retraction("r-1", "contact", "cc-1")],
+        vec![close_contact("cc-2", "contact", at_minutes(-20))],
+        vec![support::test_result(
+            "t-2",
+            "third",
+            "pcr",
+            "positive",
+            at_minutes(-10),
+        )],
+        vec![support::test_result(
+            "t-3",
+            "contact",
+            "antigen",
+            "negative",
+            at_minutes(-5),
+        )],
+    ];
+    let mut designation_id = None;
+    for (step, batch) in steps.into_iter().enumerate() {
+        let results = table.ingest(batch).await;
+        if step == 4 {
+            designation_id = Some(results[0].id.clone());
+        }
+        for person in ["contact", "other", "third"] {
+            if table.node.projection.get(&pid(person)).is_some() {
+                // Decided again through what is kept, as tracing's
+                // re-evaluations and the due transitions are.
+                table
+                    .node
+                    .reevaluate_many(&[pid(person)])
+                    .expect("re-evaluated");
+                let (slot, _) = table.node.projection.get(&pid(person)).expect("decided");
+                let (full, _) = table
+                    .node
+                    .decide(&pid(person), table.now())
+                    .expect("a full evaluation");
+                assert_eq!(slot.color(), full.color, "step {step}, {person}");
+                assert_eq!(
+                    slot.valid_until_secs,
+                    full.valid_until.map_or(0, |at| at.unix_secs()),
+                    "step {step}, {person}"
+                );
+            }
+        }
+    }
+    assert_eq!(table.color("contact"), Color::Red, "the second designation");
+    // A kept event purged from the store is no longer read.
+    table
+        .node
+        .store
+        .purge(&[designation_id.expect("the second designation's id")])
+        .expect("the purge");
+    table
+        .node
+        .reevaluate_many(&[pid("contact")])
+        .expect("re-evaluated");
+    assert_eq!(table.color("contact"), full_color(&table, "contact"));
+    assert_eq!(table.color("contact"), Color::Green);
 }

@@ -339,7 +339,7 @@ impl CompiledRules {
 
     /// Decides the color of a person with these facts at `now`.
     pub fn evaluate(&self, facts: &Facts, now: Timestamp) -> Result<Decision, EvaluateError> {
-        self.evaluate_walk(facts, now, false)
+        self.evaluate_walk(facts, now, false, true)
     }
 
     /// [`CompiledRules::evaluate`], also walking past the first change to
@@ -350,18 +350,36 @@ impl CompiledRules {
         facts: &Facts,
         now: Timestamp,
     ) -> Result<Decision, EvaluateError> {
-        self.evaluate_walk(facts, now, true)
+        self.evaluate_walk(facts, now, true, true)
     }
 
+    /// [`CompiledRules::evaluate_with_trajectory`] evaluating every rule
+    /// over every item at every candidate instant, as the walk did before
+    /// it kept each item's results until its own next candidate: the
+    /// reference the property tests compare the walk with. Not for nodes.
+    #[doc(hidden)]
+    pub fn evaluate_with_trajectory_every_item_every_instant(
+        &self,
+        facts: &Facts,
+        now: Timestamp,
+    ) -> Result<Decision, EvaluateError> {
+        self.evaluate_walk(facts, now, true, false)
+    }
+
+    /// The walk over candidate instants. `reuse_items`: keep an item's
+    /// results until its own next candidate instant ([`CompiledRules::fired_at`]);
+    /// otherwise every item is evaluated at every candidate (the reference).
     fn evaluate_walk(
         &self,
         facts: &Facts,
         now: Timestamp,
         whole: bool,
+        reuse_items: bool,
     ) -> Result<Decision, EvaluateError> {
         let prepared = PreparedFacts::new(facts, &self.lists_needed);
         let mut candidates: Vec<i64> = Vec::new();
-        let fired_now = self.fired_at(&prepared, now, Some(&mut candidates))?;
+        let mut walk = ItemsWalk::default();
+        let fired_now = self.fired_at(&prepared, now, &mut walk, &mut candidates)?;
         let color = color_of(&self.rules, &fired_now);
 
         // Walk the candidate instants in increasing order until the color
@@ -399,7 +417,10 @@ impl CompiledRules {
                 break;
             };
             candidates.clear();
-            let fired = self.fired_at(&prepared, at, Some(&mut candidates))?;
+            if !reuse_items {
+                walk = ItemsWalk::default();
+            }
+            let fired = self.fired_at(&prepared, at, &mut walk, &mut candidates)?;
             if reasons_until.is_none() && fired != fired_now {
                 reasons_until = Some(at);
             }
@@ -430,20 +451,44 @@ impl CompiledRules {
         })
     }
 
-    /// The (rule, item) pairs for which a rule's logic is truthy at `at`.
+    /// The (rule, item) pairs for which a rule's logic is truthy at `at`,
+    /// reporting into `observed` the instants compared by the items
+    /// evaluated.
+    ///
+    /// `walk` keeps, per item, what its rules gave when last evaluated and
+    /// until when that holds: during one walk only `now` changes (the facts,
+    /// the item and the parameters are fixed), and `now` appears only as an
+    /// operand of date-time comparisons whose other operands do not depend
+    /// on it, every one of them reported. So an item's results, and the
+    /// instants its evaluation reports, stay the same from the instant it
+    /// was evaluated until the first candidate instant its own reports give;
+    /// an item is evaluated again only from there. The walk visits the same
+    /// candidates, in the same order, and gets the same pairs as evaluating
+    /// every item at every candidate (property test
+    /// `the_trajectory_walk_matches_evaluating_every_item_at_every_instant`).
     fn fired_at(
         &self,
         prepared: &PreparedFacts,
         at: Timestamp,
-        mut observed: Option<&mut Vec<i64>>,
+        walk: &mut ItemsWalk,
+        observed: &mut Vec<i64>,
     ) -> Result<Vec<(usize, usize)>, EvaluateError> {
-        let now_value = Value::date_time_unix_secs(at.unix_secs());
+        let at_secs = at.unix_secs();
+        let now_value = Value::date_time_unix_secs(at_secs);
         let mut fired = Vec::new();
+        let mut item_instants: Vec<i64> = Vec::new();
         for (list_index, rule_indexes) in self.rules_by_list.iter().enumerate() {
             if rule_indexes.is_empty() {
                 continue;
             }
+            let known = &mut walk.items[list_index];
             for (item_index, item) in prepared.items[list_index].iter().enumerate() {
+                if let Some(kept) = known.get(item_index).and_then(Option::as_ref)
+                    && at_secs < kept.holds_before_secs
+                {
+                    fired.extend(kept.fired_rules.iter().map(|&rule| (rule, item_index)));
+                    continue;
+                }
                 // One data context per item, shared by every rule over the list.
                 let [facts_key, item_key, now_key, params_key] = context_keys();
                 let data = Value::object([
@@ -452,24 +497,41 @@ impl CompiledRules {
                     (now_key, now_value.clone()),
                     (params_key, self.parameters_value.clone()),
                 ]);
+                item_instants.clear();
+                let mut fired_rules = Vec::new();
                 for &rule_index in rule_indexes {
                     let rule = &self.rules[rule_index];
-                    let result = match observed.as_deref_mut() {
-                        Some(instants) => rule
-                            .expression
-                            .eval_observed(&data, &mut |millis| instants.push(millis)),
-                        None => rule.expression.eval(&data),
-                    };
-                    let value = result.map_err(|error| EvaluateError::Rule {
-                        rule: rule.id.clone(),
-                        list: FACT_LISTS[list_index].0,
-                        index: item_index,
-                        message: error.to_string(),
-                    })?;
+                    let value = rule
+                        .expression
+                        .eval_observed(&data, &mut |millis| item_instants.push(millis))
+                        .map_err(|error| EvaluateError::Rule {
+                            rule: rule.id.clone(),
+                            list: FACT_LISTS[list_index].0,
+                            index: item_index,
+                            message: error.to_string(),
+                        })?;
                     if value.is_truthy() {
+                        fired_rules.push(rule_index);
                         fired.push((rule_index, item_index));
                     }
                 }
+                let holds_before_secs = item_instants
+                    .iter()
+                    .flat_map(|&millis| {
+                        let secs = millis.div_euclid(1000);
+                        [secs, secs.saturating_add(1)]
+                    })
+                    .filter(|&candidate| candidate > at_secs)
+                    .min()
+                    .unwrap_or(i64::MAX);
+                observed.extend_from_slice(&item_instants);
+                if known.len() <= item_index {
+                    known.resize_with(item_index + 1, || None);
+                }
+                known[item_index] = Some(ItemKept {
+                    fired_rules,
+                    holds_before_secs,
+                });
             }
         }
         Ok(fired)
@@ -524,6 +586,21 @@ fn item_id(facts: &Facts, list_index: usize, item_index: usize) -> Option<&Event
         "overrides" => facts.overrides.get(item_index).map(|item| &item.id),
         _ => None,
     }
+}
+
+/// What one walk over candidate instants keeps of each item (per fact list,
+/// by item index): see [`CompiledRules::fired_at`].
+#[derive(Default)]
+struct ItemsWalk {
+    items: [Vec<Option<ItemKept>>; FACT_LISTS.len()],
+}
+
+/// The rules an item fired when last evaluated, and the first candidate
+/// instant its own comparisons give after that evaluation (unix seconds):
+/// before it, nothing the item's rules compare can have changed.
+struct ItemKept {
+    fired_rules: Vec<usize>,
+    holds_before_secs: i64,
 }
 
 /// Facts converted once into CertLogic values, shared by every evaluation of

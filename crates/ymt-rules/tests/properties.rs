@@ -7,7 +7,7 @@ use ymt_core::event::{
     RiskExposure, RiskLevel, TestKind, TestOutcome, TestResult,
 };
 use ymt_core::{Color, Event, EventBody, EventId, Facts, PersonId, RegionCode, Timestamp};
-use ymt_rules::{CompiledRules, RuleSet};
+use ymt_rules::{CompiledRules, Decision, RuleSet};
 
 const BASE_SECS: i64 = 1_656_662_400; // 2022-07-01T08:00:00Z
 const HOUR_SECS: i64 = 3600;
@@ -299,5 +299,34 @@ proptest! {
         facts.risk_exposures.sort_by(|a, b| (a.from, &a.id).cmp(&(b.from, &b.id)));
         let full = compiled.evaluate_with_trajectory(&facts, now).unwrap();
         prop_assert_eq!(composed.unwrap(), full);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The trajectory walk keeps each item's results until the first
+    /// candidate instant of its own comparisons instead of evaluating every
+    /// rule over every item at every candidate: the whole decision (color,
+    /// evidence, valid_until, next color, reasons_until, trajectory) must be
+    /// what evaluating everything everywhere gives. National rules: the
+    /// close-contact rules read the person's tests through `facts`, so items
+    /// that do not decide alone are covered too.
+    #[test]
+    fn the_trajectory_walk_matches_evaluating_every_item_at_every_instant(
+        events in timeline_strategy(),
+        now_hours in -100i64..500,
+    ) {
+        let national = RuleSet::national();
+        let compiled = CompiledRules::compile(&national, None).unwrap();
+        let now = at(now_hours);
+        let facts = Facts::derive(&events, now);
+        let walked = compiled.evaluate_with_trajectory(&facts, now);
+        let reference = compiled.evaluate_with_trajectory_every_item_every_instant(&facts, now);
+        prop_assert_eq!(format!("{walked:?}"), format!("{reference:?}"));
+        prop_assert_eq!(
+            format!("{:?}", compiled.evaluate(&facts, now)),
+            format!("{:?}", reference.map(|decision| Decision { trajectory: None, ..decision }))
+        );
     }
 }

@@ -1007,6 +1007,35 @@ impl EventStore for EmbeddedStore {
         )
     }
 
+    fn event_seqs_for_person(&self, person: &PersonId) -> Result<Vec<u64>, StoreError> {
+        let max = self.shared.config.person_events_max;
+        let snapshot = self.shared.db.snapshot();
+        let start = codec::person_key(person, 0);
+        let end = codec::person_key(person, u64::MAX);
+        let mut seqs = Vec::new();
+        for guard in snapshot
+            .range(&self.shared.keyspaces.persons, start..=end)
+            .take(max.saturating_add(1))
+        {
+            seqs.push(codec::seq_of_person_key(&guard.key()?)?);
+        }
+        if seqs.len() > max {
+            return Err(StoreError::TooManyResults {
+                what: "events for person",
+                max,
+            });
+        }
+        Ok(seqs)
+    }
+
+    fn event_by_seq(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let snapshot = self.shared.db.snapshot();
+        match snapshot.get(&self.shared.keyspaces.events, codec::seq_key(seq))? {
+            Some(value) => Ok(Some(decode_event_value(seq, &value)?)),
+            None => Ok(None),
+        }
+    }
+
     fn event_by_id(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
         let snapshot = self.shared.db.snapshot();
         let Some(seq_bytes) = snapshot.get(&self.shared.keyspaces.ids, id.as_str())? else {

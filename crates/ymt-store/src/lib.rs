@@ -291,6 +291,28 @@ pub trait EventStore: Send + Sync {
 
     fn event_by_id(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
 
+    /// The sequence numbers of a person's events in log order, without
+    /// reading the events, under the cap of [`EventStore::events_for_person`]
+    /// (more is `TooManyResults`). A node keeping parsed events reads only
+    /// those it does not hold yet ([`EventStore::event_by_seq`]). The default
+    /// reads the events.
+    fn event_seqs_for_person(&self, person: &PersonId) -> Result<Vec<u64>, StoreError> {
+        Ok(self
+            .events_for_person(person)?
+            .into_iter()
+            .map(|event| event.seq)
+            .collect())
+    }
+
+    /// The event stored under `seq`; `None` when there is none (purged, or
+    /// never assigned).
+    fn event_by_seq(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .scan_from(seq, 1)?
+            .into_iter()
+            .find(|event| event.seq == seq))
+    }
+
     /// Events with `seq >= from_seq` in log order, at most `limit` (capped by
     /// `StoreConfig::scan_events_max`). Purged events leave gaps.
     fn scan_from(&self, from_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;

@@ -61,6 +61,9 @@ impl NodeInLoop {
         // whose inputs did not change are not re-read (docs/simulation.md, Cost).
         config.skip_unobserved_check_ins = true;
         let population = &epidemic.population;
+        // Every person's parsed timeline kept: a decision reads from the
+        // store only the events stored since the last (docs/simulation.md, Cost).
+        config.timeline_cache_persons_max = population.len().max(1);
         let clock = Arc::new(ManualClock::new(instant(population.day_start(0))?));
         let node = Node::open_embedded(config, clock.clone()).map_err(node_error)?;
         let runtime = tokio::runtime::Builder::new_current_thread()

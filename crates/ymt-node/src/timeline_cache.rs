@@ -1,0 +1,140 @@
+//! The parsed timelines of the policy simulator's node
+//! ([`crate::ServerConfig::timeline_cache_persons_max`]): a person's
+//! events other than check-ins, parsed once and kept, so that deciding a
+//! person reads from the store only the events stored since the last time
+//! (docs/simulation.md, Cost).
+//!
+//! Nothing is invalidated, because nothing kept can go stale: every read
+//! starts from the person's index in the store (sequence numbers only), and
+//! an event stored under a sequence number never changes. A person's new
+//! events always take numbers above every number assigned before (the log
+//! only grows; purging does not lower it), so every event of the person
+//! numbered at most `read_through_seq` was read when the entry was made:
+//! one of those not kept is a check-in. An event purged since is no longer
+//! in the index, so it is not returned; one purged between reading the
+//! index and reading the event makes the caller read the timeline whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use ymt_core::PersonId;
+use ymt_store::EventStore;
+
+use crate::error::NodeError;
+use crate::model::EventRecord;
+
+/// What is kept of one person's timeline.
+struct Kept {
+    /// Every event of the person numbered up to this was read.
+    read_through_seq: u64,
+    /// Those of them that are not check-ins, parsed, in log order.
+    records: Arc<Vec<(u64, Arc<EventRecord>)>>,
+}
+
+/// The timelines kept, of at most `persons_max` persons (emptied when full).
+pub(crate) struct TimelineCache {
+    persons_max: usize,
+    kept: Mutex<HashMap<PersonId, Kept>>,
+}
+
+impl TimelineCache {
+    pub(crate) fn new(persons_max: usize) -> TimelineCache {
+        TimelineCache {
+            persons_max,
+            kept: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.persons_max > 0
+    }
+
+    /// A person's events other than check-ins, in log order, as
+    /// `Node::person_records_for_rules` reads them from the store (the same
+    /// per-person cap, counting every event; the same error for an event
+    /// that does not read). `None` when an event went away between reading
+    /// the index and reading it: the caller reads the timeline whole.
+    pub(crate) fn records_without_check_ins(
+        &self,
+        store: &dyn EventStore,
+        pid: &PersonId,
+    ) -> Result<Option<Vec<EventRecord>>, NodeError> {
+        let seqs = store.event_seqs_for_person(pid)?;
+        let (read_through_seq, known) = match self.kept.lock().get(pid) {
+            Some(kept) => (kept.read_through_seq, kept.records.clone()),
+            None => (0, Arc::new(Vec::new())),
+        };
+        // Shared with what is kept: each event is copied once, into the
+        // timeline returned.
+        let mut records: Vec<(u64, Arc<EventRecord>)> = Vec::with_capacity(known.len() + 4);
+        let mut known_records = known.iter().peekable();
+        for &seq in &seqs {
+            if seq <= read_through_seq {
+                while known_records.next_if(|(kept, _)| *kept < seq).is_some() {}
+                if let Some((_, record)) = known_records.next_if(|(kept, _)| *kept == seq) {
+                    records.push((seq, Arc::clone(record)));
+                }
+                // Not kept: a check-in.
+                continue;
+            }
+            let Some(stored) = store.event_by_seq(seq)? else {
+                return Ok(None);
+            };
+            if is_check_in(&stored.payload) {
+                continue;
+            }
+            let record =
+                serde_json::from_slice::<EventRecord>(&stored.payload).map_err(|error| {
+                    NodeError::internal(format!("stored event {} unreadable: {error}", stored.id))
+                })?;
+            records.push((seq, Arc::new(record)));
+        }
+        let timeline = records
+            .iter()
+            .map(|(_, record)| EventRecord::clone(record))
+            .collect();
+        let new_read_through_seq = seqs.last().copied().unwrap_or(0).max(read_through_seq);
+        let mut kept = self.kept.lock();
+        if !kept.contains_key(pid) && kept.len() >= self.persons_max {
+            kept.clear();
+        }
+        let newer = kept
+            .get(pid)
+            .is_none_or(|other| other.read_through_seq <= new_read_through_seq);
+        if newer {
+            kept.insert(
+                pid.clone(),
+                Kept {
+                    read_through_seq: new_read_through_seq,
+                    records: Arc::new(records),
+                },
+            );
+        }
+        Ok(Some(timeline))
+    }
+}
+
+/// Whether a stored event record is a check-in, reading only its kind (an
+/// unreadable one is not: it is parsed in full, and its error reported).
+pub(crate) fn is_check_in(payload: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<KindOfRecord>(payload),
+        Ok(KindOfRecord {
+            event: KindOfEvent {
+                kind: ymt_core::EventKind::CheckIn
+            }
+        })
+    )
+}
+
+/// Only the kind of a stored event record (serde skips the rest unparsed).
+#[derive(serde::Deserialize)]
+struct KindOfRecord {
+    event: KindOfEvent,
+}
+
+#[derive(serde::Deserialize)]
+struct KindOfEvent {
+    kind: ymt_core::EventKind,
+}
