@@ -16,7 +16,7 @@
 //! authority), or one session (signing out), named by its nonce. The
 //! nonce alone is no credential: without the secret nobody makes its MAC.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -261,6 +261,60 @@ impl EndedSessions {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The sessions this node opened (a bound per person and in all).
+#[derive(Clone)]
+pub(crate) struct Session {
+    pub(crate) pid: PersonId,
+    pub(crate) expires_at: Timestamp,
+}
+
+/// Live sessions: by id, in the order they were opened (every session lasts
+/// [`SESSION_TTL_SECS`], so this is also the order they expire in; ids of
+/// ended sessions linger until they reach the front or a compaction), and
+/// each person's, oldest first.
+#[derive(Default)]
+pub(crate) struct SessionTable {
+    pub(crate) by_id: HashMap<SessionNonce, Session>,
+    pub(crate) opened: VecDeque<SessionNonce>,
+    pub(crate) of_person: HashMap<PersonId, VecDeque<SessionNonce>>,
+}
+
+impl SessionTable {
+    pub(crate) fn remove(&mut self, session_id: SessionNonce) {
+        let Some(session) = self.by_id.remove(&session_id) else {
+            return;
+        };
+        if let Some(ids) = self.of_person.get_mut(&session.pid) {
+            ids.retain(|id| *id != session_id);
+            if ids.is_empty() {
+                self.of_person.remove(&session.pid);
+            }
+        }
+    }
+
+    /// Drops expired sessions and the ids of ended ones from the front, and
+    /// compacts the order when ended ids pile up behind a live one.
+    pub(crate) fn prune(&mut self, now: Timestamp, sessions_max: usize) {
+        while let Some(front) = self.opened.front() {
+            match self.by_id.get(front) {
+                Some(session) if session.expires_at > now => break,
+                Some(_) => {
+                    let front = *front;
+                    self.remove(front);
+                    self.opened.pop_front();
+                }
+                None => {
+                    self.opened.pop_front();
+                }
+            }
+        }
+        if self.opened.len() > 2 * sessions_max.max(1) {
+            let by_id = &self.by_id;
+            self.opened.retain(|id| by_id.contains_key(id));
+        }
     }
 }
 

@@ -22,8 +22,8 @@ use ymt_core::{Color, PersonId, Timestamp};
 use ymt_token::{CodeIssuer, KeyStore, Kid, Revocation, SignedTrustList, TrustList};
 
 use crate::citizen_sessions::{
-    ENDED_SESSIONS_PER_PERSON_MAX, EndedSessions, SessionKey, SessionNonce, SessionRefused,
-    SessionToken,
+    ENDED_SESSIONS_PER_PERSON_MAX, EndedSessions, Session, SessionKey, SessionNonce,
+    SessionRefused, SessionTable, SessionToken,
 };
 use crate::config::SignInConfig;
 use crate::error::NodeError;
@@ -72,59 +72,6 @@ impl Authenticator for DemoFixedCode {
 
     fn demo_code(&self) -> Option<&str> {
         Some(&self.code)
-    }
-}
-
-#[derive(Clone)]
-struct Session {
-    pid: PersonId,
-    expires_at: Timestamp,
-}
-
-/// Live sessions: by id, in the order they were opened (every session lasts
-/// [`SESSION_TTL_SECS`], so this is also the order they expire in; ids of
-/// ended sessions linger until they reach the front or a compaction), and
-/// each person's, oldest first.
-#[derive(Default)]
-struct Sessions {
-    by_id: HashMap<SessionNonce, Session>,
-    opened: VecDeque<SessionNonce>,
-    of_person: HashMap<PersonId, VecDeque<SessionNonce>>,
-}
-
-impl Sessions {
-    fn remove(&mut self, session_id: SessionNonce) {
-        let Some(session) = self.by_id.remove(&session_id) else {
-            return;
-        };
-        if let Some(ids) = self.of_person.get_mut(&session.pid) {
-            ids.retain(|id| *id != session_id);
-            if ids.is_empty() {
-                self.of_person.remove(&session.pid);
-            }
-        }
-    }
-
-    /// Drops expired sessions and the ids of ended ones from the front, and
-    /// compacts the order when ended ids pile up behind a live one.
-    fn prune(&mut self, now: Timestamp, sessions_max: usize) {
-        while let Some(front) = self.opened.front() {
-            match self.by_id.get(front) {
-                Some(session) if session.expires_at > now => break,
-                Some(_) => {
-                    let front = *front;
-                    self.remove(front);
-                    self.opened.pop_front();
-                }
-                None => {
-                    self.opened.pop_front();
-                }
-            }
-        }
-        if self.opened.len() > 2 * sessions_max.max(1) {
-            let by_id = &self.by_id;
-            self.opened.retain(|id| by_id.contains_key(id));
-        }
     }
 }
 
@@ -241,7 +188,7 @@ pub struct Codes {
     pub signing_key_changed: tokio::sync::Notify,
     authenticator: RwLock<Option<Arc<dyn Authenticator>>>,
     sign_in_config: SignInConfig,
-    sessions: Mutex<Sessions>,
+    sessions: Mutex<SessionTable>,
     /// Makes and checks session tokens (derived from the secret the
     /// cluster's nodes share).
     session_key: SessionKey,
@@ -347,7 +294,7 @@ impl Codes {
             signing_key_changed: tokio::sync::Notify::new(),
             authenticator: RwLock::new(None),
             sign_in_config: sign_in_config.clone(),
-            sessions: Mutex::new(Sessions::default()),
+            sessions: Mutex::new(SessionTable::default()),
             session_key,
             ended_sessions: Mutex::new(EndedSessions::default()),
             staff_sessions: Mutex::new(HashMap::new()),
