@@ -155,6 +155,7 @@ not serve is answered with 405 and an `Allow` header.";
             IdNumber,
             RulesDocumentSchema,
             ymt_node::breaker::PendingStatus,
+            crate::handlers::simulations::ChartLang,
         ),
         responses(
             BadRequest,
