@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use parking_lot::RwLock;
 use ymt_core::event::CHECK_IN_DEFAULT_STAY_SECS;
 use ymt_core::event::ContactKind;
-use ymt_core::{EventBody, EventId, PersonId, RegionCode, VenueId};
+use ymt_core::{EventBody, EventId, PersonId, RegionCode, Timestamp, VenueId};
 use ymt_store::{EventStore, StoredEvent};
 use ymt_trace::{CheckIn, StayPolicy, TraceIndex};
 
@@ -149,7 +149,7 @@ impl TracingState {
                     .iter()
                     .map(|designation| designation.pid.clone())
                     .collect();
-                traced.insert(test, case, close_contacts, contacts);
+                traced.insert(test, case, close_contacts, contacts, None);
             }
         }
         let (mut from_seq, mut index) = match snapshot {
@@ -252,6 +252,11 @@ impl TracingState {
 /// Also every person a tracing designates: a designation's id carries the
 /// retracted check-ins of the persons it rests on (`tracing_plan`), so a
 /// retracted check-in of any of them concerns the tracing too.
+///
+/// Only stays entered by a tracing's horizon concern it
+/// (`TracingPlan::horizon`): a tracing is planned again for the late
+/// check-ins that can change it, not for every check-in of its persons
+/// since (docs/simulation.md, Cost).
 #[derive(Default)]
 pub struct TracedCases {
     by_test: HashMap<EventId, TracedCase>,
@@ -264,6 +269,8 @@ struct TracedCase {
     case: PersonId,
     close: Vec<PersonId>,
     contacts: Vec<PersonId>,
+    /// Unknown (every stay concerns it) until it is planned on this node.
+    horizon: Option<Timestamp>,
 }
 
 impl TracedCases {
@@ -272,13 +279,14 @@ impl TracedCases {
     }
 
     /// Notes (or replaces) the case of `test`, the close contacts its
-    /// tracing finds and the persons it designates.
+    /// tracing finds, the persons it designates and its plan's horizon.
     pub fn insert(
         &mut self,
         test: EventId,
         case: PersonId,
         mut close: Vec<PersonId>,
         mut contacts: Vec<PersonId>,
+        horizon: Option<Timestamp>,
     ) {
         self.remove(&test);
         for persons in [&mut close, &mut contacts] {
@@ -303,6 +311,7 @@ impl TracedCases {
                 case,
                 close,
                 contacts,
+                horizon,
             },
         );
     }
@@ -333,21 +342,44 @@ impl TracedCases {
         self.by_test.contains_key(test)
     }
 
-    /// The traced positives a stay of `person` can change: the person's own
-    /// and those that made the person a close contact.
-    pub fn concerning(&self, person: &PersonId) -> impl Iterator<Item = &EventId> {
+    /// The traced positives a stay of `person` entered at `entered_at` can
+    /// change: the person's own and those that made the person a close
+    /// contact, whose horizon is not before it.
+    pub fn concerning(
+        &self,
+        person: &PersonId,
+        entered_at: Timestamp,
+    ) -> impl Iterator<Item = &EventId> {
         self.by_case
             .get(person)
             .into_iter()
             .chain(self.by_close_contact.get(person))
             .flatten()
+            .filter(move |test| self.within_horizon(test, entered_at))
     }
 
-    /// The traced positives a retracted check-in of `person` can change:
-    /// those it concerns as a stay, and those designating the person.
-    pub fn concerning_retracted(&self, person: &PersonId) -> impl Iterator<Item = &EventId> {
-        self.concerning(person)
-            .chain(self.by_contact.get(person).into_iter().flatten())
+    /// The traced positives a retracted check-in of `person`, entered at
+    /// `entered_at`, can change: those it concerns as a stay, and those
+    /// designating the person.
+    pub fn concerning_retracted(
+        &self,
+        person: &PersonId,
+        entered_at: Timestamp,
+    ) -> impl Iterator<Item = &EventId> {
+        self.concerning(person, entered_at).chain(
+            self.by_contact
+                .get(person)
+                .into_iter()
+                .flatten()
+                .filter(move |test| self.within_horizon(test, entered_at)),
+        )
+    }
+
+    fn within_horizon(&self, test: &EventId, entered_at: Timestamp) -> bool {
+        self.by_test
+            .get(test)
+            .and_then(|traced| traced.horizon)
+            .is_none_or(|horizon| entered_at <= horizon)
     }
 }
 

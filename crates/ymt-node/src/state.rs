@@ -42,6 +42,8 @@ pub struct Metrics {
     /// fail-safe state ("cannot be computed, check in person").
     pub evaluations_failed: AtomicU64,
     pub timed_transitions: AtomicU64,
+    /// Tracings of positive results planned (first or again).
+    pub tracings_planned: AtomicU64,
     pub status_reads: AtomicU64,
     pub audit_dropped_reads: AtomicU64,
     /// Records applied from the replication stream (replication.rs).

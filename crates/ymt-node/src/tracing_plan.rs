@@ -106,7 +106,9 @@ pub struct FoundContact {
 /// Finds the contacts of `person` over its stays in `[window_start,
 /// window_end)`: every overlap long enough to designate, sorted by contact
 /// (per stay of `person`, a contact's longest overlap; close before
-/// companion, then the longest overlap).
+/// companion, then the longest overlap). Raises `horizon` to the end of
+/// every stay of `person` it traced: no overlap found ends later.
+#[allow(clippy::too_many_arguments)]
 pub fn find_contacts(
     tracing: &TracingState,
     index: &TraceIndex,
@@ -115,6 +117,7 @@ pub fn find_contacts(
     window_start: Timestamp,
     window_end: Timestamp,
     close_only: bool,
+    horizon: &mut Timestamp,
 ) -> Vec<FoundContact> {
     let least_secs = if close_only {
         parameters
@@ -135,6 +138,7 @@ pub fn find_contacts(
         if leave < window_start || enter >= window_end {
             continue;
         }
+        *horizon = (*horizon).max(leave);
         let (Some(venue_number), Ok(enter_rel), Ok(leave_rel)) = (
             index.venues().get(venue.as_str()),
             ymt_trace::index::rel_of(enter),
@@ -359,6 +363,13 @@ pub struct TracingPlan {
     pub(crate) traced: Vec<TracedDesignation>,
     /// The color each designated person would get at least, for the impact.
     designated: Vec<(PersonId, Color)>,
+    /// The latest instant the plan depends on: the instant of tracing, or
+    /// the end of a stay it traced, if later. A stay entered after it
+    /// overlaps no stay the plan traced, and a check-in retracted after it
+    /// counts in no retraction epoch, so neither can change the plan
+    /// (`tracing_service::concerned_tests` plans it again only for stays
+    /// entered by then).
+    pub(crate) horizon: Timestamp,
 }
 
 impl TracingPlan {
@@ -462,15 +473,16 @@ pub fn plan_tracing(state: &Node, test_record: &EventRecord) -> TracingPlan {
 /// clock. `approved`: the tracing was held and a second administrator
 /// approved it (its designations then have ids of their own).
 pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) -> TracingPlan {
+    let traced_at = test_record.event.recorded_at;
     let mut plan = TracingPlan {
         submissions: Vec::new(),
         traced: Vec::new(),
         designated: Vec::new(),
+        horizon: traced_at,
     };
     let EventBody::TestResult(test) = &test_record.event.body else {
         return plan;
     };
-    let traced_at = test_record.event.recorded_at;
     let case = test_record.event.person.clone();
     let parameters =
         TracingParameters::of(&state.rules.read().compiled_for(Some(&test_record.region)));
@@ -488,6 +500,7 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
             window_start,
             traced_at,
             false,
+            &mut plan.horizon,
         );
         let mut secondary: Vec<(PersonId, FoundContact)> = Vec::new();
         if tracing.config.secondary_contacts_enabled && parameters.secondary_lookback_days > 0 {
@@ -507,6 +520,7 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
                     secondary_start,
                     traced_at,
                     true,
+                    &mut plan.horizon,
                 ) {
                     // Direct contacts are not left out: a secondary
                     // designation stands as long as its evidence does, so

@@ -204,14 +204,17 @@ fn concerned_tests(
         return Ok(concerned);
     }
     let index = state.tracing.index.read();
-    let mut persons: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
+    // Each person a new stay reaches, with the earliest instant a stay
+    // reaching them was entered: a tracing whose horizon is before it
+    // cannot change (`TracingPlan::horizon`).
+    let mut persons: BTreeMap<PersonId, Timestamp> = BTreeMap::new();
     // Whose check-in was retracted: every tracing designating them too (a
     // designation's id carries the retracted check-ins it rests on).
-    let mut retracting: std::collections::BTreeSet<PersonId> = std::collections::BTreeSet::new();
-    let mut stays_in_index: Vec<(PersonId, Stay)> = Vec::new();
+    let mut retracting: BTreeMap<PersonId, Timestamp> = BTreeMap::new();
+    let mut stays_in_index: Vec<(PersonId, Stay, Timestamp)> = Vec::new();
     for (person, venue, entered_at, left_at, retracted) in stays {
         if retracted {
-            retracting.insert(person.clone());
+            reached(&mut retracting, person.clone(), entered_at);
         }
         let Ok(stay) = state
             .tracing
@@ -221,70 +224,88 @@ fn concerned_tests(
             continue;
         };
         if retracted {
-            overlapping_retracted_stay(&index, &venue, stay, &mut persons);
+            overlapping_retracted_stay(&index, &venue, stay, entered_at, &mut persons);
         } else {
-            stays_in_index.push((person.clone(), stay));
+            stays_in_index.push((person.clone(), stay, entered_at));
         }
-        persons.insert(person);
+        reached(&mut persons, person, entered_at);
     }
     overlapping_stays_in_index(&index, stays_in_index, &mut persons);
-    for person in &persons {
-        for test in traced.concerning(person) {
+    for (person, entered_at) in &persons {
+        for test in traced.concerning(person, *entered_at) {
             concerned.entry(test.clone()).or_insert(false);
         }
     }
-    for person in &retracting {
-        for test in traced.concerning_retracted(person) {
+    for (person, entered_at) in &retracting {
+        for test in traced.concerning_retracted(person, *entered_at) {
             concerned.entry(test.clone()).or_insert(false);
         }
     }
     Ok(concerned)
 }
 
+/// Notes that a stay entered at `entered_at` reaches `person`, keeping the
+/// earliest such instant.
+fn reached(persons: &mut BTreeMap<PersonId, Timestamp>, person: PersonId, entered_at: Timestamp) {
+    persons
+        .entry(person)
+        .and_modify(|earliest| *earliest = (*earliest).min(entered_at))
+        .or_insert(entered_at);
+}
+
 /// Adds everyone whose stay at `venue` overlapped a retracted stay
-/// `[enter, leave]` (no longer indexed): compared with the venue's stays.
+/// `[enter, leave]` (no longer indexed), entered at `entered_at`: compared
+/// with the venue's stays.
 fn overlapping_retracted_stay(
     index: &TraceIndex,
     venue: &VenueId,
     stay: Stay,
-    persons: &mut std::collections::BTreeSet<PersonId>,
+    entered_at: Timestamp,
+    persons: &mut BTreeMap<PersonId, Timestamp>,
 ) {
     let Some(venue_number) = index.venues().get(venue.as_str()) else {
         return;
     };
     index.for_each_stay_at(venue_number, |other| {
         if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
-            persons.insert(index.person_id(other.person));
+            reached(persons, index.person_id(other.person), entered_at);
         }
     });
 }
 
 /// Adds everyone who overlapped one of `stays` (each a person's stay still
-/// in the index), each stay traced like a case's over the stay's own
-/// window. One trace per round of stays, each person at most once in a
-/// round (a trace takes each positive once): a trace builds the index's
-/// pending stays into a run each time, so tracing each stay on its own
-/// cost a build per check-in of the batch. Each positive of a trace is
-/// traced on its own, so the persons found are those of one trace per stay.
+/// in the index, with the instant it was entered), each stay traced like a
+/// case's over the stay's own window. One trace per round of stays, each
+/// person at most once in a round (a trace takes each positive once): a
+/// trace builds the index's pending stays into a run each time, so tracing
+/// each stay on its own cost a build per check-in of the batch. Each
+/// positive of a trace is traced on its own, so the persons found are those
+/// of one trace per stay.
 fn overlapping_stays_in_index(
     index: &TraceIndex,
-    stays: Vec<(PersonId, Stay)>,
-    persons: &mut std::collections::BTreeSet<PersonId>,
+    stays: Vec<(PersonId, Stay, Timestamp)>,
+    persons: &mut BTreeMap<PersonId, Timestamp>,
 ) {
     let instant = |rel: u32| {
         Timestamp::from_unix_secs(TIME_BASE_UNIX_SECS + i64::from(rel))
             .expect("an indexable stay lies in the index's range")
     };
-    let mut rounds: Vec<Vec<Positive>> = Vec::new();
+    // Each round: its positives, and when each positive's stay was entered.
+    let mut rounds: Vec<(
+        Vec<Positive>,
+        std::collections::HashMap<PersonId, Timestamp>,
+    )> = Vec::new();
     let mut round_of_person: std::collections::HashMap<PersonId, usize> =
         std::collections::HashMap::new();
-    for (person, stay) in stays {
+    for (person, stay, entered_at) in stays {
         let round = round_of_person.entry(person.clone()).or_insert(0);
         if rounds.len() <= *round {
-            rounds.push(Vec::new());
+            rounds.push(Default::default());
         }
         let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
-        rounds[*round].push(Positive {
+        let (positives, entered) = &mut rounds[*round];
+        entered.insert(person.clone(), entered_at);
+        positives.push(Positive {
             person,
             confirmed: leave,
             window_start: Some(enter),
@@ -296,10 +317,17 @@ fn overlapping_stays_in_index(
         min_overlap_secs: 1,
         before_confirmed: false,
     };
-    for round in rounds {
+    for (round, entered) in rounds {
         if let Ok(result) = index.trace(&round, &query) {
             for pair in &result.pairs {
-                persons.insert(index.person_id(pair.contact));
+                let positive = index.person_id(pair.positive);
+                // Every positive of the round is one of its stays (were
+                // one not, the earliest indexable instant concerns all).
+                let entered_at = entered
+                    .get(&positive)
+                    .copied()
+                    .unwrap_or_else(|| instant(0));
+                reached(persons, index.person_id(pair.contact), entered_at);
             }
         }
     }
@@ -424,10 +452,10 @@ async fn retrace_deferring(
         }
     };
     let principal = system_principal(TRACE_AUTHOR);
-    let close_contacts: Vec<PersonId> = match &intended {
-        Intended::Nothing => Vec::new(),
+    let (close_contacts, horizon): (Vec<PersonId>, Option<Timestamp>) = match &intended {
+        Intended::Nothing => (Vec::new(), None),
         Intended::Designate(plan) | Intended::Held(plan) | Intended::Withheld(plan) => {
-            plan.close_contacts()
+            (plan.close_contacts(), Some(plan.horizon))
         }
     };
     let (submissions, intended_designations) = match intended {
@@ -558,7 +586,7 @@ async fn retrace_deferring(
         .tracing
         .traced
         .lock()
-        .insert(test.clone(), case, close_contacts, contacts);
+        .insert(test.clone(), case, close_contacts, contacts, horizon);
     Ok(count)
 }
 
@@ -567,6 +595,10 @@ async fn plan(
     test_record: &EventRecord,
     approved: bool,
 ) -> Result<TracingPlan, NodeError> {
+    state
+        .metrics
+        .tracings_planned
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let worker = state.clone();
     let record = test_record.clone();
     tokio::task::spawn_blocking(move || plan_tracing_as(&worker, &record, approved))

@@ -295,3 +295,63 @@ async fn a_person_designated_by_two_cases_of_one_batch_is_decided_once_with_the_
     }
     assert_eq!(together.color("contact"), ymt_core::Color::Red);
 }
+
+fn tracings_planned(table: &TableNode) -> u64 {
+    table
+        .node
+        .metrics
+        .tracings_planned
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A tracing depends on stays up to its horizon (the instant of tracing, or
+/// the end of a stay it traced): check-ins of its persons entered later
+/// cannot change it and do not plan it again; a late check-in entered
+/// before it still does, and designates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_check_ins_entered_by_a_tracings_horizon_plan_it_again() {
+    let table = node_after(vec![vec![case_check_in()], vec![positive()]]).await;
+    let planned = tracings_planned(&table);
+    assert!(planned >= 1, "the positive is traced");
+    // The next day: the case and a passer-by at the venue together, both
+    // entered after the tracing.
+    table.clock.set(at_secs(24 * HOUR_SECS));
+    table
+        .ingest(vec![
+            check_in(
+                "ci-case-next",
+                "case",
+                "v-late",
+                at_secs(20 * HOUR_SECS),
+                at_secs(22 * HOUR_SECS),
+            ),
+            check_in(
+                "ci-passer-by-next",
+                "passer-by",
+                "v-late",
+                at_secs(20 * HOUR_SECS),
+                at_secs(22 * HOUR_SECS),
+            ),
+        ])
+        .await;
+    assert_eq!(
+        tracings_planned(&table),
+        planned,
+        "stays entered after the horizon do not plan the tracing again"
+    );
+    assert!(designations_of(&table, "passer-by").is_empty());
+    // The contact's stay with the case, uploaded late: entered before the
+    // tracing, so it plans it again and designates.
+    table.ingest(vec![contact_check_in()]).await;
+    assert_eq!(tracings_planned(&table), planned + 1);
+    let expected = designations_of(
+        &node_after(vec![
+            vec![case_check_in(), contact_check_in()],
+            vec![positive()],
+        ])
+        .await,
+        "contact",
+    );
+    assert_eq!(designations_of(&table, "contact"), expected);
+    assert_eq!(expected.len(), 1);
+}
