@@ -251,3 +251,64 @@ fn a_service_rule_set_approved_and_rejected_at_once_on_two_nodes_ends_the_same_e
         assert_eq!(end, expected);
     });
 }
+
+/// An operator rotates one node's signing key with `yimatong keys rotate`
+/// while the node is stopped. At its restart the node announces the new
+/// public key, and every node lists it: a code it signs verifies on every
+/// other node (before, the others did not know the key and refused its
+/// codes).
+#[test]
+fn a_key_rotated_on_a_stopped_node_is_announced_and_its_codes_verify_on_every_node() {
+    let Some(nats) = nats_or_skip("a key rotated on one node") else {
+        return;
+    };
+    runtime().block_on(async {
+        let mut cluster = TestCluster::start(&nats, PERSON_ACK_TIMEOUT_MS).await;
+        let client = reqwest::Client::new();
+        let (status, registered) =
+            person_register(&client, &cluster, &cluster.bases[0], "E50000002", json!({})).await;
+        assert_eq!(status, 200, "{registered}");
+        let pid = registered["pid"].as_str().expect("a pid").to_owned();
+        let code_path = format!("/v1/persons/{pid}/code");
+        person_wait_for("the person reaches the third node", || async {
+            let (status, _) =
+                person_get(&client, &cluster.bases[2], &cluster.admin_key, &code_path).await;
+            (status == 200).then_some(())
+        })
+        .await;
+        let (_, shared_kid) = key_code(&client, &cluster.bases[2], &cluster.admin_key, &pid).await;
+        cluster.kill_node(2);
+        let keys_dir = cluster.data_dir(2).join("keys");
+        let rotated = std::process::Command::new(support::binary())
+            .args(["keys", "rotate", "--keys-dir"])
+            .arg(&keys_dir)
+            .output()
+            .expect("keys rotate runs");
+        assert!(
+            rotated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rotated.stderr)
+        );
+        cluster.restart_node(2, PERSON_ACK_TIMEOUT_MS);
+        support::cluster::wait_ready(&client, &cluster.bases[2]).await;
+        let (token, new_kid) = key_code(&client, &cluster.bases[2], &cluster.admin_key, &pid).await;
+        assert_ne!(new_kid, shared_kid, "the node signs with its rotated key");
+        for base in &cluster.bases {
+            person_wait_for(&format!("{base} lists the rotated key"), || async {
+                let listed = key_trust_list(&client, base).await;
+                (listed.get(&new_kid) == Some(&false)).then_some(())
+            })
+            .await;
+            let report: Value = client
+                .post(format!("{base}/v1/verify/token"))
+                .json(&json!({"token": token}))
+                .send()
+                .await
+                .expect("the node answers")
+                .json()
+                .await
+                .expect("a report");
+            assert_eq!(report["valid"], true, "{base}: {report}");
+        }
+    });
+}

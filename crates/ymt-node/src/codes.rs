@@ -322,8 +322,9 @@ impl Codes {
     }
 
     /// The key this node signs with: its kid and public key, and whether
-    /// the store holds any revoked key (a node signing with a key of its
-    /// own making since).
+    /// the store holds any revoked or retired key (a node signing with a
+    /// key of its own making since: rotated after a revocation, or by
+    /// `yimatong keys rotate`).
     pub fn signing_key_public(
         &self,
     ) -> Result<(ymt_token::VerifyingKey, Timestamp, bool), NodeError> {
@@ -337,11 +338,11 @@ impl Codes {
             .find(|record| record.kid == *key.kid())
             .map(|record| record.created_at)
             .ok_or_else(|| NodeError::internal("the signing key has no record"))?;
-        let any_revoked = store
+        let replaced_another = store
             .keys()
             .iter()
-            .any(|record| record.revoked_at.is_some());
-        Ok((key.verifying_key(), created_at, any_revoked))
+            .any(|record| record.revoked_at.is_some() || record.retired_at.is_some());
+        Ok((key.verifying_key(), created_at, replaced_another))
     }
 
     /// A revocation in a cluster's stream order, at the approval's instant:

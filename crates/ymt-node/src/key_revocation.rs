@@ -232,17 +232,19 @@ fn verifying_key_of(key: &AnnouncedKey) -> Result<ymt_token::VerifyingKey, NodeE
 }
 
 /// In a cluster, announces this node's signing key when the others may not
-/// know it: it signs with a key it generated itself (its store holds a
-/// revoked key, the one it replaced) and no announcement of it was applied
-/// yet. Blocks until the announcement is applied from the stream. Whether
-/// it announced.
+/// know it: it signs with a key it generated itself (its store holds a key
+/// it replaced: revoked, or retired by `yimatong keys rotate` while the
+/// node was stopped) and no announcement of it was applied yet. The keys
+/// of a cluster's first start are shared by copying (README, "Run a
+/// cluster") and not announced. Blocks until the announcement is applied
+/// from the stream. Whether it announced.
 pub fn announce_signing_key(node: &Node) -> Result<bool, NodeError> {
     if !node.replicates() {
         return Ok(false);
     }
-    let (verifying_key, created_at, any_revoked) = node.codes.signing_key_public()?;
+    let (verifying_key, created_at, replaced_another) = node.codes.signing_key_public()?;
     let kid = verifying_key.kid().to_hex();
-    if !any_revoked || node.store.meta_get(META_SIGNING_KEYS, &kid)?.is_some() {
+    if !replaced_another || node.store.meta_get(META_SIGNING_KEYS, &kid)?.is_some() {
         return Ok(false);
     }
     use base64::Engine as _;
