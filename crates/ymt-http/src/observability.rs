@@ -211,6 +211,11 @@ impl Collector for NodeFigures {
                 load(&metrics.timed_transitions),
             ),
             (
+                "ymt_tracings_planned",
+                "Tracings of positive PCR results planned, first or again (a late check-in entered by a tracing's horizon plans it again).",
+                load(&metrics.tracings_planned),
+            ),
+            (
                 "ymt_status_reads",
                 "Status reads served.",
                 load(&metrics.status_reads),

@@ -184,6 +184,7 @@ async fn the_node_figures_keep_their_names() {
         ("ymt_events_duplicate_total", "counter"),
         ("ymt_evaluations_total", "counter"),
         ("ymt_timed_transitions_total", "counter"),
+        ("ymt_tracings_planned_total", "counter"),
         ("ymt_status_reads_total", "counter"),
         ("ymt_scheduled_transitions", "gauge"),
         ("ymt_store_commits_total", "counter"),
