@@ -12,8 +12,15 @@ const ONE_TIME_CODE: &str = "135790";
 
 async fn start() -> (TestNode, String, String) {
     let node = TestNode::start().await;
-    let authority = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
     node.enable_citizen_sign_in_with_one_time_code(ONE_TIME_CODE);
+    let (authority, pid) = register_the_person(&node).await;
+    (node, authority, pid)
+}
+
+/// Registers the tables' person on `node` as its health authority; the
+/// authority's key and the person's pid.
+async fn register_the_person(node: &TestNode) -> (String, String) {
+    let authority = node.add_principal("cdc-440305", Role::HealthAuthority, "440305");
     let (status, body) = node
         .post_as(
             &authority,
@@ -23,7 +30,7 @@ async fn start() -> (TestNode, String, String) {
         .await;
     assert_eq!(status, 200, "{body}");
     let pid = body["pid"].as_str().expect("a pid").to_owned();
-    (node, authority, pid)
+    (authority, pid)
 }
 
 async fn signed_in_device(node: &TestNode) -> String {
@@ -90,15 +97,7 @@ async fn another_node_of_the_platform(
     edit_config: impl FnOnce(&mut ymt_node::config::ServerConfig),
 ) -> TestNode {
     let other = TestNode::start_with_config(edit_config).await;
-    let authority = other.add_principal("cdc-440305", Role::HealthAuthority, "440305");
-    let (status, body) = other
-        .post_as(
-            &authority,
-            "/v1/persons",
-            json!({"id_type": "passport", "id_number": "E20000001", "display_name": "张三", "region": "440305"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    register_the_person(&other).await;
     other
 }
 
