@@ -830,6 +830,24 @@ fn conflicting_rule_sets_published_at_once_on_two_nodes_end_the_same_on_every_no
             .as_str()
             .expect("a pending id")
             .to_owned();
+        // Every node holds the proposal before it is decided there (a
+        // node the proposal has not reached yet answers 404, not 409).
+        wait_same_everywhere(
+            &cluster.bases,
+            "the held rule set",
+            |base| {
+                let client = client.clone();
+                let key = cluster.admin_key.clone();
+                async move { get_json(&client, &base, &key, "/v1/pending").await }
+            },
+            |listed| {
+                listed["pending"].as_array().is_some_and(|all| {
+                    all.iter()
+                        .any(|one| one["id"] == pending.as_str() && one["status"] == "pending")
+                })
+            },
+        )
+        .await;
         // Two other admins approve it at once on two nodes: only one
         // approval can put it into force.
         let path = format!("/v1/pending/{pending}:approve");
