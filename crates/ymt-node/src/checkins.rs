@@ -375,6 +375,21 @@ impl TracedCases {
         )
     }
 
+    /// Every person a stay entered at `entered_from` or later can concern
+    /// the tracing of ([`TracedCases::concerning`]): the case and the close
+    /// contacts of each tracing whose horizon is not before it. Usually a
+    /// few: a tracing's horizon is soon passed.
+    pub fn persons_concerned_from(&self, entered_from: Timestamp) -> BTreeSet<&PersonId> {
+        let mut persons = BTreeSet::new();
+        for traced in self.by_test.values() {
+            if traced.horizon.is_none_or(|horizon| entered_from <= horizon) {
+                persons.insert(&traced.case);
+                persons.extend(traced.close.iter());
+            }
+        }
+        persons
+    }
+
     fn within_horizon(&self, test: &EventId, entered_at: Timestamp) -> bool {
         self.by_test
             .get(test)

@@ -57,6 +57,7 @@ pub mod status;
 pub mod task_group;
 mod timeline_cache;
 pub mod tracing_plan;
+mod tracing_reach;
 pub mod tracing_service;
 pub mod venue_registry;
 pub mod venues;

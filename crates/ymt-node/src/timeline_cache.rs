@@ -4,15 +4,17 @@
 //! person reads from the store only the events stored since the last time
 //! (docs/simulation.md, Cost).
 //!
-//! Nothing is invalidated, because nothing kept can go stale: every read
-//! starts from the person's index in the store (sequence numbers only), and
-//! an event stored under a sequence number never changes. A person's new
-//! events always take numbers above every number assigned before (the log
-//! only grows; purging does not lower it), so every event of the person
+//! An event stored under a sequence number never changes, and a person's
+//! new events always take numbers above every number assigned before (the
+//! log only grows; purging does not lower it), so every event of the person
 //! numbered at most `read_through_seq` was read when the entry was made:
-//! one of those not kept is a check-in. An event purged since is no longer
-//! in the index, so it is not returned; one purged between reading the
-//! index and reading the event makes the caller read the timeline whole.
+//! one of those not kept is a check-in. A read therefore asks the store's
+//! index only for the numbers above it. What can go stale is an event kept
+//! and purged since: an entry made under another
+//! [`EventStore::removal_generation`] is not used, and the person's index is
+//! read whole (an event purged since is no longer in it, so it is not
+//! returned; one purged between reading the index and reading the event
+//! makes the caller read the timeline whole).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +30,11 @@ use crate::model::EventRecord;
 struct Kept {
     /// Every event of the person numbered up to this was read.
     read_through_seq: u64,
+    /// How many there were, check-ins too (the store's per-person cap
+    /// counts them).
+    events_read: usize,
+    /// The store's removal generation read before they were.
+    removal_generation: u64,
     /// Those of them that are not check-ins, parsed, in log order.
     records: Arc<Vec<(u64, Arc<EventRecord>)>>,
 }
@@ -60,24 +67,39 @@ impl TimelineCache {
         store: &dyn EventStore,
         pid: &PersonId,
     ) -> Result<Option<Vec<EventRecord>>, NodeError> {
-        let seqs = store.event_seqs_for_person(pid)?;
-        let (read_through_seq, known) = match self.kept.lock().get(pid) {
-            Some(kept) => (kept.read_through_seq, kept.records.clone()),
-            None => (0, Arc::new(Vec::new())),
+        let removal_generation = store.removal_generation();
+        let kept = self
+            .kept
+            .lock()
+            .get(pid)
+            .filter(|kept| kept.removal_generation == removal_generation)
+            .map(|kept| {
+                (
+                    kept.read_through_seq,
+                    kept.events_read,
+                    kept.records.clone(),
+                )
+            });
+        let (read_through_seq, events_read_before, known, seqs) = match kept {
+            Some((read_through_seq, events_read, known)) => (
+                read_through_seq,
+                events_read,
+                known,
+                store.event_seqs_for_person_after(pid, read_through_seq, events_read)?,
+            ),
+            None => (
+                0,
+                0,
+                Arc::new(Vec::new()),
+                store.event_seqs_for_person(pid)?,
+            ),
         };
         // Shared with what is kept: each event is copied once, into the
         // timeline returned.
         let mut records: Vec<(u64, Arc<EventRecord>)> = Vec::with_capacity(known.len() + 4);
-        let mut known_records = known.iter().peekable();
+        records.extend(known.iter().cloned());
         for &seq in &seqs {
-            if seq <= read_through_seq {
-                while known_records.next_if(|(kept, _)| *kept < seq).is_some() {}
-                if let Some((_, record)) = known_records.next_if(|(kept, _)| *kept == seq) {
-                    records.push((seq, Arc::clone(record)));
-                }
-                // Not kept: a check-in.
-                continue;
-            }
+            debug_assert!(seq > read_through_seq, "only numbers above those read");
             let Some(stored) = store.event_by_seq(seq)? else {
                 return Ok(None);
             };
@@ -95,18 +117,22 @@ impl TimelineCache {
             .map(|(_, record)| EventRecord::clone(record))
             .collect();
         let new_read_through_seq = seqs.last().copied().unwrap_or(0).max(read_through_seq);
+        let events_read = events_read_before + seqs.len();
         let mut kept = self.kept.lock();
         if !kept.contains_key(pid) && kept.len() >= self.persons_max {
             kept.clear();
         }
-        let newer = kept
-            .get(pid)
-            .is_none_or(|other| other.read_through_seq <= new_read_through_seq);
+        let newer = kept.get(pid).is_none_or(|other| {
+            other.removal_generation != removal_generation
+                || other.read_through_seq <= new_read_through_seq
+        });
         if newer {
             kept.insert(
                 pid.clone(),
                 Kept {
                     read_through_seq: new_read_through_seq,
+                    events_read,
+                    removal_generation,
                     records: Arc::new(records),
                 },
             );

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use ymt_core::event::{TestKind, TestOutcome};
 use ymt_core::{EventBody, EventId, EventKind, PersonId, Timestamp, VenueId};
 use ymt_store::AppendOutcome;
-use ymt_trace::{Positive, Stay, TIME_BASE_UNIX_SECS, TraceIndex, TraceQuery};
+use ymt_trace::Stay;
 
 use crate::auth::Principal;
 pub use crate::auth::{TRACE_AUTHOR, system_principal};
@@ -54,6 +54,9 @@ use crate::state::{BoxFuture, EventRecord, ModuleSnapshot, Node, NodeModule, Sub
 pub use crate::tracing_plan::{
     FoundContact, RULE_TRACE_CLOSE, RULE_TRACE_COMPANION, RULE_TRACE_SECONDARY, TracingParameters,
     TracingPlan, find_contacts, plan_tracing, plan_tracing_as,
+};
+use crate::tracing_reach::{
+    overlapping_concerned_persons, overlapping_retracted_stay, overlapping_stays_in_index, reached,
 };
 use crate::venues::{META_NODE_KEYS, META_VENUES};
 
@@ -211,7 +214,7 @@ fn concerned_tests(
     // Whose check-in was retracted: every tracing designating them too (a
     // designation's id carries the retracted check-ins it rests on).
     let mut retracting: BTreeMap<PersonId, Timestamp> = BTreeMap::new();
-    let mut stays_in_index: Vec<(PersonId, Stay, Timestamp)> = Vec::new();
+    let mut stays_in_index: Vec<(PersonId, VenueId, Stay, Timestamp)> = Vec::new();
     for (person, venue, entered_at, left_at, retracted) in stays {
         if retracted {
             reached(&mut retracting, person.clone(), entered_at);
@@ -226,11 +229,26 @@ fn concerned_tests(
         if retracted {
             overlapping_retracted_stay(&index, &venue, stay, entered_at, &mut persons);
         } else {
-            stays_in_index.push((person.clone(), stay, entered_at));
+            stays_in_index.push((person.clone(), venue, stay, entered_at));
         }
         reached(&mut persons, person, entered_at);
     }
-    overlapping_stays_in_index(&index, stays_in_index, &mut persons);
+    // Only the persons a tracing can be concerned through matter among
+    // those a stay reaches; when they are fewer than the stays, their stays
+    // are compared with the batch's instead of tracing every stay.
+    if let Some(entered_from) = stays_in_index.iter().map(|stay| stay.3).min() {
+        let concerned_persons = traced.persons_concerned_from(entered_from);
+        if concerned_persons.len() <= stays_in_index.len() {
+            overlapping_concerned_persons(
+                &index,
+                &concerned_persons,
+                &stays_in_index,
+                &mut persons,
+            );
+        } else {
+            overlapping_stays_in_index(&index, stays_in_index, &mut persons);
+        }
+    }
     for (person, entered_at) in &persons {
         for test in traced.concerning(person, *entered_at) {
             concerned.entry(test.clone()).or_insert(false);
@@ -242,95 +260,6 @@ fn concerned_tests(
         }
     }
     Ok(concerned)
-}
-
-/// Notes that a stay entered at `entered_at` reaches `person`, keeping the
-/// earliest such instant.
-fn reached(persons: &mut BTreeMap<PersonId, Timestamp>, person: PersonId, entered_at: Timestamp) {
-    persons
-        .entry(person)
-        .and_modify(|earliest| *earliest = (*earliest).min(entered_at))
-        .or_insert(entered_at);
-}
-
-/// Adds everyone whose stay at `venue` overlapped a retracted stay
-/// `[enter, leave]` (no longer indexed), entered at `entered_at`: compared
-/// with the venue's stays.
-fn overlapping_retracted_stay(
-    index: &TraceIndex,
-    venue: &VenueId,
-    stay: Stay,
-    entered_at: Timestamp,
-    persons: &mut BTreeMap<PersonId, Timestamp>,
-) {
-    let Some(venue_number) = index.venues().get(venue.as_str()) else {
-        return;
-    };
-    index.for_each_stay_at(venue_number, |other| {
-        if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
-            reached(persons, index.person_id(other.person), entered_at);
-        }
-    });
-}
-
-/// Adds everyone who overlapped one of `stays` (each a person's stay still
-/// in the index, with the instant it was entered), each stay traced like a
-/// case's over the stay's own window. One trace per round of stays, each
-/// person at most once in a round (a trace takes each positive once): a
-/// trace builds the index's pending stays into a run each time, so tracing
-/// each stay on its own cost a build per check-in of the batch. Each
-/// positive of a trace is traced on its own, so the persons found are those
-/// of one trace per stay.
-fn overlapping_stays_in_index(
-    index: &TraceIndex,
-    stays: Vec<(PersonId, Stay, Timestamp)>,
-    persons: &mut BTreeMap<PersonId, Timestamp>,
-) {
-    let instant = |rel: u32| {
-        Timestamp::from_unix_secs(TIME_BASE_UNIX_SECS + i64::from(rel))
-            .expect("an indexable stay lies in the index's range")
-    };
-    // Each round: its positives, and when each positive's stay was entered.
-    let mut rounds: Vec<(
-        Vec<Positive>,
-        std::collections::HashMap<PersonId, Timestamp>,
-    )> = Vec::new();
-    let mut round_of_person: std::collections::HashMap<PersonId, usize> =
-        std::collections::HashMap::new();
-    for (person, stay, entered_at) in stays {
-        let round = round_of_person.entry(person.clone()).or_insert(0);
-        if rounds.len() <= *round {
-            rounds.push(Default::default());
-        }
-        let (enter, leave) = (instant(stay.enter_rel), instant(stay.leave_rel));
-        let (positives, entered) = &mut rounds[*round];
-        entered.insert(person.clone(), entered_at);
-        positives.push(Positive {
-            person,
-            confirmed: leave,
-            window_start: Some(enter),
-            window_end: Some(leave.plus_secs(1)),
-        });
-        *round += 1;
-    }
-    let query = TraceQuery {
-        min_overlap_secs: 1,
-        before_confirmed: false,
-    };
-    for (round, entered) in rounds {
-        if let Ok(result) = index.trace(&round, &query) {
-            for pair in &result.pairs {
-                let positive = index.person_id(pair.positive);
-                // Every positive of the round is one of its stays (were
-                // one not, the earliest indexable instant concerns all).
-                let entered_at = entered
-                    .get(&positive)
-                    .copied()
-                    .unwrap_or_else(|| instant(0));
-                reached(persons, index.person_id(pair.contact), entered_at);
-            }
-        }
-    }
 }
 
 fn is_positive_pcr(record: &EventRecord) -> bool {

@@ -96,6 +96,8 @@ struct Shared {
     keyspaces: Keyspaces,
     config: StoreConfig,
     last_seq: AtomicU64,
+    /// [`EventStore::removal_generation`].
+    removal_generation: AtomicU64,
     queued_payload_bytes: AtomicUsize,
     counters: Counters,
     /// Held by the writer while it drains and commits a group; a test holds
@@ -235,6 +237,7 @@ impl EmbeddedStore {
             keyspaces,
             config,
             last_seq: AtomicU64::new(state.last_event_seq),
+            removal_generation: AtomicU64::new(0),
             queued_payload_bytes: AtomicUsize::new(0),
             counters: Counters::default(),
             gate: Mutex::new(()),
@@ -847,6 +850,9 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
         batches_conflicting: 0,
     };
     let mut pending = Vec::with_capacity(jobs.len());
+    let may_remove = jobs
+        .iter()
+        .any(|job| matches!(job, Job::Purge { .. } | Job::Raw { .. }));
     for job in jobs {
         pending.push(match job {
             Job::Append {
@@ -928,6 +934,11 @@ fn commit_group(shared: &Shared, jobs: Vec<Job>, state: WriterState) -> WriterSt
         }
         result
     };
+    if may_remove {
+        // After the commit (whatever its result): a reader that saw the old
+        // number before reading sees this one the next time.
+        shared.removal_generation.fetch_add(1, Ordering::AcqRel);
+    }
     let commit_error = commit_result.as_ref().err().map(|err| err.to_string());
     let final_state = if commit_error.is_none() {
         shared
@@ -1026,6 +1037,43 @@ impl EventStore for EmbeddedStore {
             });
         }
         Ok(seqs)
+    }
+
+    fn event_seqs_for_person_after(
+        &self,
+        person: &PersonId,
+        after_seq: u64,
+        counted_before: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let max = self.shared.config.person_events_max;
+        let too_many = StoreError::TooManyResults {
+            what: "events for person",
+            max,
+        };
+        let Some(room) = max.checked_sub(counted_before) else {
+            return Err(too_many);
+        };
+        let Some(start_seq) = after_seq.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let snapshot = self.shared.db.snapshot();
+        let start = codec::person_key(person, start_seq);
+        let end = codec::person_key(person, u64::MAX);
+        let mut seqs = Vec::new();
+        for guard in snapshot
+            .range(&self.shared.keyspaces.persons, start..=end)
+            .take(room.saturating_add(1))
+        {
+            seqs.push(codec::seq_of_person_key(&guard.key()?)?);
+        }
+        if seqs.len() > room {
+            return Err(too_many);
+        }
+        Ok(seqs)
+    }
+
+    fn removal_generation(&self) -> u64 {
+        self.shared.removal_generation.load(Ordering::Acquire)
     }
 
     fn event_by_seq(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {

@@ -304,6 +304,26 @@ pub trait EventStore: Send + Sync {
             .collect())
     }
 
+    /// The sequence numbers of a person's events above `after_seq`, in log
+    /// order, when `counted_before` of the person's events were read already:
+    /// the cap of [`EventStore::event_seqs_for_person`] counts them too. A
+    /// reader keeping a person's events reads only the new ones' numbers
+    /// while [`EventStore::removal_generation`] stays the same (a person's
+    /// new events always take numbers above every number assigned before).
+    fn event_seqs_for_person_after(
+        &self,
+        person: &PersonId,
+        after_seq: u64,
+        counted_before: usize,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// A number that changes after every commit that may have removed
+    /// events (a purge, a raw write): what a reader kept of a person's events
+    /// numbered below it may be gone, and is read whole again. It is changed
+    /// only once such a commit is visible, so a reader that read it before
+    /// reading the events sees it change afterwards.
+    fn removal_generation(&self) -> u64;
+
     /// The event stored under `seq`; `None` when there is none (purged, or
     /// never assigned).
     fn event_by_seq(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {

@@ -215,6 +215,62 @@ fn scan_from_reads_the_log_in_order_and_survives_reopen() {
 }
 
 #[test]
+fn a_persons_newer_sequence_numbers_are_read_alone_under_the_same_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(
+        &dir,
+        StoreConfig {
+            person_events_max: 4,
+            ..StoreConfig::default()
+        },
+    );
+    let ab = PersonId::parse("ab").unwrap();
+    // Persons whose ids are prefixes of each other must not mix.
+    store
+        .append(vec![
+            event("ab-0", "ab", 1, b""),
+            event("abc-0", "abc", 1, b""),
+            event("ab-1", "ab", 1, b""),
+            event("a-0", "a", 1, b""),
+            event("ab-2", "ab", 1, b""),
+        ])
+        .unwrap();
+    // (after, counted before, expected): numbers, or the cap's error.
+    let cases: [(u64, usize, Result<Vec<u64>, usize>); 6] = [
+        (0, 0, Ok(vec![1, 3, 5])),
+        (1, 1, Ok(vec![3, 5])),
+        (3, 2, Ok(vec![5])),
+        (5, 3, Ok(vec![])),
+        (u64::MAX, 3, Ok(vec![])),
+        // Two read before and three after are more than four.
+        (0, 2, Err(4)),
+    ];
+    for (after, counted_before, expect) in cases {
+        let got = store
+            .event_seqs_for_person_after(&ab, after, counted_before)
+            .map_err(|error| match error {
+                StoreError::TooManyResults { max, .. } => max,
+                other => panic!("unexpected {other}"),
+            });
+        assert_eq!(
+            got, expect,
+            "after {after}, counted before {counted_before}"
+        );
+    }
+    // An append changes nothing a reader kept; a purge does, once committed.
+    let generation = store.removal_generation();
+    store.append(vec![event("ab-3", "ab", 1, b"")]).unwrap();
+    assert_eq!(store.removal_generation(), generation);
+    assert_eq!(
+        store.event_seqs_for_person_after(&ab, 5, 3).unwrap(),
+        vec![6]
+    );
+    store.purge(&[EventId::parse("ab-1").unwrap()]).unwrap();
+    assert_ne!(store.removal_generation(), generation);
+    assert_eq!(store.event_seqs_for_person(&ab).unwrap(), vec![1, 5, 6]);
+}
+
+#[test]
 fn purge_removes_events_everywhere_and_never_reuses_sequence_numbers() {
     let dir = tempfile::tempdir().unwrap();
     {

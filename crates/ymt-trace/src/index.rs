@@ -610,6 +610,35 @@ impl TraceIndex {
         }
     }
 
+    /// Visits every stay of the persons numbered `persons`, in no particular
+    /// order: each sorted run's stays of each person, then one pass over the
+    /// unsorted tail (not one per person: the tail holds up to
+    /// `pending_min` stays).
+    pub fn for_each_stay_of(&self, persons: &[u32], mut visit: impl FnMut(RawStay)) {
+        for run in self.sealed_runs() {
+            for &number in persons {
+                for &position in run.person_positions(number) {
+                    let (venue, stay) = run.stay_at(position);
+                    visit(RawStay {
+                        person: number,
+                        venue,
+                        enter_rel: stay.enter_rel,
+                        leave_rel: stay.leave_rel,
+                    });
+                }
+            }
+        }
+        if self.pending.is_empty() || persons.is_empty() {
+            return;
+        }
+        let wanted: std::collections::HashSet<u32> = persons.iter().copied().collect();
+        for stay in &self.pending {
+            if wanted.contains(&stay.person) {
+                visit(*stay);
+            }
+        }
+    }
+
     /// The stays of one person as (venue, enter, leave), ordered by venue then enter.
     pub fn stays_of(&self, person: &PersonId) -> Vec<(VenueId, Timestamp, Timestamp)> {
         let Some(number) = self.persons.get(person.as_str()) else {
