@@ -152,7 +152,7 @@ pub fn find_contacts(
         // Every other stay at the venue, one overlap each: the evidence of
         // one stay of the case never hides behind another's (a later
         // check-in of the case cannot take a designation away).
-        index.for_each_stay_at(venue_number, |other| {
+        index.for_each_stay_at_overlapping(venue_number, enter_rel, leave_rel, |other| {
             if other.person == person_number {
                 return;
             }
@@ -534,10 +534,27 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
         }
         (direct, secondary)
     };
-    let designations = direct.iter().map(|found| (&case, found, found.kind)).chain(
-        secondary
-            .iter()
-            .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
+    let designations: Vec<(&PersonId, &FoundContact, ContactKind)> = direct
+        .iter()
+        .map(|found| (&case, found, found.kind))
+        .chain(
+            secondary
+                .iter()
+                .map(|(close_contact, found)| (close_contact, found, ContactKind::Secondary)),
+        )
+        .collect();
+    // Which designations the bounds keep depends only on whom they
+    // designate, so only those kept are built: a crowded venue's secondary
+    // contacts can be many times the bound (docs/simulation.md, Cost).
+    let contacts: Vec<&PersonId> = designations
+        .iter()
+        .map(|(_, found, _)| &found.contact)
+        .collect();
+    let keep = kept_within_bounds(
+        &contacts,
+        state.tracing.config.contacts_per_case_max,
+        DESIGNATIONS_PER_CASE_MAX,
+        &test_record.event.id,
     );
     // Retracted check-ins of the persons a designation rests on (the case,
     // the close contact it comes through, the contact), counted once each.
@@ -550,7 +567,10 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
             .entry(pid.clone())
             .or_insert_with(|| retracted_check_ins(state, pid, epoch_window))
     };
-    for (source, found, kind) in designations {
+    for ((source, found, kind), kept) in designations.into_iter().zip(keep) {
+        if !kept {
+            continue;
+        }
         let mut retraction_epoch = retracted(&case) + retracted(&found.contact);
         if *source != case {
             retraction_epoch += retracted(source);
@@ -573,66 +593,62 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
         };
         plan.designated.push((found.contact.clone(), color));
     }
-    let limit = state.tracing.config.contacts_per_case_max;
-    if plan.len() > limit {
+    plan
+}
+
+/// Which of a tracing's designations, in plan order (each naming the
+/// person it designates), the bounds keep: past `contacts_per_case_max`
+/// persons, the first persons (direct contacts, by id, before secondary
+/// ones); then, past [`DESIGNATIONS_PER_CASE_MAX`] designations (each
+/// overlap is its own, so a crowded venue can give a person many, and the
+/// case's `traced-from` record lists them all and must fit one store
+/// value), every person's first designation, then their further ones in
+/// plan order up to the bound.
+fn kept_within_bounds(
+    contacts: &[&PersonId],
+    contacts_per_case_max: usize,
+    designations_max: usize,
+    trigger: &EventId,
+) -> Vec<bool> {
+    let mut keep = vec![true; contacts.len()];
+    let persons = contacts
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if persons > contacts_per_case_max {
         tracing::warn!(
-            "positive {} traced {} contacts, more than the limit {limit}; only the first are designated",
-            test_record.event.id,
-            plan.len(),
+            "positive {trigger} traced {persons} contacts, more than the limit {contacts_per_case_max}; only the first are designated",
         );
-        // The first persons, direct contacts (by id) before secondary ones.
-        let mut kept: std::collections::HashSet<PersonId> = std::collections::HashSet::new();
-        let mut keep = Vec::with_capacity(plan.designated.len());
-        for (pid, _) in &plan.designated {
-            keep.push(kept.contains(pid) || kept.len() < limit && kept.insert(pid.clone()));
+        let mut kept: std::collections::HashSet<&PersonId> = std::collections::HashSet::new();
+        for (flag, pid) in keep.iter_mut().zip(contacts) {
+            *flag = kept.contains(pid) || kept.len() < contacts_per_case_max && kept.insert(pid);
         }
-        let mut flags = keep.iter();
-        plan.submissions
-            .retain(|_| *flags.next().expect("one flag each"));
-        let mut flags = keep.iter();
-        plan.traced
-            .retain(|_| *flags.next().expect("one flag each"));
-        let mut flags = keep.iter();
-        plan.designated
-            .retain(|_| *flags.next().expect("one flag each"));
     }
-    // Each overlap is its own designation, so a crowded venue can give a
-    // person many; the case's `traced-from` record lists them all and must
-    // fit one store value. Keep every person's first designation, then
-    // their further overlaps in plan order, up to the bound.
-    if plan.traced.len() > DESIGNATIONS_PER_CASE_MAX {
+    let designations = keep.iter().filter(|kept| **kept).count();
+    if designations > designations_max {
         tracing::warn!(
-            "positive {} traced {} designations, more than {DESIGNATIONS_PER_CASE_MAX}; each person keeps their first",
-            test_record.event.id,
-            plan.traced.len(),
+            "positive {trigger} traced {designations} designations, more than {designations_max}; each person keeps their first",
         );
         let mut persons: std::collections::HashSet<&PersonId> = std::collections::HashSet::new();
-        let mut keep: Vec<bool> = plan
-            .designated
+        // Among those the first bound kept: first designations, then more.
+        let mut first: Vec<bool> = keep
             .iter()
-            .map(|(pid, _)| persons.insert(pid))
+            .zip(contacts)
+            .map(|(kept, pid)| *kept && persons.insert(pid))
             .collect();
-        let mut kept = keep.iter().filter(|kept| **kept).count();
-        for flag in keep.iter_mut() {
-            if kept >= DESIGNATIONS_PER_CASE_MAX {
+        let mut kept = first.iter().filter(|first| **first).count();
+        for (flag, was_kept) in first.iter_mut().zip(&keep) {
+            if kept >= designations_max {
                 break;
             }
-            if !*flag {
+            if *was_kept && !*flag {
                 *flag = true;
                 kept += 1;
             }
         }
-        let mut flags = keep.iter();
-        plan.submissions
-            .retain(|_| *flags.next().expect("one flag each"));
-        let mut flags = keep.iter();
-        plan.traced
-            .retain(|_| *flags.next().expect("one flag each"));
-        let mut flags = keep.iter();
-        plan.designated
-            .retain(|_| *flags.next().expect("one flag each"));
+        keep = first;
     }
-    plan
+    keep
 }
 
 /// Designations one positive result may cause. With the persons bound
@@ -641,3 +657,46 @@ pub fn plan_tracing_as(state: &Node, test_record: &EventRecord, approved: bool) 
 /// intended (at most twice this many, about 200 bytes each), within the
 /// node's store value bound (`META_VALUE_BYTES_MAX`).
 pub const DESIGNATIONS_PER_CASE_MAX: usize = 50_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `contacts`: one letter per designation, naming its person, in plan
+    /// order; `expect`: which are kept, `1` or `0` each.
+    fn check(contacts: &str, contacts_per_case_max: usize, designations_max: usize, expect: &str) {
+        let persons: Vec<PersonId> = contacts
+            .chars()
+            .map(|letter| PersonId::parse(&letter.to_string()).unwrap())
+            .collect();
+        let contacts: Vec<&PersonId> = persons.iter().collect();
+        let trigger = EventId::parse("t").unwrap();
+        let kept: String =
+            kept_within_bounds(&contacts, contacts_per_case_max, designations_max, &trigger)
+                .iter()
+                .map(|kept| if *kept { '1' } else { '0' })
+                .collect();
+        assert_eq!(
+            kept, expect,
+            "{contacts:?} within {contacts_per_case_max} persons, {designations_max} designations"
+        );
+    }
+
+    #[test]
+    fn the_bounds_keep_the_first_persons_then_each_persons_first_designation() {
+        // Within both bounds: everything.
+        check("abcab", 3, 5, "11111");
+        // Past the persons' bound: the first persons, all their designations.
+        check("abcab", 2, 5, "11011");
+        check("cab", 1, 9, "100");
+        // Past the designations' bound: every person's first, then further
+        // ones in plan order up to the bound.
+        check("aabbc", 9, 4, "11101");
+        check("aabbc", 9, 3, "10101");
+        check("aaabc", 9, 4, "11011");
+        // Both: the second applies to what the first kept.
+        check("aabbcc", 2, 3, "111000");
+        // More persons than designations allowed: each keeps its first.
+        check("abc", 9, 2, "111");
+    }
+}

@@ -610,6 +610,44 @@ impl TraceIndex {
         }
     }
 
+    /// Visits every stay at `venue` that can overlap `[enter_rel, leave_rel]`
+    /// (among others that do not), in no particular order: in each sorted
+    /// group only those entered between `enter_rel` less the group's longest
+    /// stay and `leave_rel`, then the unsorted tail's at the venue. Tracing
+    /// a stay at a venue many have visited reads only its own hours.
+    pub fn for_each_stay_at_overlapping(
+        &self,
+        venue: u32,
+        enter_rel: u32,
+        leave_rel: u32,
+        mut visit: impl FnMut(RawStay),
+    ) {
+        for run in self.sealed_runs() {
+            for class in 0..STAY_CLASSES {
+                let (stays, longest_secs) = run.group(venue, class);
+                // Entered before this, a stay of the group left before `enter_rel`.
+                let entered_from = enter_rel.saturating_sub(longest_secs);
+                let first = stays.partition_point(|stay| stay.enter_rel < entered_from);
+                for stay in &stays[first..] {
+                    if stay.enter_rel > leave_rel {
+                        break;
+                    }
+                    visit(RawStay {
+                        person: stay.person,
+                        venue,
+                        enter_rel: stay.enter_rel,
+                        leave_rel: stay.leave_rel,
+                    });
+                }
+            }
+        }
+        for stay in &self.pending {
+            if stay.venue == venue {
+                visit(*stay);
+            }
+        }
+    }
+
     /// Visits every stay of the persons numbered `persons`, in no particular
     /// order: each sorted run's stays of each person, then one pass over the
     /// unsorted tail (not one per person: the tail holds up to

@@ -131,12 +131,15 @@ proptest! {
 proptest! {
     /// The stays of one venue, read through its groups, are exactly the
     /// stays at that venue among all of them, wherever they sit (main run,
-    /// delta run or pending buffer).
+    /// delta run or pending buffer); so are those of a window at a venue,
+    /// and those of some persons.
     #[test]
     fn stays_at_a_venue_are_those_of_the_whole_index(
         stays in proptest::collection::vec((0u8..8, 0u8..4, 0i64..9000, 0i64..20000), 0..60),
         sealed_prefix in 0usize..60,
         pending_min in 1usize..8,
+        window in (0u32..30_000, 0u32..30_000),
+        persons_mask in any::<u8>(),
     ) {
         let policy = StayPolicy::default();
         let mut index = TraceIndex::with_pending_min(pending_min);
@@ -165,7 +168,48 @@ proptest! {
             });
             expected.sort_unstable();
             got.sort_unstable();
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(&got, &expected);
+            // Read for a window: every stay overlapping it (closed
+            // intervals) is among those visited. Windows on the stays' own
+            // instants test the bounds.
+            let base_rel = (T0 - ymt_trace::TIME_BASE_UNIX_SECS) as u32;
+            let mut windows = vec![(base_rel + window.0, base_rel + window.1)];
+            for &(_, enter_rel, leave_rel) in &expected {
+                windows.extend([(enter_rel, enter_rel), (leave_rel, leave_rel), (leave_rel + 1, leave_rel + 9)]);
+                windows.push((enter_rel.saturating_sub(9), enter_rel.saturating_sub(1)));
+            }
+            for (from_rel, to_rel) in windows {
+                let overlapping = |stays: &[(u32, u32, u32)]| -> Vec<(u32, u32, u32)> {
+                    stays
+                        .iter()
+                        .copied()
+                        .filter(|&(_, enter_rel, leave_rel)| enter_rel <= to_rel && from_rel <= leave_rel)
+                        .collect()
+                };
+                let mut windowed = Vec::new();
+                index.for_each_stay_at_overlapping(venue, from_rel, to_rel, |stay| {
+                    assert_eq!(stay.venue, venue);
+                    windowed.push((stay.person, stay.enter_rel, stay.leave_rel));
+                });
+                windowed.sort_unstable();
+                prop_assert_eq!(overlapping(&windowed), overlapping(&expected));
+            }
         }
+        // Read for some persons: exactly their stays.
+        let persons: Vec<u32> = (0..index.persons().len() as u32)
+            .filter(|person| persons_mask & (1 << person) != 0)
+            .collect();
+        let mut expected: Vec<_> = index
+            .iter_raw()
+            .filter(|stay| persons.contains(&stay.person))
+            .map(|stay| (stay.person, stay.venue, stay.enter_rel, stay.leave_rel))
+            .collect();
+        let mut got = Vec::new();
+        index.for_each_stay_of(&persons, |stay| {
+            got.push((stay.person, stay.venue, stay.enter_rel, stay.leave_rel));
+        });
+        expected.sort_unstable();
+        got.sort_unstable();
+        prop_assert_eq!(got, expected);
     }
 }
