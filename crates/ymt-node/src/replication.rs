@@ -282,6 +282,8 @@ impl Node {
                 .filter(|(_, outcome)| !outcome.duplicate)
                 .map(|(record, _)| record),
         );
+        self.timeline_cache
+            .note_stored(self.store.as_ref(), &records, &outcomes);
         for module in &self.modules {
             module.after_store(self, &records, &outcomes)?;
         }

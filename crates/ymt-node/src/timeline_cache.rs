@@ -43,13 +43,59 @@ struct Kept {
 pub(crate) struct TimelineCache {
     persons_max: usize,
     kept: Mutex<HashMap<PersonId, Kept>>,
+    /// Events this node just stored, by number, as it stored them (`None`
+    /// for a check-in), until a read of their person's timeline takes them:
+    /// that read needs neither the store nor the parser for them. An event
+    /// under a number never changes; an entry made under another removal
+    /// generation is not used.
+    just_stored: Mutex<JustStored>,
 }
+
+#[derive(Default)]
+struct JustStored {
+    removal_generation: u64,
+    by_seq: HashMap<u64, Option<Arc<EventRecord>>>,
+}
+
+/// Just-stored events held at most, about 50 bytes each beside those that
+/// are not check-ins (emptied when full: persons never decided again leave
+/// theirs).
+const JUST_STORED_MAX: usize = 1 << 20;
 
 impl TimelineCache {
     pub(crate) fn new(persons_max: usize) -> TimelineCache {
         TimelineCache {
             persons_max,
             kept: Mutex::new(HashMap::new()),
+            just_stored: Mutex::new(JustStored::default()),
+        }
+    }
+
+    /// Notes the events a batch stored (those not duplicates), as stored.
+    pub(crate) fn note_stored(
+        &self,
+        store: &dyn EventStore,
+        records: &[EventRecord],
+        outcomes: &[ymt_store::AppendOutcome],
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let removal_generation = store.removal_generation();
+        let mut just_stored = self.just_stored.lock();
+        if just_stored.removal_generation != removal_generation
+            || just_stored.by_seq.len() + records.len() > JUST_STORED_MAX
+        {
+            just_stored.by_seq.clear();
+            just_stored.removal_generation = removal_generation;
+        }
+        for (record, outcome) in records.iter().zip(outcomes) {
+            if outcome.duplicate {
+                continue;
+            }
+            let kept = (record.event.kind() != ymt_core::EventKind::CheckIn)
+                .then(|| Arc::new(record.clone()));
+            just_stored.by_seq.insert(outcome.seq, kept);
         }
     }
 
@@ -98,8 +144,27 @@ impl TimelineCache {
         // timeline returned.
         let mut records: Vec<(u64, Arc<EventRecord>)> = Vec::with_capacity(known.len() + 4);
         records.extend(known.iter().cloned());
+        // Those just stored by this node, taken (the entry made below keeps
+        // those that are not check-ins).
+        let mut taken: HashMap<u64, Option<Arc<EventRecord>>> = HashMap::new();
+        {
+            let mut just_stored = self.just_stored.lock();
+            if just_stored.removal_generation == removal_generation {
+                for seq in &seqs {
+                    if let Some(stored) = just_stored.by_seq.remove(seq) {
+                        taken.insert(*seq, stored);
+                    }
+                }
+            }
+        }
         for &seq in &seqs {
             debug_assert!(seq > read_through_seq, "only numbers above those read");
+            if let Some(stored) = taken.remove(&seq) {
+                if let Some(record) = stored {
+                    records.push((seq, record));
+                }
+                continue;
+            }
             let Some(stored) = store.event_by_seq(seq)? else {
                 return Ok(None);
             };

@@ -110,6 +110,11 @@ pub struct CompiledRules {
     /// Per fact list: whether each of its items contributes to a decision on
     /// its own (see [`CompiledRules::items_decide_alone`]).
     items_alone: [bool; 8],
+    /// Per fact list: the fields of an item its rules read, when they read
+    /// the item only through them (`item.<field>`); items equal in those
+    /// fields give the same results and are evaluated once per decision.
+    /// `None` when a rule may read the item whole.
+    item_fields_read: [Option<Vec<Arc<str>>>; 8],
     parameters: BTreeMap<String, i64>,
     parameters_value: Value,
     in_force: RulesInForce,
@@ -189,6 +194,14 @@ impl CompiledRules {
                 }
             }
         }
+        let mut item_fields_read: [Option<Vec<Arc<str>>>; 8] = Default::default();
+        for (list_index, fields_read) in item_fields_read.iter_mut().enumerate() {
+            *fields_read = item_fields_read_by(
+                rules_by_list[list_index]
+                    .iter()
+                    .map(|&rule_index| &rules[rule_index]),
+            );
+        }
         let mut items_alone = [false; 8];
         for (index, alone) in items_alone.iter_mut().enumerate() {
             *alone = !lists_read_as_facts[index]
@@ -201,6 +214,7 @@ impl CompiledRules {
             rules_by_list,
             lists_needed,
             items_alone,
+            item_fields_read,
             parameters,
             parameters_value,
             in_force: RulesInForce {
@@ -376,7 +390,10 @@ impl CompiledRules {
         whole: bool,
         reuse_items: bool,
     ) -> Result<Decision, EvaluateError> {
-        let prepared = PreparedFacts::new(facts, &self.lists_needed);
+        let mut prepared = PreparedFacts::new(facts, &self.lists_needed);
+        if reuse_items {
+            prepared.find_representatives(&self.item_fields_read);
+        }
         let mut candidates: Vec<i64> = Vec::new();
         let mut walk = ItemsWalk::default();
         let fired_now = self.fired_at(&prepared, now, &mut walk, &mut candidates)?;
@@ -482,7 +499,20 @@ impl CompiledRules {
                 continue;
             }
             let known = &mut walk.items[list_index];
+            let representatives: &[usize] = prepared
+                .representatives
+                .get(list_index)
+                .map_or(&[], Vec::as_slice);
             for (item_index, item) in prepared.items[list_index].iter().enumerate() {
+                // An item equal to an earlier one in every field its rules
+                // read: the earlier one's results, just evaluated or kept.
+                if let Some(&representative) = representatives.get(item_index)
+                    && representative != item_index
+                    && let Some(kept) = known.get(representative).and_then(Option::as_ref)
+                {
+                    fired.extend(kept.fired_rules.iter().map(|&rule| (rule, item_index)));
+                    continue;
+                }
                 if let Some(kept) = known.get(item_index).and_then(Option::as_ref)
                     && at_secs < kept.holds_before_secs
                 {
@@ -609,7 +639,15 @@ struct PreparedFacts {
     facts: Value,
     /// The items of each fact list, in `FACT_LISTS` order.
     items: Vec<Vec<Value>>,
+    /// Per list, each item's representative: the first item equal to it in
+    /// every field the list's rules read (itself when none is). Empty when
+    /// not looked for.
+    representatives: Vec<Vec<usize>>,
 }
+
+/// Distinct items looked for per list: past this many, an item is its own
+/// representative (the search is linear).
+const REPRESENTATIVES_MAX: usize = 32;
 
 impl PreparedFacts {
     fn new(facts: &Facts, lists_needed: &[bool; 8]) -> PreparedFacts {
@@ -624,8 +662,79 @@ impl PreparedFacts {
         PreparedFacts {
             facts: facts_value,
             items,
+            representatives: Vec::new(),
         }
     }
+
+    fn find_representatives(&mut self, item_fields_read: &[Option<Vec<Arc<str>>>; 8]) {
+        self.representatives = self
+            .items
+            .iter()
+            .zip(item_fields_read)
+            .map(|(items, fields_read)| {
+                let Some(fields) = fields_read else {
+                    return Vec::new();
+                };
+                let read = |item: &Value| -> Vec<Value> {
+                    let object = item.as_object();
+                    fields
+                        .iter()
+                        .map(|field| {
+                            object
+                                .and_then(|object| object.get(field))
+                                .cloned()
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                };
+                let mut distinct: Vec<(Vec<Value>, usize)> = Vec::new();
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        let key = read(item);
+                        if let Some((_, first)) = distinct.iter().find(|(other, _)| *other == key) {
+                            return *first;
+                        }
+                        if distinct.len() < REPRESENTATIVES_MAX {
+                            distinct.push((key, index));
+                        }
+                        index
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+}
+
+/// The fields of an item that `rules` (all over one list) read, when they
+/// read it only as `item.<field>` (at any depth of `reduce` lambdas, which
+/// reach it as `data.item.<field>`); `None` when one may read it whole.
+/// Everything else a rule reads (the facts, `now`, the parameters) is the
+/// same for every item of one decision.
+fn item_fields_read_by<'a>(rules: impl Iterator<Item = &'a CompiledRule>) -> Option<Vec<Arc<str>>> {
+    let mut fields: Vec<Arc<str>> = Vec::new();
+    for rule in rules {
+        for access in rule.expression.data_accesses() {
+            let mut path = access.path.as_str();
+            while let Some(rest) = path.strip_prefix("data.") {
+                path = rest;
+            }
+            if path.is_empty() || path == "data" || path == "item" {
+                return None;
+            }
+            if let Some(rest) = path.strip_prefix("item.") {
+                let field = rest.split('.').next().unwrap_or("");
+                if field.is_empty() {
+                    return None;
+                }
+                if !fields.iter().any(|known| &**known == field) {
+                    fields.push(Arc::from(field));
+                }
+            }
+        }
+    }
+    Some(fields)
 }
 
 /// Compiles and evaluates in one call; prefer [`CompiledRules`] when deciding

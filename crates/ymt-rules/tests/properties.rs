@@ -330,3 +330,41 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Items equal in every field their rules read are evaluated once per
+    /// decision: a person designated twice from the same tracing (two
+    /// overlaps, two close contacts) must get the decision that evaluating
+    /// each designation on its own gives, evidence naming both.
+    #[test]
+    fn items_equal_in_the_fields_read_are_decided_like_each_on_its_own(
+        events in timeline_strategy(),
+        twin_mask in any::<u16>(),
+        now_hours in -100i64..500,
+    ) {
+        let national = RuleSet::national();
+        let compiled = CompiledRules::compile(&national, None).unwrap();
+        let now = at(now_hours);
+        let mut events = events;
+        let twins: Vec<Event> = events
+            .iter()
+            .enumerate()
+            .filter(|(index, event)| {
+                twin_mask & (1 << (index % 16)) != 0
+                    && matches!(event.body, EventBody::ContactDesignation(_) | EventBody::TestResult(_))
+            })
+            .map(|(_, event)| Event {
+                id: EventId::parse(&format!("{}-twin", event.id)).unwrap(),
+                ..event.clone()
+            })
+            .collect();
+        prop_assume!(!twins.is_empty());
+        events.extend(twins);
+        let facts = Facts::derive(&events, now);
+        let walked = compiled.evaluate_with_trajectory(&facts, now);
+        let reference = compiled.evaluate_with_trajectory_every_item_every_instant(&facts, now);
+        prop_assert_eq!(format!("{walked:?}"), format!("{reference:?}"));
+    }
+}
