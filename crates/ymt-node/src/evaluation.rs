@@ -2,6 +2,7 @@
 //! the risk areas in force), deciding under the rules that govern it, and
 //! keeping the decision in the projection.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ymt_core::risk_area::RiskArea;
@@ -61,9 +62,13 @@ impl Node {
     pub(crate) fn person_records_for_rules(
         &self,
         pid: &PersonId,
-    ) -> Result<Vec<EventRecord>, NodeError> {
+    ) -> Result<Vec<Arc<EventRecord>>, NodeError> {
         if !self.check_ins_unread() {
-            return self.person_records(pid);
+            return Ok(self
+                .person_records(pid)?
+                .into_iter()
+                .map(Arc::new)
+                .collect());
         }
         if self.timeline_cache.enabled()
             && let Some(records) = self
@@ -77,11 +82,11 @@ impl Node {
             if crate::timeline_cache::is_check_in(&stored.payload) {
                 continue;
             }
-            records.push(
+            records.push(Arc::new(
                 serde_json::from_slice::<EventRecord>(&stored.payload).map_err(|error| {
                     NodeError::internal(format!("stored event {} unreadable: {error}", stored.id))
                 })?,
-            );
+            ));
         }
         Ok(records)
     }
@@ -99,13 +104,13 @@ impl Node {
 
     /// The facts of a timeline at `now`: its events, joined with the risk
     /// areas in force (and `extra`, a designation being previewed).
-    pub fn facts_of(
+    pub fn facts_of<R: std::borrow::Borrow<EventRecord>>(
         &self,
-        records: &[EventRecord],
+        records: &[R],
         now: Timestamp,
         extra: Option<&RiskArea>,
     ) -> Facts {
-        let mut facts = Facts::derive(records.iter().map(|record| &record.event), now);
+        let mut facts = Facts::derive(records.iter().map(|record| &record.borrow().event), now);
         self.risk_areas.read().join(&mut facts, now, extra);
         facts
     }
@@ -176,10 +181,10 @@ impl Node {
     /// [`Node::decide_records`], also giving what a re-evaluation needs to
     /// keep the decision instead of deciding again (see
     /// [`Node::reevaluate_many_reusing`]).
-    pub(crate) fn screen_records(
+    pub(crate) fn screen_records<R: std::borrow::Borrow<EventRecord>>(
         &self,
         pid: &PersonId,
-        records: &[EventRecord],
+        records: &[R],
         now: Timestamp,
     ) -> Result<ScreenedDecision, NodeError> {
         let region = governing_region(records);

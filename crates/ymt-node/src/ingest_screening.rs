@@ -70,7 +70,10 @@ impl Node {
                 });
                 continue;
             }
-            timeline.extend(new.into_iter().cloned());
+            timeline.extend(
+                new.into_iter()
+                    .map(|record| std::sync::Arc::new(record.clone())),
+            );
             match self.screen_records(pid, &timeline, now) {
                 Ok(decision) => {
                     decisions.insert(pid.clone(), decision);
@@ -92,7 +95,7 @@ impl Node {
     fn over_person_cap(
         &self,
         pid: &PersonId,
-        stored: &[EventRecord],
+        stored: &[std::sync::Arc<EventRecord>],
         new: &[&EventRecord],
     ) -> Option<String> {
         let cap = self.config.person_events_per_window_max;

@@ -234,9 +234,10 @@ pub fn is_retracted(records: &[EventRecord], id: &EventId) -> bool {
 /// Which region governs a person's decision: the region of their latest
 /// designation, quarantine, override or risk exposure (the authority managing
 /// them). It is a function of the events alone, so every node agrees.
-pub fn governing_region(records: &[EventRecord]) -> Option<RegionCode> {
+pub fn governing_region<R: std::borrow::Borrow<EventRecord>>(records: &[R]) -> Option<RegionCode> {
     records
         .iter()
+        .map(R::borrow)
         .filter(|record| {
             matches!(
                 record.event.kind(),

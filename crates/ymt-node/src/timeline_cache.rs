@@ -112,7 +112,7 @@ impl TimelineCache {
         &self,
         store: &dyn EventStore,
         pid: &PersonId,
-    ) -> Result<Option<Vec<EventRecord>>, NodeError> {
+    ) -> Result<Option<Vec<Arc<EventRecord>>>, NodeError> {
         let removal_generation = store.removal_generation();
         let kept = self
             .kept
@@ -179,7 +179,7 @@ impl TimelineCache {
         }
         let timeline = records
             .iter()
-            .map(|(_, record)| EventRecord::clone(record))
+            .map(|(_, record)| Arc::clone(record))
             .collect();
         let new_read_through_seq = seqs.last().copied().unwrap_or(0).max(read_through_seq);
         let events_read = events_read_before + seqs.len();
