@@ -51,15 +51,21 @@ impl Node {
                     continue;
                 }
             };
-            let stored_ids: std::collections::HashSet<EventId> = timeline
-                .iter()
-                .map(|record| record.event.id.clone())
-                .collect();
+            // A person's events in a batch are usually few: then each is
+            // looked for among the stored ones, with no set of ids made.
+            let stored_ids: Option<std::collections::HashSet<&EventId>> = (indexes.len()
+                > NEW_EVENTS_LOOKED_FOR_ONE_BY_ONE_MAX)
+                .then(|| timeline.iter().map(|record| &record.event.id).collect());
+            let is_stored = |id: &EventId| match &stored_ids {
+                Some(stored_ids) => stored_ids.contains(id),
+                None => timeline.iter().any(|stored| &stored.event.id == id),
+            };
             let new: Vec<&EventRecord> = indexes
                 .iter()
                 .map(|&index| &records[index])
-                .filter(|record| !stored_ids.contains(&record.event.id))
+                .filter(|record| !is_stored(&record.event.id))
                 .collect();
+            drop(stored_ids);
             if new.is_empty() {
                 continue;
             }
@@ -152,3 +158,7 @@ pub(crate) type ScreenOutcome = (
     Vec<ItemError>,
     std::collections::HashMap<PersonId, crate::evaluation::ScreenedDecision>,
 );
+
+/// A person's events in one batch up to which each is looked for among
+/// their stored events one by one; past it, through a set of their ids.
+const NEW_EVENTS_LOOKED_FOR_ONE_BY_ONE_MAX: usize = 8;

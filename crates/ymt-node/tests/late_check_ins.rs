@@ -355,3 +355,37 @@ async fn only_check_ins_entered_by_a_tracings_horizon_plan_it_again() {
     assert_eq!(designations_of(&table, "contact"), expected);
     assert_eq!(expected.len(), 1);
 }
+
+/// A lab retrying a batch sends events already stored beside new ones:
+/// those stored are duplicates, not new events, so they count once toward
+/// the per-person cap, whether the batch holds few of one person's events
+/// (each looked for among the stored ones) or many (through a set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_batch_counts_its_stored_events_once_toward_the_cap() {
+    // (events of the person in the first batch, cap): the retry adds one.
+    for (first, cap) in [(3usize, 5usize), (12, 14)] {
+        let table = TableNode::open_with_config(|config| {
+            config.person_events_per_window_max = cap;
+        });
+        let result = |index: usize| {
+            test_result(
+                &format!("pcr-{index}"),
+                "retried",
+                "pcr",
+                "negative",
+                at_secs(-10 * HOUR_SECS + index as i64 * 60),
+            )
+        };
+        table.ingest((0..first).map(result).collect()).await;
+        let retry: Vec<_> = (0..=first).map(result).collect();
+        let statuses: Vec<&str> = table
+            .ingest(retry)
+            .await
+            .iter()
+            .map(|outcome| outcome.status)
+            .collect();
+        let mut expected = vec!["duplicate"; first];
+        expected.push("stored");
+        assert_eq!(statuses, expected, "{first} events, cap {cap}");
+    }
+}

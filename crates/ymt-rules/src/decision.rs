@@ -675,29 +675,28 @@ impl PreparedFacts {
                 let Some(fields) = fields_read else {
                     return Vec::new();
                 };
-                let read = |item: &Value| -> Vec<Value> {
-                    let object = item.as_object();
+                fn field_of<'a>(item: &'a Value, field: &str) -> Option<&'a Value> {
+                    item.as_object().and_then(|object| object.get(field))
+                }
+                let equal_in_fields_read = |one: &Value, other: &Value| {
                     fields
                         .iter()
-                        .map(|field| {
-                            object
-                                .and_then(|object| object.get(field))
-                                .cloned()
-                                .unwrap_or_default()
-                        })
-                        .collect()
+                        .all(|field| field_of(one, field) == field_of(other, field))
                 };
-                let mut distinct: Vec<(Vec<Value>, usize)> = Vec::new();
+                // The first item of each kind found, by index.
+                let mut distinct: Vec<usize> = Vec::new();
                 items
                     .iter()
                     .enumerate()
                     .map(|(index, item)| {
-                        let key = read(item);
-                        if let Some((_, first)) = distinct.iter().find(|(other, _)| *other == key) {
-                            return *first;
+                        if let Some(&first) = distinct
+                            .iter()
+                            .find(|&&first| equal_in_fields_read(&items[first], item))
+                        {
+                            return first;
                         }
                         if distinct.len() < REPRESENTATIVES_MAX {
-                            distinct.push((key, index));
+                            distinct.push(index);
                         }
                         index
                     })
