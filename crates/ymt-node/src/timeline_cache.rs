@@ -126,40 +126,25 @@ impl TimelineCache {
                     kept.records.clone(),
                 )
             });
-        let (read_through_seq, events_read_before, known, seqs) = match kept {
-            Some((read_through_seq, events_read, known)) => (
-                read_through_seq,
-                events_read,
-                known,
-                store.event_seqs_for_person_after(pid, read_through_seq, events_read)?,
-            ),
-            None => (
-                0,
-                0,
-                Arc::new(Vec::new()),
-                store.event_seqs_for_person(pid)?,
-            ),
-        };
+        // Nothing kept (or kept before a purge): the person's whole index.
+        let (read_through_seq, events_read_before, known) = kept.unwrap_or_default();
+        let seqs = store.event_seqs_for_person_after(pid, read_through_seq, events_read_before)?;
         // Shared with what is kept: each event is copied once, into the
         // timeline returned.
         let mut records: Vec<(u64, Arc<EventRecord>)> = Vec::with_capacity(known.len() + 4);
         records.extend(known.iter().cloned());
-        // Those just stored by this node, taken (the entry made below keeps
-        // those that are not check-ins).
-        let mut taken: HashMap<u64, Option<Arc<EventRecord>>> = HashMap::new();
-        {
+        // Those just stored by this node, taken, one per number (the entry
+        // made below keeps those that are not check-ins).
+        let taken: Vec<Option<Option<Arc<EventRecord>>>> = {
             let mut just_stored = self.just_stored.lock();
-            if just_stored.removal_generation == removal_generation {
-                for seq in &seqs {
-                    if let Some(stored) = just_stored.by_seq.remove(seq) {
-                        taken.insert(*seq, stored);
-                    }
-                }
-            }
-        }
-        for &seq in &seqs {
+            let current = just_stored.removal_generation == removal_generation;
+            seqs.iter()
+                .map(|seq| current.then(|| just_stored.by_seq.remove(seq)).flatten())
+                .collect()
+        };
+        for (&seq, taken) in seqs.iter().zip(taken) {
             debug_assert!(seq > read_through_seq, "only numbers above those read");
-            if let Some(stored) = taken.remove(&seq) {
+            if let Some(stored) = taken {
                 if let Some(record) = stored {
                     records.push((seq, record));
                 }

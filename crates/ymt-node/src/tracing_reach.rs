@@ -22,7 +22,7 @@ pub(crate) fn reached(
 
 /// Adds everyone whose stay at `venue` overlapped a retracted stay
 /// `[enter, leave]` (no longer indexed), entered at `entered_at`: compared
-/// with the venue's stays.
+/// with the venue's stays of the hours that can overlap it.
 pub(crate) fn overlapping_retracted_stay(
     index: &TraceIndex,
     venue: &VenueId,
@@ -33,7 +33,7 @@ pub(crate) fn overlapping_retracted_stay(
     let Some(venue_number) = index.venues().get(venue.as_str()) else {
         return;
     };
-    index.for_each_stay_at(venue_number, |other| {
+    index.for_each_stay_at_overlapping(venue_number, stay.enter_rel, stay.leave_rel, |other| {
         if other.enter_rel <= stay.leave_rel && stay.enter_rel <= other.leave_rel {
             reached(persons, index.person_id(other.person), entered_at);
         }

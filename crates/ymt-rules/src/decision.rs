@@ -173,10 +173,7 @@ impl CompiledRules {
             rules_by_list[rule.list_index].push(rule_index);
             lists_needed[rule.list_index] = true;
             for access in rule.expression.data_accesses() {
-                let mut path = access.path.as_str();
-                while let Some(rest) = path.strip_prefix("data.") {
-                    path = rest;
-                }
+                let path = path_from_root(&access.path);
                 if path == "facts" || path.is_empty() || path == "data" {
                     lists_needed = [true; 8];
                     lists_read_as_facts = [true; 8];
@@ -706,6 +703,18 @@ impl PreparedFacts {
     }
 }
 
+/// A `var` path with its leading `data.` fragments taken off: inside
+/// `reduce` lambdas they climb to the enclosing scopes, up to the root data
+/// (`facts`, `item`, `now`, `params`), so what remains names what is read
+/// there (or, past the root, something always null).
+fn path_from_root(path: &str) -> &str {
+    let mut path = path;
+    while let Some(rest) = path.strip_prefix("data.") {
+        path = rest;
+    }
+    path
+}
+
 /// The fields of an item that `rules` (all over one list) read, when they
 /// read it only as `item.<field>` (at any depth of `reduce` lambdas, which
 /// reach it as `data.item.<field>`); `None` when one may read it whole.
@@ -715,10 +724,7 @@ fn item_fields_read_by<'a>(rules: impl Iterator<Item = &'a CompiledRule>) -> Opt
     let mut fields: Vec<Arc<str>> = Vec::new();
     for rule in rules {
         for access in rule.expression.data_accesses() {
-            let mut path = access.path.as_str();
-            while let Some(rest) = path.strip_prefix("data.") {
-                path = rest;
-            }
+            let path = path_from_root(&access.path);
             if path.is_empty() || path == "data" || path == "item" {
                 return None;
             }

@@ -590,24 +590,8 @@ impl TraceIndex {
     /// Visits every stay at `venue`, in no particular order: the venue's
     /// groups of each sorted run, then the unsorted tail. A designation of a
     /// few venues reads only their stays, not the whole index.
-    pub fn for_each_stay_at(&self, venue: u32, mut visit: impl FnMut(RawStay)) {
-        for run in self.sealed_runs() {
-            for class in 0..STAY_CLASSES {
-                for stay in run.group(venue, class).0 {
-                    visit(RawStay {
-                        person: stay.person,
-                        venue,
-                        enter_rel: stay.enter_rel,
-                        leave_rel: stay.leave_rel,
-                    });
-                }
-            }
-        }
-        for stay in &self.pending {
-            if stay.venue == venue {
-                visit(*stay);
-            }
-        }
+    pub fn for_each_stay_at(&self, venue: u32, visit: impl FnMut(RawStay)) {
+        self.for_each_stay_at_overlapping(venue, 0, u32::MAX, visit);
     }
 
     /// Visits every stay at `venue` that can overlap `[enter_rel, leave_rel]`
@@ -648,11 +632,12 @@ impl TraceIndex {
         }
     }
 
-    /// Visits every stay of the persons numbered `persons`, in no particular
-    /// order: each sorted run's stays of each person, then one pass over the
-    /// unsorted tail (not one per person: the tail holds up to
+    /// Visits every stay of the persons numbered `persons` (sorted), in no
+    /// particular order: each sorted run's stays of each person, then one
+    /// pass over the unsorted tail (not one per person: the tail holds up to
     /// `pending_min` stays).
     pub fn for_each_stay_of(&self, persons: &[u32], mut visit: impl FnMut(RawStay)) {
+        debug_assert!(persons.is_sorted(), "persons are given sorted");
         for run in self.sealed_runs() {
             for &number in persons {
                 for &position in run.person_positions(number) {
@@ -666,12 +651,11 @@ impl TraceIndex {
                 }
             }
         }
-        if self.pending.is_empty() || persons.is_empty() {
+        if persons.is_empty() {
             return;
         }
-        let wanted: std::collections::HashSet<u32> = persons.iter().copied().collect();
         for stay in &self.pending {
-            if wanted.contains(&stay.person) {
+            if persons.binary_search(&stay.person).is_ok() {
                 visit(*stay);
             }
         }
@@ -682,27 +666,8 @@ impl TraceIndex {
         let Some(number) = self.persons.get(person.as_str()) else {
             return Vec::new();
         };
-        let mut stays: Vec<RawStay> = self
-            .sealed_runs()
-            .into_iter()
-            .flat_map(|run| {
-                run.person_positions(number).iter().map(move |&position| {
-                    let (venue, stay) = run.stay_at(position);
-                    RawStay {
-                        person: number,
-                        venue,
-                        enter_rel: stay.enter_rel,
-                        leave_rel: stay.leave_rel,
-                    }
-                })
-            })
-            .chain(
-                self.pending
-                    .iter()
-                    .copied()
-                    .filter(|stay| stay.person == number),
-            )
-            .collect();
+        let mut stays: Vec<RawStay> = Vec::new();
+        self.for_each_stay_of(&[number], |stay| stays.push(stay));
         stays.sort_unstable_by_key(|stay| (stay.venue, stay.enter_rel, stay.leave_rel));
         stays
             .into_iter()
